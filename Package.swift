@@ -1,0 +1,51 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+let package = Package(
+    name: "kubetrail",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "kubetrail", targets: ["kubetrail"]),
+        .executable(name: "kubetrail-bench", targets: ["kubetrail-bench"]),
+        .library(name: "KubetrailCore", targets: ["KubetrailCore"]),
+        .library(name: "KubetrailTables", targets: ["KubetrailTables"]),
+        .library(name: "KubetrailStore", targets: ["KubetrailStore"]),
+        .library(name: "KubetrailImport", targets: ["KubetrailImport"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+    ],
+    targets: [
+        .systemLibrary(name: "CZlib", providers: [.apt(["zlib1g-dev"])]),
+        .target(name: "KubetrailCore", dependencies: ["CZlib"]),
+        .target(name: "KubetrailTables", dependencies: [
+            "KubetrailCore",
+            .product(name: "Crypto", package: "swift-crypto"),
+        ]),
+        .target(name: "KubetrailStore", dependencies: [
+            "KubetrailTables",
+            .product(name: "GRDB", package: "GRDB.swift"),
+            .product(name: "GRDBSQLite", package: "GRDB.swift"),
+        ]),
+        .target(name: "KubetrailImport", dependencies: ["KubetrailStore"]),
+        .executableTarget(name: "kubetrail", dependencies: [
+            "KubetrailImport",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+        .executableTarget(name: "kubetrail-bench", dependencies: [
+            "KubetrailImport",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+        .target(name: "TestSupport", path: "Tests/TestSupport"),
+        .testTarget(name: "KubetrailCoreTests", dependencies: ["KubetrailCore", "TestSupport"]),
+        .testTarget(name: "KubetrailTablesTests", dependencies: [
+            "KubetrailTables", "TestSupport",
+            .product(name: "Yams", package: "Yams"),
+        ]),
+        .testTarget(name: "KubetrailStoreTests", dependencies: ["KubetrailStore", "TestSupport"]),
+        .testTarget(name: "KubetrailCLITests", dependencies: ["KubetrailImport", "TestSupport"]),
+    ]
+)

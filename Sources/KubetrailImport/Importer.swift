@@ -1,0 +1,250 @@
+import Foundation
+import KubetrailStore
+import KubetrailTables
+
+/// Streams files into the store: constant memory whatever the input size, rows committed in
+/// batches, and a bad record reported with its file and line and skipped — never an abort,
+/// never a lost neighbour.
+public final class Importer {
+    public struct Options: Sendable {
+        public var kind: ImportKind
+        public var clusterName: String?
+        public var nodeName: String?
+        public var rowsPerTransaction = 10_000
+        public var maxLineBytes = 64 << 20
+        public var maxMessageBytes = 1 << 20
+        public var maxReportedProblems = 20
+
+        public init(kind: ImportKind, clusterName: String? = nil, nodeName: String? = nil) {
+            self.kind = kind
+            self.clusterName = clusterName
+            self.nodeName = nodeName
+        }
+    }
+
+    let store: SQLiteStore
+    let options: Options
+    /// Receives one line per rejected record (`file:line: reason`), up to the configured cap.
+    public var diagnostics: (String) -> Void = { FileHandle.standardError.write(Data(($0 + "\n").utf8)) }
+    public var progress: ProgressReporter?
+
+    private var summary = ImportSummary()
+    private var reported = 0
+
+    public init(store: SQLiteStore, options: Options) {
+        self.store = store
+        self.options = options
+    }
+
+    public func run(_ inputs: [InputFiles.Input]) throws -> ImportSummary {
+        summary = ImportSummary()
+        reported = 0
+        let started = Date()
+        let ingestTime = Timestamp.now
+        for input in inputs {
+            let (source, raw) = try InputFiles.open(input)
+            summary.files += 1
+            progress?.startFile(input.path, size: raw.size, bytesRead: { raw.bytesConsumed })
+            var context = IngestContext(clusterName: options.clusterName, sourceType: options.kind.sourceType,
+                                        sourceName: options.nodeName,
+                                        sourceLocation: input.isStandardInput ? nil : input.path,
+                                        ingestTimestamp: ingestTime)
+            if options.kind == .events || options.kind == .resources, input.isStandardInput { context.sourceLocation = "stdin" }
+            let reader = LineReader(source, maxLineBytes: options.maxLineBytes)
+            switch options.kind {
+            case .audit: try importAudit(reader, input, context)
+            case .podLogs: try importPodLogs(reader, input, context)
+            case .events: try importObjects(reader, input, context, EventRow.self) { try EventNormalizer.row($0, context: $1) }
+            case .resources: try importObjects(reader, input, context, ResourceRow.self) { try ResourceNormalizer.row($0, context: $1) }
+            }
+            summary.lines += reader.linesRead
+            summary.bytes += raw.bytesConsumed
+            progress?.finishFile()
+        }
+        summary.seconds = Date().timeIntervalSince(started)
+        if reported > options.maxReportedProblems {
+            diagnostics("… and \(reported - options.maxReportedProblems) more rejected records (counted in the summary)")
+        }
+        return summary
+    }
+
+    // MARK: Kinds
+
+    private func importAudit(_ reader: LineReader, _ input: InputFiles.Input, _ context: IngestContext) throws {
+        var batch = Batch<AuditLogRow>(store: store, size: options.rowsPerTransaction)
+        var framer = JSONDocumentFramer(maxDocumentBytes: options.maxLineBytes)
+        try reader.forEach { item in
+            switch item {
+            case .line(let bytes, let number, _):
+                try framer.feed(line: bytes, lineNumber: number) { event in
+                    switch event {
+                    case .document(let doc, let firstLine):
+                        try AuditDecoder.decode(doc, context: context) { outcome in
+                            try self.handle(outcome, &batch, input, line: firstLine)
+                        }
+                    case .rejected(let firstLine, _, let reason):
+                        self.reject(reason: reason.hasPrefix("JSON document larger") ? "oversized record" : "malformed JSON", detail: reason, input, line: firstLine)
+                    }
+                }
+            case .oversized(let number, _, let length):
+                reject(reason: "oversized record", detail: "line of \(length) bytes exceeds the \(options.maxLineBytes)-byte limit", input, line: number)
+            }
+            progress?.update(records: summary.records)
+            return true
+        }
+        framer.finish(lastLine: reader.linesRead) { event in
+            if case .rejected(let firstLine, _, let reason) = event { reject(reason: "malformed JSON", detail: reason, input, line: firstLine) }
+        }
+        try batch.flush(into: &summary)
+    }
+
+    private func importPodLogs(_ reader: LineReader, _ input: InputFiles.Input, _ context: IngestContext) throws {
+        var batch = Batch<PodLogRow>(store: store, size: options.rowsPerTransaction)
+        var assembler = ContainerLogAssembler(maxMessageBytes: options.maxMessageBytes)
+        var normalizer: PodLogNormalizer? = nil
+        let path = input.isStandardInput ? ContainerLogPath() : FileIdentity.containerPath(for: input.path)
+        func emit(_ record: ContainerLogAssembler.Record) throws {
+            guard let normalizer else { return }
+            summary.records += 1
+            if record.truncated { summary.truncated += 1 }
+            try batch.add(.insert(normalizer.row(record)), into: &summary)
+        }
+        try reader.forEach { item in
+            switch item {
+            case .line(let bytes, let number, let offset):
+                if normalizer == nil {
+                    normalizer = PodLogNormalizer(context: context, path: path, nodeName: options.nodeName,
+                                                  fileIdentity: FileIdentity.fingerprint(firstLine: bytes, input: input, path: path))
+                }
+                do {
+                    let line = try ContainerLogLine.parse(bytes)
+                    if let record = assembler.add(line, offset: offset, lineNumber: number) { try emit(record) }
+                } catch let error as ContainerLogError {
+                    if error == .empty { return true }
+                    summary.records += 1
+                    reject(reason: error.reason, detail: error.description, input, line: number)
+                }
+            case .oversized(let number, _, let length):
+                summary.records += 1
+                reject(reason: "oversized record", detail: "line of \(length) bytes exceeds the \(options.maxLineBytes)-byte limit", input, line: number)
+            }
+            progress?.update(records: summary.records)
+            return true
+        }
+        for record in assembler.finish() { try emit(record) }
+        try batch.flush(into: &summary)
+    }
+
+    private func importObjects<R: TableRow>(_ reader: LineReader, _ input: InputFiles.Input, _ context: IngestContext, _: R.Type,
+                                            _ normalize: @escaping (KubeObject, IngestContext) throws -> R) throws {
+        var batch = Batch<R>(store: store, size: options.rowsPerTransaction)
+        var framer = JSONDocumentFramer(maxDocumentBytes: options.maxLineBytes)
+        try reader.forEach { item in
+            switch item {
+            case .line(let bytes, let number, _):
+                try framer.feed(line: bytes, lineNumber: number) { event in
+                    switch event {
+                    case .document(let doc, let firstLine):
+                        for entry in KubeDocument.entries(doc) {
+                            switch entry {
+                            case .object(let object, let index):
+                                self.summary.records += 1
+                                do {
+                                    try batch.add(.insert(try normalize(object, context)), into: &self.summary)
+                                } catch let rejection as Rejection {
+                                    var r = rejection
+                                    r.item = index
+                                    self.reject(reason: r.reason, detail: r.description, input, line: firstLine)
+                                }
+                            case .deleted(let object, _):
+                                self.summary.records += 1
+                                if let uid = object.uid { try batch.add(.delete(uid), into: &self.summary) }
+                            case .rejected(let rejection):
+                                self.summary.records += 1
+                                self.reject(reason: rejection.reason, detail: rejection.description, input, line: firstLine)
+                            }
+                        }
+                    case .rejected(let firstLine, _, let reason):
+                        self.summary.records += 1
+                        self.reject(reason: "malformed JSON", detail: reason, input, line: firstLine)
+                    }
+                }
+            case .oversized(let number, _, let length):
+                reject(reason: "oversized record", detail: "line of \(length) bytes exceeds the \(options.maxLineBytes)-byte limit", input, line: number)
+            }
+            progress?.update(records: summary.records)
+            return true
+        }
+        framer.finish(lastLine: reader.linesRead) { event in
+            if case .rejected(let firstLine, _, let reason) = event {
+                summary.records += 1
+                reject(reason: "malformed JSON", detail: reason, input, line: firstLine)
+            }
+        }
+        try batch.flush(into: &summary)
+    }
+
+    // MARK: Outcomes
+
+    private func handle<R: TableRow>(_ outcome: RowOutcome<R>, _ batch: inout Batch<R>, _ input: InputFiles.Input, line: Int) throws {
+        summary.records += 1
+        switch outcome {
+        case .row(let row): try batch.add(.insert(row), into: &summary)
+        case .skipped: summary.skipped += 1
+        case .rejected(let rejection): reject(reason: rejection.reason, detail: rejection.description, input, line: line)
+        }
+    }
+
+    private func reject(reason: String, detail: String, _ input: InputFiles.Input, line: Int) {
+        summary.reject(reason)
+        reported += 1
+        if reported <= options.maxReportedProblems {
+            diagnostics("\(input.isStandardInput ? "<stdin>" : input.path):\(line): \(detail)")
+        }
+    }
+}
+
+/// Rows waiting for their transaction.
+struct Batch<R: TableRow> {
+    enum Op { case insert(R), delete(String) }
+    let store: SQLiteStore
+    let size: Int
+    var ops: [Op] = []
+
+    init(store: SQLiteStore, size: Int) {
+        self.store = store
+        self.size = size
+        ops.reserveCapacity(size)
+    }
+
+    mutating func add(_ op: Op, into summary: inout ImportSummary) throws {
+        ops.append(op)
+        if ops.count >= size { try flush(into: &summary) }
+    }
+
+    mutating func flush(into summary: inout ImportSummary) throws {
+        guard !ops.isEmpty else { return }
+        let pending = ops
+        ops.removeAll(keepingCapacity: true)
+        let counts = try store.write { writer -> (Int, Int, Int, Int) in
+            var inserted = 0, updated = 0, duplicates = 0, deleted = 0
+            for op in pending {
+                switch op {
+                case .insert(let row):
+                    switch try writer.insert(row) {
+                    case .inserted: inserted += 1
+                    case .updated: updated += 1
+                    case .duplicate: duplicates += 1
+                    }
+                case .delete(let id):
+                    if try writer.delete(table: R.schema, id: id) { deleted += 1 }
+                }
+            }
+            return (inserted, updated, duplicates, deleted)
+        }
+        summary.stored += counts.0
+        summary.updated += counts.1
+        summary.duplicates += counts.2
+        summary.deleted += counts.3
+    }
+}

@@ -1,0 +1,28 @@
+import GRDB
+import KubetrailTables
+
+/// Versioned schema changes. v1 creates the four tables; `reconcile` then adds any column or
+/// index the current contract has that an older database lacks, so adding a column to a table
+/// schema needs no hand-written migration and an old file keeps working.
+enum Migrations {
+    static var migrator: DatabaseMigrator {
+        var m = DatabaseMigrator()
+        m.registerMigration("v1-tables") { db in
+            for schema in KubernetesTables.all {
+                try db.execute(sql: schema.createTableSQL())
+            }
+        }
+        return m
+    }
+
+    static func reconcile(_ db: Database) throws {
+        for schema in KubernetesTables.all {
+            let existing = Set(try db.columns(in: schema.name).map(\.name))
+            for column in schema.columns where !existing.contains(column.name) {
+                // SQLite cannot add NOT NULL columns without a default; the contract enforces it on insert.
+                try db.execute(sql: "ALTER TABLE \(quoteIdentifier(schema.name)) ADD COLUMN \(quoteIdentifier(column.name)) \(column.type.sqliteDeclaration)")
+            }
+            for sql in schema.createIndexSQL() { try db.execute(sql: sql) }
+        }
+    }
+}

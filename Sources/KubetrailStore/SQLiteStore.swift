@@ -1,0 +1,120 @@
+import Foundation
+import GRDB
+import KubetrailTables
+
+/// The embedded store: one SQLite file in WAL mode, one writer, readers that never block it.
+public final class SQLiteStore: Sendable {
+    public enum Durability: Sendable {
+        /// fsync at every commit: what the aggregator needs before it acknowledges a batch.
+        case full
+        /// fsync at checkpoints only: survives a crash of the process, not of the machine.
+        case normal
+    }
+
+    public let path: String
+    let pool: DatabasePool
+
+    /// Opens (creating if needed) a database for writing and brings its schema up to date.
+    public init(path: String, durability: Durability = .normal) throws {
+        self.path = path
+        let dir = (path as NSString).deletingLastPathComponent
+        if !dir.isEmpty { try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true) }
+        var config = SQLiteStore.configuration()
+        config.prepareDatabase { db in
+            try db.execute(sql: "PRAGMA synchronous = \(durability == .full ? "FULL" : "NORMAL")")
+        }
+        do {
+            pool = try DatabasePool(path: path, configuration: config)
+            try Migrations.migrator.migrate(pool)
+            try pool.write { db in try Migrations.reconcile(db) }
+        } catch let error as DatabaseError {
+            throw StoreError.open(path: path, message: error.message ?? "\(error)")
+        }
+    }
+
+    /// Opens an existing database for queries only; writes are refused by SQLite itself.
+    public init(readingFrom path: String) throws {
+        self.path = path
+        guard FileManager.default.fileExists(atPath: path) else { throw StoreError.missing(path: path) }
+        var config = SQLiteStore.configuration()
+        config.readonly = true
+        do {
+            pool = try DatabasePool(path: path, configuration: config)
+        } catch let error as DatabaseError {
+            throw StoreError.open(path: path, message: error.message ?? "\(error)")
+        }
+    }
+
+    static func configuration() -> Configuration {
+        var config = Configuration()
+        config.busyMode = .timeout(10)
+        config.prepareDatabase { db in
+            SQLFunctions.register(in: db)
+            // PostgreSQL's LIKE is case-sensitive; ILIKE (rewritten to MATCH) is not.
+            try db.execute(sql: "PRAGMA case_sensitive_like = ON")
+        }
+        return config
+    }
+
+    /// Runs `body` in one write transaction: all its rows commit together or not at all.
+    public func write<T>(_ body: (RowWriter) throws -> T) throws -> T {
+        try pool.write { db in try body(RowWriter(db)) }
+    }
+
+    /// Runs SQL (PostgreSQL-flavoured, see `SQLDialect`) read-only, streaming rows into `sink`.
+    public func query(_ sql: String, now: Timestamp = .now, into sink: some QuerySink) throws {
+        let translated: String
+        do {
+            translated = try SQLDialect.translate(sql, now: now)
+        } catch {
+            throw StoreError.sql(error.description)
+        }
+        do {
+            try pool.read { db in try QueryExecutor.run(translated, in: db, into: sink) }
+        } catch let error as DatabaseError {
+            throw StoreError.sql(error.message ?? "\(error)")
+        }
+    }
+
+    /// Row counts and time ranges of the four tables.
+    public func tableStats() throws -> [TableStats] {
+        try pool.read { db in
+            try KubernetesTables.all.map { schema in
+                let t = quoteIdentifier(schema.name), c = quoteIdentifier(schema.timeColumn)
+                let count = try Int64.fetchOne(db, sql: "SELECT COUNT(*) FROM \(t)") ?? 0
+                let first = try String.fetchOne(db, sql: "SELECT MIN(\(c)) FROM \(t)")
+                let last = try String.fetchOne(db, sql: "SELECT MAX(\(c)) FROM \(t)")
+                return TableStats(schema: schema, rows: count, first: first, last: last)
+            }
+        }
+    }
+
+    /// SQLite's query plan, for checking that a query uses an index.
+    public func explain(_ sql: String, now: Timestamp = .now) throws -> [String] {
+        let translated = try SQLDialect.translate(sql, now: now)
+        return try pool.read { db in
+            try Row.fetchAll(db, sql: "EXPLAIN QUERY PLAN " + translated).map { $0["detail"] as String? ?? "" }
+        }
+    }
+}
+
+public struct TableStats: Sendable {
+    public var schema: TableSchema
+    public var rows: Int64
+    public var first: String?
+    public var last: String?
+}
+
+public enum StoreError: Error, CustomStringConvertible, Sendable {
+    case missing(path: String)
+    case open(path: String, message: String)
+    case sql(String)
+
+    public var description: String {
+        switch self {
+        case .missing(let path): return "no database at \(path) (load data first with `kubetrail import`)"
+        case .open(let path, let message): return "cannot open \(path): \(message)"
+        case .sql(let message): return message
+        }
+    }
+}

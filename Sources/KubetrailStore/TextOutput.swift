@@ -1,0 +1,49 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Buffered writes to a file descriptor (stdout by default); large results stream out in
+/// 64 KiB chunks instead of one write per cell.
+public final class TextOutput {
+    private let fd: Int32
+    private var buffer: [UInt8] = []
+    private var collected: [UInt8]?
+
+    public init(fd: Int32 = 1) {
+        self.fd = fd
+        buffer.reserveCapacity(1 << 16)
+    }
+
+    /// Collects into memory instead of writing (tests, the interactive shell's `.output`).
+    public static func memory() -> TextOutput {
+        let o = TextOutput(fd: -1)
+        o.collected = []
+        return o
+    }
+
+    public var text: String { String(decoding: (collected ?? []) + buffer, as: UTF8.self) }
+
+    public func write(_ s: String) {
+        buffer.append(contentsOf: s.utf8)
+        if buffer.count >= 1 << 16 { flush() }
+    }
+
+    public func flush() {
+        guard !buffer.isEmpty else { return }
+        if collected != nil {
+            collected!.append(contentsOf: buffer)
+        } else {
+            buffer.withUnsafeBytes { raw in
+                var off = 0
+                while off < raw.count {
+                    let n = Glibc.write(fd, raw.baseAddress! + off, raw.count - off)
+                    if n <= 0 { if errno == EINTR { continue }; break }
+                    off += n
+                }
+            }
+        }
+        buffer.removeAll(keepingCapacity: true)
+    }
+
+    deinit { flush() }
+}

@@ -1,0 +1,52 @@
+/// Pod and container identity encoded in kubelet's log paths.
+///
+/// - `/var/log/containers/<pod>_<namespace>_<container>-<container id>.log` (symlinks)
+/// - `/var/log/pods/<namespace>_<pod>_<pod uid>/<container>/<restart count>.log` (the files,
+///   rotated as `<n>.log.<timestamp>` and possibly gzipped)
+public struct ContainerLogPath: Equatable, Sendable {
+    public var namespace: String?
+    public var podName: String?
+    public var podUID: String?
+    public var containerName: String?
+    public var containerID: String?
+    public var restartCount: Int64?
+
+    public init(namespace: String? = nil, podName: String? = nil, podUID: String? = nil,
+                containerName: String? = nil, containerID: String? = nil, restartCount: Int64? = nil) {
+        self.namespace = namespace
+        self.podName = podName
+        self.podUID = podUID
+        self.containerName = containerName
+        self.containerID = containerID
+        self.restartCount = restartCount
+    }
+
+    public init(path: String) {
+        let parts = path.split(separator: "/", omittingEmptySubsequences: true).map(String.init)
+        guard let file = parts.last else { return }
+        // /var/log/pods/<ns>_<pod>_<uid>/<container>/<n>.log[.<rotation>][.gz]
+        if parts.count >= 3 {
+            let podDir = parts[parts.count - 3].split(separator: "_", omittingEmptySubsequences: false)
+            let restart = file.split(separator: ".").first.flatMap { Int64($0) }
+            if podDir.count == 3, restart != nil || file.hasSuffix(".log") {
+                namespace = String(podDir[0])
+                podName = String(podDir[1])
+                podUID = String(podDir[2])
+                containerName = parts[parts.count - 2]
+                restartCount = restart
+                return
+            }
+        }
+        // /var/log/containers/<pod>_<ns>_<container>-<id>.log
+        guard file.hasSuffix(".log") else { return }
+        let stem = file.dropLast(4)
+        let fields = stem.split(separator: "_", omittingEmptySubsequences: false)
+        guard fields.count == 3, let dash = fields[2].lastIndex(of: "-") else { return }
+        let id = fields[2][fields[2].index(after: dash)...]
+        guard id.count == 64, id.allSatisfy({ $0.isHexDigit }) else { return }
+        podName = String(fields[0])
+        namespace = String(fields[1])
+        containerName = String(fields[2][..<dash])
+        containerID = String(id)
+    }
+}

@@ -1,0 +1,98 @@
+/// `kubernetes_pod_logs`: one row per container log line (partials joined).
+public struct PodLogRow: TableRow, Equatable {
+    public var common: CommonFields
+    public var timestamp: Timestamp
+    public var namespace: String?
+    public var podName: String?
+    public var podUID: String?
+    public var containerName: String?
+    public var containerID: String?
+    public var restartCount: Int64?
+    public var stream: String?
+    public var logMessage: String
+    public var logLevel: LogLevel?
+    public var nodeName: String?
+    public var labels: String?
+    public var clusterName: String?
+    public var truncated: Bool
+
+    public static let tableName = "kubernetes_pod_logs"
+
+    public static let schema = TableSchema(
+        name: tableName,
+        description: "Container log lines with their pod, container and detected level.",
+        columns: CommonFields.columns + [
+            Column("timestamp", .timestamp, "The runtime's timestamp of the line.", notNull: true),
+            Column("namespace", .text, "Pod namespace."),
+            Column("pod_name", .text, "Pod name."),
+            Column("pod_uid", .text, "Pod UID."),
+            Column("container_name", .text, "Container name."),
+            Column("container_id", .text, "Container ID (from /var/log/containers names)."),
+            Column("restart_count", .int, "Container restart count (the <n>.log file number)."),
+            Column("stream", .text, "stdout or stderr."),
+            Column("log_message", .text, "The line, partial pieces joined, trailing newline removed."),
+            Column("log_level", .text, "ERROR, WARN, INFO, DEBUG, TRACE, FATAL, or null when the line declares none."),
+            Column("node_name", .text, "Node the container ran on."),
+            Column("labels", .json, "Pod labels, when known."),
+            Column("cluster_name", .text, "Configured cluster name."),
+            Column("log_truncated", .bool, "True when the joined line exceeded the size cap and was cut."),
+        ],
+        timeColumn: "timestamp",
+        indexes: [
+            ["timestamp"],
+            ["log_level", "timestamp"],
+            ["namespace", "pod_name", "timestamp"],
+        ],
+        conflict: .keepExisting)
+
+    public var values: [ColumnValue] {
+        var v: [ColumnValue] = []
+        v.reserveCapacity(32)
+        common.append(to: &v)
+        v.append(.timestamp(timestamp))
+        v.append(.text(namespace))
+        v.append(.text(podName))
+        v.append(.text(podUID))
+        v.append(.text(containerName))
+        v.append(.text(containerID))
+        v.append(.int(restartCount))
+        v.append(.text(stream))
+        v.append(.text(logMessage))
+        v.append(.text(logLevel?.rawValue))
+        v.append(.text(nodeName))
+        v.append(.text(labels))
+        v.append(.text(clusterName))
+        v.append(.bool(truncated))
+        return v
+    }
+}
+
+/// Builds pod-log rows from assembled records of one file or stream.
+public struct PodLogNormalizer: Sendable {
+    public var context: IngestContext
+    public var path: ContainerLogPath
+    public var nodeName: String?
+    /// Stable identity of the file (fingerprint), so a re-read line gets the same `tp_id`.
+    public var fileIdentity: String
+    public var labels: String?
+
+    public init(context: IngestContext, path: ContainerLogPath, nodeName: String?, fileIdentity: String, labels: String? = nil) {
+        self.context = context
+        self.path = path
+        self.nodeName = nodeName
+        self.fileIdentity = fileIdentity
+        self.labels = labels
+    }
+
+    public func row(_ record: ContainerLogAssembler.Record) -> PodLogRow {
+        let when = record.timestamp ?? context.ingestTimestamp
+        let id = RowID.hash([nodeName ?? "", fileIdentity, String(record.offset)])
+        var common = CommonFields(id: id, timestamp: when, table: PodLogRow.tableName, context: context)
+        if let uid = path.podUID { common.akas = [uid] }
+        return PodLogRow(common: common, timestamp: when, namespace: path.namespace, podName: path.podName,
+                         podUID: path.podUID, containerName: path.containerName, containerID: path.containerID,
+                         restartCount: path.restartCount, stream: record.stream, logMessage: record.message,
+                         logLevel: LogLevelDetector.detect(record.message), nodeName: nodeName, labels: labels,
+                         clusterName: context.clusterName, truncated: record.truncated)
+    }
+}

@@ -1,0 +1,38 @@
+import ArgumentParser
+import Foundation
+
+@main
+struct Kubetrail: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "kubetrail",
+        abstract: "Collect Kubernetes audit logs, pod logs, events and resources into SQL tables and query them.",
+        subcommands: [ImportCommand.self, QueryCommand.self, TablesCommand.self])
+}
+
+/// `--db`, shared by every command that opens the embedded store.
+struct DatabaseOptions: ParsableArguments {
+    @Option(name: .long, help: ArgumentHelp("SQLite database file.", discussion: "Default: $KUBETRAIL_DB, else ~/.kubetrail/kubetrail.db."))
+    var db: String?
+
+    var path: String {
+        if let db { return expandTilde(db) }
+        if let env = ProcessInfo.processInfo.environment["KUBETRAIL_DB"], !env.isEmpty { return expandTilde(env) }
+        return expandTilde("~/.kubetrail/kubetrail.db")
+    }
+}
+
+func expandTilde(_ path: String) -> String {
+    guard path.hasPrefix("~") else { return path }
+    let home = ProcessInfo.processInfo.environment["HOME"] ?? NSHomeDirectory()
+    return home + path.dropFirst()
+}
+
+/// Errors the user caused print one clear line and exit 1, without a stack of Swift types.
+struct UserFacingError: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}
+
+func printError(_ message: String) {
+    FileHandle.standardError.write(Data(("Error: " + message + "\n").utf8))
+}
