@@ -26,7 +26,7 @@ public struct KubeObject: @unchecked Sendable {
     public func int(_ path: String...) -> Int64? {
         var current: Any? = json
         for key in path { current = (current as? [String: Any])?[key] }
-        if current is Bool { return nil }
+        // Not `is Bool`: on Linux an NSNumber holding 0 or 1 also answers true to that.
         if let n = current as? NSNumber { return n.int64Value }
         return nil
     }
