@@ -1,0 +1,216 @@
+import Foundation
+import Testing
+import TestSupport
+@testable import KubetrailStore
+@testable import KubetrailTables
+
+/// Collects result rows as plain strings.
+final class Collect: QuerySink {
+    var columns: [String] = []
+    var rows: [[String]] = []
+    func begin(columns: [QueryColumn]) throws { self.columns = columns.map(\.name) }
+    func row(_ values: [QueryValue]) throws {
+        rows.append(values.map {
+            switch $0 {
+            case .null: return "NULL"
+            case .int(let v): return String(v)
+            case .real(let v): return String(v)
+            case .text(let s): return s
+            case .blob: return "BLOB"
+            }
+        })
+    }
+    func end() throws {}
+}
+
+/// The example queries of the product README, exactly as written there.
+enum ReadmeQueries {
+    static func all() throws -> [String] {
+        let readme = try String(contentsOf: Fixtures.root.deletingLastPathComponent().appendingPathComponent("product-readme.md"), encoding: .utf8)
+        let block = try #require(readme.components(separatedBy: "```sql\n").dropFirst().first?.components(separatedBy: "```").first)
+        return block.components(separatedBy: ";").map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }.filter { !$0.isEmpty }
+    }
+}
+
+/// Loads data relative to "now" and checks each README query against answers computed here
+/// from the generated values, not through SQL.
+@Suite(.serialized) struct ReadmeQueryTests {
+    struct Audit { var id: String; var ts: Timestamp; var user: String; var verb: String; var resource: String; var ns: String; var name: String; var code: Int64; var ip: String }
+    struct Log { var ts: Timestamp; var ns: String; var pod: String; var line: String; var level: String? }
+    struct Ev { var uid: String; var ns: String; var object: String; var reason: String; var type: String; var message: String; var count: Int64; var last: Timestamp }
+    struct Res { var uid: String; var kind: String; var ns: String }
+
+    let dir: TemporaryDirectory
+    let store: SQLiteStore
+    let now = Timestamp.now
+    var audits: [Audit] = []
+    var logs: [Log] = []
+    var events: [Ev] = []
+    var resources: [Res] = []
+
+    init() throws {
+        dir = try TemporaryDirectory()
+        store = try SQLiteStore(path: dir.path("t.db"))
+        var rng = SplitMix(seed: 7)
+        let users = ["alice", "bob@example.com", "system:serviceaccount:kube-system:replicaset-controller", "system:node:n1", "ci-bot"]
+        let verbs = ["get", "list", "watch", "create", "update", "patch", "delete"]
+        let resources = ["secrets", "pods", "configmaps", "deployments"]
+        let codes: [Int64] = [200, 200, 201, 401, 403, 404]
+        for i in 0..<600 {
+            // Spread over three hours; keep clear of the one-hour boundary.
+            var minutes = Int64(rng.next() % 180)
+            if (58...62).contains(minutes) { minutes += 5 }
+            let ts = now.adding(microseconds: -(minutes * 60_000_000 + Int64(i)))
+            audits.append(Audit(id: "a\(i)", ts: ts, user: users[Int(rng.next() % 5)], verb: verbs[Int(rng.next() % 7)],
+                                resource: resources[Int(rng.next() % 4)], ns: "ns\(rng.next() % 3)", name: "obj\(i)",
+                                code: codes[Int(rng.next() % 6)], ip: "10.0.0.\(i % 250)"))
+        }
+        let levels: [(String?, String)] = [("ERROR", "level=error msg=\"db down\""), ("INFO", "level=info msg=ok"),
+                                            ("WARN", "W1127 12:00:00.000000 1 x.go:1] slow"), (nil, "plain text")]
+        for i in 0..<400 {
+            var minutes = Int64(rng.next() % 120)
+            if (58...62).contains(minutes) { minutes += 5 }
+            let (level, line) = levels[Int(rng.next() % 4)]
+            logs.append(Log(ts: now.adding(microseconds: -(minutes * 60_000_000 + Int64(i))), ns: "ns\(i % 3)", pod: "pod-\(i % 7)", line: line + " #\(i)", level: level))
+        }
+        for i in 0..<60 {
+            let reason = ["BackOff", "Pulled", "FailedMount"][i % 3]
+            events.append(Ev(uid: "e\(i)", ns: "ns\(i % 2)", object: "pod-\(i)", reason: reason, type: i % 4 == 0 ? "Normal" : "Warning",
+                             message: "m\(i)", count: Int64(i + 1), last: now.adding(microseconds: -Int64(i) * 1_000_000)))
+        }
+        for i in 0..<50 {
+            self.resources.append(Res(uid: "r\(i)", kind: ["Pod", "Service", "Pod", "Deployment"][i % 4], ns: "ns\(i % 3)"))
+        }
+        try load()
+    }
+
+    func load() throws {
+        let ctx = IngestContext(clusterName: "test", sourceType: .auditFile)
+        try store.write { w in
+            for a in audits {
+                let json = """
+                {"kind":"Event","apiVersion":"audit.k8s.io/v1","level":"Metadata","auditID":"\(a.id)","stage":"ResponseComplete","requestURI":"/api/v1/namespaces/\(a.ns)/\(a.resource)/\(a.name)","verb":"\(a.verb)","user":{"username":"\(a.user)"},"sourceIPs":["\(a.ip)"],"objectRef":{"resource":"\(a.resource)","namespace":"\(a.ns)","name":"\(a.name)"},"responseStatus":{"code":\(a.code)},"stageTimestamp":"\(a.ts.iso8601)"}
+                """
+                AuditDecoder.decode(Array(json.utf8), context: ctx) { if case .row(let r) = $0 { _ = try? w.insert(r) } }
+            }
+            for (i, l) in logs.enumerated() {
+                let n = PodLogNormalizer(context: IngestContext(sourceType: .containerFile), path: ContainerLogPath(namespace: l.ns, podName: l.pod), nodeName: "n1", fileIdentity: "f")
+                _ = try w.insert(n.row(.init(timestamp: l.ts, stream: "stdout", message: l.line, offset: Int64(i), lineNumber: i, truncated: false, incomplete: false)))
+            }
+            for e in events {
+                let o = KubeObject(["kind": "Event", "type": e.type, "reason": e.reason, "message": e.message, "count": e.count,
+                                    "lastTimestamp": e.last.iso8601, "metadata": ["uid": e.uid, "namespace": e.ns, "name": "ev", "resourceVersion": "1"],
+                                    "involvedObject": ["kind": "Pod", "name": e.object, "namespace": e.ns]])
+                _ = try w.insert(try EventNormalizer.row(o, context: IngestContext(sourceType: .apiWatch)))
+            }
+            for r in resources {
+                let o = KubeObject(["kind": r.kind, "metadata": ["uid": r.uid, "namespace": r.ns, "name": r.uid, "resourceVersion": "1"]])
+                _ = try w.insert(try ResourceNormalizer.row(o, context: IngestContext(sourceType: .apiWatch)))
+            }
+        }
+    }
+
+    func run(_ sql: String) throws -> [[String]] {
+        let c = Collect()
+        try store.query(sql, into: c)
+        return c.rows
+    }
+
+    @Test func theReadmeHasSixQueries() throws {
+        #expect(try ReadmeQueries.all().count == 6)
+    }
+
+    @Test func recentErrorLogs() throws {
+        let sql = try ReadmeQueries.all()[0]
+        #expect(sql.contains("kubernetes_pod_logs"))
+        let cutoff = now.adding(microseconds: -3_600_000_000)
+        let expected = logs.filter { $0.level == "ERROR" && $0.ts > cutoff }.sorted { $0.ts > $1.ts }
+            .map { [$0.ts.iso8601, $0.ns, $0.pod, $0.line] }
+        #expect(!expected.isEmpty)
+        #expect(try run(sql) == expected)
+    }
+
+    @Test func backOffEvents() throws {
+        let sql = try ReadmeQueries.all()[1]
+        let expected = events.filter { $0.reason == "BackOff" && $0.type == "Warning" }.sorted { $0.last > $1.last }
+            .map { [$0.ns, $0.object, $0.message, String($0.count)] }
+        #expect(!expected.isEmpty)
+        #expect(try run(sql) == expected)
+    }
+
+    @Test func podsPerNamespace() throws {
+        let sql = try ReadmeQueries.all()[2]
+        let counts = Dictionary(grouping: resources.filter { $0.kind == "Pod" }, by: \.ns).mapValues(\.count)
+        let got = try run(sql)
+        #expect(Dictionary(uniqueKeysWithValues: got.map { ($0[0], Int($0[1])!) }) == counts)
+    }
+
+    @Test func failedAuthentication() throws {
+        let sql = try ReadmeQueries.all()[3]
+        let cutoff = now.adding(microseconds: -3_600_000_000)
+        let expected = audits.filter { [401, 403].contains($0.code) && $0.ts > cutoff }.sorted { $0.ts > $1.ts }
+            .map { [$0.ts.iso8601, $0.user, "[\"\($0.ip)\"]", "/api/v1/namespaces/\($0.ns)/\($0.resource)/\($0.name)", String($0.code)] }
+        #expect(!expected.isEmpty)
+        #expect(try run(sql) == expected)
+    }
+
+    @Test func secretAccess() throws {
+        let sql = try ReadmeQueries.all()[4]
+        let expected = audits.filter { $0.resource == "secrets" && ["get", "list"].contains($0.verb) }.sorted { $0.ts > $1.ts }
+            .map { [$0.ts.iso8601, $0.user, $0.verb, $0.ns, $0.name, String($0.code)] }
+        #expect(!expected.isEmpty)
+        #expect(try run(sql) == expected)
+    }
+
+    @Test func administrativeActions() throws {
+        let sql = try ReadmeQueries.all()[5]
+        let expected = audits.filter { ["create", "update", "patch", "delete"].contains($0.verb) && !$0.user.hasPrefix("system:") }
+            .sorted { $0.ts > $1.ts }.map { [$0.ts.iso8601, $0.user, $0.verb, $0.resource, $0.ns, $0.name] }
+        #expect(!expected.isEmpty)
+        #expect(try run(sql) == expected)
+    }
+
+    @Test func timeFiltersUseAnIndex() throws {
+        for sql in try ReadmeQueries.all() where sql.contains("INTERVAL") {
+            let plan = try store.explain(sql).joined(separator: "\n")
+            #expect(plan.contains("USING INDEX"), "\(plan)")
+        }
+        let secrets = try store.explain(ReadmeQueries.all()[4]).joined(separator: "\n")
+        #expect(secrets.contains("USING INDEX"), "\(secrets)")
+    }
+
+    @Test func listColumnsAreSearchable() throws {
+        let got = try run("SELECT audit_id FROM kubernetes_audit_logs WHERE '10.0.0.7' IN (SELECT value FROM json_each(source_ips)) ORDER BY audit_id")
+        #expect(got.map { $0[0] } == audits.filter { $0.ip == "10.0.0.7" }.map(\.id).sorted())
+        let emails = try run("SELECT COUNT(*) FROM kubernetes_audit_logs, json_each(tp_emails) WHERE value = 'bob@example.com'")
+        #expect(emails[0][0] == String(audits.filter { $0.user == "bob@example.com" }.count))
+    }
+
+    @Test func likeIsCaseSensitiveAndIlikeIsNot() throws {
+        let like = try run("SELECT COUNT(*) FROM kubernetes_audit_logs WHERE user_name LIKE 'ALICE'")
+        let ilike = try run("SELECT COUNT(*) FROM kubernetes_audit_logs WHERE user_name ILIKE 'ALICE'")
+        #expect(like[0][0] == "0")
+        #expect(ilike[0][0] == String(audits.filter { $0.user == "alice" }.count))
+    }
+
+    @Test func sqlErrorsComeFromTheEngine() throws {
+        #expect(throws: StoreError.self) { _ = try run("SELECT nope FROM kubernetes_audit_logs") }
+        do { _ = try run("SELEC 1") } catch { #expect("\(error)".contains("syntax error")) }
+        // Queries are read-only even on a store opened for writing.
+        #expect(throws: StoreError.self) { _ = try run("DELETE FROM kubernetes_audit_logs") }
+        #expect(try run("SELECT COUNT(*) FROM kubernetes_audit_logs")[0][0] == String(audits.count))
+    }
+}
+
+/// A small deterministic PRNG so the data set is the same every run.
+struct SplitMix {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E3779B97F4A7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58476D1CE4E5B9
+        z = (z ^ (z >> 27)) &* 0x94D049BB133111EB
+        return z ^ (z >> 31)
+    }
+}
