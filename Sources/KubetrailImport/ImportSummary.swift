@@ -13,6 +13,8 @@ public struct ImportSummary: Sendable, Equatable {
     public var skipped = 0
     public var truncated = 0
     public var rejectedByReason: [String: Int] = [:]
+    /// Files that could not be read to the end (the rows before the failure are stored).
+    public var failedFiles: [String] = []
     public var bytes: Int64 = 0
     public var seconds: Double = 0
 
@@ -41,6 +43,9 @@ public struct ImportSummary: Sendable, Equatable {
                 .map { "\(n($0.value)) \($0.key)" }.joined(separator: ", ") + ")"
         }
         lines.append(rejectedLine)
+        if !failedFiles.isEmpty {
+            lines.append("  unreadable     \(failedFiles.count) file\(failedFiles.count == 1 ? "" : "s") (rows read before the error are stored)")
+        }
         let rate = seconds > 0 ? Double(records) / seconds : 0
         lines.append(String(format: "  elapsed        %.2f s (%@ records/s, %.1f MB)", seconds, n(Int(rate)), Double(bytes) / 1e6))
         return lines.joined(separator: "\n") + "\n"

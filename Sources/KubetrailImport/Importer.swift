@@ -51,11 +51,18 @@ public final class Importer {
                                         ingestTimestamp: ingestTime)
             if options.kind == .events || options.kind == .resources, input.isStandardInput { context.sourceLocation = "stdin" }
             let reader = LineReader(source, maxLineBytes: options.maxLineBytes)
-            switch options.kind {
-            case .audit: try importAudit(reader, input, context)
-            case .podLogs: try importPodLogs(reader, input, context)
-            case .events: try importObjects(reader, input, context, EventRow.self) { try EventNormalizer.row($0, context: $1) }
-            case .resources: try importObjects(reader, input, context, ResourceRow.self) { try ResourceNormalizer.row($0, context: $1) }
+            do {
+                switch options.kind {
+                case .audit: try importAudit(reader, input, context)
+                case .podLogs: try importPodLogs(reader, input, context)
+                case .events: try importObjects(reader, input, context, EventRow.self) { try EventNormalizer.row($0, context: $1) }
+                case .resources: try importObjects(reader, input, context, ResourceRow.self) { try ResourceNormalizer.row($0, context: $1) }
+                }
+            } catch let error as IOError {
+                // What was read before the error is already stored; the other files still load.
+                progress?.finishFile()
+                summary.failedFiles.append(error.description)
+                diagnostics(error.description)
             }
             summary.lines += reader.linesRead
             summary.bytes += raw.bytesConsumed
@@ -73,6 +80,7 @@ public final class Importer {
     private func importAudit(_ reader: LineReader, _ input: InputFiles.Input, _ context: IngestContext) throws {
         var batch = Batch<AuditLogRow>(store: store, size: options.rowsPerTransaction)
         var framer = JSONDocumentFramer(maxDocumentBytes: options.maxLineBytes)
+        defer { try? batch.flush(into: &summary) }
         try reader.forEach { item in
             switch item {
             case .line(let bytes, let number, _):
@@ -83,17 +91,22 @@ public final class Importer {
                             try self.handle(outcome, &batch, input, line: firstLine)
                         }
                     case .rejected(let firstLine, _, let reason):
+                        self.summary.records += 1
                         self.reject(reason: reason.hasPrefix("JSON document larger") ? "oversized record" : "malformed JSON", detail: reason, input, line: firstLine)
                     }
                 }
             case .oversized(let number, _, let length):
+                summary.records += 1
                 reject(reason: "oversized record", detail: "line of \(length) bytes exceeds the \(options.maxLineBytes)-byte limit", input, line: number)
             }
             progress?.update(records: summary.records)
             return true
         }
         framer.finish(lastLine: reader.linesRead) { event in
-            if case .rejected(let firstLine, _, let reason) = event { reject(reason: "malformed JSON", detail: reason, input, line: firstLine) }
+            if case .rejected(let firstLine, _, let reason) = event {
+                summary.records += 1
+                reject(reason: "malformed JSON", detail: reason, input, line: firstLine)
+            }
         }
         try batch.flush(into: &summary)
     }
@@ -103,6 +116,7 @@ public final class Importer {
         var assembler = ContainerLogAssembler(maxMessageBytes: options.maxMessageBytes)
         var normalizer: PodLogNormalizer? = nil
         let path = input.isStandardInput ? ContainerLogPath() : FileIdentity.containerPath(for: input.path)
+        defer { try? batch.flush(into: &summary) }
         func emit(_ record: ContainerLogAssembler.Record) throws {
             guard let normalizer else { return }
             summary.records += 1
@@ -139,6 +153,7 @@ public final class Importer {
                                             _ normalize: @escaping (KubeObject, IngestContext) throws -> R) throws {
         var batch = Batch<R>(store: store, size: options.rowsPerTransaction)
         var framer = JSONDocumentFramer(maxDocumentBytes: options.maxLineBytes)
+        defer { try? batch.flush(into: &summary) }
         try reader.forEach { item in
             switch item {
             case .line(let bytes, let number, _):
@@ -170,6 +185,7 @@ public final class Importer {
                     }
                 }
             case .oversized(let number, _, let length):
+                summary.records += 1
                 reject(reason: "oversized record", detail: "line of \(length) bytes exceeds the \(options.maxLineBytes)-byte limit", input, line: number)
             }
             progress?.update(records: summary.records)

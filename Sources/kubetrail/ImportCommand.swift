@@ -48,6 +48,9 @@ struct ImportCommand: ParsableCommand {
             if !noProgress, ProgressReporter.isTerminal { importer.progress = ProgressReporter() }
             let summary = try importer.run(inputs)
             print(summary.render(table: kind.schema.name), terminator: "")
+            if !summary.failedFiles.isEmpty { throw ExitCode(1) }
+        } catch let exit as ExitCode {
+            throw exit
         } catch {
             printError("\(error)")
             throw ExitCode(1)

@@ -1,18 +1,12 @@
 import Foundation
-import TestSupport
 
 /// An independent reading of the audit fixtures through Foundation's JSON parser, to check the
 /// byte scanner against. It shares no code with the code under test.
-enum AuditFixtureOracle {
-    struct File {
-        var path: String
-        var events: [[String: Any]]
-    }
-
-    static let auditFiles: [String] = Fixtures.files(under: "audit").filter { $0.hasSuffix(".log") || $0.hasSuffix(".json") }
+public enum AuditFixtureOracle {
+    public static let auditFiles: [String] = Fixtures.files(under: "audit").filter { $0.hasSuffix(".log") || $0.hasSuffix(".json") }
 
     /// Every audit event in a fixture file; nil for files that hold no event (the negative case).
-    static func events(in relative: String) throws -> [[String: Any]] {
+    public static func events(in relative: String) throws -> [[String: Any]] {
         var data = try Fixtures.data(relative)
         if data.starts(with: [0xEF, 0xBB, 0xBF]) { data = data.dropFirst(3) }
         var docs: [Any] = []
@@ -42,7 +36,7 @@ enum AuditFixtureOracle {
         return try JSONSerialization.jsonObject(with: Data(log.utf8)) as! [String: Any]
     }
 
-    static func micros(_ text: Any?) -> Int64? {
+    public static func micros(_ text: Any?) -> Int64? {
         guard let text = text as? String else { return nil }
         let f = ISO8601DateFormatter()
         f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
