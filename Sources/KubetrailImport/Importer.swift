@@ -79,20 +79,30 @@ public final class Importer {
 
     private func importAudit(_ reader: LineReader, _ input: InputFiles.Input, _ context: IngestContext) throws {
         var batch = Batch<AuditLogRow>(store: store, size: options.rowsPerTransaction)
-        var framer = JSONDocumentFramer(maxDocumentBytes: options.maxLineBytes)
         defer { try? batch.flush(into: &summary) }
+        try forEachDocument(reader, input) { doc, firstLine in
+            try AuditDecoder.decode(doc, context: context) { outcome in
+                try self.handle(outcome, &batch, input, line: firstLine)
+            }
+        }
+        try batch.flush(into: &summary)
+    }
+
+    /// Frames JSON documents out of the lines; what cannot be framed is rejected with its line.
+    private func forEachDocument(_ reader: LineReader, _ input: InputFiles.Input,
+                                 _ body: (UnsafeRawBufferPointer, Int) throws -> Void) throws {
+        var framer = JSONDocumentFramer(maxDocumentBytes: options.maxLineBytes)
+        func rejectFraming(_ firstLine: Int, _ reason: String) {
+            summary.records += 1
+            reject(reason: reason.hasPrefix("JSON document larger") ? "oversized record" : "malformed JSON", detail: reason, input, line: firstLine)
+        }
         try reader.forEach { item in
             switch item {
             case .line(let bytes, let number, _):
                 try framer.feed(line: bytes, lineNumber: number) { event in
                     switch event {
-                    case .document(let doc, let firstLine):
-                        try AuditDecoder.decode(doc, context: context) { outcome in
-                            try self.handle(outcome, &batch, input, line: firstLine)
-                        }
-                    case .rejected(let firstLine, _, let reason):
-                        self.summary.records += 1
-                        self.reject(reason: reason.hasPrefix("JSON document larger") ? "oversized record" : "malformed JSON", detail: reason, input, line: firstLine)
+                    case .document(let doc, let firstLine): try body(doc, firstLine)
+                    case .rejected(let firstLine, _, let reason): rejectFraming(firstLine, reason)
                     }
                 }
             case .oversized(let number, _, let length):
@@ -103,12 +113,8 @@ public final class Importer {
             return true
         }
         framer.finish(lastLine: reader.linesRead) { event in
-            if case .rejected(let firstLine, _, let reason) = event {
-                summary.records += 1
-                reject(reason: "malformed JSON", detail: reason, input, line: firstLine)
-            }
+            if case .rejected(let firstLine, _, let reason) = event { rejectFraming(firstLine, reason) }
         }
-        try batch.flush(into: &summary)
     }
 
     private func importPodLogs(_ reader: LineReader, _ input: InputFiles.Input, _ context: IngestContext) throws {
@@ -152,49 +158,23 @@ public final class Importer {
     private func importObjects<R: TableRow>(_ reader: LineReader, _ input: InputFiles.Input, _ context: IngestContext, _: R.Type,
                                             _ normalize: @escaping (KubeObject, IngestContext) throws -> R) throws {
         var batch = Batch<R>(store: store, size: options.rowsPerTransaction)
-        var framer = JSONDocumentFramer(maxDocumentBytes: options.maxLineBytes)
         defer { try? batch.flush(into: &summary) }
-        try reader.forEach { item in
-            switch item {
-            case .line(let bytes, let number, _):
-                try framer.feed(line: bytes, lineNumber: number) { event in
-                    switch event {
-                    case .document(let doc, let firstLine):
-                        for entry in KubeDocument.entries(doc) {
-                            switch entry {
-                            case .object(let object, let index):
-                                self.summary.records += 1
-                                do {
-                                    try batch.add(.insert(try normalize(object, context)), into: &self.summary)
-                                } catch let rejection as Rejection {
-                                    var r = rejection
-                                    r.item = index
-                                    self.reject(reason: r.reason, detail: r.description, input, line: firstLine)
-                                }
-                            case .deleted(let object, _):
-                                self.summary.records += 1
-                                if let uid = object.uid { try batch.add(.delete(uid), into: &self.summary) }
-                            case .rejected(let rejection):
-                                self.summary.records += 1
-                                self.reject(reason: rejection.reason, detail: rejection.description, input, line: firstLine)
-                            }
-                        }
-                    case .rejected(let firstLine, _, let reason):
-                        self.summary.records += 1
-                        self.reject(reason: "malformed JSON", detail: reason, input, line: firstLine)
+        try forEachDocument(reader, input) { doc, firstLine in
+            for entry in KubeDocument.entries(doc) {
+                summary.records += 1
+                switch entry {
+                case .object(let object, let index):
+                    do {
+                        try batch.add(.insert(try normalize(object, context)), into: &summary)
+                    } catch var rejection as Rejection {
+                        rejection.item = index
+                        reject(reason: rejection.reason, detail: rejection.description, input, line: firstLine)
                     }
+                case .deleted(let object, _):
+                    if let uid = object.uid { try batch.add(.delete(uid), into: &summary) }
+                case .rejected(let rejection):
+                    reject(reason: rejection.reason, detail: rejection.description, input, line: firstLine)
                 }
-            case .oversized(let number, _, let length):
-                summary.records += 1
-                reject(reason: "oversized record", detail: "line of \(length) bytes exceeds the \(options.maxLineBytes)-byte limit", input, line: number)
-            }
-            progress?.update(records: summary.records)
-            return true
-        }
-        framer.finish(lastLine: reader.linesRead) { event in
-            if case .rejected(let firstLine, _, let reason) = event {
-                summary.records += 1
-                reject(reason: "malformed JSON", detail: reason, input, line: firstLine)
             }
         }
         try batch.flush(into: &summary)
@@ -220,47 +200,38 @@ public final class Importer {
     }
 }
 
-/// Rows waiting for their transaction.
+/// Rows waiting for their transaction, handed to the writer thread in fixed-size batches.
 struct Batch<R: TableRow> {
-    enum Op { case insert(R), delete(String) }
-    let store: SQLiteStore
+    typealias Op = PipelinedWriter<R>.Op
+    let writer: PipelinedWriter<R>
     let size: Int
     var ops: [Op] = []
 
     init(store: SQLiteStore, size: Int) {
-        self.store = store
+        writer = PipelinedWriter(store: store)
         self.size = size
         ops.reserveCapacity(size)
     }
 
     mutating func add(_ op: Op, into summary: inout ImportSummary) throws {
         ops.append(op)
-        if ops.count >= size { try flush(into: &summary) }
+        if ops.count >= size {
+            try writer.submit(ops)
+            ops.removeAll(keepingCapacity: true)
+        }
     }
 
+    /// Commits what is pending and waits for the writer; adds its counts to the summary.
     mutating func flush(into summary: inout ImportSummary) throws {
-        guard !ops.isEmpty else { return }
-        let pending = ops
-        ops.removeAll(keepingCapacity: true)
-        let counts = try store.write { writer -> (Int, Int, Int, Int) in
-            var inserted = 0, updated = 0, duplicates = 0, deleted = 0
-            for op in pending {
-                switch op {
-                case .insert(let row):
-                    switch try writer.insert(row) {
-                    case .inserted: inserted += 1
-                    case .updated: updated += 1
-                    case .duplicate: duplicates += 1
-                    }
-                case .delete(let id):
-                    if try writer.delete(table: R.schema, id: id) { deleted += 1 }
-                }
-            }
-            return (inserted, updated, duplicates, deleted)
+        if !ops.isEmpty {
+            let pending = ops
+            ops.removeAll(keepingCapacity: true)
+            try writer.submit(pending)
         }
-        summary.stored += counts.0
-        summary.updated += counts.1
-        summary.duplicates += counts.2
-        summary.deleted += counts.3
+        let counts = try writer.finish()
+        summary.stored += counts.inserted
+        summary.updated += counts.updated
+        summary.duplicates += counts.duplicates
+        summary.deleted += counts.deleted
     }
 }

@@ -16,14 +16,30 @@ public final class RowWriter {
     }
 
     let db: Database
+    /// Prepared once per transaction; keyed by table and purpose, because hashing the
+    /// statement's 1.5 KB of SQL text on every row showed up in profiles.
+    private var statements: [StatementKey: Statement] = [:]
+
+    private struct StatementKey: Hashable {
+        var table: String
+        var purpose: Int
+    }
 
     init(_ db: Database) { self.db = db }
+
+    private func statement(_ table: String, _ purpose: Int, _ sql: @autoclosure () -> String) throws -> Statement {
+        let key = StatementKey(table: table, purpose: purpose)
+        if let s = statements[key] { return s }
+        let s = try db.cachedStatement(sql: sql())
+        statements[key] = s
+        return s
+    }
 
     public func insert<R: TableRow>(_ row: R) throws -> Outcome {
         let schema = R.schema
         switch schema.conflict {
         case .keepExisting:
-            let statement = try db.cachedStatement(sql: SQLCache.insert(schema, onConflict: "DO NOTHING"))
+            let statement = try statement(schema.name, 0, SQLCache.insertIgnoring(schema))
             try execute(statement, row.values)
             return sqlite3_changes(db.sqliteConnection) > 0 ? .inserted : .duplicate
         case .replaceIfNewer(let column):
@@ -31,10 +47,10 @@ public final class RowWriter {
             guard let index = schema.columns.firstIndex(where: { $0.name == column }) else {
                 preconditionFailure("conflict column \(column) not in \(schema.name)")
             }
-            let lookup = try db.cachedStatement(sql: "SELECT \(quoteIdentifier(column)) FROM \(quoteIdentifier(schema.name)) WHERE tp_id = ?")
+            let lookup = try statement(schema.name, 1, "SELECT \(quoteIdentifier(column)) FROM \(quoteIdentifier(schema.name)) WHERE tp_id = ?")
             let existing = try Row.fetchOne(lookup, arguments: [row.common.id])
             guard let found = existing else {
-                let statement = try db.cachedStatement(sql: SQLCache.insert(schema, onConflict: "DO NOTHING"))
+                let statement = try statement(schema.name, 0, SQLCache.insertIgnoring(schema))
                 try execute(statement, values)
                 return sqlite3_changes(db.sqliteConnection) > 0 ? .inserted : .duplicate
             }
@@ -42,7 +58,7 @@ public final class RowWriter {
             if case .text(let incoming) = values[index], let stored, !ResourceVersion.isNewer(incoming, than: stored) {
                 return .duplicate
             }
-            let statement = try db.cachedStatement(sql: SQLCache.insert(schema, onConflict: SQLCache.updateAll(schema)))
+            let statement = try statement(schema.name, 2, SQLCache.upsert(schema))
             try execute(statement, values)
             return .updated
         }
@@ -86,7 +102,14 @@ public final class RowWriter {
 /// `SQLITE_TRANSIENT` is a cast macro Swift cannot import.
 let SQLITE_TRANSIENT_SWIFT = unsafeBitCast(-1, to: sqlite3_destructor_type.self)
 
+/// The statements' text, built once per table.
 enum SQLCache {
+    private static let ignoring = Dictionary(uniqueKeysWithValues: KubernetesTables.all.map { ($0.name, insert($0, onConflict: "DO NOTHING")) })
+    private static let upserting = Dictionary(uniqueKeysWithValues: KubernetesTables.all.map { ($0.name, insert($0, onConflict: updateAll($0))) })
+
+    static func insertIgnoring(_ schema: TableSchema) -> String { ignoring[schema.name] ?? insert(schema, onConflict: "DO NOTHING") }
+    static func upsert(_ schema: TableSchema) -> String { upserting[schema.name] ?? insert(schema, onConflict: updateAll(schema)) }
+
     static func insert(_ schema: TableSchema, onConflict action: String) -> String {
         let cols = schema.columns.map { quoteIdentifier($0.name) }.joined(separator: ", ")
         let params = Array(repeating: "?", count: schema.columns.count).joined(separator: ", ")

@@ -1,0 +1,111 @@
+import Foundation
+import KubetrailStore
+import KubetrailTables
+
+/// Commits batches on its own thread so that parsing (the caller) and inserting overlap on two
+/// cores. At most `capacity` batches wait; a caller that gets ahead blocks, so memory stays flat.
+final class PipelinedWriter<R: TableRow>: @unchecked Sendable {
+    enum Op: Sendable { case insert(R), delete(String) }
+
+    struct Counts: Sendable { var inserted = 0, updated = 0, duplicates = 0, deleted = 0 }
+
+    private let store: SQLiteStore
+    private let capacity: Int
+    private let condition = NSCondition()
+    // Guarded by `condition`.
+    private var queue: [[Op]] = []
+    private var closed = false
+    private var failure: (any Error)?
+    private var counts = Counts()
+    private var thread: Thread?
+
+    init(store: SQLiteStore, capacity: Int = 2) {
+        self.store = store
+        self.capacity = capacity
+    }
+
+    /// Queues a batch; throws the writer's error if an earlier batch failed.
+    func submit(_ ops: [Op]) throws {
+        condition.lock()
+        defer { condition.unlock() }
+        if thread == nil {
+            let t = Thread { [unowned self] in self.loop() }
+            t.name = "kubetrail-writer"
+            thread = t
+            t.start()
+        }
+        while queue.count >= capacity && failure == nil { condition.wait() }
+        if let failure { throw failure }
+        queue.append(ops)
+        condition.broadcast()
+    }
+
+    /// Waits until every queued batch is committed and the thread has ended; returns the
+    /// totals, or the first error (batches committed before it stay committed).
+    func finish() throws -> Counts {
+        condition.lock()
+        defer { condition.unlock() }
+        closed = true
+        condition.broadcast()
+        while thread != nil { condition.wait() }
+        closed = false
+        if let failure { throw failure }
+        let result = counts
+        counts = Counts()
+        return result
+    }
+
+    private func loop() {
+        while true {
+            condition.lock()
+            while queue.isEmpty && !closed { condition.wait() }
+            if queue.isEmpty && closed {
+                thread = nil
+                condition.broadcast()
+                condition.unlock()
+                return
+            }
+            let ops = queue.removeFirst()
+            condition.broadcast()
+            condition.unlock()
+
+            let result = Result { try commit(ops) }
+
+            condition.lock()
+            switch result {
+            case .success(let c):
+                counts.inserted += c.inserted
+                counts.updated += c.updated
+                counts.duplicates += c.duplicates
+                counts.deleted += c.deleted
+            case .failure(let error):
+                failure = error
+                queue.removeAll()
+            }
+            condition.broadcast()
+            let stop = failure != nil
+            if stop { thread = nil }
+            condition.unlock()
+            if stop { return }
+        }
+    }
+
+    private func commit(_ ops: [Op]) throws -> Counts {
+        try store.write { writer in
+            var c = Counts()
+            for op in ops {
+                switch op {
+                case .insert(let row):
+                    switch try writer.insert(row) {
+                    case .inserted: c.inserted += 1
+                    case .updated: c.updated += 1
+                    case .duplicate: c.duplicates += 1
+                    }
+                case .delete(let id):
+                    if try writer.delete(table: R.schema, id: id) { c.deleted += 1 }
+                }
+            }
+            return c
+        }
+    }
+}
