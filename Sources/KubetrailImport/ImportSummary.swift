@@ -15,6 +15,8 @@ public struct ImportSummary: Sendable, Equatable {
     public var rejectedByReason: [String: Int] = [:]
     /// Files that could not be read to the end (the rows before the failure are stored).
     public var failedFiles: [String] = []
+    /// Why the import stopped early (the store refused a write); rows committed before stay.
+    public var failure: String?
     public var bytes: Int64 = 0
     public var seconds: Double = 0
 

@@ -63,6 +63,13 @@ public final class Importer {
                 progress?.finishFile()
                 summary.failedFiles.append(error.description)
                 diagnostics(error.description)
+            } catch {
+                // The store refused a write (disk full, …): stop, keeping what is committed.
+                progress?.finishFile()
+                summary.failure = "\(error)"
+                summary.lines += reader.linesRead
+                summary.bytes += raw.bytesConsumed
+                break
             }
             summary.lines += reader.linesRead
             summary.bytes += raw.bytesConsumed

@@ -64,7 +64,11 @@ public final class SQLiteStore: Sendable {
 
     /// Runs `body` in one write transaction: all its rows commit together or not at all.
     public func write<T>(_ body: (RowWriter) throws -> T) throws -> T {
-        try pool.write { db in try body(RowWriter(db)) }
+        do {
+            return try pool.write { db in try body(RowWriter(db)) }
+        } catch let error as DatabaseError where [.SQLITE_FULL, .SQLITE_IOERR, .SQLITE_CANTOPEN, .SQLITE_READONLY].contains(error.resultCode) {
+            throw StoreError.write(path: path, message: error.message ?? "\(error)")
+        }
     }
 
     /// Runs SQL (PostgreSQL-flavoured, see `SQLDialect`) read-only, streaming rows into `sink`.
@@ -115,12 +119,15 @@ public enum StoreError: Error, CustomStringConvertible, Sendable {
     case missing(path: String)
     case open(path: String, message: String)
     case sql(String)
+    /// The transaction was rolled back; nothing of it is stored.
+    case write(path: String, message: String)
 
     public var description: String {
         switch self {
         case .missing(let path): return "no database at \(path) (load data first with `kubetrail import`)"
         case .open(let path, let message): return "cannot open \(path): \(message)"
         case .sql(let message): return message
+        case .write(let path, let message): return "cannot write \(path): \(message) (is the disk full or the file size limited?)"
         }
     }
 }

@@ -78,10 +78,12 @@ public struct AuditLogRow: TableRow, Equatable {
         timeColumn: "stage_timestamp",
         // Each index costs every insert a B-tree update (about 3 µs of a ~1.8 KB row here), so
         // only those the README's queries use: time ranges, failed requests, resource access.
+        // The resource index also carries what "who read which secret" selects, so that query
+        // never visits the table (15k rows out of 1M: 73 ms → a few ms).
         indexes: [
             ["stage_timestamp"],
             ["response_code", "stage_timestamp"],
-            ["resource", "verb", "stage_timestamp"],
+            ["resource", "verb", "stage_timestamp", "user_name", "namespace", "name", "response_code"],
         ],
         conflict: .keepExisting)
 

@@ -48,6 +48,10 @@ struct ImportCommand: ParsableCommand {
             if !noProgress, ProgressReporter.isTerminal { importer.progress = ProgressReporter() }
             let summary = try importer.run(inputs)
             print(summary.render(table: kind.schema.name), terminator: "")
+            if let failure = summary.failure {
+                printError(failure + "; the rows counted as stored above are committed")
+                throw ExitCode(1)
+            }
             if !summary.failedFiles.isEmpty { throw ExitCode(1) }
         } catch let exit as ExitCode {
             throw exit
