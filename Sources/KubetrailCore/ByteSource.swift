@@ -69,15 +69,17 @@ public final class FileDescriptorSource: ByteSource {
 }
 
 /// Decompresses gzip (or zlib) data from another source, including concatenated gzip members.
+/// Each read inflates at most about one caller buffer, so a bomb cannot balloon memory.
 public final class GzipSource: ByteSource {
     private let upstream: ByteSource
-    private var inflater: Inflater
+    private let inflater: Inflater
     private var input: [UInt8] = Array(repeating: 0, count: 256 * 1024)
     private var inputStart = 0
     private var inputEnd = 0
     private var pending: [UInt8] = []
     private var pendingStart = 0
     private var upstreamDone = false
+    private var sawInput = false
     private let path: String
 
     public init(_ upstream: ByteSource, path: String) throws {
@@ -88,36 +90,42 @@ public final class GzipSource: ByteSource {
 
     public var bytesConsumed: Int64 { upstream.bytesConsumed }
 
+    /// Reads more compressed bytes; false at the end of the upstream.
+    private func refill() throws -> Bool {
+        let n = try input.withUnsafeMutableBytes { try upstream.read(into: $0) }
+        inputStart = 0
+        inputEnd = n
+        if n == 0 { upstreamDone = true } else { sawInput = true }
+        return n > 0
+    }
+
     public func read(into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
-        while pendingStart >= pending.count {
-            pending.removeAll(keepingCapacity: true)
-            pendingStart = 0
-            if inputStart >= inputEnd {
-                if upstreamDone { return 0 }
-                let n = try input.withUnsafeMutableBytes { try upstream.read(into: $0) }
-                if n == 0 {
-                    upstreamDone = true
-                    if !inflater.finished && inflater.totalOut > 0 || (!inflater.finished && inputEnd > 0) {
-                        throw IOError(path: path, message: "truncated gzip data")
-                    }
-                    return 0
+        do {
+            while pendingStart >= pending.count {
+                pending.removeAll(keepingCapacity: true)
+                pendingStart = 0
+                if inflater.finished {
+                    // A complete member: done at end of input, else another member follows.
+                    if inputStart >= inputEnd, try !refill() { return 0 }
+                    try inflater.reset()
                 }
-                inputStart = 0
-                inputEnd = n
-            }
-            if inflater.finished {
-                // Another gzip member follows, or trailing garbage.
-                try inflater.reset()
-            }
-            do {
+                if inputStart >= inputEnd, !upstreamDone { _ = try refill() }
                 let used = try input.withUnsafeBytes { raw in
-                    try inflater.inflate(UnsafeRawBufferPointer(rebasing: raw[inputStart..<inputEnd])) { pending.append(contentsOf: $0) }
+                    try inflater.inflate(UnsafeRawBufferPointer(rebasing: raw[inputStart..<inputEnd]), budget: buffer.count) {
+                        pending.append(contentsOf: $0)
+                    }
                 }
                 inputStart += used
-                if used == 0 && pending.isEmpty && !inflater.finished { inputStart = inputEnd }
-            } catch let error as ZlibError {
-                throw IOError(path: path, message: "gzip: \(error.message)")
+                if used == 0, pending.isEmpty, inputStart < inputEnd, !inflater.finished {
+                    throw IOError(path: path, message: "gzip: the decompressor made no progress")
+                }
+                if pending.isEmpty, inputStart >= inputEnd, upstreamDone, !inflater.finished {
+                    if !sawInput { return 0 }
+                    throw IOError(path: path, message: "truncated gzip data")
+                }
             }
+        } catch let error as ZlibError {
+            throw IOError(path: path, message: "gzip: \(error.message)")
         }
         let n = min(buffer.count, pending.count - pendingStart)
         pending.withUnsafeBytes { src in

@@ -82,13 +82,20 @@ public struct ContainerLogLine: Equatable, Sendable {
             throw .invalidDocker(error.description)
         }
         guard var content = log else { throw .invalidDocker("no \"log\" field") }
+        // Docker writes only these two; anything else would also open unbounded join buffers.
+        if let stream, stream != "stdout", stream != "stderr" { throw .invalidDocker("unknown stream '\(stream.prefix(20))'") }
         var timestamp: Timestamp? = nil
         if let time {
             guard let t = Timestamp(rfc3339: time) else { throw .invalidDocker("invalid time '\(time.prefix(40))'") }
             timestamp = t
         }
-        let partial = !content.hasSuffix("\n")
-        if !partial { content.removeLast() }
+        // Bytes, not Characters: "\r\n" is one Character, so hasSuffix("\n") misses it.
+        let partial = content.utf8.last != 0x0A
+        if !partial {
+            var bytes = Array(content.utf8.dropLast())
+            if bytes.last == 0x0D { bytes.removeLast() }
+            content = String(decoding: bytes, as: UTF8.self)
+        }
         return ContainerLogLine(format: .docker, timestamp: timestamp, stream: stream, isPartial: partial, content: content)
     }
 }

@@ -33,16 +33,19 @@ public final class Inflater {
     }
 
     /// Inflates `input`, calling `output` with each produced chunk. Returns bytes of `input`
-    /// consumed (less than all when the stream ended inside it).
+    /// consumed: less than all when the stream ended inside it, or when this call produced
+    /// `budget` bytes (call again with the rest — and with empty input to drain what zlib holds).
+    /// `limit` caps the total over the stream's life: the decompression-bomb guard.
     @discardableResult
-    public func inflate(_ input: UnsafeRawBufferPointer, limit: Int = .max,
+    public func inflate(_ input: UnsafeRawBufferPointer, limit: Int = .max, budget: Int = .max,
                         output: (UnsafeRawBufferPointer) throws -> Void) throws -> Int {
-        guard input.count > 0, !finished else { return 0 }
+        guard !finished else { return 0 }
         let chunk = 64 * 1024
         let out = UnsafeMutableRawBufferPointer.allocate(byteCount: chunk, alignment: 1)
         defer { out.deallocate() }
-        stream.pointee.next_in = input.baseAddress!.assumingMemoryBound(to: Bytef.self)
+        stream.pointee.next_in = input.baseAddress?.assumingMemoryBound(to: Bytef.self)
         stream.pointee.avail_in = uInt(input.count)
+        var producedHere = 0
         while true {
             stream.pointee.next_out = out.baseAddress!.assumingMemoryBound(to: Bytef.self)
             stream.pointee.avail_out = uInt(chunk)
@@ -50,9 +53,11 @@ public final class Inflater {
             let produced = chunk - Int(stream.pointee.avail_out)
             if produced > 0 {
                 totalOut += produced
+                producedHere += produced
                 if totalOut > limit { throw ZlibError.outputLimit(limit) }
                 try output(UnsafeRawBufferPointer(rebasing: out[0..<produced]))
             }
+            if producedHere >= budget, rc == Z_OK { return input.count - Int(stream.pointee.avail_in) }
             switch rc {
             case Z_STREAM_END:
                 finished = true

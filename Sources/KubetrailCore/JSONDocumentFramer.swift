@@ -85,6 +85,13 @@ public struct JSONDocumentFramer {
         }
     }
 
+    /// A line of the open document was dropped (too long): the document cannot be whole.
+    public mutating func abandon(lastLine: Int, reason: String, _ emit: (Event) throws -> Void) rethrows {
+        guard accumulating else { return }
+        try emit(.rejected(firstLine: startLine, lastLine: lastLine, reason: reason))
+        reset()
+    }
+
     /// Call at end of input: an open document is truncated.
     public mutating func finish(lastLine: Int, _ emit: (Event) throws -> Void) rethrows {
         guard accumulating else { return }

@@ -31,6 +31,9 @@ public final class LineReader {
     deinit { buffer.deallocate() }
 
     public var linesRead: Int { lineNumber }
+    /// True while the line being delivered is the input's last and has no newline: a writer may
+    /// still be appending to it.
+    public private(set) var isUnterminatedTail = false
 
     /// Calls `body` for every line until the source ends or `body` returns false.
     public func forEach(_ body: (Item) throws -> Bool) throws {
@@ -62,6 +65,7 @@ public final class LineReader {
             }
             if eof {
                 guard start < end || skippedFrom != nil else { return }
+                isUnterminatedTail = true
                 lineNumber += 1
                 let len = end - start
                 if let from = skippedFrom {

@@ -19,6 +19,11 @@ public struct Timestamp: Hashable, Comparable, Sendable, CustomStringConvertible
         Timestamp(microseconds: microseconds &+ delta)
     }
 
+    /// Years 0000–9999: what the fixed-width text form can represent (and so compare) exactly.
+    public var isWithinTextRange: Bool {
+        (-62_167_219_200_000_000...253_402_300_799_999_999).contains(microseconds)
+    }
+
     /// `YYYY-MM-DD`, the `tp_date` of this instant.
     public var date: String { String(iso8601.prefix(10)) }
 }

@@ -42,8 +42,15 @@ public final class Importer {
         let started = Date()
         let ingestTime = Timestamp.now
         for input in inputs {
-            let (source, raw) = try InputFiles.open(input)
             summary.files += 1
+            let source: ByteSource, raw: FileDescriptorSource
+            do {
+                (source, raw) = try InputFiles.open(input)
+            } catch {
+                summary.failedFiles.append("\(error)")
+                diagnostics("\(error)")
+                continue
+            }
             progress?.startFile(input.path, size: raw.size, bytesRead: { raw.bytesConsumed })
             var context = IngestContext(clusterName: options.clusterName, sourceType: options.kind.sourceType,
                                         sourceName: options.nodeName,
@@ -85,11 +92,14 @@ public final class Importer {
     // MARK: Kinds
 
     private func importAudit(_ reader: LineReader, _ input: InputFiles.Input, _ context: IngestContext) throws {
-        var batch = Batch<AuditLogRow>(store: store, size: options.rowsPerTransaction)
+        var batch = Batch<AuditLogRow>(store: store, maxRows: options.rowsPerTransaction)
         defer { try? batch.flush(into: &summary) }
         try forEachDocument(reader, input) { doc, firstLine in
+            // A wrapper's bytes are charged to its first row, so the byte bound sees them once.
+            var charge = doc.count
             try AuditDecoder.decode(doc, context: context) { outcome in
-                try self.handle(outcome, &batch, input, line: firstLine)
+                try self.handle(outcome, &batch, input, line: firstLine, size: charge)
+                charge = 0
             }
         }
         try batch.flush(into: &summary)
@@ -101,7 +111,7 @@ public final class Importer {
         var framer = JSONDocumentFramer(maxDocumentBytes: options.maxLineBytes)
         func rejectFraming(_ firstLine: Int, _ reason: String) {
             summary.records += 1
-            reject(reason: reason.hasPrefix("JSON document larger") ? "oversized record" : "malformed JSON", detail: reason, input, line: firstLine)
+            reject(reason: reason.hasPrefix("JSON document") ? "oversized record" : "malformed JSON", detail: reason, input, line: firstLine)
         }
         try reader.forEach { item in
             switch item {
@@ -113,8 +123,12 @@ public final class Importer {
                     }
                 }
             case .oversized(let number, _, let length):
+                let detail = "line of \(length) bytes exceeds the \(options.maxLineBytes)-byte limit"
+                framer.abandon(lastLine: number, reason: "JSON document with a \(detail)") { event in
+                    if case .rejected(let firstLine, _, let reason) = event { rejectFraming(firstLine, reason) }
+                }
                 summary.records += 1
-                reject(reason: "oversized record", detail: "line of \(length) bytes exceeds the \(options.maxLineBytes)-byte limit", input, line: number)
+                reject(reason: "oversized record", detail: detail, input, line: number)
             }
             progress?.update(records: summary.records)
             return true
@@ -125,7 +139,7 @@ public final class Importer {
     }
 
     private func importPodLogs(_ reader: LineReader, _ input: InputFiles.Input, _ context: IngestContext) throws {
-        var batch = Batch<PodLogRow>(store: store, size: options.rowsPerTransaction)
+        var batch = Batch<PodLogRow>(store: store, maxRows: options.rowsPerTransaction)
         var assembler = ContainerLogAssembler(maxMessageBytes: options.maxMessageBytes)
         var normalizer: PodLogNormalizer? = nil
         let path = input.isStandardInput ? ContainerLogPath() : FileIdentity.containerPath(for: input.path)
@@ -134,7 +148,7 @@ public final class Importer {
             guard let normalizer else { return }
             summary.records += 1
             if record.truncated { summary.truncated += 1 }
-            try batch.add(.insert(normalizer.row(record)), into: &summary)
+            try batch.add(.insert(normalizer.row(record)), size: record.message.utf8.count)
         }
         try reader.forEach { item in
             switch item {
@@ -145,7 +159,7 @@ public final class Importer {
                 }
                 do {
                     let line = try ContainerLogLine.parse(bytes)
-                    if let record = assembler.add(line, offset: offset, lineNumber: number) { try emit(record) }
+                    if let record = assembler.add(line, offset: offset, lineNumber: number, unterminated: reader.isUnterminatedTail) { try emit(record) }
                 } catch let error as ContainerLogError {
                     if error == .empty { return true }
                     summary.records += 1
@@ -164,7 +178,7 @@ public final class Importer {
 
     private func importObjects<R: TableRow>(_ reader: LineReader, _ input: InputFiles.Input, _ context: IngestContext, _: R.Type,
                                             _ normalize: @escaping (KubeObject, IngestContext) throws -> R) throws {
-        var batch = Batch<R>(store: store, size: options.rowsPerTransaction)
+        var batch = Batch<R>(store: store, maxRows: options.rowsPerTransaction)
         defer { try? batch.flush(into: &summary) }
         try forEachDocument(reader, input) { doc, firstLine in
             for entry in KubeDocument.entries(doc) {
@@ -172,13 +186,13 @@ public final class Importer {
                 switch entry {
                 case .object(let object, let index):
                     do {
-                        try batch.add(.insert(try normalize(object, context)), into: &summary)
+                        try batch.add(.insert(try normalize(object, context)), size: doc.count)
                     } catch var rejection as Rejection {
                         rejection.item = index
                         reject(reason: rejection.reason, detail: rejection.description, input, line: firstLine)
                     }
                 case .deleted(let object, _):
-                    if let uid = object.uid { try batch.add(.delete(uid), into: &summary) }
+                    if let uid = object.uid { try batch.add(.delete(uid)) }
                 case .rejected(let rejection):
                     reject(reason: rejection.reason, detail: rejection.description, input, line: firstLine)
                 }
@@ -189,10 +203,10 @@ public final class Importer {
 
     // MARK: Outcomes
 
-    private func handle<R: TableRow>(_ outcome: RowOutcome<R>, _ batch: inout Batch<R>, _ input: InputFiles.Input, line: Int) throws {
+    private func handle<R: TableRow>(_ outcome: RowOutcome<R>, _ batch: inout Batch<R>, _ input: InputFiles.Input, line: Int, size: Int) throws {
         summary.records += 1
         switch outcome {
-        case .row(let row): try batch.add(.insert(row), into: &summary)
+        case .row(let row): try batch.add(.insert(row), size: size)
         case .skipped: summary.skipped += 1
         case .rejected(let rejection): reject(reason: rejection.reason, detail: rejection.description, input, line: line)
         }
@@ -207,38 +221,50 @@ public final class Importer {
     }
 }
 
-/// Rows waiting for their transaction, handed to the writer thread in fixed-size batches.
+/// Rows waiting for their transaction, handed to the writer thread in batches bounded by rows
+/// and by bytes (a few RequestResponse events can be megabytes each).
 struct Batch<R: TableRow> {
     typealias Op = PipelinedWriter<R>.Op
     let writer: PipelinedWriter<R>
-    let size: Int
+    let maxRows: Int
+    let maxBytes: Int
     var ops: [Op] = []
+    var bytes = 0
 
-    init(store: SQLiteStore, size: Int) {
+    init(store: SQLiteStore, maxRows: Int, maxBytes: Int = 16 << 20) {
         writer = PipelinedWriter(store: store)
-        self.size = size
-        ops.reserveCapacity(size)
+        self.maxRows = maxRows
+        self.maxBytes = maxBytes
+        ops.reserveCapacity(min(maxRows, 16_384))
     }
 
-    mutating func add(_ op: Op, into summary: inout ImportSummary) throws {
+    /// `size` is the input bytes the op came from, for the byte bound.
+    mutating func add(_ op: Op, size: Int = 0) throws {
         ops.append(op)
-        if ops.count >= size {
-            try writer.submit(ops)
-            ops.removeAll(keepingCapacity: true)
-        }
-    }
-
-    /// Commits what is pending and waits for the writer; adds its counts to the summary.
-    mutating func flush(into summary: inout ImportSummary) throws {
-        if !ops.isEmpty {
+        bytes += size
+        if ops.count >= maxRows || bytes >= maxBytes {
             let pending = ops
             ops.removeAll(keepingCapacity: true)
+            bytes = 0
             try writer.submit(pending)
         }
-        let counts = try writer.finish()
+    }
+
+    /// Commits what is pending, waits for the writer and adds what it committed to the summary
+    /// — also when it failed, so the summary never under-reports what is stored.
+    mutating func flush(into summary: inout ImportSummary) throws {
+        var submitError: (any Error)?
+        if !ops.isEmpty {
+            let pending = ops
+            ops.removeAll()
+            bytes = 0
+            do { try writer.submit(pending) } catch { submitError = error }
+        }
+        let (counts, writeError) = writer.finish()
         summary.stored += counts.inserted
         summary.updated += counts.updated
         summary.duplicates += counts.duplicates
         summary.deleted += counts.deleted
+        if let error = submitError ?? writeError { throw error }
     }
 }

@@ -29,8 +29,9 @@ public enum InputFiles {
                 let plain = name.hasSuffix(".gz") ? String(name.dropLast(3)) : name
                 guard extensions.contains(where: { plain.hasSuffix($0) }) else { continue }
                 // Follows symlinks, as /var/log/containers holds links into /var/log/pods.
-                guard (try? url.resourceValues(forKeys: [.isRegularFileKey]).isRegularFile) == true
-                        || FileManager.default.fileExists(atPath: url.resolvingSymlinksInPath().path) else { continue }
+                var targetIsDir: ObjCBool = false
+                guard FileManager.default.fileExists(atPath: url.resolvingSymlinksInPath().path, isDirectory: &targetIsDir),
+                      !targetIsDir.boolValue else { continue }
                 found.append(url.path)
             }
             out.append(contentsOf: found.sorted().map { Input(path: $0) })

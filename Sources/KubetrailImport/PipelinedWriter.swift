@@ -28,8 +28,10 @@ final class PipelinedWriter<R: TableRow>: @unchecked Sendable {
     func submit(_ ops: [Op]) throws {
         condition.lock()
         defer { condition.unlock() }
+        if let failure { throw failure }
         if thread == nil {
-            let t = Thread { [unowned self] in self.loop() }
+            // The thread keeps the writer alive until it has drained and exited.
+            let t = Thread { self.loop() }
             t.name = "kubetrail-writer"
             thread = t
             t.start()
@@ -40,19 +42,18 @@ final class PipelinedWriter<R: TableRow>: @unchecked Sendable {
         condition.broadcast()
     }
 
-    /// Waits until every queued batch is committed and the thread has ended; returns the
-    /// totals, or the first error (batches committed before it stay committed).
-    func finish() throws -> Counts {
+    /// Waits until every queued batch is committed and the thread has ended. Returns what was
+    /// committed together with the first error, so a caller can report both.
+    func finish() -> (Counts, (any Error)?) {
         condition.lock()
         defer { condition.unlock() }
         closed = true
         condition.broadcast()
         while thread != nil { condition.wait() }
         closed = false
-        if let failure { throw failure }
         let result = counts
         counts = Counts()
-        return result
+        return (result, failure)
     }
 
     private func loop() {

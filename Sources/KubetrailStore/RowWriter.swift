@@ -42,6 +42,14 @@ public final class RowWriter {
             let statement = try statement(schema.name, 0, SQLCache.insertIgnoring(schema))
             try execute(statement, row.values)
             return sqlite3_changes(db.sqliteConnection) > 0 ? .inserted : .duplicate
+        case .replaceWhileStored(let column):
+            let values = row.values
+            try execute(try statement(schema.name, 0, SQLCache.insertIgnoring(schema)), values)
+            if sqlite3_changes(db.sqliteConnection) > 0 { return .inserted }
+            // Only a complete row may replace a stored partial one.
+            guard let index = schema.columns.firstIndex(where: { $0.name == column }), values[index] == .bool(false) else { return .duplicate }
+            try execute(try statement(schema.name, 3, SQLCache.completing(schema, flag: column)), values)
+            return sqlite3_changes(db.sqliteConnection) > 0 ? .updated : .duplicate
         case .replaceIfNewer(let column):
             let values = row.values
             guard let index = schema.columns.firstIndex(where: { $0.name == column }) else {
@@ -114,6 +122,14 @@ enum SQLCache {
         let cols = schema.columns.map { quoteIdentifier($0.name) }.joined(separator: ", ")
         let params = Array(repeating: "?", count: schema.columns.count).joined(separator: ", ")
         return "INSERT INTO \(quoteIdentifier(schema.name)) (\(cols)) VALUES (\(params)) ON CONFLICT(tp_id) \(action)"
+    }
+
+    /// `UPDATE … SET c2 = ?2, … WHERE tp_id = ?1 AND flag = 1`: binds like the insert (tp_id is column 1).
+    static func completing(_ schema: TableSchema, flag: String) -> String {
+        precondition(schema.columns.first?.name == "tp_id", "tp_id must be the first column")
+        let sets = schema.columns.enumerated().filter { $0.element.name != "tp_id" }
+            .map { "\(quoteIdentifier($0.element.name)) = ?\($0.offset + 1)" }.joined(separator: ", ")
+        return "UPDATE \(quoteIdentifier(schema.name)) SET \(sets) WHERE tp_id = ?1 AND \(quoteIdentifier(flag)) = 1"
     }
 
     static func updateAll(_ schema: TableSchema) -> String {

@@ -52,7 +52,9 @@ public enum SQLDialect {
             let replacement: SQLToken
             if operandStart == operandEnd, tokens[operandStart].kind == .string,
                let t = TimestampLiteral.parse(tokens[operandStart].unquotedString) {
-                replacement = SQLToken(.string, "'" + t.adding(microseconds: delta).iso8601 + "'")
+                let result = t.adding(microseconds: delta)
+                guard result.isWithinTextRange else { throw .invalidInterval("the result is outside the years 0000–9999") }
+                replacement = SQLToken(.string, "'" + result.iso8601 + "'")
             } else {
                 let operand = tokens[operandStart...operandEnd].map(\.text).joined()
                 replacement = SQLToken(.synthesized, "kt_ts_add(\(operand), \(delta))")
@@ -164,7 +166,7 @@ enum IntervalUnit {
             let parts = trimmed.split(separator: ":")
             guard parts.count == 2 || parts.count == 3, let h = Double(parts[0]), let m = Double(parts[1]),
                   let s = parts.count == 3 ? Double(parts[2]) : 0 else { throw .invalidInterval("cannot read '\(text)'") }
-            return Int64(((h * 3600 + m * 60 + s) * 1_000_000).rounded())
+            return try checked((h * 3600 + m * 60 + s) * 1_000_000, text)
         }
         var total = 0.0
         var words = trimmed.split(whereSeparator: { $0 == " " }).map(String.init)
@@ -189,7 +191,14 @@ enum IntervalUnit {
             total += n * mult
             k += 2
         }
-        return Int64(total.rounded())
+        return try checked(total, text)
+    }
+
+    /// Converting a non-finite or out-of-range Double to Int64 would trap.
+    static func checked(_ micros: Double, _ text: String) throws(SQLDialectError) -> Int64 {
+        // ±100,000 years in microseconds: far beyond any timestamp, far inside Int64.
+        guard micros.isFinite, abs(micros) < 3.2e18 else { throw .invalidInterval("'\(text)' is out of range") }
+        return Int64(micros.rounded())
     }
 }
 

@@ -18,7 +18,9 @@ enum SQLFunctions {
         guard let t = TimestampLiteral.parse(text) else {
             throw DatabaseError(message: "invalid timestamp '\(text.prefix(40))' in interval arithmetic")
         }
-        return t.adding(microseconds: delta).iso8601
+        let result = t.adding(microseconds: delta)
+        guard result.isWithinTextRange else { throw DatabaseError(message: "timestamp arithmetic outside the years 0000–9999") }
+        return result.iso8601
     }
 
     /// `date_trunc('hour', ts)` as in PostgreSQL and DuckDB.

@@ -30,8 +30,9 @@ public struct ContainerLogAssembler {
         self.maxMessageBytes = maxMessageBytes
     }
 
-    /// Adds one parsed line; returns a record when this line completes one.
-    public mutating func add(_ line: ContainerLogLine, offset: Int64, lineNumber: Int) -> Record? {
+    /// Adds one parsed line; returns a record when this line completes one. `unterminated` marks
+    /// a last line without its newline: its text may still grow, so the record is incomplete.
+    public mutating func add(_ line: ContainerLogLine, offset: Int64, lineNumber: Int, unterminated: Bool = false) -> Record? {
         let key = line.stream ?? ""
         if var p = pending[key] {
             append(line.content, to: &p)
@@ -41,7 +42,7 @@ public struct ContainerLogAssembler {
             }
             pending[key] = nil
             return Record(timestamp: p.first.timestamp, stream: p.first.stream, message: p.message,
-                          offset: p.offset, lineNumber: p.lineNumber, truncated: p.truncated, incomplete: false)
+                          offset: p.offset, lineNumber: p.lineNumber, truncated: p.truncated, incomplete: unterminated)
         }
         var p = Pending(first: line, message: "", offset: offset, lineNumber: lineNumber, truncated: false)
         append(line.content, to: &p)
@@ -50,7 +51,7 @@ public struct ContainerLogAssembler {
             return nil
         }
         return Record(timestamp: line.timestamp, stream: line.stream, message: p.message,
-                      offset: offset, lineNumber: lineNumber, truncated: p.truncated, incomplete: false)
+                      offset: offset, lineNumber: lineNumber, truncated: p.truncated, incomplete: unterminated)
     }
 
     /// At end of input: what is still open is emitted rather than lost, marked incomplete.

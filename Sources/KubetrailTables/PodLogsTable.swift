@@ -15,6 +15,7 @@ public struct PodLogRow: TableRow, Equatable {
     public var labels: String?
     public var clusterName: String?
     public var truncated: Bool
+    public var partial: Bool
 
     public static let tableName = "kubernetes_pod_logs"
 
@@ -36,6 +37,7 @@ public struct PodLogRow: TableRow, Equatable {
             Column("labels", .json, "Pod labels, when known."),
             Column("cluster_name", .text, "Configured cluster name."),
             Column("log_truncated", .bool, "True when the joined line exceeded the size cap and was cut."),
+            Column("log_partial", .bool, "True when the input ended before the line did; replaced once the whole line is read."),
         ],
         timeColumn: "timestamp",
         indexes: [
@@ -43,11 +45,12 @@ public struct PodLogRow: TableRow, Equatable {
             ["log_level", "timestamp"],
             ["namespace", "pod_name", "timestamp"],
         ],
-        conflict: .keepExisting)
+        // A line stored while its file was still being written is completed, never duplicated.
+        conflict: .replaceWhileStored(column: "log_partial"))
 
     public var values: [ColumnValue] {
         var v: [ColumnValue] = []
-        v.reserveCapacity(32)
+        v.reserveCapacity(33)
         common.append(to: &v)
         v.append(.timestamp(timestamp))
         v.append(.text(namespace))
@@ -63,6 +66,7 @@ public struct PodLogRow: TableRow, Equatable {
         v.append(.text(labels))
         v.append(.text(clusterName))
         v.append(.bool(truncated))
+        v.append(.bool(partial))
         return v
     }
 }
@@ -93,6 +97,6 @@ public struct PodLogNormalizer: Sendable {
                          podUID: path.podUID, containerName: path.containerName, containerID: path.containerID,
                          restartCount: path.restartCount, stream: record.stream, logMessage: record.message,
                          logLevel: LogLevelDetector.detect(record.message), nodeName: nodeName, labels: labels,
-                         clusterName: context.clusterName, truncated: record.truncated)
+                         clusterName: context.clusterName, truncated: record.truncated, partial: record.incomplete)
     }
 }

@@ -136,7 +136,7 @@ public enum ResourceNormalizer {
 
         var restarts: Int64? = nil
         if kind == "Pod", let statuses = o["status", "containerStatuses"] as? [[String: Any]] {
-            restarts = statuses.reduce(0) { $0 + (KubeObject($1).int("restartCount") ?? 0) }
+            restarts = statuses.reduce(0) { $0 &+ max(0, KubeObject($1).int("restartCount") ?? 0) }
         }
         let isDaemonSet = kind == "DaemonSet"
         return ResourceRow(

@@ -22,6 +22,8 @@ public enum ConflictPolicy: Sendable, Equatable {
     case keepExisting
     /// Replace the stored row when the new one has a greater (numeric) value in this column.
     case replaceIfNewer(column: String)
+    /// Replace the stored row only while its boolean `column` is true and the new one's is false.
+    case replaceWhileStored(column: String)
 }
 
 public struct TableSchema: Sendable {

@@ -32,6 +32,9 @@ struct ImportCommand: ParsableCommand {
     @Option(help: "Largest line or JSON document accepted, in bytes.")
     var maxLineBytes: Int = 64 << 20
 
+    @Option(help: "Rows per transaction (each commit is all or nothing).")
+    var rowsPerTransaction: Int = 10_000
+
     @Flag(help: "Never draw a progress bar.")
     var noProgress = false
 
@@ -44,6 +47,7 @@ struct ImportCommand: ParsableCommand {
             var options = Importer.Options(kind: kind, clusterName: clusterName,
                                            nodeName: nodeName ?? (kind == .podLogs ? ProcessInfo.processInfo.hostName : nil))
             options.maxLineBytes = maxLineBytes
+            options.rowsPerTransaction = max(1, rowsPerTransaction)
             let importer = Importer(store: store, options: options)
             if !noProgress, ProgressReporter.isTerminal { importer.progress = ProgressReporter() }
             let summary = try importer.run(inputs)

@@ -51,10 +51,18 @@ import TestSupport
         ("yesterday stdout F x", "invalid timestamp"),
         (#"{"stream":"stdout"}"#, "no \"log\" field"),
         (#"{"log":"x\n","time":"soon"}"#, "invalid time"),
+        (#"{"log":"x\n","stream":"stdsomething"}"#, "unknown stream"),
     ])
     func malformedLinesSayWhy(line: String, why: String) {
         #expect(throws: ContainerLogError.self) { try ContainerLogLine.parse(line) }
         do { _ = try ContainerLogLine.parse(line) } catch { #expect(error.description.contains(why), "\(error)") }
+    }
+
+    @Test func dockerCRLFLineIsCompleteAndLosesItsLineEnd() throws {
+        // "\r\n" is a single Character in Swift; the newline test must look at bytes.
+        let line = try ContainerLogLine.parse(#"{"log":"hello\r\n","stream":"stdout","time":"2026-01-01T00:00:00Z"}"#)
+        #expect(!line.isPartial)
+        #expect(line.content == "hello")
     }
 
     @Test func emptyContentAndTagFlags() throws {

@@ -63,3 +63,13 @@ import Testing
         #expect(TruncationUnit.milliseconds.truncate(ts).iso8601 == "2026-11-27T13:45:12.345000Z")
     }
 }
+
+@Suite struct SQLDialectHostileInputTests {
+    let now = Timestamp(rfc3339: "2026-11-27T12:00:00Z")!
+
+    @Test(arguments: ["200000000 days", "nan hours", "inf days", "-inf days", "99999999999999:00",
+                      "-9223372036854775808 us", "1e300 seconds", "3000000 days"])
+    func outOfRangeIntervalsAreErrorsNotCrashes(interval: String) {
+        #expect(throws: SQLDialectError.self) { try SQLDialect.translate("x > NOW() + INTERVAL '\(interval)'", now: now) }
+    }
+}

@@ -104,6 +104,12 @@ func events(_ relative: String) throws -> [EventRow] {
         #expect(row.annotations == #"{"team":"a"}"#)
     }
 
+    @Test func absurdRestartCountsDoNotOverflow() throws {
+        let statuses: [[String: Any]] = [["restartCount": Int64.max], ["restartCount": Int64.max], ["restartCount": -5]]
+        let pod = KubeObject(["kind": "Pod", "metadata": ["uid": "p"], "status": ["containerStatuses": statuses]])
+        _ = try ResourceNormalizer.row(pod, context: IngestContext(sourceType: .fileImport))
+    }
+
     @Test func watchDeletedIsADeletion() {
         let doc = #"{"type":"DELETED","object":{"kind":"Pod","metadata":{"uid":"p-1","name":"x"}}}"#
         let entries = Array(doc.utf8).withUnsafeBytes { KubeDocument.entries($0) }
