@@ -40,7 +40,7 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .target(name: "TestSupport", path: "Tests/TestSupport"),
-        .testTarget(name: "KubetrailCoreTests", dependencies: ["KubetrailCore", "TestSupport"]),
+        .testTarget(name: "KubetrailCoreTests", dependencies: ["KubetrailCore", "TestSupport"], exclude: ["WireCorpus"]),
         .testTarget(name: "KubetrailTablesTests", dependencies: [
             "KubetrailTables", "TestSupport",
             .product(name: "Yams", package: "Yams"),

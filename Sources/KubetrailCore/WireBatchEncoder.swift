@@ -1,0 +1,104 @@
+/// Builds a batch: sources first (each file once), then records referring to them.
+public struct WireBatchEncoder {
+    public let node: String
+    public let cluster: String
+    public private(set) var sources: [WireFormat.Source] = []
+    private var sourceIndex: [WireFormat.Source: Int] = [:]
+    private var body: [UInt8] = []
+    public private(set) var recordCount = 0
+    private var ranges = BatchRanges()
+
+    public init(node: String, cluster: String) {
+        self.node = node
+        self.cluster = cluster
+    }
+
+    /// Bytes of record data so far (for the agent's size-based flush).
+    public var recordBytes: Int { body.count }
+
+    public mutating func append(_ source: WireFormat.Source, offset: UInt64, bytes: UnsafeRawBufferPointer) {
+        let index: Int
+        if let known = sourceIndex[source] {
+            index = known
+        } else {
+            index = sources.count
+            sources.append(source)
+            sourceIndex[source] = index
+        }
+        Varint.append(UInt64(index), to: &body)
+        Varint.append(offset, to: &body)
+        Varint.append(UInt64(bytes.count), to: &body)
+        body.append(contentsOf: bytes)
+        recordCount += 1
+        ranges.add(identity: source.identity, offset: offset, length: bytes.count)
+    }
+
+    public mutating func append(_ source: WireFormat.Source, offset: UInt64, bytes: [UInt8]) {
+        bytes.withUnsafeBytes { append(source, offset: offset, bytes: $0) }
+    }
+
+    /// The batch's id: the same for the same node, files and offset ranges, however encoded.
+    public var batchID: String { ranges.id(node: node) }
+
+    /// The uncompressed batch.
+    public func encoded() -> [UInt8] {
+        var out = WireFormat.magic
+        out.append(WireFormat.version)
+        out.append(0)
+        Varint.appendString(node, to: &out)
+        Varint.appendString(cluster, to: &out)
+        Varint.append(UInt64(sources.count), to: &out)
+        for s in sources {
+            out.append(s.kind.rawValue)
+            Varint.appendString(s.path, to: &out)
+            Varint.appendString(s.identity, to: &out)
+        }
+        Varint.append(UInt64(recordCount), to: &out)
+        out.append(contentsOf: body)
+        return out
+    }
+
+    /// The batch as sent: zlib (RFC 1950) deflated.
+    public func deflated(level: Int32 = 1) throws -> [UInt8] {
+        try Deflater(level: level).compress(encoded())
+    }
+}
+
+/// Offset ranges per file, from which the batch id is derived.
+struct BatchRanges {
+    private var ranges: [String: (first: UInt64, end: UInt64)] = [:]
+
+    mutating func add(identity: String, offset: UInt64, length: Int) {
+        let end = offset &+ UInt64(length)
+        if let r = ranges[identity] {
+            ranges[identity] = (min(r.first, offset), max(r.end, end))
+        } else {
+            ranges[identity] = (offset, end)
+        }
+    }
+
+    func id(node: String) -> String {
+        // Sorted so the id does not depend on record order; hashed with SHA-256 (no Foundation).
+        var text = "kubetrail-batch-v1\n" + node + "\n"
+        for (identity, r) in ranges.sorted(by: { $0.key < $1.key }) {
+            text += identity + "\n" + String(r.first) + "-" + String(r.end) + "\n"
+        }
+        return SHA256Hex.digest(Array(text.utf8), hexDigits: 32)
+    }
+}
+
+enum Varint {
+    static func append(_ value: UInt64, to out: inout [UInt8]) {
+        var v = value
+        while v >= 0x80 {
+            out.append(UInt8(truncatingIfNeeded: v) | 0x80)
+            v >>= 7
+        }
+        out.append(UInt8(v))
+    }
+
+    static func appendString(_ s: String, to out: inout [UInt8]) {
+        append(UInt64(s.utf8.count), to: &out)
+        out.append(contentsOf: s.utf8)
+    }
+}
