@@ -108,7 +108,7 @@ public struct WireBatchDecoder {
             recordsDecoded += 1
             ranges.add(identity: sources[Int(source)].identity, offset: offset, length: Int(length))
             phase = remaining > 1 ? .records(remaining: remaining - 1) : .done
-            try onRecord(WireFormat.Record(source: Int(source), offset: offset, bytes: bytes))
+            try onRecord(WireFormat.Record(header: header!, source: Int(source), offset: offset, bytes: bytes))
             return true
         case .done:
             if r.remaining > 0 { throw WireFormatError.trailingBytes(r.remaining) }

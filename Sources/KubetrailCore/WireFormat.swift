@@ -48,6 +48,8 @@ public enum WireFormat {
     }
 
     public struct Record {
+        /// The batch's node, cluster and sources (what `source` indexes).
+        public var header: Header
         public var source: Int
         public var offset: UInt64
         /// Valid only during the callback that delivers the record.

@@ -12,6 +12,17 @@ enum Migrations {
                 try db.execute(sql: schema.createTableSQL())
             }
         }
+        m.registerMigration("v2-ingest-batches") { db in
+            // Batches the aggregator committed: a re-sent batch is acknowledged, not stored again.
+            try db.execute(sql: """
+                CREATE TABLE kubetrail_ingest_batches (
+                  batch_id TEXT PRIMARY KEY NOT NULL,
+                  node TEXT,
+                  committed_at TEXT NOT NULL,
+                  records INTEGER NOT NULL
+                ) WITHOUT ROWID
+                """)
+        }
         return m
     }
 

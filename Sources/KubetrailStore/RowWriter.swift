@@ -72,6 +72,21 @@ public final class RowWriter {
         }
     }
 
+    /// Records a batch as committed with this transaction; false when it already was.
+    public func recordBatch(id: String, node: String, records: Int) throws -> Bool {
+        let known = try statement("kubetrail_ingest_batches", 0, "SELECT 1 FROM kubetrail_ingest_batches WHERE batch_id = ?")
+        if try Row.fetchOne(known, arguments: [id]) != nil { return false }
+        let insert = try statement("kubetrail_ingest_batches", 1, "INSERT INTO kubetrail_ingest_batches (batch_id, node, committed_at, records) VALUES (?, ?, ?, ?)")
+        try insert.execute(arguments: [id, node, Timestamp.now.iso8601, records])
+        return true
+    }
+
+    /// True when a batch with this id is already committed.
+    public func hasBatch(id: String) throws -> Bool {
+        let known = try statement("kubetrail_ingest_batches", 0, "SELECT 1 FROM kubetrail_ingest_batches WHERE batch_id = ?")
+        return try Row.fetchOne(known, arguments: [id]) != nil
+    }
+
     /// Removes a row (a deleted resource).
     @discardableResult
     public func delete(table schema: TableSchema, id: String) throws -> Bool {

@@ -1,0 +1,209 @@
+import Foundation
+import Hummingbird
+import HummingbirdCore
+import KubetrailStore
+import KubetrailTables
+import Logging
+import Metrics
+import NIOCore
+import Prometheus
+import ServiceLifecycle
+
+/// The aggregator: ingest from agents, the kube-apiserver audit webhook, health and metrics.
+public final class Aggregator: Sendable {
+    public let configuration: AggregatorConfiguration
+    let store: SQLiteStore
+    let writer: GroupCommitWriter
+    let auth: Authenticator
+    let registry: PrometheusCollectorRegistry
+    let logger: Logger
+
+    public init(configuration: AggregatorConfiguration, logger: Logger) throws {
+        self.configuration = configuration
+        self.logger = logger
+        // Acknowledged means on disk: every commit is fsynced.
+        store = try SQLiteStore(path: configuration.databasePath, durability: .full)
+        auth = Authenticator(ingest: try TokenFile(path: configuration.ingestTokenFile),
+                             query: try configuration.queryTokenFile.map { try TokenFile(path: $0) })
+        writer = GroupCommitWriter(store: store, maxQueuedRows: configuration.maxQueuedRows)
+        registry = PrometheusCollectorRegistry()
+        // Created at use, not here: the metrics backend is bootstrapped after init.
+        writer.onCommit = { batches, _, seconds in
+            Timer(label: "kubetrail_commit_duration_seconds").recordSeconds(seconds)
+            Recorder(label: "kubetrail_commit_batches").record(batches)
+        }
+    }
+
+    /// Installs this aggregator's metrics registry as the process-wide metrics backend.
+    public func bootstrapMetrics() {
+        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+    }
+
+    public func buildRouter() -> Router<BasicRequestContext> {
+        let router = Router()
+        router.add(middleware: APIErrorMiddleware())
+        router.get("/healthz") { _, _ in jsonResponse("{\"status\":\"ok\"}") }
+        router.get("/readyz") { [store] _, _ in
+            do {
+                try store.write { _ in }
+                return jsonResponse("{\"status\":\"ready\"}")
+            } catch {
+                return APIError(status: .serviceUnavailable, reason: "store not writable: \(error)").response
+            }
+        }
+        router.get("/metrics") { [registry, writer] _, _ in
+            Gauge(label: "kubetrail_commit_queue_rows").record(writer.queueDepth)
+            return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
+                            body: .init(byteBuffer: ByteBuffer(bytes: registry.emitToBuffer())))
+        }
+        router.post("/v1/ingest") { request, _ in try await self.ingest(request) }
+        router.post("/v1/audit/webhook") { request, _ in try await self.webhook(request) }
+        for path in ["/v1/ingest", "/v1/audit/webhook"] {
+            for method in [HTTPRequest.Method.get, .put, .delete, .patch] {
+                router.on(RouterPath(path), method: method) { _, _ -> Response in
+                    throw APIError(status: .methodNotAllowed, reason: "use POST", headers: [.allow: "POST"])
+                }
+            }
+        }
+        return router
+    }
+
+    /// Serves until SIGTERM/SIGINT, then stops accepting, finishes in-flight commits and closes.
+    public func run(onListening: @escaping @Sendable (Int) -> Void = { _ in }) async throws {
+        writer.start()
+        let app = Application(
+            router: buildRouter(),
+            configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "kubetrail"),
+            onServerRunning: { channel in onListening(channel.localAddress?.port ?? 0) },
+            logger: logger)
+        let group = ServiceGroup(services: [app], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+        try await group.run()
+        writer.stop()
+        logger.info("stopped; every acknowledged batch is committed")
+    }
+
+    // MARK: Ingest
+
+    func ingest(_ request: Request) async throws -> Response {
+        try auth.require(.ingest, request)
+        Counter(label: "kubetrail_requests_total", dimensions: [("endpoint", "ingest")]).increment()
+        guard let encoding = request.headers[.contentEncoding], encoding.lowercased() == "deflate" else {
+            throw APIError(status: .unsupportedMediaType, reason: "Content-Encoding: deflate (zlib) is required")
+        }
+        if let length = request.headers[.contentLength].flatMap(Int.init), length > configuration.maxBodyBytes {
+            throw APIError(status: .contentTooLarge, reason: "body of \(length) bytes exceeds \(configuration.maxBodyBytes)")
+        }
+        var limits = WireFormat.Limits()
+        limits.maxRecordBytes = configuration.maxRecordBytes
+        var decoder = WireBatchDecoder(limits: limits)
+        var normalizer: IngestNormalizer? = nil
+        let inflater = try Inflater(format: .zlib)
+        var compressed = 0
+        let ingestTime = Timestamp.now
+        let clusterOverride = configuration.clusterName
+        do {
+            for try await chunk in request.body {
+                compressed += chunk.readableBytes
+                if compressed > configuration.maxBodyBytes {
+                    throw APIError(status: .contentTooLarge, reason: "body exceeds \(configuration.maxBodyBytes) bytes")
+                }
+                try chunk.withUnsafeReadableBytes { raw in
+                    _ = try inflater.inflate(raw, limit: configuration.maxInflatedBytes) { inflated in
+                        try decoder.feed(inflated) { record in
+                            if normalizer == nil {
+                                normalizer = IngestNormalizer(node: record.header.node, clusterOverride: clusterOverride, ingestTime: ingestTime)
+                            }
+                            normalizer!.add(record)
+                        }
+                    }
+                }
+                if inflater.totalOut > 1 << 20, inflater.totalOut / max(compressed, 1) > configuration.maxInflationRatio {
+                    throw APIError(status: .contentTooLarge, reason: "inflates more than \(configuration.maxInflationRatio)× (\(inflater.totalOut) bytes from \(compressed))")
+                }
+            }
+            guard inflater.finished else { throw APIError(status: .badRequest, reason: "deflate stream is truncated") }
+            try decoder.finish()
+        } catch let error as ZlibError {
+            if error.isOutputLimit { throw APIError(status: .contentTooLarge, reason: "inflated batch exceeds \(configuration.maxInflatedBytes) bytes") }
+            throw APIError(status: .badRequest, reason: "body is not zlib data: \(error.message)")
+        } catch let error as WireFormatError {
+            let tooBig: Bool = { if case .limitExceeded = error { return true } else { return false } }()
+            Counter(label: "kubetrail_batches_rejected_total", dimensions: [("reason", tooBig ? "limit" : "malformed")]).increment()
+            throw APIError(status: tooBig ? .contentTooLarge : .badRequest, reason: "malformed batch: \(error)")
+        }
+        Counter(label: "kubetrail_ingest_bytes_total", dimensions: [("encoding", "deflate")]).increment(by: compressed)
+        Counter(label: "kubetrail_ingest_bytes_total", dimensions: [("encoding", "identity")]).increment(by: inflater.totalOut)
+        var batch = normalizer?.batch ?? IngestBatch(batchID: nil, node: decoder.header?.node ?? "")
+        batch.batchID = decoder.batchID
+        return try await commitAndReply(batch)
+    }
+
+    // MARK: Webhook
+
+    func webhook(_ request: Request) async throws -> Response {
+        try auth.require(.ingest, request)
+        Counter(label: "kubetrail_requests_total", dimensions: [("endpoint", "webhook")]).increment()
+        var body = [UInt8]()
+        for try await chunk in request.body {
+            if body.count + chunk.readableBytes > configuration.maxInflatedBytes {
+                throw APIError(status: .contentTooLarge, reason: "body exceeds \(configuration.maxInflatedBytes) bytes")
+            }
+            body.append(contentsOf: chunk.readableBytesView)
+        }
+        var batch = IngestBatch(batchID: nil, node: "")
+        let context = IngestContext(clusterName: configuration.clusterName, sourceType: .auditWebhook,
+                                    sourceName: "kube-apiserver", sourceLocation: "/v1/audit/webhook")
+        var wholeBodyRejected: Rejection?
+        AuditDecoder.decode(body, context: context) { outcome in
+            switch outcome {
+            case .row(let row): batch.audit.append(row)
+            case .skipped: break
+            case .rejected(let r):
+                if r.item == nil { wholeBodyRejected = r }
+                batch.rejected.append(RecordRejection(reason: r.reason, detail: r.description, path: "/v1/audit/webhook", offset: UInt64(r.item ?? 0)))
+            }
+            batch.records += 1
+        }
+        if let r = wholeBodyRejected {
+            throw APIError(status: .badRequest, reason: "not an audit EventList: \(r.detail)")
+        }
+        return try await commitAndReply(batch)
+    }
+
+    // MARK: Commit
+
+    func commitAndReply(_ batch: IngestBatch) async throws -> Response {
+        for r in batch.rejected {
+            Counter(label: "kubetrail_records_rejected_total", dimensions: [("reason", r.reason)]).increment()
+        }
+        let outcome: GroupCommitWriter.Outcome
+        do {
+            outcome = try await writer.commit(batch)
+        } catch GroupCommitWriter.Failure.overloaded {
+            Counter(label: "kubetrail_batches_total", dimensions: [("result", "overloaded")]).increment()
+            throw APIError(status: .serviceUnavailable, reason: "aggregator is busy; retry later", headers: [.retryAfter: "1"])
+        } catch GroupCommitWriter.Failure.storage(let message) {
+            Counter(label: "kubetrail_batches_total", dimensions: [("result", "storage_error")]).increment()
+            logger.error("commit failed", metadata: ["error": "\(message)"])
+            throw APIError(status: .serviceUnavailable, reason: "store cannot commit (\(message)); retry later", headers: [.retryAfter: "5"])
+        }
+        if configuration.exitAfterCommit { _exit(137) }
+        var reply = "{\"batch_id\":" + (batch.batchID.map(JSONText.string) ?? "null") + ",\"records\":\(batch.records)"
+        switch outcome {
+        case .duplicateBatch:
+            Counter(label: "kubetrail_batches_total", dimensions: [("result", "duplicate")]).increment()
+            reply += ",\"duplicate\":true,\"stored\":{\"kubernetes_audit_logs\":0,\"kubernetes_pod_logs\":0},\"duplicates\":0"
+        case .stored(let audit, let logs, let duplicates):
+            Counter(label: "kubetrail_batches_total", dimensions: [("result", "stored")]).increment()
+            Counter(label: "kubetrail_rows_total", dimensions: [("table", AuditLogRow.tableName)]).increment(by: audit)
+            Counter(label: "kubetrail_rows_total", dimensions: [("table", PodLogRow.tableName)]).increment(by: logs)
+            reply += ",\"duplicate\":false,\"stored\":{\"kubernetes_audit_logs\":\(audit),\"kubernetes_pod_logs\":\(logs)},\"duplicates\":\(duplicates)"
+        }
+        reply += ",\"rejected\":\(batch.rejected.count),\"rejections\":["
+        reply += batch.rejected.prefix(100).map {
+            "{\"reason\":\(JSONText.string($0.reason)),\"path\":\(JSONText.string($0.path)),\"offset\":\($0.offset),\"detail\":\(JSONText.string(String($0.detail.prefix(200))))}"
+        }.joined(separator: ",")
+        reply += "]}"
+        return jsonResponse(reply)
+    }
+}

@@ -1,0 +1,26 @@
+/// How the aggregator runs; set from flags (and, later, the HCL `aggregator { … }` block).
+public struct AggregatorConfiguration: Sendable {
+    public var host = "127.0.0.1"
+    public var port = 8080
+    public var databasePath: String
+    public var ingestTokenFile: String
+    public var queryTokenFile: String?
+    /// Cluster name stored on rows, overriding what agents send.
+    public var clusterName: String?
+    /// Largest compressed request body accepted.
+    public var maxBodyBytes = 32 << 20
+    /// Largest inflated batch, and the largest inflated/compressed ratio above 1 MiB: a zlib
+    /// bomb meets one of these and gets 413, never memory exhaustion.
+    public var maxInflatedBytes = 256 << 20
+    public var maxInflationRatio = 200
+    public var maxRecordBytes = 16 << 20
+    /// Rows waiting for a commit before new batches are turned away with 503.
+    public var maxQueuedRows = 200_000
+    /// Test hook: exit right after a commit, before replying (the kill -9 window).
+    public var exitAfterCommit = false
+
+    public init(databasePath: String, ingestTokenFile: String) {
+        self.databasePath = databasePath
+        self.ingestTokenFile = ingestTokenFile
+    }
+}

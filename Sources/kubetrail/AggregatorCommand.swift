@@ -1,0 +1,74 @@
+import ArgumentParser
+import Foundation
+import KubetrailAggregator
+import Logging
+
+struct AggregatorCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "aggregator",
+        abstract: "Run the aggregator: agent ingest, the kube-apiserver audit webhook, health and metrics.")
+
+    @Option(help: "HOST:PORT to listen on (port 0 picks a free one). Env: KUBETRAIL_LISTEN.")
+    var listen: String?
+
+    @OptionGroup var database: DatabaseOptions
+
+    @Option(help: "File of ingest tokens, one per line (re-read when it changes). Env: KUBETRAIL_INGEST_TOKEN_FILE.")
+    var ingestTokenFile: String?
+
+    @Option(help: "File of query tokens, one per line. Env: KUBETRAIL_QUERY_TOKEN_FILE.")
+    var queryTokenFile: String?
+
+    @Option(help: "Cluster name stored on rows (overrides what agents send). Env: KUBETRAIL_CLUSTER_NAME.")
+    var clusterName: String?
+
+    @Option(help: "Largest compressed request body, in bytes.")
+    var maxBodyBytes: Int = 32 << 20
+
+    @Option(help: "Largest inflated batch, in bytes.")
+    var maxInflatedBytes: Int = 256 << 20
+
+    @Option(help: "text or json.")
+    var logFormat: String = "text"
+
+    func run() async throws {
+        let env = ProcessInfo.processInfo.environment
+        let json = logFormat == "json"
+        LoggingSystem.bootstrap { label -> any LogHandler in
+            json ? JSONLogHandler(label: label) : StreamLogHandler.standardError(label: label)
+        }
+        let logger = Logger(label: "kubetrail.aggregator")
+        guard let tokens = ingestTokenFile ?? env["KUBETRAIL_INGEST_TOKEN_FILE"] else {
+            printError("--ingest-token-file is required (a file with one token per line)")
+            throw ExitCode(2)
+        }
+        let address = listen ?? env["KUBETRAIL_LISTEN"] ?? "127.0.0.1:8080"
+        guard let colon = address.lastIndex(of: ":"), let port = Int(address[address.index(after: colon)...]), (0...65535).contains(port) else {
+            printError("--listen must be HOST:PORT, got \(address)")
+            throw ExitCode(2)
+        }
+        var config = AggregatorConfiguration(databasePath: database.path, ingestTokenFile: tokens)
+        config.host = String(address[..<colon]).trimmingCharacters(in: CharacterSet(charactersIn: "[]"))
+        config.port = port
+        config.queryTokenFile = queryTokenFile ?? env["KUBETRAIL_QUERY_TOKEN_FILE"]
+        config.clusterName = clusterName ?? env["KUBETRAIL_CLUSTER_NAME"]
+        config.maxBodyBytes = maxBodyBytes
+        config.maxInflatedBytes = maxInflatedBytes
+        config.exitAfterCommit = env["KUBETRAIL_TEST_EXIT_AFTER_COMMIT"] == "1"
+        let aggregator: Aggregator
+        do {
+            aggregator = try Aggregator(configuration: config, logger: logger)
+        } catch {
+            printError("\(error)")
+            throw ExitCode(1)
+        }
+        aggregator.bootstrapMetrics()
+        let host = config.host, db = config.databasePath
+        try await aggregator.run { port in
+            logger.warning("serving plain HTTP: no --tls-cert given")
+            logger.info("listening", metadata: ["address": "http://\(host):\(port)", "db": "\(db)"])
+            // Tests and scripts wait for this line to learn the port.
+            FileHandle.standardOutput.write(Data("kubetrail aggregator listening on http://\(host):\(port)\n".utf8))
+        }
+    }
+}

@@ -1,0 +1,65 @@
+import Foundation
+import KubetrailCore
+import TestSupport
+
+/// A temp dir with token files, a database path, and helpers to build batches from fixtures.
+final class AggregatorFixture: @unchecked Sendable {
+    let dir: TemporaryDirectory
+    let ingestToken = "ingest-\(UUID().uuidString)"
+    let queryToken = "query-\(UUID().uuidString)"
+    var db: String { dir.path("agg.db") }
+
+    init() throws {
+        dir = try TemporaryDirectory()
+        try dir.write("ingest.tokens", "# agents\n\(ingestToken)\n")
+        try dir.write("query.tokens", "\(queryToken)\n")
+    }
+
+    var serverArguments: [String] {
+        ["--db", db, "--ingest-token-file", dir.path("ingest.tokens"), "--query-token-file", dir.path("query.tokens")]
+    }
+
+    func start(_ extra: [String] = [], environment: [String: String] = [:]) throws -> ServerProcess {
+        try ServerProcess(arguments: serverArguments + extra, environment: environment)
+    }
+
+    /// The OpenShift audit fixture (100 events) and the CRI-O fixture (6 lines, one P+F pair).
+    static func fixtureBatch(node: String = "cp-1", auditCopy: Int = 0, auditLimit: Int = 100) throws -> WireBatchEncoder {
+        var encoder = WireBatchEncoder(node: node, cluster: "test")
+        let audit = WireFormat.Source(kind: .auditLine, path: "/var/log/kube-apiserver/audit.log", identity: "2049:100:copy\(auditCopy)")
+        var offset: UInt64 = 0
+        for line in try Fixtures.data("audit/openshift/clo_vrl_audit_in_k8s1.25_100events.log").split(separator: 0x0A).prefix(auditLimit) {
+            var bytes = Array(line)
+            if auditCopy > 0 {
+                bytes = Array(String(decoding: bytes, as: UTF8.self).replacingOccurrences(of: "\"auditID\":\"", with: "\"auditID\":\"c\(auditCopy)-").utf8)
+            }
+            encoder.append(audit, offset: offset, bytes: bytes)
+            offset += UInt64(bytes.count + 1)
+        }
+        let cri = WireFormat.Source(kind: .containerLogLine, path: "/var/log/pods/default_web-1_uid-77/app/0.log", identity: "2049:200:\(auditCopy)")
+        let lines = try Fixtures.data("container-logs/otel_examples_crio_0.log").split(separator: 0x0A).map(Array.init)
+        var criOffset: UInt64 = 0
+        var i = 0
+        while i < lines.count {
+            var record = lines[i]
+            if i == 2 { record += [0x0A] + lines[3]; i += 1 }   // the P line travels with its F
+            encoder.append(cri, offset: criOffset, bytes: record)
+            criOffset += UInt64(record.count + 1)
+            i += 1
+        }
+        return encoder
+    }
+
+    func write(_ name: String, _ bytes: [UInt8]) throws -> String { try dir.write(name, Data(bytes)) }
+
+    func ingest(_ server: ServerProcess, file: String, token: String? = nil, encoding: String? = "deflate") throws -> Curl.Reply {
+        var headers = ["Authorization": "Bearer \(token ?? ingestToken)", "Content-Type": "application/octet-stream"]
+        if let encoding { headers["Content-Encoding"] = encoding }
+        return try Curl.request(server.baseURL + "/v1/ingest", headers: headers, bodyFile: file)
+    }
+
+    func count(_ sql: String) throws -> Int {
+        let r = try Subprocess.kubetrail(["query", "--db", db, "--output", "csv", sql])
+        return Int(r.stdout.split(separator: "\n").dropFirst().first ?? "") ?? -1
+    }
+}
