@@ -71,19 +71,10 @@ public final class SQLiteStore: Sendable {
         }
     }
 
-    /// Runs SQL (PostgreSQL-flavoured, see `SQLDialect`) read-only, streaming rows into `sink`.
-    public func query(_ sql: String, now: Timestamp = .now, into sink: some QuerySink) throws {
-        let translated: String
-        do {
-            translated = try SQLDialect.translate(sql, now: now)
-        } catch {
-            throw StoreError.sql(error.description)
-        }
-        do {
-            try pool.read { db in try QueryExecutor.run(translated, in: db, into: sink) }
-        } catch let error as DatabaseError {
-            throw StoreError.sql(error.message ?? "\(error)")
-        }
+    /// Runs SQL (PostgreSQL-flavoured, see `SQLDialect`) on a read-only connection, streaming
+    /// rows into `sink`.
+    public func query(_ sql: String, now: Timestamp = .now, limits: ReadOnlyConnection.Limits = .init(), into sink: some QuerySink) throws {
+        try ReadOnlyConnection(path: path).run(sql, now: now, limits: limits, into: sink)
     }
 
     /// Row counts and time ranges of the four tables.
@@ -119,6 +110,8 @@ public enum StoreError: Error, CustomStringConvertible, Sendable {
     case missing(path: String)
     case open(path: String, message: String)
     case sql(String)
+    /// A query went past its row or time limit.
+    case limit(String)
     /// The transaction was rolled back; nothing of it is stored.
     case write(path: String, message: String)
 
@@ -127,6 +120,7 @@ public enum StoreError: Error, CustomStringConvertible, Sendable {
         case .missing(let path): return "no database at \(path) (load data first with `kubetrail import`)"
         case .open(let path, let message): return "cannot open \(path): \(message)"
         case .sql(let message): return message
+        case .limit(let message): return message
         case .write(let path, let message): return "cannot write \(path): \(message) (is the disk full or the file size limited?)"
         }
     }

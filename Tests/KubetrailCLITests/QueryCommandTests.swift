@@ -70,7 +70,7 @@ final class LoadedDatabase: @unchecked Sendable {
         #expect(r.stderr == "Error: no such column: nope\n")
         let write = try Subprocess.kubetrail(["query", "--db", db, "DROP TABLE kubernetes_audit_logs"])
         #expect(write.status == 1)
-        #expect(write.stderr.contains("readonly"))
+        #expect(write.stderr.contains("not authorized"))
         let interval = try Subprocess.kubetrail(["query", "--db", db, "SELECT 1 WHERE NOW() > NOW() - INTERVAL '3 fortnights'"])
         #expect(interval.status == 1)
         #expect(interval.stderr.contains("unknown unit 'fortnights'"))

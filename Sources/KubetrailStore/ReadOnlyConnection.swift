@@ -1,0 +1,147 @@
+import Foundation
+import GRDBSQLite
+import KubetrailTables
+
+/// A connection that can only read: opened read-only, with an authorizer that allows reading
+/// and calling functions and denies everything else (writes, ATTACH, PRAGMA, transactions,
+/// `load_extension`), and a progress handler that stops a query past its time limit. Used for
+/// every query — local (`kubetrail query`) and remote (`POST /v1/query`).
+public final class ReadOnlyConnection {
+    public struct Limits: Sendable {
+        public var maxRows: Int?
+        public var timeLimit: Double?
+        public init(maxRows: Int? = nil, timeLimit: Double? = nil) {
+            self.maxRows = maxRows
+            self.timeLimit = timeLimit
+        }
+    }
+
+    private var handle: OpaquePointer?
+    private let state = ProgressState()
+    public let path: String
+
+    public init(path: String) throws {
+        self.path = path
+        guard FileManager.default.fileExists(atPath: path) else { throw StoreError.missing(path: path) }
+        var h: OpaquePointer?
+        let rc = sqlite3_open_v2(path, &h, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, nil)
+        guard rc == SQLITE_OK, let h else {
+            let message = h.map { String(cString: sqlite3_errmsg($0)) } ?? "error \(rc)"
+            sqlite3_close(h)
+            throw StoreError.open(path: path, message: message)
+        }
+        handle = h
+        sqlite3_busy_timeout(h, 10_000)
+        sqlite3_extended_result_codes(h, 1)
+        // PostgreSQL's LIKE is case-sensitive; set before the authorizer forbids PRAGMA.
+        sqlite3_exec(h, "PRAGMA case_sensitive_like = ON", nil, nil, nil)
+        RawFunctions.register(on: h)
+        sqlite3_set_authorizer(h, { _, action, arg1, arg2, _, _ in
+            switch action {
+            case SQLITE_SELECT, SQLITE_READ, SQLITE_RECURSIVE:
+                return SQLITE_OK
+            case SQLITE_UPDATE:
+                // Connecting an eponymous virtual table (json_each, pragma_table_info) reports an
+                // internal update of sqlite_master; a user's UPDATE of it needs writable_schema,
+                // a PRAGMA this connection refuses, and the connection is read-only anyway.
+                guard let table = arg1 else { return SQLITE_DENY }
+                return strcmp(table, "sqlite_master") == 0 ? SQLITE_OK : SQLITE_DENY
+            case SQLITE_PRAGMA:
+                // Only pragmas that report and cannot change anything, whatever their argument.
+                guard let name = arg1 else { return SQLITE_DENY }
+                return readOnlyPragmas.contains(String(cString: name).lowercased()) ? SQLITE_OK : SQLITE_DENY
+            case SQLITE_FUNCTION:
+                // For SQLITE_FUNCTION the third argument is the function's name.
+                guard let name = arg2 else { return SQLITE_DENY }
+                return strcasecmp(name, "load_extension") == 0 ? SQLITE_DENY : SQLITE_OK
+            default:
+                return SQLITE_DENY
+            }
+        }, nil)
+        sqlite3_progress_handler(h, 1000, { context in
+            guard let context else { return 0 }
+            let state = Unmanaged<ProgressState>.fromOpaque(context).takeUnretainedValue()
+            return state.expired ? 1 : 0
+        }, Unmanaged.passUnretained(state).toOpaque())
+    }
+
+    deinit { sqlite3_close_v2(handle) }
+
+    /// Runs PostgreSQL-flavoured SQL (see `SQLDialect`), streaming each result set into `sink`.
+    public func run(_ sql: String, now: Timestamp = .now, limits: Limits = .init(), into sink: some QuerySink) throws {
+        let translated: String
+        do { translated = try SQLDialect.translate(sql, now: now) } catch { throw StoreError.sql(error.description) }
+        state.deadline = limits.timeLimit.map { Date().addingTimeInterval($0) }
+        defer { state.deadline = nil }
+        var rows = 0
+        var ranAny = false
+        let remaining = Array(translated.utf8CString)
+        try remaining.withUnsafeBufferPointer { buffer in
+            var tail: UnsafePointer<CChar>? = buffer.baseAddress
+            while let start = tail, start.pointee != 0 {
+                var stmt: OpaquePointer?
+                var next: UnsafePointer<CChar>?
+                let rc = sqlite3_prepare_v2(handle, start, -1, &stmt, &next)
+                tail = next
+                guard rc == SQLITE_OK else { throw error(rc) }
+                guard let stmt else { continue }   // whitespace or a comment
+                defer { sqlite3_finalize(stmt) }
+                ranAny = true
+                let n = sqlite3_column_count(stmt)
+                let columns = (0..<n).map { i in
+                    QueryColumn(name: String(cString: sqlite3_column_name(stmt, i)),
+                                declaredType: sqlite3_column_decltype(stmt, i).map { String(cString: $0) })
+                }
+                var values = [QueryValue](repeating: .null, count: Int(n))
+                var begun = false
+                while true {
+                    let step = sqlite3_step(stmt)
+                    if step == SQLITE_DONE { break }
+                    guard step == SQLITE_ROW else { throw error(step) }
+                    if !begun { try sink.begin(columns: columns); begun = true }
+                    rows += 1
+                    if let max = limits.maxRows, rows > max {
+                        throw StoreError.limit("the result has more than \(max) rows; add a LIMIT or narrow the query")
+                    }
+                    for i in 0..<n { values[Int(i)] = Self.value(stmt, i) }
+                    try sink.row(values)
+                }
+                if !begun, n > 0 { try sink.begin(columns: columns) }
+                if n > 0 { try sink.end() }
+            }
+        }
+        if !ranAny { throw StoreError.sql("no SQL statement to run") }
+    }
+
+    private func error(_ rc: Int32) -> StoreError {
+        if rc & 0xFF == SQLITE_INTERRUPT, state.expired {
+            return .limit("the query ran longer than its time limit and was stopped")
+        }
+        return .sql(String(cString: sqlite3_errmsg(handle)))
+    }
+
+    static func value(_ stmt: OpaquePointer, _ i: Int32) -> QueryValue {
+        switch sqlite3_column_type(stmt, i) {
+        case SQLITE_NULL: return .null
+        case SQLITE_INTEGER: return .int(sqlite3_column_int64(stmt, i))
+        case SQLITE_FLOAT: return .real(sqlite3_column_double(stmt, i))
+        case SQLITE_BLOB:
+            let count = Int(sqlite3_column_bytes(stmt, i))
+            return .blob(sqlite3_column_blob(stmt, i).map { Array(UnsafeRawBufferPointer(start: $0, count: count)) } ?? [])
+        default:
+            let count = Int(sqlite3_column_bytes(stmt, i))
+            return .text(sqlite3_column_text(stmt, i).map { String(decoding: UnsafeBufferPointer(start: $0, count: count), as: UTF8.self) } ?? "")
+        }
+    }
+}
+
+private let readOnlyPragmas: Set<String> = [
+    "table_info", "table_xinfo", "table_list", "index_list", "index_info", "index_xinfo", "foreign_key_list",
+    "integrity_check", "quick_check", "compile_options", "function_list", "collation_list", "page_count", "freelist_count",
+]
+
+/// Read from SQLite's progress callback (same thread as the query).
+private final class ProgressState: @unchecked Sendable {
+    var deadline: Date?
+    var expired: Bool { deadline.map { Date() > $0 } ?? false }
+}
