@@ -29,7 +29,7 @@ public final class Aggregator: Sendable {
         registry = PrometheusCollectorRegistry()
         // Created at use, not here: the metrics backend is bootstrapped after init.
         writer.onCommit = { batches, _, seconds in
-            Timer(label: "kubetrail_commit_duration_seconds").recordSeconds(seconds)
+            Metrics.Timer(label: "kubetrail_commit_duration_seconds").recordSeconds(seconds)
             Recorder(label: "kubetrail_commit_batches").record(batches)
         }
     }
@@ -58,7 +58,8 @@ public final class Aggregator: Sendable {
         }
         router.post("/v1/ingest") { request, _ in try await self.ingest(request) }
         router.post("/v1/audit/webhook") { request, _ in try await self.webhook(request) }
-        for path in ["/v1/ingest", "/v1/audit/webhook"] {
+        router.post("/v1/query") { request, _ in try await self.query(request) }
+        for path in ["/v1/ingest", "/v1/audit/webhook", "/v1/query"] {
             for method in [HTTPRequest.Method.get, .put, .delete, .patch] {
                 router.on(RouterPath(path), method: method) { _, _ -> Response in
                     throw APIError(status: .methodNotAllowed, reason: "use POST", headers: [.allow: "POST"])

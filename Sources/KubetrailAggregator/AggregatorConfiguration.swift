@@ -16,6 +16,9 @@ public struct AggregatorConfiguration: Sendable {
     public var maxRecordBytes = 16 << 20
     /// Rows waiting for a commit before new batches are turned away with 503.
     public var maxQueuedRows = 200_000
+    /// Query limits: rows per result and seconds per query.
+    public var queryMaxRows = 100_000
+    public var queryTimeout = 30.0
     /// Test hook: exit right after a commit, before replying (the kill -9 window).
     public var exitAfterCommit = false
 

@@ -8,6 +8,14 @@ public final class TextOutput {
     private let fd: Int32
     private var buffer: [UInt8] = []
     private var collected: [UInt8]?
+    private var handler: (([UInt8]) -> Void)?
+
+    /// Hands each filled chunk to `handler` (an HTTP response body, say).
+    public init(chunkHandler: @escaping ([UInt8]) -> Void) {
+        fd = -1
+        handler = chunkHandler
+        buffer.reserveCapacity(1 << 16)
+    }
 
     public init(fd: Int32 = 1) {
         self.fd = fd
@@ -30,7 +38,9 @@ public final class TextOutput {
 
     public func flush() {
         guard !buffer.isEmpty else { return }
-        if collected != nil {
+        if let handler {
+            handler(buffer)
+        } else if collected != nil {
             collected!.append(contentsOf: buffer)
         } else {
             buffer.withUnsafeBytes { raw in

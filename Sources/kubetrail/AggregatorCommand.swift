@@ -28,6 +28,12 @@ struct AggregatorCommand: AsyncParsableCommand {
     @Option(help: "Largest inflated batch, in bytes.")
     var maxInflatedBytes: Int = 256 << 20
 
+    @Option(help: "Most rows one query may return.")
+    var queryMaxRows: Int = 100_000
+
+    @Option(help: "Seconds one query may run.")
+    var queryTimeout: Double = 30
+
     @Option(help: "text or json.")
     var logFormat: String = "text"
 
@@ -54,6 +60,8 @@ struct AggregatorCommand: AsyncParsableCommand {
         config.clusterName = clusterName ?? env["KUBETRAIL_CLUSTER_NAME"]
         config.maxBodyBytes = maxBodyBytes
         config.maxInflatedBytes = maxInflatedBytes
+        config.queryMaxRows = queryMaxRows
+        config.queryTimeout = queryTimeout
         config.exitAfterCommit = env["KUBETRAIL_TEST_EXIT_AFTER_COMMIT"] == "1"
         let aggregator: Aggregator
         do {

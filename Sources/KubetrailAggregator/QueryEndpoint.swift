@@ -1,0 +1,76 @@
+import Foundation
+import Hummingbird
+import KubetrailStore
+import KubetrailTables
+import Metrics
+import NIOCore
+
+extension Aggregator {
+    /// `POST /v1/query` with `{"sql": "…", "format": "json|jsonl|csv|rows"}` and a query token.
+    /// Runs on a read-only connection with an authorizer, a time limit and a row limit. An error
+    /// before the first row is a 400 with the engine's message; a limit reached while streaming
+    /// ends the stream with an explicit error line.
+    func query(_ request: Request) async throws -> Response {
+        try auth.require(.query, request)
+        Counter(label: "kubetrail_requests_total", dimensions: [("endpoint", "query")]).increment()
+        var body = [UInt8]()
+        for try await chunk in request.body {
+            guard body.count + chunk.readableBytes <= 1 << 20 else {
+                throw APIError(status: .contentTooLarge, reason: "query body over 1 MiB")
+            }
+            body.append(contentsOf: chunk.readableBytesView)
+        }
+        guard let object = (try? JSONSerialization.jsonObject(with: Data(body))) as? [String: Any],
+              let sql = object["sql"] as? String, !sql.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else {
+            throw APIError(status: .badRequest, reason: "expected a JSON object with a non-empty \"sql\" string")
+        }
+        let format = request.uri.queryParameters["format"].map(String.init) ?? (object["format"] as? String) ?? "json"
+        guard ["json", "jsonl", "csv", "rows"].contains(format) else {
+            throw APIError(status: .badRequest, reason: "format must be json, jsonl, csv or rows")
+        }
+        let started = Date()
+        let limits = ReadOnlyConnection.Limits(maxRows: configuration.queryMaxRows, timeLimit: configuration.queryTimeout)
+        let stream = QueryStream.start(path: configuration.databasePath, sql: sql, format: format, limits: limits)
+        let contentType = format == "csv" ? "text/csv; charset=utf-8" : format == "json" ? "application/json" : "application/x-ndjson"
+
+        if format == "json" {
+            // A JSON document cannot carry an error after its end: answer whole or not at all.
+            var whole: [UInt8] = []
+            while true {
+                switch await stream.next() {
+                case .chunk(let c): whole += c
+                case .failed(let message): throw APIError(status: .badRequest, reason: message)
+                case .finished:
+                    Metrics.Timer(label: "kubetrail_query_duration_seconds").recordSeconds(Date().timeIntervalSince(started))
+                    return Response(status: .ok, headers: [.contentType: contentType], body: .init(byteBuffer: ByteBuffer(bytes: whole)))
+                }
+            }
+        }
+        // Streamed formats: wait for the first output so an SQL error still gets its status.
+        let first = await stream.next()
+        if case .failed(let message) = first { throw APIError(status: .badRequest, reason: message) }
+        return Response(status: .ok, headers: [.contentType: contentType], body: ResponseBody { writer in
+            var event = first
+            do {
+                while true {
+                    switch event {
+                    case .chunk(let c): try await writer.write(ByteBuffer(bytes: c))
+                    case .failed(let message):
+                        let marker = format == "csv" ? "# error: \(message)\n" : "{\"error\":" + JSONText.string(message) + "}\n"
+                        try await writer.write(ByteBuffer(string: marker))
+                        try await writer.finish(nil)
+                        return
+                    case .finished:
+                        Metrics.Timer(label: "kubetrail_query_duration_seconds").recordSeconds(Date().timeIntervalSince(started))
+                        try await writer.finish(nil)
+                        return
+                    }
+                    event = await stream.next()
+                }
+            } catch {
+                stream.cancel()
+                throw error
+            }
+        })
+    }
+}

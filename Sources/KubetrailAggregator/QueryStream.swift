@@ -1,0 +1,95 @@
+import Foundation
+import KubetrailStore
+import KubetrailTables
+
+/// Runs one query on its own thread and hands its output over in chunks through a small
+/// bounded queue: SQLite never runs far ahead of a slow client, and a client that goes away
+/// stops the query.
+final class QueryStream: @unchecked Sendable {
+    enum Event: Sendable {
+        case chunk([UInt8])
+        case failed(String)
+        case finished
+    }
+
+    private let condition = NSCondition()
+    private var queue: [Event] = []
+    private var cancelled = false
+    private let capacity = 8
+
+    static func start(path: String, sql: String, format: String, limits: ReadOnlyConnection.Limits) -> QueryStream {
+        let stream = QueryStream()
+        let thread = Thread {
+            let out = TextOutput { stream.put(.chunk($0)) }
+            let sink: any QuerySink
+            switch format {
+            case "rows": sink = RowsFormatSink(out)
+            case "csv": sink = OutputFormat.csv.sink(writingTo: out)
+            case "jsonl": sink = OutputFormat.jsonl.sink(writingTo: out)
+            default: sink = OutputFormat.json.sink(writingTo: out)
+            }
+            do {
+                try ReadOnlyConnection(path: path).run(sql, limits: limits, into: StoppableSink(inner: sink, stream: stream))
+                if format == "rows" { out.write("{\"end\":true}\n") }
+                out.flush()
+                stream.put(.finished)
+            } catch {
+                out.flush()
+                stream.put(.failed("\(error)"))
+            }
+        }
+        thread.name = "kubetrail-query"
+        thread.start()
+        return stream
+    }
+
+    var isCancelled: Bool {
+        condition.lock()
+        defer { condition.unlock() }
+        return cancelled
+    }
+
+    /// Blocks the producer while the queue is full.
+    private func put(_ event: Event) {
+        condition.lock()
+        defer { condition.unlock() }
+        while queue.count >= capacity && !cancelled { condition.wait() }
+        if cancelled { return }
+        queue.append(event)
+        condition.broadcast()
+    }
+
+    /// The next event; waits on a GCD thread so no cooperative-pool thread blocks.
+    func next() async -> Event {
+        await withCheckedContinuation { continuation in
+            DispatchQueue.global().async {
+                self.condition.lock()
+                while self.queue.isEmpty { self.condition.wait() }
+                let event = self.queue.removeFirst()
+                self.condition.broadcast()
+                self.condition.unlock()
+                continuation.resume(returning: event)
+            }
+        }
+    }
+
+    func cancel() {
+        condition.lock()
+        cancelled = true
+        queue.removeAll()
+        queue.append(.finished)   // wake any waiting reader
+        condition.broadcast()
+        condition.unlock()
+    }
+}
+
+/// Stops the SQLite loop as soon as the client is gone.
+private struct StoppableSink: QuerySink {
+    let inner: any QuerySink
+    let stream: QueryStream
+
+    func begin(columns: [QueryColumn]) throws { try check(); try inner.begin(columns: columns) }
+    func row(_ values: [QueryValue]) throws { try check(); try inner.row(values) }
+    func end() throws { try inner.end() }
+    private func check() throws { if stream.isCancelled { throw CancellationError() } }
+}

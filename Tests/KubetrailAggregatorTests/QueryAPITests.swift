@@ -1,0 +1,63 @@
+import Foundation
+import Testing
+import TestSupport
+
+@Suite(.serialized) struct QueryAPITests {
+    func query(_ server: ServerProcess, _ token: String?, _ sql: String, format: String? = nil) throws -> Curl.Reply {
+        var body: [String: Any] = ["sql": sql]
+        if let format { body["format"] = format }
+        var headers = ["Content-Type": "application/json"]
+        if let token { headers["Authorization"] = "Bearer \(token)" }
+        return try Curl.request(server.baseURL + "/v1/query", headers: headers, body: try JSONSerialization.data(withJSONObject: body))
+    }
+
+    @Test func rolesFormatsErrorsAndRefusedWrites() throws {
+        let f = try AggregatorFixture()
+        let server = try f.start(["--query-max-rows", "50", "--query-timeout", "0.5"])
+        defer { server.stop() }
+        #expect(try f.ingest(server, file: f.write("b.z", AggregatorFixture.fixtureBatch().deflated())).status == 200)
+        let sql = "SELECT audit_id, response_code, source_ips FROM kubernetes_audit_logs WHERE response_code = 403 ORDER BY audit_id"
+
+        let json = try query(server, f.queryToken, sql)
+        #expect(json.status == 200, "\(json.body)")
+        let rows = try #require(try JSONSerialization.jsonObject(with: Data(json.body.utf8)) as? [[String: Any]])
+        #expect(rows.count == 4 && rows.allSatisfy { $0["response_code"] as? Int == 403 && $0["source_ips"] is [String] })
+
+        let jsonl = try query(server, f.queryToken, sql, format: "jsonl")
+        #expect(jsonl.body.split(separator: "\n").count == 4)
+        let csv = try query(server, f.queryToken, sql, format: "csv")
+        #expect(csv.body.hasPrefix("audit_id,response_code,source_ips\n") && csv.body.split(separator: "\n").count == 5)
+        let typed = try query(server, f.queryToken, sql, format: "rows")
+        let lines = typed.body.split(separator: "\n")
+        #expect(lines.first?.contains("\"type\":\"LIST TEXT\"") == true)
+        #expect(lines.last == "{\"end\":true}" && lines.count == 6)
+
+        // Roles: an ingest token cannot query; no token is 401.
+        #expect(try query(server, f.ingestToken, sql).status == 403)
+        #expect(try query(server, nil, sql).status == 401)
+
+        // The engine's message, with 400.
+        let bad = try query(server, f.queryToken, "SELECT nope FROM kubernetes_audit_logs")
+        #expect(bad.status == 400 && (bad.json?["error"] as? String) == "no such column: nope")
+        for attempt in ["DELETE FROM kubernetes_audit_logs", "ATTACH ':memory:' AS m", "PRAGMA journal_mode = DELETE",
+                        "SELECT load_extension('x')", "CREATE TABLE t (a)"] {
+            let r = try query(server, f.queryToken, attempt)
+            #expect(r.status == 400 && (r.json?["error"] as? String ?? "").contains("not authorized"), "\(attempt): \(r.body)")
+        }
+        #expect(try f.count("SELECT COUNT(*) FROM kubernetes_audit_logs") == 100)
+
+        // Limits: a whole JSON answer is refused; a stream ends with an explicit error line.
+        let many = "SELECT audit_id FROM kubernetes_audit_logs"
+        let refused = try query(server, f.queryToken, many)
+        #expect(refused.status == 400 && (refused.json?["error"] as? String ?? "").contains("more than 50 rows"))
+        let streamed = try query(server, f.queryToken, many, format: "jsonl")
+        #expect(streamed.status == 200)
+        #expect(streamed.body.split(separator: "\n").last?.contains("more than 50 rows") == true)
+        let slow = try query(server, f.queryToken, "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n) SELECT COUNT(*) FROM n")
+        #expect(slow.status == 400 && (slow.json?["error"] as? String ?? "").contains("time limit"))
+
+        #expect(try query(server, f.queryToken, sql, format: "xml").status == 400)
+        let notJSON = try Curl.request(server.baseURL + "/v1/query", headers: ["Authorization": "Bearer \(f.queryToken)"], body: Data("SELECT 1".utf8))
+        #expect(notJSON.status == 400)
+    }
+}
