@@ -3,7 +3,7 @@ import Foundation
 import KubetrailStore
 import KubetrailTables
 
-struct QueryCommand: ParsableCommand {
+struct QueryCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "query",
         abstract: "Run SQL against the tables.",
@@ -21,7 +21,13 @@ struct QueryCommand: ParsableCommand {
     @Option(name: .long, help: "table, csv, json, jsonl or line.")
     var output: OutputFormat = .table
 
-    mutating func run() throws {
+    @Option(help: "Run on an aggregator (http(s)://host:port) instead of the local database.")
+    var server: String?
+
+    @Option(help: "File holding a query token, for --server.")
+    var tokenFile: String?
+
+    mutating func run() async throws {
         let text: String?
         if let sql {
             if sql.hasSuffix(".sql"), FileManager.default.fileExists(atPath: sql) {
@@ -37,6 +43,20 @@ struct QueryCommand: ParsableCommand {
             text = nil
         } else {
             text = String(decoding: FileHandle.standardInput.readDataToEndOfFile(), as: UTF8.self)
+        }
+
+        if let server {
+            guard let text, let tokenFile else {
+                printError(text == nil ? "--server needs the SQL as an argument, a file or stdin" : "--server needs --token-file")
+                throw ExitCode(1)
+            }
+            do {
+                try await RemoteQuery.run(sql: text, server: server, tokenFile: tokenFile, format: output)
+            } catch {
+                printError("\(error)")
+                throw ExitCode(1)
+            }
+            return
         }
 
         let store: SQLiteStore

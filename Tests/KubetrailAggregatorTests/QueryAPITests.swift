@@ -61,3 +61,27 @@ import TestSupport
         #expect(notJSON.status == 400)
     }
 }
+
+@Suite(.serialized) struct RemoteQueryTests {
+    @Test func remoteOutputMatchesLocalOutputInEveryFormat() throws {
+        let f = try AggregatorFixture()
+        let server = try f.start()
+        defer { server.stop() }
+        #expect(try f.ingest(server, file: f.write("b.z", AggregatorFixture.fixtureBatch().deflated())).status == 200)
+        let tokenFile = f.dir.path("query.tokens")
+        let sql = "SELECT stage_timestamp, user_name, verb, response_code, source_ips, annotations FROM kubernetes_audit_logs WHERE response_code >= 400 ORDER BY stage_timestamp DESC, audit_id"
+        for format in ["table", "csv", "json", "jsonl", "line"] {
+            let remote = try Subprocess.kubetrail(["query", "--server", server.baseURL, "--token-file", tokenFile, "--output", format, sql])
+            let local = try Subprocess.kubetrail(["query", "--db", f.db, "--output", format, sql])
+            #expect(remote.status == 0, "\(remote.stderr)")
+            #expect(remote.stdout == local.stdout, "format \(format)")
+            #expect(remote.stdout.count > 200)
+        }
+        let wrong = try Subprocess.kubetrail(["query", "--server", server.baseURL, "--token-file", f.dir.path("ingest.tokens"), "SELECT 1"])
+        #expect(wrong.status == 1 && wrong.stderr.contains("may not query"), "\(wrong.stderr)")
+        let sqlError = try Subprocess.kubetrail(["query", "--server", server.baseURL, "--token-file", tokenFile, "SELECT nope"])
+        #expect(sqlError.status == 1 && sqlError.stderr == "Error: no such column: nope\n")
+        let down = try Subprocess.kubetrail(["query", "--server", "http://127.0.0.1:9", "--token-file", tokenFile, "SELECT 1"])
+        #expect(down.status == 1 && down.stderr.contains("cannot reach"))
+    }
+}
