@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import HummingbirdCore
+import HummingbirdTLS
 import KubetrailStore
 import KubetrailTables
 import Logging
@@ -24,7 +25,8 @@ public final class Aggregator: Sendable {
         // Acknowledged means on disk: every commit is fsynced.
         store = try SQLiteStore(path: configuration.databasePath, durability: .full)
         auth = Authenticator(ingest: try TokenFile(path: configuration.ingestTokenFile),
-                             query: try configuration.queryTokenFile.map { try TokenFile(path: $0) })
+                             query: try configuration.queryTokenFile.map { try TokenFile(path: $0) },
+                             verifiedClientCertificates: configuration.clientCA != nil)
         writer = GroupCommitWriter(store: store, maxQueuedRows: configuration.maxQueuedRows)
         registry = PrometheusCollectorRegistry()
         // Created at use, not here: the metrics backend is bootstrapped after init.
@@ -69,11 +71,38 @@ public final class Aggregator: Sendable {
         return router
     }
 
+    /// The TLS server configuration, when a certificate is configured.
+    func tlsConfiguration() throws -> TLSConfiguration? {
+        guard let cert = configuration.tlsCertificate else {
+            if configuration.tlsKey != nil || configuration.clientCA != nil {
+                throw AggregatorError.configuration("--tls-key and --client-ca need --tls-cert")
+            }
+            return nil
+        }
+        guard let key = configuration.tlsKey else { throw AggregatorError.configuration("--tls-cert needs --tls-key") }
+        do {
+            var tls = TLSConfiguration.makeServerConfiguration(
+                certificateChain: try NIOSSLCertificate.fromPEMFile(cert).map { .certificate($0) },
+                privateKey: .privateKey(try NIOSSLPrivateKey(file: key, format: .pem)))
+            tls.minimumTLSVersion = .tlsv12
+            if let ca = configuration.clientCA {
+                tls.trustRoots = .certificates(try NIOSSLCertificate.fromPEMFile(ca))
+                // Required and verified; client certificates carry no host name to check.
+                tls.certificateVerification = .noHostnameVerification
+            }
+            return tls
+        } catch {
+            throw AggregatorError.configuration("cannot load TLS certificate or key: \(error)")
+        }
+    }
+
     /// Serves until SIGTERM/SIGINT, then stops accepting, finishes in-flight commits and closes.
     public func run(onListening: @escaping @Sendable (Int) -> Void = { _ in }) async throws {
+        let tls = try tlsConfiguration()
         writer.start()
         let app = Application(
             router: buildRouter(),
+            server: try tls.map { try .tls(.http1(), tlsConfiguration: $0) } ?? .http1(),
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "kubetrail"),
             onServerRunning: { channel in onListening(channel.localAddress?.port ?? 0) },
             logger: logger)
@@ -142,7 +171,7 @@ public final class Aggregator: Sendable {
     // MARK: Webhook
 
     func webhook(_ request: Request) async throws -> Response {
-        try auth.require(.ingest, request)
+        try auth.require(.webhook, request)
         Counter(label: "kubetrail_requests_total", dimensions: [("endpoint", "webhook")]).increment()
         var body = [UInt8]()
         for try await chunk in request.body {

@@ -16,6 +16,11 @@ public struct AggregatorConfiguration: Sendable {
     public var maxRecordBytes = 16 << 20
     /// Rows waiting for a commit before new batches are turned away with 503.
     public var maxQueuedRows = 200_000
+    /// TLS: certificate chain and key (PEM); with `clientCA`, clients must present a
+    /// certificate it signed (mutual TLS), which then authenticates the audit webhook.
+    public var tlsCertificate: String?
+    public var tlsKey: String?
+    public var clientCA: String?
     /// Query limits: rows per result and seconds per query.
     public var queryMaxRows = 100_000
     public var queryTimeout = 30.0

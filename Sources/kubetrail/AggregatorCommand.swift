@@ -28,6 +28,15 @@ struct AggregatorCommand: AsyncParsableCommand {
     @Option(help: "Largest inflated batch, in bytes.")
     var maxInflatedBytes: Int = 256 << 20
 
+    @Option(help: "TLS certificate chain (PEM). Without it the aggregator serves plain HTTP.")
+    var tlsCert: String?
+
+    @Option(help: "TLS private key (PEM).")
+    var tlsKey: String?
+
+    @Option(help: "CA (PEM) whose client certificates are required (mutual TLS); they also authenticate the audit webhook.")
+    var clientCA: String?
+
     @Option(help: "Most rows one query may return.")
     var queryMaxRows: Int = 100_000
 
@@ -60,6 +69,9 @@ struct AggregatorCommand: AsyncParsableCommand {
         config.clusterName = clusterName ?? env["KUBETRAIL_CLUSTER_NAME"]
         config.maxBodyBytes = maxBodyBytes
         config.maxInflatedBytes = maxInflatedBytes
+        config.tlsCertificate = tlsCert ?? env["KUBETRAIL_TLS_CERT"]
+        config.tlsKey = tlsKey ?? env["KUBETRAIL_TLS_KEY"]
+        config.clientCA = clientCA ?? env["KUBETRAIL_CLIENT_CA"]
         config.queryMaxRows = queryMaxRows
         config.queryTimeout = queryTimeout
         config.exitAfterCommit = env["KUBETRAIL_TEST_EXIT_AFTER_COMMIT"] == "1"
@@ -72,11 +84,18 @@ struct AggregatorCommand: AsyncParsableCommand {
         }
         aggregator.bootstrapMetrics()
         let host = config.host, db = config.databasePath
-        try await aggregator.run { port in
-            logger.warning("serving plain HTTP: no --tls-cert given")
-            logger.info("listening", metadata: ["address": "http://\(host):\(port)", "db": "\(db)"])
-            // Tests and scripts wait for this line to learn the port.
-            FileHandle.standardOutput.write(Data("kubetrail aggregator listening on http://\(host):\(port)\n".utf8))
+        let scheme = config.tlsCertificate == nil ? "http" : "https"
+        let mutual = config.clientCA != nil
+        do {
+            try await aggregator.run { port in
+                if scheme == "http" { logger.warning("serving plain HTTP: no --tls-cert given") }
+                logger.info("listening", metadata: ["address": "\(scheme)://\(host):\(port)", "db": "\(db)", "mutual_tls": "\(mutual)"])
+                // Tests and scripts wait for this line to learn the port.
+                FileHandle.standardOutput.write(Data("kubetrail aggregator listening on \(scheme)://\(host):\(port)\n".utf8))
+            }
+        } catch let error as AggregatorError {
+            printError("\(error)")
+            throw ExitCode(1)
         }
     }
 }

@@ -4,6 +4,7 @@ import Foundation
 public final class ServerProcess: @unchecked Sendable {
     public let process = Process()
     public private(set) var port = 0
+    public private(set) var scheme = "http"
     private let output = Pipe()
     private let lock = NSLock()
     private var stdoutText = ""
@@ -32,10 +33,13 @@ public final class ServerProcess: @unchecked Sendable {
             lock.lock()
             let text = stdoutText
             lock.unlock()
-            if let range = text.range(of: "listening on http://127.0.0.1:"),
-               let p = Int(text[range.upperBound...].prefix(while: \.isNumber)) {
-                port = p
-                return
+            for scheme in ["http", "https"] {
+                if let range = text.range(of: "listening on \(scheme)://127.0.0.1:"),
+                   let p = Int(text[range.upperBound...].prefix(while: \.isNumber)) {
+                    port = p
+                    self.scheme = scheme
+                    return
+                }
             }
             if !process.isRunning { throw ServerError("aggregator exited with \(process.terminationStatus): \(text)") }
             Thread.sleep(forTimeInterval: 0.05)
@@ -44,7 +48,7 @@ public final class ServerProcess: @unchecked Sendable {
         throw ServerError("aggregator did not start listening")
     }
 
-    public var baseURL: String { "http://127.0.0.1:\(port)" }
+    public var baseURL: String { "\(scheme)://127.0.0.1:\(port)" }
 
     /// SIGTERM and wait: the graceful path.
     public func stop() {
@@ -74,8 +78,8 @@ public enum Curl {
         public var json: [String: Any]? { (try? JSONSerialization.jsonObject(with: Data(body.utf8))) as? [String: Any] }
     }
 
-    public static func request(_ url: String, method: String = "POST", headers: [String: String] = [:], bodyFile: String? = nil, body: Data? = nil) throws -> Reply {
-        var args = ["-s", "-S", "-o", "-", "-w", "\n%{http_code}", "-X", method, "--max-time", "60", "-H", "Expect:"]
+    public static func request(_ url: String, method: String = "POST", headers: [String: String] = [:], bodyFile: String? = nil, body: Data? = nil, extra: [String] = []) throws -> Reply {
+        var args = ["-s", "-S", "-o", "-", "-w", "\n%{http_code}", "-X", method, "--max-time", "60", "-H", "Expect:"] + extra
         for (k, v) in headers { args += ["-H", "\(k): \(v)"] }
         if let bodyFile { args += ["--data-binary", "@\(bodyFile)"] }
         if body != nil { args += ["--data-binary", "@-"] }
