@@ -107,6 +107,9 @@ public final class Aggregator: Sendable {
             onServerRunning: { channel in onListening(channel.localAddress?.port ?? 0) },
             logger: logger)
         let group = ServiceGroup(services: [app], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+        let retention = Retention(store: store, maxAge: configuration.retention, interval: configuration.retentionInterval, logger: logger)
+        let sweeper = Task.detached { await retention.run() }
+        defer { sweeper.cancel() }
         try await group.run()
         writer.stop()
         logger.info("stopped; every acknowledged batch is committed")

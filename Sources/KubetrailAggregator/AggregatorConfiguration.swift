@@ -21,6 +21,9 @@ public struct AggregatorConfiguration: Sendable {
     public var tlsCertificate: String?
     public var tlsKey: String?
     public var clientCA: String?
+    /// Maximum age per table name, in seconds, and how often retention runs.
+    public var retention: [String: Double] = [:]
+    public var retentionInterval = 300.0
     /// Query limits: rows per result and seconds per query.
     public var queryMaxRows = 100_000
     public var queryTimeout = 30.0

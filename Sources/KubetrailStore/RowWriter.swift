@@ -87,6 +87,14 @@ public final class RowWriter {
         return try Row.fetchOne(known, arguments: [id]) != nil
     }
 
+    /// Deletes up to `limit` rows whose time column is before `cutoff`; returns how many.
+    public func deleteOlder(in schema: TableSchema, than cutoff: Timestamp, limit: Int) throws -> Int {
+        let t = quoteIdentifier(schema.name), c = quoteIdentifier(schema.timeColumn)
+        try db.execute(sql: "DELETE FROM \(t) WHERE rowid IN (SELECT rowid FROM \(t) WHERE \(c) < ? LIMIT ?)",
+                       arguments: [cutoff.iso8601, limit])
+        return db.changesCount
+    }
+
     /// Removes a row (a deleted resource).
     @discardableResult
     public func delete(table schema: TableSchema, id: String) throws -> Bool {

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import KubetrailAggregator
+import KubetrailTables
 import Logging
 
 struct AggregatorCommand: AsyncParsableCommand {
@@ -37,6 +38,12 @@ struct AggregatorCommand: AsyncParsableCommand {
     @Option(help: "CA (PEM) whose client certificates are required (mutual TLS); they also authenticate the audit webhook.")
     var clientCA: String?
 
+    @Option(help: ArgumentHelp("Maximum age of a table's rows, as TABLE=DURATION (e.g. kubernetes_pod_logs=14d); repeatable.", valueName: "TABLE=DURATION"))
+    var retention: [String] = []
+
+    @Option(help: "Seconds between retention passes.")
+    var retentionInterval: Double = 300
+
     @Option(help: "Most rows one query may return.")
     var queryMaxRows: Int = 100_000
 
@@ -72,6 +79,15 @@ struct AggregatorCommand: AsyncParsableCommand {
         config.tlsCertificate = tlsCert ?? env["KUBETRAIL_TLS_CERT"]
         config.tlsKey = tlsKey ?? env["KUBETRAIL_TLS_KEY"]
         config.clientCA = clientCA ?? env["KUBETRAIL_CLIENT_CA"]
+        for rule in retention {
+            let parts = rule.split(separator: "=", maxSplits: 1).map(String.init)
+            guard parts.count == 2, KubernetesTables.schema(named: parts[0]) != nil, let seconds = DurationText.seconds(parts[1]), seconds > 0 else {
+                printError("--retention must be TABLE=DURATION with one of \(KubernetesTables.all.map(\.name).joined(separator: ", ")) and a duration like 14d, got \(rule)")
+                throw ExitCode(2)
+            }
+            config.retention[parts[0]] = seconds
+        }
+        config.retentionInterval = max(0.05, retentionInterval)
         config.queryMaxRows = queryMaxRows
         config.queryTimeout = queryTimeout
         config.exitAfterCommit = env["KUBETRAIL_TEST_EXIT_AFTER_COMMIT"] == "1"
