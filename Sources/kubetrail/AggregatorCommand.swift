@@ -23,11 +23,14 @@ struct AggregatorCommand: AsyncParsableCommand {
     @Option(help: "Cluster name stored on rows (overrides what agents send). Env: KUBETRAIL_CLUSTER_NAME.")
     var clusterName: String?
 
-    @Option(help: "Largest compressed request body, in bytes.")
-    var maxBodyBytes: Int = 32 << 20
+    @Option(name: .customLong("config"), help: "Configuration file with an aggregator { … } block (flags and environment win over it). Env: KUBETRAIL_CONFIG.")
+    var configFile: String?
 
-    @Option(help: "Largest inflated batch, in bytes.")
-    var maxInflatedBytes: Int = 256 << 20
+    @Option(help: "Largest compressed request body, in bytes (default 32 MiB).")
+    var maxBodyBytes: Int?
+
+    @Option(help: "Largest inflated batch, in bytes (default 256 MiB).")
+    var maxInflatedBytes: Int?
 
     @Option(help: "TLS certificate chain (PEM). Without it the aggregator serves plain HTTP.")
     var tlsCert: String?
@@ -41,44 +44,53 @@ struct AggregatorCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Maximum age of a table's rows, as TABLE=DURATION (e.g. kubernetes_pod_logs=14d); repeatable.", valueName: "TABLE=DURATION"))
     var retention: [String] = []
 
-    @Option(help: "Seconds between retention passes.")
-    var retentionInterval: Double = 300
+    @Option(help: "Seconds between retention passes (default 300).")
+    var retentionInterval: Double?
 
-    @Option(help: "Most rows one query may return.")
-    var queryMaxRows: Int = 100_000
+    @Option(help: "Most rows one query may return (default 100,000).")
+    var queryMaxRows: Int?
 
-    @Option(help: "Seconds one query may run.")
-    var queryTimeout: Double = 30
+    @Option(help: "Seconds one query may run (default 30).")
+    var queryTimeout: Double?
 
-    @Option(help: "text or json.")
-    var logFormat: String = "text"
+    @Option(help: "text or json (default text).")
+    var logFormat: String?
 
     func run() async throws {
         let env = ProcessInfo.processInfo.environment
-        let json = logFormat == "json"
+        var file = AggregatorConfigFile()
+        if let path = configFile ?? env["KUBETRAIL_CONFIG"] {
+            do { file = try AggregatorConfigFile.load(path: expandTilde(path)) } catch {
+                printError("\(error)")
+                throw ExitCode(2)
+            }
+        }
+        let json = (logFormat ?? file.logFormat) == "json"
         LoggingSystem.bootstrap { label -> any LogHandler in
             json ? JSONLogHandler(label: label) : StreamLogHandler.standardError(label: label)
         }
         let logger = Logger(label: "kubetrail.aggregator")
-        guard let tokens = ingestTokenFile ?? env["KUBETRAIL_INGEST_TOKEN_FILE"] else {
+        guard let tokens = ingestTokenFile ?? env["KUBETRAIL_INGEST_TOKEN_FILE"] ?? file.ingestTokenFile else {
             printError("--ingest-token-file is required (a file with one token per line)")
             throw ExitCode(2)
         }
-        let address = listen ?? env["KUBETRAIL_LISTEN"] ?? "127.0.0.1:8080"
+        let address = listen ?? env["KUBETRAIL_LISTEN"] ?? file.listen ?? "127.0.0.1:8080"
         guard let colon = address.lastIndex(of: ":"), let port = Int(address[address.index(after: colon)...]), (0...65535).contains(port) else {
             printError("--listen must be HOST:PORT, got \(address)")
             throw ExitCode(2)
         }
-        var config = AggregatorConfiguration(databasePath: database.path, ingestTokenFile: tokens)
+        let dbPath = database.db.map(expandTilde) ?? env["KUBETRAIL_DB"].map(expandTilde) ?? file.db.map(expandTilde) ?? database.path
+        var config = AggregatorConfiguration(databasePath: dbPath, ingestTokenFile: expandTilde(tokens))
         config.host = String(address[..<colon]).trimmingCharacters(in: CharacterSet(charactersIn: "[]"))
         config.port = port
-        config.queryTokenFile = queryTokenFile ?? env["KUBETRAIL_QUERY_TOKEN_FILE"]
-        config.clusterName = clusterName ?? env["KUBETRAIL_CLUSTER_NAME"]
-        config.maxBodyBytes = maxBodyBytes
-        config.maxInflatedBytes = maxInflatedBytes
-        config.tlsCertificate = tlsCert ?? env["KUBETRAIL_TLS_CERT"]
-        config.tlsKey = tlsKey ?? env["KUBETRAIL_TLS_KEY"]
-        config.clientCA = clientCA ?? env["KUBETRAIL_CLIENT_CA"]
+        config.queryTokenFile = (queryTokenFile ?? env["KUBETRAIL_QUERY_TOKEN_FILE"] ?? file.queryTokenFile).map(expandTilde)
+        config.clusterName = clusterName ?? env["KUBETRAIL_CLUSTER_NAME"] ?? file.clusterName
+        config.maxBodyBytes = maxBodyBytes ?? file.maxBodyBytes ?? config.maxBodyBytes
+        config.maxInflatedBytes = maxInflatedBytes ?? file.maxInflatedBytes ?? config.maxInflatedBytes
+        config.tlsCertificate = (tlsCert ?? env["KUBETRAIL_TLS_CERT"] ?? file.tlsCert).map(expandTilde)
+        config.tlsKey = (tlsKey ?? env["KUBETRAIL_TLS_KEY"] ?? file.tlsKey).map(expandTilde)
+        config.clientCA = (clientCA ?? env["KUBETRAIL_CLIENT_CA"] ?? file.clientCA).map(expandTilde)
+        config.retention = file.retention
         for rule in retention {
             let parts = rule.split(separator: "=", maxSplits: 1).map(String.init)
             guard parts.count == 2, KubernetesTables.schema(named: parts[0]) != nil, let seconds = DurationText.seconds(parts[1]), seconds > 0 else {
@@ -87,9 +99,9 @@ struct AggregatorCommand: AsyncParsableCommand {
             }
             config.retention[parts[0]] = seconds
         }
-        config.retentionInterval = max(0.05, retentionInterval)
-        config.queryMaxRows = queryMaxRows
-        config.queryTimeout = queryTimeout
+        config.retentionInterval = max(0.05, retentionInterval ?? file.retentionInterval ?? config.retentionInterval)
+        config.queryMaxRows = queryMaxRows ?? file.queryMaxRows ?? config.queryMaxRows
+        config.queryTimeout = queryTimeout ?? file.queryTimeout ?? config.queryTimeout
         config.exitAfterCommit = env["KUBETRAIL_TEST_EXIT_AFTER_COMMIT"] == "1"
         let aggregator: Aggregator
         do {
