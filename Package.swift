@@ -62,6 +62,6 @@ let package = Package(
         ]),
         .testTarget(name: "KubetrailStoreTests", dependencies: ["KubetrailStore", "TestSupport"]),
         .testTarget(name: "KubetrailCLITests", dependencies: ["KubetrailImport", "TestSupport"]),
-        .testTarget(name: "KubetrailAggregatorTests", dependencies: ["KubetrailCore", "TestSupport"]),
+        .testTarget(name: "KubetrailAggregatorTests", dependencies: ["KubetrailAggregator", "TestSupport"]),
     ]
 )

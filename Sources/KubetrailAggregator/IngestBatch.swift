@@ -11,6 +11,11 @@ public struct IngestBatch: Sendable {
     public var rejected: [RecordRejection] = []
 
     public var rowCount: Int { audit.count + podLogs.count }
+
+    public init(batchID: String?, node: String) {
+        self.batchID = batchID
+        self.node = node
+    }
 }
 
 /// A record that did not become a row, reported back to the agent so it does not resend it.

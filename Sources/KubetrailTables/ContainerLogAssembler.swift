@@ -13,6 +13,17 @@ public struct ContainerLogAssembler {
         public var truncated: Bool
         /// The input ended before the final piece arrived.
         public var incomplete: Bool
+
+        public init(timestamp: Timestamp?, stream: String?, message: String, offset: Int64, lineNumber: Int,
+                    truncated: Bool, incomplete: Bool) {
+            self.timestamp = timestamp
+            self.stream = stream
+            self.message = message
+            self.offset = offset
+            self.lineNumber = lineNumber
+            self.truncated = truncated
+            self.incomplete = incomplete
+        }
     }
 
     private struct Pending {

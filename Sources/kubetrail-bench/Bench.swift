@@ -3,12 +3,12 @@ import Foundation
 import KubetrailCore
 
 @main
-struct Bench: ParsableCommand {
+struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "kubetrail-bench",
         abstract: "Benchmarks that print each figure next to a baseline measured in the same run.",
         discussion: "Build in release: swift run -c release kubetrail-bench import",
-        subcommands: [ImportBench.self, Generate.self, FuzzWire.self])
+        subcommands: [ImportBench.self, IngestBench.self, Generate.self, FuzzWire.self])
 }
 
 struct Generate: ParsableCommand {

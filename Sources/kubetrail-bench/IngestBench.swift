@@ -1,0 +1,167 @@
+import ArgumentParser
+import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+import KubetrailCore
+import KubetrailStore
+import KubetrailTables
+
+/// `kubetrail-bench ingest`: a real aggregator process, concurrent HTTP clients on loopback
+/// sending pre-built deflated batches, and — as the baseline, in the same run — the store's
+/// bare insert rate for the same rows.
+struct IngestBench: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "ingest", abstract: "Aggregator ingest throughput over HTTP.")
+
+    @Option(help: "Concurrent clients.") var clients = 8
+    @Option(help: "Audit batches (1,000 events each).") var auditBatches = 200
+    @Option(help: "Container-log batches (5,000 lines each).") var logBatches = 100
+    @Option(help: "The kubetrail binary (default: next to this one).") var kubetrail: String?
+
+    func run() async throws {
+        let work = NSTemporaryDirectory() + "kubetrail-ingest-\(getpid())"
+        try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: work) }
+        let token = UUID().uuidString
+        try (token + "\n").write(toFile: work + "/tokens", atomically: true, encoding: .utf8)
+
+        // Batches: realistic audit events and container log lines.
+        var batches: [(body: [UInt8], rows: Int, inflated: Int)] = []
+        var generator = AuditEventGenerator(seed: 3, start: Timestamp.now.adding(microseconds: -3_600_000_000), end: .now)
+        var rawAudit: [[UInt8]] = []
+        for b in 0..<auditBatches {
+            var encoder = WireBatchEncoder(node: "node-\(b % 4)", cluster: "bench")
+            let source = WireFormat.Source(kind: .auditLine, path: "/var/log/kube-audit/audit.log", identity: "dev:ino:\(b)")
+            var offset: UInt64 = 0
+            for i in 0..<1000 {
+                var line = Array(generator.next(index: b * 1000 + i, total: auditBatches * 1000).utf8)
+                line.removeLast()
+                if b < 20 { rawAudit.append(line) }
+                encoder.append(source, offset: offset, bytes: line)
+                offset += UInt64(line.count + 1)
+            }
+            batches.append((try encoder.deflated(), 1000, encoder.encoded().count))
+        }
+        let messages = ["level=info msg=\"request served\" status=200 path=/api/v1/items duration=3ms",
+                        "E1127 10:00:00.000000       1 reflector.go:138] failed to watch *v1.Pod: connection refused",
+                        "{\"level\":\"warn\",\"ts\":1732700000.1,\"msg\":\"slow query\",\"table\":\"orders\",\"ms\":812}",
+                        "GET /healthz 200 0.4ms"]
+        for b in 0..<logBatches {
+            var encoder = WireBatchEncoder(node: "node-\(b % 4)", cluster: "bench")
+            let source = WireFormat.Source(kind: .containerLogLine, path: "/var/log/pods/shop_web-\(b)_uid-\(b)/app/0.log", identity: "dev:log:\(b)")
+            var offset: UInt64 = 0
+            for i in 0..<5000 {
+                let line = Array("2026-11-27T10:\(String(format: "%02d:%02d", (i / 60) % 60, i % 60)).\(String(format: "%06d", i))Z stdout F \(messages[i % 4]) #\(i)".utf8)
+                encoder.append(source, offset: offset, bytes: line)
+                offset += UInt64(line.count + 1)
+            }
+            batches.append((try encoder.deflated(), 5000, encoder.encoded().count))
+        }
+        batches.shuffle()
+        let bodies = batches.map { Data($0.body) }
+
+        // The aggregator, as a separate process.
+        let binary = kubetrail ?? URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("kubetrail").path
+        let server = Process()
+        server.executableURL = URL(fileURLWithPath: binary)
+        server.arguments = ["aggregator", "--listen", "127.0.0.1:0", "--db", work + "/agg.db", "--ingest-token-file", work + "/tokens"]
+        let out = Pipe()
+        server.standardOutput = out
+        server.standardError = FileHandle.nullDevice
+        try server.run()
+        defer { server.terminate(); server.waitUntilExit() }
+        var port = 0
+        var seen = ""
+        while port == 0 {
+            let data = out.fileHandleForReading.availableData
+            if data.isEmpty { throw ValidationError("aggregator exited") }
+            seen += String(decoding: data, as: UTF8.self)
+            if let r = seen.range(of: "listening on http://127.0.0.1:") { port = Int(seen[r.upperBound...].prefix(while: \.isNumber)) ?? 0 }
+        }
+        let cpuBefore = processCPUSeconds(server.processIdentifier)
+
+        // Clients: each takes the next batch until none is left.
+        let url = URL(string: "http://127.0.0.1:\(port)/v1/ingest")!
+        let session = URLSession(configuration: .ephemeral)
+        let queue = BatchQueue(count: bodies.count)
+        let started = Date()
+        let latencies = try await withThrowingTaskGroup(of: [Double].self) { group in
+            for _ in 0..<clients {
+                group.addTask {
+                    var mine: [Double] = []
+                    while let i = queue.next() {
+                        var request = URLRequest(url: url)
+                        request.httpMethod = "POST"
+                        request.setValue("Bearer \(token)", forHTTPHeaderField: "Authorization")
+                        request.setValue("deflate", forHTTPHeaderField: "Content-Encoding")
+                        request.setValue("", forHTTPHeaderField: "Expect")
+                        let t0 = Date()
+                        let (_, response) = try await session.upload(for: request, from: bodies[i])
+                        guard (response as? HTTPURLResponse)?.statusCode == 200 else { throw ValidationError("batch \(i) got \((response as? HTTPURLResponse)?.statusCode ?? 0)") }
+                        mine.append(Date().timeIntervalSince(t0))
+                    }
+                    return mine
+                }
+            }
+            var all: [Double] = []
+            for try await part in group { all += part }
+            return all.sorted()
+        }
+        let elapsed = Date().timeIntervalSince(started)
+        let cpu = processCPUSeconds(server.processIdentifier) - cpuBefore
+        let rss = peakRSSKiB(server.processIdentifier)
+        let auditRows = auditBatches * 1000, logRows = logBatches * 5000
+        let inflated = batches.map(\.inflated).reduce(0, +)
+        print(String(format: "INGEST    %d clients, %d batches: %.0f rows/s (%d audit + %d container lines in %.2f s), %.1f MB/s inflated, %.1f MB/s on the wire",
+                     clients, batches.count, Double(auditRows + logRows) / elapsed, auditRows, logRows, elapsed,
+                     Double(inflated) / elapsed / 1e6, Double(batches.map(\.body.count).reduce(0, +)) / elapsed / 1e6))
+        print(String(format: "latency   ack p50 %.1f ms, p99 %.1f ms", latencies[latencies.count / 2] * 1000, latencies[min(latencies.count - 1, latencies.count * 99 / 100)] * 1000))
+        print(String(format: "aggregator CPU %.1f s for %.2f s wall (%.0f%% of one core), peak RSS %.0f MiB", cpu, elapsed, 100 * cpu / elapsed, Double(rss) / 1024))
+
+        // Baseline: the same kinds of rows inserted straight into a store (no HTTP, no parsing).
+        let store = try SQLiteStore(path: work + "/baseline.db", durability: .full)
+        let ctx = IngestContext(clusterName: "bench", sourceType: .auditFile, sourceName: "node-0")
+        var auditRowsBuilt: [AuditLogRow] = []
+        for line in rawAudit { line.withUnsafeBytes { AuditDecoder.decode($0, context: ctx) { if case .row(let r) = $0 { auditRowsBuilt.append(r) } } } }
+        let normalizer = PodLogNormalizer(context: IngestContext(sourceType: .containerFile), path: ContainerLogPath(path: "/var/log/pods/shop_web-0_uid-0/app/0.log"), nodeName: "node-0", fileIdentity: "x")
+        var logRowsBuilt: [PodLogRow] = []
+        for i in 0..<100_000 {
+            let message: String = messages[i % 4] + " #" + String(i)
+            let record = ContainerLogAssembler.Record(timestamp: .now, stream: "stdout", message: message, offset: Int64(i) * 100,
+                                                      lineNumber: i, truncated: false, incomplete: false)
+            logRowsBuilt.append(normalizer.row(record))
+        }
+        let ta = try seconds { for chunk in stride(from: 0, to: auditRowsBuilt.count, by: 1000) { _ = try store.write { w in for r in auditRowsBuilt[chunk..<min(chunk + 1000, auditRowsBuilt.count)] { _ = try w.insert(r) } } } }
+        let tl = try seconds { for chunk in stride(from: 0, to: logRowsBuilt.count, by: 5000) { _ = try store.write { w in for r in logRowsBuilt[chunk..<min(chunk + 5000, logRowsBuilt.count)] { _ = try w.insert(r) } } } }
+        print(String(format: "baseline  bare insert (fsync per commit): audit %.0f rows/s, container lines %.0f rows/s", Double(auditRowsBuilt.count) / ta, Double(logRowsBuilt.count) / tl))
+    }
+}
+
+final class BatchQueue: @unchecked Sendable {
+    private let lock = NSLock()
+    private var index = 0
+    private let count: Int
+    init(count: Int) { self.count = count }
+    func next() -> Int? {
+        lock.lock(); defer { lock.unlock() }
+        guard index < count else { return nil }
+        index += 1
+        return index - 1
+    }
+}
+
+func processCPUSeconds(_ pid: Int32) -> Double {
+    guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+          let close = stat.lastIndex(of: ")") else { return 0 }
+    let fields = stat[stat.index(after: close)...].split(separator: " ")
+    guard fields.count > 13, let utime = Double(fields[11]), let stime = Double(fields[12]) else { return 0 }
+    return (utime + stime) / Double(sysconf(Int32(_SC_CLK_TCK)))
+}
+
+func peakRSSKiB(_ pid: Int32) -> Int {
+    guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8) else { return 0 }
+    for line in status.split(separator: "\n") where line.hasPrefix("VmHWM:") {
+        return Int(line.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first ?? "") ?? 0
+    }
+    return 0
+}
