@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import TestSupport
+import KubetrailAggregator
 
 @Suite(.serialized) struct ConfigFileTests {
     @Test func aggregatorRunsFromAConfigFileAlone() throws {
@@ -45,5 +46,18 @@ import TestSupport
             #expect(r.status == 2, "\(text)")
             #expect(r.stderr.contains(path + expected), "\(r.stderr)")
         }
+    }
+}
+
+@Suite struct ReadmeConfigTests {
+    @Test func theReadmeExampleIsAValidAggregatorConfiguration() throws {
+        let readme = try String(contentsOf: Fixtures.repositoryRoot.appendingPathComponent("README.md"), encoding: .utf8)
+        let block = try #require(readme.components(separatedBy: "```hcl\n").dropFirst().first?.components(separatedBy: "```").first)
+        let dir = try TemporaryDirectory()
+        let config = try AggregatorConfigFile.load(path: try dir.write("readme.tpc", block))
+        #expect(config.listen == "0.0.0.0:8443")
+        #expect(config.queryTimeout == 30)
+        #expect(config.retention == ["kubernetes_pod_logs": 14 * 86_400, "kubernetes_audit_logs": 400 * 86_400])
+        #expect(config.tlsCert == "/etc/kubetrail/tls.crt")
     }
 }
