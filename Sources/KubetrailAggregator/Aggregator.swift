@@ -23,7 +23,7 @@ public final class Aggregator: Sendable {
         self.configuration = configuration
         self.logger = logger
         // Acknowledged means on disk: every commit is fsynced.
-        store = try SQLiteStore(path: configuration.databasePath, durability: .full)
+        store = try SQLiteStore(path: configuration.databasePath, durability: .full, cacheMiB: 48)
         auth = Authenticator(ingest: try TokenFile(path: configuration.ingestTokenFile),
                              query: try configuration.queryTokenFile.map { try TokenFile(path: $0) },
                              verifiedClientCertificates: configuration.clientCA != nil)

@@ -15,7 +15,9 @@ public final class SQLiteStore: Sendable {
     let pool: DatabasePool
 
     /// Opens (creating if needed) a database for writing and brings its schema up to date.
-    public init(path: String, durability: Durability = .normal) throws {
+    /// `cacheMiB` bounds SQLite's page cache for the writer: large for bulk imports, smaller in
+    /// the long-running aggregator whose memory budget matters more.
+    public init(path: String, durability: Durability = .normal, cacheMiB: Int = 128) throws {
         self.path = path
         let dir = (path as NSString).deletingLastPathComponent
         if !dir.isEmpty { try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true) }
@@ -27,7 +29,7 @@ public final class SQLiteStore: Sendable {
             try db.execute(sql: "PRAGMA synchronous = \(durability == .full ? "FULL" : "NORMAL")")
             // Random tp_id keys touch pages all over the unique index; SQLite's default 2,000-page
             // cache turned 1M-row imports into disk-bound page thrashing.
-            try db.execute(sql: "PRAGMA cache_size = -131072")
+            try db.execute(sql: "PRAGMA cache_size = -\(cacheMiB * 1024)")
         }
         do {
             pool = try DatabasePool(path: path, configuration: config)
