@@ -46,12 +46,14 @@ public final class Aggregator: Sendable {
         router.add(middleware: APIErrorMiddleware())
         router.get("/healthz") { _, _ in jsonResponse("{\"status\":\"ok\"}") }
         router.get("/readyz") { [store] _, _ in
-            do {
-                try store.write { _ in }
-                return jsonResponse("{\"status\":\"ready\"}")
-            } catch {
-                return APIError(status: .serviceUnavailable, reason: "store not writable: \(error)").response
+            // A write transaction may wait for a commit: run it off Swift's shared threads.
+            let failure: String? = await withCheckedContinuation { continuation in
+                DispatchQueue.global().async {
+                    do { try store.write { _ in }; continuation.resume(returning: nil) } catch { continuation.resume(returning: "\(error)") }
+                }
             }
+            if let failure { return APIError(status: .serviceUnavailable, reason: "store not writable: \(failure)").response }
+            return jsonResponse("{\"status\":\"ready\"}")
         }
         router.get("/metrics") { [registry, writer] _, _ in
             Gauge(label: "kubetrail_commit_queue_rows").record(writer.queueDepth)
@@ -99,17 +101,21 @@ public final class Aggregator: Sendable {
     /// Serves until SIGTERM/SIGINT, then stops accepting, finishes in-flight commits and closes.
     public func run(onListening: @escaping @Sendable (Int) -> Void = { _ in }) async throws {
         let tls = try tlsConfiguration()
+        let http1 = HTTP1Channel.Configuration(idleTimeout: .seconds(Int64(configuration.idleTimeout)))
         writer.start()
         let app = Application(
             router: buildRouter(),
-            server: try tls.map { try .tls(.http1(), tlsConfiguration: $0) } ?? .http1(),
-            configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "kubetrail"),
+            // Idle connections are closed, and connections are capped, so trickling clients cannot
+            // exhaust descriptors or hold up shutdown.
+            server: try tls.map { try .tls(.http1(configuration: http1), tlsConfiguration: $0) } ?? .http1(configuration: http1),
+            configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "kubetrail",
+                                 availableConnectionsDelegate: MaximumAvailableConnections(configuration.maxConnections)),
             onServerRunning: { channel in onListening(channel.localAddress?.port ?? 0) },
             logger: logger)
         let group = ServiceGroup(services: [app], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
         let retention = Retention(store: store, maxAge: configuration.retention, interval: configuration.retentionInterval, logger: logger)
-        let sweeper = Task.detached { await retention.run() }
-        defer { sweeper.cancel() }
+        retention.start()
+        defer { retention.stop() }
         try await group.run()
         writer.stop()
         logger.info("stopped; every acknowledged batch is committed")
@@ -140,8 +146,11 @@ public final class Aggregator: Sendable {
                 if compressed > configuration.maxBodyBytes {
                     throw APIError(status: .contentTooLarge, reason: "body exceeds \(configuration.maxBodyBytes) bytes")
                 }
+                if inflater.finished, chunk.readableBytes > 0 {
+                    throw APIError(status: .badRequest, reason: "data after the end of the deflate stream")
+                }
                 try chunk.withUnsafeReadableBytes { raw in
-                    _ = try inflater.inflate(raw, limit: configuration.maxInflatedBytes) { inflated in
+                    let used = try inflater.inflate(raw, limit: configuration.maxInflatedBytes) { inflated in
                         try decoder.feed(inflated) { record in
                             if normalizer == nil {
                                 normalizer = IngestNormalizer(node: record.header.node, clusterOverride: clusterOverride, ingestTime: ingestTime)
@@ -149,6 +158,7 @@ public final class Aggregator: Sendable {
                             normalizer!.add(record)
                         }
                     }
+                    if used < raw.count { throw APIError(status: .badRequest, reason: "data after the end of the deflate stream") }
                 }
                 if inflater.totalOut > 1 << 20, inflater.totalOut / max(compressed, 1) > configuration.maxInflationRatio {
                     throw APIError(status: .contentTooLarge, reason: "inflates more than \(configuration.maxInflationRatio)× (\(inflater.totalOut) bytes from \(compressed))")
@@ -193,7 +203,7 @@ public final class Aggregator: Sendable {
             case .skipped: break
             case .rejected(let r):
                 if r.item == nil { wholeBodyRejected = r }
-                batch.rejected.append(RecordRejection(reason: r.reason, detail: r.description, path: "/v1/audit/webhook", offset: UInt64(r.item ?? 0)))
+                batch.reject(RecordRejection(reason: r.reason, detail: String(r.description.prefix(200)), path: "/v1/audit/webhook", offset: UInt64(r.item ?? 0)))
             }
             batch.records += 1
         }
@@ -206,8 +216,8 @@ public final class Aggregator: Sendable {
     // MARK: Commit
 
     func commitAndReply(_ batch: IngestBatch) async throws -> Response {
-        for r in batch.rejected {
-            Counter(label: "kubetrail_records_rejected_total", dimensions: [("reason", r.reason)]).increment()
+        for (reason, count) in batch.rejectedByReason {
+            Counter(label: "kubetrail_records_rejected_total", dimensions: [("reason", reason)]).increment(by: count)
         }
         let outcome: GroupCommitWriter.Outcome
         do {
@@ -232,8 +242,8 @@ public final class Aggregator: Sendable {
             Counter(label: "kubetrail_rows_total", dimensions: [("table", PodLogRow.tableName)]).increment(by: logs)
             reply += ",\"duplicate\":false,\"stored\":{\"kubernetes_audit_logs\":\(audit),\"kubernetes_pod_logs\":\(logs)},\"duplicates\":\(duplicates)"
         }
-        reply += ",\"rejected\":\(batch.rejected.count),\"rejections\":["
-        reply += batch.rejected.prefix(100).map {
+        reply += ",\"rejected\":\(batch.rejectedCount),\"rejections\":["
+        reply += batch.rejected.map {
             "{\"reason\":\(JSONText.string($0.reason)),\"path\":\(JSONText.string($0.path)),\"offset\":\($0.offset),\"detail\":\(JSONText.string(String($0.detail.prefix(200))))}"
         }.joined(separator: ",")
         reply += "]}"

@@ -27,6 +27,11 @@ public struct AggregatorConfiguration: Sendable {
     /// Query limits: rows per result and seconds per query.
     public var queryMaxRows = 100_000
     public var queryTimeout = 30.0
+    /// Bytes one query may return (JSON answers, which are buffered, are capped at a quarter).
+    public var queryMaxBytes = 256 << 20
+    /// Seconds before an idle connection is closed, and the most connections at once.
+    public var idleTimeout = 60
+    public var maxConnections = 1024
     /// Test hook: exit right after a commit, before replying (the kill -9 window).
     public var exitAfterCommit = false
 

@@ -8,9 +8,20 @@ public struct IngestBatch: Sendable {
     public var records = 0
     public var audit: [AuditLogRow] = []
     public var podLogs: [PodLogRow] = []
-    public var rejected: [RecordRejection] = []
+    /// The first rejections in full (for the reply), and a count per reason of all of them:
+    /// a batch of garbage lines must not turn into millions of stored explanations.
+    public private(set) var rejected: [RecordRejection] = []
+    public private(set) var rejectedByReason: [String: Int] = [:]
+    public private(set) var rejectedCount = 0
+    public static let detailedRejections = 100
 
     public var rowCount: Int { audit.count + podLogs.count }
+
+    public mutating func reject(_ rejection: RecordRejection) {
+        rejectedCount += 1
+        rejectedByReason[rejection.reason, default: 0] += 1
+        if rejected.count < Self.detailedRejections { rejected.append(rejection) }
+    }
 
     public init(batchID: String?, node: String) {
         self.batchID = batchID
@@ -66,7 +77,7 @@ struct IngestNormalizer {
                 var end = lineStart
                 while end < bytes.count, bytes[end] != 0x0A { end += 1 }
                 let line = UnsafeRawBufferPointer(rebasing: bytes[lineStart..<end])
-                let offset = record.offset + UInt64(lineStart)
+                let offset = record.offset &+ UInt64(lineStart)
                 do {
                     let parsed = try ContainerLogLine.parse(line)
                     if let done = assembler.add(parsed, offset: Int64(bitPattern: offset), lineNumber: 0) { produced.append(done) }
@@ -91,6 +102,6 @@ struct IngestNormalizer {
     }
 
     private mutating func reject(_ reason: String, _ detail: String, _ source: WireFormat.Source, _ offset: UInt64) {
-        batch.rejected.append(RecordRejection(reason: reason, detail: detail, path: source.path, offset: offset))
+        batch.reject(RecordRejection(reason: reason, detail: String(detail.prefix(200)), path: source.path, offset: offset))
     }
 }

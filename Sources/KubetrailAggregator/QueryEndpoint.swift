@@ -30,11 +30,15 @@ extension Aggregator {
         }
         let started = Date()
         let limits = ReadOnlyConnection.Limits(maxRows: configuration.queryMaxRows, timeLimit: configuration.queryTimeout)
-        let stream = QueryStream.start(path: configuration.databasePath, sql: sql, format: format, limits: limits)
+        // A buffered JSON answer gets a quarter of the streamed formats' byte budget.
+        let maxBytes = format == "json" ? configuration.queryMaxBytes / 4 : configuration.queryMaxBytes
+        let stream = QueryStream.start(path: configuration.databasePath, sql: sql, format: format, limits: limits, maxBytes: maxBytes)
+        let guardian = QueryStreamGuard(stream)
         let contentType = format == "csv" ? "text/csv; charset=utf-8" : format == "json" ? "application/json" : "application/x-ndjson"
 
         if format == "json" {
             // A JSON document cannot carry an error after its end: answer whole or not at all.
+            defer { guardian.stream.cancel() }
             var whole: [UInt8] = []
             while true {
                 switch await stream.next() {
@@ -50,7 +54,9 @@ extension Aggregator {
         let first = await stream.next()
         if case .failed(let message) = first { throw APIError(status: .badRequest, reason: message) }
         return Response(status: .ok, headers: [.contentType: contentType], body: ResponseBody { writer in
+            let stream = guardian.stream
             var event = first
+            defer { stream.cancel() }
             do {
                 while true {
                     switch event {

@@ -16,9 +16,14 @@ final class QueryStream: @unchecked Sendable {
     private var queue: [Event] = []
     private var cancelled = false
     private let capacity = 8
+    let maxBytes: Int
+    /// How long the producer waits for a reader that stopped reading before giving up.
+    static let stallTimeout: TimeInterval = 60
 
-    static func start(path: String, sql: String, format: String, limits: ReadOnlyConnection.Limits) -> QueryStream {
-        let stream = QueryStream()
+    init(maxBytes: Int) { self.maxBytes = maxBytes }
+
+    static func start(path: String, sql: String, format: String, limits: ReadOnlyConnection.Limits, maxBytes: Int) -> QueryStream {
+        let stream = QueryStream(maxBytes: maxBytes)
         let thread = Thread {
             let out = TextOutput { stream.put(.chunk($0)) }
             let sink: any QuerySink
@@ -29,7 +34,7 @@ final class QueryStream: @unchecked Sendable {
             default: sink = OutputFormat.json.sink(writingTo: out)
             }
             do {
-                try ReadOnlyConnection(path: path).run(sql, limits: limits, into: StoppableSink(inner: sink, stream: stream))
+                try ReadOnlyConnection(path: path).run(sql, limits: limits, into: StoppableSink(inner: sink, stream: stream, out: out))
                 if format == "rows" { out.write("{\"end\":true}\n") }
                 out.flush()
                 stream.put(.finished)
@@ -49,11 +54,15 @@ final class QueryStream: @unchecked Sendable {
         return cancelled
     }
 
-    /// Blocks the producer while the queue is full.
+    /// Blocks the producer while the queue is full; a reader that takes nothing for a minute is
+    /// treated as gone, so the query and its connection are released.
     private func put(_ event: Event) {
         condition.lock()
         defer { condition.unlock() }
-        while queue.count >= capacity && !cancelled { condition.wait() }
+        let deadline = Date().addingTimeInterval(Self.stallTimeout)
+        while queue.count >= capacity && !cancelled {
+            if !condition.wait(until: deadline) { cancelled = true }
+        }
         if cancelled { return }
         queue.append(event)
         condition.broadcast()
@@ -83,13 +92,25 @@ final class QueryStream: @unchecked Sendable {
     }
 }
 
+/// Cancels its stream when released: the response body owns one, so a response that is never
+/// written (the client went away before the head) still stops the query.
+final class QueryStreamGuard: @unchecked Sendable {
+    let stream: QueryStream
+    init(_ stream: QueryStream) { self.stream = stream }
+    deinit { stream.cancel() }
+}
+
 /// Stops the SQLite loop as soon as the client is gone.
 private struct StoppableSink: QuerySink {
     let inner: any QuerySink
     let stream: QueryStream
+    let out: TextOutput
 
     func begin(columns: [QueryColumn]) throws { try check(); try inner.begin(columns: columns) }
     func row(_ values: [QueryValue]) throws { try check(); try inner.row(values) }
     func end() throws { try inner.end() }
-    private func check() throws { if stream.isCancelled { throw CancellationError() } }
+    private func check() throws {
+        if stream.isCancelled { throw CancellationError() }
+        if out.totalBytes > stream.maxBytes { throw StoreError.limit("the result is larger than \(stream.maxBytes) bytes; add a LIMIT or select fewer columns") }
+    }
 }

@@ -21,18 +21,41 @@ final class Retention: @unchecked Sendable {
         self.logger = logger
     }
 
-    func run() async {
-        guard !maxAge.isEmpty else { return }
-        while !Task.isCancelled {
-            sweep()
-            try? await Task.sleep(nanoseconds: UInt64(interval * 1e9))
+    private let condition = NSCondition()
+    private var stopped = false
+
+    /// Sweeps on its own thread: deletes are blocking SQLite work, kept off Swift's shared threads.
+    func start() {
+        let t = Thread { [self] in
+            while true {
+                sweep()
+                condition.lock()
+                if !stopped { _ = condition.wait(until: Date().addingTimeInterval(interval)) }
+                let done = stopped
+                condition.unlock()
+                if done { return }
+            }
         }
+        t.name = "kubetrail-retention"
+        t.start()
     }
+
+    func stop() {
+        condition.lock()
+        stopped = true
+        condition.broadcast()
+        condition.unlock()
+    }
+
+    /// Batch ids older than this are forgotten: no agent resends a batch two weeks later.
+    static let batchIDRetention: Double = 14 * 86_400
 
     /// One pass over every table; returns rows deleted per table.
     @discardableResult
     func sweep(now: Timestamp = .now) -> [String: Int] {
         var deleted: [String: Int] = [:]
+        let batchCutoff = now.adding(microseconds: -Int64(Self.batchIDRetention * 1_000_000))
+        _ = try? store.write { try $0.forgetBatches(committedBefore: batchCutoff) }
         for (table, seconds) in maxAge.sorted(by: { $0.key < $1.key }) {
             guard let schema = KubernetesTables.schema(named: table) else { continue }
             let cutoff = now.adding(microseconds: -Int64(seconds * 1_000_000))

@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 
 /// Bearer tokens from a file (one per line, `#` comments), re-read when the file changes so
@@ -21,7 +22,8 @@ public final class TokenFile: @unchecked Sendable {
         lock.lock()
         let current = tokens
         lock.unlock()
-        let candidate = Array(presented.utf8)
+        // Digests have one length, so neither a token's content nor its length shows in timing.
+        let candidate = Array(SHA256.hash(data: Array(presented.utf8)))
         var matched: UInt8 = 0
         for token in current { matched |= TokenFile.constantTimeEquals(token, candidate) ? 1 : 0 }
         return matched == 1
@@ -50,7 +52,12 @@ public final class TokenFile: @unchecked Sendable {
         var st = stat()
         guard stat(path, &st) == 0 else {
             if force { throw AggregatorError.configuration("cannot read token file \(path): \(String(cString: strerror(errno)))") }
-            return   // keep the tokens we have while the file is being replaced
+            // A removed token file revokes its tokens: fail closed.
+            lock.lock()
+            tokens = []
+            signature = nil
+            lock.unlock()
+            return
         }
         let sig = (st.st_mtim, st.st_size, st.st_ino)
         lock.lock()
@@ -64,10 +71,11 @@ public final class TokenFile: @unchecked Sendable {
         let parsed = text.split(whereSeparator: \.isNewline)
             .map { $0.trimmingCharacters(in: .whitespaces) }
             .filter { !$0.isEmpty && !$0.hasPrefix("#") }
-            .map { Array($0.utf8) }
+            .map { Array(SHA256.hash(data: Array($0.utf8))) }
         if parsed.isEmpty && force { throw AggregatorError.configuration("token file \(path) holds no token") }
         lock.lock()
-        if !parsed.isEmpty { tokens = parsed }
+        // An emptied file revokes every token.
+        tokens = parsed
         signature = sig
         lock.unlock()
     }

@@ -102,6 +102,8 @@ public struct WireBatchDecoder {
             guard let source = try r.varint(), let offset = try r.varint(), let length = try r.varint() else { return nil }
             guard source < UInt64(sources.count) else { throw WireFormatError.badSourceIndex(source, count: sources.count) }
             guard length <= UInt64(limits.maxRecordBytes) else { throw WireFormatError.limitExceeded(what: "record length", declared: length, limit: limits.maxRecordBytes) }
+            // The record and its newline must fit in a file offset: no arithmetic later can wrap.
+            guard offset <= UInt64(Int64.max) - length - 1 else { throw WireFormatError.offsetOutOfRange(offset) }
             guard r.remaining >= Int(length) else { return nil }
             let bytes = UnsafeRawBufferPointer(rebasing: r.bytes[r.position..<(r.position + Int(length))])
             r.position += Int(length)

@@ -71,6 +71,7 @@ public enum WireFormatError: Error, Equatable, Sendable, CustomStringConvertible
     case invalidUTF8(field: String)
     case badSourceIndex(UInt64, count: Int)
     case trailingBytes(Int)
+    case offsetOutOfRange(UInt64)
 
     public var description: String {
         switch self {
@@ -84,6 +85,7 @@ public enum WireFormatError: Error, Equatable, Sendable, CustomStringConvertible
         case .invalidUTF8(let field): return "\(field) is not valid UTF-8"
         case .badSourceIndex(let i, let count): return "record refers to source \(i) of \(count)"
         case .trailingBytes(let n): return "\(n) bytes after the last record"
+        case .offsetOutOfRange(let o): return "record offset \(o) is beyond any file"
         }
     }
 }

@@ -27,6 +27,7 @@ enum RawFunctions {
         for argc: Int32 in [2, 3] {
             add(db, "match", argc) { args in
                 guard let pattern = args[0], let value = args[1] else { return nil }
+                do { try LikePattern.check(value: value, pattern: pattern) } catch { throw FunctionError("\(error)") }
                 return LikePattern.matches(value: value, pattern: pattern, escape: args.count > 2 ? args[2]?.first : nil) ? "1" : "0"
             }
         }

@@ -32,6 +32,9 @@ public final class ReadOnlyConnection {
         }
         handle = h
         sqlite3_busy_timeout(h, 10_000)
+        // No single string or blob over 16 MiB (SQLite allows 1 GB): zeroblob(1e9) cannot
+        // become a gigabyte-sized row.
+        sqlite3_limit(h, SQLITE_LIMIT_LENGTH, 16 << 20)
         sqlite3_extended_result_codes(h, 1)
         // PostgreSQL's LIKE is case-sensitive; set before the authorizer forbids PRAGMA.
         sqlite3_exec(h, "PRAGMA case_sensitive_like = ON", nil, nil, nil)
@@ -52,8 +55,9 @@ public final class ReadOnlyConnection {
                 return readOnlyPragmas.contains(String(cString: name).lowercased()) ? SQLITE_OK : SQLITE_DENY
             case SQLITE_FUNCTION:
                 // For SQLITE_FUNCTION the third argument is the function's name.
+                // load_extension runs native code; fts3_tokenizer reads and writes raw pointers.
                 guard let name = arg2 else { return SQLITE_DENY }
-                return strcasecmp(name, "load_extension") == 0 ? SQLITE_DENY : SQLITE_OK
+                return strcasecmp(name, "load_extension") == 0 || strcasecmp(name, "fts3_tokenizer") == 0 ? SQLITE_DENY : SQLITE_OK
             default:
                 return SQLITE_DENY
             }
@@ -105,6 +109,8 @@ public final class ReadOnlyConnection {
                     }
                     for i in 0..<n { values[Int(i)] = Self.value(stmt, i) }
                     try sink.row(values)
+                    // SQLite's progress handler only sees SQLite's own work; formatting counts too.
+                    if state.expired { throw StoreError.limit("the query ran longer than its time limit and was stopped") }
                 }
                 if !begun, n > 0 { try sink.begin(columns: columns) }
                 if n > 0 { try sink.end() }

@@ -81,6 +81,13 @@ public final class RowWriter {
         return true
     }
 
+    /// Forgets batch ids committed before `cutoff`; returns how many.
+    @discardableResult
+    public func forgetBatches(committedBefore cutoff: Timestamp) throws -> Int {
+        try db.execute(sql: "DELETE FROM kubetrail_ingest_batches WHERE committed_at < ?", arguments: [cutoff.iso8601])
+        return db.changesCount
+    }
+
     /// True when a batch with this id is already committed.
     public func hasBatch(id: String) throws -> Bool {
         let known = try statement("kubetrail_ingest_batches", 0, "SELECT 1 FROM kubetrail_ingest_batches WHERE batch_id = ?")

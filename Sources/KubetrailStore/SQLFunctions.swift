@@ -40,11 +40,13 @@ enum SQLFunctions {
     // is made case-sensitive (PRAGMA case_sensitive_like) so both keep PostgreSQL semantics.
     static let ilike2 = DatabaseFunction("match", argumentCount: 2, pure: true) { args in
         guard let pattern = String.fromDatabaseValue(args[0]), let value = String.fromDatabaseValue(args[1]) else { return nil }
+        do { try LikePattern.check(value: value, pattern: pattern) } catch { throw DatabaseError(message: "\(error)") }
         return LikePattern.matches(value: value, pattern: pattern, escape: nil)
     }
 
     static let ilike3 = DatabaseFunction("match", argumentCount: 3, pure: true) { args in
         guard let pattern = String.fromDatabaseValue(args[0]), let value = String.fromDatabaseValue(args[1]) else { return nil }
+        do { try LikePattern.check(value: value, pattern: pattern) } catch { throw DatabaseError(message: "\(error)") }
         return LikePattern.matches(value: value, pattern: pattern, escape: String.fromDatabaseValue(args[2])?.first)
     }
 }
@@ -91,6 +93,20 @@ enum TimestampLiteral {
 
 /// SQL LIKE matching with `%` and `_`, case-insensitive (for ILIKE).
 enum LikePattern {
+    /// Matching is O(value × pattern) in the worst case and runs inside one SQLite call, where
+    /// the query's time limit cannot interrupt it: so the operands are bounded.
+    static let maxWork = 50_000_000
+
+    static func check(value: String, pattern: String) throws {
+        if value.utf8.count * max(1, pattern.utf8.count) > maxWork {
+            throw LikeTooLong()
+        }
+    }
+
+    struct LikeTooLong: Error, CustomStringConvertible {
+        var description: String { "ILIKE operands too long (value length × pattern length over \(LikePattern.maxWork))" }
+    }
+
     static func matches(value: String, pattern: String, escape: Character?) -> Bool {
         let v = Array(value.lowercased()), p = Array(pattern.lowercased())
         // Iterative wildcard matching with backtracking to the last `%`.

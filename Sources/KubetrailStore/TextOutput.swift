@@ -31,7 +31,11 @@ public final class TextOutput {
 
     public var text: String { String(decoding: (collected ?? []) + buffer, as: UTF8.self) }
 
+    /// Everything written so far, flushed or not.
+    public private(set) var totalBytes = 0
+
     public func write(_ s: String) {
+        totalBytes += s.utf8.count
         buffer.append(contentsOf: s.utf8)
         if buffer.count >= 1 << 16 { flush() }
     }

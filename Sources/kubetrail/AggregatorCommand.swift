@@ -53,6 +53,12 @@ struct AggregatorCommand: AsyncParsableCommand {
     @Option(help: "Seconds one query may run (default 30).")
     var queryTimeout: Double?
 
+    @Option(help: "Bytes one query may return (default 256 MiB; a buffered JSON answer a quarter of it).")
+    var queryMaxBytes: Int?
+
+    @Option(help: "Seconds before an idle connection is closed (default 60).")
+    var idleTimeout: Int?
+
     @Option(help: "text or json (default text).")
     var logFormat: String?
 
@@ -102,6 +108,8 @@ struct AggregatorCommand: AsyncParsableCommand {
         config.retentionInterval = max(0.05, retentionInterval ?? file.retentionInterval ?? config.retentionInterval)
         config.queryMaxRows = queryMaxRows ?? file.queryMaxRows ?? config.queryMaxRows
         config.queryTimeout = queryTimeout ?? file.queryTimeout ?? config.queryTimeout
+        config.queryMaxBytes = queryMaxBytes ?? config.queryMaxBytes
+        config.idleTimeout = max(1, idleTimeout ?? config.idleTimeout)
         config.exitAfterCommit = env["KUBETRAIL_TEST_EXIT_AFTER_COMMIT"] == "1"
         let aggregator: Aggregator
         do {
