@@ -3,6 +3,7 @@ import Foundation
 #if canImport(FoundationNetworking)
 import FoundationNetworking
 #endif
+import KubetrailAggregator
 import KubetrailCore
 import KubetrailStore
 import KubetrailTables
@@ -109,6 +110,10 @@ struct IngestBench: AsyncParsableCommand {
         }
         let elapsed = Date().timeIntervalSince(started)
         let cpu = processCPUSeconds(server.processIdentifier) - cpuBefore
+        let metricsText = (try? await session.data(from: URL(string: "http://127.0.0.1:\(port)/metrics")!)).map { String(decoding: $0.0, as: UTF8.self) } ?? ""
+        func metric(_ name: String) -> Double {
+            metricsText.split(separator: "\n").first { $0.hasPrefix(name + " ") }.flatMap { Double($0.split(separator: " ").last ?? "") } ?? 0
+        }
         let rss = peakRSSKiB(server.processIdentifier)
         let auditRows = auditBatches * 1000, logRows = logBatches * 5000
         let inflated = batches.map(\.inflated).reduce(0, +)
@@ -116,10 +121,14 @@ struct IngestBench: AsyncParsableCommand {
                      clients, batches.count, Double(auditRows + logRows) / elapsed, auditRows, logRows, elapsed,
                      Double(inflated) / elapsed / 1e6, Double(batches.map(\.body.count).reduce(0, +)) / elapsed / 1e6))
         print(String(format: "latency   ack p50 %.1f ms, p99 %.1f ms", latencies[latencies.count / 2] * 1000, latencies[min(latencies.count - 1, latencies.count * 99 / 100)] * 1000))
+        let commits = metric("kubetrail_commit_batches_count"), grouped = metric("kubetrail_commit_batches_sum")
+        let commitSeconds = metric("kubetrail_commit_duration_seconds_sum")
+        print(String(format: "commits   %.0f transactions for %.0f batches (%.1f per commit), %.1f s inside commits", commits, grouped, grouped / max(commits, 1), commitSeconds))
         print(String(format: "aggregator CPU %.1f s for %.2f s wall (%.0f%% of one core), peak RSS %.0f MiB", cpu, elapsed, 100 * cpu / elapsed, Double(rss) / 1024))
 
         // Baseline: the same kinds of rows inserted straight into a store (no HTTP, no parsing).
-        let store = try SQLiteStore(path: work + "/baseline.db", durability: .full)
+        // The same page cache as the aggregator, so the baseline differs only by HTTP and parsing.
+        let store = try SQLiteStore(path: work + "/baseline.db", durability: .full, cacheMiB: Aggregator.pageCacheMiB)
         let ctx = IngestContext(clusterName: "bench", sourceType: .auditFile, sourceName: "node-0")
         var auditRowsBuilt: [AuditLogRow] = []
         for line in rawAudit { line.withUnsafeBytes { AuditDecoder.decode($0, context: ctx) { if case .row(let r) = $0 { auditRowsBuilt.append(r) } } } }
