@@ -25,7 +25,8 @@ let package = Package(
     ],
     targets: [
         .systemLibrary(name: "CZlib", providers: [.apt(["zlib1g-dev"])]),
-        .target(name: "KubetrailCore", dependencies: ["CZlib"]),
+        .systemLibrary(name: "CCurl", providers: [.apt(["libcurl4-openssl-dev"])]),
+        .target(name: "KubetrailCore", dependencies: ["CZlib", "CCurl"]),
         .target(name: "KubetrailTables", dependencies: [
             "KubetrailCore",
             .product(name: "Crypto", package: "swift-crypto"),

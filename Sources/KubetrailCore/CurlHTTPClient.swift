@@ -1,0 +1,143 @@
+import CCurl
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A blocking HTTP client on libcurl for the agent's shipping (one per shipping thread). It
+/// keeps its connection alive between requests, verifies TLS unless told otherwise, and never
+/// sends `Expect: 100-continue` (which costs a second per large POST against Hummingbird).
+public final class CurlHTTPClient {
+    public struct Options: Sendable {
+        /// CA bundle (PEM) to verify the server with; nil uses the system's.
+        public var caFile: String?
+        public var timeout: Double = 30
+        public var connectTimeout: Double = 5
+        /// The most response body kept: replies are small JSON, a larger one is cut.
+        public var maxResponseBytes = 1 << 20
+
+        public init(caFile: String? = nil) { self.caFile = caFile }
+    }
+
+    public struct Response: Sendable {
+        public var status: Int
+        public var body: [UInt8]
+        /// Seconds from a `Retry-After` header, when the server sent one.
+        public var retryAfter: Double?
+        /// True when this request opened a new connection (false: kept alive).
+        public var newConnection: Bool
+
+        public var text: String { String(decoding: body, as: UTF8.self) }
+    }
+
+    public struct Failure: Error, Sendable, CustomStringConvertible {
+        public var code: Int32
+        public var message: String
+        /// Network-level: worth retrying (DNS, refused, reset, timeout). TLS verification and
+        /// configuration errors are not.
+        public var isRetryable: Bool
+        public var description: String { message }
+    }
+
+    private let handle: UnsafeMutableRawPointer
+    private let options: Options
+    private let errorBuffer: UnsafeMutablePointer<CChar>
+
+    private static let globalInit: Void = { _ = ccurl_global_init_default() }()
+
+    public init(options: Options = .init()) throws {
+        _ = Self.globalInit
+        guard let h = curl_easy_init() else {
+            throw Failure(code: -1, message: "libcurl could not create a handle", isRetryable: false)
+        }
+        handle = h
+        self.options = options
+        // libcurl keeps this pointer, so it must not be a Swift array.
+        errorBuffer = .allocate(capacity: Int(CURL_ERROR_SIZE) + 1)
+        errorBuffer.initialize(repeating: 0, count: Int(CURL_ERROR_SIZE) + 1)
+    }
+
+    deinit {
+        curl_easy_cleanup(handle)
+        errorBuffer.deallocate()
+    }
+
+    /// POSTs `body` and returns the status and reply; throws only when no HTTP answer came.
+    public func post(_ url: String, body: [UInt8], headers: [(String, String)]) throws -> Response {
+        curl_easy_reset(handle)   // keeps the connection cache
+        let collector = Collector(limit: options.maxResponseBytes)
+        let box = Unmanaged.passRetained(collector)
+        defer { box.release() }
+        var list: UnsafeMutablePointer<curl_slist>? = nil
+        defer { curl_slist_free_all(list) }
+        for (name, value) in headers + [("Expect", "")] {
+            list = curl_slist_append(list, value.isEmpty ? "\(name):" : "\(name): \(value)")
+        }
+        errorBuffer[0] = 0
+        return try body.withUnsafeBytes { raw -> Response in
+            _ = ccurl_setopt_str(handle, CURLOPT_URL, url)
+            _ = ccurl_setopt_long(handle, CURLOPT_POST, 1)
+            _ = ccurl_setopt_ptr(handle, CURLOPT_POSTFIELDS, raw.baseAddress ?? UnsafeRawPointer(bitPattern: 1))
+            _ = ccurl_setopt_off(handle, CURLOPT_POSTFIELDSIZE_LARGE, curl_off_t(raw.count))
+            _ = ccurl_setopt_slist(handle, CURLOPT_HTTPHEADER, list)
+            _ = ccurl_setopt_long(handle, CURLOPT_NOSIGNAL, 1)
+            _ = ccurl_setopt_long(handle, CURLOPT_TIMEOUT_MS, Int(options.timeout * 1000))
+            _ = ccurl_setopt_long(handle, CURLOPT_CONNECTTIMEOUT_MS, Int(options.connectTimeout * 1000))
+            _ = ccurl_setopt_long(handle, CURLOPT_SSL_VERIFYPEER, 1)
+            _ = ccurl_setopt_long(handle, CURLOPT_SSL_VERIFYHOST, 2)
+            if let ca = options.caFile { _ = ccurl_setopt_str(handle, CURLOPT_CAINFO, ca) }
+            _ = ccurl_setopt_ptr(handle, CURLOPT_ERRORBUFFER, errorBuffer)
+            _ = ccurl_setopt_writefunction(handle) { ptr, size, count, user in
+                let c = Unmanaged<Collector>.fromOpaque(user!).takeUnretainedValue()
+                c.append(body: UnsafeRawBufferPointer(start: ptr, count: size * count))
+                return size * count
+            }
+            _ = ccurl_setopt_ptr(handle, CURLOPT_WRITEDATA, box.toOpaque())
+            _ = ccurl_setopt_headerfunction(handle) { ptr, size, count, user in
+                let c = Unmanaged<Collector>.fromOpaque(user!).takeUnretainedValue()
+                c.header(String(decoding: UnsafeRawBufferPointer(start: ptr, count: size * count), as: UTF8.self))
+                return size * count
+            }
+            _ = ccurl_setopt_ptr(handle, CURLOPT_HEADERDATA, box.toOpaque())
+            let rc = curl_easy_perform(handle)
+            guard rc == CURLE_OK else {
+                let detail = errorBuffer[0] != 0 ? String(cString: errorBuffer) : String(cString: curl_easy_strerror(rc))
+                throw Failure(code: Int32(rc.rawValue), message: "\(url): \(detail)", isRetryable: Self.retryable(rc))
+            }
+            var status = 0, connects = 0
+            _ = ccurl_getinfo_long(handle, CURLINFO_RESPONSE_CODE, &status)
+            _ = ccurl_getinfo_long(handle, CURLINFO_NUM_CONNECTS, &connects)
+            return Response(status: status, body: collector.body, retryAfter: collector.retryAfter, newConnection: connects > 0)
+        }
+    }
+
+    static func retryable(_ rc: CURLcode) -> Bool {
+        switch rc {
+        case CURLE_COULDNT_RESOLVE_HOST, CURLE_COULDNT_CONNECT, CURLE_OPERATION_TIMEDOUT, CURLE_SEND_ERROR,
+             CURLE_RECV_ERROR, CURLE_GOT_NOTHING, CURLE_PARTIAL_FILE, CURLE_COULDNT_RESOLVE_PROXY, CURLE_HTTP2,
+             CURLE_HTTP2_STREAM:
+            return true
+        default:
+            return false
+        }
+    }
+
+    /// Receives the reply from libcurl's callbacks.
+    final class Collector {
+        let limit: Int
+        var body: [UInt8] = []
+        var retryAfter: Double?
+
+        init(limit: Int) { self.limit = limit }
+
+        func append(body chunk: UnsafeRawBufferPointer) {
+            let room = limit - body.count
+            if room > 0 { body.append(contentsOf: chunk.prefix(room)) }
+        }
+
+        func header(_ line: String) {
+            let parts = line.split(separator: ":", maxSplits: 1)
+            guard parts.count == 2, parts[0].lowercased() == "retry-after" else { return }
+            retryAfter = Double(parts[1].filter { !$0.isWhitespace })
+        }
+    }
+}
