@@ -27,6 +27,8 @@ let package = Package(
         .systemLibrary(name: "CZlib", providers: [.apt(["zlib1g-dev"])]),
         .systemLibrary(name: "CCurl", providers: [.apt(["libcurl4-openssl-dev"])]),
         .target(name: "KubetrailCore", dependencies: ["CZlib", "CCurl"]),
+        // The agent links Core only: no SwiftNIO, no SQLite, no swift-crypto.
+        .target(name: "KubetrailAgent", dependencies: ["KubetrailCore"]),
         .target(name: "KubetrailTables", dependencies: [
             "KubetrailCore",
             .product(name: "Crypto", package: "swift-crypto"),
@@ -64,6 +66,7 @@ let package = Package(
         ]),
         .testTarget(name: "KubetrailStoreTests", dependencies: ["KubetrailStore", "TestSupport"]),
         .testTarget(name: "KubetrailCLITests", dependencies: ["KubetrailImport", "TestSupport"]),
+        .testTarget(name: "KubetrailAgentTests", dependencies: ["KubetrailAgent", "TestSupport"]),
         .testTarget(name: "KubetrailAggregatorTests", dependencies: ["KubetrailAggregator", "TestSupport"]),
     ]
 )

@@ -1,6 +1,6 @@
-/// SHA-256 (FIPS 180-4) for ids in Core, which the agent links without swift-crypto.
-/// Not for secrets or signatures: those use swift-crypto on the aggregator side.
-enum SHA256Hex {
+/// SHA-256 (FIPS 180-4) for ids and fingerprints in Core, which the agent links without
+/// swift-crypto. Not for secrets or signatures: those use swift-crypto on the aggregator side.
+public enum SHA256Hex {
     private static let k: [UInt32] = [
         0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
         0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174,
@@ -12,7 +12,7 @@ enum SHA256Hex {
         0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2,
     ]
 
-    static func digest(_ message: [UInt8]) -> [UInt8] {
+    public static func digest(_ message: [UInt8]) -> [UInt8] {
         var h: [UInt32] = [0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19]
         var data = message
         let bitLength = UInt64(message.count) &* 8
@@ -47,7 +47,7 @@ enum SHA256Hex {
         return h.flatMap { v in (0..<4).map { UInt8(truncatingIfNeeded: v >> (24 - $0 * 8)) } }
     }
 
-    static func digest(_ message: [UInt8], hexDigits: Int) -> String {
+    public static func digest(_ message: [UInt8], hexDigits: Int) -> String {
         let hex: [Character] = Array("0123456789abcdef")
         var out = ""
         for byte in digest(message) {

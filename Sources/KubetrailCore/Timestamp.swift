@@ -1,3 +1,7 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// A UTC instant with microsecond precision: the unit every table stores.
 ///
 /// Stored and shown as fixed-width `2026-11-27T10:30:45.123456Z`, so text order equals time
@@ -22,6 +26,13 @@ public struct Timestamp: Hashable, Comparable, Sendable, CustomStringConvertible
     /// Years 0000–9999: what the fixed-width text form can represent (and so compare) exactly.
     public var isWithinTextRange: Bool {
         (-62_167_219_200_000_000...253_402_300_799_999_999).contains(microseconds)
+    }
+
+    /// The current time, from the realtime clock.
+    public static var now: Timestamp {
+        var ts = timespec()
+        clock_gettime(CLOCK_REALTIME, &ts)
+        return Timestamp(microseconds: Int64(ts.tv_sec) * 1_000_000 + Int64(ts.tv_nsec) / 1000)
     }
 
     /// `YYYY-MM-DD`, the `tp_date` of this instant.

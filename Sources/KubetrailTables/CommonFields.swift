@@ -123,14 +123,6 @@ public struct CommonFields: Sendable, Equatable {
     }
 }
 
-extension Timestamp {
-    public static var now: Timestamp {
-        var ts = timespec()
-        clock_gettime(CLOCK_REALTIME, &ts)
-        return Timestamp(microseconds: Int64(ts.tv_sec) * 1_000_000 + Int64(ts.tv_nsec) / 1000)
-    }
-}
-
 /// Stable ids for rows that have no natural unique key.
 public enum RowID {
     /// 32 hex digits of SHA-256 over the parts, NUL-separated so parts cannot run together.
