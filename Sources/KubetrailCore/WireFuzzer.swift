@@ -1,17 +1,11 @@
 /// Mutation fuzzing of the batch decoder: shared by the tests (thousands of cases) and
 /// `kubetrail-bench fuzz-wire` (millions, in release).
 public struct WireFuzzer {
-    private var state: UInt64
+    private var rng: SplitMix64
 
-    public init(seed: UInt64) { state = seed }
+    public init(seed: UInt64) { rng = SplitMix64(seed: seed) }
 
-    public mutating func next() -> UInt64 {
-        state &+= 0x9E3779B97F4A7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58476D1CE4E5B9
-        z = (z ^ (z >> 27)) &* 0x94D049BB133111EB
-        return z ^ (z >> 31)
-    }
+    public mutating func next() -> UInt64 { rng.next() }
 
     private mutating func below(_ n: Int) -> Int { Int(next() % UInt64(max(1, n))) }
 

@@ -1,56 +1,7 @@
 import Foundation
-import GRDB
 import KubetrailTables
 
-/// SQL functions that make the product README's PostgreSQL/DuckDB-flavoured queries run here.
-enum SQLFunctions {
-    static func register(in db: Database) {
-        db.add(function: tsAdd)
-        db.add(function: dateTrunc)
-        db.add(function: ilike2)
-        db.add(function: ilike3)
-    }
-
-    /// `kt_ts_add(ts, microseconds)`: what `ts ± INTERVAL '…'` becomes when `ts` is not a literal.
-    static let tsAdd = DatabaseFunction("kt_ts_add", argumentCount: 2, pure: true) { args in
-        guard let text = String.fromDatabaseValue(args[0]) else { return nil }
-        guard let delta = Int64.fromDatabaseValue(args[1]) else { return nil }
-        guard let t = TimestampLiteral.parse(text) else {
-            throw DatabaseError(message: "invalid timestamp '\(text.prefix(40))' in interval arithmetic")
-        }
-        let result = t.adding(microseconds: delta)
-        guard result.isWithinTextRange else { throw DatabaseError(message: "timestamp arithmetic outside the years 0000–9999") }
-        return result.iso8601
-    }
-
-    /// `date_trunc('hour', ts)` as in PostgreSQL and DuckDB.
-    static let dateTrunc = DatabaseFunction("date_trunc", argumentCount: 2, pure: true) { args in
-        guard let unitText = String.fromDatabaseValue(args[0]) else { return nil }
-        guard let text = String.fromDatabaseValue(args[1]) else { return nil }
-        guard let unit = TruncationUnit(rawValue: unitText.lowercased()) else {
-            throw DatabaseError(message: "date_trunc: unknown unit '\(unitText)' (use microseconds, milliseconds, second, minute, hour, day, week, month, quarter or year)")
-        }
-        guard let t = TimestampLiteral.parse(text) else {
-            throw DatabaseError(message: "date_trunc: invalid timestamp '\(text.prefix(40))'")
-        }
-        return unit.truncate(t).iso8601
-    }
-
-    // `X ILIKE Y` is rewritten to `X MATCH Y`, which SQLite sends to `match(Y, X)`; LIKE itself
-    // is made case-sensitive (PRAGMA case_sensitive_like) so both keep PostgreSQL semantics.
-    static let ilike2 = DatabaseFunction("match", argumentCount: 2, pure: true) { args in
-        guard let pattern = String.fromDatabaseValue(args[0]), let value = String.fromDatabaseValue(args[1]) else { return nil }
-        do { try LikePattern.check(value: value, pattern: pattern) } catch { throw DatabaseError(message: "\(error)") }
-        return LikePattern.matches(value: value, pattern: pattern, escape: nil)
-    }
-
-    static let ilike3 = DatabaseFunction("match", argumentCount: 3, pure: true) { args in
-        guard let pattern = String.fromDatabaseValue(args[0]), let value = String.fromDatabaseValue(args[1]) else { return nil }
-        do { try LikePattern.check(value: value, pattern: pattern) } catch { throw DatabaseError(message: "\(error)") }
-        return LikePattern.matches(value: value, pattern: pattern, escape: String.fromDatabaseValue(args[2])?.first)
-    }
-}
-
+/// What the dialect's SQL functions (registered in `RawFunctions`) compute.
 enum TruncationUnit: String {
     case microseconds, milliseconds, second, minute, hour, day, week, month, quarter, year
     case seconds, minutes, hours, days, weeks, months, quarters, years

@@ -56,11 +56,6 @@ public final class SQLiteStore: Sendable {
     static func configuration() -> Configuration {
         var config = Configuration()
         config.busyMode = .timeout(10)
-        config.prepareDatabase { db in
-            SQLFunctions.register(in: db)
-            // PostgreSQL's LIKE is case-sensitive; ILIKE (rewritten to MATCH) is not.
-            try db.execute(sql: "PRAGMA case_sensitive_like = ON")
-        }
         return config
     }
 
@@ -94,10 +89,16 @@ public final class SQLiteStore: Sendable {
 
     /// SQLite's query plan, for checking that a query uses an index.
     public func explain(_ sql: String, now: Timestamp = .now) throws -> [String] {
-        let translated = try SQLDialect.translate(sql, now: now)
-        return try pool.read { db in
-            try Row.fetchAll(db, sql: "EXPLAIN QUERY PLAN " + translated).map { $0["detail"] as String? ?? "" }
+        final class Details: QuerySink {
+            var lines: [String] = []
+            var column = 3
+            func begin(columns: [QueryColumn]) { column = columns.firstIndex { $0.name == "detail" } ?? 3 }
+            func row(_ values: [QueryValue]) { if case .text(let t) = values[column] { lines.append(t) } }
+            func end() {}
         }
+        let details = Details()
+        try query("EXPLAIN QUERY PLAN " + sql, now: now, into: details)
+        return details.lines
     }
 }
 

@@ -51,7 +51,7 @@ enum ReadmeQueries {
     init() throws {
         dir = try TemporaryDirectory()
         store = try SQLiteStore(path: dir.path("t.db"))
-        var rng = SplitMix(seed: 7)
+        var rng = SplitMix64(seed: 7)
         let users = ["alice", "bob@example.com", "system:serviceaccount:kube-system:replicaset-controller", "system:node:n1", "ci-bot"]
         let verbs = ["get", "list", "watch", "create", "update", "patch", "delete"]
         let resources = ["secrets", "pods", "configmaps", "deployments"]
@@ -200,18 +200,5 @@ enum ReadmeQueries {
         // Queries are read-only even on a store opened for writing.
         #expect(throws: StoreError.self) { _ = try run("DELETE FROM kubernetes_audit_logs") }
         #expect(try run("SELECT COUNT(*) FROM kubernetes_audit_logs")[0][0] == String(audits.count))
-    }
-}
-
-/// A small deterministic PRNG so the data set is the same every run.
-struct SplitMix {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E3779B97F4A7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58476D1CE4E5B9
-        z = (z ^ (z >> 27)) &* 0x94D049BB133111EB
-        return z ^ (z >> 31)
     }
 }
