@@ -7,6 +7,7 @@ let package = Package(
     products: [
         .executable(name: "kubetrail", targets: ["kubetrail"]),
         .executable(name: "kubetrail-bench", targets: ["kubetrail-bench"]),
+        .executable(name: "kubetrail-agent", targets: ["kubetrail-agent"]),
         .library(name: "KubetrailCore", targets: ["KubetrailCore"]),
         .library(name: "KubetrailTables", targets: ["KubetrailTables"]),
         .library(name: "KubetrailStore", targets: ["KubetrailStore"]),
@@ -54,6 +55,12 @@ let package = Package(
             "KubetrailImport", "KubetrailAggregator",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
+        // The node agent: Core and the agent library only (no SwiftNIO, no SQLite), with the
+        // Swift runtime linked statically to keep its resident memory small.
+        .executableTarget(name: "kubetrail-agent", dependencies: [
+            "KubetrailAgent",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ], linkerSettings: [.unsafeFlags(["-static-stdlib"]), .linkedLibrary("_FoundationCollections"), .linkedLibrary("_FoundationCShims"), .linkedLibrary("swiftSynchronization")]),
         .executableTarget(name: "kubetrail-bench", dependencies: [
             "KubetrailImport", "KubetrailAggregator",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),

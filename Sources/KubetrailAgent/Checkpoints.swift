@@ -39,14 +39,23 @@ public final class Checkpoints {
     // MARK: Reading
 
     public func entry(for identity: FileIdentity) -> Entry? { entries[identity.description] }
+    public func entry(forKey key: String) -> Entry? { entries[key] }
 
     /// Where to resume reading `fd`: the checkpoint's offset when the bytes before it are still
     /// the ones that were acknowledged, else 0 (the file was truncated or is another file).
     public func resumeOffset(for identity: FileIdentity, fd: Int32) -> (offset: UInt64, truncated: Bool) {
-        guard let e = entries[identity.description] else { return (0, false) }
         var st = stat()
-        guard fstat(fd, &st) == 0, UInt64(st.st_size) >= e.offset,
-              Self.marker(fd: fd, endingAt: e.offset) == e.marker else { return (0, true) }
+        guard fstat(fd, &st) == 0 else { return (0, entries[identity.description] != nil) }
+        return resumeOffset(for: identity.description, size: UInt64(st.st_size)) { offset, count in
+            Self.read(fd: fd, offset: offset, count: count)
+        }
+    }
+
+    /// The same for any byte store (a live file or a spool holding part of one): `read` returns
+    /// `count` bytes at a file offset, or nil when they are not there.
+    public func resumeOffset(for key: String, size: UInt64, read: (UInt64, Int) -> [UInt8]?) -> (offset: UInt64, truncated: Bool) {
+        guard let e = entries[key] else { return (0, false) }
+        guard size >= e.offset, Self.marker(read, endingAt: e.offset) == e.marker else { return (0, true) }
         return (e.offset, false)
     }
 
@@ -55,14 +64,28 @@ public final class Checkpoints {
     /// Records that everything before `offset` is acknowledged. Offsets never move back here;
     /// a truncated file is `reset` explicitly.
     public func advance(_ identity: FileIdentity, path: String, to offset: UInt64, fd: Int32, now: Timestamp = .now) {
-        let key = identity.description
+        advance(identity.description, path: path, to: offset, now: now) { Self.read(fd: fd, offset: $0, count: $1) }
+    }
+
+    public func advance(_ key: String, path: String, to offset: UInt64, now: Timestamp = .now, read: (UInt64, Int) -> [UInt8]?) {
         if let e = entries[key], e.offset >= offset { return }
-        entries[key] = Entry(identity: key, path: path, offset: offset, marker: Self.marker(fd: fd, endingAt: offset), updated: now)
+        entries[key] = Entry(identity: key, path: path, offset: offset, marker: Self.marker(read, endingAt: offset), updated: now)
         dirty = true
     }
 
-    public func reset(_ identity: FileIdentity) {
-        if entries.removeValue(forKey: identity.description) != nil { dirty = true }
+    /// Forgets entries of files that are not tracked, are gone from disk, and were last
+    /// acknowledged before `cutoff` (a grace period, so a file briefly out of sight keeps its place).
+    public func prune(keeping tracked: Set<String>, olderThan cutoff: Timestamp, isGone: (Entry) -> Bool) {
+        for (key, e) in entries where !tracked.contains(key) && e.updated < cutoff && isGone(e) {
+            entries.removeValue(forKey: key)
+            dirty = true
+        }
+    }
+
+    public func reset(_ identity: FileIdentity) { reset(key: identity.description) }
+
+    public func reset(key: String) {
+        if entries.removeValue(forKey: key) != nil { dirty = true }
     }
 
     public func remove(_ identity: FileIdentity) { reset(identity) }
@@ -97,7 +120,7 @@ public final class Checkpoints {
         var bytes: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 65536)
         while true {
-            let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            let n = chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
             if n <= 0 { break }
             bytes += chunk[0..<n]
             if bytes.count > 64 << 20 { loadProblems.append("\(path) is larger than 64 MiB; ignored"); return }
@@ -121,12 +144,16 @@ public final class Checkpoints {
         }
     }
 
-    static func marker(fd: Int32, endingAt offset: UInt64) -> String {
+    static func marker(_ read: (UInt64, Int) -> [UInt8]?, endingAt offset: UInt64) -> String {
         let n = Int(min(UInt64(markerBytes), offset))
-        var bytes = [UInt8](repeating: 0, count: n)
-        let got = n == 0 ? 0 : bytes.withUnsafeMutableBytes { pread(fd, $0.baseAddress, n, off_t(offset) - off_t(n)) }
-        guard got == n else { return "unreadable" }
+        guard let bytes = n == 0 ? [] : read(offset - UInt64(n), n), bytes.count == n else { return "unreadable" }
         return SHA256Hex.digest(bytes, hexDigits: 16)
+    }
+
+    static func read(fd: Int32, offset: UInt64, count: Int) -> [UInt8]? {
+        var bytes = [UInt8](repeating: 0, count: count)
+        let got = bytes.withUnsafeMutableBytes { pread(fd, $0.baseAddress, count, off_t(offset)) }
+        return got == count ? bytes : nil
     }
 
     static func escape(_ s: String) -> String {

@@ -4,11 +4,17 @@ import Glibc
 #endif
 
 /// How the agent knows a file across renames and restarts: (device, inode) plus a fingerprint
-/// of its first bytes, so a reused inode is not mistaken for the file that had it before.
+/// of its first line (at most its first 1,024 bytes), so a reused inode is not mistaken for the
+/// file that had it before.
+///
+/// The first line rather than a fixed 1,024 bytes: a file is worth shipping only once it holds a
+/// complete line, and from then on its first line never changes, so the identity under which
+/// rows and checkpoints are keyed is the same at the first send and at every re-send after a
+/// restart, however short the file was.
 public struct FileIdentity: Hashable, Sendable, CustomStringConvertible {
     public var device: UInt64
     public var inode: UInt64
-    /// Hash of the first `fingerprintBytes` bytes; nil while the file is shorter than that.
+    /// Hash of the first line (or first `fingerprintBytes` bytes); nil while neither exists.
     public var fingerprint: String?
 
     public static let fingerprintBytes = 1024
@@ -25,12 +31,17 @@ public struct FileIdentity: Hashable, Sendable, CustomStringConvertible {
         guard fstat(fd, &st) == 0 else { throw AgentIOError(operation: "fstat", errno: errno) }
         device = UInt64(st.st_dev)
         inode = UInt64(st.st_ino)
-        fingerprint = nil
-        if Int(st.st_size) >= Self.fingerprintBytes {
-            var head = [UInt8](repeating: 0, count: Self.fingerprintBytes)
-            let n = head.withUnsafeMutableBytes { pread(fd, $0.baseAddress, Self.fingerprintBytes, 0) }
-            if n == Self.fingerprintBytes { fingerprint = SHA256Hex.digest(head, hexDigits: 16) }
-        }
+        fingerprint = Self.fingerprint(fd: fd)
+    }
+
+    /// The fingerprint of what `fd` holds now, nil while it has no complete first line and is
+    /// shorter than `fingerprintBytes`.
+    public static func fingerprint(fd: Int32) -> String? {
+        var head = [UInt8](repeating: 0, count: fingerprintBytes)
+        let n = head.withUnsafeMutableBytes { pread(fd, $0.baseAddress, fingerprintBytes, 0) }
+        guard n > 0 else { return nil }
+        if let nl = head[0..<n].firstIndex(of: 0x0A) { return SHA256Hex.digest(Array(head[0...nl]), hexDigits: 16) }
+        return n == fingerprintBytes ? SHA256Hex.digest(head, hexDigits: 16) : nil
     }
 
     /// The key checkpoints are stored under (and the wire format's file identity).

@@ -56,6 +56,9 @@ struct IngestNormalizer {
         let source = header.sources[record.source]
         let cluster = clusterOverride ?? (header.cluster.isEmpty ? nil : header.cluster)
         switch source.kind {
+        case .truncatedAuditLine:
+            // Half an event is not an event: say so loudly rather than store a guess.
+            reject("truncated_by_agent", "audit event longer than the agent's cap; its first \(record.bytes.count) bytes arrived", source, record.offset)
         case .auditLine:
             let context = IngestContext(clusterName: cluster, sourceType: .auditFile, sourceName: header.node,
                                         sourceLocation: source.path, ingestTimestamp: ingestTime)
@@ -66,7 +69,8 @@ struct IngestNormalizer {
                 case .rejected(let r): reject(r.reason, r.description, source, record.offset)
                 }
             }
-        case .containerLogLine:
+        case .containerLogLine, .truncatedContainerLogLine:
+            let cut = source.kind == .truncatedContainerLogLine
             let normalizer = podLogNormalizer(record.source, source, header, cluster)
             // A record is one logical line: a single line, or a CRI P…F group joined by newlines.
             var assembler = ContainerLogAssembler()
@@ -87,14 +91,20 @@ struct IngestNormalizer {
                 lineStart = end + 1
             }
             produced += assembler.finish()
-            for r in produced { batch.podLogs.append(normalizer.row(r)) }
+            for var r in produced {
+                // The agent cut this record at its cap: what arrived is complete as far as it goes.
+                if cut { r.truncated = true; r.incomplete = false }
+                batch.podLogs.append(normalizer.row(r))
+            }
         }
     }
 
     private mutating func podLogNormalizer(_ index: Int, _ source: WireFormat.Source, _ header: WireFormat.Header, _ cluster: String?) -> PodLogNormalizer {
         if let n = normalizers[index] { return n }
+        // The path may end in `#<container id>` (docs/wire-format.md); the location is the file.
+        let location = source.path.split(separator: "#", maxSplits: 1).first.map(String.init) ?? source.path
         let context = IngestContext(clusterName: cluster, sourceType: .containerFile, sourceName: header.node,
-                                    sourceLocation: source.path, ingestTimestamp: ingestTime)
+                                    sourceLocation: location, ingestTimestamp: ingestTime)
         let n = PodLogNormalizer(context: context, path: ContainerLogPath(path: source.path), nodeName: header.node,
                                  fileIdentity: source.identity)
         normalizers[index] = n

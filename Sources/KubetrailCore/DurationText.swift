@@ -4,7 +4,7 @@ public enum DurationText {
         var total = 0.0
         var number = ""
         var sawUnit = false
-        for c in text.trimmingCharacters(in: .whitespaces) {
+        for c in text where c != " " && c != "\t" {
             if c.isNumber || c == "." { number.append(c); continue }
             guard let n = Double(number) else { return nil }
             switch c {
@@ -22,5 +22,3 @@ public enum DurationText {
         return total
     }
 }
-
-import Foundation

@@ -16,6 +16,18 @@ public enum WireFormat {
     public enum RecordKind: UInt8, Sendable, CaseIterable {
         case auditLine = 1
         case containerLogLine = 2
+        /// The first bytes of an audit line longer than the agent's cap (the rest was not sent).
+        case truncatedAuditLine = 3
+        /// The first bytes of a container log record longer than the agent's cap.
+        case truncatedContainerLogLine = 4
+
+        /// The kind of a record cut at the agent's cap.
+        public var truncated: RecordKind {
+            switch self {
+            case .auditLine, .truncatedAuditLine: return .truncatedAuditLine
+            case .containerLogLine, .truncatedContainerLogLine: return .truncatedContainerLogLine
+            }
+        }
     }
 
     /// Limits checked against every declared length before anything is allocated or awaited.

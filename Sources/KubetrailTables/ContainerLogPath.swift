@@ -21,7 +21,19 @@ public struct ContainerLogPath: Equatable, Sendable {
         self.restartCount = restartCount
     }
 
+    /// `path` may carry the container id the agent learned from the `/var/log/containers` link
+    /// as a fragment: `/var/log/pods/<ns>_<pod>_<uid>/<container>/0.log#<64 hex>`.
     public init(path: String) {
+        guard let hash = path.lastIndex(of: "#") else {
+            self.init(parsing: path)
+            return
+        }
+        let id = path[path.index(after: hash)...]
+        self.init(parsing: String(path[..<hash]))
+        if id.count == 64, id.allSatisfy({ $0.isHexDigit }) { containerID = String(id) }
+    }
+
+    private init(parsing path: String) {
         let parts = path.split(separator: "/", omittingEmptySubsequences: true).map(String.init)
         guard let file = parts.last else { return }
         // /var/log/pods/<ns>_<pod>_<uid>/<container>/<n>.log[.<rotation>][.gz]

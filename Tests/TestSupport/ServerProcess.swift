@@ -9,9 +9,9 @@ public final class ServerProcess: @unchecked Sendable {
     private let lock = NSLock()
     private var stdoutText = ""
 
-    public init(arguments: [String], environment: [String: String] = [:]) throws {
+    public init(arguments: [String], environment: [String: String] = [:], listen: String = "127.0.0.1:0") throws {
         process.executableURL = Subprocess.productURL("kubetrail")
-        process.arguments = ["aggregator", "--listen", "127.0.0.1:0"] + arguments
+        process.arguments = ["aggregator", "--listen", listen] + arguments
         var env = ProcessInfo.processInfo.environment
         for (k, v) in environment { env[k] = v }
         process.environment = env

@@ -1,0 +1,282 @@
+import KubetrailCore
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A watched directory and what its entries are to the agent.
+struct WatchedDirectory {
+    enum Role {
+        /// Audit logs: entries matching any of these name patterns.
+        case audit(patterns: [String])
+        /// `/var/log/containers`: symlinks whose targets are the files to tail.
+        case links
+        /// `/var/log/pods/<ns>_<pod>_<uid>/<container>`: kubelet's files, with the container id
+        /// of each restart learned from the links.
+        case container(containerIDs: [Int: String])
+    }
+
+    var path: String
+    var watch: Int32?
+    var role: Role
+}
+
+extension Agent {
+    // MARK: Inotify
+
+    var hasReadableWork: Bool {
+        files.contains { $0.dirty && $0.isOpen } && unackedBytes < UInt64(config.maxUnackedBytes)
+    }
+
+    func handleInotify() {
+        let events: [Inotify.Event]
+        do { events = try inotify.read(timeout: 0) } catch {
+            AgentLog.error("inotify read failed; relying on rescans", ["error": "\(error)"])
+            nextRescan = 0
+            return
+        }
+        for event in events {
+            if event.kind.contains(.overflow) {
+                // Events were lost: trust nothing, look at everything.
+                metrics.add(.inotifyOverflows)
+                AgentLog.warning("inotify queue overflowed; rescanning every watched directory")
+                nextRescan = 0
+                for f in files { f.dirty = true }
+                continue
+            }
+            if let f = byWatch[event.watch] {
+                if event.kind.contains(.ignored) { byWatch[event.watch] = nil; f.watch = nil }
+                if event.kind.contains(.attributes) || event.kind.contains(.selfDeleted) { f.refreshSize() }
+                f.dirty = true
+                continue
+            }
+            guard let dirPath = directoryByWatch[event.watch] else { continue }
+            if event.kind.contains(.ignored) || event.kind.contains(.selfDeleted) {
+                directoryByWatch[event.watch] = nil
+                directories[dirPath]?.watch = nil
+                if case .container = directories[dirPath]?.role { directories[dirPath] = nil }
+                continue
+            }
+            guard !event.name.isEmpty else { continue }
+            let path = dirPath + "/" + event.name
+            if event.kind.contains(.created) || event.kind.contains(.movedTo) {
+                considerEntry(directory: dirPath, name: event.name)
+            }
+            if event.kind.contains(.deleted) || event.kind.contains(.movedFrom) {
+                nameGone(path)
+            }
+        }
+    }
+
+    // MARK: Scanning
+
+    /// Looks at every configured place again: new directories, entries missed or lost in an
+    /// overflow, files grown without an event, links to new containers.
+    func rescan() {
+        nextRescan = monotonicSeconds() + config.rescanInterval
+        var auditDirectories: [String: [String]] = [:]
+        for pattern in config.auditPaths {
+            let slash = pattern.lastIndex(of: "/")
+            let dirPattern = slash.map { String(pattern[..<$0]) } ?? "."
+            let namePattern = slash.map { String(pattern[pattern.index(after: $0)...]) } ?? pattern
+            for dir in expandDirectories(dirPattern.isEmpty ? "/" : dirPattern) {
+                auditDirectories[dir, default: []].append(namePattern)
+            }
+        }
+        for (dir, patterns) in auditDirectories {
+            ensureWatched(dir, role: .audit(patterns: patterns))
+        }
+        if let links = config.containersDirectory { ensureWatched(links, role: .links) }
+        for dir in Array(directories.keys) {
+            guard let watched = directories[dir] else { continue }
+            if watched.watch == nil, case .container = watched.role, access(dir, F_OK) != 0 {
+                directories[dir] = nil
+                continue
+            }
+            for name in listDirectory(dir) { considerEntry(directory: dir, name: name) }
+        }
+        for f in files where f.isOpen {
+            let before = f.size
+            f.refreshSize()
+            if f.size != before || f.framer.position < f.size || f.framer.hasOpenGroup { f.dirty = true }
+            if f.spool == nil, f.framer.position > 0, f.identity != nil, fingerprintChanged(f) {
+                truncated(f, reason: "its first line changed")
+            }
+        }
+        spoolDeletedFiles(all: false)
+        let tracked = Set(byKey.keys)
+        checkpoints.prune(keeping: tracked, olderThan: Timestamp.now.adding(microseconds: -Int64(config.checkpointGrace * 1e6))) { entry in
+            var st = stat()
+            return stat(entry.path.split(separator: "#").first.map(String.init) ?? entry.path, &st) != 0
+        }
+    }
+
+    private func expandDirectories(_ pattern: String) -> [String] {
+        guard GlobMatch.hasMagic(pattern) else { return [pattern] }
+        var g = glob_t()
+        defer { globfree(&g) }
+        guard glob(pattern, GLOB_ONLYDIR, nil, &g) == 0 else { return [] }
+        return (0..<Int(g.gl_pathc)).compactMap { g.gl_pathv[$0].map { String(cString: $0) } }
+    }
+
+    func ensureWatched(_ dir: String, role: WatchedDirectory.Role) {
+        if var existing = directories[dir] {
+            if case .audit = role { existing.role = role }
+            if existing.watch == nil { existing.watch = try? inotify.watchDirectory(dir) }
+            if let w = existing.watch { directoryByWatch[w] = dir }
+            directories[dir] = existing
+            return
+        }
+        var st = stat()
+        guard stat(dir, &st) == 0, (st.st_mode & S_IFMT) == S_IFDIR else { return }
+        var watched = WatchedDirectory(path: dir, watch: nil, role: role)
+        do {
+            watched.watch = try inotify.watchDirectory(dir)
+        } catch {
+            AgentLog.warning("cannot watch directory; it is rescanned instead", ["path": dir, "error": "\(error)"])
+        }
+        if let w = watched.watch { directoryByWatch[w] = dir }
+        directories[dir] = watched
+        for name in listDirectory(dir) { considerEntry(directory: dir, name: name) }
+    }
+
+    /// A name appeared (or is seen on a rescan): start tailing it, or recognise a known file
+    /// under a new name.
+    func considerEntry(directory dir: String, name: String) {
+        guard let watched = directories[dir], !LogFileNames.isNeverRead(name) else { return }
+        let path = dir + "/" + name
+        switch watched.role {
+        case .audit(let patterns):
+            guard patterns.contains(where: { GlobMatch.matches($0, name) }) else { return }
+            track(path: path, kind: .auditLine, live: !LogFileNames.isLumberjackBackup(name), containerID: nil)
+        case .links:
+            followLink(name: name, path: path)
+        case .container(let ids):
+            let live = LogFileNames.isLiveContainerLog(name)
+            guard live || LogFileNames.isRotatedContainerLog(name) else { return }
+            track(path: path, kind: .containerLogLine, live: live, containerID: LogFileNames.restart(of: name).flatMap { ids[$0] })
+        }
+    }
+
+    /// `/var/log/containers/<pod>_<ns>_<container>-<id>.log` → watch its target's directory.
+    private func followLink(name: String, path: String) {
+        guard name.hasSuffix(".log") else { return }
+        if decidedLinks[name] == false { return }
+        let parsed = LogFileNames.containerLink(name)
+        if let ns = parsed?.namespace, decidedLinks[name] == nil {
+            let allowed = config.namespaces.allows(ns)
+            decidedLinks[name] = allowed
+            if !allowed { return }
+        }
+        guard let resolved = realpath(path, nil) else { return }   // dangling: the next rescan tries again
+        let target = String(cString: resolved)
+        free(resolved)
+        guard let slash = target.lastIndex(of: "/") else { return }
+        let dir = String(target[..<slash])
+        let file = String(target[target.index(after: slash)...])
+        if parsed == nil, let ns = LogFileNames.podDirectoryNamespace(dir), !config.namespaces.allows(ns) {
+            decidedLinks[name] = false
+            return
+        }
+        var ids: [Int: String] = [:]
+        if case .container(let known)? = directories[dir]?.role { ids = known }
+        if let id = parsed?.containerID, let restart = LogFileNames.restart(of: file), ids[restart] != id {
+            ids[restart] = id
+            if directories[dir] != nil { directories[dir]!.role = .container(containerIDs: ids) }
+            for f in files where f.directory == dir && LogFileNames.restart(of: f.path.split(separator: "/").last.map(String.init) ?? "") == restart {
+                f.containerID = id
+            }
+        }
+        ensureWatched(dir, role: .container(containerIDs: ids))
+    }
+
+    /// Starts tailing `path`, or updates the name of the file already open under that inode.
+    func track(path: String, kind: WireFormat.RecordKind, live: Bool, containerID: String?) {
+        var st = stat()
+        guard stat(path, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else { return }
+        let key = DeviceInode(device: UInt64(st.st_dev), inode: UInt64(st.st_ino))
+        if let f = byInode[key] {
+            if f.path != path {
+                if !live && !f.rotated { metrics.add(.rotations) }
+                f.path = path
+                f.rotated = !live
+                if let containerID { f.containerID = containerID }
+            }
+            f.dirty = true
+            return
+        }
+        if let size = retired[key] {
+            if size == UInt64(st.st_size) { return }
+            retired[key] = nil
+        }
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else {
+            AgentLog.warning("cannot open log file; retried at the next rescan", ["path": path, "error": String(cString: strerror(errno))])
+            return
+        }
+        var fst = stat()
+        guard fstat(fd, &fst) == 0, UInt64(fst.st_ino) == key.inode, UInt64(fst.st_dev) == key.device else {
+            close(fd)   // replaced between stat and open: the event for the new file follows
+            return
+        }
+        let maxRecord = kind == .auditLine ? config.maxAuditLineBytes : config.maxContainerLineBytes
+        let f = TailedFile(kind: kind, fd: fd, deviceInode: key, path: path, maxRecordBytes: maxRecord)
+        f.rotated = !live
+        f.containerID = containerID
+        f.refreshSize()
+        do { f.watch = try inotify.watchFile(path) } catch {
+            AgentLog.warning("cannot watch file; it is polled at each rescan", ["path": path, "error": "\(error)"])
+        }
+        files.append(f)
+        byInode[key] = f
+        if let w = f.watch { byWatch[w] = f }
+        metrics.add(.filesOpened)
+        resumeFromCheckpoint(f)
+    }
+
+    /// Once a file has a first line, picks up where its checkpoint says.
+    func resumeFromCheckpoint(_ f: TailedFile) {
+        guard f.framer.position == 0, let key = f.establishIdentity() else { return }
+        if let other = byKey[key], other !== f { return }
+        byKey[key] = f
+        let resume = checkpoints.resumeOffset(for: key, size: f.size) { f.bytes(at: $0, count: $1) }
+        if resume.truncated {
+            metrics.add(.truncations)
+            AgentLog.warning("file changed since its checkpoint (truncated or replaced); reading it from the start",
+                             ["path": f.path])
+            checkpoints.reset(key: key)
+        }
+        if resume.offset > 0 {
+            f.framer.reset(to: resume.offset)
+            f.acked = resume.offset
+        }
+    }
+
+    /// A name left a watched directory: the file was renamed away or deleted. Its descriptor
+    /// stays open and is drained either way.
+    func nameGone(_ path: String) {
+        guard let f = files.first(where: { $0.path == path && $0.spool == nil }) else { return }
+        f.refreshSize()
+        if !f.deleted && !f.rotated {
+            f.rotated = true
+            metrics.add(.rotations)
+        }
+        f.dirty = true
+    }
+
+    private func fingerprintChanged(_ f: TailedFile) -> Bool {
+        guard let key = f.identity, let now = FileIdentity.fingerprint(fd: f.fd) else { return f.identity != nil && f.size == 0 }
+        return !key.hasSuffix(":" + now)
+    }
+
+    /// The file was cut back under us (copytruncate): what was not read before is gone; start
+    /// again at 0 under a new identity.
+    func truncated(_ f: TailedFile, reason: String) {
+        metrics.add(.truncations)
+        let lost = f.size < f.framer.position ? "" : "unknown"
+        AgentLog.warning("file truncated; reading it again from the start", ["path": f.path, "reason": reason,
+                                                                             "read_before": String(f.framer.position), "lost": lost])
+        if let key = f.identity { byKey[key] = nil }
+        f.restartAfterTruncation()
+        f.dirty = true
+    }
+}

@@ -1,0 +1,221 @@
+import KubetrailCore
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The node agent: discovers audit and container log files, tails them, frames records into
+/// batches and hands them to the shipper; advances checkpoints only when the aggregator has
+/// acknowledged what they cover.
+///
+/// One thread runs everything that touches files (this loop); the shipper thread does the HTTP;
+/// the metrics listener has its own. The loop waits in poll(2) on inotify, the shipper's
+/// acknowledgements and the termination signals.
+public final class Agent {
+    let config: AgentConfiguration
+    public let metrics = AgentMetrics()
+    let inotify: Inotify
+    let checkpoints: Checkpoints
+    let wake: WakeSignal
+    let shipper: Shipper
+    var builder: BatchBuilder
+
+    // Files, by the ways events and acknowledgements find them.
+    var files: [TailedFile] = []
+    var byInode: [DeviceInode: TailedFile] = [:]
+    var byKey: [String: TailedFile] = [:]
+    var byWatch: [Int32: TailedFile] = [:]
+    /// Files closed after being drained, with their size then: seen again unchanged, not reopened.
+    var retired: [DeviceInode: UInt64] = [:]
+
+    var directories: [String: WatchedDirectory] = [:]
+    var directoryByWatch: [Int32: String] = [:]
+    /// Link names already decided (shipped or filtered out by namespace).
+    var decidedLinks: [String: Bool] = [:]
+
+    let readBuffer: UnsafeMutableRawBufferPointer
+    var roundRobin = 0
+    var nextRescan = 0.0
+    var lastPublish = 0.0
+    var lastCheckpointError = -1e9
+    var stopping = false
+    private var signals: SignalFD?
+
+    var spoolDirectory: String { config.stateDirectory + "/spool" }
+
+    public init(configuration: AgentConfiguration) throws {
+        try configuration.validate()
+        config = configuration
+        try makeDirectory(configuration.stateDirectory)
+        inotify = try Inotify()
+        checkpoints = Checkpoints(path: configuration.stateDirectory + "/checkpoints")
+        wake = try WakeSignal()
+        shipper = Shipper(settings: .init(url: configuration.ingestURL, tokenFile: configuration.tokenFile,
+                                          caFile: configuration.caFile, compressionLevel: configuration.compressionLevel,
+                                          backoffMinimum: configuration.backoffMinimum, backoffMaximum: configuration.backoffMaximum,
+                                          requestTimeout: configuration.requestTimeout,
+                                          quarantineDirectory: configuration.stateDirectory + "/quarantine"),
+                          metrics: metrics, wake: wake)
+        builder = BatchBuilder(node: configuration.nodeName, cluster: configuration.clusterName)
+        readBuffer = .allocate(byteCount: max(64 << 10, configuration.readChunkBytes), alignment: 16)
+    }
+
+    deinit { readBuffer.deallocate() }
+
+    /// Runs until SIGTERM or SIGINT, then flushes, waits for acknowledgements up to the
+    /// shutdown timeout, spools what deleted files still owe, and saves the checkpoints.
+    public func run() throws {
+        signals = try SignalFD(signals: [SIGTERM, SIGINT])
+        signal(SIGPIPE, SIG_IGN)
+        for problem in checkpoints.loadProblems { AgentLog.warning("checkpoints: " + problem) }
+        var metricsServer: MetricsServer?
+        if let listen = config.metricsListen {
+            metricsServer = try MetricsServer(listen: listen, metrics: metrics)
+            metricsServer?.start()
+            AgentLog.info("metrics listening", ["address": listen, "port": String(metricsServer!.port)])
+        }
+        try shipper.start()
+        loadSpool()
+        rescan()
+        AgentLog.info("agent started", ["node": config.nodeName, "aggregator": config.ingestURL,
+                                        "files": String(files.count), "checkpoints": String(checkpoints.entries.count)])
+        loop()
+        shutdown()
+        metricsServer?.stop()
+    }
+
+    private func loop() {
+        var fds = [pollfd(fd: inotify.fd, events: Int16(POLLIN), revents: 0),
+                   pollfd(fd: wake.fd, events: Int16(POLLIN), revents: 0),
+                   pollfd(fd: signals!.fd, events: Int16(POLLIN), revents: 0)]
+        while !stopping {
+            let now = monotonicSeconds()
+            var timeout = min(nextRescan - now, lastPublish + 1 - now)
+            if !builder.isEmpty { timeout = min(timeout, builder.openedAt + config.batchAge - now) }
+            if hasReadableWork { timeout = 0 }
+            for i in fds.indices { fds[i].revents = 0 }
+            _ = poll(&fds, nfds_t(fds.count), Int32(max(0, min(timeout, 1)) * 1000))
+            if fds[2].revents != 0, let signal = signals?.take() {
+                AgentLog.info("stopping", ["signal": String(signal)])
+                stopping = true
+                break
+            }
+            processAcknowledgements()
+            handleInotify()
+            if monotonicSeconds() >= nextRescan { rescan() }
+            readAvailable()
+            sealIfDue(force: false)
+            retireFinishedFiles()
+            saveCheckpoints(force: false)
+            if monotonicSeconds() >= lastPublish + 1 { publish() }
+        }
+    }
+
+    private func shutdown() {
+        sealIfDue(force: true)
+        let deadline = monotonicSeconds() + config.shutdownTimeout
+        var p = pollfd(fd: wake.fd, events: Int16(POLLIN), revents: 0)
+        while shipper.pendingCount > 0 && monotonicSeconds() < deadline {
+            _ = poll(&p, 1, 100)
+            processAcknowledgements()
+        }
+        processAcknowledgements()
+        let unsent = shipper.pendingCount
+        shipper.abandon()
+        spoolDeletedFiles(all: true)
+        saveCheckpoints(force: true)
+        publish()
+        AgentLog.info("stopped", ["unacknowledged_batches": String(unsent),
+                                  "note": unsent == 0 ? "everything read was acknowledged" : "the rest is read again at the next start"])
+    }
+
+    // MARK: Batches
+
+    func sealIfDue(force: Bool) {
+        guard !builder.isEmpty else { return }
+        guard force || builder.bytes >= config.maxBatchBytes || monotonicSeconds() - builder.openedAt >= config.batchAge else { return }
+        do {
+            let batch = try builder.seal(level: config.compressionLevel)
+            shipper.enqueue(batch)
+        } catch {
+            // zlib failing to compress is memory exhaustion: nothing sensible to continue with.
+            AgentLog.error("cannot compress a batch", ["error": "\(error)"])
+            fatalError("zlib deflate failed: \(error)")
+        }
+    }
+
+    /// Bytes framed into batches but not yet acknowledged, over all files: what the read-ahead
+    /// bound limits. A record still being framed does not count (its memory is bounded by the
+    /// line cap), or one line longer than the bound could never be finished.
+    var unackedBytes: UInt64 {
+        files.reduce(0) { $0 + ($1.framer.committed > $1.acked ? $1.framer.committed - $1.acked : 0) }
+    }
+
+    func processAcknowledgements() {
+        wake.clear()
+        for batch in shipper.takeAcknowledged() {
+            for end in batch.ends {
+                guard let f = byKey[end.key] else { continue }
+                if end.end > f.acked { f.acked = end.end }
+                checkpoints.advance(end.key, path: f.wirePath, to: end.end) { f.bytes(at: $0, count: $1) }
+            }
+        }
+    }
+
+    func saveCheckpoints(force: Bool) {
+        do {
+            if force { try checkpoints.save() } else { try checkpoints.saveIfDue() }
+        } catch {
+            metrics.add(.checkpointErrors)
+            // A full or read-only state disk: keep shipping (the aggregator dedups a re-send),
+            // and say so about once a minute.
+            if monotonicSeconds() - lastCheckpointError > 60 {
+                lastCheckpointError = monotonicSeconds()
+                AgentLog.error("cannot save checkpoints; data keeps flowing, a restart would re-send", ["error": "\(error)"])
+            }
+        }
+    }
+
+    func publish() {
+        lastPublish = monotonicSeconds()
+        metrics.set(.unackedBytes, Int64(unackedBytes))
+        metrics.set(.openFiles, Int64(files.filter { $0.isOpen }.count))
+        metrics.set(.heldDeletedFiles, Int64(heldDeletedCount))
+        metrics.set(.spoolBytes, Int64(spoolBytes))
+        metrics.set(.queuedBatches, Int64(shipper.pendingCount))
+        metrics.publish(files: files.map {
+            AgentMetrics.FileState(path: $0.path, size: $0.size, read: $0.framer.position, acked: $0.acked)
+        })
+    }
+}
+
+/// SIGTERM and SIGINT as a readable descriptor, so the loop's poll sees them: the handler
+/// only writes the signal number to a pipe (async-signal-safe).
+final class SignalFD {
+    let fd: Int32
+    nonisolated(unsafe) static var writeEnd: Int32 = -1
+
+    init(signals: [Int32]) throws {
+        let ends = try makePipe()
+        fd = ends.read
+        Self.writeEnd = ends.write
+        // A parent may have left these blocked (the mask survives exec): unblock them, or a
+        // SIGTERM from the kubelet would stay pending forever.
+        var mask = sigset_t()
+        sigemptyset(&mask)
+        for s in signals { sigaddset(&mask, s) }
+        pthread_sigmask(SIG_UNBLOCK, &mask, nil)
+        for s in signals {
+            signal(s) { number in
+                var byte = UInt8(truncatingIfNeeded: number)
+                _ = write(SignalFD.writeEnd, &byte, 1)
+            }
+        }
+    }
+
+    deinit { close(fd) }
+
+    func take() -> Int32? {
+        var byte: UInt8 = 0
+        return read(fd, &byte, 1) == 1 ? Int32(byte) : nil
+    }
+}

@@ -1,0 +1,97 @@
+import KubetrailCore
+
+/// Where a batch leaves each file: the offsets checkpoints advance to once it is acknowledged.
+struct FileEnd: Sendable {
+    var key: String
+    var end: UInt64
+}
+
+/// A sealed batch on its way to the aggregator.
+struct OutgoingBatch: Sendable {
+    var sequence: UInt64
+    /// The zlib-deflated wire batch, as POSTed.
+    var body: [UInt8]
+    /// Uncompressed size: what counts against the read-ahead bound.
+    var rawBytes: Int
+    var records: Int
+    var batchID: String
+    var ends: [FileEnd]
+    var node: String
+    var cluster: String
+}
+
+/// Collects records from many files into one wire batch until it is big or old enough.
+struct BatchBuilder {
+    let node: String
+    let cluster: String
+    private(set) var encoder: WireBatchEncoder
+    private var ends: [String: Int] = [:]
+    private var endList: [FileEnd] = []
+    private(set) var openedAt: Double = 0
+    private var nextSequence: UInt64 = 1
+
+    init(node: String, cluster: String) {
+        self.node = node
+        self.cluster = cluster
+        encoder = WireBatchEncoder(node: node, cluster: cluster)
+    }
+
+    var isEmpty: Bool { encoder.recordCount == 0 }
+    var bytes: Int { encoder.recordBytes }
+
+    mutating func add(_ source: WireFormat.Source, key: String, record: RecordFramer.Record) {
+        if isEmpty { openedAt = monotonicSeconds() }
+        encoder.append(source, offset: record.offset, bytes: record.bytes)
+        if let i = ends[key] {
+            endList[i].end = record.end
+        } else {
+            ends[key] = endList.count
+            endList.append(FileEnd(key: key, end: record.end))
+        }
+    }
+
+    /// Deflates what was collected and starts a new batch.
+    mutating func seal(level: Int32) throws -> OutgoingBatch {
+        let raw = encoder.encoded()
+        let body = try Deflater(level: level).compress(raw)
+        let batch = OutgoingBatch(sequence: nextSequence, body: body, rawBytes: raw.count, records: encoder.recordCount,
+                                  batchID: encoder.batchID, ends: endList, node: node, cluster: cluster)
+        nextSequence += 1
+        encoder = WireBatchEncoder(node: node, cluster: cluster)
+        ends = [:]
+        endList = []
+        return batch
+    }
+}
+
+/// Splits a batch the aggregator found too large (413) into two halves, by records, keeping
+/// file order. The halves' ends are recomputed from their records.
+enum BatchSplitter {
+    static func halves(of batch: OutgoingBatch, level: Int32) throws -> [OutgoingBatch]? {
+        let raw = try Inflater.inflate(batch.body, format: .zlib)
+        var records: [(WireFormat.Source, UInt64, [UInt8])] = []
+        var decoder = WireBatchDecoder()
+        try decoder.feed(raw) { r in records.append((r.header.sources[r.source], r.offset, Array(r.bytes))) }
+        try decoder.finish()
+        guard records.count > 1 else { return nil }
+        let middle = records.count / 2
+        let parts = [records[..<middle], records[middle...]]
+        var out: [OutgoingBatch] = []
+        for (index, part) in parts.enumerated() {
+            var encoder = WireBatchEncoder(node: batch.node, cluster: batch.cluster)
+            for (source, offset, bytes) in part { encoder.append(source, offset: offset, bytes: bytes) }
+            // Records of a file are contiguous, so the first half of a file ends where its
+            // first record in the second half starts.
+            var ends: [FileEnd] = []
+            for original in batch.ends where part.contains(where: { $0.0.identity == original.key }) {
+                let next = index == 0 ? parts[1].first(where: { $0.0.identity == original.key })?.1 : nil
+                ends.append(FileEnd(key: original.key, end: next ?? original.end))
+            }
+            let encoded = encoder.encoded()
+            out.append(OutgoingBatch(sequence: batch.sequence, body: try Deflater(level: level).compress(encoded),
+                                     rawBytes: encoded.count, records: encoder.recordCount, batchID: encoder.batchID,
+                                     ends: ends, node: batch.node, cluster: batch.cluster))
+        }
+        return out
+    }
+}

@@ -1,0 +1,204 @@
+import KubetrailCore
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Sends sealed batches to `/v1/ingest` one at a time, in order, on its own thread, and
+/// reports each one back to the tailer once the aggregator has committed it (or it was put in
+/// quarantine). Nothing is ever dropped: network errors, 5xx, 408, 429 and auth or routing
+/// failures are retried forever with jittered backoff; 413 splits the batch; any other 4xx
+/// goes to the quarantine directory.
+final class Shipper: @unchecked Sendable {
+    struct Settings {
+        var url: String
+        var tokenFile: String?
+        var caFile: String?
+        var compressionLevel: Int32
+        var backoffMinimum: Double
+        var backoffMaximum: Double
+        var requestTimeout: Double
+        var quarantineDirectory: String
+    }
+
+    private let settings: Settings
+    private let metrics: AgentMetrics
+    private let wake: WakeSignal
+    private let monitor = Monitor()
+    private var queue: [OutgoingBatch] = []
+    private var done: [OutgoingBatch] = []
+    private var abandoning = false
+    private var finished = false
+    private let tokens: TokenSource
+
+    init(settings: Settings, metrics: AgentMetrics, wake: WakeSignal) {
+        self.settings = settings
+        self.metrics = metrics
+        self.wake = wake
+        tokens = TokenSource(path: settings.tokenFile)
+    }
+
+    func start() throws {
+        var options = CurlHTTPClient.Options(caFile: settings.caFile)
+        options.timeout = settings.requestTimeout
+        let client = try CurlHTTPClient(options: options)
+        _ = AgentThread.spawn { [self] in run(client) }
+    }
+
+    func enqueue(_ batch: OutgoingBatch) {
+        monitor.locked {
+            queue.append(batch)
+            monitor.broadcast()
+        }
+    }
+
+    /// Batches acknowledged since the last call, in the order they were sent.
+    func takeAcknowledged() -> [OutgoingBatch] {
+        monitor.locked {
+            defer { done.removeAll() }
+            return done
+        }
+    }
+
+    var pendingCount: Int { monitor.locked { queue.count } }
+
+    /// Gives up on whatever is not acknowledged yet (shutdown deadline): it stays unacknowledged
+    /// and is read and sent again by the next start.
+    func abandon() {
+        monitor.locked {
+            abandoning = true
+            monitor.broadcast()
+        }
+    }
+
+    private func run(_ client: CurlHTTPClient) {
+        while true {
+            let next: OutgoingBatch? = monitor.locked {
+                while queue.isEmpty && !abandoning { monitor.wait(seconds: 1) }
+                return abandoning ? nil : queue.first
+            }
+            guard let batch = next else { return }
+            guard deliver(batch, client) else { return }
+            monitor.locked {
+                queue.removeFirst()
+                done.append(batch)
+            }
+            wake.wake()
+        }
+    }
+
+    /// True once the batch is committed or quarantined; false when abandoned.
+    private func deliver(_ batch: OutgoingBatch, _ client: CurlHTTPClient) -> Bool {
+        var backoff = Backoff(minimum: settings.backoffMinimum, maximum: settings.backoffMaximum,
+                              seed: UInt64(truncatingIfNeeded: batch.sequence &* 0x9E37_79B9_7F4A_7C15 ^ UInt64(getpid())))
+        var failures = 0
+        while true {
+            var retryAfter: Double? = nil
+            var problem: String
+            do {
+                var headers = [("Content-Type", "application/vnd.kubetrail.batch"), ("Content-Encoding", "deflate"),
+                               ("User-Agent", "kubetrail-agent/1")]
+                if let token = try tokens.current() { headers.append(("Authorization", "Bearer " + token)) }
+                let reply = try client.post(settings.url, body: batch.body, headers: headers)
+                switch reply.status {
+                case 200..<300:
+                    acknowledged(batch, reply.text)
+                    if failures > 0 { AgentLog.info("aggregator reachable again", ["batch": batch.batchID, "failed_attempts": String(failures)]) }
+                    return true
+                case 413:
+                    return split(batch, client, reply)
+                case 401, 403, 404, 408, 429, 500...:
+                    problem = "HTTP \(reply.status): \(reply.text.prefix(300))"
+                    retryAfter = reply.retryAfter
+                case 400..<500:
+                    return quarantine(batch, status: reply.status, reply: reply.text)
+                default:
+                    problem = "unexpected HTTP \(reply.status)"
+                }
+            } catch let failure as CurlHTTPClient.Failure {
+                problem = failure.isRetryable ? failure.message : failure.message + " (check the URL and CA file)"
+            } catch {
+                problem = "\(error)"
+            }
+            failures += 1
+            metrics.add(.retries)
+            let wait = backoff.next(retryAfter: retryAfter)
+            // Loud at first, then about once a minute while the outage lasts.
+            if failures <= 3 || failures % max(1, Int(60 / max(settings.backoffMaximum, 1))) == 0 {
+                AgentLog.warning("batch not delivered; retrying", ["batch": batch.batchID, "attempt": String(failures),
+                                                                  "retry_in_s": String(Int(wait * 1000) / 1000), "error": problem])
+            }
+            let abandoned: Bool = monitor.locked {
+                let until = monotonicSeconds() + wait
+                while !abandoning {
+                    let left = until - monotonicSeconds()
+                    if left <= 0 { break }
+                    monitor.wait(seconds: left)
+                }
+                return abandoning
+            }
+            if abandoned { return false }
+        }
+    }
+
+    private func split(_ batch: OutgoingBatch, _ client: CurlHTTPClient, _ reply: CurlHTTPClient.Response) -> Bool {
+        do {
+            guard let halves = try BatchSplitter.halves(of: batch, level: settings.compressionLevel) else {
+                // One record the aggregator will never take: keep it on disk.
+                return quarantine(batch, status: 413, reply: reply.text)
+            }
+            metrics.add(.batchesSplit)
+            AgentLog.warning("aggregator refused the batch as too large; sending it in two halves",
+                             ["batch": batch.batchID, "records": String(batch.records), "bytes": String(batch.rawBytes)])
+            for half in halves {
+                guard deliver(half, client) else { return false }
+            }
+            return true
+        } catch {
+            return quarantine(batch, status: 413, reply: reply.text + " (and splitting failed: \(error))")
+        }
+    }
+
+    private func quarantine(_ batch: OutgoingBatch, status: Int, reply: String) -> Bool {
+        metrics.add(.batchesQuarantined)
+        while true {
+            do {
+                let file = try Quarantine(directory: settings.quarantineDirectory).store(batch, status: status, reply: reply)
+                AgentLog.error("aggregator refused a batch; it is kept in quarantine, not dropped",
+                               ["status": String(status), "batch": batch.batchID, "records": String(batch.records),
+                                "file": file, "reply": String(reply.prefix(300))])
+                return true
+            } catch {
+                // The batch stays unacknowledged until it is on disk: a full disk is retried.
+                AgentLog.error("cannot write quarantine file; retrying", ["error": "\(error)"])
+                let abandoned: Bool = monitor.locked {
+                    if !abandoning { monitor.wait(seconds: 5) }
+                    return abandoning
+                }
+                if abandoned { return false }
+            }
+        }
+    }
+
+    private func acknowledged(_ batch: OutgoingBatch, _ reply: String) {
+        metrics.add(.batchesAcked)
+        metrics.add(.recordsAcked, UInt64(batch.records))
+        metrics.add(.bytesSentCompressed, UInt64(batch.body.count))
+        let rejected = Self.number(after: "\"rejected\":", in: reply) ?? 0
+        if rejected > 0 {
+            metrics.add(.recordsRejected, UInt64(rejected))
+            AgentLog.warning("aggregator stored the batch but rejected some records",
+                             ["batch": batch.batchID, "rejected": String(rejected),
+                              "first": Self.firstRejection(in: reply)])
+        }
+    }
+
+    static func number(after key: String, in text: String) -> Int? {
+        guard let r = text.utf8.firstRange(of: key.utf8) else { return nil }
+        return Int(String(decoding: text.utf8[r.upperBound...].prefix { $0 >= 48 && $0 <= 57 }, as: UTF8.self))
+    }
+
+    static func firstRejection(in text: String) -> String {
+        guard let r = text.utf8.firstRange(of: "\"rejections\":[".utf8) else { return "" }
+        return String(String(decoding: text.utf8[r.upperBound...], as: UTF8.self).prefix(300))
+    }
+}
