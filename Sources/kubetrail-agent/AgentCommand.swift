@@ -104,6 +104,9 @@ struct Run: ParsableCommand {
     @Option(help: "Seconds a rotated file must be idle and acknowledged before it is closed (default 5s).")
     var rotatedIdle: String?
 
+    @Option(help: "Send a CRI P group whose F has not come after this long without new bytes (default 10s).")
+    var maxMergeAge: String?
+
     @Option(help: "Deleted files held open before their remaining bytes are spooled (default 64).")
     var maxHeldDeletedFiles: Int?
 
@@ -144,6 +147,7 @@ struct Run: ParsableCommand {
             if let v = maxAuditLineBytes { config.maxAuditLineBytes = v }
             if let v = rescanInterval { config.rescanInterval = try Self.seconds(v, "--rescan-interval") }
             if let v = rotatedIdle { config.rotatedIdle = try Self.seconds(v, "--rotated-idle") }
+            if let v = maxMergeAge { config.maxMergeAge = try Self.seconds(v, "--max-merge-age") }
             if let v = maxHeldDeletedFiles { config.maxHeldDeletedFiles = v }
             if let v = maxSpoolBytes { config.maxSpoolBytes = v }
             if let v = shutdownTimeout { config.shutdownTimeout = try Self.seconds(v, "--shutdown-timeout") }
@@ -169,7 +173,7 @@ struct Run: ParsableCommand {
     static func hostName() -> String {
         var buffer = [CChar](repeating: 0, count: 256)
         gethostname(&buffer, 255)
-        return String(cString: buffer)
+        return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 }
 

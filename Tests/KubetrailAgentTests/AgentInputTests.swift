@@ -69,3 +69,30 @@ import TestSupport
         #expect(node.query("SELECT namespace FROM kubernetes_pod_logs").map(\.first) == ["shop"])
     }
 }
+
+@Suite(.serialized) struct AgentEndpointTests {
+    @Test func healthAndMetricsAnswerAndEverythingElseIsRefused() throws {
+        let node = try NodeFixture()
+        defer { node.stopAll() }
+        try node.reservePort()
+        let agent = try node.startAgent()
+        let base = "http://127.0.0.1:\(agent.metricsPort)"
+        #expect(try Curl.request(base + "/healthz", method: "GET").status == 200)
+        let metrics = try Curl.request(base + "/metrics", method: "GET")
+        #expect(metrics.status == 200 && metrics.body.contains("# TYPE kubetrail_agent_unacked_bytes gauge"))
+        #expect(try Curl.request(base + "/nope", method: "GET").status == 404)
+        #expect(try Curl.request(base + "/metrics", method: "POST", body: Data("x".utf8)).status == 405)
+        // A peer that connects and sends nothing does not block the listener.
+        let idle = Process()
+        idle.executableURL = URL(fileURLWithPath: "/usr/bin/curl")
+        idle.arguments = ["-s", "--max-time", "5", "telnet://127.0.0.1:\(agent.metricsPort)"]
+        idle.standardInput = Pipe()
+        idle.standardOutput = FileHandle.nullDevice
+        try idle.run()
+        Thread.sleep(forTimeInterval: 0.3)
+        #expect(try Curl.request(base + "/healthz", method: "GET").status == 200)
+        idle.terminate()
+        #expect(agent.stop() == 0)
+        #expect(agent.log.contains("stopped"))
+    }
+}

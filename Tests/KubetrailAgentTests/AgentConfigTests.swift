@@ -1,0 +1,62 @@
+import Foundation
+import Testing
+import TestSupport
+@testable import KubetrailAgent
+
+@Suite struct AgentConfigTests {
+    @Test func theReadmeAgentBlockParsesAndMeansWhatItSays() throws {
+        let readme = try String(contentsOf: Fixtures.repositoryRoot.appendingPathComponent("README.md"), encoding: .utf8)
+        let start = try #require(readme.range(of: "```hcl\nagent {"))
+        let end = try #require(readme.range(of: "```", range: start.upperBound..<readme.endIndex))
+        let block = String(readme[readme.index(start.lowerBound, offsetBy: 7)..<end.lowerBound])
+        let dir = try TemporaryDirectory()
+        let path = try dir.write("agent.tpc", "connection \"kubernetes\" {\n  namespace = \"*\"\n}\n" + block)
+        var config = AgentConfiguration()
+        try AgentConfigFile.apply(path: path, to: &config)
+        #expect(config.aggregatorURL == "https://kubetrail-aggregator.kubetrail.svc:8443")
+        #expect(config.ingestURL == "https://kubetrail-aggregator.kubetrail.svc:8443/v1/ingest")
+        #expect(config.tokenFile == "/etc/kubetrail/ingest.token")
+        #expect(config.auditPaths == ["/var/log/kubernetes/audit/*.log"])
+        #expect(config.namespaces.allows("shop") && !config.namespaces.allows("kube-node-lease"))
+        #expect(config.batchAge == 1)
+    }
+
+    @Test func unknownOptionsAndWrongTypesNameTheFileAndLine() throws {
+        let dir = try TemporaryDirectory()
+        var config = AgentConfiguration()
+        let typo = try dir.write("a.tpc", "agent {\n  aggregator = \"http://x\"\n  batch_wiat = \"1s\"\n}\n")
+        #expect(throws: AgentConfigurationError.self) { try AgentConfigFile.apply(path: typo, to: &config) }
+        do { try AgentConfigFile.apply(path: typo, to: &config) } catch {
+            #expect("\(error)" == "\(typo):3: unknown option batch_wiat in the agent block")
+        }
+        let wrong = try dir.write("b.tpc", "agent {\n  audit_paths = 5\n}\n")
+        do { try AgentConfigFile.apply(path: wrong, to: &config); Issue.record("accepted a number as paths") } catch {
+            #expect("\(error)".hasPrefix("\(wrong):2: audit_paths must be a list of strings"))
+        }
+    }
+
+    @Test func validationSaysWhatIsMissing() {
+        var config = AgentConfiguration()
+        #expect(throws: AgentConfigurationError.self) { try config.validate() }   // no aggregator
+        config.aggregatorURL = "http://127.0.0.1:1"
+        #expect(throws: AgentConfigurationError.self) { try config.validate() }   // no node name
+        config.nodeName = "n"
+        #expect(throws: Never.self) { try config.validate() }
+    }
+
+    @Test func fileNamesAreRecognised() {
+        #expect(LogFileNames.isLumberjackBackup("audit-2026-11-27T10-30-45.123.log"))
+        #expect(!LogFileNames.isLumberjackBackup("audit.log"))
+        #expect(!LogFileNames.isLumberjackBackup("kube-apiserver-audit-x.log"))
+        #expect(LogFileNames.isLiveContainerLog("0.log") && LogFileNames.isLiveContainerLog("12.log"))
+        #expect(LogFileNames.isRotatedContainerLog("0.log.20261127-103045"))
+        #expect(!LogFileNames.isRotatedContainerLog("0.log.20261127-103045.gz"))
+        #expect(LogFileNames.isNeverRead("0.log.20261127-103045.gz") && LogFileNames.isNeverRead("audit-2026-11-27T10-30-45.123.log.gz"))
+        let link = LogFileNames.containerLink("web-1_shop_app-" + String(repeating: "ab", count: 32) + ".log")
+        #expect(link?.namespace == "shop" && link?.containerID.count == 64)
+        #expect(LogFileNames.containerLink("web-1_shop_app.log") == nil)
+        #expect(NamespaceFilter(include: "shop, kube-*", exclude: "kube-system").allows("kube-public"))
+        #expect(!NamespaceFilter(include: "shop, kube-*", exclude: "kube-system").allows("kube-system"))
+        #expect(!NamespaceFilter(include: "shop").allows("billing"))
+    }
+}
