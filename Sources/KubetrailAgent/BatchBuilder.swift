@@ -9,8 +9,10 @@ struct FileEnd: Sendable {
 /// A sealed batch on its way to the aggregator.
 struct OutgoingBatch: Sendable {
     var sequence: UInt64
-    /// The zlib-deflated wire batch, as POSTed.
+    /// The zlib-deflated wire batch, as POSTed (empty until the compressor has run).
     var body: [UInt8]
+    /// The encoded batch before deflate; released once `body` is made.
+    var raw: [UInt8]
     /// Uncompressed size: what counts against the read-ahead bound.
     var rawBytes: Int
     var records: Int
@@ -27,6 +29,7 @@ struct BatchBuilder {
     private(set) var encoder: WireBatchEncoder
     private var ends: [String: Int] = [:]
     private var endList: [FileEnd] = []
+    private var lastEnd: Int?
     private(set) var openedAt: Double = 0
     private var nextSequence: UInt64 = 1
 
@@ -42,24 +45,28 @@ struct BatchBuilder {
     mutating func add(_ source: WireFormat.Source, key: String, record: RecordFramer.Record) {
         if isEmpty { openedAt = monotonicSeconds() }
         encoder.append(source, offset: record.offset, bytes: record.bytes)
-        if let i = ends[key] {
+        if let i = lastEnd, endList[i].key == key {
+            endList[i].end = record.end
+        } else if let i = ends[key] {
+            lastEnd = i
             endList[i].end = record.end
         } else {
             ends[key] = endList.count
+            lastEnd = endList.count
             endList.append(FileEnd(key: key, end: record.end))
         }
     }
 
-    /// Deflates what was collected and starts a new batch.
-    mutating func seal(level: Int32) throws -> OutgoingBatch {
+    /// Encodes what was collected and starts a new batch (the shipper deflates it).
+    mutating func seal() -> OutgoingBatch {
         let raw = encoder.encoded()
-        let body = try Deflater(level: level).compress(raw)
-        let batch = OutgoingBatch(sequence: nextSequence, body: body, rawBytes: raw.count, records: encoder.recordCount,
+        let batch = OutgoingBatch(sequence: nextSequence, body: [], raw: raw, rawBytes: raw.count, records: encoder.recordCount,
                                   batchID: encoder.batchID, ends: endList, node: node, cluster: cluster)
         nextSequence += 1
         encoder = WireBatchEncoder(node: node, cluster: cluster)
         ends = [:]
         endList = []
+        lastEnd = nil
         return batch
     }
 }
@@ -88,7 +95,7 @@ enum BatchSplitter {
                 ends.append(FileEnd(key: original.key, end: next ?? original.end))
             }
             let encoded = encoder.encoded()
-            out.append(OutgoingBatch(sequence: batch.sequence, body: try Deflater(level: level).compress(encoded),
+            out.append(OutgoingBatch(sequence: batch.sequence, body: try Deflater(level: level).compress(encoded), raw: [],
                                      rawBytes: encoded.count, records: encoder.recordCount, batchID: encoder.batchID,
                                      ends: ends, node: batch.node, cluster: batch.cluster))
         }

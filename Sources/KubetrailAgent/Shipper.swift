@@ -24,6 +24,9 @@ final class Shipper: @unchecked Sendable {
     private let metrics: AgentMetrics
     private let wake: WakeSignal
     private let monitor = Monitor()
+    /// Sealed batches waiting for the compressor, then deflated ones waiting to be sent: the
+    /// compressor works on the next batch while the sender waits for the aggregator.
+    private var toCompress: [OutgoingBatch] = []
     private var queue: [OutgoingBatch] = []
     private var done: [OutgoingBatch] = []
     private var abandoning = false
@@ -41,13 +44,38 @@ final class Shipper: @unchecked Sendable {
         var options = CurlHTTPClient.Options(caFile: settings.caFile)
         options.timeout = settings.requestTimeout
         let client = try CurlHTTPClient(options: options)
+        let deflater = try Deflater(level: settings.compressionLevel)
+        _ = AgentThread.spawn { [self] in compress(deflater) }
         _ = AgentThread.spawn { [self] in run(client) }
     }
 
     func enqueue(_ batch: OutgoingBatch) {
         monitor.locked {
-            queue.append(batch)
+            toCompress.append(batch)
             monitor.broadcast()
+        }
+    }
+
+    private func compress(_ deflater: Deflater) {
+        while true {
+            let next: OutgoingBatch? = monitor.locked {
+                while toCompress.isEmpty && !abandoning { monitor.wait(seconds: 1) }
+                return abandoning ? nil : toCompress.first
+            }
+            guard var batch = next else { return }
+            do {
+                batch.body = try batch.raw.withUnsafeBytes { try deflater.compress($0) }
+            } catch {
+                // zlib failing to compress is memory exhaustion: nothing sensible to continue with.
+                AgentLog.error("cannot compress a batch", ["error": "\(error)"])
+                fatalError("zlib deflate failed: \(error)")
+            }
+            batch.raw = []
+            monitor.locked {
+                toCompress.removeFirst()
+                queue.append(batch)
+                monitor.broadcast()
+            }
         }
     }
 
@@ -59,7 +87,7 @@ final class Shipper: @unchecked Sendable {
         }
     }
 
-    var pendingCount: Int { monitor.locked { queue.count } }
+    var pendingCount: Int { monitor.locked { toCompress.count + queue.count } }
 
     /// Gives up on whatever is not acknowledged yet (shutdown deadline): it stays unacknowledged
     /// and is read and sent again by the next start.

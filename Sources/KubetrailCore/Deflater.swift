@@ -31,8 +31,9 @@ public final class Deflater {
             return CZlib.deflate(stream, Z_FINISH)
         }
         guard rc == Z_STREAM_END else { throw ZlibError(code: rc, message: "deflate did not finish") }
-        out.removeLast(Int(stream.pointee.avail_out))
-        return out
+        // An exact-size copy: the deflateBound-sized buffer would pin ~1.25× the input per
+        // batch waiting to be sent.
+        return Array(out[..<(bound - Int(stream.pointee.avail_out))])
     }
 
     public func compress(_ input: [UInt8]) throws -> [UInt8] {

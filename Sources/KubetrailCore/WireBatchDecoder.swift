@@ -28,10 +28,17 @@ public struct WireBatchDecoder {
     public var bufferedBytes: Int { buffer.count }
 
     public mutating func feed(_ chunk: UnsafeRawBufferPointer, _ onRecord: (WireFormat.Record) throws -> Void) throws {
-        buffer.append(contentsOf: chunk)
+        // The pending bytes are moved out of `self` while `step` mutates it: no access to
+        // `buffer` overlaps the decoding that reads it.
+        var pending: [UInt8] = []
+        swap(&pending, &buffer)
+        pending.append(contentsOf: chunk)
         var consumed = 0
-        defer { if consumed > 0 { buffer.removeFirst(consumed) } }
-        try buffer.withUnsafeBytes { raw in
+        defer {
+            if consumed > 0 { pending.removeFirst(consumed) }
+            swap(&pending, &buffer)
+        }
+        try pending.withUnsafeBytes { raw in
             var r = Reader(bytes: raw, position: 0)
             while true {
                 let start = r.position

@@ -7,6 +7,9 @@ public struct WireBatchEncoder {
     private var body: [UInt8] = []
     public private(set) var recordCount = 0
     private var ranges = BatchRanges()
+    // Records come in runs from one file: the last source is checked before hashing.
+    private var lastSource: WireFormat.Source?
+    private var lastIndex = 0
 
     public init(node: String, cluster: String) {
         self.node = node
@@ -18,13 +21,17 @@ public struct WireBatchEncoder {
 
     public mutating func append(_ source: WireFormat.Source, offset: UInt64, bytes: UnsafeRawBufferPointer) {
         let index: Int
-        if let known = sourceIndex[source] {
+        if let last = lastSource, last == source {
+            index = lastIndex
+        } else if let known = sourceIndex[source] {
             index = known
         } else {
             index = sources.count
             sources.append(source)
             sourceIndex[source] = index
         }
+        lastSource = source
+        lastIndex = index
         Varint.append(UInt64(index), to: &body)
         Varint.append(offset, to: &body)
         Varint.append(UInt64(bytes.count), to: &body)
@@ -67,9 +74,33 @@ public struct WireBatchEncoder {
 /// Offset ranges per file, from which the batch id is derived.
 struct BatchRanges {
     private var ranges: [String: (first: UInt64, end: UInt64)] = [:]
+    // Records come in runs from one file: the run is folded into the table when it ends.
+    private var runIdentity = ""
+    private var runFirst: UInt64 = 0
+    private var runEnd: UInt64 = 0
+    private var inRun = false
 
     mutating func add(identity: String, offset: UInt64, length: Int) {
         let end = offset &+ UInt64(length)
+        if inRun && runIdentity == identity {
+            runFirst = min(runFirst, offset)
+            runEnd = max(runEnd, end)
+            return
+        }
+        endRun()
+        runIdentity = identity
+        runFirst = offset
+        runEnd = end
+        inRun = true
+    }
+
+    private mutating func endRun() {
+        guard inRun else { return }
+        inRun = false
+        fold(runIdentity, runFirst, runEnd)
+    }
+
+    private mutating func fold(_ identity: String, _ offset: UInt64, _ end: UInt64) {
         if let r = ranges[identity] {
             ranges[identity] = (min(r.first, offset), max(r.end, end))
         } else {
@@ -78,6 +109,12 @@ struct BatchRanges {
     }
 
     func id(node: String) -> String {
+        var all = self
+        all.endRun()
+        return all.hashed(node: node)
+    }
+
+    private func hashed(node: String) -> String {
         // Sorted so the id does not depend on record order; hashed with SHA-256 (no Foundation).
         var text = "kubetrail-batch-v1\n" + node + "\n"
         for (identity, r) in ranges.sorted(by: { $0.key < $1.key }) {

@@ -14,6 +14,8 @@ public final class AgentProcess: @unchecked Sendable {
         for (k, v) in environment { env[k] = v }
         process.environment = env
         if !FileManager.default.fileExists(atPath: logPath) { _ = FileManager.default.createFile(atPath: logPath, contents: nil) }
+        // The log is shared with earlier runs of the agent: only what this one writes counts.
+        let earlier = (try? FileManager.default.attributesOfItem(atPath: logPath)[.size] as? Int) ?? 0
         let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
         handle.seekToEndOfFile()
         process.standardError = handle
@@ -21,8 +23,9 @@ public final class AgentProcess: @unchecked Sendable {
         try process.run()
         let deadline = Date().addingTimeInterval(30)
         while Date() < deadline {
-            if let r = log.range(of: "metrics listening address=127.0.0.1:0 port=", options: .backwards),
-               let port = Int(log[r.upperBound...].prefix(while: \.isNumber)) {
+            let mine = String(decoding: Data(log.utf8).dropFirst(earlier), as: UTF8.self)
+            if let r = mine.range(of: "metrics listening address=127.0.0.1:0 port="),
+               let port = Int(mine[r.upperBound...].prefix(while: \.isNumber)) {
                 metricsPort = port
                 return
             }
