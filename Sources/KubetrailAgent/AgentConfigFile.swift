@@ -19,33 +19,18 @@ public enum AgentConfigFile {
         if !block.labels.isEmpty { throw fail(block.line, "the agent block takes no label") }
         if let b = block.blocks.first { throw fail(b.line, "unknown block \(b.type) in the agent block") }
 
+        let options = HCLOptions(file: path)
         func string(_ a: HCL.Attribute) throws -> String {
-            guard case .string(let s) = a.value else { throw fail(a.line, "\(a.name) must be a string, not \(a.value.typeName)") }
-            return s
+            do { return try options.string(a) } catch { throw AgentConfigurationError(error.description) }
         }
         func strings(_ a: HCL.Attribute) throws -> [String] {
-            switch a.value {
-            case .string(let s): return [s]
-            case .list(let items):
-                return try items.map {
-                    guard case .string(let s) = $0 else { throw fail(a.line, "\(a.name) must be a list of strings") }
-                    return s
-                }
-            default: throw fail(a.line, "\(a.name) must be a list of strings, not \(a.value.typeName)")
-            }
+            do { return try options.strings(a) } catch { throw AgentConfigurationError(error.description) }
         }
         func int(_ a: HCL.Attribute) throws -> Int {
-            guard case .number(let n) = a.value, n >= 0, n == n.rounded(), n < 1e15 else { throw fail(a.line, "\(a.name) must be a whole number") }
-            return Int(n)
+            do { return try options.wholeNumber(a) } catch { throw AgentConfigurationError(error.description) }
         }
         func seconds(_ a: HCL.Attribute) throws -> Double {
-            switch a.value {
-            case .number(let n) where n > 0: return n
-            case .string(let s):
-                guard let d = DurationText.seconds(s), d > 0 else { throw fail(a.line, "\(a.name) must be a duration such as \"1s\", not \"\(s)\"") }
-                return d
-            default: throw fail(a.line, "\(a.name) must be a duration such as \"1s\"")
-            }
+            do { return try options.duration(a) } catch { throw AgentConfigurationError(error.description) }
         }
         var include: String? = nil
         var exclude: String? = nil

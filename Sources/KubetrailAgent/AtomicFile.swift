@@ -15,15 +15,7 @@ enum AtomicFile {
             close(fd)
             if !ok { unlink(temp) }
         }
-        var written = 0
-        while written < bytes.count {
-            let n = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + written, $0.count - written) }
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw AgentIOError(operation: "write", path: temp, errno: errno)
-            }
-            written += n
-        }
+        try writeAll(fd, bytes, path: temp)
         guard fsync(fd) == 0 else { throw AgentIOError(operation: "fsync", path: temp, errno: errno) }
         guard rename(temp, path) == 0 else { throw AgentIOError(operation: "rename", path: path, errno: errno) }
         ok = true
@@ -32,5 +24,18 @@ enum AtomicFile {
             defer { close(dfd) }
             guard fsync(dfd) == 0 else { throw AgentIOError(operation: "fsync", path: dir, errno: errno) }
         }
+    }
+}
+
+/// write(2) until every byte is written (short writes and EINTR are not errors).
+func writeAll(_ fd: Int32, _ bytes: [UInt8], path: String) throws {
+    var written = 0
+    while written < bytes.count {
+        let n = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + written, $0.count - written) }
+        if n < 0 {
+            if errno == EINTR { continue }
+            throw AgentIOError(operation: "write", path: path, errno: errno)
+        }
+        written += n
     }
 }

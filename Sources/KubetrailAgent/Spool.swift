@@ -62,13 +62,13 @@ final class SpoolFile {
         guard out >= 0 else { throw AgentIOError(operation: "create", path: temp, errno: errno) }
         var ok = false
         defer { if !ok { Glibc.close(out); unlink(temp) } }
-        try writeAll(out, Array(head.utf8), temp)
+        try writeAll(out, Array(head.utf8), path: temp)
         var chunk = [UInt8](repeating: 0, count: 1 << 20)
         var offset = base
         while offset < end {
             let n = chunk.withUnsafeMutableBytes { file.read(into: $0.baseAddress!, count: Int(min(UInt64($0.count), end - offset)), at: offset) }
             guard n > 0 else { throw AgentIOError(operation: "read for spool", path: file.path, errno: n < 0 ? errno : EIO) }
-            try writeAll(out, Array(chunk[0..<n]), temp)
+            try writeAll(out, Array(chunk[0..<n]), path: temp)
             offset += UInt64(n)
         }
         guard fsync(out) == 0 else { throw AgentIOError(operation: "fsync", path: temp, errno: errno) }
@@ -99,17 +99,5 @@ final class SpoolFile {
         }
         return SpoolFile(path: path, fd: fd, kind: kind, key: String(fields[2]), base: base, end: end,
                          originalPath: Checkpoints.unescape(String(fields[5])), dataStart: UInt64(nl + 1))
-    }
-
-    private static func writeAll(_ fd: Int32, _ bytes: [UInt8], _ path: String) throws {
-        var written = 0
-        while written < bytes.count {
-            let n = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + written, $0.count - written) }
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw AgentIOError(operation: "write", path: path, errno: errno)
-            }
-            written += n
-        }
     }
 }

@@ -36,22 +36,15 @@ public struct AggregatorConfigFile: Sendable {
         if blocks.count > 1 { throw fail(blocks[1].line, "only one aggregator block is allowed") }
         if !block.labels.isEmpty { throw fail(block.line, "the aggregator block takes no label") }
 
+        let options = HCLOptions(file: path)
         func string(_ a: HCL.Attribute) throws -> String {
-            guard case .string(let s) = a.value else { throw fail(a.line, "\(a.name) must be a string, not \(a.value.typeName)") }
-            return s
+            do { return try options.string(a) } catch { throw AggregatorError.configuration(error.description) }
         }
         func int(_ a: HCL.Attribute) throws -> Int {
-            guard case .number(let n) = a.value, n >= 0, n == n.rounded(), n < 1e15 else { throw fail(a.line, "\(a.name) must be a whole number") }
-            return Int(n)
+            do { return try options.wholeNumber(a) } catch { throw AggregatorError.configuration(error.description) }
         }
         func duration(_ a: HCL.Attribute) throws -> Double {
-            switch a.value {
-            case .number(let n) where n > 0: return n
-            case .string(let s):
-                guard let d = DurationText.seconds(s), d > 0 else { throw fail(a.line, "\(a.name) must be a duration such as \"30s\" or \"14d\", not \"\(s)\"") }
-                return d
-            default: throw fail(a.line, "\(a.name) must be a duration such as \"30s\"")
-            }
+            do { return try options.duration(a) } catch { throw AggregatorError.configuration(error.description) }
         }
         for a in block.attributes {
             switch a.name {
