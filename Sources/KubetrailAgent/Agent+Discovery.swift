@@ -167,9 +167,7 @@ extension Agent {
             decidedLinks[name] = allowed
             if !allowed { return }
         }
-        guard let resolved = realpath(path, nil) else { return }   // dangling: the next rescan tries again
-        let target = String(cString: resolved)
-        free(resolved)
+        guard let target = resolveLink(path) else { return }   // dangling: the next rescan tries again
         guard let slash = target.lastIndex(of: "/") else { return }
         let dir = String(target[..<slash])
         let file = String(target[target.index(after: slash)...])
@@ -187,6 +185,27 @@ extension Agent {
             }
         }
         ensureWatched(dir, role: .container(containerIDs: ids))
+    }
+
+    /// The file a `/var/log/containers` link points to. When the host's `/var/log/pods` is
+    /// mounted elsewhere in the agent's container (`--pods-dir`), the link's absolute target is
+    /// looked up under that directory instead.
+    func resolveLink(_ path: String) -> String? {
+        if let resolved = realpath(path, nil) {
+            defer { free(resolved) }
+            return String(cString: resolved)
+        }
+        let kubeletPods = "/var/log/pods"
+        guard config.podsDirectory != kubeletPods else { return nil }
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        let n = buffer.withUnsafeMutableBytes { readlink(path, $0.baseAddress!.assumingMemoryBound(to: CChar.self), 4095) }
+        guard n > 0 else { return nil }
+        let raw = String(decoding: buffer[0..<n], as: UTF8.self)
+        guard raw.hasPrefix(kubeletPods + "/") else { return nil }
+        let mapped = config.podsDirectory + raw.dropFirst(kubeletPods.count)
+        guard let resolved = realpath(mapped, nil) else { return nil }
+        defer { free(resolved) }
+        return String(cString: resolved)
     }
 
     /// Starts tailing `path`, or updates the name of the file already open under that inode.

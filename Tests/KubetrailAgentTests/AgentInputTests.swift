@@ -70,6 +70,25 @@ import TestSupport
     }
 }
 
+@Suite(.serialized) struct AgentPodsDirectoryTests {
+    @Test func linksToTheHostsPodsDirectoryAreFollowedWhereItIsMounted() throws {
+        let node = try NodeFixture()
+        defer { node.stopAll() }
+        try node.startAggregator()
+        // In the agent's container the host's /var/log/pods is mounted at --pods-dir; the links
+        // still say /var/log/pods/….
+        let podDir = node.podsDir + "/shop_web-9_uid-9/app"
+        try FileManager.default.createDirectory(atPath: podDir, withIntermediateDirectories: true)
+        LineWriter.append(podDir + "/0.log", (0..<5).map { LineWriter.criLine($0, tag: "mounted") })
+        let id = String(repeating: "c", count: 64)
+        try FileManager.default.createSymbolicLink(atPath: node.containersDir + "/web-9_shop_app-\(id).log",
+                                                   withDestinationPath: "/var/log/pods/shop_web-9_uid-9/app/0.log")
+        try node.startAgent(["--pods-dir", node.podsDir, "--no-audit"])
+        #expect(node.waitUntil(20) { node.number("SELECT count(*) FROM kubernetes_pod_logs WHERE container_id = '\(id)'") == 5 },
+                "\(node.agent?.log ?? "")")
+    }
+}
+
 @Suite(.serialized) struct AgentEndpointTests {
     @Test func healthAndMetricsAnswerAndEverythingElseIsRefused() throws {
         let node = try NodeFixture()
