@@ -40,6 +40,11 @@ let package = Package(
             .product(name: "GRDBSQLite", package: "GRDB.swift"),
         ]),
         .target(name: "KubetrailImport", dependencies: ["KubetrailStore"]),
+        // The Kubernetes API side: kubeconfig as client-go resolves it.
+        .target(name: "KubetrailKube", dependencies: [
+            "KubetrailCore",
+            .product(name: "Yams", package: "Yams"),
+        ]),
         .target(name: "KubetrailAggregator", dependencies: [
             "KubetrailStore",
             .product(name: "Hummingbird", package: "hummingbird"),
@@ -74,6 +79,7 @@ let package = Package(
         .testTarget(name: "KubetrailStoreTests", dependencies: ["KubetrailStore", "TestSupport"]),
         .testTarget(name: "KubetrailCLITests", dependencies: ["KubetrailImport", "TestSupport"]),
         .testTarget(name: "KubetrailAgentTests", dependencies: ["KubetrailAgent", "TestSupport"]),
+        .testTarget(name: "KubetrailKubeTests", dependencies: ["KubetrailKube", "TestSupport"]),
         .testTarget(name: "KubetrailAggregatorTests", dependencies: ["KubetrailAggregator", "TestSupport"]),
     ]
 )
