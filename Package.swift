@@ -42,7 +42,7 @@ let package = Package(
         .target(name: "KubetrailImport", dependencies: ["KubetrailStore"]),
         // The Kubernetes API side: kubeconfig as client-go resolves it.
         .target(name: "KubetrailKube", dependencies: [
-            "KubetrailCore",
+            "KubetrailCore", "CCurl",
             .product(name: "Yams", package: "Yams"),
         ]),
         .target(name: "KubetrailAggregator", dependencies: [

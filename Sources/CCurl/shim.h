@@ -13,5 +13,10 @@ typedef size_t (*ccurl_data_cb)(char *ptr, size_t size, size_t nmemb, void *user
 static inline CURLcode ccurl_setopt_writefunction(CURL *h, ccurl_data_cb cb) { return curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, cb); }
 static inline CURLcode ccurl_setopt_headerfunction(CURL *h, ccurl_data_cb cb) { return curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, cb); }
 static inline CURLcode ccurl_getinfo_long(CURL *h, CURLINFO i, long *out) { return curl_easy_getinfo(h, i, out); }
+/* PEM held in memory (CURLOPT_CAINFO_BLOB, _SSLCERT_BLOB, _SSLKEY_BLOB): libcurl copies it. */
+static inline CURLcode ccurl_setopt_blob(CURL *h, CURLoption o, const void *data, size_t len) {
+    struct curl_blob blob = { (void *)data, len, CURL_BLOB_COPY };
+    return curl_easy_setopt(h, o, &blob);
+}
 static inline CURLcode ccurl_global_init_default(void) { return curl_global_init(CURL_GLOBAL_DEFAULT); }
 #endif

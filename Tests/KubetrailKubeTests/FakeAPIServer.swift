@@ -1,0 +1,99 @@
+import Foundation
+import TestSupport
+
+/// A small TLS (or plain) HTTP server standing in for kube-apiserver in client tests: it logs
+/// every request's path, Authorization and Host headers, SNI name and client-certificate CN,
+/// answers `/version`, streams three watch events, and refuses the token `bad-token` with 401.
+final class FakeAPIServer: @unchecked Sendable {
+    let process = Process()
+    let port: Int
+    let logPath: String
+
+    init(dir: TemporaryDirectory, cert: String?, key: String?, clientCA: String?) throws {
+        logPath = dir.path("requests-\(UUID().uuidString).jsonl")
+        let script = """
+        import http.server, ssl, json, sys, socketserver
+        log = open(sys.argv[1], 'a')
+        sni = {}
+        class H(http.server.BaseHTTPRequestHandler):
+            protocol_version = 'HTTP/1.1'
+            def do_GET(self):
+                cn = None
+                if isinstance(self.connection, ssl.SSLSocket):
+                    peer = self.connection.getpeercert()
+                    if peer:
+                        cn = dict(x[0] for x in peer['subject']).get('commonName')
+                auth = self.headers.get('Authorization')
+                log.write(json.dumps({'path': self.path, 'auth': auth, 'host': self.headers.get('Host'), 'cn': cn,
+                                      'sni': sni.get(id(self.connection))}) + '\\n'); log.flush()
+                if auth == 'Bearer bad-token':
+                    return self.reply(401, b'{"kind":"Status","code":401}')
+                if self.path.startswith('/api/v1/pods') and 'watch=1' in self.path:
+                    self.send_response(200); self.send_header('Transfer-Encoding', 'chunked'); self.end_headers()
+                    for i in range(3):
+                        line = json.dumps({'type': 'ADDED', 'object': {'metadata': {'name': 'p%d' % i, 'resourceVersion': str(i + 1)}}}).encode() + b'\\n'
+                        self.wfile.write(b'%x\\r\\n%s\\r\\n' % (len(line), line)); self.wfile.flush()
+                    self.wfile.write(b'0\\r\\n\\r\\n'); return
+                self.reply(200, b'{"major":"1","minor":"32","gitVersion":"v1.32.0-fake"}')
+            def reply(self, code, body):
+                self.send_response(code); self.send_header('Content-Type', 'application/json')
+                self.send_header('Content-Length', str(len(body))); self.end_headers(); self.wfile.write(body)
+            def log_message(self, *a): pass
+        class S(socketserver.ThreadingMixIn, http.server.HTTPServer):
+            daemon_threads = True
+        s = S(('127.0.0.1', 0), H)
+        if len(sys.argv) > 2:
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            ctx.load_cert_chain(sys.argv[2], sys.argv[3])
+            if len(sys.argv) > 4:
+                ctx.load_verify_locations(sys.argv[4]); ctx.verify_mode = ssl.CERT_OPTIONAL
+            def remember(sock, name, _):
+                sni[id(sock)] = name
+            ctx.sni_callback = remember
+            s.socket = ctx.wrap_socket(s.socket, server_side=True)
+        print(s.server_address[1], flush=True)
+        s.serve_forever()
+        """
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
+        process.arguments = ["-c", script, logPath] + [cert, key, clientCA].compactMap { $0 }
+        let out = Pipe()
+        process.standardOutput = out
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        let line = String(decoding: out.fileHandleForReading.availableData, as: UTF8.self)
+        guard let p = Int(line.trimmingCharacters(in: .whitespacesAndNewlines)) else { throw ServerError("fake API server did not start") }
+        port = p
+    }
+
+    var requests: [[String: Any]] {
+        let text = (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? ""
+        return text.split(separator: "\n").compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+    }
+
+    func stop() {
+        kill(process.processIdentifier, SIGKILL)   // the test runner's blocked SIGTERM is inherited
+        process.waitUntilExit()
+    }
+}
+
+/// A CA, a server certificate for 127.0.0.1, one valid only for `fake.example`, and a client
+/// certificate (CN=alice, O=devs).
+func makeAPICertificates(in dir: TemporaryDirectory) throws {
+    let script = """
+    set -e
+    cd '\(dir.url.path)'
+    ec="-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes"
+    openssl req -x509 $ec -keyout ca.key -out ca.pem -days 2 -subj /CN=fake-kube-ca 2>/dev/null
+    printf 'subjectAltName=IP:127.0.0.1\\nextendedKeyUsage=serverAuth\\n' > ip.ext
+    openssl req $ec -keyout server.key -out server.csr -subj /CN=kube-apiserver 2>/dev/null
+    openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out server.pem -days 2 -extfile ip.ext 2>/dev/null
+    printf 'subjectAltName=DNS:fake.example\\nextendedKeyUsage=serverAuth\\n' > dns.ext
+    openssl req $ec -keyout named.key -out named.csr -subj /CN=fake.example 2>/dev/null
+    openssl x509 -req -in named.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out named.pem -days 2 -extfile dns.ext 2>/dev/null
+    printf 'extendedKeyUsage=clientAuth\\n' > client.ext
+    openssl req $ec -keyout client.key -out client.csr -subj "/O=devs/CN=alice" 2>/dev/null
+    openssl x509 -req -in client.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out client.pem -days 2 -extfile client.ext 2>/dev/null
+    """
+    let r = try Subprocess.run(URL(fileURLWithPath: "/bin/sh"), ["-c", script])
+    guard r.status == 0 else { throw ServerError("openssl failed: \(r.stderr)") }
+}
