@@ -12,9 +12,11 @@ final class FakeAPIServer: @unchecked Sendable {
     init(dir: TemporaryDirectory, cert: String?, key: String?, clientCA: String?) throws {
         logPath = dir.path("requests-\(UUID().uuidString).jsonl")
         let script = """
-        import http.server, ssl, json, sys, socketserver
+        import http.server, ssl, json, sys, socketserver, urllib.parse
         log = open(sys.argv[1], 'a')
         sni = {}
+        NS = [{'metadata': {'name': 'ns%d' % i, 'resourceVersion': str(10 + i)}} for i in range(5)]
+        watches = [0]
         class H(http.server.BaseHTTPRequestHandler):
             protocol_version = 'HTTP/1.1'
             def do_GET(self):
@@ -28,6 +30,8 @@ final class FakeAPIServer: @unchecked Sendable {
                                       'sni': sni.get(id(self.connection))}) + '\\n'); log.flush()
                 if auth == 'Bearer bad-token':
                     return self.reply(401, b'{"kind":"Status","code":401}')
+                if self.path.startswith('/api/v1/namespaces'):
+                    return self.namespaces()
                 if self.path.startswith('/api/v1/pods') and 'watch=1' in self.path:
                     self.send_response(200); self.send_header('Transfer-Encoding', 'chunked'); self.end_headers()
                     for i in range(3):
@@ -35,6 +39,35 @@ final class FakeAPIServer: @unchecked Sendable {
                         self.wfile.write(b'%x\\r\\n%s\\r\\n' % (len(line), line)); self.wfile.flush()
                     self.wfile.write(b'0\\r\\n\\r\\n'); return
                 self.reply(200, b'{"major":"1","minor":"32","gitVersion":"v1.32.0-fake"}')
+            def stream(self, events):
+                self.send_response(200); self.send_header('Transfer-Encoding', 'chunked'); self.end_headers()
+                for e in events:
+                    line = json.dumps(e).encode() + b'\\n'
+                    self.wfile.write(b'%x\\r\\n%s\\r\\n' % (len(line), line)); self.wfile.flush()
+                self.wfile.write(b'0\\r\\n\\r\\n')
+            def namespaces(self):
+                # A reflector's life: paginated list, a watch that ends, one that expires, relists.
+                q = urllib.parse.parse_qs(urllib.parse.urlparse(self.path).query)
+                ns = lambda n, rv: {'metadata': {'name': n, 'resourceVersion': rv}}
+                if q.get('watch') == ['true']:
+                    watches[0] += 1
+                    if watches[0] == 1:
+                        return self.stream([{'type': 'ADDED', 'object': ns('ns5', '101')}, {'type': 'MODIFIED', 'object': ns('ns1', '102')},
+                                            {'type': 'DELETED', 'object': ns('ns2', '103')},
+                                            {'type': 'BOOKMARK', 'object': {'kind': 'Namespace', 'apiVersion': 'v1', 'metadata': {'resourceVersion': '104'}}}])
+                    if watches[0] == 2:
+                        return self.stream([{'type': 'ERROR', 'object': {'kind': 'Status', 'apiVersion': 'v1', 'metadata': {}, 'status': 'Failure',
+                                            'message': 'too old resource version: 104 (500)', 'reason': 'Expired', 'code': 410}}])
+                    return self.stream([{'type': 'ADDED', 'object': ns('ns9', '200')}])
+                rv = q.get('resourceVersion', [None])[0]
+                if rv not in (None, '0'):
+                    return self.reply(410, b'{"kind":"Status","code":410,"reason":"Expired"}')
+                limit = int(q.get('limit', ['0'])[0])
+                start = int(q['continue'][0].split(':')[1]) if 'continue' in q else 0
+                page = NS[start:start + limit] if limit else NS
+                more = 'c:%d' % (start + limit) if limit and start + limit < len(NS) else ''
+                self.reply(200, json.dumps({'kind': 'NamespaceList', 'apiVersion': 'v1',
+                                            'metadata': {'resourceVersion': '100', 'continue': more}, 'items': page}).encode())
             def reply(self, code, body):
                 self.send_response(code); self.send_header('Content-Type', 'application/json')
                 self.send_header('Content-Length', str(len(body))); self.end_headers(); self.wfile.write(body)

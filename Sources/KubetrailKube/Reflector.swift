@@ -1,0 +1,142 @@
+import Foundation
+import KubetrailCore
+
+/// List then watch one collection the way client-go's reflector does (release-1.32): a paginated
+/// list at `resourceVersion=0`, a watch from the list's version with bookmarks and a 5–10 minute
+/// server timeout, a re-watch from the last version when the stream ends, and after `410 Gone`
+/// a relist at the last version — or, when that is gone too, a consistent relist.
+public final class Reflector {
+    public enum Event {
+        /// The whole collection as of `resourceVersion`: rows not in it are gone.
+        case synced(items: [Data], resourceVersion: String)
+        case added(Data)
+        case modified(Data)
+        case deleted(Data)
+    }
+
+    public enum Stop: Error { case requested }
+
+    public struct Failure: Error, CustomStringConvertible {
+        public var status: Int
+        public var description: String
+    }
+
+    let client: KubeClient
+    /// The collection path, e.g. `/api/v1/events` or `/apis/apps/v1/deployments`.
+    public let path: String
+    public let pageSize: Int
+    public private(set) var lastResourceVersion: String?
+    private var random = SplitMix64(seed: UInt64(UInt32(truncatingIfNeeded: Int(ProcessInfo.processInfo.processIdentifier))))
+
+    public init(client: KubeClient, path: String, pageSize: Int = 500) {
+        self.client = client
+        self.path = path
+        self.pageSize = pageSize
+    }
+
+    /// Lists and watches until `handler` throws `Stop.requested` (or any error it throws).
+    /// Network errors and 5xx are retried after `backoff` seconds; 401/403 are thrown.
+    public func run(backoff: Double = 1, handler: (Event) throws -> Void) throws {
+        var needList = true
+        var relistAt: String? = "0"
+        while true {
+            do {
+                if needList {
+                    let (items, version) = try listAll(resourceVersion: relistAt)
+                    lastResourceVersion = version
+                    try handler(.synced(items: items, resourceVersion: version))
+                    needList = false
+                }
+                guard let from = lastResourceVersion else { needList = true; relistAt = nil; continue }
+                switch try watch(from: from, handler: handler) {
+                case .closed:
+                    continue   // re-watch from the last version at once
+                case .expired:
+                    needList = true
+                    relistAt = lastResourceVersion
+                }
+            } catch let failure as Failure where failure.status == 410 {
+                // The relist at the last version is gone too: a consistent read.
+                needList = true
+                relistAt = nil
+            } catch let failure as Failure where failure.status == 401 || failure.status == 403 {
+                throw failure
+            } catch let failure as Failure {
+                _ = failure
+                Thread.sleep(forTimeInterval: backoff)
+            } catch is KubeClient.Failure {
+                Thread.sleep(forTimeInterval: backoff)
+            }
+        }
+    }
+
+    /// The whole collection: pages of `pageSize` when listing at `"0"`, one request otherwise.
+    public func listAll(resourceVersion: String?) throws -> (items: [Data], resourceVersion: String) {
+        var items: [Data] = []
+        var next: String? = nil
+        var version = ""
+        repeat {
+            var query: [(String, String)] = []
+            if let next { query.append(("continue", next)) }
+            if resourceVersion == "0" || next != nil { query.append(("limit", String(pageSize))) }
+            if next == nil, let resourceVersion { query.append(("resourceVersion", resourceVersion)) }
+            let reply = try client.get(path + Self.encode(query))
+            guard reply.status == 200 else { throw Failure(status: reply.status, description: "list \(path): HTTP \(reply.status) \(reply.text.prefix(300))") }
+            guard let json = try JSONSerialization.jsonObject(with: Data(reply.body)) as? [String: Any] else {
+                throw Failure(status: 0, description: "list \(path): not a JSON object")
+            }
+            for item in json["items"] as? [Any] ?? [] {
+                items.append(try JSONSerialization.data(withJSONObject: item))
+            }
+            let meta = json["metadata"] as? [String: Any]
+            version = meta?["resourceVersion"] as? String ?? version
+            next = (meta?["continue"] as? String).flatMap { $0.isEmpty ? nil : $0 }
+        } while next != nil
+        return (items, version)
+    }
+
+    enum WatchEnd { case closed, expired }
+
+    func watch(from version: String, handler: (Event) throws -> Void) throws -> WatchEnd {
+        let timeout = 300 + Int(random.next() % 300)
+        let query = [("allowWatchBookmarks", "true"), ("resourceVersion", version),
+                     ("timeoutSeconds", String(timeout)), ("watch", "true")]
+        var expired = false
+        var thrown: Error?
+        let status = try client.stream(path + Self.encode(query)) { line in
+            guard let json = try? JSONSerialization.jsonObject(with: Data(line)) as? [String: Any],
+                  let type = json["type"] as? String, let object = json["object"] as? [String: Any] else { return true }
+            if type == "ERROR" {
+                if (object["code"] as? Int) == 410 { expired = true }
+                return false
+            }
+            if let rv = (object["metadata"] as? [String: Any])?["resourceVersion"] as? String { lastResourceVersion = rv }
+            guard type != "BOOKMARK", let data = try? JSONSerialization.data(withJSONObject: object) else { return true }
+            do {
+                switch type {
+                case "ADDED": try handler(.added(data))
+                case "MODIFIED": try handler(.modified(data))
+                case "DELETED": try handler(.deleted(data))
+                default: break
+                }
+            } catch {
+                thrown = error
+                return false
+            }
+            return true
+        }
+        if let thrown { throw thrown }
+        if status == 410 || expired { return .expired }
+        guard status == 200 else { throw Failure(status: status, description: "watch \(path): HTTP \(status)") }
+        return .closed
+    }
+
+    static func encode(_ query: [(String, String)]) -> String {
+        guard !query.isEmpty else { return "" }
+        var allowed = CharacterSet.urlQueryAllowed
+        allowed.remove(charactersIn: "&=+:/")
+        return "?" + query.sorted { $0.0 < $1.0 }
+            .map { "\($0.0)=\($0.1.addingPercentEncoding(withAllowedCharacters: allowed) ?? $0.1)" }
+            .joined(separator: "&")
+    }
+}
