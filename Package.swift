@@ -45,6 +45,8 @@ let package = Package(
             "KubetrailCore", "CCurl",
             .product(name: "Yams", package: "Yams"),
         ]),
+        // Kubernetes API data into the tables: what the aggregator's pollers and `collect` share.
+        .target(name: "KubetrailCollect", dependencies: ["KubetrailKube", "KubetrailStore"]),
         .target(name: "KubetrailAggregator", dependencies: [
             "KubetrailStore",
             .product(name: "Hummingbird", package: "hummingbird"),
@@ -79,7 +81,7 @@ let package = Package(
         .testTarget(name: "KubetrailStoreTests", dependencies: ["KubetrailStore", "TestSupport"]),
         .testTarget(name: "KubetrailCLITests", dependencies: ["KubetrailImport", "TestSupport"]),
         .testTarget(name: "KubetrailAgentTests", dependencies: ["KubetrailAgent", "TestSupport"]),
-        .testTarget(name: "KubetrailKubeTests", dependencies: ["KubetrailKube", "TestSupport"]),
+        .testTarget(name: "KubetrailKubeTests", dependencies: ["KubetrailKube", "KubetrailCollect", "TestSupport"]),
         .testTarget(name: "KubetrailAggregatorTests", dependencies: ["KubetrailAggregator", "TestSupport"]),
     ]
 )

@@ -102,6 +102,14 @@ public final class RowWriter {
         return db.changesCount
     }
 
+    /// The ids of `kubernetes_resources` rows of one kind in one cluster (what a relist compares
+    /// against to find objects that vanished).
+    public func resourceIDs(kind: String, cluster: String?) throws -> Set<String> {
+        let rows = try Row.fetchAll(db, sql: "SELECT tp_id FROM kubernetes_resources WHERE resource_type = ? AND cluster_name IS ?",
+                                    arguments: [kind, cluster])
+        return Set(rows.compactMap { $0["tp_id"] as String? })
+    }
+
     /// Removes a row (a deleted resource).
     @discardableResult
     public func delete(table schema: TableSchema, id: String) throws -> Bool {

@@ -15,7 +15,7 @@ final class FakeAPIServer: @unchecked Sendable {
         import http.server, ssl, json, sys, socketserver, urllib.parse
         log = open(sys.argv[1], 'a')
         sni = {}
-        NS = [{'metadata': {'name': 'ns%d' % i, 'resourceVersion': str(10 + i)}} for i in range(5)]
+        NS = [{'metadata': {'name': 'ns%d' % i, 'uid': 'uid-ns%d' % i, 'resourceVersion': str(10 + i), 'creationTimestamp': '2026-11-27T10:00:00Z'}} for i in range(5)]
         watches = [0]
         class H(http.server.BaseHTTPRequestHandler):
             protocol_version = 'HTTP/1.1'
@@ -48,7 +48,7 @@ final class FakeAPIServer: @unchecked Sendable {
             def namespaces(self):
                 # A reflector's life: paginated list, a watch that ends, one that expires, relists.
                 q = urllib.parse.parse_qs(urllib.parse.urlparse(self.path).query)
-                ns = lambda n, rv: {'metadata': {'name': n, 'resourceVersion': rv}}
+                ns = lambda n, rv: {'kind': 'Namespace', 'apiVersion': 'v1', 'metadata': {'name': n, 'uid': 'uid-' + n, 'resourceVersion': rv, 'creationTimestamp': '2026-11-27T10:00:00Z'}}
                 if q.get('watch') == ['true']:
                     watches[0] += 1
                     if watches[0] == 1:

@@ -1,0 +1,86 @@
+import Foundation
+import KubetrailKube
+import KubetrailStore
+import KubetrailTables
+
+/// Applies a reflector's events to the store: resources are kept current (a DELETED event
+/// removes the row, a relist removes rows whose objects vanished), events are kept as history
+/// (their expiry in the API — one hour by default — removes nothing here, which is the point of
+/// collecting them).
+public final class TableSync {
+    public enum Target: Sendable, Equatable {
+        case events
+        /// Resources of this kind (`Pod`, `Deployment`, …).
+        case resources(kind: String)
+    }
+
+    public struct Counts: Sendable, Equatable {
+        public var stored = 0
+        public var removed = 0
+        public var rejected = 0
+    }
+
+    public let target: Target
+    let store: SQLiteStore
+    let context: IngestContext
+    public private(set) var counts = Counts()
+
+    public init(target: Target, store: SQLiteStore, context: IngestContext) {
+        self.target = target
+        self.store = store
+        self.context = context
+    }
+
+    public func apply(_ event: Reflector.Event) throws {
+        switch event {
+        case .synced(let items, _):
+            let ids = try store.write { w -> Set<String> in
+                var seen = Set<String>()
+                for item in items { if let id = try store(item, w) { seen.insert(id) } }
+                return seen
+            }
+            if case .resources(let kind) = target {
+                try store.write { w in
+                    for gone in try w.resourceIDs(kind: kind, cluster: context.clusterName).subtracting(ids) {
+                        if try w.delete(table: ResourceRow.schema, id: gone) { counts.removed += 1 }
+                    }
+                }
+            }
+        case .added(let item), .modified(let item):
+            _ = try store.write { w in try store(item, w) }
+        case .deleted(let item):
+            guard case .resources = target else { return }   // events are history
+            guard let uid = Self.uid(item) else { return }
+            try store.write { w in if try w.delete(table: ResourceRow.schema, id: uid) { counts.removed += 1 } }
+        }
+    }
+
+    /// Normalizes and upserts one object; returns its row id, nil when rejected.
+    private func store(_ item: Data, _ w: RowWriter) throws -> String? {
+        guard let json = try? JSONSerialization.jsonObject(with: item) as? [String: Any] else { counts.rejected += 1; return nil }
+        var object = json
+        if case .resources(let kind) = target, object["kind"] == nil { object["kind"] = kind }   // list items carry no kind
+        do {
+            switch target {
+            case .events:
+                let row = try EventNormalizer.row(KubeObject(object), context: context)
+                _ = try w.insert(row)
+                counts.stored += 1
+                return row.common.id
+            case .resources:
+                let row = try ResourceNormalizer.row(KubeObject(object), context: context)
+                _ = try w.insert(row)
+                counts.stored += 1
+                return row.common.id
+            }
+        } catch is Rejection {
+            counts.rejected += 1
+            return nil
+        }
+    }
+
+    static func uid(_ item: Data) -> String? {
+        guard let json = try? JSONSerialization.jsonObject(with: item) as? [String: Any] else { return nil }
+        return (json["metadata"] as? [String: Any])?["uid"] as? String
+    }
+}
