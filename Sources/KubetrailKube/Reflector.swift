@@ -26,6 +26,8 @@ public final class Reflector {
     public let path: String
     public let pageSize: Int
     public private(set) var lastResourceVersion: String?
+    /// Watch events received (bookmarks included).
+    public private(set) var events = 0
     private var random = SplitMix64(seed: UInt64(UInt32(truncatingIfNeeded: Int(ProcessInfo.processInfo.processIdentifier))))
 
     public init(client: KubeClient, path: String, pageSize: Int = 500) {
@@ -48,9 +50,13 @@ public final class Reflector {
                     needList = false
                 }
                 guard let from = lastResourceVersion else { needList = true; relistAt = nil; continue }
+                let started = Date()
+                let eventsBefore = events
                 switch try watch(from: from, handler: handler) {
                 case .closed:
-                    continue   // re-watch from the last version at once
+                    // Re-watch from the last version at once — unless the watch ended within a
+                    // second with nothing in it, which client-go treats as an error to back off from.
+                    if Date().timeIntervalSince(started) < 1 && events == eventsBefore { Thread.sleep(forTimeInterval: backoff) }
                 case .expired:
                     needList = true
                     relistAt = lastResourceVersion
@@ -106,6 +112,7 @@ public final class Reflector {
         let status = try client.stream(path + Self.encode(query)) { line in
             guard let json = try? JSONSerialization.jsonObject(with: Data(line)) as? [String: Any],
                   let type = json["type"] as? String, let object = json["object"] as? [String: Any] else { return true }
+            events += 1
             if type == "ERROR" {
                 if (object["code"] as? Int) == 410 { expired = true }
                 return false

@@ -32,6 +32,23 @@ final class FakeAPIServer: @unchecked Sendable {
                     return self.reply(401, b'{"kind":"Status","code":401}')
                 if self.path.startswith('/api/v1/namespaces'):
                     return self.namespaces()
+                if self.path.startswith('/api/v1/secrets'):
+                    return self.reply(403, b'{"kind":"Status","code":403,"reason":"Forbidden","message":"secrets is forbidden: User cannot list resource secrets"}')
+                if 'watch=true' in self.path:
+                    import time; time.sleep(1.5)
+                    return self.stream([])
+                if self.path.startswith('/api/v1/events'):
+                    ev = lambda i: {'metadata': {'name': 'web.%d' % i, 'namespace': 'shop', 'uid': 'ev-%d' % i, 'resourceVersion': str(i)},
+                                    'involvedObject': {'kind': 'Pod', 'name': 'web', 'namespace': 'shop'}, 'reason': 'BackOff',
+                                    'message': 'Back-off restarting failed container', 'type': 'Warning', 'count': 3,
+                                    'firstTimestamp': '2026-11-27T10:00:00Z', 'lastTimestamp': '2026-11-27T10:05:00Z', 'source': {'component': 'kubelet'}}
+                    return self.reply(200, json.dumps({'kind': 'EventList', 'apiVersion': 'v1', 'metadata': {'resourceVersion': '7'}, 'items': [ev(1), ev(2)]}).encode())
+                if self.path.startswith('/api/v1/pods') and 'watch' not in self.path:
+                    pod = {'metadata': {'name': 'web', 'namespace': 'shop', 'uid': 'pod-1', 'resourceVersion': '5', 'creationTimestamp': '2026-11-27T10:00:00Z'},
+                           'spec': {'nodeName': 'node-a'}, 'status': {'phase': 'Running'}}
+                    return self.reply(200, json.dumps({'kind': 'PodList', 'apiVersion': 'v1', 'metadata': {'resourceVersion': '7'}, 'items': [pod]}).encode())
+                if (self.path.startswith('/api/') or self.path.startswith('/apis/')) and 'watch' not in self.path:
+                    return self.reply(200, b'{"kind":"List","apiVersion":"v1","metadata":{"resourceVersion":"7"},"items":[]}')
                 if self.path.startswith('/api/v1/pods') and 'watch=1' in self.path:
                     self.send_response(200); self.send_header('Transfer-Encoding', 'chunked'); self.end_headers()
                     for i in range(3):

@@ -42,7 +42,54 @@ final class MemorySink: QuerySink {
     var rows: [[String]] = []
     func begin(columns: [QueryColumn]) throws {}
     func row(_ values: [QueryValue]) throws {
-        rows.append(values.map { if case .text(let s) = $0 { return s } else { return "\($0)" } })
+        rows.append(values.map {
+            switch $0 {
+            case .text(let s): return s
+            case .int(let v): return String(v)
+            case .real(let v): return String(v)
+            case .null: return "NULL"
+            case .blob: return "BLOB"
+            }
+        })
     }
     func end() throws {}
+}
+
+@Suite struct ClusterPollersTests {
+    @Test func eventsAndResourcesArriveWhileAForbiddenKindIsReportedAlone() throws {
+        let dir = try TemporaryDirectory()
+        let server = try FakeAPIServer(dir: dir, cert: nil, key: nil, clientCA: nil)
+        defer { server.stop() }
+        let store = try SQLiteStore(path: dir.path("kt.db"))
+        let client = KubeClient(connection: ClusterConnection(server: "http://127.0.0.1:\(server.port)", namespace: "default", contextName: nil))
+        let logged = LogLines()
+        let pollers = ClusterPollers(client: client, store: store,
+                                     context: IngestContext(clusterName: "test", sourceType: .apiWatch, sourceName: "fake"),
+                                     log: { logged.add($0) })
+        pollers.start()
+        defer { pollers.stop() }
+        let deadline = Date().addingTimeInterval(20)
+        func count(_ sql: String) throws -> Int {
+            let out = MemorySink()
+            try store.query(sql, into: out)
+            return Int(out.rows.first?.first ?? "") ?? -1
+        }
+        while Date() < deadline {
+            if pollers.status.values.allSatisfy({ if case .starting = $0 { return false } else { return true } }) { break }
+            Thread.sleep(forTimeInterval: 0.1)
+        }
+        #expect(pollers.status["/api/v1/secrets"].map { if case .forbidden = $0 { return true } else { return false } } == true)
+        #expect(pollers.status["/api/v1/pods"] == .synced(items: 1))
+        #expect(pollers.status["/apis/apps/v1/deployments"] == .synced(items: 0))
+        #expect(try count("SELECT count(*) FROM kubernetes_events WHERE reason = 'BackOff'") == 2)
+        #expect(try count("SELECT count(*) FROM kubernetes_resources WHERE resource_type = 'Pod' AND name = 'web'") == 1)
+        #expect(logged.text.contains("forbidden: /api/v1/secrets"))
+    }
+}
+
+final class LogLines: @unchecked Sendable {
+    private let lock = NSLock()
+    private var lines: [String] = []
+    func add(_ s: String) { lock.withLock { lines.append(s) } }
+    var text: String { lock.withLock { lines.joined(separator: "\n") } }
 }

@@ -1,0 +1,111 @@
+import Foundation
+import KubetrailKube
+import KubetrailStore
+import KubetrailTables
+
+/// One list+watch per collection, each on its own thread, feeding the tables. A kind the
+/// credentials may not read (403) is reported and retried now and then while the others keep
+/// working.
+public final class ClusterPollers: @unchecked Sendable {
+    public struct Collection: Sendable, Equatable {
+        public var target: TableSync.Target
+        public var path: String
+
+        public init(target: TableSync.Target, path: String) {
+            self.target = target
+            self.path = path
+        }
+    }
+
+    /// Events plus the resource kinds the product documents.
+    public static let standard: [Collection] = {
+        var list = [Collection(target: .events, path: "/api/v1/events")]
+        let core = ["Pod": "pods", "Service": "services", "Node": "nodes", "Namespace": "namespaces", "ConfigMap": "configmaps",
+                    "Secret": "secrets", "ServiceAccount": "serviceaccounts", "PersistentVolume": "persistentvolumes",
+                    "PersistentVolumeClaim": "persistentvolumeclaims"]
+        for (kind, plural) in core.sorted(by: { $0.key < $1.key }) { list.append(.init(target: .resources(kind: kind), path: "/api/v1/\(plural)")) }
+        let grouped: [(String, String, String)] = [
+            ("Deployment", "apps/v1", "deployments"), ("DaemonSet", "apps/v1", "daemonsets"), ("StatefulSet", "apps/v1", "statefulsets"),
+            ("ReplicaSet", "apps/v1", "replicasets"), ("Job", "batch/v1", "jobs"), ("CronJob", "batch/v1", "cronjobs"),
+            ("Ingress", "networking.k8s.io/v1", "ingresses"), ("NetworkPolicy", "networking.k8s.io/v1", "networkpolicies"),
+            ("Role", "rbac.authorization.k8s.io/v1", "roles"), ("RoleBinding", "rbac.authorization.k8s.io/v1", "rolebindings"),
+            ("ClusterRole", "rbac.authorization.k8s.io/v1", "clusterroles"),
+            ("ClusterRoleBinding", "rbac.authorization.k8s.io/v1", "clusterrolebindings"),
+        ]
+        for (kind, group, plural) in grouped { list.append(.init(target: .resources(kind: kind), path: "/apis/\(group)/\(plural)")) }
+        return list
+    }()
+
+    public enum State: Sendable, Equatable {
+        case starting
+        case synced(items: Int)
+        case forbidden(String)
+        case failing(String)
+    }
+
+    let client: KubeClient
+    let store: SQLiteStore
+    let context: IngestContext
+    let collections: [Collection]
+    let forbiddenRetry: Double
+    private let lock = NSLock()
+    private var states: [String: State] = [:]
+    private var stopped = false
+    private let log: @Sendable (String) -> Void
+
+    public init(client: KubeClient, store: SQLiteStore, context: IngestContext, collections: [Collection] = standard,
+                forbiddenRetry: Double = 600, log: @escaping @Sendable (String) -> Void = { _ in }) {
+        self.client = client
+        self.store = store
+        self.context = context
+        self.collections = collections
+        self.forbiddenRetry = forbiddenRetry
+        self.log = log
+    }
+
+    /// Where each collection stands, by path.
+    public var status: [String: State] { lock.withLock { states } }
+
+    public func start() {
+        for collection in collections {
+            lock.withLock { states[collection.path] = .starting }
+            Thread { [self] in run(collection) }.start()
+        }
+    }
+
+    public func stop() { lock.withLock { stopped = true } }
+
+    private var isStopped: Bool { lock.withLock { stopped } }
+
+    private func run(_ collection: Collection) {
+        let sync = TableSync(target: collection.target, store: store, context: context)
+        let reflector = Reflector(client: client, path: collection.path)
+        while !isStopped {
+            do {
+                try reflector.run(backoff: 2) { [self] event in
+                    if isStopped { throw Reflector.Stop.requested }
+                    try sync.apply(event)
+                    if case .synced(let items, _) = event {
+                        lock.withLock { states[collection.path] = .synced(items: items.count) }
+                        log("synced \(collection.path): \(items.count) objects")
+                    }
+                }
+            } catch is Reflector.Stop {
+                return
+            } catch let failure as Reflector.Failure where failure.status == 403 {
+                lock.withLock { states[collection.path] = .forbidden(failure.description) }
+                log("forbidden: \(collection.path) cannot be listed with these credentials (RBAC); the other collections go on; retrying in \(Int(forbiddenRetry)) s")
+                sleepUnlessStopped(forbiddenRetry)
+            } catch {
+                lock.withLock { states[collection.path] = .failing("\(error)") }
+                log("\(collection.path): \(error); retrying")
+                sleepUnlessStopped(5)
+            }
+        }
+    }
+
+    private func sleepUnlessStopped(_ seconds: Double) {
+        let until = Date().addingTimeInterval(seconds)
+        while !isStopped && Date() < until { Thread.sleep(forTimeInterval: 0.1) }
+    }
+}
