@@ -48,7 +48,7 @@ let package = Package(
         // Kubernetes API data into the tables: what the aggregator's pollers and `collect` share.
         .target(name: "KubetrailCollect", dependencies: ["KubetrailKube", "KubetrailStore"]),
         .target(name: "KubetrailAggregator", dependencies: [
-            "KubetrailStore",
+            "KubetrailStore", "KubetrailCollect",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "HummingbirdCore", package: "hummingbird"),
             .product(name: "HummingbirdTLS", package: "hummingbird"),
@@ -59,7 +59,7 @@ let package = Package(
             .product(name: "Crypto", package: "swift-crypto"),
         ]),
         .executableTarget(name: "kubetrail", dependencies: [
-            "KubetrailImport", "KubetrailAggregator",
+            "KubetrailImport", "KubetrailAggregator", "KubetrailKube",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         // The node agent: Core and the agent library only (no SwiftNIO, no SQLite), with the

@@ -3,6 +3,8 @@ import Hummingbird
 import HummingbirdCore
 import HummingbirdTLS
 import KubetrailStore
+import KubetrailCollect
+import KubetrailKube
 import KubetrailTables
 import Logging
 import Metrics
@@ -120,6 +122,18 @@ public final class Aggregator: Sendable {
         let retention = Retention(store: store, maxAge: configuration.retention, interval: configuration.retentionInterval, logger: logger)
         retention.start()
         defer { retention.stop() }
+        var pollers: ClusterPollers?
+        if let cluster = configuration.kubernetes {
+            let collections = ClusterPollers.standard.filter { configuration.kubernetesIncludeEvents || $0.target != .events }
+            let log = logger
+            pollers = ClusterPollers(client: KubeClient(connection: cluster), store: store,
+                                     context: IngestContext(clusterName: configuration.clusterName, sourceType: .apiWatch,
+                                                            sourceName: cluster.server),
+                                     collections: collections, log: { log.info("kubernetes: \($0)") })
+            pollers?.start()
+            logger.info("polling the Kubernetes API", metadata: ["server": "\(cluster.server)", "collections": "\(collections.count)"])
+        }
+        defer { pollers?.stop() }
         try await group.run()
         writer.stop()
         logger.info("stopped; every acknowledged batch is committed")

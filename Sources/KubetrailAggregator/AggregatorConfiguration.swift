@@ -1,3 +1,4 @@
+import KubetrailKube
 /// How the aggregator runs; set from flags (and, later, the HCL `aggregator { … }` block).
 public struct AggregatorConfiguration: Sendable {
     public var host = "127.0.0.1"
@@ -34,6 +35,10 @@ public struct AggregatorConfiguration: Sendable {
     public var maxConnections = 1024
     /// Test hook: exit right after a commit, before replying (the kill -9 window).
     public var exitAfterCommit = false
+    /// The cluster whose events and resources are polled (the `connection "kubernetes"` block);
+    /// nil polls nothing.
+    public var kubernetes: ClusterConnection?
+    public var kubernetesIncludeEvents = true
 
     public init(databasePath: String, ingestTokenFile: String) {
         self.databasePath = databasePath

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import KubetrailAggregator
+import KubetrailKube
 import KubetrailTables
 import Logging
 
@@ -111,6 +112,23 @@ struct AggregatorCommand: AsyncParsableCommand {
         config.queryMaxBytes = queryMaxBytes ?? config.queryMaxBytes
         config.idleTimeout = max(1, idleTimeout ?? config.idleTimeout)
         config.exitAfterCommit = env["KUBETRAIL_TEST_EXIT_AFTER_COMMIT"] == "1"
+        if let path = configFile ?? env["KUBETRAIL_CONFIG"] {
+            // The connection "kubernetes" block of the same file: events and resources are polled.
+            do {
+                let kube = try KubernetesConfig.load(directory: nil, extra: [expandTilde(path)], home: NSHomeDirectory())
+                if let c = kube.connection {
+                    let cluster = try c.serviceAccount
+                        ? InClusterConfig.connection(environment: env)
+                        : MergedKubeconfig.load(explicit: c.kubeconfigPath, environment: env).connection(context: c.kubeconfigContext, environment: env)
+                    config.kubernetes = cluster
+                    config.kubernetesIncludeEvents = c.includeEvents
+                    if config.clusterName == nil { config.clusterName = c.clusterName }
+                }
+            } catch {
+                printError("\(error)")
+                throw ExitCode(2)
+            }
+        }
         let aggregator: Aggregator
         do {
             aggregator = try Aggregator(configuration: config, logger: logger)

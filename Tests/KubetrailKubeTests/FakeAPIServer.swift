@@ -75,7 +75,10 @@ final class FakeAPIServer: @unchecked Sendable {
                     if watches[0] == 2:
                         return self.stream([{'type': 'ERROR', 'object': {'kind': 'Status', 'apiVersion': 'v1', 'metadata': {}, 'status': 'Failure',
                                             'message': 'too old resource version: 104 (500)', 'reason': 'Expired', 'code': 410}}])
-                    return self.stream([{'type': 'ADDED', 'object': ns('ns9', '200')}])
+                    if watches[0] == 3:
+                        return self.stream([{'type': 'ADDED', 'object': ns('ns9', '200')}])
+                    import time; time.sleep(1.5)
+                    return self.stream([])
                 rv = q.get('resourceVersion', [None])[0]
                 if rv not in (None, '0'):
                     return self.reply(410, b'{"kind":"Status","code":410,"reason":"Expired"}')

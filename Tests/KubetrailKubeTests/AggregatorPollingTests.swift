@@ -1,0 +1,51 @@
+import Foundation
+import Testing
+import TestSupport
+
+/// The aggregator process configured with a `connection "kubernetes"` block polls the API.
+@Suite(.serialized) struct AggregatorPollingTests {
+    @Test func theAggregatorFillsEventsAndResourcesFromTheConnectionBlock() throws {
+        let dir = try TemporaryDirectory()
+        let api = try FakeAPIServer(dir: dir, cert: nil, key: nil, clientCA: nil)
+        defer { api.stop() }
+        try dir.write("kube/config", "apiVersion: v1\nkind: Config\ncurrent-context: fake\nclusters:\n- name: fake\n  cluster: {server: \"http://127.0.0.1:\(api.port)\"}\ncontexts:\n- name: fake\n  context: {cluster: fake, user: \"\"}\n")
+        try dir.write("tokens", "t\n")
+        let config = try dir.write("kubetrail.tpc", """
+        connection "kubernetes" {
+          plugin          = "kubernetes"
+          kubeconfig_path = "\(dir.path("kube/config"))"
+          kubeconfig_context = "fake"
+          include_events  = true
+          cluster_name    = "lab"
+        }
+        aggregator {
+          ingest_token_file = "\(dir.path("tokens"))"
+        }
+        """)
+        let server = try ServerProcess(arguments: ["--db", dir.path("agg.db"), "--config", config])
+        defer { server.kill() }
+        func count(_ sql: String) -> Int {
+            guard let r = try? Subprocess.kubetrail(["query", "--db", dir.path("agg.db"), "--output", "csv", sql]), r.status == 0 else { return -1 }
+            return Int(r.stdout.split(separator: "\n").dropFirst().first ?? "") ?? -1
+        }
+        let deadline = Date().addingTimeInterval(30)
+        while Date() < deadline && !(count("SELECT count(*) FROM kubernetes_events") == 2 && count("SELECT count(*) FROM kubernetes_resources WHERE resource_type = 'Pod'") == 1) {
+            Thread.sleep(forTimeInterval: 0.2)
+        }
+        #expect(count("SELECT count(*) FROM kubernetes_events WHERE cluster_name = 'lab'") == 2)
+        #expect(count("SELECT count(*) FROM kubernetes_resources WHERE resource_type = 'Pod' AND name = 'web'") == 1)
+        #expect(count("SELECT count(*) FROM kubernetes_resources WHERE resource_type = 'Secret'") == 0)   // forbidden, reported
+        #expect(api.requests.contains { ($0["path"] as? String)?.hasPrefix("/api/v1/secrets") == true })
+    }
+
+    @Test func aBrokenConnectionBlockStopsTheAggregatorWithKubectlsWords() throws {
+        let dir = try TemporaryDirectory()
+        try dir.write("kube/config", "apiVersion: v1\nkind: Config\ncurrent-context: gone\n")
+        try dir.write("tokens", "t\n")
+        let config = try dir.write("kubetrail.tpc", "connection \"kubernetes\" {\n  kubeconfig_path = \"\(dir.path("kube/config"))\"\n}\n")
+        let r = try Subprocess.kubetrail(["aggregator", "--listen", "127.0.0.1:0", "--db", dir.path("agg.db"),
+                                          "--ingest-token-file", dir.path("tokens"), "--config", config])
+        #expect(r.status == 2)
+        #expect(r.stderr.contains("context was not found for specified context: gone"))
+    }
+}
