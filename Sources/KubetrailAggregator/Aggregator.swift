@@ -129,7 +129,8 @@ public final class Aggregator: Sendable {
             pollers = ClusterPollers(client: KubeClient(connection: cluster), store: store,
                                      context: IngestContext(clusterName: configuration.clusterName, sourceType: .apiWatch,
                                                             sourceName: cluster.server),
-                                     collections: collections, log: { log.info("kubernetes: \($0)") })
+                                     collections: collections, namespaces: configuration.kubernetesNamespaces,
+                                     log: { log.info("kubernetes: \($0)") })
             pollers?.start()
             logger.info("polling the Kubernetes API", metadata: ["server": "\(cluster.server)", "collections": "\(collections.count)"])
         }

@@ -39,6 +39,8 @@ public struct AggregatorConfiguration: Sendable {
     /// nil polls nothing.
     public var kubernetes: ClusterConnection?
     public var kubernetesIncludeEvents = true
+    /// `["*"]` or the namespaces whose objects are stored.
+    public var kubernetesNamespaces = ["*"]
 
     public init(databasePath: String, ingestTokenFile: String) {
         self.databasePath = databasePath

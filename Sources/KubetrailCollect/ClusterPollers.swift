@@ -48,13 +48,15 @@ public final class ClusterPollers: @unchecked Sendable {
     let context: IngestContext
     let collections: [Collection]
     let forbiddenRetry: Double
+    let namespaces: [String]
     private let lock = NSLock()
     private var states: [String: State] = [:]
     private var stopped = false
     private let log: @Sendable (String) -> Void
 
     public init(client: KubeClient, store: SQLiteStore, context: IngestContext, collections: [Collection] = standard,
-                forbiddenRetry: Double = 600, log: @escaping @Sendable (String) -> Void = { _ in }) {
+                namespaces: [String] = ["*"], forbiddenRetry: Double = 600, log: @escaping @Sendable (String) -> Void = { _ in }) {
+        self.namespaces = namespaces
         self.client = client
         self.store = store
         self.context = context
@@ -78,7 +80,7 @@ public final class ClusterPollers: @unchecked Sendable {
     private var isStopped: Bool { lock.withLock { stopped } }
 
     private func run(_ collection: Collection) {
-        let sync = TableSync(target: collection.target, store: store, context: context)
+        let sync = TableSync(target: collection.target, store: store, context: context, namespaces: namespaces)
         let reflector = Reflector(client: client, path: collection.path)
         while !isStopped {
             do {

@@ -18,6 +18,8 @@ public final class TableSync {
         public var stored = 0
         public var removed = 0
         public var rejected = 0
+        /// Namespaced objects outside the configured namespaces.
+        public var filtered = 0
     }
 
     public let target: Target
@@ -25,10 +27,20 @@ public final class TableSync {
     let context: IngestContext
     public private(set) var counts = Counts()
 
-    public init(target: Target, store: SQLiteStore, context: IngestContext) {
+    /// `["*"]` or the namespaces whose objects are stored; cluster-scoped objects always are.
+    let namespaces: [String]
+
+    public init(target: Target, store: SQLiteStore, context: IngestContext, namespaces: [String] = ["*"]) {
         self.target = target
         self.store = store
         self.context = context
+        self.namespaces = namespaces
+    }
+
+    func allows(_ object: [String: Any]) -> Bool {
+        guard !namespaces.contains("*") else { return true }
+        guard let ns = (object["metadata"] as? [String: Any])?["namespace"] as? String, !ns.isEmpty else { return true }
+        return namespaces.contains(ns)
     }
 
     public func apply(_ event: Reflector.Event) throws {
@@ -59,6 +71,7 @@ public final class TableSync {
     private func store(_ item: Data, _ w: RowWriter) throws -> String? {
         guard let json = try? JSONSerialization.jsonObject(with: item) as? [String: Any] else { counts.rejected += 1; return nil }
         var object = json
+        guard allows(object) else { counts.filtered += 1; return nil }
         if case .resources(let kind) = target, object["kind"] == nil { object["kind"] = kind }   // list items carry no kind
         do {
             switch target {

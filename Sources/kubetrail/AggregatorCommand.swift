@@ -122,6 +122,7 @@ struct AggregatorCommand: AsyncParsableCommand {
                         : MergedKubeconfig.load(explicit: c.kubeconfigPath, environment: env).connection(context: c.kubeconfigContext, environment: env)
                     config.kubernetes = cluster
                     config.kubernetesIncludeEvents = c.includeEvents
+                    config.kubernetesNamespaces = c.namespaces
                     if config.clusterName == nil { config.clusterName = c.clusterName }
                 }
             } catch {

@@ -35,7 +35,13 @@ import TestSupport
         #expect(count("SELECT count(*) FROM kubernetes_events WHERE cluster_name = 'lab'") == 2)
         #expect(count("SELECT count(*) FROM kubernetes_resources WHERE resource_type = 'Pod' AND name = 'web'") == 1)
         #expect(count("SELECT count(*) FROM kubernetes_resources WHERE resource_type = 'Secret'") == 0)   // forbidden, reported
-        #expect(api.requests.contains { ($0["path"] as? String)?.hasPrefix("/api/v1/secrets") == true })
+        // Every collection is asked for, the forbidden one included (each has its own thread).
+        let asked = { (prefix: String) in api.requests.contains { ($0["path"] as? String)?.hasPrefix(prefix) == true } }
+        let until = Date().addingTimeInterval(15)
+        while Date() < until && !(asked("/api/v1/secrets") && asked("/apis/rbac.authorization.k8s.io/v1/clusterrolebindings")) {
+            Thread.sleep(forTimeInterval: 0.1)
+        }
+        #expect(asked("/api/v1/secrets") && asked("/apis/rbac.authorization.k8s.io/v1/clusterrolebindings"))
     }
 
     @Test func aBrokenConnectionBlockStopsTheAggregatorWithKubectlsWords() throws {

@@ -55,6 +55,27 @@ final class MemorySink: QuerySink {
     func end() throws {}
 }
 
+@Suite struct NamespaceFilterTests {
+    @Test func onlyTheConfiguredNamespacesAreStoredAndClusterScopedObjectsAlways() throws {
+        let dir = try TemporaryDirectory()
+        let server = try FakeAPIServer(dir: dir, cert: nil, key: nil, clientCA: nil)
+        defer { server.stop() }
+        let store = try SQLiteStore(path: dir.path("kt.db"))
+        let client = KubeClient(connection: ClusterConnection(server: "http://127.0.0.1:\(server.port)", namespace: "default", contextName: nil))
+        let context = IngestContext(clusterName: "test", sourceType: .apiWatch, sourceName: "fake")
+        for (target, path) in [(TableSync.Target.events, "/api/v1/events"), (.resources(kind: "Pod"), "/api/v1/pods"),
+                               (.resources(kind: "Namespace"), "/api/v1/namespaces")] {
+            let sync = TableSync(target: target, store: store, context: context, namespaces: ["kube-system", "default"])
+            let (items, rv) = try Reflector(client: client, path: path).listAll(resourceVersion: "0")
+            try sync.apply(.synced(items: items, resourceVersion: rv))
+            if target == .events || target == .resources(kind: "Pod") { #expect(sync.counts.filtered == items.count && sync.counts.stored == 0) }
+        }
+        let out = MemorySink()
+        try store.query("SELECT (SELECT count(*) FROM kubernetes_events), (SELECT count(*) FROM kubernetes_resources WHERE resource_type = 'Pod'), (SELECT count(*) FROM kubernetes_resources WHERE resource_type = 'Namespace')", into: out)
+        #expect(out.rows.first == ["0", "0", "5"])   // shop's event and pod are filtered; namespaces are cluster-scoped
+    }
+}
+
 @Suite struct ClusterPollersTests {
     @Test func eventsAndResourcesArriveWhileAForbiddenKindIsReportedAlone() throws {
         let dir = try TemporaryDirectory()
