@@ -81,7 +81,8 @@ public final class ClusterPollers: @unchecked Sendable {
 
     private func run(_ collection: Collection) {
         let sync = TableSync(target: collection.target, store: store, context: context, namespaces: namespaces)
-        let reflector = Reflector(client: client, path: collection.path)
+        // Secrets: metadata only, so their values are never even received.
+        let reflector = Reflector(client: client, path: collection.path, metadataOnly: collection.target == .resources(kind: "Secret"))
         while !isStopped {
             do {
                 try reflector.run(backoff: 2) { [self] event in

@@ -72,7 +72,10 @@ public final class TableSync {
         guard let json = try? JSONSerialization.jsonObject(with: item) as? [String: Any] else { counts.rejected += 1; return nil }
         var object = json
         guard allows(object) else { counts.filtered += 1; return nil }
-        if case .resources(let kind) = target, object["kind"] == nil { object["kind"] = kind }   // list items carry no kind
+        // List items carry no kind, and metadata-only items say PartialObjectMetadata.
+        if case .resources(let kind) = target, object["kind"] == nil || object["kind"] as? String == "PartialObjectMetadata" {
+            object["kind"] = kind
+        }
         do {
             switch target {
             case .events:

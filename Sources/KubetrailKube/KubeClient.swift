@@ -34,10 +34,10 @@ public final class KubeClient: @unchecked Sendable {
     }
 
     /// GET `path` (with its query) and the whole reply, at most `maxBytes`.
-    public func get(_ path: String, maxBytes: Int = 256 << 20, timeout: Double = 60) throws -> Response {
+    public func get(_ path: String, accept: String = "application/json", maxBytes: Int = 256 << 20, timeout: Double = 60) throws -> Response {
         var body: [UInt8] = []
         var overflow = false
-        let status = try perform(path, timeout: timeout) { chunk in
+        let status = try perform(path, accept: accept, timeout: timeout) { chunk in
             if body.count + chunk.count > maxBytes { overflow = true; return false }
             body.append(contentsOf: chunk)
             return true
@@ -50,11 +50,11 @@ public final class KubeClient: @unchecked Sendable {
     /// events, followed logs); `onLine` returns false to stop. Returns the HTTP status; the body
     /// of a non-2xx reply is delivered as lines too.
     @discardableResult
-    public func stream(_ path: String, timeout: Double = 0, maxLineBytes: Int = 16 << 20,
+    public func stream(_ path: String, accept: String = "application/json", timeout: Double = 0, maxLineBytes: Int = 16 << 20,
                        onLine: (UnsafeRawBufferPointer) -> Bool) throws -> Int {
         var pending: [UInt8] = []
         var stopped = false
-        let status = try perform(path, timeout: timeout) { chunk in
+        let status = try perform(path, accept: accept, timeout: timeout) { chunk in
             chunk.withUnsafeBytes { raw -> Bool in
                 var start = 0
                 while start < raw.count, let nl = raw[start...].firstIndex(of: 0x0A) {
@@ -78,14 +78,14 @@ public final class KubeClient: @unchecked Sendable {
     }
 
     /// One request; `onData` receives the body in chunks and may stop it by returning false.
-    private func perform(_ path: String, timeout: Double, onData: ([UInt8]) -> Bool) throws -> Int {
+    private func perform(_ path: String, accept: String, timeout: Double, onData: ([UInt8]) -> Bool) throws -> Int {
         guard let handle = curl_easy_init() else { throw Failure(description: "libcurl could not create a handle") }
         defer { curl_easy_cleanup(handle) }
         let https = connection.server.lowercased().hasPrefix("https://")
         var base = connection.server
         while base.hasSuffix("/") { base.removeLast() }
         var url = base + (path.hasPrefix("/") ? path : "/" + path)
-        var headers = [("Accept", "application/json"), ("User-Agent", "kubetrail/1")]
+        var headers = [("Accept", accept), ("User-Agent", "kubetrail/1")]
         var connectTo: UnsafeMutablePointer<curl_slist>? = nil
         defer { curl_slist_free_all(connectTo) }
         if https, let name = connection.tlsServerName, let parsed = URLComponents(string: url), let host = parsed.host {

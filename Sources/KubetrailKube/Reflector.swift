@@ -25,16 +25,22 @@ public final class Reflector {
     /// The collection path, e.g. `/api/v1/events` or `/apis/apps/v1/deployments`.
     public let path: String
     public let pageSize: Int
+    /// Ask for metadata only (`PartialObjectMetadata`): Secrets' values never cross the wire.
+    public let metadataOnly: Bool
     public private(set) var lastResourceVersion: String?
     /// Watch events received (bookmarks included).
     public private(set) var events = 0
     private var random = SplitMix64(seed: UInt64(UInt32(truncatingIfNeeded: Int(ProcessInfo.processInfo.processIdentifier))))
 
-    public init(client: KubeClient, path: String, pageSize: Int = 500) {
+    public init(client: KubeClient, path: String, pageSize: Int = 500, metadataOnly: Bool = false) {
         self.client = client
         self.path = path
         self.pageSize = pageSize
+        self.metadataOnly = metadataOnly
     }
+
+    static let metadataListAccept = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json"
+    static let metadataAccept = "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1,application/json"
 
     /// Lists and watches until `handler` throws `Stop.requested` (or any error it throws).
     /// Network errors and 5xx are retried after `backoff` seconds; 401/403 are thrown.
@@ -86,7 +92,7 @@ public final class Reflector {
             if let next { query.append(("continue", next)) }
             if resourceVersion == "0" || next != nil { query.append(("limit", String(pageSize))) }
             if next == nil, let resourceVersion { query.append(("resourceVersion", resourceVersion)) }
-            let reply = try client.get(path + Self.encode(query))
+            let reply = try client.get(path + Self.encode(query), accept: metadataOnly ? Self.metadataListAccept : "application/json")
             guard reply.status == 200 else { throw Failure(status: reply.status, description: "list \(path): HTTP \(reply.status) \(reply.text.prefix(300))") }
             guard let json = try JSONSerialization.jsonObject(with: Data(reply.body)) as? [String: Any] else {
                 throw Failure(status: 0, description: "list \(path): not a JSON object")
@@ -109,7 +115,7 @@ public final class Reflector {
                      ("timeoutSeconds", String(timeout)), ("watch", "true")]
         var expired = false
         var thrown: Error?
-        let status = try client.stream(path + Self.encode(query)) { line in
+        let status = try client.stream(path + Self.encode(query), accept: metadataOnly ? Self.metadataAccept : "application/json") { line in
             guard let json = try? JSONSerialization.jsonObject(with: Data(line)) as? [String: Any],
                   let type = json["type"] as? String, let object = json["object"] as? [String: Any] else { return true }
             events += 1

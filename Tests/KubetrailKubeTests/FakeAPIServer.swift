@@ -9,10 +9,10 @@ final class FakeAPIServer: @unchecked Sendable {
     let port: Int
     let logPath: String
 
-    init(dir: TemporaryDirectory, cert: String?, key: String?, clientCA: String?) throws {
+    init(dir: TemporaryDirectory, cert: String?, key: String?, clientCA: String?, allowSecrets: Bool = false) throws {
         logPath = dir.path("requests-\(UUID().uuidString).jsonl")
         let script = """
-        import http.server, ssl, json, sys, socketserver, urllib.parse
+        import http.server, ssl, json, sys, socketserver, urllib.parse, os
         log = open(sys.argv[1], 'a')
         sni = {}
         NS = [{'metadata': {'name': 'ns%d' % i, 'uid': 'uid-ns%d' % i, 'resourceVersion': str(10 + i), 'creationTimestamp': '2026-11-27T10:00:00Z'}} for i in range(5)]
@@ -26,13 +26,22 @@ final class FakeAPIServer: @unchecked Sendable {
                     if peer:
                         cn = dict(x[0] for x in peer['subject']).get('commonName')
                 auth = self.headers.get('Authorization')
-                log.write(json.dumps({'path': self.path, 'auth': auth, 'host': self.headers.get('Host'), 'cn': cn,
+                log.write(json.dumps({'path': self.path, 'auth': auth, 'host': self.headers.get('Host'), 'cn': cn, 'accept': self.headers.get('Accept'),
                                       'sni': sni.get(id(self.connection))}) + '\\n'); log.flush()
                 if auth == 'Bearer bad-token':
                     return self.reply(401, b'{"kind":"Status","code":401}')
                 if self.path.startswith('/api/v1/namespaces'):
                     return self.namespaces()
-                if self.path.startswith('/api/v1/secrets'):
+                if self.path.startswith('/api/v1/secrets') and os.environ.get('FAKE_ALLOW_SECRETS') == '1' and 'watch' not in self.path:
+                    meta = 'as=PartialObjectMetadataList' in (self.headers.get('Accept') or '')
+                    item = {'metadata': {'name': 'db-password', 'namespace': 'shop', 'uid': 'sec-1', 'resourceVersion': '3'}}
+                    if meta:
+                        item.update({'kind': 'PartialObjectMetadata', 'apiVersion': 'meta.k8s.io/v1'})
+                    else:
+                        item.update({'data': {'password': 'c2VjcmV0LXZhbHVlLTQy'}, 'type': 'Opaque'})
+                    kind = 'PartialObjectMetadataList' if meta else 'SecretList'
+                    return self.reply(200, json.dumps({'kind': kind, 'apiVersion': 'v1', 'metadata': {'resourceVersion': '7'}, 'items': [item]}).encode())
+                if self.path.startswith('/api/v1/secrets') and os.environ.get('FAKE_ALLOW_SECRETS') != '1':
                     return self.reply(403, b'{"kind":"Status","code":403,"reason":"Forbidden","message":"secrets is forbidden: User cannot list resource secrets"}')
                 if 'watch=true' in self.path:
                     import time; time.sleep(1.5)
@@ -109,6 +118,9 @@ final class FakeAPIServer: @unchecked Sendable {
         """
         process.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
         process.arguments = ["-c", script, logPath] + [cert, key, clientCA].compactMap { $0 }
+        var env = ProcessInfo.processInfo.environment
+        env["FAKE_ALLOW_SECRETS"] = allowSecrets ? "1" : "0"
+        process.environment = env
         let out = Pipe()
         process.standardOutput = out
         process.standardError = FileHandle.nullDevice

@@ -76,6 +76,31 @@ final class MemorySink: QuerySink {
     }
 }
 
+@Suite struct SecretsTests {
+    @Test func secretsAreListedAsMetadataOnlySoTheirValuesNeverArrive() throws {
+        let dir = try TemporaryDirectory()
+        let server = try FakeAPIServer(dir: dir, cert: nil, key: nil, clientCA: nil, allowSecrets: true)
+        defer { server.stop() }
+        let store = try SQLiteStore(path: dir.path("kt.db"))
+        let client = KubeClient(connection: ClusterConnection(server: "http://127.0.0.1:\(server.port)", namespace: "default", contextName: nil))
+        let pollers = ClusterPollers(client: client, store: store, context: IngestContext(clusterName: "t", sourceType: .apiWatch),
+                                     collections: [.init(target: .resources(kind: "Secret"), path: "/api/v1/secrets")])
+        pollers.start()
+        defer { pollers.stop() }
+        let until = Date().addingTimeInterval(10)
+        while Date() < until && pollers.status["/api/v1/secrets"] != .synced(items: 1) { Thread.sleep(forTimeInterval: 0.05) }
+        #expect(pollers.status["/api/v1/secrets"] == .synced(items: 1))
+        let list = try #require(server.requests.first { ($0["path"] as? String)?.hasPrefix("/api/v1/secrets?") == true })
+        #expect((list["accept"] as? String)?.hasPrefix("application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1") == true)
+        let out = MemorySink()
+        try store.query("SELECT resource_type, name, namespace FROM kubernetes_resources", into: out)
+        #expect(out.rows == [["Secret", "db-password", "shop"]])
+        // The value the fake would have sent to a plain list is nowhere in the database file.
+        let bytes = try Data(contentsOf: URL(fileURLWithPath: dir.path("kt.db")))
+        #expect(bytes.range(of: Data("c2VjcmV0LXZhbHVlLTQy".utf8)) == nil)
+    }
+}
+
 @Suite struct ClusterPollersTests {
     @Test func eventsAndResourcesArriveWhileAForbiddenKindIsReportedAlone() throws {
         let dir = try TemporaryDirectory()
