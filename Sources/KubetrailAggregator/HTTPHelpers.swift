@@ -1,3 +1,4 @@
+import KubetrailCore
 import Hummingbird
 import KubetrailTables
 import NIOCore

@@ -1,3 +1,4 @@
+import KubetrailCore
 import Foundation
 import KubetrailTables
 import Logging

@@ -1,3 +1,4 @@
+import KubetrailCore
 import Foundation
 import Hummingbird
 import KubetrailStore

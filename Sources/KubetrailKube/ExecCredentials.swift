@@ -47,23 +47,23 @@ public final class ExecCredentials: @unchecked Sendable {
     public var execInfoJSON: String {
         var spec = "\"interactive\":false"
         if config.provideClusterInfo {
-            var cluster = ["\"server\":" + KubeconfigFile.jsonString(connection.server)]
-            if let name = connection.tlsServerName { cluster.append("\"tls-server-name\":" + KubeconfigFile.jsonString(name)) }
+            var cluster = ["\"server\":" + JSONText.string(connection.server)]
+            if let name = connection.tlsServerName { cluster.append("\"tls-server-name\":" + JSONText.string(name)) }
             if connection.insecureSkipTLSVerify { cluster.append("\"insecure-skip-tls-verify\":true") }
             switch connection.certificateAuthority {
-            case .data(let bytes)?: cluster.append("\"certificate-authority-data\":" + KubeconfigFile.jsonString(Data(bytes).base64EncodedString()))
+            case .data(let bytes)?: cluster.append("\"certificate-authority-data\":" + JSONText.string(Data(bytes).base64EncodedString()))
             case .file(let path)?:
                 if let bytes = FileManager.default.contents(atPath: path) {
-                    cluster.append("\"certificate-authority-data\":" + KubeconfigFile.jsonString(bytes.base64EncodedString()))
+                    cluster.append("\"certificate-authority-data\":" + JSONText.string(bytes.base64EncodedString()))
                 }
             case nil: break
             }
-            if let proxy = connection.proxyURL { cluster.append("\"proxy-url\":" + KubeconfigFile.jsonString(proxy)) }
+            if let proxy = connection.proxyURL { cluster.append("\"proxy-url\":" + JSONText.string(proxy)) }
             if connection.disableCompression { cluster.append("\"disable-compression\":true") }
             if let extra = connection.execClusterConfigJSON { cluster.append("\"config\":" + extra) }
             spec = "\"cluster\":{" + cluster.joined(separator: ",") + "}," + spec
         }
-        return "{\"kind\":\"ExecCredential\",\"apiVersion\":" + KubeconfigFile.jsonString(config.apiVersion ?? "")
+        return "{\"kind\":\"ExecCredential\",\"apiVersion\":" + JSONText.string(config.apiVersion ?? "")
             + ",\"spec\":{" + spec + "}}"
     }
 

@@ -1,4 +1,5 @@
 import Foundation
+import KubetrailCore
 import Yams
 
 /// One kubeconfig file as written (`clientcmd/api/v1` shape), with each cluster and user
@@ -140,30 +141,14 @@ public struct KubeconfigFile: Sendable, Equatable {
         case .scalar(let s):
             if let b = node.bool, s.string == "true" || s.string == "false" { return b ? "true" : "false" }
             if let i = node.int { return String(i) }
-            return jsonString(s.string)
+            return JSONText.string(s.string)
         case .mapping(let m):
-            return "{" + m.map { jsonString($0.key.string ?? "") + ":" + json($0.value) }.joined(separator: ",") + "}"
+            return "{" + m.map { JSONText.string($0.key.string ?? "") + ":" + json($0.value) }.joined(separator: ",") + "}"
         case .sequence(let s):
             return "[" + s.map { json($0) }.joined(separator: ",") + "]"
         case .alias:
             return "null"
         }
-    }
-
-    static func jsonString(_ s: String) -> String {
-        var out = "\""
-        for u in s.unicodeScalars {
-            switch u {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            default:
-                if u.value < 0x20 { out += String(format: "\\u%04x", u.value) } else { out.unicodeScalars.append(u) }
-            }
-        }
-        return out + "\""
     }
 }
 

@@ -1,3 +1,4 @@
+import KubetrailCore
 import KubetrailTables
 
 /// The result formats of `kubetrail query` (and later the query API).

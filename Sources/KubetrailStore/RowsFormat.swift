@@ -1,3 +1,4 @@
+import KubetrailCore
 import KubetrailTables
 
 /// The typed row stream `kubetrail query --server` reads: a header line with the columns and

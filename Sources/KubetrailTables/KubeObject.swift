@@ -1,3 +1,4 @@
+import KubetrailCore
 import Foundation
 
 /// A decoded Kubernetes API object (events and resources are few enough per second that

@@ -1,3 +1,5 @@
+import KubetrailCore
+
 /// Column types of the table contract (tables.md); each store maps them to its own SQL types.
 public enum ColumnType: String, Sendable {
     case text, int, bool, timestamp, date, json, list
