@@ -59,8 +59,6 @@ public final class AgentMetrics: @unchecked Sendable {
         }
     }
 
-    func beat() { monitor.locked { heartbeat = monotonicSeconds() } }
-
     /// Seconds since the tailer loop last came round: a stuck loop fails the health check.
     var secondsSinceHeartbeat: Double { monitor.locked { monotonicSeconds() - heartbeat } }
 

@@ -88,8 +88,6 @@ public final class Checkpoints {
         if entries.removeValue(forKey: key) != nil { dirty = true }
     }
 
-    public func remove(_ identity: FileIdentity) { reset(identity) }
-
     /// Saves when something changed and at least `interval` passed since the last save
     /// (at most about once a second on a busy node).
     public func saveIfDue(now: Timestamp = .now, interval: Double = 1) throws {

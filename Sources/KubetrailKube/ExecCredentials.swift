@@ -21,9 +21,15 @@ public final class ExecCredentials: @unchecked Sendable {
     public private(set) var runs = 0
     private let now: @Sendable () -> Timestamp
 
-    public init(config: KubeconfigFile.ExecConfig, connection: ClusterConnection, now: @escaping @Sendable () -> Timestamp = { .now }) {
+    /// How long a plugin may run before it is killed (a login prompt waiting for a terminal
+    /// that is not there must not stall every poller).
+    public let timeout: Double
+
+    public init(config: KubeconfigFile.ExecConfig, connection: ClusterConnection, timeout: Double = 60,
+                now: @escaping @Sendable () -> Timestamp = { .now }) {
         self.config = config
         self.connection = connection
+        self.timeout = timeout
         self.now = now
     }
 
@@ -91,11 +97,21 @@ public final class ExecCredentials: @unchecked Sendable {
         runs += 1
         // Read both pipes to the end before waiting, so a chatty plugin cannot block on a full pipe.
         let errData = LockedData()
-        let errThread = Thread { errData.set(err.fileHandleForReading.readDataToEndOfFile()) }
-        errThread.start()
-        let output = out.fileHandleForReading.readDataToEndOfFile()
+        let outData = LockedData()
+        Thread { errData.set(err.fileHandleForReading.readDataToEndOfFile()) }.start()
+        Thread { outData.set(out.fileHandleForReading.readDataToEndOfFile()) }.start()
+        let deadline = Date().addingTimeInterval(timeout)
+        while process.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.01) }
+        if process.isRunning {
+            // Killed and left to Foundation to reap: waiting here could wait on the plugin's children.
+            kill(process.processIdentifier, SIGKILL)
+            throw KubeconfigError.invalid("getting credentials: exec: executable \(config.command) did not finish within \(Int(timeout)) s; it was stopped")
+        }
         process.waitUntilExit()
-        while errData.get() == nil { Thread.sleep(forTimeInterval: 0.005) }
+        // A plugin that left a child holding its pipes open is not waited for forever either.
+        let drainDeadline = Date().addingTimeInterval(5)
+        while (errData.get() == nil || outData.get() == nil) && Date() < drainDeadline { Thread.sleep(forTimeInterval: 0.005) }
+        let output = outData.get() ?? Data()
         guard process.terminationStatus == 0 else {
             let stderr = String(decoding: errData.get() ?? Data(), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
             throw KubeconfigError.invalid("getting credentials: exec: executable \(config.command) failed with exit code \(process.terminationStatus)"

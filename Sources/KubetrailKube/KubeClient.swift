@@ -54,10 +54,12 @@ public final class KubeClient: @unchecked Sendable {
                        onLine: (UnsafeRawBufferPointer) -> Bool) throws -> Int {
         var pending: [UInt8] = []
         var stopped = false
+        var oversized = false
         let status = try perform(path, accept: accept, timeout: timeout) { chunk in
             chunk.withUnsafeBytes { raw -> Bool in
                 var start = 0
                 while start < raw.count, let nl = raw[start...].firstIndex(of: 0x0A) {
+                    if pending.count + (nl - start) > maxLineBytes { oversized = true; return false }
                     let ok: Bool
                     if pending.isEmpty {
                         ok = onLine(UnsafeRawBufferPointer(rebasing: raw[start..<nl]))
@@ -70,9 +72,11 @@ public final class KubeClient: @unchecked Sendable {
                     start = nl + 1
                 }
                 pending.append(contentsOf: raw[start...])
-                return pending.count <= maxLineBytes
+                if pending.count > maxLineBytes { oversized = true; return false }
+                return true
             }
         }
+        if oversized { throw Failure(description: "GET \(path): a line of the reply is longer than \(maxLineBytes) bytes") }
         if !stopped, !pending.isEmpty { _ = pending.withUnsafeBytes { onLine($0) } }
         return status
     }

@@ -103,6 +103,17 @@ import KubetrailCore
         #expect { try ExecCredentials(config: #require(connection.exec), connection: connection).current() } throws: { "\($0)".contains(message) }
     }
 
+    @Test func aPluginThatNeverFinishesIsStopped() throws {
+        let dir = try TemporaryDirectory()
+        let path = try dir.write("slow.sh", "#!/bin/sh\nsleep 30\n")
+        chmod(path, 0o755)
+        let connection = try MergedKubeconfig.load(explicit: kubeconfig(dir, plugin: path), environment: [:]).connection()
+        let exec = ExecCredentials(config: try #require(connection.exec), connection: connection, timeout: 0.5)
+        let started = Date()
+        #expect { try exec.current() } throws: { "\($0)".contains("did not finish within") }
+        #expect(Date().timeIntervalSince(started) < 10)
+    }
+
     @Test func aMissingPluginShowsItsInstallHint() throws {
         let dir = try TemporaryDirectory()
         let config = try kubeconfig(dir, plugin: "kubetrail-no-such-plugin", extra: "\n      installHint: install it with make install")

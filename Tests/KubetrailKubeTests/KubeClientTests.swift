@@ -106,5 +106,9 @@ import TestSupport
         }
         #expect(status == 200)
         #expect(names == ["p0", "p1", "p2"])
+        // A line longer than the cap is an error, not a cut line handed on.
+        #expect(throws: KubeClient.Failure.self) {
+            try client.stream("/api/v1/pods?watch=1", maxLineBytes: 40) { _ in Issue.record("a line over the cap was delivered"); return true }
+        }
     }
 }
