@@ -47,15 +47,23 @@ public final class KubeClient: @unchecked Sendable {
     }
 
     /// GET `path` and hand each complete line of the reply to `onLine` as it arrives (watch
-    /// events, followed logs); `onLine` returns false to stop. Returns the HTTP status; the body
-    /// of a non-2xx reply is delivered as lines too.
+    /// events, followed logs); `onLine` returns false to stop. `tick` runs after each chunk of
+    /// lines and about once a second while the stream is idle, so a caller can commit what it
+    /// holds or stop a quiet stream by returning false. Returns the HTTP status; the body of a
+    /// non-2xx reply is delivered as lines too.
     @discardableResult
     public func stream(_ path: String, accept: String = "application/json", timeout: Double = 0, maxLineBytes: Int = 16 << 20,
-                       onLine: (UnsafeRawBufferPointer) -> Bool) throws -> Int {
+                       tick: () -> Bool = { true }, onLine: (UnsafeRawBufferPointer) -> Bool) throws -> Int {
         var pending: [UInt8] = []
         var stopped = false
         var oversized = false
-        let status = try perform(path, accept: accept, timeout: timeout) { chunk in
+        // A stop from the idle path must also keep a half-received line from being handed on.
+        func guardedTick() -> Bool {
+            if tick() { return true }
+            stopped = true
+            return false
+        }
+        let status = try perform(path, accept: accept, timeout: timeout, tick: guardedTick) { chunk in
             chunk.withUnsafeBytes { raw -> Bool in
                 var start = 0
                 while start < raw.count, let nl = raw[start...].firstIndex(of: 0x0A) {
@@ -73,6 +81,7 @@ public final class KubeClient: @unchecked Sendable {
                 }
                 pending.append(contentsOf: raw[start...])
                 if pending.count > maxLineBytes { oversized = true; return false }
+                if !guardedTick() { return false }
                 return true
             }
         }
@@ -82,7 +91,8 @@ public final class KubeClient: @unchecked Sendable {
     }
 
     /// One request; `onData` receives the body in chunks and may stop it by returning false.
-    private func perform(_ path: String, accept: String, timeout: Double, onData: ([UInt8]) -> Bool) throws -> Int {
+    private func perform(_ path: String, accept: String, timeout: Double, tick: () -> Bool = { true },
+                         onData: ([UInt8]) -> Bool) throws -> Int {
         guard let handle = curl_easy_init() else { throw Failure(description: "libcurl could not create a handle") }
         defer { curl_easy_cleanup(handle) }
         let https = connection.server.lowercased().hasPrefix("https://")
@@ -155,8 +165,8 @@ public final class KubeClient: @unchecked Sendable {
             case nil: break
             }
         }
-        try withoutActuallyEscaping(onData) { escapable in
-            let sink = DataSink(escapable)
+        try withoutActuallyEscaping(onData) { escapable in try withoutActuallyEscaping(tick) { escapableTick in
+            let sink = DataSink(escapable, tick: escapableTick)
             try withExtendedLifetime(sink) {
                 let box = Unmanaged.passUnretained(sink).toOpaque()
                 _ = ccurl_setopt_writefunction(handle) { ptr, size, count, user in
@@ -166,13 +176,19 @@ public final class KubeClient: @unchecked Sendable {
                     return s.deliver(bytes) ? n : 0
                 }
                 _ = ccurl_setopt_ptr(handle, CURLOPT_WRITEDATA, box)
+                _ = ccurl_setopt_xferinfofunction(handle) { user, _, _, _, _ in
+                    Unmanaged<DataSink>.fromOpaque(user!).takeUnretainedValue().idle() ? 0 : 1
+                }
+                _ = ccurl_setopt_ptr(handle, CURLOPT_XFERINFODATA, box)
+                _ = ccurl_setopt_long(handle, CURLOPT_NOPROGRESS, 0)
                 let rc = curl_easy_perform(handle)
-                if rc != CURLE_OK && !(rc == CURLE_WRITE_ERROR && sink.stoppedByCaller) {
+                let stopped = sink.stoppedByCaller && (rc == CURLE_WRITE_ERROR || rc == CURLE_ABORTED_BY_CALLBACK)
+                if rc != CURLE_OK && !stopped {
                     let detail = errorBuffer[0] != 0 ? String(cString: errorBuffer) : String(cString: curl_easy_strerror(rc))
                     throw Failure(description: "GET \(connection.server)\(path): \(detail)")
                 }
             }
-        }
+        } }
         var status = 0
         _ = ccurl_getinfo_long(handle, CURLINFO_RESPONSE_CODE, &status)
         if status == 401 {
@@ -186,8 +202,23 @@ public final class KubeClient: @unchecked Sendable {
 /// Carries libcurl's body callbacks to a Swift closure for the duration of one request.
 private final class DataSink {
     let onData: ([UInt8]) -> Bool
+    let tick: () -> Bool
     var stoppedByCaller = false
-    init(_ onData: @escaping ([UInt8]) -> Bool) { self.onData = onData }
+    init(_ onData: @escaping ([UInt8]) -> Bool, tick: @escaping () -> Bool) {
+        self.onData = onData
+        self.tick = tick
+    }
+    /// libcurl's progress callback: also called while data flows, so it is rate-limited to
+    /// the quiet moments that matter (the chunk path ticks on its own).
+    func idle() -> Bool {
+        let now = DispatchTime.now().uptimeNanoseconds
+        guard now - lastIdle >= 500_000_000 else { return true }
+        lastIdle = now
+        if tick() { return true }
+        stoppedByCaller = true
+        return false
+    }
+    private var lastIdle: UInt64 = DispatchTime.now().uptimeNanoseconds
     func deliver(_ bytes: [UInt8]) -> Bool {
         if onData(bytes) { return true }
         stoppedByCaller = true

@@ -144,7 +144,8 @@ public final class Reflector {
         return .closed
     }
 
-    static func encode(_ query: [(String, String)]) -> String {
+    /// `?a=1&b=2`, keys sorted as kubectl sends them, values percent-encoded.
+    public static func encode(_ query: [(String, String)]) -> String {
         guard !query.isEmpty else { return "" }
         var allowed = CharacterSet.urlQueryAllowed
         allowed.remove(charactersIn: "&=+:/")

@@ -23,6 +23,17 @@ enum Migrations {
                 ) WITHOUT ROWID
                 """)
         }
+        m.registerMigration("v3-cursors") { db in
+            // Where each API log stream was read up to, committed with the rows it produced, so a
+            // restarted collector resumes without losing or repeating a line.
+            try db.execute(sql: """
+                CREATE TABLE kubetrail_cursors (
+                  name TEXT PRIMARY KEY NOT NULL,
+                  value TEXT NOT NULL,
+                  updated_at TEXT NOT NULL
+                ) WITHOUT ROWID
+                """)
+        }
         return m
     }
 

@@ -94,6 +94,21 @@ public final class RowWriter {
         return try Row.fetchOne(known, arguments: [id]) != nil
     }
 
+    /// The saved position of a stream (see `setCursor`), nil when none.
+    public func cursor(_ name: String) throws -> String? {
+        let select = try statement("kubetrail_cursors", 0, "SELECT value FROM kubetrail_cursors WHERE name = ?")
+        return try String.fetchOne(select, arguments: [name])
+    }
+
+    /// Saves a stream's position in this transaction, with the rows read up to it.
+    public func setCursor(_ name: String, _ value: String) throws {
+        let upsert = try statement("kubetrail_cursors", 1, """
+            INSERT INTO kubetrail_cursors (name, value, updated_at) VALUES (?, ?, ?)
+            ON CONFLICT(name) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at
+            """)
+        try upsert.execute(arguments: [name, value, Timestamp.now.iso8601])
+    }
+
     /// Deletes up to `limit` rows whose time column is before `cutoff`; returns how many.
     public func deleteOlder(in schema: TableSchema, than cutoff: Timestamp, limit: Int) throws -> Int {
         let t = quoteIdentifier(schema.name), c = quoteIdentifier(schema.timeColumn)

@@ -100,3 +100,36 @@ public struct PodLogNormalizer: Sendable {
                          clusterName: context.clusterName, truncated: record.truncated, partial: record.incomplete)
     }
 }
+
+/// Builds pod-log rows from lines read through the API (`GET …/log?timestamps=true`). The API
+/// interleaves stdout and stderr without saying which, so `stream` is null; a line's identity
+/// is (pod uid, container, timestamp, ordinal among lines with that timestamp).
+public struct APIPodLogNormalizer: Sendable {
+    public struct Pod: Sendable {
+        public var namespace: String
+        public var name: String
+        public var uid: String
+        public var nodeName: String?
+        public var labels: String?
+
+        public init(namespace: String, name: String, uid: String, nodeName: String?, labels: String?) {
+            self.namespace = namespace
+            self.name = name
+            self.uid = uid
+            self.nodeName = nodeName
+            self.labels = labels
+        }
+    }
+
+    public static func row(timestamp: Timestamp, ordinal: Int, message: String, pod: Pod, container: String,
+                           containerID: String?, restartCount: Int64?, context: IngestContext) -> PodLogRow {
+        var common = CommonFields(id: RowID.hash([pod.uid, container, String(timestamp.microseconds), String(ordinal)]),
+                                  timestamp: timestamp, table: PodLogRow.tableName, context: context)
+        common.akas = [pod.uid]
+        return PodLogRow(common: common, timestamp: timestamp, namespace: pod.namespace, podName: pod.name,
+                         podUID: pod.uid, containerName: container, containerID: containerID,
+                         restartCount: restartCount, stream: nil, logMessage: message,
+                         logLevel: LogLevelDetector.detect(message), nodeName: pod.nodeName, labels: pod.labels,
+                         clusterName: context.clusterName, truncated: false, partial: false)
+    }
+}

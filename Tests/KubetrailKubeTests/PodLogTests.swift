@@ -1,0 +1,166 @@
+import Foundation
+import Testing
+import TestSupport
+import KubetrailCollect
+import KubetrailCore
+import KubetrailStore
+import KubetrailTables
+@testable import KubetrailKube
+
+/// Pod logs through the API: the fake server checked against kubectl, the request spelled as
+/// kubectl spells it, and streams followed across container restarts without loss or repeats.
+@Suite struct PodLogTests {
+    static let kubectl = URL(fileURLWithPath: "/usr/bin/kubectl")
+
+    func kubectl(_ dir: TemporaryDirectory, _ config: String, _ args: [String]) throws -> ProcessResult {
+        try Subprocess.run(Self.kubectl, ["--kubeconfig", config, "--request-timeout", "10s"] + args,
+                           environment: ["HOME": dir.path("kubectl-home")])
+    }
+
+    func client(_ cluster: FakeCluster) -> KubeClient {
+        KubeClient(connection: ClusterConnection(server: cluster.url, namespace: "default", contextName: nil))
+    }
+
+    @Test func kubectlReadsTheFakeServersPodsEventsAndLogs() throws {
+        let dir = try TemporaryDirectory()
+        let cluster = try FakeCluster(dir: dir)
+        defer { cluster.stop() }
+        let pods = try JSONSerialization.jsonObject(with: Fixtures.data("k8s-api/javaclient_pod-list.json")) as! [String: Any]
+        for pod in pods["items"] as! [[String: Any]] { try cluster.addPod(pod) }
+        let events = try JSONSerialization.jsonObject(with: Fixtures.data("k8s-api/ddagent_core_v1_EventList_gke_2017_1.json")) as! [String: Any]
+        for (i, event) in (events["items"] as! [[String: Any]]).enumerated() { try cluster.addEvent(event, file: "e\(i)") }
+        try cluster.appendLog(namespace: "mssql", pod: "mssql-75b8b44f6b-znftp", container: "mssql",
+                              ["2026-11-27T10:00:00.000000001Z SQL Server is starting.", "2026-11-27T10:00:01.250000000Z Recovery is complete."])
+        let config = try cluster.writeKubeconfig(dir.path("kubeconfig"))
+
+        let get = try kubectl(dir, config, ["get", "pods", "-A"])
+        #expect(get.status == 0, "\(get.stderr)")
+        #expect(get.stdout.contains("mssql       mssql-75b8b44f6b-znftp   Running"), "\(get.stdout)")
+        let ev = try kubectl(dir, config, ["get", "events", "-A"])
+        #expect(ev.status == 0, "\(ev.stderr)")
+        #expect(ev.stdout.split(separator: "\n").count == 4 && ev.stdout.contains("frontend-hello.14b2c5c0ac899bef"), "\(ev.stdout)")
+        let logs = try kubectl(dir, config, ["logs", "-n", "mssql", "mssql-75b8b44f6b-znftp"])
+        #expect(logs.stdout == "SQL Server is starting.\nRecovery is complete.\n", "\(logs.stderr)")
+
+        // The same request from kubectl and from us, byte for byte; and the same answer.
+        cluster.stopContainer(namespace: "mssql", pod: "mssql-75b8b44f6b-znftp", container: "mssql")
+        let since = try #require(Timestamp(rfc3339: "2026-11-27T10:00:01.9Z"))
+        let followed = try Subprocess.run(Self.kubectl, ["--kubeconfig", config, "logs", "-f", "--timestamps", "--since-time=2026-11-27T10:00:01Z", "-c", "mssql",
+                                                         "-n", "mssql", "mssql-75b8b44f6b-znftp"], environment: ["HOME": dir.path("kubectl-home")])
+        #expect(followed.stdout == "2026-11-27T10:00:01.250000000Z Recovery is complete.\n")
+        let theirs = try #require(cluster.requestPaths.last)
+        var options = PodLogOptions(container: "mssql", follow: true, timestamps: true, sinceTime: since)
+        #expect(options.path(namespace: "mssql", pod: "mssql-75b8b44f6b-znftp") == theirs)
+        options.follow = false
+        var ours: [String] = []
+        let status = try client(cluster).stream(options.path(namespace: "mssql", pod: "mssql-75b8b44f6b-znftp")) { line in
+            ours.append(String(decoding: line, as: UTF8.self)); return true
+        }
+        #expect(status == 200)
+        #expect(ours == ["2026-11-27T10:00:01.250000000Z Recovery is complete."])
+    }
+
+    @Test func aSequenceDropsWhatAReissuedRequestRepeatsAndNothingElse() throws {
+        let t = { (s: String) in Timestamp(rfc3339: s)! }
+        var seq = LogSequence(cursor: nil)
+        seq.beginRequest()
+        #expect(seq.accept(t("2026-11-27T10:00:00.1Z")) == 1)
+        #expect(seq.accept(t("2026-11-27T10:00:00.2Z")) == 1)
+        #expect(seq.accept(t("2026-11-27T10:00:00.2Z")) == 2)    // same instant: the ordinal tells them apart
+        #expect(seq.cursor == LogCursor(timestamp: t("2026-11-27T10:00:00.2Z"), ordinal: 2))
+        // Re-issued from 10:00:00 (second precision): the three repeat, then one new line at .2.
+        seq.beginRequest()
+        #expect(seq.accept(t("2026-11-27T10:00:00.1Z")) == nil)
+        #expect(seq.accept(t("2026-11-27T10:00:00.2Z")) == nil)
+        #expect(seq.accept(t("2026-11-27T10:00:00.2Z")) == nil)
+        #expect(seq.accept(t("2026-11-27T10:00:00.2Z")) == 3)
+        #expect(seq.accept(t("2026-11-27T10:00:00.1Z")) == 1)    // out of order in a live stream: kept
+        #expect(seq.cursor == LogCursor(timestamp: t("2026-11-27T10:00:00.2Z"), ordinal: 3))
+        #expect(LogCursor(seq.cursor!.description) == seq.cursor)
+        #expect(LogCursor("garbage") == nil && LogCursor("12 0") == nil)
+    }
+
+    @Test func aFollowedStreamSurvivesRestartsAndAWaitingContainerWithoutRepeats() throws {
+        let dir = try TemporaryDirectory()
+        let cluster = try FakeCluster(dir: dir)
+        defer { cluster.stop() }
+        try cluster.addPod(namespace: "shop", name: "web", uid: "uid-web", containers: ["app"])
+        try cluster.appendLog(namespace: "shop", pod: "web", container: "app",
+                              ["2026-11-27T10:00:00.100000000Z one", "2026-11-27T10:00:00.200000000Z two", "2026-11-27T10:00:00.200000000Z two-again"])
+        let follower = PodLogFollower(client: client(cluster), namespace: "shop", pod: "web", container: "app", cursor: nil, follow: true)
+        follower.retryDelay = 0.1
+        var lines: [String] = []
+        var restarts: [Int64] = []
+        var step = 0
+        let end = try follower.run { event in
+            switch event {
+            case .pod(let object):
+                restarts.append(PodInfo(object)?.statuses["app"]?.restartCount ?? -1)
+            case .line(_, let ordinal, let message):
+                lines.append("\(String(decoding: message, as: UTF8.self))#\(ordinal)")
+            case .tick:
+                // Drive the container's life from the reader's pauses.
+                if step == 0 && lines.count == 3 {
+                    // The instance ends; its successor is created but not running yet.
+                    step = 1
+                    cluster.holdContainer(namespace: "shop", pod: "web", container: "app")
+                    try cluster.addPod(namespace: "shop", name: "web", uid: "uid-web", containers: ["app"], restartCount: 1)
+                    cluster.stopContainer(namespace: "shop", pod: "web", container: "app")
+                } else if step == 1 && follower.requests == 2 {
+                    // Running, with more lines in the second the reader stopped in.
+                    step = 2
+                    cluster.startContainer(namespace: "shop", pod: "web", container: "app")
+                    try cluster.appendLog(namespace: "shop", pod: "web", container: "app",
+                                          ["2026-11-27T10:00:00.200000000Z three", "2026-11-27T10:00:05.000000000Z four"])
+                } else if step == 2 && lines.count == 5 {
+                    step = 3
+                    cluster.removePod(namespace: "shop", name: "web")
+                    cluster.stopContainer(namespace: "shop", pod: "web", container: "app")
+                }
+            }
+            return true
+        }
+        #expect(end == .podGone)
+        #expect(lines == ["one#1", "two#1", "two-again#2", "three#3", "four#1"])
+        #expect(restarts.first == 0 && restarts.last == 1)
+        let logRequests = cluster.requestPaths.filter { $0.contains("/log?") }
+        #expect(logRequests.count >= 3)
+        #expect(logRequests.dropFirst().allSatisfy { $0.contains("sinceTime=2026-11-27T10%3A00%3A0") })
+    }
+
+    @Test func podLogsAreCollectedOnceAndARerunReadsOnlyWhatIsNew() throws {
+        let dir = try TemporaryDirectory()
+        let cluster = try FakeCluster(dir: dir)
+        defer { cluster.stop() }
+        try cluster.addPod(namespace: "shop", name: "web", uid: "uid-web", containers: ["app", "proxy"], labels: ["app": "web"], restartCount: 2)
+        try cluster.addPod(namespace: "other", name: "batch", uid: "uid-batch", containers: ["job"])
+        try cluster.appendLog(namespace: "shop", pod: "web", container: "app",
+                              ["2026-11-27T10:00:00.100000000Z {\"level\":\"error\",\"msg\":\"db down\"}", "2026-11-27T10:00:01.000000000Z I1127 10:00:01.000000 1 main.go:10] ready"])
+        try cluster.appendLog(namespace: "shop", pod: "web", container: "proxy", ["2026-11-27T10:00:02.000000000Z [warn] slow upstream"])
+        try cluster.appendLog(namespace: "other", pod: "batch", container: "job", ["2026-11-27T10:00:03.000000000Z not selected"])
+        let store = try SQLiteStore(path: dir.path("kt.db"))
+        func collect() throws -> PodLogCollection.Summary {
+            try PodLogCollection(client: client(cluster), store: store, context: IngestContext(clusterName: "lab", sourceType: .podLogAPI),
+                                 table: .podLogs, selections: [.allPods(namespaces: ["shop"])], follow: false, cursorScope: "lab").run()
+        }
+        let first = try collect()
+        #expect(first.stored == 3 && first.duplicates == 0 && first.streams == 2 && first.failures.isEmpty)
+        let rows = MemorySink()
+        try store.query("""
+            SELECT container_name, log_level, container_id, restart_count, labels, tp_source_type, node_name, pod_uid, log_message
+            FROM kubernetes_pod_logs ORDER BY timestamp
+            """, into: rows)
+        #expect(rows.rows.map { $0.prefix(8).joined(separator: "|") } == [
+            "app|ERROR|app-2|2|{\"app\":\"web\"}|pod_log_api|node-a|uid-web",
+            "app|INFO|app-2|2|{\"app\":\"web\"}|pod_log_api|node-a|uid-web",
+            "proxy|WARN|proxy-2|2|{\"app\":\"web\"}|pod_log_api|node-a|uid-web",
+        ])
+        // Again: nothing new, and nothing read twice (the cursor starts each request).
+        let second = try collect()
+        #expect(second.stored == 0 && second.duplicates == 0)
+        try cluster.appendLog(namespace: "shop", pod: "web", container: "app", ["2026-11-27T10:00:01.000000000Z second line, same second"])
+        let third = try collect()
+        #expect(third.stored == 1 && third.duplicates == 0)
+        #expect(cluster.requestPaths.last { $0.contains("container=app&") }?.contains("sinceTime=2026-11-27T10%3A00%3A01Z") == true)
+    }
+}
