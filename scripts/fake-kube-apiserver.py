@@ -25,6 +25,7 @@ parser.add_argument('--port', type=int, default=0)
 parser.add_argument('--tls', nargs=2, metavar=('CERT', 'KEY'))
 parser.add_argument('--token', help='require this bearer token (TLS only, as kubectl sends none over http)')
 parser.add_argument('--bench', type=int, default=0)
+parser.add_argument('--forbid', action='append', default=[], help='answer 403 to lists of this resource (RBAC denial)')
 args = parser.parse_args()
 state = args.state
 os.makedirs(os.path.join(state, 'logs'), exist_ok=True)
@@ -147,6 +148,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
         else:
             return self.status(404, 'NotFound', 'the server could not find the requested resource')
         resource = rest[0]
+        if resource in args.forbid and len(rest) == 1:
+            return self.status(403, 'Forbidden', '%s is forbidden: User "system:serviceaccount:kubetrail:kubetrail" cannot list resource "%s" in API group "" in the namespace "%s"' % (resource, resource, namespace or ''))
         if len(rest) == 1:
             items = [o for o in collection(resource) if matches(o, namespace, q.get('labelSelector'))]
             return self.list_or_watch(items, resource, q)

@@ -136,6 +136,20 @@ public final class Aggregator: Sendable {
             logger.info("polling the Kubernetes API", metadata: ["server": "\(cluster.server)", "collections": "\(collections.count)"])
         }
         defer { pollers?.stop() }
+        var auditLogs: PodLogCollection?
+        if let cluster = configuration.kubernetes, !configuration.kubernetesAuditMethods.isEmpty {
+            let log = logger
+            let collection = PodLogCollection(
+                client: KubeClient(connection: cluster), store: store,
+                context: IngestContext(clusterName: configuration.clusterName, sourceType: .apiserverLog),
+                table: .audit, selections: configuration.kubernetesAuditMethods.compactMap(LogPodSelection.forAudit),
+                follow: true, since: configuration.kubernetesAuditSince,
+                cursorScope: configuration.clusterName ?? cluster.server, log: { log.info("kubernetes audit: \($0)") })
+            auditLogs = collection
+            Thread { _ = try? collection.run() }.start()
+            logger.info("reading audit events from pod logs", metadata: ["methods": "\(configuration.kubernetesAuditMethods.map(\.rawValue))"])
+        }
+        defer { auditLogs?.stop() }
         try await group.run()
         writer.stop()
         logger.info("stopped; every acknowledged batch is committed")

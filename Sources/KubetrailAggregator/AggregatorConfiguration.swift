@@ -1,4 +1,5 @@
 import KubetrailKube
+import KubetrailCore
 /// How the aggregator runs; set from flags (and, later, the HCL `aggregator { … }` block).
 public struct AggregatorConfiguration: Sendable {
     public var host = "127.0.0.1"
@@ -41,6 +42,11 @@ public struct AggregatorConfiguration: Sendable {
     public var kubernetesIncludeEvents = true
     /// `["*"]` or the namespaces whose objects are stored.
     public var kubernetesNamespaces = ["*"]
+    /// Audit events read from pod logs (`source "kubernetes_audit_logs"` with `method =
+    /// "apiserver"`/`"daemonset"` or `api_only`), methods tried in order; empty: agents ship files.
+    public var kubernetesAuditMethods: [KubernetesConfig.AuditMethod] = []
+    /// Where a stream with no saved cursor starts (`since_time`); nil: all the kubelet has.
+    public var kubernetesAuditSince: Timestamp?
 
     public init(databasePath: String, ingestTokenFile: String) {
         self.databasePath = databasePath

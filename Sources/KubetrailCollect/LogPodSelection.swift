@@ -1,4 +1,5 @@
 import Foundation
+import KubetrailKube
 import KubetrailTables
 
 /// Which pods' logs a collection reads, and which of their containers.
@@ -50,4 +51,15 @@ public struct LogPodSelection: Sendable {
     public static let auditCollectorDaemonSet = LogPodSelection(
         namespaces: ["*"], labelSelector: "app.kubernetes.io/component=audit-log-collector",
         summary: "pods labelled app.kubernetes.io/component=audit-log-collector", sourceType: .podLogAPI)
+}
+
+extension LogPodSelection {
+    /// The pods an audit method reads; nil for `file`, which reads no pod logs.
+    public static func forAudit(_ method: KubernetesConfig.AuditMethod) -> LogPodSelection? {
+        switch method {
+        case .file: return nil
+        case .apiserver: return .apiserver
+        case .daemonset: return .auditCollectorDaemonSet
+        }
+    }
 }

@@ -191,7 +191,7 @@ public final class PodLogCollection: @unchecked Sendable {
                 let reply = try client.get(path + Reflector.encode(query))
                 guard reply.status == 200 else {
                     let hint = reply.status == 403 ? " (RBAC: the credentials need list on pods and get on pods/log)" : ""
-                    throw Failure(status: reply.status, description: "list \(path): HTTP \(reply.status)\(hint) \(reply.text.prefix(300))")
+                    throw Failure(status: reply.status, description: "list \(path): HTTP \(reply.status)\(hint): \(reply.errorText)")
                 }
                 guard let json = try? JSONSerialization.jsonObject(with: Data(reply.body)) as? [String: Any] else {
                     throw Failure(status: 0, description: "list \(path): not a JSON object")

@@ -14,6 +14,12 @@ public final class KubeClient: @unchecked Sendable {
         public var status: Int
         public var body: [UInt8]
         public var text: String { String(decoding: body, as: UTF8.self) }
+        /// What an error reply says: a `Status` object's message, else the start of the body.
+        public var errorText: String {
+            if let status = (try? JSONSerialization.jsonObject(with: Data(body))) as? [String: Any],
+               let message = status["message"] as? String { return message }
+            return String(text.prefix(300))
+        }
     }
 
     public struct Failure: Error, Sendable, CustomStringConvertible {

@@ -169,3 +169,27 @@ public struct KubernetesConfigError: Error, Equatable, Sendable, CustomStringCon
     public var description: String
     public init(_ d: String) { description = d }
 }
+
+extension KubernetesConfig.Connection {
+    /// The cluster this block points at: the pod's service account, or the kubeconfig (path or
+    /// `KUBECONFIG`, then `~/.kube/config`) at the given or current context, as kubectl resolves it.
+    public func resolve(environment: [String: String]) throws -> ClusterConnection {
+        if serviceAccount { return try InClusterConfig.connection(environment: environment) }
+        return try MergedKubeconfig.load(explicit: kubeconfigPath, environment: environment)
+            .connection(context: kubeconfigContext, environment: environment)
+    }
+
+    /// The instant `since_time` names, for a collection starting `now`.
+    public func since(now: Timestamp) -> Timestamp? {
+        switch sinceTime {
+        case .ago(let seconds)?: return now.adding(microseconds: -Int64(seconds * 1_000_000))
+        case .at(let t)?: return t
+        case nil: return nil
+        }
+    }
+}
+
+extension KubernetesConfig.AuditSource {
+    /// The source block asks for audit events from pod logs rather than from files.
+    public var readsThroughAPI: Bool { apiOnly || method == .apiserver || method == .daemonset }
+}

@@ -77,9 +77,9 @@ public final class PodLogFollower {
             switch podReply.status {
             case 200: break
             case 404: return .podGone
-            case 401, 403: throw Failure(status: podReply.status, description: "get pod \(namespace)/\(pod): HTTP \(podReply.status) \(podReply.text.prefix(300))")
+            case 401, 403: throw Failure(status: podReply.status, description: "get pod \(namespace)/\(pod): HTTP \(podReply.status): \(podReply.errorText)")
             default:
-                if !follow { throw Failure(status: podReply.status, description: "get pod \(namespace)/\(pod): HTTP \(podReply.status) \(podReply.text.prefix(300))") }
+                if !follow { throw Failure(status: podReply.status, description: "get pod \(namespace)/\(pod): HTTP \(podReply.status): \(podReply.errorText)") }
                 if try !pause(handler) { return .stopped }
                 continue
             }
@@ -97,12 +97,12 @@ public final class PodLogFollower {
             case 404:
                 return .podGone
             case 401, 403:
-                throw Failure(status: status, description: "logs of \(namespace)/\(pod)/\(container): HTTP \(status) \(errorText)")
+                throw Failure(status: status, description: "logs of \(namespace)/\(pod)/\(container): HTTP \(status): \(errorText)")
             default:
                 // 400 "waiting to start", 5xx: nothing to read now.
                 if !follow {
                     if status == 400 { return .finished }
-                    throw Failure(status: status, description: "logs of \(namespace)/\(pod)/\(container): HTTP \(status) \(errorText)")
+                    throw Failure(status: status, description: "logs of \(namespace)/\(pod)/\(container): HTTP \(status): \(errorText)")
                 }
             }
             if try !pause(handler) { return .stopped }
@@ -149,7 +149,7 @@ public final class PodLogFollower {
         }
         if let thrown { throw thrown }
         if status != 200 { malformedLines -= min(malformedLines, 1) }   // the error body is not a log line
-        return (end, status, String(decoding: errorBody, as: UTF8.self))
+        return (end, status, KubeClient.Response(status: status, body: errorBody).errorText)
     }
 
     private func pause(_ handler: (Event) throws -> Bool) throws -> Bool {

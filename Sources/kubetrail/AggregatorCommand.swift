@@ -117,13 +117,16 @@ struct AggregatorCommand: AsyncParsableCommand {
             do {
                 let kube = try KubernetesConfig.load(directory: nil, extra: [expandTilde(path)], home: NSHomeDirectory())
                 if let c = kube.connection {
-                    let cluster = try c.serviceAccount
-                        ? InClusterConfig.connection(environment: env)
-                        : MergedKubeconfig.load(explicit: c.kubeconfigPath, environment: env).connection(context: c.kubeconfigContext, environment: env)
-                    config.kubernetes = cluster
+                    config.kubernetes = try c.resolve(environment: env)
                     config.kubernetesIncludeEvents = c.includeEvents
                     config.kubernetesNamespaces = c.namespaces
                     if config.clusterName == nil { config.clusterName = c.clusterName }
+                    if kube.auditSource.readsThroughAPI {
+                        config.kubernetesAuditMethods = kube.auditSource.methods.filter { $0 != .file }
+                        config.kubernetesAuditSince = c.since(now: .now)
+                    }
+                } else if kube.auditSource.readsThroughAPI {
+                    throw UserFacingError("\(path): source \"kubernetes_audit_logs\" reads pod logs through the API, which needs a connection \"kubernetes\" block")
                 }
             } catch {
                 printError("\(error)")
