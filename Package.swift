@@ -46,7 +46,7 @@ let package = Package(
             .product(name: "Yams", package: "Yams"),
         ]),
         // Kubernetes API data into the tables: what the aggregator's pollers and `collect` share.
-        .target(name: "KubetrailCollect", dependencies: ["KubetrailKube", "KubetrailStore"]),
+        .target(name: "KubetrailCollect", dependencies: ["KubetrailKube", "KubetrailStore", "KubetrailImport"]),
         .target(name: "KubetrailAggregator", dependencies: [
             "KubetrailStore", "KubetrailCollect",
             .product(name: "Hummingbird", package: "hummingbird"),

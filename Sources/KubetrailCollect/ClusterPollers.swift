@@ -51,6 +51,7 @@ public final class ClusterPollers: @unchecked Sendable {
     let namespaces: [String]
     private let lock = NSLock()
     private var states: [String: State] = [:]
+    private var tallies: [String: TableSync.Counts] = [:]
     private var stopped = false
     private let log: @Sendable (String) -> Void
 
@@ -67,6 +68,9 @@ public final class ClusterPollers: @unchecked Sendable {
 
     /// Where each collection stands, by path.
     public var status: [String: State] { lock.withLock { states } }
+
+    /// Rows stored, removed, rejected and filtered so far, by path.
+    public var counts: [String: TableSync.Counts] { lock.withLock { tallies } }
 
     public func start() {
         for collection in collections {
@@ -88,6 +92,7 @@ public final class ClusterPollers: @unchecked Sendable {
                 try reflector.run(backoff: 2) { [self] event in
                     if isStopped { throw Reflector.Stop.requested }
                     try sync.apply(event)
+                    lock.withLock { tallies[collection.path] = sync.counts }
                     if case .synced(let items, _) = event {
                         lock.withLock { states[collection.path] = .synced(items: items.count) }
                         log("synced \(collection.path): \(items.count) objects")

@@ -1,4 +1,5 @@
 import Foundation
+import KubetrailCore
 import KubetrailKube
 import KubetrailStore
 import KubetrailTables
@@ -18,6 +19,8 @@ public final class TableSync {
         public var stored = 0
         public var removed = 0
         public var rejected = 0
+        /// Why, by reason.
+        public var rejectedBecause: [String: Int] = [:]
         /// Namespaced objects outside the configured namespaces.
         public var filtered = 0
     }
@@ -29,6 +32,8 @@ public final class TableSync {
 
     /// `["*"]` or the namespaces whose objects are stored; cluster-scoped objects always are.
     let namespaces: [String]
+    /// Events whose last occurrence falls outside this range are not stored (`collect --from/--to`).
+    public var eventWindow: ClosedRange<Timestamp>?
 
     public init(target: Target, store: SQLiteStore, context: IngestContext, namespaces: [String] = ["*"]) {
         self.target = target
@@ -80,6 +85,7 @@ public final class TableSync {
             switch target {
             case .events:
                 let row = try EventNormalizer.row(KubeObject(object), context: context)
+                if let eventWindow, !eventWindow.contains(row.common.timestamp) { counts.filtered += 1; return nil }
                 _ = try w.insert(row)
                 counts.stored += 1
                 return row.common.id
@@ -89,8 +95,9 @@ public final class TableSync {
                 counts.stored += 1
                 return row.common.id
             }
-        } catch is Rejection {
+        } catch let rejection as Rejection {
             counts.rejected += 1
+            counts.rejectedBecause[rejection.reason, default: 0] += 1
             return nil
         }
     }

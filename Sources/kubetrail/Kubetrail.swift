@@ -6,7 +6,7 @@ struct Kubetrail: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "kubetrail",
         abstract: "Collect Kubernetes audit logs, pod logs, events and resources into SQL tables and query them.",
-        subcommands: [ImportCommand.self, QueryCommand.self, TablesCommand.self, AggregatorCommand.self])
+        subcommands: [ImportCommand.self, CollectCommand.self, QueryCommand.self, TablesCommand.self, AggregatorCommand.self])
 }
 
 /// `--db`, shared by every command that opens the embedded store.
