@@ -16,7 +16,7 @@ struct CollectCommand: ParsableCommand {
         stopped, so running it again reads only what is new. --from and --to take a duration ago \
         (15m, 1h, 7d) or an RFC 3339 time; --from defaults to the block's since_time. With --follow \
         it keeps collecting (logs followed across container restarts, events and resources watched) \
-        until interrupted.
+        until interrupted; `follow_logs = true` in the block does the same unless --no-follow or --to is given.
         """)
 
     @Argument(help: ArgumentHelp("Tables to collect (default: all four).", valueName: "TABLE"))
@@ -28,8 +28,8 @@ struct CollectCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Collect up to this time: a duration ago or RFC 3339.", valueName: "WHEN"))
     var to: String?
 
-    @Flag(help: "Keep collecting until interrupted.")
-    var follow = false
+    @Flag(inversion: .prefixedNo, help: "Keep collecting until interrupted (default: the connection block's follow_logs).")
+    var follow: Bool?
 
     @Option(name: .customLong("config"), help: ArgumentHelp("A .tpc configuration file, read after ~/.kubetrail/config/*.tpc; repeatable.", valueName: "FILE"))
     var configFiles: [String] = []
@@ -77,11 +77,12 @@ struct CollectCommand: ParsableCommand {
             options.namespaces = connection.namespaces
             options.clusterName = connection.clusterName
             options.auditSource = config.auditSource
-            options.follow = follow
+            // follow_logs = true streams, like --follow, unless the run is bounded by --to.
+            options.follow = follow ?? (to == nil && connection.followLogs)
             options.from = try from.map { try Self.instant($0, now: now, flag: "--from") } ?? connection.since(now: now)
             options.to = try to.map { try Self.instant($0, now: now, flag: "--to") }
             if let f = options.from, let t = options.to, f > t { throw UserFacingError("--from \(f) is after --to \(t)") }
-            if follow && options.to != nil { throw UserFacingError("--follow collects until interrupted; it cannot be combined with --to") }
+            if options.follow && options.to != nil { throw UserFacingError("--follow collects until interrupted; it cannot be combined with --to") }
         } catch {
             printError("\(error)")
             throw ExitCode(2)

@@ -103,6 +103,16 @@ import TestSupport
         #expect(try lab.value("SELECT count(*) FROM kubernetes_events") == "0")
         #expect(r.stdout.contains("kubernetes_events       stored 0, filtered 3"), "\(r.stdout)")
         #expect(lab.cluster.requestPaths.contains { $0.contains("sinceTime=2026-11-27T09%3A30%3A00Z") })
+
+        // The README's relative form: an hour before now, at second precision.
+        let readme = try lab.collect(["kubernetes_pod_logs", "kubernetes_events", "--from", "1h", "--namespace", "shop,default"])
+        #expect(readme.status == 0, "\(readme.stderr)")
+        let hourAgo = Date().addingTimeInterval(-3600)
+        let f = DateFormatter()
+        f.locale = Locale(identifier: "en_US_POSIX")
+        f.timeZone = TimeZone(identifier: "UTC")
+        f.dateFormat = "yyyy-MM-dd'T'HH"
+        #expect(lab.cluster.requestPaths.contains { $0.contains("sinceTime=\(f.string(from: hourAgo))%3A") || $0.contains("sinceTime=\(f.string(from: hourAgo.addingTimeInterval(-60)))%3A") })
     }
 
     @Test func followKeepsCollectingUntilInterrupted() throws {
@@ -110,7 +120,7 @@ import TestSupport
         defer { lab.cluster.stop() }
         let process = Process()
         process.executableURL = Subprocess.productURL("kubetrail")
-        process.arguments = ["collect", "kubernetes_pod_logs", "--follow", "--namespace", "shop"]
+        process.arguments = ["collect", "kubernetes_pod_logs", "--follow"]
         process.environment = ProcessInfo.processInfo.environment.merging(lab.env) { _, b in b }
         let out = Pipe()
         process.standardOutput = out
@@ -118,17 +128,46 @@ import TestSupport
         try process.run()
         func rows() -> String { (try? lab.value("SELECT count(*) FROM kubernetes_pod_logs")) ?? "" }
         var deadline = Date().addingTimeInterval(20)
-        while rows() != "2" && Date() < deadline { Thread.sleep(forTimeInterval: 0.1) }
-        #expect(rows() == "2")
+        while rows() != "77" && Date() < deadline { Thread.sleep(forTimeInterval: 0.1) }
+        #expect(rows() == "77")
         try lab.cluster.appendLog(namespace: "shop", pod: "web", container: "app", ["2026-11-27T11:00:00.000000000Z {\"level\":\"warn\",\"msg\":\"later\"}"])
         deadline = Date().addingTimeInterval(20)
-        while rows() != "3" && Date() < deadline { Thread.sleep(forTimeInterval: 0.1) }
-        #expect(rows() == "3")
+        while rows() != "78" && Date() < deadline { Thread.sleep(forTimeInterval: 0.1) }
+        #expect(rows() == "78")
         kill(process.processIdentifier, SIGINT)
         process.waitUntilExit()
         #expect(process.terminationStatus == 0)
         let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        #expect(text.contains("kubernetes_pod_logs     stored 3"), "\(text)")
+        #expect(text.contains("kubernetes_pod_logs     stored 78"), "\(text)")
+    }
+
+    @Test func followLogsInTheBlockStreamsUnlessNoFollow() throws {
+        let lab = try Lab()
+        defer { lab.cluster.stop() }
+        try lab.config("kubernetes.tpc", """
+        connection "kubernetes" {
+          kubeconfig_path = "~/.kube/config"
+          namespace       = "shop"
+          follow_logs     = true       # Real-time streaming
+        }
+        """)
+        let once = try lab.collect(["kubernetes_pod_logs", "--no-follow", "--no-progress"])
+        #expect(once.status == 0 && once.stdout.contains("stored 2"), "\(once.stdout)")
+        #expect(!lab.cluster.requestPaths.contains { $0.contains("follow=true") })
+        let process = Process()
+        process.executableURL = Subprocess.productURL("kubetrail")
+        process.arguments = ["collect", "kubernetes_pod_logs"]
+        process.environment = ProcessInfo.processInfo.environment.merging(lab.env) { _, b in b }
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        let deadline = Date().addingTimeInterval(20)
+        while !lab.cluster.requestPaths.contains(where: { $0.contains("follow=true") }) && Date() < deadline { Thread.sleep(forTimeInterval: 0.1) }
+        Thread.sleep(forTimeInterval: 0.5)
+        #expect(process.isRunning, "follow_logs = true keeps it running")
+        kill(process.processIdentifier, SIGTERM)
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 0)
     }
 
     @Test func theFileMethodReadsTheSourceBlocksAuditPaths() throws {

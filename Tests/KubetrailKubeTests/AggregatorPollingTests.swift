@@ -44,6 +44,55 @@ import TestSupport
         #expect(asked("/api/v1/secrets") && asked("/apis/rbac.authorization.k8s.io/v1/clusterrolebindings"))
     }
 
+    @Test func theAPIServerMethodSurvivesAKilledAggregatorWithoutLoss() throws {
+        let dir = try TemporaryDirectory()
+        let cluster = try FakeCluster(dir: dir)
+        defer { cluster.stop() }
+        try cluster.addPod(namespace: "kube-system", name: "kube-apiserver-cp-1", uid: "uid-api", containers: ["kube-apiserver"],
+                           labels: ["component": "kube-apiserver"])
+        let (lines, events) = try APIServerAuditTests.apiserverLog()
+        let half = lines.count / 2
+        try cluster.appendLog(namespace: "kube-system", pod: "kube-apiserver-cp-1", container: "kube-apiserver", Array(lines[..<half]))
+        try cluster.writeKubeconfig(dir.path("kube/config"))
+        try dir.write("tokens", "t\n")
+        let config = try dir.write("kubetrail.tpc", """
+        connection "kubernetes" {
+          kubeconfig_path = "\(dir.path("kube/config"))"
+          include_events  = false
+          namespace       = "kube-system"
+        }
+        source "kubernetes_audit_logs" {
+          method = "apiserver"
+        }
+        aggregator {
+          ingest_token_file = "\(dir.path("tokens"))"
+        }
+        """)
+        func count() -> Int {
+            guard let r = try? Subprocess.kubetrail(["query", "--db", dir.path("agg.db"), "--output", "csv",
+                                                     "SELECT count(*) FROM kubernetes_audit_logs WHERE tp_source_type = 'apiserver_log'"]),
+                  r.status == 0 else { return -1 }
+            return Int(r.stdout.split(separator: "\n").dropFirst().first ?? "") ?? -1
+        }
+        func waitFor(_ n: Int) {
+            let deadline = Date().addingTimeInterval(30)
+            while count() < n && Date() < deadline { Thread.sleep(forTimeInterval: 0.1) }
+        }
+        let first = try ServerProcess(arguments: ["--db", dir.path("agg.db"), "--config", config])
+        waitFor(lines[..<half].filter { $0.contains("\"auditID\"") }.count)
+        first.kill()   // SIGKILL: no chance to flush anything
+        try cluster.appendLog(namespace: "kube-system", pod: "kube-apiserver-cp-1", container: "kube-apiserver", Array(lines[half...]))
+        let second = try ServerProcess(arguments: ["--db", dir.path("agg.db"), "--config", config])
+        defer { second.kill() }
+        waitFor(events)
+        Thread.sleep(forTimeInterval: 0.5)
+        #expect(count() == events)
+        let logRequests = cluster.requestPaths.filter { $0.contains("/log?") }
+        #expect(logRequests.count >= 2)
+        #expect(logRequests.first?.contains("sinceTime") == false)
+        #expect(logRequests.last?.contains("sinceTime=") == true, "the restarted aggregator resumed from its cursor")
+    }
+
     @Test func aBrokenConnectionBlockStopsTheAggregatorWithKubectlsWords() throws {
         let dir = try TemporaryDirectory()
         try dir.write("kube/config", "apiVersion: v1\nkind: Config\ncurrent-context: gone\n")

@@ -46,6 +46,7 @@ public final class FakeCluster: @unchecked Sendable {
         contexts: [{name: fake, context: {cluster: fake, user: nobody, namespace: \(namespace)}}]
         current-context: fake
         """
+        try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
         try text.write(toFile: path, atomically: true, encoding: .utf8)
         return path
     }
