@@ -87,15 +87,16 @@ public final class ClusterPollers: @unchecked Sendable {
         let sync = TableSync(target: collection.target, store: store, context: context, namespaces: namespaces)
         // Secrets: metadata only, so their values are never even received.
         let reflector = Reflector(client: client, path: collection.path, metadataOnly: collection.target == .resources(kind: "Secret"))
+        defer { try? sync.flush() }   // what a stopped watch held
         while !isStopped {
             do {
                 try reflector.run(backoff: 2) { [self] event in
                     if isStopped { throw Reflector.Stop.requested }
                     try sync.apply(event)
                     lock.withLock { tallies[collection.path] = sync.counts }
-                    if case .synced(let items, _) = event {
-                        lock.withLock { states[collection.path] = .synced(items: items.count) }
-                        log("synced \(collection.path): \(items.count) objects")
+                    if case .synced(let count, _) = event {
+                        lock.withLock { states[collection.path] = .synced(items: count) }
+                        log("synced \(collection.path): \(count) objects")
                     }
                 }
             } catch is Reflector.Stop {

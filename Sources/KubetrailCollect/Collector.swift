@@ -193,8 +193,12 @@ public final class Collector: @unchecked Sendable {
             }
             let reflector = Reflector(client: client, path: collection.path, metadataOnly: collection.target == .resources(kind: "Secret"))
             do {
-                let (items, version) = try reflector.listAll(resourceVersion: "0")
-                try sync.apply(.synced(items: items, resourceVersion: version))
+                var first = true
+                let (count, version) = try reflector.listAll(resourceVersion: "0") { page in
+                    try sync.apply(.listed(page, first: first))
+                    first = false
+                }
+                try sync.apply(.synced(count: count, resourceVersion: version))
                 add(table, sync.counts)
                 if table == .resources { kinds += 1 }
             } catch let failure as Reflector.Failure where failure.status == 403 {

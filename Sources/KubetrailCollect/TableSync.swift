@@ -48,27 +48,63 @@ public final class TableSync {
         return namespaces.contains(ns)
     }
 
+    /// Ids stored by the list being paged through (what a relist keeps).
+    private var listed = Set<String>()
+    /// Watch events not committed yet, in order, and since when the oldest waits.
+    private var pending: [Reflector.Event] = []
+    private var pendingSince: DispatchTime?
+    /// Watch events are committed in transactions of up to this many, or after this long.
+    public var batchSize = 500
+    public var batchDelay = 0.1
+
+    /// Applies one reflector event. Watch events are held and committed in batches (a
+    /// transaction per object costs more than the object); `.idle` and the next list commit them.
     public func apply(_ event: Reflector.Event) throws {
         switch event {
-        case .synced(let items, _):
-            let ids = try store.write { w -> Set<String> in
-                var seen = Set<String>()
-                for item in items { if let id = try store(item, w) { seen.insert(id) } }
-                return seen
-            }
+        case .listed(let items, let first):
+            try flush()
+            if first { listed.removeAll(keepingCapacity: true) }
+            let ids = try store.write { w -> [String] in try items.compactMap { try store($0, w) } }
+            if case .resources = target { listed.formUnion(ids) }
+        case .synced:
+            try flush()
             if case .resources(let kind) = target {
                 try store.write { w in
-                    for gone in try w.resourceIDs(kind: kind, cluster: context.clusterName).subtracting(ids) {
+                    for gone in try w.resourceIDs(kind: kind, cluster: context.clusterName).subtracting(listed) {
                         if try w.delete(table: ResourceRow.schema, id: gone) { counts.removed += 1 }
                     }
                 }
             }
-        case .added(let item), .modified(let item):
-            _ = try store.write { w in try store(item, w) }
-        case .deleted(let item):
-            guard case .resources = target else { return }   // events are history
-            guard let uid = Self.uid(item) else { return }
-            try store.write { w in if try w.delete(table: ResourceRow.schema, id: uid) { counts.removed += 1 } }
+            listed.removeAll()
+        case .added, .modified, .deleted:
+            if pending.isEmpty { pendingSince = .now() }
+            pending.append(event)
+            if pending.count >= batchSize { try flush() }
+        case .idle:
+            if let since = pendingSince, DispatchTime.now().uptimeNanoseconds - since.uptimeNanoseconds >= UInt64(batchDelay * 1e9) {
+                try flush()
+            }
+        }
+    }
+
+    /// Commits the held watch events in one transaction.
+    public func flush() throws {
+        guard !pending.isEmpty else { return }
+        let events = pending
+        pending.removeAll(keepingCapacity: true)
+        pendingSince = nil
+        try store.write { w in
+            for event in events {
+                switch event {
+                case .added(let item), .modified(let item):
+                    _ = try store(item, w)
+                case .deleted(let item):
+                    guard case .resources = target, let uid = Self.uid(item) else { continue }   // events are history
+                    if try w.delete(table: ResourceRow.schema, id: uid) { counts.removed += 1 }
+                default:
+                    continue
+                }
+            }
         }
     }
 

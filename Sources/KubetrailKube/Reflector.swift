@@ -7,11 +7,15 @@ import KubetrailCore
 /// a relist at the last version — or, when that is gone too, a consistent relist.
 public final class Reflector {
     public enum Event {
-        /// The whole collection as of `resourceVersion`: rows not in it are gone.
-        case synced(items: [Data], resourceVersion: String)
+        /// One page of a list; `first` starts a new list. Objects arrive as the bytes received.
+        case listed([Data], first: Bool)
+        /// The list just paged through is complete as of `resourceVersion`: objects not in it are gone.
+        case synced(count: Int, resourceVersion: String)
         case added(Data)
         case modified(Data)
         case deleted(Data)
+        /// A chunk of the watch ended, or nothing arrived for a moment: time to commit what is held.
+        case idle
     }
 
     public enum Stop: Error { case requested }
@@ -50,9 +54,13 @@ public final class Reflector {
         while true {
             do {
                 if needList {
-                    let (items, version) = try listAll(resourceVersion: relistAt)
+                    var first = true
+                    let (count, version) = try listAll(resourceVersion: relistAt) { page in
+                        try handler(.listed(page, first: first))
+                        first = false
+                    }
                     lastResourceVersion = version
-                    try handler(.synced(items: items, resourceVersion: version))
+                    try handler(.synced(count: count, resourceVersion: version))
                     needList = false
                 }
                 guard let from = lastResourceVersion else { needList = true; relistAt = nil; continue }
@@ -82,9 +90,11 @@ public final class Reflector {
         }
     }
 
-    /// The whole collection: pages of `pageSize` when listing at `"0"`, one request otherwise.
-    public func listAll(resourceVersion: String?) throws -> (items: [Data], resourceVersion: String) {
-        var items: [Data] = []
+    /// The whole collection, handed to `page` a page at a time (pages of `pageSize` when listing
+    /// at `"0"`, one request otherwise); returns the number of objects and the list's version.
+    @discardableResult
+    public func listAll(resourceVersion: String?, page: ([Data]) throws -> Void) throws -> (count: Int, resourceVersion: String) {
+        var count = 0
         var next: String? = nil
         var version = ""
         repeat {
@@ -93,18 +103,22 @@ public final class Reflector {
             if resourceVersion == "0" || next != nil { query.append(("limit", String(pageSize))) }
             if next == nil, let resourceVersion { query.append(("resourceVersion", resourceVersion)) }
             let reply = try client.get(path + Self.encode(query), accept: metadataOnly ? Self.metadataListAccept : "application/json")
-            guard reply.status == 200 else { throw Failure(status: reply.status, description: "list \(path): HTTP \(reply.status) \(reply.text.prefix(300))") }
-            guard let json = try JSONSerialization.jsonObject(with: Data(reply.body)) as? [String: Any] else {
-                throw Failure(status: 0, description: "list \(path): not a JSON object")
+            guard reply.status == 200 else { throw Failure(status: reply.status, description: "list \(path): HTTP \(reply.status): \(reply.errorText)") }
+            let scanned: Result<([Data], APIResponseScanner.List), JSONError> = reply.body.withUnsafeBytes { raw in
+                Result { () throws(JSONError) in
+                    let list = try APIResponseScanner.list(raw)
+                    return (list.items.map { Data(raw[$0]) }, list)
+                }
             }
-            for item in json["items"] as? [Any] ?? [] {
-                items.append(try JSONSerialization.data(withJSONObject: item))
+            guard case .success(let (items, list)) = scanned else {
+                throw Failure(status: 0, description: "list \(path): not a list: \(reply.text.prefix(200))")
             }
-            let meta = json["metadata"] as? [String: Any]
-            version = meta?["resourceVersion"] as? String ?? version
-            next = (meta?["continue"] as? String).flatMap { $0.isEmpty ? nil : $0 }
+            count += items.count
+            try page(items)
+            version = list.resourceVersion ?? version
+            next = list.continueToken.flatMap { $0.isEmpty ? nil : $0 }
         } while next != nil
-        return (items, version)
+        return (count, version)
     }
 
     enum WatchEnd { case closed, expired }
@@ -115,28 +129,27 @@ public final class Reflector {
                      ("timeoutSeconds", String(timeout)), ("watch", "true")]
         var expired = false
         var thrown: Error?
-        let status = try client.stream(path + Self.encode(query), accept: metadataOnly ? Self.metadataAccept : "application/json") { line in
-            guard let json = try? JSONSerialization.jsonObject(with: Data(line)) as? [String: Any],
-                  let type = json["type"] as? String, let object = json["object"] as? [String: Any] else { return true }
-            events += 1
-            if type == "ERROR" {
-                if (object["code"] as? Int) == 410 { expired = true }
-                return false
-            }
-            if let rv = (object["metadata"] as? [String: Any])?["resourceVersion"] as? String { lastResourceVersion = rv }
-            guard type != "BOOKMARK", let data = try? JSONSerialization.data(withJSONObject: object) else { return true }
-            do {
-                switch type {
-                case "ADDED": try handler(.added(data))
-                case "MODIFIED": try handler(.modified(data))
-                case "DELETED": try handler(.deleted(data))
-                default: break
-                }
-            } catch {
-                thrown = error
-                return false
-            }
+        func deliver(_ event: Event) -> Bool {
+            do { try handler(event) } catch { thrown = error; return false }
             return true
+        }
+        let status = try client.stream(path + Self.encode(query), accept: metadataOnly ? Self.metadataAccept : "application/json",
+                                       tick: { thrown == nil && deliver(.idle) }) { line in
+            guard let (type, range) = try? APIResponseScanner.watchEvent(line) else { return true }
+            let object = UnsafeRawBufferPointer(rebasing: line[range])
+            events += 1
+            let fields = try? APIResponseScanner.objectFields(object)
+            if type == "ERROR" {
+                if fields?.code == 410 { expired = true }
+                return false
+            }
+            if let rv = fields?.resourceVersion { lastResourceVersion = rv }
+            switch type {
+            case "ADDED": return deliver(.added(Data(object)))
+            case "MODIFIED": return deliver(.modified(Data(object)))
+            case "DELETED": return deliver(.deleted(Data(object)))
+            default: return true   // BOOKMARK: only its version matters
+            }
         }
         if let thrown { throw thrown }
         if status == 410 || expired { return .expired }

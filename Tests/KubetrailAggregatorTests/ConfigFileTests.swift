@@ -52,7 +52,8 @@ import KubetrailAggregator
 @Suite struct ReadmeConfigTests {
     @Test func theReadmeExampleIsAValidAggregatorConfiguration() throws {
         let readme = try String(contentsOf: Fixtures.repositoryRoot.appendingPathComponent("README.md"), encoding: .utf8)
-        let block = try #require(readme.components(separatedBy: "```hcl\n").dropFirst().first?.components(separatedBy: "```").first)
+        let blocks = readme.components(separatedBy: "```hcl\n").dropFirst().compactMap { $0.components(separatedBy: "```").first }
+        let block = try #require(blocks.first { $0.hasPrefix("aggregator {") })
         let dir = try TemporaryDirectory()
         let config = try AggregatorConfigFile.load(path: try dir.write("readme.tpc", block))
         #expect(config.listen == "0.0.0.0:8443")

@@ -12,6 +12,21 @@ import KubetrailCore
         return text.components(separatedBy: "```hcl\n").dropFirst().map { $0.components(separatedBy: "```")[0] }
     }
 
+    @Test func ourReadmesCollectExampleParsesAndMeansWhatItSays() throws {
+        let readme = try String(contentsOf: Fixtures.repositoryRoot.appendingPathComponent("README.md"), encoding: .utf8)
+        let blocks = readme.components(separatedBy: "```hcl\n").dropFirst().compactMap { $0.components(separatedBy: "```").first }
+        let block = try #require(blocks.first { $0.contains("connection \"kubernetes\"") })
+        var config = KubernetesConfig()
+        try config.apply(block, file: "readme.tpc", home: "/home/ops")
+        let c = try #require(config.connection)
+        #expect(c.kubeconfigPath == "/home/ops/.kube/config" && !c.serviceAccount)
+        #expect(c.namespaces == ["kube-system", "default"])
+        #expect(c.sinceTime == .ago(seconds: 900))
+        #expect(c.since(now: Timestamp(seconds: 10_000)) == Timestamp(seconds: 9_100))
+        #expect(c.clusterName == "talos")
+        #expect(config.auditSource.apiOnly && config.auditSource.methods == [.apiserver, .daemonset] && config.auditSource.readsThroughAPI)
+    }
+
     @Test func everyProductReadmeExampleParsesAndMeansWhatItSays() throws {
         let examples = try productExamples()
         #expect(examples.count == 3)

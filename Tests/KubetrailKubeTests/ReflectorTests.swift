@@ -11,6 +11,8 @@ import TestSupport
         let client = KubeClient(connection: ClusterConnection(server: "http://127.0.0.1:\(server.port)", namespace: "default", contextName: nil))
         let reflector = Reflector(client: client, path: "/api/v1/namespaces", pageSize: 2)
         var seen: [String] = []
+        var listed: [String] = []
+        var pages = 0
         func name(_ data: Data) -> String {
             let json = try? JSONSerialization.jsonObject(with: data) as? [String: Any]
             return (json?["metadata"] as? [String: Any])?["name"] as? String ?? "?"
@@ -18,7 +20,14 @@ import TestSupport
         #expect(throws: Reflector.Stop.self) {
             try reflector.run(backoff: 0.05) { event in
                 switch event {
-                case .synced(let items, let rv): seen.append("synced \(items.map(name).joined(separator: ",")) @\(rv)")
+                case .listed(let items, let first):
+                    if first { listed = [] }
+                    listed += items.map(name)
+                    pages += 1
+                case .synced(let count, let rv):
+                    #expect(count == listed.count)
+                    seen.append("synced \(listed.joined(separator: ",")) @\(rv)")
+                case .idle: break
                 case .added(let d):
                     seen.append("added \(name(d))")
                     if name(d) == "ns9" { throw Reflector.Stop.requested }
@@ -29,6 +38,7 @@ import TestSupport
         }
         #expect(seen == ["synced ns0,ns1,ns2,ns3,ns4 @100", "added ns5", "modified ns1", "deleted ns2",
                          "synced ns0,ns1,ns2,ns3,ns4 @100", "added ns9"])
+        #expect(pages == 4)   // the first list in pages of 2, the relist at a version in one
         let paths = server.requests.compactMap { $0["path"] as? String }.map { $0.replacingOccurrences(of: #"timeoutSeconds=\d+"#, with: "timeoutSeconds=T", options: .regularExpression) }
         #expect(paths == [
             "/api/v1/namespaces?limit=2&resourceVersion=0",
