@@ -11,6 +11,14 @@ public final class ClusterPollers: @unchecked Sendable {
         public var target: TableSync.Target
         public var path: String
 
+        /// `v1` for `/api/v1/…`, `apps/v1` for `/apis/apps/v1/…`.
+        public var apiVersion: String? {
+            let parts = path.split(separator: "/")
+            if parts.first == "api", parts.count >= 2 { return String(parts[1]) }
+            if parts.first == "apis", parts.count >= 3 { return "\(parts[1])/\(parts[2])" }
+            return nil
+        }
+
         public init(target: TableSync.Target, path: String) {
             self.target = target
             self.path = path
@@ -84,7 +92,7 @@ public final class ClusterPollers: @unchecked Sendable {
     private var isStopped: Bool { lock.withLock { stopped } }
 
     private func run(_ collection: Collection) {
-        let sync = TableSync(target: collection.target, store: store, context: context, namespaces: namespaces)
+        let sync = TableSync(target: collection.target, store: store, context: context, namespaces: namespaces, apiVersion: collection.apiVersion)
         // Secrets: metadata only, so their values are never even received.
         let reflector = Reflector(client: client, path: collection.path, metadataOnly: collection.target == .resources(kind: "Secret"))
         defer { try? sync.flush() }   // what a stopped watch held

@@ -187,7 +187,8 @@ public final class Collector: @unchecked Sendable {
         var kinds = 0
         for collection in collections(events: events, resources: resources) where !isStopped {
             let table: Table = collection.target == .events ? .events : .resources
-            let sync = TableSync(target: collection.target, store: store, context: context(.apiWatch), namespaces: options.namespaces)
+            let sync = TableSync(target: collection.target, store: store, context: context(.apiWatch), namespaces: options.namespaces,
+                                 apiVersion: collection.apiVersion)
             if collection.target == .events, options.from != nil || options.to != nil {
                 sync.eventWindow = (options.from ?? Timestamp(microseconds: .min))...(options.to ?? Timestamp(microseconds: .max))
             }

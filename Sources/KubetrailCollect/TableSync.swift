@@ -35,16 +35,20 @@ public final class TableSync {
     /// Events whose last occurrence falls outside this range are not stored (`collect --from/--to`).
     public var eventWindow: ClosedRange<Timestamp>?
 
-    public init(target: Target, store: SQLiteStore, context: IngestContext, namespaces: [String] = ["*"]) {
+    /// The group version of the collection (`v1`, `apps/v1`): list items do not say it.
+    let apiVersion: String?
+
+    public init(target: Target, store: SQLiteStore, context: IngestContext, namespaces: [String] = ["*"], apiVersion: String? = nil) {
+        self.apiVersion = apiVersion
         self.target = target
         self.store = store
         self.context = context
         self.namespaces = namespaces
     }
 
-    func allows(_ object: [String: Any]) -> Bool {
+    func allows(_ object: ScannedKubeObject) -> Bool {
         guard !namespaces.contains("*") else { return true }
-        guard let ns = (object["metadata"] as? [String: Any])?["namespace"] as? String, !ns.isEmpty else { return true }
+        guard let ns = object.namespace, !ns.isEmpty else { return true }
         return namespaces.contains(ns)
     }
 
@@ -110,23 +114,23 @@ public final class TableSync {
 
     /// Normalizes and upserts one object; returns its row id, nil when rejected.
     private func store(_ item: Data, _ w: RowWriter) throws -> String? {
-        guard let json = try? JSONSerialization.jsonObject(with: item) as? [String: Any] else { counts.rejected += 1; return nil }
-        var object = json
-        guard allows(object) else { counts.filtered += 1; return nil }
-        // List items carry no kind, and metadata-only items say PartialObjectMetadata.
-        if case .resources(let kind) = target, object["kind"] == nil || object["kind"] as? String == "PartialObjectMetadata" {
-            object["kind"] = kind
-        }
         do {
+            let object = try ScannedKubeObject(Array(item))
+            guard allows(object) else { counts.filtered += 1; return nil }
+            // List items carry no kind (nor apiVersion), and metadata-only items say PartialObjectMetadata.
+            if case .resources(let kind) = target, object.kind == nil || object.kind == "PartialObjectMetadata" {
+                object.kindOverride = kind
+            }
+            object.apiVersionOverride = apiVersion
             switch target {
             case .events:
-                let row = try EventNormalizer.row(KubeObject(object), context: context)
+                let row = try EventNormalizer.row(object, context: context)
                 if let eventWindow, !eventWindow.contains(row.common.timestamp) { counts.filtered += 1; return nil }
                 _ = try w.insert(row)
                 counts.stored += 1
                 return row.common.id
             case .resources:
-                let row = try ResourceNormalizer.row(KubeObject(object), context: context)
+                let row = try ResourceNormalizer.row(object, context: context)
                 _ = try w.insert(row)
                 counts.stored += 1
                 return row.common.id

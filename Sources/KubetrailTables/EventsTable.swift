@@ -94,14 +94,14 @@ public struct EventRow: TableRow, Equatable {
 /// core/v1 and events.k8s.io/v1 Events → rows, falling back between old- and new-style fields
 /// the way kubectl does so `ORDER BY last_timestamp` works for both.
 public enum EventNormalizer {
-    public static func row(_ o: KubeObject, context: IngestContext) throws(Rejection) -> EventRow {
+    public static func row(_ o: some KubeFields, context: IngestContext) throws(Rejection) -> EventRow {
         if let kind = o.kind, kind != "Event" {
             throw Rejection(reason: "not an Event", detail: "object of kind \(kind) is not an Event")
         }
         guard let uid = o.uid, !uid.isEmpty else {
             throw Rejection(reason: "missing metadata.uid", detail: "event without metadata.uid")
         }
-        let regarding = o.object("involvedObject") != nil ? "involvedObject" : "regarding"
+        let regarding = o.has("involvedObject") ? "involvedObject" : "regarding"
         let eventTime = try o.timestamp("eventTime")
         let created = try o.timestamp("metadata", "creationTimestamp")
         // `??` takes autoclosures, which lose typed throws: read every candidate first.

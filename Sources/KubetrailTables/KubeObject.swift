@@ -3,7 +3,7 @@ import Foundation
 
 /// A decoded Kubernetes API object (events and resources are few enough per second that
 /// Foundation's parser is fine here, unlike the audit path).
-public struct KubeObject: @unchecked Sendable {
+public struct KubeObject: KubeFields, @unchecked Sendable {
     public var json: [String: Any]
 
     public init(_ json: [String: Any]) { self.json = json }
@@ -50,10 +50,33 @@ public struct KubeObject: @unchecked Sendable {
 
     public var kind: String? { string("kind") }
     public var apiVersion: String? { string("apiVersion") }
-    public var uid: String? { string("metadata", "uid") }
-    public var name: String? { string("metadata", "name") }
-    public var namespace: String? { string("metadata", "namespace") }
-    public var resourceVersion: String? { string("metadata", "resourceVersion") }
+
+    private func value(_ path: [String]) -> Any? {
+        var current: Any? = json
+        for key in path { current = (current as? [String: Any])?[key] }
+        return current is NSNull ? nil : current
+    }
+
+    public func has(_ path: String...) -> Bool { value(path) != nil }
+
+    public func jsonText(_ path: String...) -> String? { Self.jsonText(value(path)) }
+
+    public func jsonText(_ path: [String], without key: String) -> String? {
+        guard var object = value(path) as? [String: Any] else { return Self.jsonText(value(path)) }
+        object[key] = nil
+        return Self.jsonText(object)
+    }
+
+    public func keys(_ path: String...) -> [String] { (value(path) as? [String: Any]).map { Array($0.keys) } ?? [] }
+
+    public func stringMembers(_ path: String...) -> [(key: String, value: String)] {
+        (value(path) as? [String: Any] ?? [:]).compactMap { k, v in (v as? String).map { (k, $0) } }
+    }
+
+    public func sum(_ key: String, overArray path: String...) -> Int64? {
+        guard let items = value(path) as? [[String: Any]] else { return nil }
+        return items.reduce(0) { $0 &+ max(0, KubeObject($1).int(key) ?? 0) }
+    }
 
     /// Canonical JSON text (sorted keys) of a sub-value, or nil when absent.
     public static func jsonText(_ value: Any?) -> String? {

@@ -106,7 +106,7 @@ public struct ResourceRow: TableRow, Equatable {
 public enum ResourceNormalizer {
     static let lastApplied = "kubectl.kubernetes.io/last-applied-configuration"
 
-    public static func row(_ o: KubeObject, context: IngestContext) throws(Rejection) -> ResourceRow {
+    public static func row(_ o: some KubeFields, context: IngestContext) throws(Rejection) -> ResourceRow {
         guard let kind = o.kind, !kind.isEmpty else {
             throw Rejection(reason: "missing kind", detail: "object \(o.name ?? "?") has no kind")
         }
@@ -114,39 +114,31 @@ public enum ResourceNormalizer {
             throw Rejection(reason: "missing metadata.uid", detail: "\(kind) \(o.name ?? "?") has no metadata.uid")
         }
         let holdsValues = kind == "Secret" || kind == "ConfigMap"
-        var annotations = o.object("metadata", "annotations")
         // last-applied-configuration repeats the object, values included.
-        if holdsValues { annotations?[lastApplied] = nil }
+        let annotations = holdsValues ? o.jsonText(["metadata", "annotations"], without: lastApplied) : o.jsonText("metadata", "annotations")
         var dataKeys: [String]? = nil
         if holdsValues {
-            let keys = (o.object("data")?.keys.map { $0 } ?? []) + (o.object("binaryData")?.keys.map { $0 } ?? [])
-                + (o.object("stringData")?.keys.map { $0 } ?? [])
-            dataKeys = Array(Set(keys)).sorted()
+            dataKeys = Array(Set(o.keys("data") + o.keys("binaryData") + o.keys("stringData"))).sorted()
         }
-        let labels = o.object("metadata", "labels")
         let observed = context.ingestTimestamp
         var common = CommonFields(id: uid, timestamp: observed, table: ResourceRow.tableName, context: context)
         common.akas = [uid]
-        common.tags = (labels ?? [:]).compactMap { k, v in (v as? String).map { "\(k)=\($0)" } }.sorted()
+        common.tags = o.stringMembers("metadata", "labels").map { "\($0.key)=\($0.value)" }.sorted()
         var ips: [String] = []
-        for path in [["status", "podIP"], ["spec", "clusterIP"], ["status", "hostIP"]] {
-            if let ip = o.string(path[0], path[1]), !ip.isEmpty, ip != "None", !ips.contains(ip) { ips.append(ip) }
+        for ip in [o.string("status", "podIP"), o.string("spec", "clusterIP"), o.string("status", "hostIP")] {
+            if let ip, !ip.isEmpty, ip != "None", !ips.contains(ip) { ips.append(ip) }
         }
         common.ips = ips
-
-        var restarts: Int64? = nil
-        if kind == "Pod", let statuses = o["status", "containerStatuses"] as? [[String: Any]] {
-            restarts = statuses.reduce(0) { $0 &+ max(0, KubeObject($1).int("restartCount") ?? 0) }
-        }
+        let restarts = kind == "Pod" ? o.sum("restartCount", overArray: "status", "containerStatuses") : nil
         let isDaemonSet = kind == "DaemonSet"
         return ResourceRow(
             common: common, resourceType: kind, apiVersion: o.apiVersion, namespace: o.namespace, name: o.name,
             uid: uid, resourceVersion: o.resourceVersion,
-            labels: KubeObject.jsonText(labels), annotations: KubeObject.jsonText(annotations),
-            ownerReferences: KubeObject.jsonText(o["metadata", "ownerReferences"]),
-            spec: holdsValues ? nil : KubeObject.jsonText(o["spec"]),
-            status: holdsValues ? nil : KubeObject.jsonText(o["status"]),
-            conditions: KubeObject.jsonText(o["status", "conditions"]),
+            labels: o.jsonText("metadata", "labels"), annotations: annotations,
+            ownerReferences: o.jsonText("metadata", "ownerReferences"),
+            spec: holdsValues ? nil : o.jsonText("spec"),
+            status: holdsValues ? nil : o.jsonText("status"),
+            conditions: o.jsonText("status", "conditions"),
             dataKeys: dataKeys,
             createdAt: try o.timestamp("metadata", "creationTimestamp"), observedAt: observed,
             phase: o.string("status", "phase"), nodeName: o.string("spec", "nodeName"),

@@ -1,0 +1,101 @@
+import Foundation
+import Testing
+import TestSupport
+import KubetrailCore
+@testable import KubetrailTables
+
+/// The pollers' byte-level reader must produce the same rows as the Foundation reader used by
+/// imports, on every object of the API fixtures; JSON columns may differ only in formatting.
+@Suite struct ScannedKubeObjectTests {
+    /// Each object of a fixture document as its own bytes, with the kind and apiVersion a list
+    /// implies for its items.
+    static func rawObjects(_ data: [UInt8]) -> [(bytes: [UInt8], kind: String?, apiVersion: String?)] {
+        data.withUnsafeBytes { raw in
+            var s = JSONScanner(raw)
+            var items: [Range<Int>] = []
+            var listKind: String?, listVersion: String?, watched: Range<Int>?
+            guard (try? s.enterObject()) != nil else { return [] }
+            var first = true
+            while let key = try? s.nextKey(&first) {
+                if s.token(key, equals: "items"), (try? s.enterArray()) != nil {
+                    var f = true
+                    while (try? s.nextElement(&f)) == true, let r = try? s.skipValue() { items.append(r) }
+                } else if s.token(key, equals: "kind") { listKind = try? s.readString() }
+                else if s.token(key, equals: "apiVersion") { listVersion = try? s.readString() }
+                else if s.token(key, equals: "object") { watched = try? s.skipValue() }
+                else { _ = try? s.skipValue() }
+            }
+            if let watched { return [(Array(raw[watched]), nil, nil)] }
+            guard !items.isEmpty else { return [(Array(raw), nil, nil)] }
+            let itemKind = listKind.flatMap { $0.hasSuffix("List") ? String($0.dropLast(4)) : nil }
+            return items.map { (Array(raw[$0]), itemKind, listVersion) }
+        }
+    }
+
+    static func canonical(_ text: String) -> String? {
+        guard let v = try? JSONSerialization.jsonObject(with: Data(text.utf8), options: [.fragmentsAllowed]),
+              let d = try? JSONSerialization.data(withJSONObject: v, options: [.sortedKeys, .fragmentsAllowed]) else { return nil }
+        return String(decoding: d, as: UTF8.self)
+    }
+
+    static func same(_ a: [ColumnValue], _ b: [ColumnValue]) -> [String] {
+        zip(a.indices, zip(a, b)).compactMap { i, pair in
+            if pair.0 == pair.1 { return nil }
+            if case .text(let x) = pair.0, case .text(let y) = pair.1, let cx = canonical(x), cx == canonical(y) { return nil }
+            return "column \(i): \(pair.0) vs \(pair.1)"
+        }
+    }
+
+    @Test func rowsMatchTheFoundationReaderOnEveryAPIFixture() throws {
+        let context = IngestContext(clusterName: "c", sourceType: .apiWatch, ingestTimestamp: Timestamp(seconds: 1_800_000_000))
+        var compared = 0, events = 0
+        for file in Fixtures.files(under: "k8s-api", withExtension: "json") {
+            for (bytes, kind, version) in Self.rawObjects(Array(try Fixtures.data(file))) {
+                var json = try #require(try JSONSerialization.jsonObject(with: Data(bytes)) as? [String: Any], "\(file)")
+                if json["kind"] == nil, let kind { json["kind"] = kind }
+                if json["apiVersion"] == nil, let version { json["apiVersion"] = version }
+                let foundation = KubeObject(json)
+                let scanned = try ScannedKubeObject(bytes)
+                if scanned.kind == nil { scanned.kindOverride = kind }
+                scanned.apiVersionOverride = version
+                if foundation.kind == "Event" {
+                    let a = Result { () throws(Rejection) in try EventNormalizer.row(foundation, context: context) }
+                    let b = Result { () throws(Rejection) in try EventNormalizer.row(scanned, context: context) }
+                    switch (a, b) {
+                    case (.success(let x), .success(let y)): #expect(Self.same(x.values, y.values).isEmpty, "\(file): \(Self.same(x.values, y.values))")
+                    case (.failure(let x), .failure(let y)): #expect(x == y)
+                    default: Issue.record("\(file): \(a) vs \(b)")
+                    }
+                    events += 1
+                } else {
+                    let a = Result { () throws(Rejection) in try ResourceNormalizer.row(foundation, context: context) }
+                    let b = Result { () throws(Rejection) in try ResourceNormalizer.row(scanned, context: context) }
+                    switch (a, b) {
+                    case (.success(let x), .success(let y)): #expect(Self.same(x.values, y.values).isEmpty, "\(file): \(Self.same(x.values, y.values))")
+                    case (.failure(let x), .failure(let y)): #expect(x == y)
+                    default: Issue.record("\(file): \(a) vs \(b)")
+                    }
+                }
+                compared += 1
+            }
+        }
+        #expect(compared > 40 && events > 10, "\(compared) objects, \(events) events")
+    }
+
+    @Test func secretsAndConfigMapsKeepKeysAndDropLastAppliedInBothReaders() throws {
+        let text = #"{"kind":"Secret","apiVersion":"v1","metadata":{"name":"db","uid":"s1","annotations":{"kubectl.kubernetes.io/last-applied-configuration":"{\"data\":{\"password\":\"c2VjcmV0\"}}","team":"pay\u00e9"}},"data":{"password":"c2VjcmV0","user":"YWRtaW4="},"stringData":{"token":"t0k"}}"#
+        let context = IngestContext(sourceType: .apiWatch, ingestTimestamp: Timestamp(seconds: 1))
+        let scanned = try ResourceNormalizer.row(try ScannedKubeObject(Array(text.utf8)), context: context)
+        let foundation = try ResourceNormalizer.row(KubeObject(try JSONSerialization.jsonObject(with: Data(text.utf8)) as! [String: Any]), context: context)
+        #expect(Self.same(scanned.values, foundation.values).isEmpty)
+        let stored = scanned.values.compactMap { v -> String? in if case .text(let t) = v { return t }; return nil }.joined(separator: " ")
+        #expect(!stored.contains("c2VjcmV0") && !stored.contains("YWRtaW4=") && !stored.contains("t0k") && !stored.contains("last-applied"))
+        #expect(Self.canonical(scanned.annotations ?? "") == Self.canonical(#"{"team":"payé"}"#))
+    }
+
+    @Test func malformedObjectsAreRejectedNotTrusted() {
+        for bad in ["", "[]", "{\"kind\":", "{\"a\":1} trailing", "{\"metadata\":{\"uid\":\"x\"}", "\"text\""] {
+            #expect(throws: Rejection.self, "\(bad)") { try ScannedKubeObject(Array(bad.utf8)) }
+        }
+    }
+}
