@@ -22,15 +22,15 @@ public final class Aggregator: Sendable {
     let registry: PrometheusCollectorRegistry
     let logger: Logger
 
-    /// The writer's page cache: large enough that index pages of a busy day stay in memory,
-    /// small enough to keep the aggregator under 200 MB resident.
+    /// The writer's page cache by default: large enough that index pages of a busy day stay in
+    /// memory, small enough to keep the aggregator under 200 MB resident.
     public static let pageCacheMiB = 80
 
     public init(configuration: AggregatorConfiguration, logger: Logger) throws {
         self.configuration = configuration
         self.logger = logger
         // Acknowledged means on disk: every commit is fsynced.
-        store = try SQLiteStore(path: configuration.databasePath, durability: .full, cacheMiB: Self.pageCacheMiB)
+        store = try SQLiteStore(path: configuration.databasePath, durability: .full, cacheMiB: configuration.pageCacheMiB)
         auth = Authenticator(ingest: try TokenFile(path: configuration.ingestTokenFile),
                              query: try configuration.queryTokenFile.map { try TokenFile(path: $0) },
                              verifiedClientCertificates: configuration.clientCA != nil)

@@ -2,8 +2,8 @@ import ArgumentParser
 import Foundation
 import KubetrailKube
 
-/// `kubetrail-bench watch`: a real aggregator process polls the fake API server, which lists N
-/// pods and N events (pages of 500) and then streams N more of each on the watch. Reported: the
+/// `kubetrail-bench watch`: a real aggregator process polls the fake API server, which serves N
+/// pods and N events: half of each in the list (pages of 500), the other half on the watch. Reported: the
 /// objects stored per second and the aggregator's memory, next to the same run's baseline —
 /// the same pages and streams fetched by the same HTTP client without decoding or storing.
 struct WatchBench: ParsableCommand {
@@ -11,9 +11,10 @@ struct WatchBench: ParsableCommand {
         commandName: "watch",
         abstract: "Objects per second from list+watch into the tables, and the aggregator's memory.")
 
-    @Option(help: "Pods and events in each list (as many again arrive on each watch).") var objects = 100_000
+    @Option(help: "Pods, and as many events: half listed, half watched.") var objects = 100_000
     @Option(help: "The fake API server script.") var fakeServer = "scripts/fake-kube-apiserver.py"
     @Option(help: "The kubetrail binary (default: next to this one).") var kubetrail: String?
+    @Option(help: "The aggregator's --page-cache-mib (default: its own default).") var pageCacheMib: Int?
 
     func run() throws {
         let work = NSTemporaryDirectory() + "kubetrail-watch-\(getpid())"
@@ -21,7 +22,8 @@ struct WatchBench: ParsableCommand {
         defer { try? FileManager.default.removeItem(atPath: work) }
         let fake = Process()
         fake.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
-        fake.arguments = [fakeServer, "--state", work + "/state", "--bench", String(objects)]
+        let half = objects / 2
+        fake.arguments = [fakeServer, "--state", work + "/state", "--bench", String(half)]
         let fakeOut = Pipe()
         fake.standardOutput = fakeOut
         fake.standardError = FileHandle.nullDevice
@@ -30,12 +32,13 @@ struct WatchBench: ParsableCommand {
         guard let port = Int(String(decoding: fakeOut.fileHandleForReading.availableData, as: UTF8.self)
             .trimmingCharacters(in: .whitespacesAndNewlines)) else { throw ValidationError("the fake API server did not start") }
         let server = "http://127.0.0.1:\(port)"
-        print("fake API server: \(objects) pods and \(objects) events listed, \(objects) more of each watched (\(4 * objects) objects)")
+        print("fake API server: \(2 * half) pods and \(2 * half) events, half of each listed, half watched")
 
-        // Baseline: fetch everything once, decoding nothing. It also warms the server's caches.
+        // Baseline: fetch everything, decoding nothing — once to let the server build and encode
+        // its objects, then timed.
         let client = KubeClient(connection: ClusterConnection(server: server, namespace: "default", contextName: nil))
         var fetchedBytes = 0
-        let fetch = try seconds {
+        func fetchAll() throws {
             for path in ["/api/v1/pods", "/api/v1/events"] {
                 var next = ""
                 repeat {
@@ -50,7 +53,10 @@ struct WatchBench: ParsableCommand {
                 }
             }
         }
-        let baselineRate = Double(4 * objects) / fetch
+        try fetchAll()
+        fetchedBytes = 0
+        let fetch = try seconds { try fetchAll() }
+        let baselineRate = Double(4 * half) / fetch
         print(String(format: "baseline  fetch only (no decoding, no storing): %.2f s, %.0f objects/s, %.0f MB", fetch, baselineRate, Double(fetchedBytes) / 1e6))
 
         // An idle aggregator's memory, then one that polls the fake server.
@@ -79,9 +85,10 @@ struct WatchBench: ParsableCommand {
         idle.waitUntilExit()
 
         let started = Date()
-        let aggregator = try startAggregator(binary, ["--db", work + "/agg.db", "--config", work + "/kubetrail.tpc"])
+        let aggregator = try startAggregator(binary, ["--db", work + "/agg.db", "--config", work + "/kubetrail.tpc"]
+                                             + (pageCacheMib.map { ["--page-cache-mib", String($0)] } ?? []))
         defer { aggregator.terminate(); aggregator.waitUntilExit() }
-        let target = 2 * objects
+        let target = 2 * half
         var pods = 0, events = 0
         while pods < target || events < target {
             Thread.sleep(forTimeInterval: 0.25)
@@ -90,12 +97,14 @@ struct WatchBench: ParsableCommand {
         }
         let elapsed = Date().timeIntervalSince(started)
         let peakKiB = peakRSSKiB(aggregator.processIdentifier)
+        let nowKiB = currentRSSKiB(aggregator.processIdentifier)
+        let fileKiB = currentRSSKiB(aggregator.processIdentifier, field: "RssFile:")
         let cpu = processCPUSeconds(aggregator.processIdentifier)
-        let rate = Double(4 * objects) / elapsed
+        let rate = Double(4 * half) / elapsed
         print(String(format: "aggregator list+watch → tables: %.2f s, %.0f objects/s stored (%.0f%% of the baseline), CPU %.1f s",
                      elapsed, rate, 100 * rate / baselineRate, cpu))
-        print(String(format: "aggregator memory: idle %.1f MiB, peak %.1f MiB with %d live pods and %d events stored (growth %.1f MiB)",
-                     Double(idleKiB) / 1024, Double(peakKiB) / 1024, pods, events, Double(peakKiB - idleKiB) / 1024))
+        print(String(format: "aggregator memory: idle %.1f MiB, peak %.1f MiB, %.1f MiB once stored (%.1f MiB of it file pages), with %d live pods and %d events (peak growth %.1f MiB)",
+                     Double(idleKiB) / 1024, Double(peakKiB) / 1024, Double(nowKiB) / 1024, Double(fileKiB) / 1024, pods, events, Double(peakKiB - idleKiB) / 1024))
     }
 
     private func startAggregator(_ binary: String, _ arguments: [String]) throws -> Process {
@@ -123,4 +132,13 @@ struct WatchBench: ParsableCommand {
         let values = text.split(separator: "\n").dropFirst().first?.split(separator: ",").compactMap { Int($0) } ?? []
         return values.count == 2 ? (values[0], values[1]) : (0, 0)
     }
+}
+
+/// Resident memory of a process now, in KiB.
+func currentRSSKiB(_ pid: Int32, field: String = "VmRSS:") -> Int {
+    guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8) else { return 0 }
+    for line in status.split(separator: "\n") where line.hasPrefix(field) {
+        return Int(line.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first ?? "") ?? 0
+    }
+    return 0
 }

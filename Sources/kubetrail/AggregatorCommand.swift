@@ -57,6 +57,9 @@ struct AggregatorCommand: AsyncParsableCommand {
     @Option(help: "Bytes one query may return (default 256 MiB; a buffered JSON answer a quarter of it).")
     var queryMaxBytes: Int?
 
+    @Option(help: "SQLite page cache of the writer, in MiB (default 80): most of the memory a warm aggregator holds. Env: KUBETRAIL_PAGE_CACHE_MIB.")
+    var pageCacheMib: Int?
+
     @Option(help: "Seconds before an idle connection is closed (default 60).")
     var idleTimeout: Int?
 
@@ -111,6 +114,10 @@ struct AggregatorCommand: AsyncParsableCommand {
         config.queryTimeout = queryTimeout ?? file.queryTimeout ?? config.queryTimeout
         config.queryMaxBytes = queryMaxBytes ?? config.queryMaxBytes
         config.idleTimeout = max(1, idleTimeout ?? config.idleTimeout)
+        if let mib = pageCacheMib ?? env["KUBETRAIL_PAGE_CACHE_MIB"].flatMap(Int.init) {
+            guard mib >= 1 else { printError("--page-cache-mib must be at least 1"); throw ExitCode(2) }
+            config.pageCacheMiB = mib
+        }
         config.exitAfterCommit = env["KUBETRAIL_TEST_EXIT_AFTER_COMMIT"] == "1"
         if let path = configFile ?? env["KUBETRAIL_CONFIG"] {
             // The connection "kubernetes" block of the same file: events and resources are polled.
