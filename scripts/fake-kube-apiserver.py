@@ -10,6 +10,7 @@ State lives in a directory the caller changes while the server runs:
   pods/<namespace>_<name>.json        one Pod object each
   events/<anything>.json              one core/v1 Event each
   logs/<ns>_<pod>_<container>.log     lines "<RFC3339Nano> <text>" (what the kubelet would serve)
+  logs/<ns>_<pod>_<container>.previous.log  the log of the instance before (previous=true)
   logs/<ns>_<pod>_<container>.stopped the container instance ended: a followed stream finishes
   logs/<ns>_<pod>_<container>.waiting the container is not running: log requests get 400
 Every request is appended to requests.jsonl in that directory.
@@ -232,20 +233,25 @@ class Handler(http.server.BaseHTTPRequestHandler):
         base = os.path.join(state, 'logs', '%s_%s_%s' % (meta.get('namespace', 'default'), meta['name'], container))
         if os.path.exists(base + '.waiting'):
             return self.status(400, 'BadRequest', 'container "%s" in pod "%s" is waiting to start: ContainerCreating' % (container, meta['name']))
+        logfile = base + '.log'
+        if q.get('previous') == 'true':
+            logfile = base + '.previous.log'
+            if not os.path.exists(logfile):
+                return self.status(400, 'BadRequest', 'previous terminated container "%s" in pod "%s" not found' % (container, meta['name']))
         since = None
         if q.get('sinceTime'):
             since = q['sinceTime'][:19]   # the kubelet gets it at second precision
         elif q.get('sinceSeconds'):
             since = time.strftime('%Y-%m-%dT%H:%M:%S', time.gmtime(time.time() - int(q['sinceSeconds'])))
         stamps = q.get('timestamps') == 'true'
-        follow = q.get('follow') == 'true'
+        follow = q.get('follow') == 'true' and q.get('previous') != 'true'
         self.begin_stream('text/plain')
         offset = 0
         pending = b''
         first = True
         while True:
             try:
-                with open(base + '.log', 'rb') as f:
+                with open(logfile, 'rb') as f:
                     f.seek(offset)
                     data = f.read()
             except FileNotFoundError:

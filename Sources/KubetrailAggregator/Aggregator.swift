@@ -135,8 +135,8 @@ public final class Aggregator: Sendable {
             pollers?.start()
             logger.info("polling the Kubernetes API", metadata: ["server": "\(cluster.server)", "collections": "\(collections.count)"])
         }
-        defer { pollers?.stop() }
         var auditLogs: PodLogCollection?
+        let auditDone = DispatchSemaphore(value: 0)
         if let cluster = configuration.kubernetes, !configuration.kubernetesAuditMethods.isEmpty {
             let log = logger
             let collection = PodLogCollection(
@@ -146,11 +146,26 @@ public final class Aggregator: Sendable {
                 follow: true, since: configuration.kubernetesAuditSince,
                 cursorScope: configuration.clusterName ?? cluster.server, log: { log.info("kubernetes audit: \($0)") })
             auditLogs = collection
-            Thread { _ = try? collection.run() }.start()
+            Thread {
+                _ = try? collection.run()
+                auditDone.signal()
+            }.start()
             logger.info("reading audit events from pod logs", metadata: ["methods": "\(configuration.kubernetesAuditMethods.map(\.rawValue))"])
         }
-        defer { auditLogs?.stop() }
-        try await group.run()
+        // The API readers commit what they hold before the store closes.
+        func stopAPIReaders() {
+            auditLogs?.stop()
+            pollers?.stop()
+            if auditLogs != nil { _ = auditDone.wait(timeout: .now() + 25) }
+            pollers?.waitUntilStopped(timeout: 20)
+        }
+        do {
+            try await group.run()
+        } catch {
+            stopAPIReaders()
+            throw error
+        }
+        stopAPIReaders()
         writer.stop()
         logger.info("stopped; every acknowledged batch is committed")
     }

@@ -1,4 +1,5 @@
 import Foundation
+import KubetrailCore
 import KubetrailKube
 import KubetrailStore
 import KubetrailTables
@@ -57,10 +58,13 @@ public final class ClusterPollers: @unchecked Sendable {
     let collections: [Collection]
     let forbiddenRetry: Double
     let namespaces: [String]
+    /// Events last seen outside this range are not stored (`collect --from`); set before `start()`.
+    public var eventWindow: ClosedRange<Timestamp>?
     private let lock = NSLock()
     private var states: [String: State] = [:]
     private var tallies: [String: TableSync.Counts] = [:]
     private var stopped = false
+    private var running = 0
     private let log: @Sendable (String) -> Void
 
     public init(client: KubeClient, store: SQLiteStore, context: IngestContext, collections: [Collection] = standard,
@@ -83,16 +87,27 @@ public final class ClusterPollers: @unchecked Sendable {
     public func start() {
         for collection in collections {
             lock.withLock { states[collection.path] = .starting }
-            Thread { [self] in run(collection) }.start()
+            lock.withLock { running += 1 }
+            Thread { [self] in
+                run(collection)
+                lock.withLock { running -= 1 }
+            }.start()
         }
     }
 
     public func stop() { lock.withLock { stopped = true } }
 
+    /// After `stop()`: waits for every poller to commit what it holds and end.
+    public func waitUntilStopped(timeout: Double) {
+        let deadline = Date().addingTimeInterval(timeout)
+        while lock.withLock({ running > 0 }) && Date() < deadline { Thread.sleep(forTimeInterval: 0.05) }
+    }
+
     private var isStopped: Bool { lock.withLock { stopped } }
 
     private func run(_ collection: Collection) {
         let sync = TableSync(target: collection.target, store: store, context: context, namespaces: namespaces, apiVersion: collection.apiVersion)
+        sync.eventWindow = eventWindow
         // Secrets: metadata only, so their values are never even received.
         let reflector = Reflector(client: client, path: collection.path, metadataOnly: collection.target == .resources(kind: "Secret"))
         defer { try? sync.flush() }   // what a stopped watch held

@@ -71,10 +71,13 @@ public final class Collector: @unchecked Sendable {
     var cursorScope: String { options.clusterName ?? client.connection.server }
 
     public func stop() {
-        lock.withLock { stopped = true }
-        podLogs?.stop()
-        auditLogs?.stop()
-        pollers?.stop()
+        let parts = lock.withLock { () -> (PodLogCollection?, PodLogCollection?, ClusterPollers?) in
+            stopped = true
+            return (podLogs, auditLogs, pollers)
+        }
+        parts.0?.stop()
+        parts.1?.stop()
+        parts.2?.stop()
     }
 
     var isStopped: Bool { lock.withLock { stopped } }
@@ -135,7 +138,8 @@ public final class Collector: @unchecked Sendable {
                 selections: [.allPods(namespaces: options.namespaces)], follow: options.follow,
                 since: options.from, until: options.to, cursorScope: cursorScope, log: log)
             collection.discoverEvery = options.rediscoverEvery
-            lock.withLock { podLogs = collection }
+            adopt { podLogs = collection }
+            if isStopped { collection.stop() }
             background { [self] in
                 do { try collection.run() } catch { fail(.podLogs, "\(error)") }
                 let streams = collection.summary.streams
@@ -148,9 +152,14 @@ public final class Collector: @unchecked Sendable {
         group.wait()
         if options.follow {
             while !isStopped { Thread.sleep(forTimeInterval: 0.1) }
+            // The watches commit what they hold as they stop.
+            lock.withLock { pollers }?.waitUntilStopped(timeout: 20)
         }
         return progress
     }
+
+    /// Records a part under the lock; a `stop()` that came first is passed on by the caller.
+    private func adopt(_ body: () -> Void) { lock.withLock(body) }
 
     private func context(_ type: SourceType) -> IngestContext {
         IngestContext(clusterName: options.clusterName, sourceType: type, sourceName: client.connection.server)
@@ -216,7 +225,9 @@ public final class Collector: @unchecked Sendable {
         let pollers = ClusterPollers(client: client, store: store, context: context(.apiWatch),
                                      collections: collections(events: events, resources: resources),
                                      namespaces: options.namespaces, log: log)
-        lock.withLock { self.pollers = pollers }
+        if let from = options.from { pollers.eventWindow = from...Timestamp(microseconds: .max) }
+        adopt { self.pollers = pollers }
+        if isStopped { return }
         pollers.start()
         if events { note(.events, "listed, then watched") }
         if resources { note(.resources, "listed, then watched") }
@@ -245,7 +256,8 @@ public final class Collector: @unchecked Sendable {
                                           selections: selections, follow: options.follow, since: options.from, until: options.to,
                                           cursorScope: cursorScope, log: log)
         collection.discoverEvery = options.rediscoverEvery
-        lock.withLock { auditLogs = collection }
+        adopt { auditLogs = collection }
+        if isStopped { collection.stop() }
         do {
             try collection.run()
             let s = collection.summary

@@ -26,6 +26,7 @@ final class ContainerLogStream {
     let container: String
     private var pending: [PendingLine] = []
     private var pendingBytes = 0
+    private var pendingSince: DispatchTime?
     private(set) var counts = Counts()
     let shouldStop: () -> Bool
     let report: (String) -> Void
@@ -44,8 +45,8 @@ final class ContainerLogStream {
         let name = "\(table.name):\(cursorScope):\(pod.uid)/\(container)"
         cursorName = name
         let saved = try store.write { w in try w.cursor(name) }.flatMap(LogCursor.init)
-        follower = PodLogFollower(client: client, namespace: pod.namespace, pod: pod.name, container: container,
-                                  cursor: saved, since: since, until: until, follow: follow)
+        follower = PodLogFollower(client: client, namespace: pod.namespace, pod: pod.name, uid: pod.uid, container: container,
+                                  cursor: saved, since: since, until: until, follow: follow, report: report)
         var ctx = context
         ctx.sourceName = client.connection.server
         ctx.sourceLocation = follower.logPath
@@ -61,12 +62,15 @@ final class ContainerLogStream {
                 switch event {
                 case .pod(let object):
                     if let info = PodInfo(object) { try commit(); pod = info }
-                case .line(let t, let ordinal, let message):
-                    pending.append(PendingLine(timestamp: t, ordinal: ordinal, message: Array(message)))
+                case .line(let t, let ordinal, let instance, let message):
+                    if pending.isEmpty { pendingSince = .now() }
+                    pending.append(PendingLine(timestamp: t, ordinal: ordinal, instance: instance, message: Array(message)))
                     pendingBytes += message.count
                     if pending.count >= 2_000 || pendingBytes >= 4 << 20 { try commit() }
                 case .tick:
-                    try commit()
+                    // Lines arrive a chunk at a time: commit once they have waited a little, so a
+                    // busy stream does not cost a transaction (and an fsync) per chunk.
+                    if let since = pendingSince, DispatchTime.now().uptimeNanoseconds - since.uptimeNanoseconds >= 100_000_000 { try commit() }
                 }
                 return !shouldStop()
             }
@@ -87,6 +91,7 @@ final class ContainerLogStream {
         }
         pending.removeAll(keepingCapacity: true)
         pendingBytes = 0
+        pendingSince = nil
         for outcome in outcomes {
             switch outcome {
             case .stored: counts.stored += 1

@@ -18,11 +18,15 @@ public enum LogLineTable: Sendable, Equatable {
     func write(_ line: PendingLine, pod: PodInfo, container: String, context: IngestContext, _ w: RowWriter) throws -> [Outcome] {
         switch self {
         case .podLogs:
+            // The line's own instance: the previous one's tail is read after a restart.
             let status = pod.statuses[container]
+            let id = line.instance.map(PodInfo.shortID) ?? status?.id
+            var restarts = status?.restartCount
+            if let id, id != status?.id { restarts = id == status?.previousID ? restarts.map { max(0, $0 - 1) } : nil }
             let row = APIPodLogNormalizer.row(
                 timestamp: line.timestamp, ordinal: line.ordinal, message: String(decoding: line.message, as: UTF8.self),
                 pod: .init(namespace: pod.namespace, name: pod.name, uid: pod.uid, nodeName: pod.nodeName, labels: pod.labels),
-                container: container, containerID: status?.id, restartCount: status?.restartCount, context: context)
+                container: container, containerID: id, restartCount: restarts, context: context)
             return [try w.insert(row) == .duplicate ? .duplicate : .stored]
         case .audit:
             guard Self.looksLikeAuditEvent(line.message) else { return [.skipped] }
@@ -56,5 +60,7 @@ public enum LogLineTable: Sendable, Equatable {
 struct PendingLine {
     var timestamp: Timestamp
     var ordinal: Int
+    /// The container instance that wrote it (raw container ID), when known.
+    var instance: String?
     var message: [UInt8]
 }

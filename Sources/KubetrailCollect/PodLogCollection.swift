@@ -45,7 +45,9 @@ public final class PodLogCollection: @unchecked Sendable {
     private let lock = NSLock()
     private var stopped = false
     private var totals: [String: ContainerLogStream.Counts] = [:]
-    private var failures: [String] = []
+    /// Failure messages with how often each happened (a stream retried every round fails alike).
+    private var failures: [String: Int] = [:]
+    private var failureOrder: [String] = []
     private var active: Set<String> = []
     private var done: Set<String> = []
     private var chosen: String?
@@ -81,7 +83,7 @@ public final class PodLogCollection: @unchecked Sendable {
                 s.rejected += c.rejected
                 s.malformed += c.malformed
             }
-            s.failures = failures
+            s.failures = failureOrder.map { m in failures[m, default: 1] > 1 ? "\(m) (\(failures[m, default: 1]) times)" : m }
             return s
         }
     }
@@ -98,7 +100,10 @@ public final class PodLogCollection: @unchecked Sendable {
         }
         while !isStopped {
             do {
-                for (pod, container, sourceType) in try discover() {
+                let found = try discover()
+                let keys = Set(found.map { $0.0.uid + "/" + $0.1 })
+                lock.withLock { done.formIntersection(keys) }   // pods that are gone are forgotten
+                for (pod, container, sourceType) in found {
                     let key = pod.uid + "/" + container
                     let start = lock.withLock { () -> Bool in
                         guard !active.contains(key), !done.contains(key) else { return false }
@@ -113,8 +118,9 @@ public final class PodLogCollection: @unchecked Sendable {
             let until = Date().addingTimeInterval(discoverEvery)
             while !isStopped && Date() < until { Thread.sleep(forTimeInterval: 0.1) }
         }
-        // Streams notice the stop within about a second and commit what they hold.
-        let deadline = Date().addingTimeInterval(10)
+        // Streams notice the stop within about a second and commit what they hold; a pod GET in
+        // flight gives up after 15 s.
+        let deadline = Date().addingTimeInterval(20)
         while lock.withLock({ !active.isEmpty }) && Date() < deadline { Thread.sleep(forTimeInterval: 0.05) }
         return summary
     }
@@ -154,8 +160,12 @@ public final class PodLogCollection: @unchecked Sendable {
             finished = end == .podGone || end == .podCompleted
         } catch {
             let message = "\(pod.namespace)/\(pod.name)/\(container): \(error)"
-            log(message)
-            lock.withLock { failures.append(message) }
+            let first = lock.withLock { () -> Bool in
+                failures[message, default: 0] += 1
+                if failures[message] == 1 { failureOrder.append(message); return true }
+                return false
+            }
+            if first { log(message) }
         }
         lock.withLock {
             active.remove(key)

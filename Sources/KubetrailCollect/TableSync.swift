@@ -74,7 +74,8 @@ public final class TableSync {
             try flush()
             if case .resources(let kind) = target {
                 try store.write { w in
-                    for gone in try w.resourceIDs(kind: kind, cluster: context.clusterName).subtracting(listed) {
+                    let scope = namespaces.contains("*") ? nil : namespaces
+                    for gone in try w.resourceIDs(kind: kind, cluster: context.clusterName, namespaces: scope).subtracting(listed) {
                         if try w.delete(table: ResourceRow.schema, id: gone) { counts.removed += 1 }
                     }
                 }
@@ -94,11 +95,9 @@ public final class TableSync {
     /// Commits the held watch events in one transaction.
     public func flush() throws {
         guard !pending.isEmpty else { return }
-        let events = pending
-        pending.removeAll(keepingCapacity: true)
-        pendingSince = nil
+        // Cleared only once committed: a failed write keeps the events for the next attempt.
         try store.write { w in
-            for event in events {
+            for event in pending {
                 switch event {
                 case .added(let item), .modified(let item):
                     _ = try store(item, w)
@@ -110,12 +109,18 @@ public final class TableSync {
                 }
             }
         }
+        pending.removeAll(keepingCapacity: true)
+        pendingSince = nil
     }
 
-    /// Normalizes and upserts one object; returns its row id, nil when rejected.
+    /// Normalizes and upserts one object; returns its row id, nil when rejected — except that a
+    /// resource rejected for its content still exists, so its uid is returned and a relist keeps
+    /// the row it had.
     private func store(_ item: Data, _ w: RowWriter) throws -> String? {
+        var scanned: ScannedKubeObject?
         do {
             let object = try ScannedKubeObject(Array(item))
+            scanned = object
             guard allows(object) else { counts.filtered += 1; return nil }
             // List items carry no kind (nor apiVersion), and metadata-only items say PartialObjectMetadata.
             if case .resources(let kind) = target, object.kind == nil || object.kind == "PartialObjectMetadata" {
@@ -138,6 +143,7 @@ public final class TableSync {
         } catch let rejection as Rejection {
             counts.rejected += 1
             counts.rejectedBecause[rejection.reason, default: 0] += 1
+            if case .resources = target { return scanned?.uid }
             return nil
         }
     }

@@ -61,7 +61,8 @@ enum APIResponseScanner {
         try s.enterObject()
         var first = true
         while let key = try s.nextKey(&first) {
-            if s.token(key, equals: "metadata"), !(try s.consumeNull()) {
+            if s.token(key, equals: "metadata") {
+                if try s.consumeNull() { continue }
                 try s.enterObject()
                 var firstMeta = true
                 while let m = try s.nextKey(&firstMeta) {

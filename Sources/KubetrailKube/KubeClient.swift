@@ -146,6 +146,11 @@ public final class KubeClient: @unchecked Sendable {
         if let connectTo { _ = ccurl_setopt_slist(handle, CURLOPT_CONNECT_TO, connectTo) }
         _ = ccurl_setopt_long(handle, CURLOPT_NOSIGNAL, 1)
         _ = ccurl_setopt_long(handle, CURLOPT_CONNECTTIMEOUT_MS, 10_000)
+        // A followed log or a watch can be quiet for minutes: keepalive probes notice a peer (or a
+        // load balancer's mapping) that vanished, instead of waiting on it forever.
+        _ = ccurl_setopt_long(handle, CURLOPT_TCP_KEEPALIVE, 1)
+        _ = ccurl_setopt_long(handle, CURLOPT_TCP_KEEPIDLE, 30)
+        _ = ccurl_setopt_long(handle, CURLOPT_TCP_KEEPINTVL, 15)
         if timeout > 0 { _ = ccurl_setopt_long(handle, CURLOPT_TIMEOUT_MS, Int(timeout * 1000)) }
         _ = ccurl_setopt_ptr(handle, CURLOPT_ERRORBUFFER, errorBuffer)
         if !connection.disableCompression { _ = ccurl_setopt_str(handle, CURLOPT_ACCEPT_ENCODING, "gzip") }

@@ -118,10 +118,16 @@ public final class RowWriter {
     }
 
     /// The ids of `kubernetes_resources` rows of one kind in one cluster (what a relist compares
-    /// against to find objects that vanished).
-    public func resourceIDs(kind: String, cluster: String?) throws -> Set<String> {
-        let rows = try Row.fetchAll(db, sql: "SELECT tp_id FROM kubernetes_resources WHERE resource_type = ? AND cluster_name IS ?",
-                                    arguments: [kind, cluster])
+    /// against to find objects that vanished) — only those in `namespaces` and cluster-scoped
+    /// ones when given, so a relist of some namespaces leaves the others' rows alone.
+    public func resourceIDs(kind: String, cluster: String?, namespaces: [String]? = nil) throws -> Set<String> {
+        var sql = "SELECT tp_id FROM kubernetes_resources WHERE resource_type = ? AND cluster_name IS ?"
+        var arguments: [(any DatabaseValueConvertible)?] = [kind, cluster]
+        if let namespaces {
+            sql += " AND (namespace IS NULL OR namespace = '' OR namespace IN (\(namespaces.map { _ in "?" }.joined(separator: ","))))"
+            arguments += namespaces.map { $0 as (any DatabaseValueConvertible)? }
+        }
+        let rows = try Row.fetchAll(db, sql: sql, arguments: StatementArguments(arguments))
         return Set(rows.compactMap { $0["tp_id"] as String? })
     }
 

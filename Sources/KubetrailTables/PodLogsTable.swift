@@ -103,7 +103,8 @@ public struct PodLogNormalizer: Sendable {
 
 /// Builds pod-log rows from lines read through the API (`GET …/log?timestamps=true`). The API
 /// interleaves stdout and stderr without saying which, so `stream` is null; a line's identity
-/// is (pod uid, container, timestamp, ordinal among lines with that timestamp).
+/// is (pod uid, container, container instance, timestamp, ordinal among that instance's lines
+/// with that timestamp).
 public struct APIPodLogNormalizer: Sendable {
     public struct Pod: Sendable {
         public var namespace: String
@@ -123,7 +124,7 @@ public struct APIPodLogNormalizer: Sendable {
 
     public static func row(timestamp: Timestamp, ordinal: Int, message: String, pod: Pod, container: String,
                            containerID: String?, restartCount: Int64?, context: IngestContext) -> PodLogRow {
-        var common = CommonFields(id: RowID.hash([pod.uid, container, String(timestamp.microseconds), String(ordinal)]),
+        var common = CommonFields(id: RowID.hash([pod.uid, container, containerID ?? "", String(timestamp.microseconds), String(ordinal)]),
                                   timestamp: timestamp, table: PodLogRow.tableName, context: context)
         common.akas = [pod.uid]
         return PodLogRow(common: common, timestamp: timestamp, namespace: pod.namespace, podName: pod.name,

@@ -38,7 +38,10 @@ public final class ScannedKubeObject: KubeFields {
     }
 
     public var kind: String? { kindOverride ?? string("kind") }
-    public var apiVersion: String? { string("apiVersion") ?? apiVersionOverride }
+    /// Metadata-only objects say `meta.k8s.io/v1`, which is not the resource's version.
+    public var apiVersion: String? {
+        string("kind") == "PartialObjectMetadata" ? apiVersionOverride : string("apiVersion") ?? apiVersionOverride
+    }
 
     // MARK: Locating
 
@@ -52,7 +55,11 @@ public final class ScannedKubeObject: KubeFields {
             var first = true
             // skipValue's range starts at the value itself, after any whitespace.
             while let key = try? s.nextKey(&first), let value = try? s.skipValue() { out.append(Member(key: key, value: value)) }
-            return out
+            // A repeated key: the last one counts, as with Foundation's decoder.
+            var kept: [Member] = []
+            kept.reserveCapacity(out.count)
+            for m in out.reversed() where !kept.contains(where: { raw[$0.key.range].elementsEqual(raw[m.key.range]) }) { kept.append(m) }
+            return kept.count == out.count ? out : kept.reversed()
         }
         indexes[range.lowerBound] = found
         return found
@@ -98,8 +105,15 @@ public final class ScannedKubeObject: KubeFields {
     }
 
     public func int(_ path: String...) -> Int64? {
-        guard let r = locate(path) else { return nil }
-        return scan(r) { (s: inout JSONScanner) throws(JSONError) in try s.readInt() }
+        locate(path).flatMap(integer)
+    }
+
+    /// An integer, also written as `3.0` (Foundation's reader takes the integer part too).
+    private func integer(_ r: Range<Int>) -> Int64? {
+        if let n = scan(r, { (s: inout JSONScanner) throws(JSONError) in try s.readInt() }) { return n }
+        guard bytes[r.lowerBound] == 0x2D || (0x30...0x39).contains(bytes[r.lowerBound]),
+              let d = Double(String(decoding: bytes[r], as: UTF8.self)), d.isFinite, abs(d) < 9e18 else { return nil }
+        return Int64(d)
     }
 
     public func timestamp(_ path: String...) throws(Rejection) -> Timestamp? {
@@ -160,7 +174,7 @@ public final class ScannedKubeObject: KubeFields {
         for element in elements {
             guard bytes[element.lowerBound] == 0x7B,
                   let m = members(of: element).last(where: { keyEquals($0.key, key) }),
-                  let n = scan(m.value, { (s: inout JSONScanner) throws(JSONError) in try s.readInt() }) else { continue }
+                  let n = integer(m.value) else { continue }
             total &+= max(0, n)
         }
         return total

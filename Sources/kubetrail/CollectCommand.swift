@@ -71,6 +71,7 @@ struct CollectCommand: ParsableCommand {
             if let context { connection.kubeconfigContext = context; connection.serviceAccount = false }
             if let namespace {
                 connection.namespaces = namespace.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+                if connection.namespaces.isEmpty { throw UserFacingError("--namespace takes \"*\" or a comma list of namespaces") }
             }
             if let clusterName { connection.clusterName = clusterName }
             client = KubeClient(connection: try connection.resolve(environment: env))
@@ -94,10 +95,16 @@ struct CollectCommand: ParsableCommand {
         let collector = Collector(client: client, store: store, options: options) { message in
             FileHandle.standardError.write(Data(((terminal ? "\r\u{1B}[K" : "") + message + "\n").utf8))
         }
+        let interrupted = Interruption()
         let signals = [SIGINT, SIGTERM].map { sig -> DispatchSourceSignal in
             signal(sig, SIG_IGN)
             let source = DispatchSource.makeSignalSource(signal: sig, queue: .global())
-            source.setEventHandler { collector.stop() }
+            source.setEventHandler {
+                // The first signal stops collecting (what was read is committed); a second one
+                // does not wait for that.
+                if interrupted.record() > 1 { _exit(130) }
+                collector.stop()
+            }
             source.resume()
             return source
         }
@@ -107,7 +114,8 @@ struct CollectCommand: ParsableCommand {
         let reports: [Collector.TableReport]
         do { reports = try collector.run() } catch { drawing?.stop(); printError("\(error)"); throw ExitCode(1) }
         drawing?.stop()
-        print("Collected from \(client.connection.server)\(options.clusterName.map { " (cluster \($0))" } ?? ""):")
+        let cut = !options.follow && interrupted.count > 0
+        print((cut ? "Interrupted; collected before that from " : "Collected from ") + "\(client.connection.server)\(options.clusterName.map { " (cluster \($0))" } ?? ""):")
         for r in reports {
             var line = "  " + r.table.rawValue.padding(toLength: 23, withPad: " ", startingAt: 0) + " stored \(r.stored)"
             if r.removed > 0 { line += ", removed \(r.removed)" }
@@ -123,6 +131,7 @@ struct CollectCommand: ParsableCommand {
             if !r.note.isEmpty { line += "  (\(r.note))" }
             print(line)
         }
+        if cut { throw ExitCode(130) }
         let failures = reports.flatMap { r in r.failures.map { "\(r.table.rawValue): \($0)" } }
         if !failures.isEmpty {
             for f in failures { printError(f) }
@@ -137,6 +146,14 @@ struct CollectCommand: ParsableCommand {
         if let seconds = DurationText.seconds(text), seconds >= 0 { return now.adding(microseconds: -Int64(seconds * 1_000_000)) }
         throw UserFacingError("\(flag) takes a duration ago (15m, 1h, 7d) or an RFC 3339 time, not \"\(text)\"")
     }
+}
+
+/// How many stop signals arrived.
+private final class Interruption: @unchecked Sendable {
+    private let lock = NSLock()
+    private var signals = 0
+    func record() -> Int { lock.withLock { signals += 1; return signals } }
+    var count: Int { lock.withLock { signals } }
 }
 
 /// The live one-line tally on a terminal.

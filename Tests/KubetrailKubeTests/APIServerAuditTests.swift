@@ -65,19 +65,21 @@ import KubetrailTables
         }
         // First collector: the first half, then it stops (as a process would at SIGTERM).
         let first = collection()
-        Thread { _ = try? first.run() }.start()
+        let firstDone = DispatchSemaphore(value: 0)
+        Thread { _ = try? first.run(); firstDone.signal() }.start()
         let firstHalfEvents = lines[..<half].filter { $0.contains("\"auditID\"") }.count
         try waitFor(firstHalfEvents)
         first.stop()
-        Thread.sleep(forTimeInterval: 1.5)
+        #expect(firstDone.wait(timeout: .now() + 30) == .success, "the first collector ended before the second starts")
         // While nobody reads: the rest, and a malformed audit line.
         try cluster.appendLog(namespace: "kube-system", pod: "kube-apiserver-cp-1", container: "kube-apiserver",
                               Array(lines[half...]) + ["2026-11-27T10:59:00.000000000Z {\"kind\":\"Event\",\"apiVersion\":\"audit.k8s.io/v1\",\"auditID\":"])
         let second = collection()
-        Thread { _ = try? second.run() }.start()
+        let secondDone = DispatchSemaphore(value: 0)
+        Thread { _ = try? second.run(); secondDone.signal() }.start()
         try waitFor(events)
-        Thread.sleep(forTimeInterval: 0.5)
         second.stop()
+        #expect(secondDone.wait(timeout: .now() + 30) == .success)
         #expect(try count(store, "SELECT count(*) FROM kubernetes_audit_logs") == events)
         #expect(try count(store, "SELECT count(*) FROM kubernetes_audit_logs WHERE tp_source_type = 'apiserver_log' AND tp_source_name = 'kube-apiserver-cp-1' AND cluster_name = 'lab'") == events)
         #expect(try count(store, "SELECT count(*) FROM kubernetes_audit_logs WHERE audit_id = 'not-from-the-apiserver'") == 0)

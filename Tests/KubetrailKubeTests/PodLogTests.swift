@@ -60,24 +60,31 @@ import KubetrailTables
         #expect(ours == ["2026-11-27T10:00:01.250000000Z Recovery is complete."])
     }
 
-    @Test func aSequenceDropsWhatAReissuedRequestRepeatsAndNothingElse() throws {
+    @Test func aSequenceDropsWhatAResumedRequestRepeatsAndNothingElse() throws {
         let t = { (s: String) in Timestamp(rfc3339: s)! }
+        let second = t("2026-11-27T10:00:00Z")
         var seq = LogSequence(cursor: nil)
-        seq.beginRequest()
+        seq.beginRequest(containerID: "c1")
         #expect(seq.accept(t("2026-11-27T10:00:00.1Z")) == 1)
         #expect(seq.accept(t("2026-11-27T10:00:00.2Z")) == 1)
         #expect(seq.accept(t("2026-11-27T10:00:00.2Z")) == 2)    // same instant: the ordinal tells them apart
-        #expect(seq.cursor == LogCursor(timestamp: t("2026-11-27T10:00:00.2Z"), ordinal: 2))
-        // Re-issued from 10:00:00 (second precision): the three repeat, then one new line at .2.
-        seq.beginRequest()
-        #expect(seq.accept(t("2026-11-27T10:00:00.1Z")) == nil)
-        #expect(seq.accept(t("2026-11-27T10:00:00.2Z")) == nil)
-        #expect(seq.accept(t("2026-11-27T10:00:00.2Z")) == nil)
+        #expect(seq.accept(t("2026-11-27T09:59:59.9Z")) == 1)    // out of order: kept, not counted for resuming
         #expect(seq.accept(t("2026-11-27T10:00:00.2Z")) == 3)
-        #expect(seq.accept(t("2026-11-27T10:00:00.1Z")) == 1)    // out of order in a live stream: kept
-        #expect(seq.cursor == LogCursor(timestamp: t("2026-11-27T10:00:00.2Z"), ordinal: 3))
+        #expect(seq.cursor == LogCursor(second: second, taken: 4, containerID: "c1"))
+        // Resumed at 10:00:00: the reply holds the four lines of that second (not the older
+        // one); they repeat, then new lines follow — with ordinals that continue.
+        seq.beginRequest(containerID: "c1")
+        for s in ["10:00:00.1", "10:00:00.2", "10:00:00.2", "10:00:00.2"] { #expect(seq.accept(t("2026-11-27T\(s)Z")) == nil) }
+        #expect(seq.accept(t("2026-11-27T10:00:00.2Z")) == 4)
+        #expect(seq.accept(t("2026-11-27T10:00:01.5Z")) == 1)
+        #expect(seq.cursor == LogCursor(second: t("2026-11-27T10:00:01Z"), taken: 1, containerID: "c1"))
+        // Another instance of the container: nothing of its log was taken.
+        seq.beginRequest(containerID: "c2")
+        #expect(seq.cursor == LogCursor(second: t("2026-11-27T10:00:01Z"), taken: 0, containerID: "c2"))
+        #expect(seq.accept(t("2026-11-27T10:00:01.5Z")) == 1)
         #expect(LogCursor(seq.cursor!.description) == seq.cursor)
-        #expect(LogCursor("garbage") == nil && LogCursor("12 0") == nil)
+        #expect(LogCursor("garbage") == nil && LogCursor("12 0") == nil && LogCursor("1000000 -1") == nil)
+        #expect(LogCursor("1000000 3") == LogCursor(second: Timestamp(seconds: 1), taken: 3))
     }
 
     @Test func aFollowedStreamSurvivesRestartsAndAWaitingContainerWithoutRepeats() throws {
@@ -87,7 +94,7 @@ import KubetrailTables
         try cluster.addPod(namespace: "shop", name: "web", uid: "uid-web", containers: ["app"])
         try cluster.appendLog(namespace: "shop", pod: "web", container: "app",
                               ["2026-11-27T10:00:00.100000000Z one", "2026-11-27T10:00:00.200000000Z two", "2026-11-27T10:00:00.200000000Z two-again"])
-        let follower = PodLogFollower(client: client(cluster), namespace: "shop", pod: "web", container: "app", cursor: nil, follow: true)
+        let follower = PodLogFollower(client: client(cluster), namespace: "shop", pod: "web", uid: "uid-web", container: "app", cursor: nil, follow: true)
         follower.retryDelay = 0.1
         var lines: [String] = []
         var restarts: [Int64] = []
@@ -96,18 +103,18 @@ import KubetrailTables
             switch event {
             case .pod(let object):
                 restarts.append(PodInfo(object)?.statuses["app"]?.restartCount ?? -1)
-            case .line(_, let ordinal, let message):
-                lines.append("\(String(decoding: message, as: UTF8.self))#\(ordinal)")
+            case .line(_, let ordinal, let instance, let message):
+                lines.append("\(String(decoding: message, as: UTF8.self))#\(ordinal)@\(instance ?? "?")")
             case .tick:
                 // Drive the container's life from the reader's pauses.
                 if step == 0 && lines.count == 3 {
                     // The instance ends; its successor is created but not running yet.
                     step = 1
-                    cluster.holdContainer(namespace: "shop", pod: "web", container: "app")
-                    try cluster.addPod(namespace: "shop", name: "web", uid: "uid-web", containers: ["app"], restartCount: 1)
+                    try cluster.restartContainer(namespace: "shop", pod: "web", container: "app")
                     cluster.stopContainer(namespace: "shop", pod: "web", container: "app")
-                } else if step == 1 && follower.requests == 2 {
-                    // Running, with more lines in the second the reader stopped in.
+                } else if step == 1 && follower.requests >= 3 {
+                    // (the old instance's end read again, the new one waiting) — now it runs,
+                    // with a line in the second the reader stopped in.
                     step = 2
                     cluster.startContainer(namespace: "shop", pod: "web", container: "app")
                     try cluster.appendLog(namespace: "shop", pod: "web", container: "app",
@@ -121,11 +128,74 @@ import KubetrailTables
             return true
         }
         #expect(end == .podGone)
-        #expect(lines == ["one#1", "two#1", "two-again#2", "three#3", "four#1"])
+        #expect(lines == ["one#1@containerd://app-0", "two#1@containerd://app-0", "two-again#2@containerd://app-0",
+                          "three#1@containerd://app-1", "four#1@containerd://app-1"])
         #expect(restarts.first == 0 && restarts.last == 1)
         let logRequests = cluster.requestPaths.filter { $0.contains("/log?") }
-        #expect(logRequests.count >= 3)
+        #expect(logRequests.contains { $0.contains("previous=true&sinceTime=2026-11-27T10%3A00%3A00Z") })
         #expect(logRequests.dropFirst().allSatisfy { $0.contains("sinceTime=2026-11-27T10%3A00%3A0") })
+    }
+
+    @Test func aPodRecreatedUnderTheSameNameIsAnotherPod() throws {
+        let dir = try TemporaryDirectory()
+        let cluster = try FakeCluster(dir: dir)
+        defer { cluster.stop() }
+        try cluster.addPod(namespace: "db", name: "pg-0", uid: "uid-old", containers: ["pg"])
+        try cluster.appendLog(namespace: "db", pod: "pg-0", container: "pg", ["2026-11-27T10:00:00.000000000Z ready"])
+        let follower = PodLogFollower(client: client(cluster), namespace: "db", pod: "pg-0", uid: "uid-old", container: "pg", cursor: nil, follow: true)
+        follower.retryDelay = 0.1
+        var lines = 0
+        let end = try follower.run { event in
+            if case .line = event {
+                lines += 1
+                // The StatefulSet replaces the pod: same name, new uid.
+                try cluster.addPod(namespace: "db", name: "pg-0", uid: "uid-new", containers: ["pg"])
+                cluster.stopContainer(namespace: "db", pod: "pg-0", container: "pg")
+            }
+            return true
+        }
+        #expect(end == .podGone && lines == 1)
+    }
+
+    @Test func aFailedPodIsNotPolledForeverAndABadContainerIsAnError() throws {
+        let dir = try TemporaryDirectory()
+        let cluster = try FakeCluster(dir: dir)
+        defer { cluster.stop() }
+        try cluster.addPod(namespace: "ci", name: "job-x", uid: "uid-job", containers: ["run"], phase: "Failed")
+        cluster.holdContainer(namespace: "ci", pod: "job-x", container: "run")   // never started: image pull failed
+        let follower = PodLogFollower(client: client(cluster), namespace: "ci", pod: "job-x", container: "run", cursor: nil, follow: true)
+        #expect(try follower.run { _ in true } == .podCompleted)
+        #expect(follower.requests == 1)
+        let once = PodLogFollower(client: client(cluster), namespace: "ci", pod: "job-x", container: "nope", cursor: nil, follow: false)
+        #expect {
+            try once.run { _ in true }
+        } throws: { error in
+            "\(error)".contains("logs of ci/job-x/nope: HTTP 400: container nope is not valid for pod job-x")
+        }
+    }
+
+    @Test func aRestartBetweenTwoCollectionsLosesNothing() throws {
+        let dir = try TemporaryDirectory()
+        let cluster = try FakeCluster(dir: dir)
+        defer { cluster.stop() }
+        try cluster.addPod(namespace: "shop", name: "web", uid: "uid-web", containers: ["app"])
+        try cluster.appendLog(namespace: "shop", pod: "web", container: "app", ["2026-11-27T10:00:00.000000000Z a", "2026-11-27T10:00:01.000000000Z b"])
+        let store = try SQLiteStore(path: dir.path("kt.db"))
+        func collect() throws -> PodLogCollection.Summary {
+            try PodLogCollection(client: client(cluster), store: store, context: IngestContext(sourceType: .podLogAPI),
+                                 table: .podLogs, selections: [.allPods(namespaces: ["shop"])], follow: false, cursorScope: "c").run()
+        }
+        #expect(try collect().stored == 2)
+        // After the first collection the instance writes one more line, crashes and restarts.
+        try cluster.appendLog(namespace: "shop", pod: "web", container: "app", ["2026-11-27T10:00:01.000000000Z c, its last words"])
+        try cluster.restartContainer(namespace: "shop", pod: "web", container: "app")
+        cluster.startContainer(namespace: "shop", pod: "web", container: "app")
+        try cluster.appendLog(namespace: "shop", pod: "web", container: "app", ["2026-11-27T10:00:01.000000000Z d, starting again"])
+        let second = try collect()
+        #expect(second.stored == 2 && second.duplicates == 0 && second.failures.isEmpty)
+        let rows = MemorySink()
+        try store.query("SELECT log_message, container_id, restart_count FROM kubernetes_pod_logs ORDER BY timestamp, log_message", into: rows)
+        #expect(rows.rows == [["a", "app-0", "0"], ["b", "app-0", "0"], ["c, its last words", "app-0", "0"], ["d, starting again", "app-1", "1"]])
     }
 
     @Test func podLogsAreCollectedOnceAndARerunReadsOnlyWhatIsNew() throws {

@@ -56,4 +56,14 @@ import TestSupport
         }
         #expect(timeouts.allSatisfy { (300..<600).contains($0) })
     }
+
+    @Test func watchErrorsAreReadWhateverTheirMetadataSays() throws {
+        for text in [#"{"type":"ERROR","object":{"kind":"Status","metadata":null,"code":410,"reason":"Expired"}}"#,
+                     #"{"type":"ERROR","object":{"kind":"Status","metadata":{},"code":410}}"#] {
+            let (type, range) = try #require(try Array(text.utf8).withUnsafeBytes { try APIResponseScanner.watchEvent($0) })
+            #expect(type == "ERROR")
+            let fields = try Array(text.utf8).withUnsafeBytes { try APIResponseScanner.objectFields(UnsafeRawBufferPointer(rebasing: $0[range])) }
+            #expect(fields.code == 410 && fields.resourceVersion == nil)
+        }
+    }
 }

@@ -42,6 +42,33 @@ import KubetrailTables
     }
 }
 
+extension TableSyncTests {
+    @Test func aRelistOfSomeNamespacesLeavesTheOthersRowsAlone() throws {
+        let dir = try TemporaryDirectory()
+        let store = try SQLiteStore(path: dir.path("kt.db"))
+        let context = IngestContext(clusterName: "c", sourceType: .apiWatch)
+        func pod(_ ns: String, _ name: String) -> Data {
+            Data(#"{"kind":"Pod","apiVersion":"v1","metadata":{"namespace":"\#(ns)","name":"\#(name)","uid":"uid-\#(name)"}}"#.utf8)
+        }
+        func names() throws -> [String] {
+            let out = MemorySink()
+            try store.query("SELECT name FROM kubernetes_resources ORDER BY name", into: out)
+            return out.rows.map { $0[0] }
+        }
+        let everything = TableSync(target: .resources(kind: "Pod"), store: store, context: context)
+        try everything.apply(.listed([pod("shop", "web"), pod("shop", "api"), pod("other", "batch")], first: true))
+        try everything.apply(.synced(count: 3, resourceVersion: "1"))
+        // A collection of shop only, where api is gone and a pod's content is rejected: batch
+        // (another namespace) and the rejected one (it still exists) keep their rows.
+        let shop = TableSync(target: .resources(kind: "Pod"), store: store, context: context, namespaces: ["shop"])
+        let badWeb = Data(#"{"kind":"Pod","metadata":{"namespace":"shop","name":"web","uid":"uid-web","creationTimestamp":"yesterday"}}"#.utf8)
+        try shop.apply(.listed([badWeb], first: true))
+        try shop.apply(.synced(count: 1, resourceVersion: "2"))
+        #expect(try names() == ["batch", "web"])
+        #expect(shop.counts.removed == 1 && shop.counts.rejected == 1)
+    }
+}
+
 /// Collects text results of a query.
 final class MemorySink: QuerySink {
     var rows: [[String]] = []

@@ -93,6 +93,20 @@ import KubetrailCore
         #expect(Self.canonical(scanned.annotations ?? "") == Self.canonical(#"{"team":"payé"}"#))
     }
 
+    @Test func repeatedKeysFloatsAndMetadataOnlyObjectsReadAsFoundationReadsThem() throws {
+        let text = #"{"kind":"Pod","metadata":{"uid":"p","labels":{"a":"1","a":"2"}},"status":{"containerStatuses":[{"restartCount":3.0},{"restartCount":2}]}}"#
+        let o = try ScannedKubeObject(Array(text.utf8))
+        #expect(o.stringMembers("metadata", "labels").map { "\($0.key)=\($0.value)" } == ["a=2"])
+        #expect(o.keys("metadata", "labels") == ["a"])
+        #expect(o.sum("restartCount", overArray: "status", "containerStatuses") == 5)
+        let foundation = KubeObject(try JSONSerialization.jsonObject(with: Data(text.utf8)) as! [String: Any])
+        #expect(foundation.sum("restartCount", overArray: "status", "containerStatuses") == 5)
+        let meta = try ScannedKubeObject(Array(#"{"kind":"PartialObjectMetadata","apiVersion":"meta.k8s.io/v1","metadata":{"uid":"s"}}"#.utf8))
+        meta.kindOverride = "Secret"
+        meta.apiVersionOverride = "v1"
+        #expect(meta.kind == "Secret" && meta.apiVersion == "v1")
+    }
+
     @Test func malformedObjectsAreRejectedNotTrusted() {
         for bad in ["", "[]", "{\"kind\":", "{\"a\":1} trailing", "{\"metadata\":{\"uid\":\"x\"}", "\"text\""] {
             #expect(throws: Rejection.self, "\(bad)") { try ScannedKubeObject(Array(bad.utf8)) }

@@ -106,6 +106,30 @@ public final class FakeCluster: @unchecked Sendable {
         _ = FileManager.default.createFile(atPath: logBase(namespace, pod, container) + ".waiting", contents: nil)
     }
 
+    /// The container's instance is replaced by a new one, as the kubelet does after a crash: the
+    /// pod's status gets a new container ID and restart count, the old ID moves to
+    /// `lastState.terminated`, and the old log becomes what `previous=true` serves. The new
+    /// instance is held ("waiting to start") until `startContainer`.
+    public func restartContainer(namespace: String, pod: String, container: String) throws {
+        let path = state + "/pods/\(namespace)_\(pod).json"
+        var object = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: path))) as! [String: Any]
+        var status = object["status"] as? [String: Any] ?? [:]
+        var statuses = status["containerStatuses"] as? [[String: Any]] ?? []
+        for i in statuses.indices where statuses[i]["name"] as? String == container {
+            let count = (statuses[i]["restartCount"] as? Int ?? 0) + 1
+            statuses[i]["lastState"] = ["terminated": ["containerID": statuses[i]["containerID"] ?? "", "exitCode": 1]]
+            statuses[i]["containerID"] = "containerd://\(container)-\(count)"
+            statuses[i]["restartCount"] = count
+        }
+        status["containerStatuses"] = statuses
+        object["status"] = status
+        let base = logBase(namespace, pod, container)
+        try? FileManager.default.removeItem(atPath: base + ".previous.log")
+        if FileManager.default.fileExists(atPath: base + ".log") { try FileManager.default.moveItem(atPath: base + ".log", toPath: base + ".previous.log") }
+        holdContainer(namespace: namespace, pod: pod, container: container)
+        try addPod(object)
+    }
+
     public func startContainer(namespace: String, pod: String, container: String) {
         try? FileManager.default.removeItem(atPath: logBase(namespace, pod, container) + ".stopped")
         try? FileManager.default.removeItem(atPath: logBase(namespace, pod, container) + ".waiting")
