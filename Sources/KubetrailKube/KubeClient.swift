@@ -59,6 +59,7 @@ public final class KubeClient: @unchecked Sendable {
     /// non-2xx reply is delivered as lines too.
     @discardableResult
     public func stream(_ path: String, accept: String = "application/json", timeout: Double = 0, maxLineBytes: Int = 16 << 20,
+                       deliverUnterminatedTail: Bool = true,
                        tick: () -> Bool = { true }, onLine: (UnsafeRawBufferPointer) -> Bool) throws -> Int {
         var pending: [UInt8] = []
         var stopped = false
@@ -92,7 +93,7 @@ public final class KubeClient: @unchecked Sendable {
             }
         }
         if oversized { throw Failure(description: "GET \(path): a line of the reply is longer than \(maxLineBytes) bytes") }
-        if !stopped, !pending.isEmpty { _ = pending.withUnsafeBytes { onLine($0) } }
+        if deliverUnterminatedTail, !stopped, !pending.isEmpty { _ = pending.withUnsafeBytes { onLine($0) } }
         return status
     }
 

@@ -112,11 +112,25 @@ public final class PodLogFollower {
             let phase = (object["status"] as? [String: Any])?["phase"] as? String
             let completed = phase == "Succeeded" || phase == "Failed"
 
+            // Following, lines are only read from a known instance (the pod's status can trail the
+            // kubelet by a moment when a container starts).
+            if follow && instances.current == nil && !completed {
+                if try !pause(handler, retryDelay) { return .stopped }
+                continue
+            }
+
             // The instance the cursor was reading has been replaced: read the rest of it first.
             if let c = sequence.cursor, let was = c.containerID, let now = instances.current, was != now {
                 if instances.previous == was {
                     let (end, status, text) = try request(previous: true, containerID: was, handler)
+                    if status == Self.mismatch { continue }
                     if let end { return end }
+                    if status == 0 || status >= 500 {
+                        // Still there: try again rather than move past its unread lines.
+                        if !follow { throw Failure(status: status, description: "previous logs of \(name): \(text)") }
+                        if try !failed("previous logs: " + (status == 0 ? text : "HTTP \(status): \(text)")) { return .stopped }
+                        continue
+                    }
                     if status != 200 {
                         report("\(name): the end of the previous container instance could not be read (HTTP \(status): \(text)); lines it wrote after \(c.second) may be missing")
                     }
@@ -126,6 +140,7 @@ public final class PodLogFollower {
             }
 
             let (end, status, text) = try request(previous: false, containerID: instances.current, handler)
+            if status == Self.mismatch { continue }
             if let end { return end }
             switch status {
             case 200:
@@ -155,31 +170,44 @@ public final class PodLogFollower {
     }
 
     /// One log request. Returns an end when the handler stopped or `until` was passed, else the
-    /// HTTP status (0: the connection failed, while following) and an error text.
+    /// HTTP status (0: the connection failed, while following; `mismatch`: read again) and an
+    /// error text.
     private func request(previous: Bool, containerID: String?, _ handler: (Event) throws -> Bool) throws -> (End?, Int, String) {
         var options = PodLogOptions(container: container, follow: follow && !previous, timestamps: true)
         options.previous = previous
         options.sinceTime = sequence.cursor?.second ?? since
-        sequence.beginRequest(containerID: containerID)
+        sequence.beginRequest(containerID: containerID, start: since)
         requests += 1
         var end: End?
+        var mismatched = false
         var thrown: Error?
         var errorBody: [UInt8] = []
         var status = 0
         do {
+            // A followed stream can be cut mid-line (a kubelet restart): its unterminated end is
+            // not a line, and is read whole from the next request.
             status = try client.stream(options.path(namespace: namespace, pod: pod), accept: "application/json, */*",
-                                       tick: {
+                                       deliverUnterminatedTail: !options.follow, tick: {
                 do { if try !handler(.tick) { end = .stopped; return false } } catch { thrown = error; return false }
                 return true
             }) { line in
-                guard thrown == nil, end == nil else { return false }
+                guard thrown == nil, end == nil, !mismatched else { return false }
                 guard let (t, message) = Self.split(line) else {
                     if errorBody.count < 1024 { errorBody.append(contentsOf: line.prefix(1024)) }
                     malformedLines += 1
                     return true
                 }
                 if let until, t > until { end = .finished; return false }
-                guard let ordinal = sequence.accept(t) else { return true }
+                let ordinal: Int
+                switch sequence.accept(t, fingerprint: LogCursor.fingerprint(line)) {
+                case .new(let n): ordinal = n
+                case .repeated: return true
+                case .mismatch:
+                    report("\(name): the log from \(sequence.cursor?.second.description ?? "?") is not the one read before (rotated, or another instance); reading it again from there")
+                    sequence.discardCount()
+                    mismatched = true
+                    return false
+                }
                 if let since, t < since { return true }   // before the range: passed, not kept
                 do {
                     if try !handler(.line(t, ordinal: ordinal, instance: containerID, message: message)) { end = .stopped; return false }
@@ -195,9 +223,13 @@ public final class PodLogFollower {
             return (nil, 0, error.description)
         }
         if let thrown { throw thrown }
+        if mismatched { return (nil, Self.mismatch, "") }
         if status != 200 { malformedLines -= min(malformedLines, 1) }   // the error body is not a log line
         return (end, status, KubeClient.Response(status: status, body: errorBody).errorText)
     }
+
+    /// The status `request` returns when the reply was not the log read before: read it again.
+    private static let mismatch = -1
 
     private func pause(_ handler: (Event) throws -> Bool, _ seconds: Double) throws -> Bool {
         let until = Date().addingTimeInterval(seconds)

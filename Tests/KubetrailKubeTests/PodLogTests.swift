@@ -61,30 +61,77 @@ import KubetrailTables
     }
 
     @Test func aSequenceDropsWhatAResumedRequestRepeatsAndNothingElse() throws {
-        let t = { (s: String) in Timestamp(rfc3339: s)! }
-        let second = t("2026-11-27T10:00:00Z")
+        let t = { (s: String) in Timestamp(rfc3339: "2026-11-27T\(s)Z")! }
+        func f(_ s: String) -> UInt64 { Array(s.utf8).withUnsafeBytes { LogCursor.fingerprint($0) } }
         var seq = LogSequence(cursor: nil)
-        seq.beginRequest(containerID: "c1")
-        #expect(seq.accept(t("2026-11-27T10:00:00.1Z")) == 1)
-        #expect(seq.accept(t("2026-11-27T10:00:00.2Z")) == 1)
-        #expect(seq.accept(t("2026-11-27T10:00:00.2Z")) == 2)    // same instant: the ordinal tells them apart
-        #expect(seq.accept(t("2026-11-27T09:59:59.9Z")) == 1)    // out of order: kept, not counted for resuming
-        #expect(seq.accept(t("2026-11-27T10:00:00.2Z")) == 3)
-        #expect(seq.cursor == LogCursor(second: second, taken: 4, containerID: "c1"))
-        // Resumed at 10:00:00: the reply holds the four lines of that second (not the older
-        // one); they repeat, then new lines follow — with ordinals that continue.
-        seq.beginRequest(containerID: "c1")
-        for s in ["10:00:00.1", "10:00:00.2", "10:00:00.2", "10:00:00.2"] { #expect(seq.accept(t("2026-11-27T\(s)Z")) == nil) }
-        #expect(seq.accept(t("2026-11-27T10:00:00.2Z")) == 4)
-        #expect(seq.accept(t("2026-11-27T10:00:01.5Z")) == 1)
-        #expect(seq.cursor == LogCursor(second: t("2026-11-27T10:00:01Z"), taken: 1, containerID: "c1"))
+        seq.beginRequest(containerID: "c1", start: nil)
+        #expect(seq.accept(t("10:00:00.1"), fingerprint: f("a")) == .new(1))
+        #expect(seq.accept(t("10:00:00.2"), fingerprint: f("b")) == .new(1))
+        #expect(seq.accept(t("10:00:00.2"), fingerprint: f("c")) == .new(2))    // same instant: the ordinal tells them apart
+        #expect(seq.accept(t("09:59:59.9"), fingerprint: f("d")) == .new(1))    // stamped earlier (stderr vs stdout)
+        #expect(seq.accept(t("10:00:07.5"), fingerprint: f("e")) == .new(1))
+        // The cursor stays five seconds behind the newest line: 10:00:02, where only e is.
+        #expect(seq.cursor == LogCursor(second: t("10:00:02"), taken: 1, fingerprint: f("e"), containerID: "c1"))
+        // Resumed there: e repeats, then new lines.
+        var resumed = LogSequence(cursor: LogCursor(seq.cursor!.description))
+        resumed.beginRequest(containerID: "c1", start: nil)
+        #expect(resumed.accept(t("10:00:07.5"), fingerprint: f("e")) == .repeated)
+        #expect(resumed.accept(t("10:00:08"), fingerprint: f("g")) == .new(1))
+        // A reply whose repeated line is another one: not the log read before.
+        var other = LogSequence(cursor: seq.cursor)
+        other.beginRequest(containerID: "c1", start: nil)
+        #expect(other.accept(t("10:00:07.5"), fingerprint: f("x")) == .mismatch)
         // Another instance of the container: nothing of its log was taken.
-        seq.beginRequest(containerID: "c2")
-        #expect(seq.cursor == LogCursor(second: t("2026-11-27T10:00:01Z"), taken: 0, containerID: "c2"))
-        #expect(seq.accept(t("2026-11-27T10:00:01.5Z")) == 1)
-        #expect(LogCursor(seq.cursor!.description) == seq.cursor)
-        #expect(LogCursor("garbage") == nil && LogCursor("12 0") == nil && LogCursor("1000000 -1") == nil)
-        #expect(LogCursor("1000000 3") == LogCursor(second: Timestamp(seconds: 1), taken: 3))
+        seq.beginRequest(containerID: "c2", start: nil)
+        #expect(seq.cursor == LogCursor(second: t("10:00:02"), taken: 0, containerID: "c2"))
+        #expect(LogCursor("garbage") == nil && LogCursor("12 0 -") == nil && LogCursor("1000000 -1 -") == nil && LogCursor("1000000 1 zz") == nil)
+        #expect(LogCursor("1000000 3 ff c") == LogCursor(second: Timestamp(seconds: 1), taken: 3, fingerprint: 255, containerID: "c"))
+    }
+
+    /// A model of the API against the cursor: a log that grows with lines stamped up to two
+    /// seconds out of order, read by requests interrupted at random points, each by a new
+    /// process that knows only the saved cursor. Every line must be taken once, under one name.
+    @Test func randomInterruptionsLoseAndRepeatNothing() throws {
+        for seed in 1...300 {
+            var random = SplitMix64(seed: UInt64(seed))
+            var log: [(t: Timestamp, text: String)] = []
+            var clock: Int64 = 1_800_000_000_000_000
+            var taken: [String] = []
+            var names = Set<String>()
+            var saved: String?
+            func grow(_ n: Int) {
+                for _ in 0..<n {
+                    clock += Int64(random.next() % 400_000)
+                    let skew = random.next() % 4 == 0 ? Int64(random.next() % 2_000_000) : 0   // stderr stamped earlier
+                    log.append((Timestamp(microseconds: clock - skew), "line \(log.count)"))
+                }
+            }
+            grow(Int(random.next() % 40) + 5)
+            var rounds = 0
+            while true {
+                rounds += 1
+                var seq = LogSequence(cursor: saved.flatMap(LogCursor.init))
+                seq.beginRequest(containerID: "c", start: nil)
+                let from = seq.cursor?.second ?? Timestamp(microseconds: .min)
+                let reply = log.filter { $0.t >= from }
+                let stopAt = random.next() % 3 == 0 ? reply.count : Int(random.next() % UInt64(reply.count + 1))
+                for line in reply.prefix(stopAt) {
+                    let fp = Array("\(line.t.microseconds) \(line.text)".utf8).withUnsafeBytes { LogCursor.fingerprint($0) }
+                    switch seq.accept(line.t, fingerprint: fp) {
+                    case .new(let ordinal):
+                        taken.append(line.text)
+                        names.insert("\(line.t.microseconds)#\(ordinal)")
+                    case .repeated: break
+                    case .mismatch: Issue.record("seed \(seed): mismatch on an unchanged log")
+                    }
+                }
+                if let c = seq.cursor { saved = c.description }
+                if stopAt == reply.count && rounds > 3 { break }
+                grow(Int(random.next() % 10))
+            }
+            #expect(taken.sorted() == log.map(\.text).sorted(), "seed \(seed): \(taken.count) taken of \(log.count)")
+            #expect(names.count == taken.count, "seed \(seed): two lines under one name")
+        }
     }
 
     @Test func aFollowedStreamSurvivesRestartsAndAWaitingContainerWithoutRepeats() throws {
@@ -132,8 +179,9 @@ import KubetrailTables
                           "three#1@containerd://app-1", "four#1@containerd://app-1"])
         #expect(restarts.first == 0 && restarts.last == 1)
         let logRequests = cluster.requestPaths.filter { $0.contains("/log?") }
-        #expect(logRequests.contains { $0.contains("previous=true&sinceTime=2026-11-27T10%3A00%3A00Z") })
-        #expect(logRequests.dropFirst().allSatisfy { $0.contains("sinceTime=2026-11-27T10%3A00%3A0") })
+        // Resumed five seconds before the newest line read, to catch lines stamped out of order.
+        #expect(logRequests.contains { $0.contains("previous=true&sinceTime=2026-11-27T09%3A59%3A55Z") })
+        #expect(logRequests.dropFirst().allSatisfy { $0.contains("sinceTime=2026-11-27T") })
     }
 
     @Test func aPodRecreatedUnderTheSameNameIsAnotherPod() throws {
@@ -231,6 +279,6 @@ import KubetrailTables
         try cluster.appendLog(namespace: "shop", pod: "web", container: "app", ["2026-11-27T10:00:01.000000000Z second line, same second"])
         let third = try collect()
         #expect(third.stored == 1 && third.duplicates == 0)
-        #expect(cluster.requestPaths.last { $0.contains("container=app&") }?.contains("sinceTime=2026-11-27T10%3A00%3A01Z") == true)
+        #expect(cluster.requestPaths.last { $0.contains("container=app&") }?.contains("sinceTime=2026-11-27T09%3A59%3A56Z") == true)
     }
 }
