@@ -20,10 +20,7 @@ public final class PodLogCollection: @unchecked Sendable {
         public var failures: [String] = []
     }
 
-    public struct Failure: Error, CustomStringConvertible {
-        public var status: Int
-        public var description: String
-    }
+    public typealias Failure = APIFailure
 
     let client: KubeClient
     let store: SQLiteStore

@@ -30,10 +30,7 @@ public final class PodLogFollower {
         case stopped
     }
 
-    public struct Failure: Error, CustomStringConvertible {
-        public var status: Int
-        public var description: String
-    }
+    public typealias Failure = APIFailure
 
     let client: KubeClient
     public let namespace: String

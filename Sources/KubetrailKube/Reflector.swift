@@ -20,10 +20,7 @@ public final class Reflector {
 
     public enum Stop: Error { case requested }
 
-    public struct Failure: Error, CustomStringConvertible {
-        public var status: Int
-        public var description: String
-    }
+    public typealias Failure = APIFailure
 
     let client: KubeClient
     /// The collection path, e.g. `/api/v1/events` or `/apis/apps/v1/deployments`.

@@ -116,18 +116,8 @@ final class FakeAPIServer: @unchecked Sendable {
         print(s.server_address[1], flush=True)
         s.serve_forever()
         """
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
-        process.arguments = ["-c", script, logPath] + [cert, key, clientCA].compactMap { $0 }
-        var env = ProcessInfo.processInfo.environment
-        env["FAKE_ALLOW_SECRETS"] = allowSecrets ? "1" : "0"
-        process.environment = env
-        let out = Pipe()
-        process.standardOutput = out
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        let line = String(decoding: out.fileHandleForReading.availableData, as: UTF8.self)
-        guard let p = Int(line.trimmingCharacters(in: .whitespacesAndNewlines)) else { throw ServerError("fake API server did not start") }
-        port = p
+        port = try PythonServer.start(process, arguments: ["-c", script, logPath] + [cert, key, clientCA].compactMap { $0 },
+                                      environment: ["FAKE_ALLOW_SECRETS": allowSecrets ? "1" : "0"])
     }
 
     var requests: [[String: Any]] {

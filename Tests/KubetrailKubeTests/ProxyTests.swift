@@ -50,15 +50,7 @@ import TestSupport
                 c, _ = s.accept()
                 threading.Thread(target=handle, args=(c,), daemon=True).start()
             """
-            process.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
-            process.arguments = ["-c", script, logPath]
-            let out = Pipe()
-            process.standardOutput = out
-            process.standardError = FileHandle.nullDevice
-            try process.run()
-            guard let p = Int(String(decoding: out.fileHandleForReading.availableData, as: UTF8.self)
-                .trimmingCharacters(in: .whitespacesAndNewlines)) else { throw ServerError("proxy did not start") }
-            port = p
+            port = try PythonServer.start(process, arguments: ["-c", script, logPath])
         }
 
         var tunnels: [String] {

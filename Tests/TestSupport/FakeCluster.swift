@@ -21,15 +21,7 @@ public final class FakeCluster: @unchecked Sendable {
         if let token { arguments += ["--token", token] }
         if bench > 0 { arguments += ["--bench", String(bench)] }
         for resource in forbid { arguments += ["--forbid", resource] }
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
-        process.arguments = arguments
-        let out = Pipe()
-        process.standardOutput = out
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        let line = String(decoding: out.fileHandleForReading.availableData, as: UTF8.self)
-        guard let p = Int(line.trimmingCharacters(in: .whitespacesAndNewlines)) else { throw ServerError("fake API server did not start") }
-        port = p
+        port = try PythonServer.start(process, arguments: arguments)
         scheme = tls == nil ? "http" : "https"
     }
 
