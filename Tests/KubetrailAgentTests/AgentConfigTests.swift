@@ -60,3 +60,17 @@ import TestSupport
         #expect(!NamespaceFilter(include: "shop").allows("billing"))
     }
 }
+
+@Suite struct ManifestAgentConfigTests {
+    @Test func theConfigMapsAgentBlockParsesAndPointsIntoTheMounts() throws {
+        let dir = try TemporaryDirectory()
+        let path = try dir.write("agent.tpc", try Manifests.configMapEntry("agent.tpc"))
+        var config = AgentConfiguration()
+        try AgentConfigFile.apply(path: path, to: &config)
+        #expect(config.aggregatorURL == "https://kubetrail-aggregator.kubetrail.svc:8443")
+        let mounts = try Manifests.mountPaths("agent.yaml")
+        for file in [config.tokenFile, config.caFile].compactMap({ $0 }) + [config.stateDirectory + "/", config.podsDirectory + "/"] + config.auditPaths {
+            #expect(mounts.contains { file.hasPrefix($0 + "/") }, "\(file) is not under a mount of the DaemonSet: \(mounts)")
+        }
+    }
+}

@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import TestSupport
 import KubetrailCore
+import KubetrailCollect
 @testable import KubetrailKube
 
 @Suite struct KubernetesConfigTests {
@@ -86,5 +87,31 @@ import KubetrailCore
     func mistakesNameTheFileLineAndOption(text: String, message: String) throws {
         var config = KubernetesConfig()
         #expect { try config.apply(text, file: "k.tpc", home: "/h") } throws: { "\($0)".hasPrefix("k.tpc" + message) }
+    }
+}
+
+/// The ClusterRole the manifests ship grants what the pollers and log readers ask for — list and
+/// watch on every collection, get on pods and pods/log — and nothing that writes.
+@Suite struct ManifestRBACTests {
+    @Test func theClusterRoleCoversEveryCollectionAndOnlyReads() throws {
+        let text = try Manifests.text("rbac.yaml")
+        let role = try #require(text.components(separatedBy: "---").first { $0.contains("kind: ClusterRole\n") })
+        // rules: "- apiGroups: [g]" then resources (possibly over two lines) then verbs.
+        var granted: [String: Set<String>] = [:]
+        for rule in role.components(separatedBy: "- apiGroups:").dropFirst() {
+            let group = rule.prefix { $0 != "\n" }.trimmingCharacters(in: CharacterSet(charactersIn: " []\""))
+            let resourcesText = rule.components(separatedBy: "resources:")[1].components(separatedBy: "verbs:")[0]
+            let verbsText = rule.components(separatedBy: "verbs:")[1].prefix { $0 != "\n" }
+            let resources = resourcesText.components(separatedBy: CharacterSet(charactersIn: "[], \n")).filter { !$0.isEmpty }
+            let verbs = Set(verbsText.components(separatedBy: CharacterSet(charactersIn: "[], ")).filter { !$0.isEmpty })
+            #expect(verbs.isSubset(of: ["get", "list", "watch"]), "\(verbs)")
+            for r in resources { granted[group.isEmpty ? r : "\(group)/\(r)", default: []].formUnion(verbs) }
+        }
+        for collection in ClusterPollers.standard {
+            let parts = collection.path.split(separator: "/")
+            let key = parts[0] == "api" ? String(parts.last!) : "\(parts[1])/\(parts.last!)"
+            #expect(granted[key, default: []].isSuperset(of: ["list", "watch"]), "\(collection.path) is not granted: \(key)")
+        }
+        #expect(granted["pods", default: []].contains("get") && granted["pods/log", default: []].contains("get"))
     }
 }
