@@ -34,7 +34,10 @@ struct E2EBench: ParsableCommand {
         try FileManager.default.createDirectory(atPath: data, withIntermediateDirectories: true)
         var mounted = false
         if !noFullDisk {
-            mounted = shell("mount -t tmpfs -o size=512m kubetrail-e2e \(data)") == 0
+            // Room for everything the run writes (two audit series at ~2 KB a row, container lines
+            // at ~0.5 KB) and half as much again: only the episode may fill it, not the data.
+            let megabytes = max(512, Int(Double(rate * nodes) * duration * 4.5 * 1.5 / 1024))
+            mounted = shell("mount -t tmpfs -o size=\(megabytes)m kubetrail-e2e \(data)") == 0
         }
         defer {
             if mounted { _ = shell("umount \(data)") }
@@ -79,8 +82,11 @@ struct E2EBench: ParsableCommand {
         print("e2e: \(nodes) nodes × \(rate) lines/s each of audit events, container lines and copy-truncated audit events for \(Int(duration)) s; "
               + "\(agentKills) agent and \(aggregatorKills) aggregator SIGKILLs, " + (outage > 0 ? "a \(Int(outage)) s outage, " : "no outage, ")
               + (mounted ? "a full disk" : noFullDisk ? "no full-disk episode (--no-full-disk)" : "no full-disk episode (cannot mount a tmpfs here)"))
-        let writers = simulated.map { node in Thread { node.run(perSecond: rate, rotateBytes: rotateBytes) } }
-        writers.forEach { $0.start() }
+        let writing = DispatchGroup()
+        for node in simulated {
+            writing.enter()
+            Thread { node.run(perSecond: rate, rotateBytes: rotateBytes); writing.leave() }.start()
+        }
 
         // The chaos: kills spread over the run, around an outage and a full-disk episode.
         var random = SystemRandomNumberGenerator()
@@ -104,7 +110,7 @@ struct E2EBench: ParsableCommand {
         func elapsed() -> Double { Date().timeIntervalSince(started) }
         while elapsed() < duration || !kills.isEmpty || !outageDone || !fullDiskDone {
             if !outageDone && elapsed() >= outageAt {
-                aggregator.crash()
+                if !aggregator.crash() { throw E2EError("the aggregator was not running when the outage began: see \(work)/aggregator.log") }
                 Thread.sleep(forTimeInterval: outage)
                 try aggregator.start()
                 outageDone = true
@@ -120,17 +126,17 @@ struct E2EBench: ParsableCommand {
             }
             if let next = kills.first, elapsed() >= next.at {
                 kills.removeFirst()
+                // Only a kill of a running process counts: one that had died on its own would be
+                // a failure of the run, not chaos.
                 if next.agent {
                     let agent = agents[Int.random(in: 0..<agents.count, using: &random)]
-                    agent.crash()
+                    if agent.crash() { agentKilled += 1 }
                     Thread.sleep(forTimeInterval: Double.random(in: 0.1...1.0, using: &random))
                     try agent.start()
-                    agentKilled += 1
                 } else {
-                    aggregator.crash()
+                    if aggregator.crash() { aggregatorKilled += 1 }
                     Thread.sleep(forTimeInterval: Double.random(in: 0.2...0.6, using: &random))
                     try aggregator.start()
-                    aggregatorKilled += 1
                 }
                 continue
             }
@@ -138,17 +144,19 @@ struct E2EBench: ParsableCommand {
             Thread.sleep(forTimeInterval: 0.05)
         }
         simulated.forEach { $0.stop() }
+        writing.wait()
         try waitForHealth(port: port)
 
-        // Drain: until every line of the no-loss set is stored, or nothing moves for a minute.
+        // Drain: until each kind of the no-loss set is all stored, or nothing moves for a minute.
         let written = simulated.map(\.counts)
         let expected = written.reduce(0) { $0 + $1.audit + $1.renamed }
-        var stored = 0, last = -1, still = Date()
+        let expectedAudit = written.reduce(0) { $0 + $1.audit }, expectedLines = written.reduce(0) { $0 + $1.renamed }
+        var last = [-1, -1], still = Date()
         while true {
-            let rows = e2eQuery(kubetrail, db: db, "SELECT (SELECT count(*) FROM kubernetes_audit_logs WHERE audit_id NOT LIKE '%-legacy-%') + (SELECT count(*) FROM kubernetes_pod_logs WHERE log_message LIKE '%-web-%')")
-            stored = Int(rows.first?.first ?? "") ?? stored
-            if stored >= expected { break }
-            if stored != last { last = stored; still = Date() }
+            let row = e2eQuery(kubetrail, db: db, "SELECT (SELECT count(*) FROM kubernetes_audit_logs WHERE audit_id NOT LIKE '%-legacy-%'), (SELECT count(*) FROM kubernetes_pod_logs WHERE log_message LIKE '%-web-%')").first ?? []
+            let now = row.compactMap { Int($0) }
+            if now.count == 2 && now[0] >= expectedAudit && now[1] >= expectedLines { break }
+            if now != last { last = now; still = Date() }
             if Date().timeIntervalSince(still) > 60 { break }
             Thread.sleep(forTimeInterval: 1)
         }
@@ -169,8 +177,9 @@ struct E2EBench: ParsableCommand {
             let message = row.joined(separator: ",")
             if let r = message.range(of: "id=") { linesStored[String(message[r.upperBound...].prefix { $0 != "\"" && $0 != " " }), default: 0] += 1 }
         }
-        // Audit rows are unique by auditID and stage, so an audit line stored twice would show as
-        // a missing one elsewhere, never as two rows; container lines are counted by payload.
+        // "duplicated" counts a written line stored under two row ids. A batch sent again is
+        // stored once by design (its rows keep their ids), so re-sends are not duplicates here;
+        // audit rows are unique by auditID and stage, so only container lines can show as two.
         var lost = 0, duplicated = 0, truncLost = 0, truncStored = 0
         for (i, w) in written.enumerated() {
             for n in stride(from: 1, through: w.audit, by: 1) where auditStored["e2e-n\(i)-\(n)", default: 0] == 0 { lost += 1 }
@@ -186,13 +195,24 @@ struct E2EBench: ParsableCommand {
         let storedSet = expected - lost
         let rotations = written.reduce(0) { $0 + $1.rotations }
         let restarts = agentKilled + aggregatorKilled + 1
+        let refusedCommits = ((try? String(contentsOfFile: work + "/aggregator.log", encoding: .utf8)) ?? "")
+            .components(separatedBy: "commit failed").count - 1
+        // Copy-truncate loses only what was appended between the agent's last read and the
+        // truncation: a small share. Most of it gone means the agent stopped following the file.
+        let truncWritten = written.reduce(0) { $0 + $1.truncated }
+        let truncBroken = truncWritten > 0 && truncLost * 10 > truncWritten
         print("copy-truncate audit log: written \(written.reduce(0) { $0 + $1.truncated }), stored \(truncStored), lost \(truncLost) "
               + "(lines appended after the agent's last read and before the truncation: copy-truncate's own loss, docs/agent.md)")
         if unexpected > 0 { print("stored rows that were never written: \(unexpected)") }
-        print("kills: \(agentKilled) agents, \(aggregatorKilled) aggregator; outage \(Int(outage)) s; full disk: \(mounted ? "yes" : "skipped")")
+        print("kills: \(agentKilled) agents, \(aggregatorKilled) aggregator; outage \(Int(outage)) s; full disk: "
+              + (mounted ? "\(refusedCommits) commits refused" : "skipped"))
         print("written \(expected), stored \(storedSet), lost \(lost), duplicated \(duplicated), restarts \(restarts), rotations \(rotations)")
-        if lost > 0 || duplicated > 0 || unexpected > 0 {
-            print("logs kept in \(work) are removed on exit; rerun with the same options to investigate")
+        if agentKilled < agentKills || aggregatorKilled < aggregatorKills {
+            print("fewer kills than asked for: a process was not running when its turn came (see the logs)")
+        }
+        if truncBroken { print("the copy-truncated log lost more than a tenth of its lines: the agent stopped following it") }
+        if lost > 0 || duplicated > 0 || unexpected > 0 || truncBroken || agentKilled < agentKills || aggregatorKilled < aggregatorKills {
+            print("the run's files in \(work) are removed on exit; rerun with the same options to investigate")
             throw ExitCode(1)
         }
     }

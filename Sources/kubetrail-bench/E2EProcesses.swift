@@ -33,11 +33,13 @@ final class ManagedProcess: @unchecked Sendable {
 
     var isRunning: Bool { process?.isRunning ?? false }
 
-    /// SIGKILL: the crash path, nothing flushed.
-    func crash() {
-        guard let p = process, p.isRunning else { return }
+    /// SIGKILL: the crash path, nothing flushed. False when there was nothing running to kill.
+    @discardableResult
+    func crash() -> Bool {
+        guard let p = process, p.isRunning else { return false }
         kill(p.processIdentifier, SIGKILL)
         p.waitUntilExit()
+        return true
     }
 
     /// SIGTERM and wait: the graceful path.

@@ -12,7 +12,7 @@ import KubetrailKube
         let path = try dir.write("aggregator.tpc", try Manifests.configMapEntry("aggregator.tpc"))
         let config = try AggregatorConfigFile.load(path: path)
         #expect(config.listen == "0.0.0.0:8443")
-        #expect(config.retention["kubernetes_audit_logs"] == Double(400 * 86_400))
+        #expect(config.retention["kubernetes_audit_logs"] == Double(90 * 86_400))
         var kube = KubernetesConfig()
         try kube.apply(try Manifests.configMapEntry("aggregator.tpc"), file: path, home: "/nonexistent")
         #expect(kube.connection?.serviceAccount == true && kube.connection?.includeEvents == true)
