@@ -46,6 +46,10 @@ let package = Package(
             .product(name: "Yams", package: "Yams"),
         ]),
         // Kubernetes API data into the tables: what the aggregator's pollers and `collect` share.
+        .target(name: "KubetrailExport", dependencies: [
+            "KubetrailStore",
+            .product(name: "Crypto", package: "swift-crypto"),
+        ]),
         .target(name: "KubetrailCollect", dependencies: ["KubetrailKube", "KubetrailStore", "KubetrailImport"]),
         .target(name: "KubetrailAggregator", dependencies: [
             "KubetrailStore", "KubetrailCollect",
@@ -59,7 +63,7 @@ let package = Package(
             .product(name: "Crypto", package: "swift-crypto"),
         ]),
         .executableTarget(name: "kubetrail", dependencies: [
-            "KubetrailImport", "KubetrailAggregator", "KubetrailKube",
+            "KubetrailImport", "KubetrailAggregator", "KubetrailKube", "KubetrailExport",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         // The node agent: Core and the agent library only (no SwiftNIO, no SQLite), with the
@@ -79,7 +83,7 @@ let package = Package(
             .product(name: "Yams", package: "Yams"),
         ]),
         .testTarget(name: "KubetrailStoreTests", dependencies: ["KubetrailStore", "TestSupport"]),
-        .testTarget(name: "KubetrailCLITests", dependencies: ["KubetrailImport", "TestSupport"]),
+        .testTarget(name: "KubetrailCLITests", dependencies: ["KubetrailImport", "KubetrailExport", "TestSupport"]),
         .testTarget(name: "KubetrailAgentTests", dependencies: ["KubetrailAgent", "TestSupport"]),
         .testTarget(name: "KubetrailKubeTests", dependencies: ["KubetrailKube", "KubetrailCollect", "TestSupport"]),
         .testTarget(name: "KubetrailAggregatorTests", dependencies: ["KubetrailAggregator", "TestSupport"]),

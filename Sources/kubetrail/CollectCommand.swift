@@ -140,11 +140,8 @@ struct CollectCommand: ParsableCommand {
         }
     }
 
-    /// `1h` (that long ago) or an RFC 3339 time.
     static func instant(_ text: String, now: Timestamp, flag: String) throws -> Timestamp {
-        if let t = Timestamp(rfc3339: text) { return t }
-        if let seconds = DurationText.seconds(text), seconds >= 0 { return now.adding(microseconds: -Int64(seconds * 1_000_000)) }
-        throw UserFacingError("\(flag) takes a duration ago (15m, 1h, 7d) or an RFC 3339 time, not \"\(text)\"")
+        try TimeArgument.instant(text, now: now, flag: flag)
     }
 }
 

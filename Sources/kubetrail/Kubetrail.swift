@@ -1,12 +1,14 @@
 import ArgumentParser
 import Foundation
+import KubetrailCore
 
 @main
 struct Kubetrail: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "kubetrail",
         abstract: "Collect Kubernetes audit logs, pod logs, events and resources into SQL tables and query them.",
-        subcommands: [ImportCommand.self, CollectCommand.self, QueryCommand.self, TablesCommand.self, AggregatorCommand.self])
+        subcommands: [ImportCommand.self, CollectCommand.self, QueryCommand.self, TablesCommand.self, ExportCommand.self,
+                      VerifyExportCommand.self, KeygenCommand.self, AggregatorCommand.self])
 }
 
 /// `--db`, shared by every command that opens the embedded store.
@@ -35,4 +37,13 @@ struct UserFacingError: Error, CustomStringConvertible {
 
 func printError(_ message: String) {
     FileHandle.standardError.write(Data(("Error: " + message + "\n").utf8))
+}
+
+/// `--from`/`--to` values: a duration ago (`15m`, `1h`, `7d`) or an RFC 3339 time.
+enum TimeArgument {
+    static func instant(_ text: String, now: Timestamp, flag: String) throws -> Timestamp {
+        if let t = Timestamp(rfc3339: text) { return t }
+        if let seconds = DurationText.seconds(text), seconds >= 0 { return now.adding(microseconds: -Int64(seconds * 1_000_000)) }
+        throw UserFacingError("\(flag) takes a duration ago (15m, 1h, 7d) or an RFC 3339 time, not \"\(text)\"")
+    }
 }

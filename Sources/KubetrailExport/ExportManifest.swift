@@ -1,0 +1,70 @@
+import Crypto
+import Foundation
+
+/// `manifest.json` of an export: what was asked for, what was written (each file's size, rows
+/// and SHA-256), and an Ed25519 signature over all of it, so whoever holds the export can tell
+/// that it is complete and unaltered.
+public struct ExportManifest: Codable, Equatable, Sendable {
+    public struct File: Codable, Equatable, Sendable {
+        public var name: String
+        public var bytes: Int
+        public var rows: Int
+        public var sha256: String
+    }
+
+    public struct Signature: Codable, Equatable, Sendable {
+        public var algorithm = "ed25519"
+        public var publicKey: String
+        public var value: String
+
+        enum CodingKeys: String, CodingKey {
+            case algorithm, value
+            case publicKey = "public_key"
+        }
+    }
+
+    public var formatVersion = 1
+    public var table: String
+    public var format: String
+    public var from: String?
+    public var to: String?
+    public var whereClause: String?
+    public var columns: [String]
+    public var rowCount: Int
+    public var firstTimestamp: String?
+    public var lastTimestamp: String?
+    public var files: [File]
+    public var tool: String
+    public var exportedAt: String
+    public var signature: Signature?
+
+    enum CodingKeys: String, CodingKey {
+        case table, format, from, to, columns, files, tool, signature
+        case formatVersion = "format_version"
+        case whereClause = "where"
+        case rowCount = "row_count"
+        case firstTimestamp = "first_tp_timestamp"
+        case lastTimestamp = "last_tp_timestamp"
+        case exportedAt = "exported_at"
+    }
+
+    /// The bytes the signature covers: the manifest without its signature, keys sorted.
+    public func signedBytes() throws -> Data {
+        var unsigned = self
+        unsigned.signature = nil
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return try encoder.encode(unsigned)
+    }
+
+    public mutating func sign(with key: Curve25519.Signing.PrivateKey) throws {
+        let value = try key.signature(for: signedBytes())
+        signature = Signature(publicKey: key.publicKey.rawRepresentation.base64EncodedString(), value: value.base64EncodedString())
+    }
+
+    public func encoded() throws -> Data {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
+        return try encoder.encode(self)
+    }
+}
