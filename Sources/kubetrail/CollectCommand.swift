@@ -80,8 +80,8 @@ struct CollectCommand: ParsableCommand {
             options.auditSource = config.auditSource
             // follow_logs = true streams, like --follow, unless the run is bounded by --to.
             options.follow = follow ?? (to == nil && connection.followLogs)
-            options.from = try from.map { try Self.instant($0, now: now, flag: "--from") } ?? connection.since(now: now)
-            options.to = try to.map { try Self.instant($0, now: now, flag: "--to") }
+            options.from = try from.map { try TimeArgument.instant($0, now: now, flag: "--from") } ?? connection.since(now: now)
+            options.to = try to.map { try TimeArgument.instant($0, now: now, flag: "--to") }
             if let f = options.from, let t = options.to, f > t { throw UserFacingError("--from \(f) is after --to \(t)") }
             if options.follow && options.to != nil { throw UserFacingError("--follow collects until interrupted; it cannot be combined with --to") }
         } catch {
@@ -140,9 +140,6 @@ struct CollectCommand: ParsableCommand {
         }
     }
 
-    static func instant(_ text: String, now: Timestamp, flag: String) throws -> Timestamp {
-        try TimeArgument.instant(text, now: now, flag: flag)
-    }
 }
 
 /// How many stop signals arrived.
