@@ -152,3 +152,24 @@ func makeAPICertificates(in dir: TemporaryDirectory) throws {
     let r = try Subprocess.run(URL(fileURLWithPath: "/bin/sh"), ["-c", script])
     guard r.status == 0 else { throw ServerError("openssl failed: \(r.stderr)") }
 }
+
+/// A one-context kubeconfig for `server`, with extra cluster and user fields (YAML lines).
+func writeKubeconfig(_ dir: TemporaryDirectory, server: String, cluster: String, user: String) throws -> String {
+    try dir.write("kc-\(UUID().uuidString)", """
+    apiVersion: v1
+    kind: Config
+    current-context: x
+    clusters:
+    - name: c
+      cluster:
+        server: \(server)
+    \(cluster.split(separator: "\n").map { "    " + $0 }.joined(separator: "\n"))
+    contexts:
+    - name: x
+      context: {cluster: c, user: u}
+    users:
+    - name: u
+      user:
+    \(user.split(separator: "\n").map { "    " + $0 }.joined(separator: "\n"))
+    """)
+}

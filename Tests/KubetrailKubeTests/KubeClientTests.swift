@@ -7,23 +7,7 @@ import TestSupport
 /// reference for what goes over the wire.
 @Suite(.serialized) struct KubeClientTests {
     func kubeconfig(_ dir: TemporaryDirectory, port: Int, cluster: String, user: String) throws -> String {
-        try dir.write("kc-\(UUID().uuidString)", """
-        apiVersion: v1
-        kind: Config
-        current-context: x
-        clusters:
-        - name: c
-          cluster:
-            server: https://127.0.0.1:\(port)
-        \(cluster.split(separator: "\n").map { "    " + $0 }.joined(separator: "\n"))
-        contexts:
-        - name: x
-          context: {cluster: c, user: u}
-        users:
-        - name: u
-          user:
-        \(user.split(separator: "\n").map { "    " + $0 }.joined(separator: "\n"))
-        """)
+        try writeKubeconfig(dir, server: "https://127.0.0.1:\(port)", cluster: cluster, user: user)
     }
 
     func runKubectl(_ config: String) throws {

@@ -71,23 +71,9 @@ import TestSupport
         let proxy = try TunnelProxy(dir: dir)
         defer { proxy.stop() }
         func config(ca: String) throws -> String {
-            try dir.write("kc-\(UUID().uuidString)", """
-            apiVersion: v1
-            kind: Config
-            current-context: x
-            clusters:
-            - name: c
-              cluster:
-                server: https://127.0.0.1:\(server.port)
-                certificate-authority: \(ca)
-                proxy-url: http://127.0.0.1:\(proxy.port)
-            contexts:
-            - name: x
-              context: {cluster: c, user: u}
-            users:
-            - name: u
-              user: {token: through-the-proxy}
-            """)
+            try writeKubeconfig(dir, server: "https://127.0.0.1:\(server.port)",
+                                cluster: "certificate-authority: \(ca)\nproxy-url: http://127.0.0.1:\(proxy.port)",
+                                user: "token: through-the-proxy")
         }
         let good = try config(ca: dir.path("ca.pem"))
         let reply = try KubeClient(connection: try MergedKubeconfig.load(explicit: good, environment: [:]).connection()).get("/version")
