@@ -27,6 +27,7 @@ let package = Package(
     targets: [
         .systemLibrary(name: "CZlib", providers: [.apt(["zlib1g-dev"])]),
         .systemLibrary(name: "CCurl", providers: [.apt(["libcurl4-openssl-dev"])]),
+        .systemLibrary(name: "CZstd", providers: [.apt(["libzstd-dev"])]),
         .target(name: "KubetrailCore", dependencies: ["CZlib", "CCurl"]),
         // The agent links Core only: no SwiftNIO, no SQLite, no swift-crypto.
         .target(name: "KubetrailAgent", dependencies: ["KubetrailCore"]),
@@ -46,8 +47,11 @@ let package = Package(
             .product(name: "Yams", package: "Yams"),
         ]),
         // Kubernetes API data into the tables: what the aggregator's pollers and `collect` share.
+        // A small Parquet writer (no Swift library exists): Thrift compact footer, dictionary
+        // and PLAIN pages, statistics, zstd or gzip.
+        .target(name: "KubetrailParquet", dependencies: ["KubetrailCore", "CZstd"]),
         .target(name: "KubetrailExport", dependencies: [
-            "KubetrailStore",
+            "KubetrailStore", "KubetrailParquet",
             .product(name: "Crypto", package: "swift-crypto"),
         ]),
         .target(name: "KubetrailCollect", dependencies: ["KubetrailKube", "KubetrailStore", "KubetrailImport"]),
@@ -63,7 +67,7 @@ let package = Package(
             .product(name: "Crypto", package: "swift-crypto"),
         ]),
         .executableTarget(name: "kubetrail", dependencies: [
-            "KubetrailImport", "KubetrailAggregator", "KubetrailKube", "KubetrailExport",
+            "KubetrailImport", "KubetrailAggregator", "KubetrailKube", "KubetrailExport", "KubetrailParquet",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         // The node agent: Core and the agent library only (no SwiftNIO, no SQLite), with the
@@ -82,6 +86,7 @@ let package = Package(
             "KubetrailTables", "TestSupport",
             .product(name: "Yams", package: "Yams"),
         ]),
+        .testTarget(name: "KubetrailParquetTests", dependencies: ["KubetrailParquet", "TestSupport"]),
         .testTarget(name: "KubetrailStoreTests", dependencies: ["KubetrailStore", "TestSupport"]),
         .testTarget(name: "KubetrailCLITests", dependencies: ["KubetrailImport", "KubetrailExport", "TestSupport"]),
         .testTarget(name: "KubetrailAgentTests", dependencies: ["KubetrailAgent", "TestSupport"]),

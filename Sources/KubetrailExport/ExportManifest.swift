@@ -34,12 +34,15 @@ public struct ExportManifest: Codable, Equatable, Sendable {
     public var firstTimestamp: String?
     public var lastTimestamp: String?
     public var files: [File]
+    /// Parquet only: `flat` or `tailpipe` (hive partitions), and the page codec.
+    public var layout: String?
+    public var compression: String?
     public var tool: String
     public var exportedAt: String
     public var signature: Signature?
 
     enum CodingKeys: String, CodingKey {
-        case table, format, from, to, columns, files, tool, signature
+        case table, format, from, to, columns, files, tool, signature, layout, compression
         case formatVersion = "format_version"
         case whereClause = "where"
         case rowCount = "row_count"

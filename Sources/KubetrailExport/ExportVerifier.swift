@@ -46,13 +46,22 @@ public enum ExportVerifier {
             if size != file.bytes { problems.append("\(file.name) has \(size) bytes, the manifest says \(file.bytes)") }
             if digest != file.sha256 { problems.append("\(file.name) was changed: its SHA-256 is \(digest), the manifest says \(file.sha256)") }
         }
-        for name in ((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []).sorted()
-        where name != "manifest.json" && !listed.contains(name) {
+        for name in filesBelow(directory) where name != "manifest.json" && !listed.contains(name) {
             problems.append("\(name) is not part of the export")
         }
         if manifest.files.reduce(0, { $0 + $1.rows }) != manifest.rowCount {
             problems.append("the files hold \(manifest.files.reduce(0) { $0 + $1.rows }) rows, the manifest says \(manifest.rowCount)")
         }
         return problems
+    }
+
+    /// Every regular file under `directory`, as paths relative to it (the Tailpipe layout nests).
+    static func filesBelow(_ directory: String) -> [String] {
+        guard let walk = FileManager.default.enumerator(atPath: directory) else { return [] }
+        var names: [String] = []
+        while let name = walk.nextObject() as? String {
+            if walk.fileAttributes?[.type] as? FileAttributeType != .typeDirectory { names.append(name) }
+        }
+        return names.sorted()
     }
 }

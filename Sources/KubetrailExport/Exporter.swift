@@ -1,6 +1,7 @@
 import Crypto
 import Foundation
 import KubetrailCore
+import KubetrailParquet
 import KubetrailStore
 import KubetrailTables
 
@@ -13,7 +14,9 @@ public struct Exporter {
         public var from: Timestamp?
         public var to: Timestamp?
         public var whereClause: String?
-        public var format: OutputFormat = .csv
+        public var format: ExportFormat = .csv
+        public var layout: ExportLayout = .flat
+        public var parquet = ParquetWriter.Options()
         public var directory: String
         public var maxFileBytes = 256 << 20
         public var exportedAt = Timestamp.now
@@ -24,7 +27,6 @@ public struct Exporter {
         }
     }
 
-    public static let formats: [OutputFormat] = [.csv, .jsonl]
     public static let tool = "kubetrail 0.1.0"
 
     let store: SQLiteStore
@@ -34,6 +36,12 @@ public struct Exporter {
     public init(store: SQLiteStore, options: Options) {
         self.store = store
         self.options = options
+    }
+
+    var parquetOptions: ParquetWriter.Options {
+        var o = options.parquet
+        o.createdBy = Self.tool
+        return o
     }
 
     /// The query an export runs, in the store's SQL dialect.
@@ -49,23 +57,32 @@ public struct Exporter {
     /// Writes the files and `manifest.json` (signed when a key is given); returns the manifest.
     @discardableResult
     public func run(signingKey: Curve25519.Signing.PrivateKey?) throws -> ExportManifest {
-        guard KubernetesTables.all.contains(where: { $0.name == options.table }) else {
+        guard let table = KubernetesTables.all.first(where: { $0.name == options.table }) else {
             throw ExportError("unknown table \(options.table); export takes \(KubernetesTables.all.map(\.name).joined(separator: ", "))")
         }
-        guard Self.formats.contains(options.format) else {
-            throw ExportError("export writes \(Self.formats.map(\.rawValue).joined(separator: ", ")), not \(options.format.rawValue)")
+        guard options.layout == .flat || options.format == .parquet else {
+            throw ExportError("the \(options.layout.rawValue) layout is for Parquet files")
         }
         try FileManager.default.createDirectory(atPath: options.directory, withIntermediateDirectories: true)
         let existing = (try? FileManager.default.contentsOfDirectory(atPath: options.directory)) ?? []
         guard existing.isEmpty else { throw ExportError("\(options.directory) is not empty: an export goes into a directory of its own") }
-        let sink = RollingFileSink(directory: options.directory, baseName: options.table, format: options.format, maxFileBytes: options.maxFileBytes)
+        var sink: any ExportSink = if options.format == .parquet {
+            ParquetExportSink(directory: options.directory, table: table, layout: options.layout, maxFileBytes: options.maxFileBytes, options: parquetOptions)
+        } else {
+            RollingFileSink(directory: options.directory, baseName: options.table, format: options.format, maxFileBytes: options.maxFileBytes)
+        }
         sink.onRow = progress
         try store.query(sql, into: sink)
+        let tally = sink.tally
         var manifest = ExportManifest(
             table: options.table, format: options.format.rawValue, from: options.from?.iso8601, to: options.to?.iso8601,
-            whereClause: options.whereClause, columns: sink.columns.map(\.name), rowCount: sink.rows,
-            firstTimestamp: sink.firstTimestamp, lastTimestamp: sink.lastTimestamp, files: sink.files,
+            whereClause: options.whereClause, columns: tally.columns.map(\.name), rowCount: tally.rows,
+            firstTimestamp: tally.firstTimestamp, lastTimestamp: tally.lastTimestamp, files: sink.files,
             tool: Self.tool, exportedAt: options.exportedAt.iso8601)
+        if options.format == .parquet {
+            manifest.layout = options.layout.rawValue
+            manifest.compression = options.parquet.compression.rawValue
+        }
         if let signingKey { try manifest.sign(with: signingKey) }
         try manifest.encoded().write(to: URL(fileURLWithPath: options.directory + "/manifest.json"))
         return manifest

@@ -2,15 +2,17 @@ import ArgumentParser
 import Foundation
 import KubetrailCore
 import KubetrailExport
+import KubetrailParquet
 import KubetrailStore
 
 struct ExportCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "export",
-        abstract: "Export one table's rows in a time range to CSV or JSON-lines files with a signed manifest.",
+        abstract: "Export one table's rows in a time range to CSV, JSON-lines or Parquet files with a signed manifest.",
         discussion: """
         Files go into --out (a new or empty directory), split at --max-file-bytes, each named \
-        TABLE-0001.csv and so on, with manifest.json listing the query, the row count, each file's \
+        TABLE-0001.csv and so on (with --layout tailpipe, Parquet goes into \
+        tp_table=…/tp_partition=…/tp_index=…/tp_date=…/ directories), with manifest.json listing the query, the row count, each file's \
         size and SHA-256, and the first and last tp_timestamp. With --signing-key the manifest is \
         signed (Ed25519); `kubetrail verify-export DIR --public-key F` checks it all.
         """)
@@ -23,7 +25,9 @@ struct ExportCommand: ParsableCommand {
     @Option(help: "Rows of this namespace.") var namespace: String?
     @Option(help: "Audit rows with these verbs (comma list).") var verb: String?
     @Option(help: "Audit rows on this resource (e.g. secrets).") var resource: String?
-    @Option(help: "csv or jsonl.") var format: String = "csv"
+    @Option(help: "csv, jsonl or parquet.") var format: String = "csv"
+    @Option(help: "Parquet files in one directory (flat) or in Tailpipe's hive partitions (tailpipe).") var layout: String = "flat"
+    @Option(help: "Parquet page compression: zstd, gzip or none.") var compression: String = "zstd"
     @Option(help: "The directory to write (created; must be empty).") var out: String
     @Option(help: "Start a new file past this many bytes.") var maxFileBytes: Int = 256 << 20
     @Option(help: "Ed25519 private key file (`kubetrail keygen`) to sign the manifest with.") var signingKey: String?
@@ -34,10 +38,15 @@ struct ExportCommand: ParsableCommand {
         let now = Timestamp.now
         var options = Exporter.Options(table: table, directory: expandTilde(out))
         do {
-            guard let f = OutputFormat(rawValue: format), Exporter.formats.contains(f) else {
-                throw UserFacingError("--format takes csv or jsonl, not \(format)")
+            guard let f = ExportFormat(rawValue: format) else {
+                throw UserFacingError("--format takes csv, jsonl or parquet, not \(format)")
             }
             options.format = f
+            guard let l = ExportLayout(rawValue: layout) else { throw UserFacingError("--layout takes flat or tailpipe, not \(layout)") }
+            guard l == .flat || f == .parquet else { throw UserFacingError("--layout \(layout) is for --format parquet") }
+            options.layout = l
+            guard let c = ParquetCompression(rawValue: compression) else { throw UserFacingError("--compression takes zstd, gzip or none, not \(compression)") }
+            options.parquet.compression = c
             options.from = try from.map { try TimeArgument.instant($0, now: now, flag: "--from") }
             options.to = try to.map { try TimeArgument.instant($0, now: now, flag: "--to") }
             guard maxFileBytes >= 1024 else { throw UserFacingError("--max-file-bytes must be at least 1024") }

@@ -178,7 +178,7 @@ import TestSupport
         let table = try lab.kubetrail(["export", "--db", lab.db, "--table", "kubernetes_nothing", "--out", lab.dir.path("x")])
         #expect(table.status == 1 && table.stderr.contains("unknown table kubernetes_nothing"))
         let format = try lab.kubetrail(["export", "--db", lab.db, "--table", "kubernetes_audit_logs", "--out", lab.dir.path("y"), "--format", "table"])
-        #expect(format.status == 2 && format.stderr.contains("--format takes csv or jsonl"))
+        #expect(format.status == 2 && format.stderr.contains("--format takes csv, jsonl or parquet"))
         try FileManager.default.createDirectory(atPath: lab.dir.path("full"), withIntermediateDirectories: true)
         try "keep me".write(toFile: lab.dir.path("full/notes.txt"), atomically: true, encoding: .utf8)
         let full = try lab.kubetrail(["export", "--db", lab.db, "--table", "kubernetes_audit_logs", "--out", lab.dir.path("full")])

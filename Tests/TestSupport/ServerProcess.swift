@@ -65,7 +65,7 @@ public final class ServerProcess: @unchecked Sendable {
     deinit { if process.isRunning { Foundation.kill(process.processIdentifier, SIGKILL) } }
 }
 
-public struct ServerError: Error, CustomStringConvertible {
+public struct ServerError: Error, CustomStringConvertible, Sendable {
     public var description: String
     public init(_ d: String) { description = d }
 }

@@ -1,0 +1,52 @@
+import Crypto
+import Foundation
+
+/// One export file being written: created exclusively, buffered, hashed as it goes, synced to
+/// disk before it is counted in the manifest.
+final class HashedFile {
+    let name: String
+    let path: String
+    private let fd: Int32
+    private var hash = SHA256()
+    private var buffer: [UInt8] = []
+    private(set) var bytes = 0
+    var rows = 0
+
+    /// `name` is relative to `directory` and may contain subdirectories, created as needed.
+    init(directory: String, name: String) throws {
+        self.name = name
+        path = directory + "/" + name
+        let parent = (path as NSString).deletingLastPathComponent
+        try FileManager.default.createDirectory(atPath: parent, withIntermediateDirectories: true)
+        fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0o644)
+        guard fd >= 0 else { throw ExportError("cannot create \(path): \(String(cString: strerror(errno)))") }
+        buffer.reserveCapacity(1 << 20)
+    }
+
+    deinit { if fd >= 0 { Foundation.close(fd) } }
+
+    func write(_ chunk: some Collection<UInt8>) throws {
+        buffer.append(contentsOf: chunk)
+        bytes += chunk.count
+        if buffer.count >= 1 << 20 { try flush() }
+    }
+
+    private func flush() throws {
+        guard !buffer.isEmpty else { return }
+        hash.update(data: buffer)
+        var offset = 0
+        while offset < buffer.count {
+            let n = buffer.withUnsafeBytes { Foundation.write(fd, $0.baseAddress! + offset, $0.count - offset) }
+            guard n > 0 else { throw ExportError("cannot write \(path): \(String(cString: strerror(errno)))") }
+            offset += n
+        }
+        buffer.removeAll(keepingCapacity: true)
+    }
+
+    /// Flushes, syncs and describes the finished file.
+    func finish() throws -> ExportManifest.File {
+        try flush()
+        guard fsync(fd) == 0 else { throw ExportError("cannot sync \(path): \(String(cString: strerror(errno)))") }
+        return .init(name: name, bytes: bytes, rows: rows, sha256: hash.finalize().map { String(format: "%02x", $0) }.joined())
+    }
+}

@@ -1,0 +1,115 @@
+import Foundation
+import KubetrailParquet
+import KubetrailStore
+import KubetrailTables
+
+/// Writes a query's rows as Parquet: into numbered files of about `maxFileBytes` each, or, in
+/// the Tailpipe layout, into one directory per (partition, index, date) with those columns in
+/// the path instead of the files — the layout DuckDB's `COPY … PARTITION_BY` writes.
+final class ParquetExportSink: ExportSink {
+    static let partitionColumns = ["tp_table", "tp_partition", "tp_index", "tp_date"]
+
+    let directory: String
+    let table: TableSchema
+    let layout: ExportLayout
+    let maxFileBytes: Int
+    let options: ParquetWriter.Options
+    private(set) var tally = ExportTally()
+    private(set) var files: [ExportManifest.File] = []
+    var onRow: ((Int) -> Void)?
+
+    private var mapping: ParquetColumns!
+    private var partitionIndices: [Int] = []
+    /// The open file of each directory, and how many files each directory has had.
+    private var open: [String: (file: HashedFile, writer: ParquetWriter, date: String)] = [:]
+    private var fileNumbers: [String: Int] = [:]
+
+    init(directory: String, table: TableSchema, layout: ExportLayout, maxFileBytes: Int, options: ParquetWriter.Options) {
+        self.directory = directory
+        self.table = table
+        self.layout = layout
+        self.maxFileBytes = maxFileBytes
+        self.options = options
+    }
+
+    func begin(columns: [QueryColumn]) throws {
+        tally.begin(columns)
+        if layout == .tailpipe {
+            partitionIndices = try Self.partitionColumns.map { name in
+                guard let i = columns.firstIndex(where: { $0.name == name }) else { throw ExportError("the Tailpipe layout needs column \(name)") }
+                return i
+            }
+            mapping = ParquetColumns(columns: columns, table: table, excluding: Set(Self.partitionColumns))
+        } else {
+            mapping = ParquetColumns(columns: columns, table: table)
+        }
+    }
+
+    func row(_ values: [QueryValue]) throws {
+        let (dir, date) = location(values)
+        if open[dir] == nil {
+            // Rows come in time order: a new day means the directories of earlier days are done.
+            if layout == .tailpipe { for (d, o) in open where o.date < date { try finish(d) } }
+            try start(dir, date: date)
+        }
+        let current = open[dir]!
+        try mapping.append(values, to: current.writer)
+        current.file.rows += 1
+        tally.count(values)
+        if current.writer.projectedBytes >= maxFileBytes { try finish(dir) }
+        onRow?(tally.rows)
+    }
+
+    func end() throws {
+        // An empty export still has its file (schema, no rows).
+        if files.isEmpty && open.isEmpty && layout == .flat { try start("", date: "") }
+        for dir in open.keys.sorted() { try finish(dir) }
+    }
+
+    private func location(_ values: [QueryValue]) -> (String, String) {
+        guard layout == .tailpipe else { return ("", "") }
+        var parts: [String] = []
+        for (name, i) in zip(Self.partitionColumns, partitionIndices) {
+            let text: String = switch values[i] {
+            case .text(let s): s
+            case .int(let v): String(v)
+            default: "__HIVE_DEFAULT_PARTITION__"
+            }
+            parts.append(name + "=" + Self.escape(text))
+        }
+        let date = if case .text(let d) = values[partitionIndices[3]] { d } else { "" }
+        return (parts.joined(separator: "/"), date)
+    }
+
+    /// Hive's escaping of partition values: path separators, `=`, `%` and control characters
+    /// as %XX, so no value can climb out of its directory.
+    static func escape(_ s: String) -> String {
+        guard !s.isEmpty else { return "__HIVE_DEFAULT_PARTITION__" }
+        var out: [UInt8] = []
+        for b in s.utf8 {
+            if b < 0x20 || b == 0x7F || "/\\=%:\"'*?<>|#{}[]^".utf8.contains(b) || (out.isEmpty && b == UInt8(ascii: ".")) {
+                out += Array(String(format: "%%%02X", b).utf8)
+            } else {
+                out.append(b)
+            }
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    private func start(_ dir: String, date: String) throws {
+        let n = (fileNumbers[dir] ?? 0) + 1
+        fileNumbers[dir] = n
+        let name = (dir.isEmpty ? "" : dir + "/") + "\(table.name)-\(String(format: "%04d", n)).parquet"
+        let file = try HashedFile(directory: directory, name: name)
+        var options = options
+        options.keyValueMetadata.append(("kubetrail.table", table.name))
+        let writer = try ParquetWriter(columns: mapping.schema, options: options) { try file.write($0) }
+        open[dir] = (file, writer, date)
+    }
+
+    private func finish(_ dir: String) throws {
+        guard let o = open.removeValue(forKey: dir) else { return }
+        try o.writer.close()
+        files.append(try o.file.finish())
+    }
+}
