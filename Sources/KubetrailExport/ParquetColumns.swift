@@ -34,43 +34,91 @@ struct ParquetColumns {
 
     /// Appends one row's values to `writer`; a value its column cannot hold is an error naming both.
     func append(_ row: [QueryValue], to writer: ParquetWriter) throws {
+        for (i, source) in sources.enumerated() { try append(row[source], column: i, to: writer) }
+        try writer.endRow()
+    }
+
+    /// The same, reading SQLite's buffers in place: the common cases without a String per cell.
+    func append(raw row: StoreRow, to writer: ParquetWriter) throws {
         for (i, source) in sources.enumerated() {
-            let value = row[source]
-            func bad() -> ExportError {
-                ExportError("column \(schema[i].name) (\(types[i].rawValue)) holds \(value), which Parquet's \(schema[i].kind) cannot take")
-            }
-            if case .null = value {
+            let kind = row.kind(source)
+            switch (types[i], kind) {
+            case (_, .null):
                 try writer.appendNull(i)
-                continue
-            }
-            switch (types[i], value) {
-            case (.text, .text(let s)), (.json, .text(let s)):
-                writer.append(i, string: s)
-            case (.text, .int(let v)), (.json, .int(let v)):
-                writer.append(i, string: String(v))
-            case (.int, .int(let v)):
-                writer.append(i, int64: v)
-            case (.bool, .int(let v)):
-                writer.append(i, bool: v != 0)
-            case (.timestamp, .text(let s)):
-                guard let t = Timestamp(rfc3339: s) else { throw bad() }
-                writer.append(i, int64: t.microseconds)
-            case (.date, .text(let s)):
-                guard let t = Timestamp(rfc3339: s + "T00:00:00Z") else { throw bad() }
-                let day = t.microseconds >= 0 ? t.microseconds / 86_400_000_000 : (t.microseconds + 1) / 86_400_000_000 - 1
-                writer.append(i, int32: Int32(day))
-            case (.list, .text(let s)):
-                var s = s
-                let list = s.withUTF8 { utf8 -> [String]? in
-                    var scanner = JSONScanner(UnsafeRawBufferPointer(utf8))
-                    return try? scanner.readStringArray()
+            case (.text, .text), (.json, .text):
+                writer.append(i, string: row.bytes(source))
+            case (.int, .int):
+                writer.append(i, int64: row.int(source))
+            case (.bool, .int):
+                writer.append(i, bool: row.int(source) != 0)
+            case (.timestamp, .text):
+                if let t = Timestamp.parse(row.bytes(source)) {
+                    writer.append(i, int64: t.microseconds)
+                } else {
+                    try append(row.value(source), column: i, to: writer)   // reports it
                 }
-                guard let list else { throw bad() }
-                writer.append(i, list: list)
+            case (.list, .text):
+                if !appendList(row.bytes(source), column: i, to: writer) {
+                    try append(row.value(source), column: i, to: writer)
+                }
             default:
-                throw bad()
+                try append(row.value(source), column: i, to: writer)
             }
         }
         try writer.endRow()
+    }
+
+    /// A stored JSON array of strings, elements handed over in place unless they need unescaping.
+    private func appendList(_ bytes: UnsafeRawBufferPointer, column: Int, to writer: ParquetWriter) -> Bool {
+        var scanner = JSONScanner(bytes)
+        var tokens: [JSONStringToken] = []
+        do {
+            try scanner.enterArray()
+            var first = true
+            while try scanner.nextElement(&first) { tokens.append(try scanner.readStringToken()) }
+        } catch {
+            return false
+        }
+        if tokens.contains(where: \.hasEscapes) {
+            writer.append(column, list: tokens.map { scanner.string($0) })
+        } else {
+            writer.append(column, listOf: tokens.count) { UnsafeRawBufferPointer(rebasing: bytes[tokens[$0].range]) }
+        }
+        return true
+    }
+
+    private func append(_ value: QueryValue, column i: Int, to writer: ParquetWriter) throws {
+        func bad() -> ExportError {
+            ExportError("column \(schema[i].name) (\(types[i].rawValue)) holds \(value), which Parquet's \(schema[i].kind) cannot take")
+        }
+        switch (types[i], value) {
+        case (_, .null):
+            try writer.appendNull(i)
+        case (.text, .text(let s)), (.json, .text(let s)):
+            writer.append(i, string: s)
+        case (.text, .int(let v)), (.json, .int(let v)):
+            writer.append(i, string: String(v))
+        case (.int, .int(let v)):
+            writer.append(i, int64: v)
+        case (.bool, .int(let v)):
+            writer.append(i, bool: v != 0)
+        case (.timestamp, .text(let s)):
+            guard let t = Timestamp(rfc3339: s) else { throw bad() }
+            writer.append(i, int64: t.microseconds)
+        case (.date, .text(let s)):
+            guard let t = Timestamp(rfc3339: s + "T00:00:00Z") else { throw bad() }
+            let day = t.microseconds >= 0 ? t.microseconds / 86_400_000_000 : (t.microseconds + 1) / 86_400_000_000 - 1
+            writer.append(i, int32: Int32(day))
+        case (.list, .text(let s)):
+            var s = s
+            let list = s.withUTF8 { utf8 -> [String]? in
+                var scanner = JSONScanner(UnsafeRawBufferPointer(utf8))
+                return try? scanner.readStringArray()
+            }
+            guard let list else { throw bad() }
+            writer.append(i, list: list)
+        default:
+            throw bad()
+        }
     }
 }

@@ -6,7 +6,7 @@ import KubetrailTables
 /// Writes a query's rows as Parquet: into numbered files of about `maxFileBytes` each, or, in
 /// the Tailpipe layout, into one directory per (partition, index, date) with those columns in
 /// the path instead of the files — the layout DuckDB's `COPY … PARTITION_BY` writes.
-final class ParquetExportSink: ExportSink {
+final class ParquetExportSink: ExportSink, RawQuerySink {
     static let partitionColumns = ["tp_table", "tp_partition", "tp_index", "tp_date"]
 
     let directory: String
@@ -21,8 +21,17 @@ final class ParquetExportSink: ExportSink {
     private var mapping: ParquetColumns!
     private var partitionIndices: [Int] = []
     /// The open file of each directory, and how many files each directory has had.
-    private var open: [String: (file: HashedFile, writer: ParquetWriter, date: String)] = [:]
+    private var open: [String: OpenFile] = [:]
     private var fileNumbers: [String: Int] = [:]
+
+    private final class OpenFile {
+        let dir: String, date: String
+        let file: HashedFile
+        let writer: ParquetWriter
+        init(dir: String, date: String, file: HashedFile, writer: ParquetWriter) {
+            self.dir = dir; self.date = date; self.file = file; self.writer = writer
+        }
+    }
 
     init(directory: String, table: TableSchema, layout: ExportLayout, maxFileBytes: Int, options: ParquetWriter.Options) {
         self.directory = directory
@@ -46,17 +55,30 @@ final class ParquetExportSink: ExportSink {
     }
 
     func row(_ values: [QueryValue]) throws {
-        let (dir, date) = location(values)
-        if open[dir] == nil {
-            // Rows come in time order: a new day means the directories of earlier days are done.
-            if layout == .tailpipe { for (d, o) in open where o.date < date { try finish(d) } }
-            try start(dir, date: date)
-        }
-        let current = open[dir]!
+        let current = try file(for: location { values[$0] })
         try mapping.append(values, to: current.writer)
-        current.file.rows += 1
         tally.count(values)
-        if current.writer.projectedBytes >= maxFileBytes { try finish(dir) }
+        try written(current)
+    }
+
+    func row(raw: StoreRow) throws {
+        let current = try layout == .flat ? open[""] ?? file(for: ("", "")) : file(for: location { raw.value($0) })
+        try mapping.append(raw: raw, to: current.writer)
+        tally.count(raw: raw)
+        try written(current)
+    }
+
+    private func file(for location: (dir: String, date: String)) throws -> OpenFile {
+        if let o = open[location.dir] { return o }
+        // Rows come in time order: a new day means the directories of earlier days are done.
+        if layout == .tailpipe { for (d, o) in open where o.date < location.date { try finish(d) } }
+        return try start(location.dir, date: location.date)
+    }
+
+    private func written(_ current: OpenFile) throws {
+        current.file.rows += 1
+        // The size is summed over every column: look every 64 rows, or every row for small files.
+        if (current.file.rows & 63 == 0 || maxFileBytes < 1 << 20) && current.writer.projectedBytes >= maxFileBytes { try finish(current.dir) }
         onRow?(tally.rows)
     }
 
@@ -66,18 +88,19 @@ final class ParquetExportSink: ExportSink {
         for dir in open.keys.sorted() { try finish(dir) }
     }
 
-    private func location(_ values: [QueryValue]) -> (String, String) {
+    /// The directory and day of a row, from its partition columns.
+    private func location(_ value: (Int) -> QueryValue) -> (dir: String, date: String) {
         guard layout == .tailpipe else { return ("", "") }
         var parts: [String] = []
         for (name, i) in zip(Self.partitionColumns, partitionIndices) {
-            let text: String = switch values[i] {
+            let text: String = switch value(i) {
             case .text(let s): s
             case .int(let v): String(v)
             default: "__HIVE_DEFAULT_PARTITION__"
             }
             parts.append(name + "=" + Self.escape(text))
         }
-        let date = if case .text(let d) = values[partitionIndices[3]] { d } else { "" }
+        let date = if case .text(let d) = value(partitionIndices[3]) { d } else { "" }
         return (parts.joined(separator: "/"), date)
     }
 
@@ -96,7 +119,8 @@ final class ParquetExportSink: ExportSink {
         return String(decoding: out, as: UTF8.self)
     }
 
-    private func start(_ dir: String, date: String) throws {
+    @discardableResult
+    private func start(_ dir: String, date: String) throws -> OpenFile {
         let n = (fileNumbers[dir] ?? 0) + 1
         fileNumbers[dir] = n
         let name = (dir.isEmpty ? "" : dir + "/") + "\(table.name)-\(String(format: "%04d", n)).parquet"
@@ -104,7 +128,9 @@ final class ParquetExportSink: ExportSink {
         var options = options
         options.keyValueMetadata.append(("kubetrail.table", table.name))
         let writer = try ParquetWriter(columns: mapping.schema, options: options) { try file.write($0) }
-        open[dir] = (file, writer, date)
+        let o = OpenFile(dir: dir, date: date, file: file, writer: writer)
+        open[dir] = o
+        return o
     }
 
     private func finish(_ dir: String) throws {

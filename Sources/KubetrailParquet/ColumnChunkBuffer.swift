@@ -99,6 +99,23 @@ final class ColumnChunkBuffer {
         }
     }
 
+    /// A list row of `count` elements given in place (from stored JSON text, say).
+    func append(listOf count: Int, _ element: (Int) -> UnsafeRawBufferPointer) {
+        rows += 1
+        if count == 0 {
+            definitionLevels.append(UInt8(column.maxDefinitionLevel - 2))
+            repetitionLevels.append(0)
+            entries += 1
+            return
+        }
+        for i in 0..<count {
+            repetitionLevels.append(i == 0 ? 0 : 1)
+            definitionLevels.append(UInt8(column.maxDefinitionLevel))
+            entries += 1
+            addString(element(i))
+        }
+    }
+
     private func addString(_ bytes: UnsafeRawBufferPointer) {
         if dictionary != nil {
             indices.append(dictionary!.index(of: bytes))

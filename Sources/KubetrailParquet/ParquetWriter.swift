@@ -45,12 +45,15 @@ public final class ParquetWriter {
         s.withUTF8 { buffers[column].append(string: UnsafeRawBufferPointer($0)) }
     }
     public func append(_ column: Int, list: [String]) { buffers[column].append(list: list) }
+    public func append(_ column: Int, listOf count: Int, _ element: (Int) -> UnsafeRawBufferPointer) {
+        buffers[column].append(listOf: count, element)
+    }
 
     public func endRow() throws {
         rowsInGroup += 1
         rows += 1
         // Checking the size every 64 rows is enough: no single row is large next to the limit.
-        if rowsInGroup >= options.rowGroupRows || (rowsInGroup % 64 == 0 && bufferedBytes >= options.rowGroupBytes) {
+        if rowsInGroup >= options.rowGroupRows || (rowsInGroup & 63 == 0 && bufferedBytes >= options.rowGroupBytes) {
             try flushRowGroup()
         }
     }

@@ -97,6 +97,7 @@ public final class ReadOnlyConnection {
                                 declaredType: sqlite3_column_decltype(stmt, i).map { String(cString: $0) })
                 }
                 var values = [QueryValue](repeating: .null, count: Int(n))
+                let raw = sink as? any RawQuerySink
                 var begun = false
                 while true {
                     let step = sqlite3_step(stmt)
@@ -107,8 +108,12 @@ public final class ReadOnlyConnection {
                     if let max = limits.maxRows, rows > max {
                         throw StoreError.limit("the result has more than \(max) rows; add a LIMIT or narrow the query")
                     }
-                    for i in 0..<n { values[Int(i)] = Self.value(stmt, i) }
-                    try sink.row(values)
+                    if let raw {
+                        try raw.row(raw: StoreRow(stmt: stmt, count: Int(n)))
+                    } else {
+                        for i in 0..<n { values[Int(i)] = Self.value(stmt, i) }
+                        try sink.row(values)
+                    }
                     // SQLite's progress handler only sees SQLite's own work; formatting counts too.
                     if state.expired { throw StoreError.limit("the query ran longer than its time limit and was stopped") }
                 }

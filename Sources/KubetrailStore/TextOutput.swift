@@ -40,6 +40,17 @@ public final class TextOutput {
         if buffer.count >= 1 << 16 { flush() }
     }
 
+    public func write(bytes: UnsafeRawBufferPointer) {
+        totalBytes += bytes.count
+        buffer.append(contentsOf: bytes)
+        if buffer.count >= 1 << 16 { flush() }
+    }
+
+    public func write(byte: UInt8) {
+        totalBytes += 1
+        buffer.append(byte)
+    }
+
     public func flush() {
         guard !buffer.isEmpty else { return }
         if let handler {
