@@ -37,6 +37,7 @@ let package = Package(
         ]),
         .target(name: "KubetrailStore", dependencies: [
             "KubetrailTables",
+            .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "GRDB", package: "GRDB.swift"),
             .product(name: "GRDBSQLite", package: "GRDB.swift"),
         ]),
@@ -50,13 +51,19 @@ let package = Package(
         // A small Parquet writer (no Swift library exists): Thrift compact footer, dictionary
         // and PLAIN pages, statistics, zstd or gzip.
         .target(name: "KubetrailParquet", dependencies: ["KubetrailCore", "CZstd"]),
+        // The tamper-evident audit trail: signed digests of the chain the store keeps, and the
+        // verifier; the Ed25519 keys exports share.
+        .target(name: "KubetrailIntegrity", dependencies: [
+            "KubetrailStore",
+            .product(name: "Crypto", package: "swift-crypto"),
+        ]),
         .target(name: "KubetrailExport", dependencies: [
-            "KubetrailStore", "KubetrailParquet",
+            "KubetrailStore", "KubetrailParquet", "KubetrailIntegrity",
             .product(name: "Crypto", package: "swift-crypto"),
         ]),
         .target(name: "KubetrailCollect", dependencies: ["KubetrailKube", "KubetrailStore", "KubetrailImport"]),
         .target(name: "KubetrailAggregator", dependencies: [
-            "KubetrailStore", "KubetrailCollect",
+            "KubetrailStore", "KubetrailCollect", "KubetrailIntegrity",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "HummingbirdCore", package: "hummingbird"),
             .product(name: "HummingbirdTLS", package: "hummingbird"),
@@ -67,7 +74,7 @@ let package = Package(
             .product(name: "Crypto", package: "swift-crypto"),
         ]),
         .executableTarget(name: "kubetrail", dependencies: [
-            "KubetrailImport", "KubetrailAggregator", "KubetrailKube", "KubetrailExport", "KubetrailParquet",
+            "KubetrailImport", "KubetrailAggregator", "KubetrailKube", "KubetrailExport", "KubetrailParquet", "KubetrailIntegrity",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         // The node agent: Core and the agent library only (no SwiftNIO, no SQLite), with the
@@ -86,6 +93,7 @@ let package = Package(
             "KubetrailTables", "TestSupport",
             .product(name: "Yams", package: "Yams"),
         ]),
+        .testTarget(name: "KubetrailIntegrityTests", dependencies: ["KubetrailIntegrity", "KubetrailImport", "TestSupport"]),
         .testTarget(name: "KubetrailParquetTests", dependencies: ["KubetrailParquet", "TestSupport"]),
         .testTarget(name: "KubetrailStoreTests", dependencies: ["KubetrailStore", "TestSupport"]),
         .testTarget(name: "KubetrailCLITests", dependencies: ["KubetrailImport", "KubetrailExport", "TestSupport"]),

@@ -5,6 +5,7 @@ import HummingbirdCore
 import HummingbirdTLS
 import KubetrailStore
 import KubetrailCollect
+import KubetrailIntegrity
 import KubetrailKube
 import KubetrailTables
 import Logging
@@ -123,6 +124,14 @@ public final class Aggregator: Sendable {
         let retention = Retention(store: store, maxAge: configuration.retention, interval: configuration.retentionInterval, logger: logger)
         retention.start()
         defer { retention.stop() }
+        let digests = DigestService(
+            store: store,
+            writer: DigestWriter(key: try DigestService.key(configured: configuration.digestSigningKey, databasePath: configuration.databasePath, logger: logger),
+                                 interval: configuration.digestInterval, retention: configuration.retention[AuditLogRow.schema.name],
+                                 directory: configuration.digestDirectory),
+            logger: logger)
+        digests.start()
+        defer { digests.stop() }
         var pollers: ClusterPollers?
         if let cluster = configuration.kubernetes {
             let collections = ClusterPollers.standard.filter { configuration.kubernetesIncludeEvents || $0.target != .events }

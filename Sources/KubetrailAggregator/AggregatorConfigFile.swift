@@ -20,6 +20,9 @@ public struct AggregatorConfigFile: Sendable {
     public var logFormat: String?
     public var retention: [String: Double] = [:]
     public var retentionInterval: Double?
+    public var digestSigningKey: String?
+    public var digestInterval: Double?
+    public var digestDirectory: String?
 
     public init() {}
 
@@ -61,6 +64,9 @@ public struct AggregatorConfigFile: Sendable {
             case "query_max_rows": config.queryMaxRows = try int(a)
             case "query_timeout": config.queryTimeout = try duration(a)
             case "retention_interval": config.retentionInterval = try duration(a)
+            case "digest_signing_key": config.digestSigningKey = try string(a)
+            case "digest_interval": config.digestInterval = try duration(a)
+            case "digest_directory": config.digestDirectory = try string(a)
             case "log_format":
                 let f = try string(a)
                 guard f == "text" || f == "json" else { throw fail(a.line, "log_format must be \"text\" or \"json\"") }

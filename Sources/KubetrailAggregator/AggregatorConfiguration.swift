@@ -28,6 +28,11 @@ public struct AggregatorConfiguration: Sendable {
     /// Maximum age per table name, in seconds, and how often retention runs.
     public var retention: [String: Double] = [:]
     public var retentionInterval = 300.0
+    /// The audit trail's signed digests (docs/integrity.md): the Ed25519 key file (nil: one made
+    /// beside the database on first start), how often, and a directory to also write them to.
+    public var digestSigningKey: String?
+    public var digestInterval = 300.0
+    public var digestDirectory: String?
     /// Query limits: rows per result and seconds per query.
     public var queryMaxRows = 100_000
     public var queryTimeout = 30.0

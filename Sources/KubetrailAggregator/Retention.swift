@@ -21,31 +21,14 @@ final class Retention: @unchecked Sendable {
         self.logger = logger
     }
 
-    private let condition = NSCondition()
-    private var stopped = false
+    private var thread: PeriodicThread?
 
     /// Sweeps on its own thread: deletes are blocking SQLite work, kept off Swift's shared threads.
     func start() {
-        let t = Thread { [self] in
-            while true {
-                sweep()
-                condition.lock()
-                if !stopped { _ = condition.wait(until: Date().addingTimeInterval(interval)) }
-                let done = stopped
-                condition.unlock()
-                if done { return }
-            }
-        }
-        t.name = "kubetrail-retention"
-        t.start()
+        thread = PeriodicThread(name: "kubetrail-retention", interval: interval) { [self] in sweep() }
     }
 
-    func stop() {
-        condition.lock()
-        stopped = true
-        condition.broadcast()
-        condition.unlock()
-    }
+    func stop() { thread?.stop() }
 
     /// Batch ids older than this are forgotten: no agent resends a batch two weeks later.
     static let batchIDRetention: Double = 14 * 86_400
@@ -74,6 +57,13 @@ final class Retention: @unchecked Sendable {
                 logger.info("retention", metadata: ["table": "\(table)", "deleted": "\(total)", "older_than": "\(cutoff.iso8601)"])
             }
             deleted[table] = total
+            if schema.name == AuditLogRow.schema.name {
+                // The chain's beginning goes with its rows, back to a digest (its signed head
+                // anchors verification from then on).
+                do { _ = try store.write { try $0.pruneAuditChain(olderThan: cutoff) } } catch {
+                    logger.error("audit chain prune failed", metadata: ["error": "\(error)"])
+                }
+            }
         }
         return deleted
     }

@@ -23,6 +23,21 @@ public struct ExportManifest: Codable, Equatable, Sendable {
         }
     }
 
+    /// Where the store's audit chain stood when the export ran, per cluster: an auditor can ask
+    /// `kubetrail verify` about the same position later.
+    public struct ChainPosition: Codable, Equatable, Sendable {
+        public var cluster: String
+        public var lastSeq: Int64
+        public var head: String
+        public var entries: Int
+        public var lastDigest: Int?
+        enum CodingKeys: String, CodingKey {
+            case cluster, head, entries
+            case lastSeq = "last_seq"
+            case lastDigest = "last_digest"
+        }
+    }
+
     public var formatVersion = 1
     public var table: String
     public var format: String
@@ -37,12 +52,13 @@ public struct ExportManifest: Codable, Equatable, Sendable {
     /// Parquet only: `flat` or `tailpipe` (hive partitions), and the page codec.
     public var layout: String?
     public var compression: String?
+    public var chain: [ChainPosition]?
     public var tool: String
     public var exportedAt: String
     public var signature: Signature?
 
     enum CodingKeys: String, CodingKey {
-        case table, format, from, to, columns, files, tool, signature, layout, compression
+        case table, format, from, to, columns, files, tool, signature, layout, compression, chain
         case formatVersion = "format_version"
         case whereClause = "where"
         case rowCount = "row_count"

@@ -83,6 +83,12 @@ public struct Exporter {
             manifest.layout = options.layout.rawValue
             manifest.compression = options.parquet.compression.rawValue
         }
+        if table.name == AuditLogRow.schema.name {
+            manifest.chain = try store.chainHeads().map { c in
+                ExportManifest.ChainPosition(cluster: c.cluster, lastSeq: c.lastSeq, head: c.head.map { String(format: "%02x", $0) }.joined(),
+                                             entries: c.entries, lastDigest: try store.digests(cluster: c.cluster).last?.number)
+            }
+        }
         if let signingKey { try manifest.sign(with: signingKey) }
         try manifest.encoded().write(to: URL(fileURLWithPath: options.directory + "/manifest.json"))
         return manifest

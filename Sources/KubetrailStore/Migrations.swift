@@ -34,6 +34,36 @@ enum Migrations {
                 ) WITHOUT ROWID
                 """)
         }
+        m.registerMigration("v4-audit-chain") { db in
+            // The tamper-evident trail (docs/integrity.md): every audit row committed, in commit
+            // order per cluster, with the SHA-256 of its values and the running chain hash; and
+            // the signed digests of that chain.
+            try db.execute(sql: """
+                CREATE TABLE kubetrail_audit_chain (
+                  seq INTEGER PRIMARY KEY AUTOINCREMENT,   -- never reused, even after retention prunes
+                  cluster TEXT NOT NULL,
+                  tp_id TEXT NOT NULL UNIQUE,
+                  tp_timestamp TEXT NOT NULL,
+                  row_hash BLOB NOT NULL,
+                  chain_hash BLOB NOT NULL
+                );
+                CREATE INDEX kubetrail_audit_chain_cluster ON kubetrail_audit_chain (cluster, seq);
+                CREATE TABLE kubetrail_audit_digests (
+                  cluster TEXT NOT NULL,
+                  number INTEGER NOT NULL,
+                  created_at TEXT NOT NULL,
+                  last_seq INTEGER,
+                  document TEXT NOT NULL,
+                  PRIMARY KEY (cluster, number)
+                ) WITHOUT ROWID;
+                """)
+            // Rows stored before the chain existed are its start, in rowid order.
+            let existing = try Row.fetchCursor(db, sql: "SELECT * FROM kubernetes_audit_logs ORDER BY rowid")
+            let chain = AuditChain(db)
+            while let row = try existing.next() {
+                try chain.append(values: AuditChain.values(of: row), id: row["tp_id"], timestamp: row["tp_timestamp"], cluster: row["tp_index"] ?? "default")
+            }
+        }
         return m
     }
 

@@ -25,6 +25,8 @@ public final class RowWriter {
         var purpose: Int
     }
 
+    private lazy var chain = AuditChain(db)
+
     init(_ db: Database) { self.db = db }
 
     private func statement(_ table: String, _ purpose: Int, _ sql: @autoclosure () -> String) throws -> Statement {
@@ -40,8 +42,14 @@ public final class RowWriter {
         switch schema.conflict {
         case .keepExisting:
             let statement = try statement(schema.name, 0, SQLCache.insertIgnoring(schema))
-            try execute(statement, row.values)
-            return sqlite3_changes(db.sqliteConnection) > 0 ? .inserted : .duplicate
+            let values = row.values
+            try execute(statement, values)
+            guard sqlite3_changes(db.sqliteConnection) > 0 else { return .duplicate }
+            if schema.name == AuditLogRow.schema.name {
+                let c = row.common
+                try chain.append(rowHash: RowHash.of(values), id: c.id, timestamp: c.timestamp.iso8601, cluster: c.index)
+            }
+            return .inserted
         case .replaceWhileStored(let column):
             let values = row.values
             try execute(try statement(schema.name, 0, SQLCache.insertIgnoring(schema)), values)

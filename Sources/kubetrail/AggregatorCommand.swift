@@ -48,6 +48,15 @@ struct AggregatorCommand: AsyncParsableCommand {
     @Option(help: "Seconds between retention passes (default 300).")
     var retentionInterval: Double?
 
+    @Option(help: "Ed25519 key (base64, `kubetrail keygen`) that signs the audit digests (default: audit-digest.key beside the database, made on first start).")
+    var digestSigningKey: String?
+
+    @Option(help: ArgumentHelp("How often a signed digest of the audit chain is written (default 5m).", valueName: "DURATION"))
+    var digestInterval: String?
+
+    @Option(help: "Also write each digest as a file here (a volume copied off the host).")
+    var digestDirectory: String?
+
     @Option(help: "Most rows one query may return (default 100,000).")
     var queryMaxRows: Int?
 
@@ -110,6 +119,14 @@ struct AggregatorCommand: AsyncParsableCommand {
             config.retention[parts[0]] = seconds
         }
         config.retentionInterval = max(0.05, retentionInterval ?? file.retentionInterval ?? config.retentionInterval)
+        config.digestSigningKey = (digestSigningKey ?? file.digestSigningKey).map(expandTilde)
+        config.digestDirectory = (digestDirectory ?? file.digestDirectory).map(expandTilde)
+        if let text = digestInterval {
+            guard let seconds = DurationText.seconds(text), seconds > 0 else { printError("--digest-interval must be a duration like 5m, got \(text)"); throw ExitCode(2) }
+            config.digestInterval = seconds
+        } else if let seconds = file.digestInterval {
+            config.digestInterval = seconds
+        }
         config.queryMaxRows = queryMaxRows ?? file.queryMaxRows ?? config.queryMaxRows
         config.queryTimeout = queryTimeout ?? file.queryTimeout ?? config.queryTimeout
         config.queryMaxBytes = queryMaxBytes ?? config.queryMaxBytes

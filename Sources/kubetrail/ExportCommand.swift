@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import KubetrailCore
 import KubetrailExport
+import KubetrailIntegrity
 import KubetrailParquet
 import KubetrailStore
 

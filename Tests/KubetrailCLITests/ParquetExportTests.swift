@@ -58,6 +58,14 @@ import TestSupport
             Self.compare(try Self.duckRows(files.map { out + "/" + $0 }, hive: false), try lab.storeRows(table), table: table)
             let manifest = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: out + "/manifest.json"))) as! [String: Any]
             #expect(manifest["format"] as? String == "parquet" && manifest["layout"] as? String == "flat" && manifest["compression"] as? String == "zstd")
+            // Audit exports record where the store's hash chain stood.
+            let chain = manifest["chain"] as? [[String: Any]]
+            if table == "kubernetes_audit_logs" {
+                #expect(chain?.count == 1 && chain?[0]["cluster"] as? String == "default" && chain?[0]["entries"] as? Int == 37
+                        && (chain?[0]["head"] as? String)?.count == 64, "\(chain ?? [])")
+            } else {
+                #expect(chain == nil)
+            }
         }
     }
 

@@ -43,3 +43,4 @@ public enum SigningKey {
 
 /// The public half, for callers that do not import Crypto.
 public typealias Curve25519PublicKey = Curve25519.Signing.PublicKey
+public typealias Curve25519PrivateKey = Curve25519.Signing.PrivateKey

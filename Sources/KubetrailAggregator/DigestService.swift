@@ -1,0 +1,50 @@
+import Foundation
+import KubetrailIntegrity
+import KubetrailStore
+import Logging
+import Metrics
+
+/// Writes the audit chain's signed digests at a fixed interval, and once more on shutdown so the
+/// last rows are covered.
+final class DigestService: @unchecked Sendable {
+    let store: SQLiteStore
+    let writer: DigestWriter
+    let logger: Logger
+    private var thread: PeriodicThread?
+
+    init(store: SQLiteStore, writer: DigestWriter, logger: Logger) {
+        self.store = store
+        self.writer = writer
+        self.logger = logger
+    }
+
+    /// The configured key, or the one beside the database (made, with its `.pub`, on first start).
+    static func key(configured: String?, databasePath: String, logger: Logger) throws -> Curve25519PrivateKey {
+        if let configured { return try SigningKey.loadPrivate(configured) }
+        let path = (databasePath as NSString).deletingLastPathComponent + "/audit-digest.key"
+        if !FileManager.default.fileExists(atPath: path) {
+            try SigningKey.generate(privatePath: path, publicPath: path + ".pub")
+            logger.notice("made the audit digest signing key; give verifiers its public half", metadata: ["public_key": "\(path).pub"])
+        }
+        return try SigningKey.loadPrivate(path)
+    }
+
+    func start() {
+        thread = PeriodicThread(name: "kubetrail-digests", interval: writer.interval) { [self] in write() }
+    }
+
+    func stop() {
+        thread?.stop()
+        write()
+    }
+
+    func write() {
+        do {
+            let digests = try writer.write(store)
+            Counter(label: "kubetrail_audit_digests_total").increment(by: digests.count)
+        } catch {
+            Counter(label: "kubetrail_audit_digest_failures_total").increment()
+            logger.error("cannot write the audit digest", metadata: ["error": "\(error)"])
+        }
+    }
+}

@@ -1,0 +1,75 @@
+import Crypto
+import Foundation
+import KubetrailCore
+import KubetrailStore
+
+/// Writes each cluster's next signed digest, in one transaction with the chain it describes;
+/// also as a file under `directory` (one per digest) when one is configured, for copying off
+/// the host.
+public struct DigestWriter: Sendable {
+    public let key: Curve25519.Signing.PrivateKey
+    public let interval: Double
+    public let retention: Double?
+    public let directory: String?
+
+    public init(key: Curve25519.Signing.PrivateKey, interval: Double, retention: Double?, directory: String?) {
+        self.key = key
+        self.interval = interval
+        self.retention = retention
+        self.directory = directory
+    }
+
+    /// One digest per cluster with a chain (made even when nothing was added: a regular
+    /// heartbeat is what lets a verifier see a gap).
+    @discardableResult
+    public func write(_ store: SQLiteStore, now: Timestamp = .now) throws -> [AuditDigest] {
+        let digests: [AuditDigest] = try store.write { w in
+            try w.chainClusters().map { cluster in
+                let previous = try w.lastDigest(cluster: cluster)
+                let before = try previous.map { try AuditDigest.parse($0.document) }
+                let span = try w.chainSpan(cluster: cluster, after: before?.lastSeq ?? 0)
+                var d = AuditDigest(
+                    cluster: cluster, number: (before?.number ?? 0) + 1, createdAt: now.iso8601,
+                    lastSeq: span.lastSeq ?? before?.lastSeq, head: span.head.map(hex) ?? before?.head,
+                    entries: span.count, firstSeq: span.firstSeq, firstTimestamp: span.firstTimestamp, lastTimestamp: span.lastTimestamp,
+                    totalEntries: (before?.totalEntries ?? 0) + span.count,
+                    previousDigestSHA256: previous.map { sha256Hex($0.document) },
+                    retentionCutoff: retention.map { now.adding(microseconds: -Int64($0 * 1_000_000)).iso8601 },
+                    intervalSeconds: interval)
+                try d.sign(with: key)
+                try w.insertDigest(StoredDigest(cluster: cluster, number: d.number, createdAt: d.createdAt, lastSeq: d.lastSeq, document: try d.document()))
+                return d
+            }
+        }
+        if let directory {
+            for d in digests {
+                let dir = directory + "/" + Self.safeName(d.cluster)
+                try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+                try Data((try d.document() + "\n").utf8).write(to: URL(fileURLWithPath: dir + "/" + String(format: "%010d.json", d.number)), options: .atomic)
+            }
+        }
+        return digests
+    }
+
+    static func safeName(_ cluster: String) -> String {
+        String(cluster.map { $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" || $0 == "." ? $0 : "_" })
+    }
+
+    /// The digests in a directory written by `write` (or copied from one), by cluster.
+    public static func load(directory: String) throws -> [String: [String]] {
+        var byCluster: [String: [String]] = [:]
+        guard let walk = FileManager.default.enumerator(atPath: directory) else { throw IntegrityError("cannot read \(directory)") }
+        while let name = walk.nextObject() as? String {
+            guard name.hasSuffix(".json") else { continue }
+            let text = try String(contentsOfFile: directory + "/" + name, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+            let d = try AuditDigest.parse(text)
+            byCluster[d.cluster, default: []].append(text)
+        }
+        return byCluster
+    }
+}
+
+public struct IntegrityError: Error, CustomStringConvertible, Sendable {
+    public var description: String
+    public init(_ d: String) { description = d }
+}

@@ -1,0 +1,153 @@
+import Foundation
+import GRDB
+import KubetrailTables
+
+/// One entry of the audit chain as stored.
+public struct ChainEntry: Sendable {
+    public var seq: Int64
+    public var cluster: String
+    public var id: String
+    public var timestamp: String
+    public var rowHash: [UInt8]
+    public var chainHash: [UInt8]
+}
+
+/// The entries a digest covers: those after the previous digest's last one.
+public struct ChainSpan: Sendable {
+    public var count: Int
+    public var firstSeq: Int64?
+    public var lastSeq: Int64?
+    public var firstTimestamp: String?
+    public var lastTimestamp: String?
+    public var head: [UInt8]?
+}
+
+/// A stored digest: its number, when, the last chain entry it covers, and its signed document.
+public struct StoredDigest: Sendable {
+    public var cluster: String
+    public var number: Int
+    public var createdAt: String
+    public var lastSeq: Int64?
+    public var document: String
+
+    public init(cluster: String, number: Int, createdAt: String, lastSeq: Int64?, document: String) {
+        self.cluster = cluster
+        self.number = number
+        self.createdAt = createdAt
+        self.lastSeq = lastSeq
+        self.document = document
+    }
+}
+
+extension RowWriter {
+    public func chainClusters() throws -> [String] {
+        try String.fetchAll(db, sql: "SELECT DISTINCT cluster FROM kubetrail_audit_chain UNION SELECT DISTINCT cluster FROM kubetrail_audit_digests ORDER BY 1")
+    }
+
+    public func lastDigest(cluster: String) throws -> StoredDigest? {
+        try Row.fetchOne(db, sql: "SELECT * FROM kubetrail_audit_digests WHERE cluster = ? ORDER BY number DESC LIMIT 1", arguments: [cluster]).map(StoredDigest.init)
+    }
+
+    /// The entries of `cluster` after `seq`: how many, their seq and time range, the head.
+    public func chainSpan(cluster: String, after seq: Int64) throws -> ChainSpan {
+        let r = try Row.fetchOne(db, sql: """
+            SELECT count(*), min(seq), max(seq), min(tp_timestamp), max(tp_timestamp) FROM kubetrail_audit_chain WHERE cluster = ? AND seq > ?
+            """, arguments: [cluster, seq])!
+        var span = ChainSpan(count: r[0], firstSeq: r[1], lastSeq: r[2], firstTimestamp: r[3], lastTimestamp: r[4])
+        if let last = span.lastSeq {
+            span.head = try Data.fetchOne(db, sql: "SELECT chain_hash FROM kubetrail_audit_chain WHERE seq = ?", arguments: [last]).map { Array($0) }
+        }
+        return span
+    }
+
+    public func insertDigest(_ d: StoredDigest) throws {
+        try db.execute(sql: "INSERT INTO kubetrail_audit_digests (cluster, number, created_at, last_seq, document) VALUES (?, ?, ?, ?, ?)",
+                       arguments: [d.cluster, d.number, d.createdAt, d.lastSeq, d.document])
+    }
+
+    /// After retention: drops the chain's prefix up to the last digest whose entries are all
+    /// older than `cutoff` (that digest's signed head is where verification starts again).
+    /// Returns the entries removed.
+    @discardableResult
+    public func pruneAuditChain(olderThan cutoff: Timestamp) throws -> Int {
+        var removed = 0
+        for cluster in try chainClusters() {
+            let firstLive = try Int64.fetchOne(db, sql: "SELECT min(seq) FROM kubetrail_audit_chain WHERE cluster = ? AND tp_timestamp >= ?",
+                                               arguments: [cluster, cutoff.iso8601]) ?? Int64.max
+            guard let through = try Int64.fetchOne(db, sql: """
+                SELECT max(last_seq) FROM kubetrail_audit_digests WHERE cluster = ? AND last_seq < ?
+                """, arguments: [cluster, firstLive]) else { continue }
+            try db.execute(sql: "DELETE FROM kubetrail_audit_chain WHERE cluster = ? AND seq <= ?", arguments: [cluster, through])
+            removed += db.changesCount
+        }
+        return removed
+    }
+}
+
+extension StoredDigest {
+    fileprivate init(_ r: Row) {
+        self.init(cluster: r["cluster"], number: r["number"], createdAt: r["created_at"], lastSeq: r["last_seq"], document: r["document"])
+    }
+}
+
+extension SQLiteStore {
+    public func digests(cluster: String? = nil) throws -> [StoredDigest] {
+        try pool.read { db in
+            if let cluster {
+                return try Row.fetchAll(db, sql: "SELECT * FROM kubetrail_audit_digests WHERE cluster = ? ORDER BY number", arguments: [cluster]).map(StoredDigest.init)
+            }
+            return try Row.fetchAll(db, sql: "SELECT * FROM kubetrail_audit_digests ORDER BY cluster, number").map(StoredDigest.init)
+        }
+    }
+
+    public func chainClusters() throws -> [String] { try pool.read { try RowWriter($0).chainClusters() } }
+
+    /// The first entry still in `cluster`'s chain (retention prunes its beginning).
+    public func firstChainSeq(cluster: String) throws -> Int64? {
+        try pool.read { try Int64.fetchOne($0, sql: "SELECT min(seq) FROM kubetrail_audit_chain WHERE cluster = ?", arguments: [cluster]) }
+    }
+
+    /// The head of each cluster's chain now: for export manifests.
+    public func chainHeads() throws -> [(cluster: String, lastSeq: Int64, head: [UInt8], entries: Int)] {
+        try pool.read { db in
+            try Row.fetchAll(db, sql: """
+                SELECT c.cluster, c.seq, c.chain_hash, (SELECT count(*) FROM kubetrail_audit_chain WHERE cluster = c.cluster)
+                FROM kubetrail_audit_chain c WHERE c.seq = (SELECT max(seq) FROM kubetrail_audit_chain WHERE cluster = c.cluster) ORDER BY c.cluster
+                """).map { r in (r[0], r[1], Array(r[2] as Data), r[3]) }
+        }
+    }
+
+    /// Walks `cluster`'s chain after `seq` in order, each entry with its audit row's values
+    /// (in the schema's column order), or nil when the row is gone.
+    public func walkAuditChain(cluster: String, after seq: Int64, _ body: (ChainEntry, [QueryValue]?) throws -> Void) throws {
+        let columns = AuditLogRow.schema.columns.map { "a." + quoteIdentifier($0.name) }.joined(separator: ", ")
+        try pool.read { db in
+            let rows = try Row.fetchCursor(db, sql: """
+                SELECT c.seq, c.cluster, c.tp_id, c.tp_timestamp, c.row_hash, c.chain_hash, a.rowid IS NOT NULL, \(columns)
+                FROM kubetrail_audit_chain c LEFT JOIN kubernetes_audit_logs a ON a.tp_id = c.tp_id
+                WHERE c.cluster = ? AND c.seq > ? ORDER BY c.seq
+                """, arguments: [cluster, seq])
+            while let r = try rows.next() {
+                let entry = ChainEntry(seq: r[0], cluster: r[1], id: r[2], timestamp: r[3], rowHash: Array(r[4] as Data), chainHash: Array(r[5] as Data))
+                let present: Bool = r[6]
+                try body(entry, present ? (7..<r.count).map { AuditChain.value(r[$0] as DatabaseValue) } : nil)
+            }
+        }
+    }
+
+    /// Audit rows with no chain entry (inserted behind the writer's back), optionally only
+    /// those with `tp_timestamp` in a range.
+    public func unchainedAuditRows(from: Timestamp?, to: Timestamp?, limit: Int) throws -> (ids: [(id: String, timestamp: String)], total: Int) {
+        var conditions = ["NOT EXISTS (SELECT 1 FROM kubetrail_audit_chain c WHERE c.tp_id = a.tp_id)"]
+        var arguments: [String] = []
+        if let from { conditions.append("a.tp_timestamp >= ?"); arguments.append(from.iso8601) }
+        if let to { conditions.append("a.tp_timestamp < ?"); arguments.append(to.iso8601) }
+        let whereSQL = conditions.joined(separator: " AND ")
+        return try pool.read { db in
+            let total = try Int.fetchOne(db, sql: "SELECT count(*) FROM kubernetes_audit_logs a WHERE \(whereSQL)", arguments: StatementArguments(arguments)) ?? 0
+            let ids = try Row.fetchAll(db, sql: "SELECT a.tp_id, a.tp_timestamp FROM kubernetes_audit_logs a WHERE \(whereSQL) ORDER BY a.tp_timestamp LIMIT \(limit)",
+                                       arguments: StatementArguments(arguments)).map { (id: $0[0] as String, timestamp: $0[1] as String) }
+            return (ids, total)
+        }
+    }
+}

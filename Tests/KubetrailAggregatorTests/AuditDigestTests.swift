@@ -1,0 +1,42 @@
+import Foundation
+import Testing
+import TestSupport
+
+/// The aggregator writes signed digests of the audit chain on its own (at the interval, and on
+/// shutdown), to the store and to a directory; `kubetrail verify` checks the trail with them.
+@Suite struct AuditDigestTests {
+    @Test func aggregatorSignsDigestsAndVerifyUsesThem() throws {
+        let f = try AggregatorFixture()
+        let copies = f.dir.path("off-host")
+        let server = try f.start(["--digest-interval", "1s", "--digest-directory", copies])
+        #expect(try f.ingest(server, file: f.write("b.z", AggregatorFixture.fixtureBatch().deflated())).status == 200)
+        // At least two digests at the interval, then a last one on SIGTERM.
+        var files: [String] = []
+        for _ in 0..<100 {
+            files = (try? FileManager.default.contentsOfDirectory(atPath: copies + "/test")) ?? []
+            if files.count >= 2 { break }
+            Thread.sleep(forTimeInterval: 0.1)
+        }
+        #expect(files.count >= 2, "\(files)")
+        server.stop()
+        let key = f.dir.path("audit-digest.key")
+        let mode = (try FileManager.default.attributesOfItem(atPath: key)[.posixPermissions] as? Int) ?? 0
+        #expect(mode == 0o600)
+        let ok = try Subprocess.kubetrail(["verify", "--db", f.db, "--public-key", key + ".pub", "--digests", copies])
+        #expect(ok.status == 0, "\(ok.stdout)\(ok.stderr)")
+        #expect(ok.stdout.contains("cluster test: 100 chain entries checked") && ok.stdout.contains(": OK"), "\(ok.stdout)")
+        #expect(!ok.stdout.contains("not yet signed"), "the shutdown digest covers the last rows: \(ok.stdout)")
+
+        let tamper = try Subprocess.run(URL(fileURLWithPath: "/usr/bin/python3"), ["-c", """
+        import sqlite3, sys
+        con = sqlite3.connect(sys.argv[1])
+        con.execute("UPDATE kubernetes_audit_logs SET verb = 'tampered' WHERE rowid = 7")
+        con.commit()
+        """, f.db])
+        #expect(tamper.status == 0, "\(tamper.stderr)")
+        let bad = try Subprocess.kubetrail(["verify", "--db", f.db, "--public-key", key + ".pub", "--digests", copies])
+        #expect(bad.status == 1 && bad.stdout.contains("modified: row") && bad.stdout.contains("(seq 7,"), "\(bad.stdout)")
+        let flags = try Subprocess.kubetrail(["verify", "--db", f.db, "--from", "yesterday"])
+        #expect(flags.status == 2 && flags.stderr.contains("--from"), "\(flags.stderr)")
+    }
+}

@@ -1,0 +1,181 @@
+import Foundation
+import KubetrailCore
+import KubetrailImport
+import KubetrailIntegrity
+import KubetrailStore
+import KubetrailTables
+import Testing
+import TestSupport
+
+/// The audit chain and its signed digests against tampering done behind kubetrail's back with
+/// SQLite itself: UPDATE, DELETE and INSERT on the rows; rewriting the chain to match; removing,
+/// editing and re-signing digests; gaps in time; and retention, which must not look like tampering.
+@Suite struct ChainVerifierTests {
+    struct Lab {
+        let dir: TemporaryDirectory
+        let store: SQLiteStore
+        let key = Curve25519PrivateKey()
+        var db: String { dir.path("kt.db") }
+        var offHost: String { dir.path("digests") }
+
+        init() throws {
+            dir = try TemporaryDirectory()
+            store = try SQLiteStore(path: dir.path("kt.db"))
+            try importAudit("audit/audit2rbac_demo.log", cluster: nil)
+        }
+
+        func importAudit(_ fixture: String, cluster: String?) throws {
+            _ = try Importer(store: store, options: .init(kind: .audit, clusterName: cluster)).run(InputFiles.expand([Fixtures.url(fixture).path]))
+        }
+
+        func digest(at now: Timestamp = .now, retention: Double? = nil, key: Curve25519PrivateKey? = nil) throws {
+            try DigestWriter(key: key ?? self.key, interval: 300, retention: retention, directory: offHost).write(store, now: now)
+        }
+
+        func verify(key: Curve25519PublicKey? = nil, offHost: Bool = true, from: Timestamp? = nil, to: Timestamp? = nil) throws -> ChainVerifier.Report {
+            let copies = offHost ? try DigestWriter.load(directory: self.offHost) : nil
+            return try ChainVerifier(store: SQLiteStore(readingFrom: db), publicKey: key ?? self.key.publicKey, offHost: copies, from: from, to: to).run()
+        }
+
+        /// SQL run by Python's sqlite3 module: the store's own engine, none of kubetrail's code.
+        func behindTheBack(_ script: String) throws {
+            let r = try Subprocess.run(URL(fileURLWithPath: "/usr/bin/python3"), ["-c", """
+            import sqlite3, hashlib, sys
+            con = sqlite3.connect(sys.argv[1])
+            def relink(cluster):
+                prev = bytes(32)
+                for seq, row_hash in con.execute("SELECT seq, row_hash FROM kubetrail_audit_chain WHERE cluster = ? ORDER BY seq", (cluster,)).fetchall():
+                    prev = hashlib.sha256(prev + row_hash).digest()
+                    con.execute("UPDATE kubetrail_audit_chain SET chain_hash = ? WHERE seq = ?", (prev, seq))
+            \(script)
+            con.commit()
+            """, db])
+            guard r.status == 0 else { throw ServerError(r.stderr) }
+        }
+
+        func id(rowid: Int) throws -> String {
+            let r = try Subprocess.run(URL(fileURLWithPath: "/usr/bin/python3"), ["-c", "import sqlite3, sys; print(sqlite3.connect(sys.argv[1]).execute('SELECT tp_id FROM kubernetes_audit_logs WHERE rowid = \(rowid)').fetchone()[0])", db])
+            return r.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        }
+    }
+
+    static func kinds(_ report: ChainVerifier.Report) -> [String] { report.findings.map(\.kind.rawValue).sorted() }
+
+    @Test func anUntouchedTrailVerifiesAcrossClustersAndDigests() throws {
+        let lab = try Lab()
+        try lab.digest()
+        try lab.importAudit("audit/openshift/clo_vrl_audit_in_k8s1.25_100events.log", cluster: "prod")
+        try lab.digest()
+        let report = try lab.verify()
+        #expect(report.findings.isEmpty, "\(report.findings)")
+        #expect(report.clusters.map(\.cluster) == ["default", "prod"])
+        #expect(report.clusters.map(\.entriesChecked) == [37, 100])
+        #expect(report.clusters[0].digestsChecked == 2 && report.clusters[0].unsignedTail == 0)
+    }
+
+    @Test func updateDeleteAndInsertBehindTheBackAreEachNamed() throws {
+        let lab = try Lab()
+        try lab.digest()
+        let (changed, removed) = (try lab.id(rowid: 5), try lab.id(rowid: 9))
+        try lab.behindTheBack("""
+        con.execute("UPDATE kubernetes_audit_logs SET user_name = 'someone-else' WHERE rowid = 5")
+        con.execute("DELETE FROM kubernetes_audit_logs WHERE rowid = 9")
+        cols = [r[1] for r in con.execute("PRAGMA table_info(kubernetes_audit_logs)")]
+        sel = ", ".join("'forged-row'" if c == "tp_id" else c for c in cols)
+        con.execute(f"INSERT INTO kubernetes_audit_logs ({', '.join(cols)}) SELECT {sel} FROM kubernetes_audit_logs WHERE rowid = 1")
+        """)
+        let report = try lab.verify()
+        #expect(Self.kinds(report) == ["deleted", "inserted", "modified"], "\(report.findings)")
+        let text = report.findings.map(\.message).joined(separator: "\n")
+        #expect(text.contains("row \(changed) (seq 5") && text.contains("was modified"))
+        #expect(text.contains("row \(removed) (seq 9") && text.contains("was deleted"))
+        #expect(text.contains("row forged-row") && text.contains("not in the chain"))
+    }
+
+    @Test func rewritingTheChainToHideADeletionBreaksTheSignedHead() throws {
+        let lab = try Lab()
+        try lab.digest()
+        // Delete a row and its chain entry, then re-link every later chain hash: the chain is
+        // consistent again, but no longer ends at the head the digest signed.
+        try lab.behindTheBack("""
+        tp_id = con.execute("SELECT tp_id FROM kubernetes_audit_logs WHERE rowid = 9").fetchone()[0]
+        con.execute("DELETE FROM kubernetes_audit_logs WHERE tp_id = ?", (tp_id,))
+        con.execute("DELETE FROM kubetrail_audit_chain WHERE tp_id = ?", (tp_id,))
+        relink('default')
+        """)
+        let report = try lab.verify()
+        #expect(Self.kinds(report).allSatisfy { $0 == "digest" } && !report.findings.isEmpty, "\(report.findings)")
+        #expect(report.findings.map(\.message).joined().contains("does not match digest #1's signed head"))
+        // Without re-linking, the break itself is found at the entry after the removed one.
+        let lab2 = try Lab()
+        try lab2.behindTheBack("con.execute(\"DELETE FROM kubetrail_audit_chain WHERE seq = 9\")\ncon.execute(\"DELETE FROM kubernetes_audit_logs WHERE rowid = 9\")")
+        let r2 = try lab2.verify()
+        #expect(r2.findings.map(\.message).contains { $0.contains("chain entry seq 10") && $0.contains("does not follow") }, "\(r2.findings)")
+    }
+
+    @Test func removedEditedAndForeignDigestsAreReported() throws {
+        let lab = try Lab()
+        let t0 = Timestamp.now
+        for i in 0..<3 { try lab.digest(at: t0.adding(microseconds: Int64(i) * 60_000_000)) }
+        try lab.behindTheBack("""
+        con.execute("DELETE FROM kubetrail_audit_digests WHERE number = 2")
+        doc = con.execute("SELECT document FROM kubetrail_audit_digests WHERE number = 3").fetchone()[0]
+        con.execute("UPDATE kubetrail_audit_digests SET document = ? WHERE number = 3", (doc.replace('"entries":0', '"entries":5'),))
+        """)
+        let report = try lab.verify(offHost: false)
+        let text = report.findings.map(\.description).joined(separator: "\n")
+        #expect(text.contains("gap: digests #2–#2 are missing"), "\(text)")
+        #expect(text.contains("signature: digest #3") && text.contains("the digest was altered"), "\(text)")
+        // The off-host copy still has #2 and the original #3.
+        let withCopy = try lab.verify().findings.map(\.description).joined(separator: "\n")
+        #expect(withCopy.contains("digest #2") && withCopy.contains("missing from the store") && withCopy.contains("digest #3 in the store differs"), "\(withCopy)")
+        let other = Curve25519PrivateKey().publicKey
+        #expect(try lab.verify(key: other).findings.contains { $0.kind == .signature && $0.message.contains("signed with another key") })
+    }
+
+    @Test func aStoreRewrittenAndReSignedWithTheHostKeyIsCaughtOnlyByTheOffHostCopy() throws {
+        let lab = try Lab()
+        try lab.digest()
+        try lab.behindTheBack("""
+        tp_id = con.execute("SELECT tp_id FROM kubernetes_audit_logs WHERE rowid = 3").fetchone()[0]
+        con.execute("DELETE FROM kubernetes_audit_logs WHERE tp_id = ?", (tp_id,))
+        con.execute("DELETE FROM kubetrail_audit_chain WHERE tp_id = ?", (tp_id,))
+        relink('default')
+        con.execute("DELETE FROM kubetrail_audit_digests")
+        """)
+        // The attacker holds the host's key and re-signs; their digests go to the store only.
+        try DigestWriter(key: lab.key, interval: 300, retention: nil, directory: nil).write(lab.store)
+        #expect(try lab.verify(offHost: false).findings.isEmpty, "the honest limit: a self-consistent rewrite passes without the off-host copy")
+        let caught = try lab.verify().findings.map(\.description).joined(separator: "\n")
+        #expect(caught.contains("digest #1 in the store differs from the off-host copy"), "\(caught)")
+        #expect(caught.contains("does not match digest #1's signed head"), "\(caught)")
+    }
+
+    @Test func aLongSilenceBetweenDigestsIsAGap() throws {
+        let lab = try Lab()
+        let t0 = Timestamp.now
+        try lab.digest(at: t0)
+        try lab.digest(at: t0.adding(microseconds: 7_200_000_000))
+        let report = try lab.verify()
+        #expect(report.findings.count == 1 && report.findings[0].kind == .gap && report.findings[0].message.contains("120 min"), "\(report.findings)")
+    }
+
+    @Test func retentionIsNotMistakenForTampering() throws {
+        let lab = try Lab()
+        try lab.digest()
+        // The fixture is from 2017: a 30-day retention removes every row, then the chain's prefix.
+        let cutoff = Timestamp.now.adding(microseconds: -30 * 86_400_000_000)
+        let deleted = try lab.store.write { try $0.deleteOlder(in: AuditLogRow.schema, than: cutoff, limit: 1000) }
+        #expect(deleted == 37)
+        // A digest made between the deletion and the prune: rows gone, entries still there.
+        try lab.digest(retention: 30 * 86_400)
+        let between = try lab.verify()
+        #expect(between.findings.isEmpty && between.clusters[0].rowsExpired == 37, "\(between.findings)")
+        #expect(try lab.store.write { try $0.pruneAuditChain(olderThan: cutoff) } == 37)
+        try lab.importAudit("audit/openshift/clo_vrl_audit_in_k8s1.25_100events.log", cluster: nil)
+        try lab.digest(retention: 30 * 86_400)
+        let after = try lab.verify()
+        #expect(after.findings.isEmpty, "\(after.findings)")
+        #expect(after.clusters[0].entriesChecked == 100)
+    }
+}
