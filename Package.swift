@@ -63,7 +63,7 @@ let package = Package(
         ]),
         .target(name: "KubetrailCollect", dependencies: ["KubetrailKube", "KubetrailStore", "KubetrailImport"]),
         .target(name: "KubetrailAggregator", dependencies: [
-            "KubetrailStore", "KubetrailCollect", "KubetrailIntegrity",
+            "KubetrailStore", "KubetrailCollect", "KubetrailIntegrity", "KubetrailExport",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "HummingbirdCore", package: "hummingbird"),
             .product(name: "HummingbirdTLS", package: "hummingbird"),
@@ -99,6 +99,6 @@ let package = Package(
         .testTarget(name: "KubetrailCLITests", dependencies: ["KubetrailImport", "KubetrailExport", "TestSupport"]),
         .testTarget(name: "KubetrailAgentTests", dependencies: ["KubetrailAgent", "TestSupport"]),
         .testTarget(name: "KubetrailKubeTests", dependencies: ["KubetrailKube", "KubetrailCollect", "TestSupport"]),
-        .testTarget(name: "KubetrailAggregatorTests", dependencies: ["KubetrailAggregator", "TestSupport"]),
+        .testTarget(name: "KubetrailAggregatorTests", dependencies: ["KubetrailAggregator", "KubetrailExport", "TestSupport"]),
     ]
 )

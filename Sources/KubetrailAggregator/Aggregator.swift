@@ -71,6 +71,7 @@ public final class Aggregator: Sendable {
         router.post("/v1/ingest") { request, _ in try await self.ingest(request) }
         router.post("/v1/audit/webhook") { request, _ in try await self.webhook(request) }
         router.post("/v1/query") { request, _ in try await self.query(request) }
+        router.get("/v1/export") { request, _ in try await self.export(request) }
         for path in ["/v1/ingest", "/v1/audit/webhook", "/v1/query"] {
             for method in [HTTPRequest.Method.get, .put, .delete, .patch] {
                 router.on(RouterPath(path), method: method) { _, _ -> Response in

@@ -51,10 +51,18 @@ extension Aggregator {
                 }
             }
         }
-        // Streamed formats: wait for the first output so an SQL error still gets its status.
+        return try await streamed(stream, guardian: guardian, format: format, contentType: contentType, started: started)
+    }
+
+    /// A streamed answer: waits for the first output so an SQL error still gets its status, then
+    /// passes chunks on, ending with an explicit error line if the query fails midway.
+    func streamed(_ stream: QueryStream, guardian: QueryStreamGuard, format: String, contentType: String, started: Date,
+                  headers extra: HTTPFields = [:], metric: String = "kubetrail_query_duration_seconds") async throws -> Response {
         let first = await stream.next()
         if case .failed(let message) = first { throw APIError(status: .badRequest, reason: message) }
-        return Response(status: .ok, headers: [.contentType: contentType], body: ResponseBody { writer in
+        var headers: HTTPFields = [.contentType: contentType]
+        headers.append(contentsOf: extra)
+        return Response(status: .ok, headers: headers, body: ResponseBody { writer in
             let stream = guardian.stream
             var event = first
             defer { stream.cancel() }
@@ -68,7 +76,7 @@ extension Aggregator {
                         try await writer.finish(nil)
                         return
                     case .finished:
-                        Metrics.Timer(label: "kubetrail_query_duration_seconds").recordSeconds(Date().timeIntervalSince(started))
+                        Metrics.Timer(label: metric).recordSeconds(Date().timeIntervalSince(started))
                         try await writer.finish(nil)
                         return
                     }

@@ -25,6 +25,8 @@ public final class CurlHTTPClient {
         public var retryAfter: Double?
         /// True when this request opened a new connection (false: kept alive).
         public var newConnection: Bool
+        /// Header names lower-cased.
+        public var headers: [String: String] = [:]
 
         public var text: String { String(decoding: body, as: UTF8.self) }
     }
@@ -63,8 +65,20 @@ public final class CurlHTTPClient {
 
     /// POSTs `body` and returns the status and reply; throws only when no HTTP answer came.
     public func post(_ url: String, body: [UInt8], headers: [(String, String)]) throws -> Response {
-        curl_easy_reset(handle)   // keeps the connection cache
+        try perform(url, body: body, headers: headers, collector: Collector(limit: options.maxResponseBytes))
+    }
+
+    /// GETs `url`, handing a 200 reply's body to `onBody` chunk by chunk as it arrives (return
+    /// false to stop); other replies are collected as usual. No overall time limit: a stream
+    /// counts as stalled after `options.timeout` seconds without a byte.
+    public func stream(_ url: String, headers: [(String, String)], onBody: @escaping (UnsafeRawBufferPointer) -> Bool) throws -> Response {
         let collector = Collector(limit: options.maxResponseBytes)
+        collector.onBody = onBody
+        return try perform(url, body: nil, headers: headers, collector: collector)
+    }
+
+    private func perform(_ url: String, body: [UInt8]?, headers: [(String, String)], collector: Collector) throws -> Response {
+        curl_easy_reset(handle)   // keeps the connection cache
         let box = Unmanaged.passRetained(collector)
         defer { box.release() }
         var list: UnsafeMutablePointer<curl_slist>? = nil
@@ -73,14 +87,20 @@ public final class CurlHTTPClient {
             list = curl_slist_append(list, value.isEmpty ? "\(name):" : "\(name): \(value)")
         }
         errorBuffer[0] = 0
-        return try body.withUnsafeBytes { raw -> Response in
+        return try (body ?? []).withUnsafeBytes { raw -> Response in
             _ = ccurl_setopt_str(handle, CURLOPT_URL, url)
-            _ = ccurl_setopt_long(handle, CURLOPT_POST, 1)
-            _ = ccurl_setopt_ptr(handle, CURLOPT_POSTFIELDS, raw.baseAddress ?? UnsafeRawPointer(bitPattern: 1))
-            _ = ccurl_setopt_off(handle, CURLOPT_POSTFIELDSIZE_LARGE, curl_off_t(raw.count))
+            if body != nil {
+                _ = ccurl_setopt_long(handle, CURLOPT_POST, 1)
+                _ = ccurl_setopt_ptr(handle, CURLOPT_POSTFIELDS, raw.baseAddress ?? UnsafeRawPointer(bitPattern: 1))
+                _ = ccurl_setopt_off(handle, CURLOPT_POSTFIELDSIZE_LARGE, curl_off_t(raw.count))
+                _ = ccurl_setopt_long(handle, CURLOPT_TIMEOUT_MS, Int(options.timeout * 1000))
+            } else {
+                _ = ccurl_setopt_long(handle, CURLOPT_HTTPGET, 1)
+                _ = ccurl_setopt_long(handle, CURLOPT_LOW_SPEED_LIMIT, 1)
+                _ = ccurl_setopt_long(handle, CURLOPT_LOW_SPEED_TIME, max(1, Int(options.timeout)))
+            }
             _ = ccurl_setopt_slist(handle, CURLOPT_HTTPHEADER, list)
             _ = ccurl_setopt_long(handle, CURLOPT_NOSIGNAL, 1)
-            _ = ccurl_setopt_long(handle, CURLOPT_TIMEOUT_MS, Int(options.timeout * 1000))
             _ = ccurl_setopt_long(handle, CURLOPT_CONNECTTIMEOUT_MS, Int(options.connectTimeout * 1000))
             _ = ccurl_setopt_long(handle, CURLOPT_SSL_VERIFYPEER, 1)
             _ = ccurl_setopt_long(handle, CURLOPT_SSL_VERIFYHOST, 2)
@@ -88,8 +108,7 @@ public final class CurlHTTPClient {
             _ = ccurl_setopt_ptr(handle, CURLOPT_ERRORBUFFER, errorBuffer)
             _ = ccurl_setopt_writefunction(handle) { ptr, size, count, user in
                 let c = Unmanaged<Collector>.fromOpaque(user!).takeUnretainedValue()
-                c.append(body: UnsafeRawBufferPointer(start: ptr, count: size * count))
-                return size * count
+                return c.append(body: UnsafeRawBufferPointer(start: ptr, count: size * count)) ? size * count : 0
             }
             _ = ccurl_setopt_ptr(handle, CURLOPT_WRITEDATA, box.toOpaque())
             _ = ccurl_setopt_headerfunction(handle) { ptr, size, count, user in
@@ -100,13 +119,14 @@ public final class CurlHTTPClient {
             _ = ccurl_setopt_ptr(handle, CURLOPT_HEADERDATA, box.toOpaque())
             let rc = curl_easy_perform(handle)
             guard rc == CURLE_OK else {
+                if rc == CURLE_WRITE_ERROR, collector.stopped { throw Failure(code: Int32(rc.rawValue), message: "\(url): stopped by the reader", isRetryable: false) }
                 let detail = errorBuffer[0] != 0 ? String(cString: errorBuffer) : String(cString: curl_easy_strerror(rc))
                 throw Failure(code: Int32(rc.rawValue), message: "\(url): \(detail)", isRetryable: Self.retryable(rc))
             }
             var status = 0, connects = 0
             _ = ccurl_getinfo_long(handle, CURLINFO_RESPONSE_CODE, &status)
             _ = ccurl_getinfo_long(handle, CURLINFO_NUM_CONNECTS, &connects)
-            return Response(status: status, body: collector.body, retryAfter: collector.retryAfter, newConnection: connects > 0)
+            return Response(status: status, body: collector.body, retryAfter: collector.retryAfter, newConnection: connects > 0, headers: collector.headers)
         }
     }
 
@@ -126,18 +146,37 @@ public final class CurlHTTPClient {
         let limit: Int
         var body: [UInt8] = []
         var retryAfter: Double?
+        var headers: [String: String] = [:]
+        var status = 0
+        var onBody: ((UnsafeRawBufferPointer) -> Bool)?
+        var stopped = false
 
         init(limit: Int) { self.limit = limit }
 
-        func append(body chunk: UnsafeRawBufferPointer) {
+        /// False stops the transfer.
+        func append(body chunk: UnsafeRawBufferPointer) -> Bool {
+            if status == 200, let onBody {
+                if !onBody(chunk) { stopped = true; return false }
+                return true
+            }
             let room = limit - body.count
             if room > 0 { body.append(contentsOf: chunk.prefix(room)) }
+            return true
         }
 
         func header(_ line: String) {
+            if line.hasPrefix("HTTP/") {
+                // A new response (after a redirect or 100-continue): its status, fresh headers.
+                status = Int(line.split(separator: " ").dropFirst().first ?? "") ?? 0
+                headers = [:]
+                return
+            }
             let parts = line.split(separator: ":", maxSplits: 1)
-            guard parts.count == 2, parts[0].lowercased() == "retry-after" else { return }
-            retryAfter = Double(parts[1].filter { !$0.isWhitespace })
+            guard parts.count == 2 else { return }
+            let name = parts[0].lowercased()
+            let value = String(parts[1].drop { $0 == " " || $0 == "\t" }.reversed().drop { $0.isWhitespace }.reversed())
+            headers[name] = value
+            if name == "retry-after" { retryAfter = Double(value) }
         }
     }
 }

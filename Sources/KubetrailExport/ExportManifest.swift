@@ -53,12 +53,14 @@ public struct ExportManifest: Codable, Equatable, Sendable {
     public var layout: String?
     public var compression: String?
     public var chain: [ChainPosition]?
+    /// The aggregator the rows came from (nil: the local store).
+    public var source: String?
     public var tool: String
     public var exportedAt: String
     public var signature: Signature?
 
     enum CodingKeys: String, CodingKey {
-        case table, format, from, to, columns, files, tool, signature, layout, compression, chain
+        case table, format, from, to, columns, files, tool, signature, layout, compression, chain, source
         case formatVersion = "format_version"
         case whereClause = "where"
         case rowCount = "row_count"

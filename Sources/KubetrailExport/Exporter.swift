@@ -17,6 +17,8 @@ public struct Exporter {
         public var format: ExportFormat = .csv
         public var layout: ExportLayout = .flat
         public var parquet = ParquetWriter.Options()
+        /// Rows from an aggregator instead of the local store.
+        public var remote: RemoteRows?
         public var directory: String
         public var maxFileBytes = 256 << 20
         public var exportedAt = Timestamp.now
@@ -29,11 +31,12 @@ public struct Exporter {
 
     public static let tool = "kubetrail 0.1.0"
 
-    let store: SQLiteStore
+    let store: SQLiteStore?
     let options: Options
     public var progress: ((Int) -> Void)?
 
-    public init(store: SQLiteStore, options: Options) {
+    /// `store` may be nil when the options name a remote aggregator.
+    public init(store: SQLiteStore?, options: Options) {
         self.store = store
         self.options = options
     }
@@ -45,13 +48,24 @@ public struct Exporter {
     }
 
     /// The query an export runs, in the store's SQL dialect.
-    public var sql: String {
+    public var sql: String { Self.sql(table: options.table, from: options.from, to: options.to, whereClause: options.whereClause) }
+
+    /// `table` must be one of the four (checked by the callers): it is not quoted.
+    public static func sql(table: String, from: Timestamp?, to: Timestamp?, whereClause: String?) -> String {
         var conditions: [String] = []
-        if let from = options.from { conditions.append("tp_timestamp >= '\(from.iso8601)'") }
-        if let to = options.to { conditions.append("tp_timestamp < '\(to.iso8601)'") }
-        if let w = options.whereClause, !w.trimmingCharacters(in: .whitespaces).isEmpty { conditions.append("(\(w))") }
-        return "SELECT * FROM \(options.table)" + (conditions.isEmpty ? "" : " WHERE " + conditions.joined(separator: " AND "))
+        if let from { conditions.append("tp_timestamp >= '\(from.iso8601)'") }
+        if let to { conditions.append("tp_timestamp < '\(to.iso8601)'") }
+        if let w = whereClause, !w.trimmingCharacters(in: .whitespaces).isEmpty { conditions.append("(\(w))") }
+        return "SELECT * FROM \(table)" + (conditions.isEmpty ? "" : " WHERE " + conditions.joined(separator: " AND "))
             + " ORDER BY tp_timestamp, tp_id"
+    }
+
+    /// Where each cluster's audit chain stands now.
+    public static func chainPositions(_ store: SQLiteStore) throws -> [ExportManifest.ChainPosition] {
+        try store.chainHeads().map { c in
+            ExportManifest.ChainPosition(cluster: c.cluster, lastSeq: c.lastSeq, head: c.head.map { String(format: "%02x", $0) }.joined(),
+                                         entries: c.entries, lastDigest: try store.digests(cluster: c.cluster).last?.number)
+        }
     }
 
     /// Writes the files and `manifest.json` (signed when a key is given); returns the manifest.
@@ -72,7 +86,15 @@ public struct Exporter {
             RollingFileSink(directory: options.directory, baseName: options.table, format: options.format, maxFileBytes: options.maxFileBytes)
         }
         sink.onRow = progress
-        try store.query(sql, into: sink)
+        var chain: [ExportManifest.ChainPosition]?
+        if let remote = options.remote {
+            chain = try remote.run(table: options.table, from: options.from, to: options.to, whereClause: options.whereClause, into: sink)
+        } else if let store {
+            if table.name == AuditLogRow.schema.name { chain = try Self.chainPositions(store) }
+            try store.query(sql, into: sink)
+        } else {
+            throw ExportError("no store and no aggregator to export from")
+        }
         let tally = sink.tally
         var manifest = ExportManifest(
             table: options.table, format: options.format.rawValue, from: options.from?.iso8601, to: options.to?.iso8601,
@@ -83,12 +105,8 @@ public struct Exporter {
             manifest.layout = options.layout.rawValue
             manifest.compression = options.parquet.compression.rawValue
         }
-        if table.name == AuditLogRow.schema.name {
-            manifest.chain = try store.chainHeads().map { c in
-                ExportManifest.ChainPosition(cluster: c.cluster, lastSeq: c.lastSeq, head: c.head.map { String(format: "%02x", $0) }.joined(),
-                                             entries: c.entries, lastDigest: try store.digests(cluster: c.cluster).last?.number)
-            }
-        }
+        manifest.chain = chain
+        manifest.source = options.remote?.server
         if let signingKey { try manifest.sign(with: signingKey) }
         try manifest.encoded().write(to: URL(fileURLWithPath: options.directory + "/manifest.json"))
         return manifest

@@ -33,6 +33,9 @@ struct ExportCommand: ParsableCommand {
     @Option(help: "Start a new file past this many bytes.") var maxFileBytes: Int = 256 << 20
     @Option(help: "Ed25519 private key file (`kubetrail keygen`) to sign the manifest with.") var signingKey: String?
     @OptionGroup var database: DatabaseOptions
+    @Option(help: "Export from an aggregator (http(s)://host:port, GET /v1/export) instead of the local database.") var server: String?
+    @Option(help: "File holding a query token, for --server.") var tokenFile: String?
+    @Option(help: "CA bundle (PEM) that signed the aggregator's certificate, for --server over https.") var caFile: String?
     @Flag(help: "Never draw the progress line.") var noProgress = false
 
     func run() throws {
@@ -59,13 +62,22 @@ struct ExportCommand: ParsableCommand {
             if let verb { conditions.append("verb IN (" + verb.split(separator: ",").map { quoted($0.trimmingCharacters(in: .whitespaces)) }.joined(separator: ", ") + ")") }
             if let resource { conditions.append("resource = \(quoted(resource))") }
             options.whereClause = conditions.isEmpty ? nil : conditions.joined(separator: " AND ")
+            if let server {
+                guard let tokenFile else { throw UserFacingError("--server needs --token-file (a file holding a query token)") }
+                guard let text = try? String(contentsOfFile: expandTilde(tokenFile), encoding: .utf8),
+                      let token = text.split(whereSeparator: \.isNewline).map({ $0.trimmingCharacters(in: .whitespaces) })
+                        .first(where: { !$0.isEmpty && !$0.hasPrefix("#") }) else {
+                    throw UserFacingError("cannot read a token from \(tokenFile)")
+                }
+                options.remote = RemoteRows(server: server, token: token, caFile: caFile.map(expandTilde))
+            }
         } catch {
             printError("\(error)")
             throw ExitCode(2)
         }
         do {
             let key = try signingKey.map { try SigningKey.loadPrivate(expandTilde($0)) }
-            let store = try SQLiteStore(readingFrom: database.path)
+            let store = server == nil ? try SQLiteStore(readingFrom: database.path) : nil
             var exporter = Exporter(store: store, options: options)
             if !noProgress, isatty(2) == 1 {
                 exporter.progress = { rows in
@@ -75,7 +87,7 @@ struct ExportCommand: ParsableCommand {
             let manifest = try exporter.run(signingKey: key)
             if exporter.progress != nil { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
             let bytes = manifest.files.reduce(0) { $0 + $1.bytes }
-            print("Exported \(manifest.rowCount) rows of \(manifest.table) into \(manifest.files.count) file\(manifest.files.count == 1 ? "" : "s") "
+            print("Exported \(manifest.rowCount) rows of \(manifest.table)\(server.map { " from \($0)" } ?? "") into \(manifest.files.count) file\(manifest.files.count == 1 ? "" : "s") "
                   + "(\(bytes) bytes) in \(options.directory); manifest.json " + (manifest.signature == nil ? "not signed" : "signed"))
         } catch {
             printError("\(error)")

@@ -1,0 +1,101 @@
+import Foundation
+@testable import KubetrailExport
+import KubetrailStore
+import Testing
+import TestSupport
+
+/// `kubetrail export --server`: the same files as a local export of the same database, byte for
+/// byte, in every format; the query role only; read-only; a cut stream is never a short export.
+@Suite struct RemoteExportTests {
+    @Test func remoteExportWritesTheSameFilesAsALocalOne() throws {
+        let f = try AggregatorFixture()
+        let server = try f.start()
+        defer { server.stop() }
+        #expect(try f.ingest(server, file: f.write("b.z", AggregatorFixture.fixtureBatch().deflated())).status == 200)
+        for (table, format) in [("kubernetes_audit_logs", "csv"), ("kubernetes_audit_logs", "parquet"), ("kubernetes_pod_logs", "jsonl")] {
+            let common = ["export", "--table", table, "--format", format, "--verb", "get,list,watch,create,update,patch,delete", "--from", "2020-01-01T00:00:00Z"]
+            let filters = table == "kubernetes_audit_logs" ? common : Array(common.prefix(5)) + ["--from", "2020-01-01T00:00:00Z"]
+            let remoteDir = f.dir.path("remote-\(table)-\(format)"), localDir = f.dir.path("local-\(table)-\(format)")
+            let remote = try Subprocess.kubetrail(filters + ["--out", remoteDir, "--server", server.baseURL, "--token-file", f.dir.path("query.tokens")])
+            #expect(remote.status == 0 && remote.stdout.contains("from \(server.baseURL)"), "\(remote.stderr)")
+            let local = try Subprocess.kubetrail(filters + ["--out", localDir, "--db", f.db])
+            #expect(local.status == 0, "\(local.stderr)")
+            func manifest(_ dir: String) throws -> [String: Any] {
+                try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir + "/manifest.json"))) as! [String: Any]
+            }
+            let (r, l) = (try manifest(remoteDir), try manifest(localDir))
+            let hashes = { (m: [String: Any]) in (m["files"] as! [[String: Any]]).map { $0["sha256"] as! String } }
+            #expect(hashes(r) == hashes(l), "\(table) \(format): remote and local files differ")
+            #expect((r["row_count"] as? Int ?? 0) > 0 && r["row_count"] as? Int == l["row_count"] as? Int)
+            #expect(r["source"] as? String == server.baseURL && l["source"] == nil)
+            if table == "kubernetes_audit_logs" {
+                let chain = r["chain"] as? [[String: Any]]
+                #expect(chain?.first?["cluster"] as? String == "test" && chain?.first?["entries"] as? Int == 100, "\(chain ?? [])")
+            }
+        }
+    }
+
+    @Test func onlyTheQueryRoleExportsAndNothingIsWritten() throws {
+        let f = try AggregatorFixture()
+        let server = try f.start()
+        defer { server.stop() }
+        #expect(try f.ingest(server, file: f.write("b.z", AggregatorFixture.fixtureBatch().deflated())).status == 200)
+        func export(_ token: String, _ extra: [String] = [], out: String) throws -> ProcessResult {
+            let file = try f.dir.write("t-\(out)", token + "\n")
+            return try Subprocess.kubetrail(["export", "--table", "kubernetes_audit_logs", "--out", f.dir.path(out), "--server", server.baseURL, "--token-file", file] + extra)
+        }
+        let wrong = try export("not-a-token", out: "a")
+        #expect(wrong.status == 1 && wrong.stderr.contains("refused the export (401)"), "\(wrong.stderr)")
+        let ingestRole = try export(f.ingestToken, out: "b")
+        #expect(ingestRole.status == 1 && ingestRole.stderr.contains("refused the export"), "\(ingestRole.stderr)")
+        let write = try export(f.queryToken, ["--where", "1=1 UNION SELECT * FROM kubernetes_audit_logs; DELETE FROM kubernetes_audit_logs"], out: "c")
+        #expect(write.status == 1, "\(write.stdout)")
+        #expect(try f.count("SELECT COUNT(*) FROM kubernetes_audit_logs") == 100)
+        let sql = try export(f.queryToken, ["--where", "no_such_column = 1"], out: "d")
+        #expect(sql.status == 1 && sql.stderr.contains("no_such_column"), "\(sql.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: f.dir.path("d/manifest.json")))
+        let noToken = try Subprocess.kubetrail(["export", "--table", "kubernetes_audit_logs", "--out", f.dir.path("e"), "--server", server.baseURL])
+        #expect(noToken.status == 2 && noToken.stderr.contains("--server needs --token-file"))
+    }
+
+    /// The stream parser on chunks cut anywhere, and on streams that end early or say why they stopped.
+    @Test func rowsStreamSurvivesAnyChunkingAndRefusesATruncatedOne() throws {
+        final class Collect: QuerySink {
+            var columns: [String] = []
+            var rows: [[QueryValue]] = []
+            var ended = false
+            func begin(columns: [QueryColumn]) { self.columns = columns.map(\.name) }
+            func row(_ values: [QueryValue]) { rows.append(values) }
+            func end() { ended = true }
+        }
+        let stream = """
+        {"columns":[{"name":"a","type":"TEXT"},{"name":"n","type":"INTEGER"},{"name":"x","type":null}]}
+        ["line\\nbreak, \\"quoted\\" €",42,null]
+        ["",-7,1.5]
+        {"end":true}
+
+        """
+        let bytes = Array(stream.utf8)
+        for size in [1, 2, 7, 64, bytes.count] {
+            let sink = Collect()
+            let parser = RowsStreamParser(sink: sink)
+            var i = 0
+            while i < bytes.count {
+                let chunk = Array(bytes[i..<min(i + size, bytes.count)])
+                #expect(chunk.withUnsafeBytes { parser.feed($0) })
+                i += size
+            }
+            try parser.finish()
+            #expect(sink.columns == ["a", "n", "x"] && sink.ended)
+            #expect(sink.rows == [[.text("line\nbreak, \"quoted\" €"), .int(42), .null], [.text(""), .int(-7), .real(1.5)]])
+        }
+        let cut = RowsStreamParser(sink: Collect())
+        _ = Array(stream.utf8.prefix(140)).withUnsafeBytes { cut.feed($0) }
+        #expect(throws: ExportError.self) { try cut.finish() }
+        let stopped = RowsStreamParser(sink: Collect())
+        #expect(!Array("{\"columns\":[{\"name\":\"a\",\"type\":null}]}\n[\"x\"]\n{\"error\":\"the query ran longer than its time limit\"}\n".utf8).withUnsafeBytes { stopped.feed($0) })
+        #expect("\(stopped.error!)".contains("the query ran longer than its time limit"))
+        let wrongWidth = RowsStreamParser(sink: Collect())
+        #expect(!Array("{\"columns\":[{\"name\":\"a\",\"type\":null}]}\n[1,2]\n".utf8).withUnsafeBytes { wrongWidth.feed($0) })
+    }
+}
