@@ -7,7 +7,7 @@ struct Kubetrail: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "kubetrail",
         abstract: "Collect Kubernetes audit logs, pod logs, events and resources into SQL tables and query them.",
-        subcommands: [ImportCommand.self, CollectCommand.self, QueryCommand.self, TablesCommand.self, ExportCommand.self, VerifyCommand.self,
+        subcommands: [ImportCommand.self, CollectCommand.self, QueryCommand.self, TablesCommand.self, ExportCommand.self, VerifyCommand.self, ReportCommand.self,
                       VerifyExportCommand.self, KeygenCommand.self, AggregatorCommand.self])
 }
 

@@ -35,6 +35,21 @@ import TestSupport
         }
     }
 
+    @Test func remoteReportMatchesTheLocalOne() throws {
+        let f = try AggregatorFixture()
+        let server = try f.start()
+        defer { server.stop() }
+        #expect(try f.ingest(server, file: f.write("b.z", AggregatorFixture.fixtureBatch().deflated())).status == 200)
+        let range = ["--from", "2020-01-01T00:00:00Z", "--to", "2025-01-01T00:00:00Z"]
+        let remote = try Subprocess.kubetrail(["report", "--server", server.baseURL, "--token-file", f.dir.path("query.tokens")] + range)
+        let local = try Subprocess.kubetrail(["report", "--db", f.db] + range)
+        #expect(remote.status == 0 && local.status == 0, "\(remote.stderr) \(local.stderr)")
+        // Everything but the source line and the integrity section (only a local store has the chain).
+        func body(_ s: String) -> String { String(s[s.range(of: "## Activity")!.lowerBound...]) }
+        #expect(body(remote.stdout) == body(local.stdout))
+        #expect(remote.stdout.contains("| Audit events | 100 from") && remote.stdout.contains("Not checked: the report was made from an aggregator"))
+    }
+
     @Test func onlyTheQueryRoleExportsAndNothingIsWritten() throws {
         let f = try AggregatorFixture()
         let server = try f.start()

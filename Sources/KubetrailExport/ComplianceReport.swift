@@ -1,0 +1,87 @@
+import Foundation
+import KubetrailCore
+import KubetrailStore
+
+/// `kubetrail report`: what an auditor asks about a period, from `kubernetes_audit_logs` — the
+/// README's three security queries, exec/attach into pods, RBAC changes, anonymous requests
+/// and impersonation — with activity over time and, for a local store, the audit trail's
+/// integrity. Rendered as Markdown or self-contained HTML (`ReportMarkdown`, `ReportHTML`).
+public struct ComplianceReport: Sendable {
+    public struct Section: Sendable {
+        public var title: String
+        public var why: String
+        public var condition: String
+        public var columns: [String]
+        public var total = 0
+        public var rows: [[String]] = []
+        public var topUsers: [(user: String, count: Int)] = []
+    }
+
+    public struct Bucket: Sendable {
+        public var label: String
+        public var requests: Int
+        public var denied: Int
+    }
+
+    public var from: Timestamp
+    public var to: Timestamp
+    public var generatedAt: Timestamp
+    public var source: String
+    public var clusters: [String] = []
+    public var totalEvents = 0
+    public var distinctUsers = 0
+    public var deniedEvents = 0
+    public var bucketUnit = "hour"
+    public var activity: [Bucket] = []
+    public var sections: [Section] = ComplianceReport.standardSections
+    /// One line per cluster from `kubetrail verify`, when the store was local.
+    public var integrity: [String]?
+    public var integrityProblems: [String] = []
+
+    static let when = ["stage_timestamp", "user_name"]
+
+    public static let standardSections: [Section] = [
+        Section(title: "Failed authentication and authorization",
+                why: "Requests answered 401 (not authenticated) or 403 (forbidden): probing, stolen or expired credentials, missing RBAC.",
+                condition: "response_code IN (401, 403)",
+                columns: ["stage_timestamp", "user_name", "source_ips", "verb", "request_uri", "response_code"]),
+        Section(title: "Secret access",
+                why: "Reads of Secrets (get, list, watch): who could see credentials.",
+                condition: "resource = 'secrets' AND verb IN ('get', 'list', 'watch')",
+                columns: ["stage_timestamp", "user_name", "verb", "namespace", "name", "response_code"]),
+        Section(title: "Administrative actions by people",
+                why: "Changes (create, update, patch, delete) made by users that are not system components.",
+                condition: "verb IN ('create', 'update', 'patch', 'delete', 'deletecollection') AND user_name NOT LIKE 'system:%'",
+                columns: ["stage_timestamp", "user_name", "verb", "resource", "namespace", "name", "response_code"]),
+        Section(title: "Exec, attach and port-forward into pods",
+                why: "Interactive access to running containers bypasses the deployment pipeline.",
+                condition: "resource = 'pods' AND subresource IN ('exec', 'attach', 'portforward')",
+                columns: ["stage_timestamp", "user_name", "subresource", "namespace", "name", "request_uri", "response_code"]),
+        Section(title: "RBAC changes",
+                why: "Roles, ClusterRoles and their bindings created, changed or deleted: who granted what.",
+                condition: "api_group = 'rbac.authorization.k8s.io' AND verb IN ('create', 'update', 'patch', 'delete', 'deletecollection')",
+                columns: ["stage_timestamp", "user_name", "verb", "resource", "namespace", "name", "response_code"]),
+        Section(title: "Anonymous requests",
+                why: "Requests no authenticator claimed (system:anonymous); should be none or only health checks.",
+                condition: "(user_name = 'system:anonymous' OR user_groups LIKE '%\"system:unauthenticated\"%')",
+                columns: ["stage_timestamp", "source_ips", "verb", "request_uri", "response_code"]),
+        Section(title: "Impersonation",
+                why: "Requests made on behalf of another user (Impersonate-User): who acted as whom.",
+                condition: "impersonated_user_name IS NOT NULL",
+                columns: ["stage_timestamp", "user_name", "impersonated_user_name", "verb", "resource", "namespace", "name", "response_code"]),
+    ]
+
+    public init(from: Timestamp, to: Timestamp, generatedAt: Timestamp = .now, source: String) {
+        self.from = from
+        self.to = to
+        self.generatedAt = generatedAt
+        self.source = source
+    }
+
+    /// The SQL that selects a section's rows (shown in the report, so anyone can rerun it).
+    public func sql(_ s: Section) -> String {
+        "SELECT \(s.columns.joined(separator: ", ")) FROM kubernetes_audit_logs\nWHERE \(rangeCondition) AND \(s.condition)\nORDER BY stage_timestamp DESC"
+    }
+
+    var rangeCondition: String { "tp_timestamp >= '\(from.iso8601)' AND tp_timestamp < '\(to.iso8601)'" }
+}

@@ -1,0 +1,119 @@
+import Foundation
+import KubetrailCore
+import KubetrailStore
+
+/// Runs a report's queries, on the local store or an aggregator (`POST /v1/query`).
+public struct ReportBuilder {
+    public enum Source {
+        case store(SQLiteStore)
+        case remote(server: String, token: String, caFile: String?)
+    }
+
+    let source: Source
+    let maxRows: Int
+
+    public init(source: Source, maxRows: Int = 100) {
+        self.source = source
+        self.maxRows = maxRows
+    }
+
+    public func build(from: Timestamp, to: Timestamp, now: Timestamp = .now, sourceName: String) throws -> ComplianceReport {
+        var r = ComplianceReport(from: from, to: to, generatedAt: now, source: sourceName)
+        let range = r.rangeCondition
+        let totals = try rows("SELECT count(*), count(DISTINCT user_name), coalesce(sum(CASE WHEN response_code IN (401, 403) THEN 1 ELSE 0 END), 0) FROM kubernetes_audit_logs WHERE \(range)")
+        r.totalEvents = Int(totals.first?[0] ?? "") ?? 0
+        r.distinctUsers = Int(totals.first?[1] ?? "") ?? 0
+        r.deniedEvents = Int(totals.first?[2] ?? "") ?? 0
+        r.clusters = try rows("SELECT DISTINCT tp_index FROM kubernetes_audit_logs WHERE \(range) ORDER BY 1").map { $0[0] }
+
+        // Activity: hours for up to two days, days up to three months, then months.
+        let span = Double(to.microseconds - from.microseconds) / 1e6
+        let (unit, width): (String, Int) = span <= 2 * 86_400 ? ("hour", 13) : span <= 92 * 86_400 ? ("day", 10) : ("month", 7)
+        r.bucketUnit = unit
+        var counts: [String: (Int, Int)] = [:]
+        for row in try rows("SELECT substr(tp_timestamp, 1, \(width)), count(*), sum(CASE WHEN response_code IN (401, 403) THEN 1 ELSE 0 END) FROM kubernetes_audit_logs WHERE \(range) GROUP BY 1 ORDER BY 1") {
+            counts[row[0]] = (Int(row[1]) ?? 0, Int(row[2]) ?? 0)
+        }
+        r.activity = Self.buckets(from: from, to: to, unit: unit).map { label in
+            ComplianceReport.Bucket(label: label, requests: counts[label]?.0 ?? 0, denied: counts[label]?.1 ?? 0)
+        }
+
+        for i in r.sections.indices {
+            let s = r.sections[i]
+            let condition = "\(range) AND \(s.condition)"
+            r.sections[i].total = Int(try rows("SELECT count(*) FROM kubernetes_audit_logs WHERE \(condition)").first?[0] ?? "") ?? 0
+            r.sections[i].rows = try rows(r.sql(s) + " LIMIT \(maxRows)")
+            r.sections[i].topUsers = try rows("""
+                SELECT coalesce(user_name, '(none)'), count(*) FROM kubernetes_audit_logs WHERE \(condition) GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 5
+                """).map { ($0[0], Int($0[1]) ?? 0) }
+        }
+        return r
+    }
+
+    /// Every bucket label from `from` to `to` (so quiet stretches show as zero, not as nothing).
+    static func buckets(from: Timestamp, to: Timestamp, unit: String) -> [String] {
+        var labels: [String] = []
+        var c = from.civil
+        c.minute = 0; c.second = 0; c.microsecond = 0
+        if unit != "hour" { c.hour = 0 }
+        if unit == "month" { c.day = 1 }
+        var t = Timestamp(civil: c)
+        while t < to && labels.count < 2000 {
+            let iso = t.iso8601
+            labels.append(String(iso.prefix(unit == "hour" ? 13 : unit == "day" ? 10 : 7)))
+            switch unit {
+            case "hour": t = t.adding(microseconds: 3_600_000_000)
+            case "day": t = t.adding(microseconds: 86_400_000_000)
+            default:
+                var n = t.civil
+                n.month += 1
+                if n.month > 12 { n.month = 1; n.year += 1 }
+                t = Timestamp(civil: n)
+            }
+        }
+        return labels
+    }
+
+    /// A query's rows as display text (NULL as empty).
+    func rows(_ sql: String) throws -> [[String]] {
+        final class Collect: QuerySink {
+            var rows: [[String]] = []
+            func begin(columns: [QueryColumn]) {}
+            func row(_ values: [QueryValue]) { rows.append(values.map(\.displayText)) }
+            func end() {}
+        }
+        let c = Collect()
+        switch source {
+        case .store(let store):
+            try store.query(sql, into: c)
+        case .remote(let server, let token, let caFile):
+            var options = CurlHTTPClient.Options(caFile: caFile)
+            options.maxResponseBytes = 64 << 20
+            options.timeout = 120
+            let client = try CurlHTTPClient(options: options)
+            let body = try JSONSerialization.data(withJSONObject: ["sql": sql, "format": "rows"])
+            let url = server.trimmingCharacters(in: CharacterSet(charactersIn: "/")) + "/v1/query"
+            let response = try client.post(url, body: Array(body), headers: [("Authorization", "Bearer \(token)"), ("Content-Type", "application/json")])
+            guard response.status == 200 else {
+                let reason = ((try? JSONSerialization.jsonObject(with: Data(response.body))) as? [String: Any])?["error"] as? String
+                throw ExportError("the aggregator refused a report query (\(response.status)): \(reason ?? response.text)")
+            }
+            let parser = RowsStreamParser(sink: c)
+            guard response.body.withUnsafeBytes({ parser.feed($0) }) else { throw parser.error ?? ExportError("unreadable answer") }
+            try parser.finish()
+        }
+        return c.rows
+    }
+}
+
+extension QueryValue {
+    var displayText: String {
+        switch self {
+        case .null: return ""
+        case .int(let v): return String(v)
+        case .real(let v): return String(v)
+        case .text(let s): return s
+        case .blob(let b): return "\(b.count) bytes"
+        }
+    }
+}
