@@ -41,8 +41,16 @@ final class Retention: @unchecked Sendable {
         _ = try? store.write { try $0.forgetBatches(committedBefore: batchCutoff) }
         for (table, seconds) in maxAge.sorted(by: { $0.key < $1.key }) {
             guard let schema = KubernetesTables.schema(named: table) else { continue }
-            let cutoff = now.adding(microseconds: -Int64(seconds * 1_000_000))
+            var cutoff = now.adding(microseconds: -Int64(seconds * 1_000_000))
+            let audit = schema.name == AuditLogRow.schema.name
+            if audit {
+                // Audit rows go only as far as a signed digest allows (docs/integrity.md), so a
+                // verifier never sees a row missing that no digest excused.
+                guard let signed = try? store.write({ try $0.signedAuditRetentionCutoff() }) else { continue }
+                cutoff = min(cutoff, signed)
+            }
             var total = 0
+            var failed = false
             do {
                 while true {
                     let n = try store.write { try $0.deleteOlder(in: schema, than: cutoff, limit: chunk) }
@@ -50,6 +58,7 @@ final class Retention: @unchecked Sendable {
                     if n < chunk { break }
                 }
             } catch {
+                failed = true
                 logger.error("retention delete failed", metadata: ["table": "\(table)", "error": "\(error)"])
             }
             if total > 0 {
@@ -57,9 +66,9 @@ final class Retention: @unchecked Sendable {
                 logger.info("retention", metadata: ["table": "\(table)", "deleted": "\(total)", "older_than": "\(cutoff.iso8601)"])
             }
             deleted[table] = total
-            if schema.name == AuditLogRow.schema.name {
+            if audit && !failed {
                 // The chain's beginning goes with its rows, back to a digest (its signed head
-                // anchors verification from then on).
+                // anchors verification from then on); not when rows it covers may remain.
                 do { _ = try store.write { try $0.pruneAuditChain(olderThan: cutoff) } } catch {
                     logger.error("audit chain prune failed", metadata: ["error": "\(error)"])
                 }

@@ -50,14 +50,18 @@ public struct Exporter {
     /// The query an export runs, in the store's SQL dialect.
     public var sql: String { Self.sql(table: options.table, from: options.from, to: options.to, whereClause: options.whereClause) }
 
-    /// `table` must be one of the four (checked by the callers): it is not quoted.
+    /// `table` must be one of the four (checked by the callers): it is not quoted. Ranges and
+    /// order use the table's indexed time column, which holds the same instant as
+    /// `tp_timestamp` in every table (both are set from one value), so a whole-table export
+    /// walks the index instead of sorting the table.
     public static func sql(table: String, from: Timestamp?, to: Timestamp?, whereClause: String?) -> String {
+        let time = KubernetesTables.schema(named: table)?.timeColumn ?? "tp_timestamp"
         var conditions: [String] = []
-        if let from { conditions.append("tp_timestamp >= '\(from.iso8601)'") }
-        if let to { conditions.append("tp_timestamp < '\(to.iso8601)'") }
+        if let from { conditions.append("\(time) >= '\(from.iso8601)'") }
+        if let to { conditions.append("\(time) < '\(to.iso8601)'") }
         if let w = whereClause, !w.trimmingCharacters(in: .whitespaces).isEmpty { conditions.append("(\(w))") }
         return "SELECT * FROM \(table)" + (conditions.isEmpty ? "" : " WHERE " + conditions.joined(separator: " AND "))
-            + " ORDER BY tp_timestamp, tp_id"
+            + " ORDER BY \(time), tp_id"
     }
 
     /// Where each cluster's audit chain stands now.
@@ -109,6 +113,9 @@ public struct Exporter {
         manifest.source = options.remote?.server
         if let signingKey { try manifest.sign(with: signingKey) }
         try manifest.encoded().write(to: URL(fileURLWithPath: options.directory + "/manifest.json"))
+        for file in Set(manifest.files.map { (options.directory + "/" + $0.name as NSString).deletingLastPathComponent }).union([options.directory]) {
+            HashedFile.syncDirectory(file)
+        }
         return manifest
     }
 }

@@ -25,6 +25,14 @@ final class HashedFile {
 
     deinit { if fd >= 0 { Foundation.close(fd) } }
 
+    /// Syncs a directory, so the files created in it survive a crash as entries, not only as data.
+    static func syncDirectory(_ path: String) {
+        let fd = open(path, O_RDONLY | O_DIRECTORY)
+        guard fd >= 0 else { return }
+        fsync(fd)
+        Foundation.close(fd)
+    }
+
     func write(_ chunk: some Collection<UInt8>) throws {
         buffer.append(contentsOf: chunk)
         bytes += chunk.count
@@ -37,6 +45,7 @@ final class HashedFile {
         var offset = 0
         while offset < buffer.count {
             let n = buffer.withUnsafeBytes { Foundation.write(fd, $0.baseAddress! + offset, $0.count - offset) }
+            if n < 0 && errno == EINTR { continue }
             guard n > 0 else { throw ExportError("cannot write \(path): \(String(cString: strerror(errno)))") }
             offset += n
         }

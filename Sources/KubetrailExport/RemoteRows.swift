@@ -95,6 +95,7 @@ final class RowsStreamParser {
 
     private func line(_ bytes: UnsafeRawBufferPointer) throws {
         guard let first = bytes.first else { return }
+        if ended { throw ExportError("the aggregator sent more after the end of the export") }
         if first == UInt8(ascii: "[") {
             guard begun else { throw ExportError("the aggregator sent a row before its columns") }
             var s = JSONScanner(bytes)

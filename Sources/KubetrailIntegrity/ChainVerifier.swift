@@ -24,6 +24,7 @@ public struct ChainVerifier {
         /// Entries after the last digest: consistent with the chain, but not yet signed.
         public var unsignedTail = 0
         public var findings: [Finding] = []
+        public var notes: [String] = []
     }
 
     public struct Report: Sendable {
@@ -32,6 +33,7 @@ public struct ChainVerifier {
         public var insertedTotal = 0
         public var notes: [String] = []
         public var findings: [Finding] { clusters.flatMap(\.findings) + inserted }
+        public var allNotes: [String] { notes + clusters.flatMap { c in c.notes.map { "cluster \(c.cluster): \($0)" } } }
     }
 
     let store: SQLiteStore
@@ -98,9 +100,13 @@ public struct ChainVerifier {
         digests.sort { $0.digest.number < $1.digest.number }
         var previous: (digest: AuditDigest, document: String)?
         var retentionCutoff: String?
+        if let first = digests.first, first.digest.number != 1 {
+            note(.gap, "digests #1–#\(first.digest.number - 1) are missing: digests are never pruned, so the oldest ones were removed")
+        }
         for (d, text) in digests {
             r.digestsChecked += 1
-            if !Self.signatureHolds(d, publicKey) {
+            let signed = Self.signatureHolds(d, publicKey)
+            if !signed {
                 note(.signature, "digest #\(d.number) (\(d.createdAt)): " + (d.signature == nil ? "not signed" : publicKey != nil && d.signature?.publicKey != publicKey!.rawRepresentation.base64EncodedString()
                     ? "signed with another key than the one given" : "the signature does not match: the digest was altered"))
             }
@@ -115,17 +121,30 @@ public struct ChainVerifier {
                     note(.gap, "no digest between \(p.digest.createdAt) and \(d.createdAt) (\(Int(Double(b.microseconds - a.microseconds) / 60e6)) min, interval \(Int(d.intervalSeconds)) s): the aggregator was stopped or digests were removed")
                 }
             }
-            if let c = d.retentionCutoff, retentionCutoff == nil || c > retentionCutoff! { retentionCutoff = c }
+            // Only a cutoff someone trusted signed may excuse a missing row.
+            if signed, let c = d.retentionCutoff, retentionCutoff == nil || c > retentionCutoff! { retentionCutoff = c }
             previous = (d, text)
         }
+        if let newest = digests.last?.digest, let made = Timestamp(rfc3339: newest.createdAt),
+           Double(Timestamp.now.microseconds - made.microseconds) / 1e6 > 2 * newest.intervalSeconds + 60 {
+            r.notes.append("the newest digest is from \(newest.createdAt): rows committed since are not signed (expected when checking a copy; if the aggregator is running, digests are not being written or were removed)")
+        }
 
-        // Where to start: the last digest before --from, or later if retention pruned the chain's
-        // beginning (pruning only ever stops at a digest, whose signed head is the anchor).
+        // Where to start: the last digest before --from; or, when retention pruned the chain's
+        // beginning, the digest it was pruned back to — which must itself be, with every digest
+        // before it, older than the signed retention cutoff (otherwise that is deletion).
         let firstLive = try store.firstChainSeq(cluster: cluster)
+        var prunable = 0
+        if let cutoff = retentionCutoff {
+            for (d, _) in digests {
+                if let last = d.lastTimestamp, last >= cutoff { break }
+                prunable = d.number
+            }
+        }
         var start: AuditDigest?
         for (d, _) in digests {
             let beforeFrom = from.map { f in Timestamp(rfc3339: d.createdAt).map { $0 <= f } ?? false } ?? false
-            let pruned = firstLive.map { d.lastSeq != nil && d.lastSeq! < $0 } ?? false
+            let pruned = d.number <= prunable && d.lastSeq != nil && d.lastSeq! < (firstLive ?? Int64.max)
             if beforeFrom || pruned { start = d }
         }
         let end = to.flatMap { t in digests.first { Timestamp(rfc3339: $0.digest.createdAt).map { $0 >= t } ?? false }?.digest }
@@ -153,7 +172,7 @@ public struct ChainVerifier {
             } else {
                 note(.deleted, "row \(entry.id) (seq \(entry.seq), tp_timestamp \(entry.timestamp)) was deleted")
             }
-            let expected = ChainHash.next(running, entry.rowHash)
+            let expected = ChainHash.next(running, cluster: entry.cluster, id: entry.id, timestamp: entry.timestamp, rowHash: entry.rowHash)
             if expected != entry.chainHash {
                 note(.chain, "chain entry seq \(entry.seq) (row \(entry.id)) does not follow from the one before it: entries were altered, removed or inserted before it")
             }
@@ -163,7 +182,7 @@ public struct ChainVerifier {
                 if hex(expected) != d.head || hex(entry.chainHash) != d.head {
                     note(.digest, "the chain up to seq \(entry.seq) does not match digest #\(d.number)'s signed head (\(d.createdAt)): entries since seq \(lastDigestSeq.map(String.init) ?? "0") were altered, removed or inserted")
                 }
-                if d.entries != sinceDigest && (d.firstSeq ?? 0) > (lastDigestSeq ?? 0) {
+                if d.entries != sinceDigest {
                     note(.digest, "digest #\(d.number) counts \(d.entries) entries since the one before, the chain has \(sinceDigest)")
                 }
                 sinceDigest = 0
@@ -172,6 +191,13 @@ public struct ChainVerifier {
             if let lastSigned, entry.seq > lastSigned { r.unsignedTail += 1 }
         }
         for d in inWindow where !reached.contains(d.lastSeq!) {
+            if let s = start, d.lastSeq! <= (s.lastSeq ?? 0) {
+                // Nothing was added since the anchor: the digest must repeat its head.
+                if d.lastSeq != s.lastSeq || d.head != s.head {
+                    note(.digest, "digest #\(d.number) (\(d.createdAt)) goes back to chain entry seq \(d.lastSeq!), before digest #\(s.number)'s")
+                }
+                continue
+            }
             note(.digest, "digest #\(d.number) (\(d.createdAt)) ends at chain entry seq \(d.lastSeq!), which is missing: entries were removed")
         }
         if digests.isEmpty { r.unsignedTail = r.entriesChecked }

@@ -41,18 +41,36 @@ public struct DigestWriter: Sendable {
                 return d
             }
         }
-        if let directory {
-            for d in digests {
-                let dir = directory + "/" + Self.safeName(d.cluster)
-                try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-                try Data((try d.document() + "\n").utf8).write(to: URL(fileURLWithPath: dir + "/" + String(format: "%010d.json", d.number)), options: .atomic)
-            }
-        }
+        if let directory { try writeFiles(store, directory: directory, clusters: digests.map(\.cluster)) }
         return digests
     }
 
+    /// Writes each cluster's digest files that are not on disk yet (the new ones, and any whose
+    /// write failed before), newest first, back to the last one present.
+    func writeFiles(_ store: SQLiteStore, directory: String, clusters: [String]) throws {
+        for cluster in clusters {
+            let dir = directory + "/" + Self.safeName(cluster)
+            try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+            for stored in try store.digests(cluster: cluster, newest: 100).reversed() {
+                let path = dir + "/" + String(format: "%010d.json", stored.number)
+                if FileManager.default.fileExists(atPath: path) { break }
+                try Data((stored.document + "\n").utf8).write(to: URL(fileURLWithPath: path), options: .atomic)
+            }
+        }
+    }
+
+    /// A directory name per cluster: bytes outside [A-Za-z0-9_-] percent-encoded, so names
+    /// never collide and never climb out of the directory.
     static func safeName(_ cluster: String) -> String {
-        String(cluster.map { $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" || $0 == "." ? $0 : "_" })
+        var out = ""
+        for b in cluster.utf8 {
+            if (b >= 0x30 && b <= 0x39) || (b >= 0x41 && b <= 0x5A) || (b >= 0x61 && b <= 0x7A) || b == 0x2D || b == 0x5F {
+                out.unicodeScalars.append(UnicodeScalar(b))
+            } else {
+                out += String(format: "%%%02X", b)
+            }
+        }
+        return out.isEmpty ? "%" : out
     }
 
     /// The digests in a directory written by `write` (or copied from one), by cluster.

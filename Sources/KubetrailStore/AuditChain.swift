@@ -4,32 +4,35 @@ import GRDB
 import GRDBSQLite
 import KubetrailTables
 
-/// The hash of one stored row: SHA-256 over its values in the table's column order, each as a
-/// type tag, a length and its bytes, so no two different rows encode alike. Booleans hash as
-/// the integers SQLite stores, so a row hashes the same bound and read back.
+/// The hash of one stored row: SHA-256 over its non-null values, each as the column's name, a
+/// type tag, a length and its bytes, so no two different rows encode alike, and a column added
+/// later (NULL in older rows) leaves the older rows' hashes as they were. Booleans hash as the
+/// integers SQLite stores, so a row hashes the same bound and read back.
 public enum RowHash {
-    public static func of(_ values: [ColumnValue]) -> [UInt8] {
+    public static let columnNames = AuditLogRow.schema.columns.map(\.name)
+
+    public static func of(_ values: [ColumnValue], columns: [String] = columnNames) -> [UInt8] {
         var e = Encoder()
-        for v in values {
+        for (name, v) in zip(columns, values) {
             switch v {
-            case .null: e.null()
-            case .int(let i): e.int(i)
-            case .bool(let b): e.int(b ? 1 : 0)
-            case .text(let s): e.text(s)
+            case .null: continue
+            case .int(let i): e.int(name, i)
+            case .bool(let b): e.int(name, b ? 1 : 0)
+            case .text(let s): e.tagged(name, 2, s.utf8)
             }
         }
         return e.digest()
     }
 
-    public static func of(_ values: [QueryValue]) -> [UInt8] {
+    public static func of(_ values: [QueryValue], columns: [String] = columnNames) -> [UInt8] {
         var e = Encoder()
-        for v in values {
+        for (name, v) in zip(columns, values) {
             switch v {
-            case .null: e.null()
-            case .int(let i): e.int(i)
-            case .text(let s): e.text(s)
-            case .real(let d): e.tagged(3, withUnsafeBytes(of: d.bitPattern.littleEndian) { Array($0) })
-            case .blob(let b): e.tagged(4, b)
+            case .null: continue
+            case .int(let i): e.int(name, i)
+            case .text(let s): e.tagged(name, 2, s.utf8)
+            case .real(let d): e.tagged(name, 3, withUnsafeBytes(of: d.bitPattern.littleEndian) { Array($0) })
+            case .blob(let b): e.tagged(name, 4, b)
             }
         }
         return e.digest()
@@ -37,31 +40,37 @@ public enum RowHash {
 
     struct Encoder {
         var bytes: [UInt8] = []
-        init() { bytes.reserveCapacity(2048) }
-        mutating func null() { bytes.append(0) }
-        mutating func int(_ i: Int64) {
-            bytes.append(1)
-            withUnsafeBytes(of: i.littleEndian) { bytes.append(contentsOf: $0) }
-        }
-        mutating func text(_ s: String) { tagged(2, s.utf8) }
-        mutating func tagged(_ tag: UInt8, _ b: some Collection<UInt8>) {
-            bytes.append(tag)
+        init() { bytes.reserveCapacity(4096) }
+        mutating func field(_ b: some Collection<UInt8>) {
             withUnsafeBytes(of: UInt32(b.count).littleEndian) { bytes.append(contentsOf: $0) }
             bytes.append(contentsOf: b)
+        }
+        mutating func int(_ name: String, _ i: Int64) { tagged(name, 1, withUnsafeBytes(of: i.littleEndian) { Array($0) }) }
+        mutating func tagged(_ name: String, _ tag: UInt8, _ b: some Collection<UInt8>) {
+            field(name.utf8)
+            bytes.append(tag)
+            field(b)
         }
         func digest() -> [UInt8] { Array(SHA256.hash(data: bytes)) }
     }
 }
 
-/// The chain: each entry's hash is SHA-256(previous entry's hash ‖ row hash), starting from 32
-/// zero bytes, separately per cluster.
+/// The chain: each entry's hash is SHA-256(previous entry's hash ‖ SHA-256(cluster, tp_id,
+/// tp_timestamp, row hash)), starting from 32 zero bytes, separately per cluster. The entry's
+/// own columns are in the hash, so none of them can be edited (say, backdated to look expired)
+/// without breaking the chain.
 public enum ChainHash {
     public static let genesis = [UInt8](repeating: 0, count: 32)
 
-    public static func next(_ previous: [UInt8], _ rowHash: [UInt8]) -> [UInt8] {
+    public static func next(_ previous: [UInt8], cluster: String, id: String, timestamp: String, rowHash: [UInt8]) -> [UInt8] {
+        var e = RowHash.Encoder()
+        e.field(cluster.utf8)
+        e.field(id.utf8)
+        e.field(timestamp.utf8)
+        e.field(rowHash)
         var h = SHA256()
         h.update(data: previous)
-        h.update(data: rowHash)
+        h.update(data: e.digest())
         return Array(h.finalize())
     }
 }
@@ -93,14 +102,22 @@ final class AuditChain {
         try append(rowHash: RowHash.of(values), id: id, timestamp: timestamp, cluster: cluster)
     }
 
-    func append(rowHash: [UInt8], id: String, timestamp: String, cluster: String) throws {
+    /// False when the chain already has an entry for this `tp_id` with another row hash: the row
+    /// was committed once and removed by retention, and this is it sent again with other ingest
+    /// details (the caller takes it back out: a duplicate). With the same values it keeps its
+    /// old entry.
+    @discardableResult
+    func append(rowHash: [UInt8], id: String, timestamp: String, cluster: String) throws -> Bool {
+        let existing = try db.cachedStatement(sql: "SELECT row_hash FROM kubetrail_audit_chain WHERE tp_id = ?")
+        if let stored = try Data.fetchOne(existing, arguments: [id]) { return Array(stored) == rowHash }
         let previous = try head(cluster)
-        let hash = ChainHash.next(previous, rowHash)
+        let hash = ChainHash.next(previous, cluster: cluster, id: id, timestamp: timestamp, rowHash: rowHash)
         let insert = try db.cachedStatement(sql: """
             INSERT INTO kubetrail_audit_chain (cluster, tp_id, tp_timestamp, row_hash, chain_hash) VALUES (?, ?, ?, ?, ?)
             """)
         try insert.execute(arguments: [cluster, id, timestamp, Data(rowHash), Data(hash)])
         heads[cluster] = hash
+        return true
     }
 
     private func lastDigestHead(_ cluster: String) throws -> [UInt8]? {

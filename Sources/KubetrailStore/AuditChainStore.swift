@@ -60,6 +60,22 @@ extension RowWriter {
         return span
     }
 
+    /// The audit retention cutoff every cluster's newest digest has signed (the earliest of
+    /// them): audit rows may only be deleted up to it, so no row goes missing before a digest
+    /// says it may. Nil when there is no digest.
+    public func signedAuditRetentionCutoff() throws -> Timestamp? {
+        let documents = try String.fetchAll(db, sql: """
+            SELECT document FROM kubetrail_audit_digests d WHERE number = (SELECT max(number) FROM kubetrail_audit_digests WHERE cluster = d.cluster)
+            """)
+        var cutoffs: [Timestamp] = []
+        for document in documents {
+            guard let object = try? JSONSerialization.jsonObject(with: Data(document.utf8)) as? [String: Any] else { return nil }
+            guard let text = object["retention_cutoff"] as? String, let t = Timestamp(rfc3339: text) else { return nil }
+            cutoffs.append(t)
+        }
+        return cutoffs.min()
+    }
+
     public func insertDigest(_ d: StoredDigest) throws {
         try db.execute(sql: "INSERT INTO kubetrail_audit_digests (cluster, number, created_at, last_seq, document) VALUES (?, ?, ?, ?, ?)",
                        arguments: [d.cluster, d.number, d.createdAt, d.lastSeq, d.document])
@@ -91,10 +107,13 @@ extension StoredDigest {
 }
 
 extension SQLiteStore {
-    public func digests(cluster: String? = nil) throws -> [StoredDigest] {
+    /// Digests in number order; with `newest`, only that many of the latest.
+    public func digests(cluster: String? = nil, newest: Int? = nil) throws -> [StoredDigest] {
         try pool.read { db in
             if let cluster {
-                return try Row.fetchAll(db, sql: "SELECT * FROM kubetrail_audit_digests WHERE cluster = ? ORDER BY number", arguments: [cluster]).map(StoredDigest.init)
+                let limit = newest.map { " DESC LIMIT \($0)" } ?? ""
+                let rows = try Row.fetchAll(db, sql: "SELECT * FROM kubetrail_audit_digests WHERE cluster = ? ORDER BY number" + limit, arguments: [cluster]).map(StoredDigest.init)
+                return newest == nil ? rows : rows.reversed()
             }
             return try Row.fetchAll(db, sql: "SELECT * FROM kubetrail_audit_digests ORDER BY cluster, number").map(StoredDigest.init)
         }
@@ -120,7 +139,12 @@ extension SQLiteStore {
     /// Walks `cluster`'s chain after `seq` in order, each entry with its audit row's values
     /// (in the schema's column order), or nil when the row is gone.
     public func walkAuditChain(cluster: String, after seq: Int64, _ body: (ChainEntry, [QueryValue]?) throws -> Void) throws {
-        let columns = AuditLogRow.schema.columns.map { "a." + quoteIdentifier($0.name) }.joined(separator: ", ")
+        // Each value with its storage class and its bytes: text read by length, so a NUL inside
+        // a value hashes as it was written.
+        let columns = AuditLogRow.schema.columns.map { c -> String in
+            let q = "a." + quoteIdentifier(c.name)
+            return "typeof(\(q)), CAST(\(q) AS BLOB)"
+        }.joined(separator: ", ")
         try pool.read { db in
             let rows = try Row.fetchCursor(db, sql: """
                 SELECT c.seq, c.cluster, c.tp_id, c.tp_timestamp, c.row_hash, c.chain_hash, a.rowid IS NOT NULL, \(columns)
@@ -130,7 +154,16 @@ extension SQLiteStore {
             while let r = try rows.next() {
                 let entry = ChainEntry(seq: r[0], cluster: r[1], id: r[2], timestamp: r[3], rowHash: Array(r[4] as Data), chainHash: Array(r[5] as Data))
                 let present: Bool = r[6]
-                try body(entry, present ? (7..<r.count).map { AuditChain.value(r[$0] as DatabaseValue) } : nil)
+                try body(entry, present ? stride(from: 7, to: r.count, by: 2).map { i in
+                    let bytes: Data = (r[i + 1] as Data?) ?? Data()
+                    switch r[i] as String {
+                    case "null": return .null
+                    case "integer": return .int(Int64(String(decoding: bytes, as: UTF8.self)) ?? 0)
+                    case "real": return .real(Double(String(decoding: bytes, as: UTF8.self)) ?? 0)
+                    case "text": return .text(String(decoding: bytes, as: UTF8.self))
+                    default: return .blob(Array(bytes))
+                    }
+                } : nil)
             }
         }
     }

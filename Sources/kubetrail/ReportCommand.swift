@@ -65,7 +65,7 @@ struct ReportCommand: ParsableCommand {
                 report.integrity = v.clusters.map { c in
                     "cluster \(c.cluster): \(c.entriesChecked) chain entries checked, \(c.digestsChecked) signed digests"
                         + (c.unsignedTail > 0 ? ", \(c.unsignedTail) entries not yet signed" : "") + (c.rowsExpired > 0 ? ", \(c.rowsExpired) rows past retention" : "")
-                } + v.notes.map { "note: \($0)" }
+                } + v.allNotes.map { "note: \($0)" }
                 report.integrityProblems = v.findings.map(\.description)
             }
             let text = html ? ReportHTML.render(report) : ReportMarkdown.render(report)

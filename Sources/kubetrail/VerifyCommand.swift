@@ -52,7 +52,7 @@ struct VerifyCommand: ParsableCommand {
         }
         if report.clusters.isEmpty { print("the audit chain is empty") }
         for f in report.inserted { print("  " + f.description) }
-        for n in report.notes { FileHandle.standardError.write(Data("note: \(n)\n".utf8)) }
+        for n in report.allNotes { FileHandle.standardError.write(Data("note: \(n)\n".utf8)) }
         if !report.findings.isEmpty { throw ExitCode(1) }
     }
 }

@@ -5,7 +5,8 @@ import TestSupport
 @Suite(.serialized) struct RetentionTests {
     @Test func rowsPastTheirTableMaximumAgeAreDeletedOthersKept() throws {
         let f = try AggregatorFixture()
-        let server = try f.start(["--retention", "kubernetes_audit_logs=30d", "--retention-interval", "0.2"])
+        // Audit rows go once a signed digest carries the cutoff: digests every second here.
+        let server = try f.start(["--retention", "kubernetes_audit_logs=30d", "--retention-interval", "0.2", "--digest-interval", "1s"])
         defer { server.stop() }
         // Old: the 2023 fixture events (audit) and 2021 container lines (no retention configured).
         #expect(try f.ingest(server, file: f.write("b.z", AggregatorFixture.fixtureBatch().deflated())).status == 200)
@@ -15,7 +16,7 @@ import TestSupport
         let list = Data(#"{"kind":"EventList","items":[\#(event)]}"#.utf8)
         #expect(try Curl.request(server.baseURL + "/v1/audit/webhook", headers: ["Authorization": "Bearer \(f.ingestToken)"], body: list).status == 200)
         var remaining = -1
-        for _ in 0..<50 {
+        for _ in 0..<100 {
             remaining = try f.count("SELECT COUNT(*) FROM kubernetes_audit_logs")
             if remaining == 1 { break }
             Thread.sleep(forTimeInterval: 0.1)

@@ -118,6 +118,50 @@ import TestSupport
         #expect(bad.stderr.contains("tp_date=2017-09-12/forged.parquet is not part of the export"), "\(bad.stderr)")
     }
 
+    /// One audit event with an empty group list, a list of awkward strings, JSON with unicode
+    /// and quotes, and nulls: the same values from CSV, JSON lines and Parquet.
+    @Test func emptyListsNullsAndAwkwardTextSurviveEveryFormat() throws {
+        let dir = try TemporaryDirectory()
+        let event = #"{"kind":"Event","apiVersion":"audit.k8s.io/v1","level":"Request","auditID":"e-1","stage":"ResponseComplete","requestURI":"/api/v1/namespaces/a,b/configmaps","verb":"create","user":{"username":"o'brien \"ob\"","groups":[]},"impersonatedUser":{"username":"x","groups":["g,1","line\nbreak","ünï"]},"sourceIPs":["10.0.0.1"],"objectRef":{"resource":"configmaps","namespace":"a,b","name":"多言語"},"requestObject":{"data":{"k":"v \"q\" ✓"}},"requestReceivedTimestamp":"2026-11-27T10:00:00.123456Z","stageTimestamp":"2026-11-27T10:00:00.223456Z"}"#
+        let file = try dir.write("audit.log", event + "\n")
+        #expect(try Subprocess.kubetrail(["import", "audit", file, "--db", dir.path("kt.db")]).status == 0)
+        for format in ["csv", "jsonl", "parquet"] {
+            let r = try Subprocess.kubetrail(["export", "--db", dir.path("kt.db"), "--table", "kubernetes_audit_logs", "--format", format, "--out", dir.path(format)])
+            #expect(r.status == 0, "\(r.stderr)")
+        }
+        let got = try DuckDB.json("""
+        import csv, json, sys, duckdb
+        d = sys.argv[1]
+        out = {}
+        with open(d + '/csv/kubernetes_audit_logs-0001.csv', newline='', encoding='utf-8') as f:
+            r = list(csv.DictReader(f))[0]
+            out['csv'] = {k: r[k] for k in ('user_groups', 'impersonated_user_groups', 'user_name', 'namespace', 'name', 'request_object', 'response_code')}
+        with open(d + '/jsonl/kubernetes_audit_logs-0001.jsonl', encoding='utf-8') as f:
+            r = json.loads(f.readline())
+            out['jsonl'] = {k: r[k] for k in ('user_groups', 'impersonated_user_groups', 'user_name', 'namespace', 'name', 'request_object', 'response_code')}
+        rel = duckdb.sql("SELECT user_groups, impersonated_user_groups, user_name, namespace, name, request_object, response_code FROM read_parquet(?)", params=[d + '/parquet/kubernetes_audit_logs-0001.parquet'])
+        out['parquet'] = dict(zip(rel.columns, rel.fetchall()[0]))
+        print(json.dumps(out))
+        """, [dir.path("")]) as! [String: [String: Any]]
+        let groups = ["g,1", "line\nbreak", "ünï"]
+        #expect(got["csv"]?["user_groups"] as? String == "[]")
+        #expect(got["jsonl"]?["user_groups"] as? [String] == [])
+        #expect(got["parquet"]?["user_groups"] as? [String] == [])
+        #expect(got["jsonl"]?["impersonated_user_groups"] as? [String] == groups && got["parquet"]?["impersonated_user_groups"] as? [String] == groups)
+        #expect((try? JSONSerialization.jsonObject(with: Data((got["csv"]?["impersonated_user_groups"] as? String ?? "").utf8))) as? [String] == groups)
+        for format in ["csv", "jsonl", "parquet"] {
+            #expect(got[format]?["user_name"] as? String == "o'brien \"ob\"" && got[format]?["namespace"] as? String == "a,b" && got[format]?["name"] as? String == "多言語", "\(format)")
+        }
+        #expect(got["csv"]?["response_code"] as? String == "" && got["jsonl"]?["response_code"] is NSNull && got["parquet"]?["response_code"] is NSNull)
+        let object = { (v: Any?) -> [String: Any]? in
+            if let s = v as? String { return try? JSONSerialization.jsonObject(with: Data(s.utf8)) as? [String: Any] }
+            return v as? [String: Any]
+        }
+        for format in ["csv", "jsonl", "parquet"] {
+            #expect((object(got[format]?["request_object"])?["data"] as? [String: String])?["k"] == "v \"q\" ✓", "\(format)")
+        }
+    }
+
     @Test func parquetOptionsAreCheckedBeforeAnythingIsWritten() throws {
         let lab = try Lab()
         let layout = try lab.kubetrail(["export", "--db", lab.db, "--table", "kubernetes_audit_logs", "--out", lab.dir.path("a"), "--layout", "tailpipe"])

@@ -42,10 +42,14 @@ import TestSupport
             let r = try Subprocess.run(URL(fileURLWithPath: "/usr/bin/python3"), ["-c", """
             import sqlite3, hashlib, sys
             con = sqlite3.connect(sys.argv[1])
+            def field(b):
+                return len(b).to_bytes(4, 'little') + b
             def relink(cluster):
+                # docs/integrity.md: SHA-256(previous || SHA-256(cluster, tp_id, tp_timestamp, row_hash))
                 prev = bytes(32)
-                for seq, row_hash in con.execute("SELECT seq, row_hash FROM kubetrail_audit_chain WHERE cluster = ? ORDER BY seq", (cluster,)).fetchall():
-                    prev = hashlib.sha256(prev + row_hash).digest()
+                for seq, tp_id, ts, row_hash in con.execute("SELECT seq, tp_id, tp_timestamp, row_hash FROM kubetrail_audit_chain WHERE cluster = ? ORDER BY seq", (cluster,)).fetchall():
+                    entry = hashlib.sha256(field(cluster.encode()) + field(tp_id.encode()) + field(ts.encode()) + field(row_hash)).digest()
+                    prev = hashlib.sha256(prev + entry).digest()
                     con.execute("UPDATE kubetrail_audit_chain SET chain_hash = ? WHERE seq = ?", (prev, seq))
             \(script)
             con.commit()
@@ -151,6 +155,86 @@ import TestSupport
         #expect(caught.contains("does not match digest #1's signed head"), "\(caught)")
     }
 
+    @Test func aPeriodWithQuietDigestsVerifiesFromItsAnchor() throws {
+        let lab = try Lab()
+        let t0 = Timestamp.now
+        try lab.digest(at: t0)
+        // Two digests with nothing new, then more rows and a digest covering them.
+        try lab.digest(at: t0.adding(microseconds: 60_000_000))
+        try lab.digest(at: t0.adding(microseconds: 120_000_000))
+        try lab.importAudit("audit/openshift/clo_vrl_audit_in_k8s1.25_100events.log", cluster: nil)
+        try lab.digest(at: t0.adding(microseconds: 180_000_000))
+        let report = try lab.verify(from: t0.adding(microseconds: 30_000_000), to: t0.adding(microseconds: 150_000_000))
+        #expect(report.findings.isEmpty, "\(report.findings)")
+        #expect(report.clusters[0].entriesChecked == 100 && report.clusters[0].firstDigest == 2 && report.clusters[0].lastDigest == 4)
+        // A row of the period changed: found within the window.
+        try lab.behindTheBack("con.execute(\"UPDATE kubernetes_audit_logs SET verb = 'x' WHERE rowid = 60\")")
+        #expect(try lab.verify(from: t0.adding(microseconds: 30_000_000)).findings.map(\.kind) == [.modified])
+    }
+
+    @Test func cuttingTheChainsBeginningWithoutRetentionIsDeletion() throws {
+        let lab = try Lab()
+        try lab.digest()
+        try lab.importAudit("audit/openshift/clo_vrl_audit_in_k8s1.25_100events.log", cluster: nil)
+        try lab.digest()
+        // Everything up to digest #1 removed, rows and chain entries, as retention would — but
+        // no signed cutoff allows it (and these rows are not old by any).
+        try lab.behindTheBack("""
+        con.execute("DELETE FROM kubernetes_audit_logs WHERE tp_id IN (SELECT tp_id FROM kubetrail_audit_chain WHERE seq <= 37)")
+        con.execute("DELETE FROM kubetrail_audit_chain WHERE seq <= 37")
+        """)
+        let report = try lab.verify()
+        #expect(report.findings.contains { $0.kind == .chain && $0.message.contains("seq 38") }, "\(report.findings)")
+        #expect(report.findings.contains { $0.kind == .digest && $0.message.contains("digest #1") && $0.message.contains("missing") }, "\(report.findings)")
+    }
+
+    @Test func backdatingAChainEntryToPassForExpiredBreaksTheChain() throws {
+        let lab = try Lab()
+        let now = Timestamp.now
+        try lab.importAudit("audit/openshift/clo_vrl_audit_in_k8s1.25_100events.log", cluster: nil)
+        try lab.digest(at: now, retention: 400 * 86_400)   // the 2017 rows are past it, the 2023 ones not
+        try lab.behindTheBack("""
+        tp_id = con.execute("SELECT tp_id FROM kubetrail_audit_chain WHERE seq = 60").fetchone()[0]
+        con.execute("DELETE FROM kubernetes_audit_logs WHERE tp_id = ?", (tp_id,))
+        con.execute("UPDATE kubetrail_audit_chain SET tp_timestamp = '2000-01-01T00:00:00.000000Z' WHERE seq = 60")
+        """)
+        let report = try lab.verify()
+        #expect(report.findings.contains { $0.kind == .chain && $0.message.contains("seq 60") }, "\(report.findings)")
+    }
+
+    @Test func theOldestDigestsRemovedAreAGap() throws {
+        let lab = try Lab()
+        for _ in 0..<3 { try lab.digest() }
+        try lab.behindTheBack("con.execute(\"DELETE FROM kubetrail_audit_digests WHERE number <= 2\")")
+        let report = try lab.verify(offHost: false)
+        #expect(report.findings.contains { $0.kind == .gap && $0.message.contains("digests #1–#2 are missing") }, "\(report.findings)")
+    }
+
+    @Test func aNulInsideAValueHashesAsWritten() throws {
+        let lab = try Lab()
+        let event = #"{"kind":"Event","apiVersion":"audit.k8s.io/v1","level":"Metadata","auditID":"nul-1","stage":"ResponseComplete","requestURI":"/api/v1/namespaces/d/pods/a%00b","verb":"get","user":{"username":"u\u0000v"},"objectRef":{"resource":"pods","namespace":"d","name":"a\u0000b"},"stageTimestamp":"2026-11-27T10:00:00.000000Z"}"#
+        let file = try lab.dir.write("nul.log", event + "\n")
+        _ = try Importer(store: lab.store, options: .init(kind: .audit)).run(InputFiles.expand([file]))
+        try lab.digest()
+        let report = try lab.verify()
+        #expect(report.findings.isEmpty && report.clusters[0].entriesChecked == 38, "\(report.findings)")
+    }
+
+    @Test func aRowSentAgainAfterRetentionIsADuplicateAndIngestGoesOn() throws {
+        let lab = try Lab()
+        try lab.digest()
+        let cutoff = Timestamp.now.adding(microseconds: -30 * 86_400_000_000)
+        _ = try lab.store.write { try $0.deleteOlder(in: AuditLogRow.schema, than: cutoff, limit: 1000) }
+        // The same events again from another file (an agent resending after the rows expired):
+        // no error and no second entry; they were stored once already, so they are duplicates.
+        let again = try lab.dir.write("again.log", try Fixtures.data("audit/audit2rbac_demo.log") + Data("\n".utf8))
+        let summary = try Importer(store: lab.store, options: .init(kind: .audit)).run(InputFiles.expand([again]))
+        #expect(summary.stored == 0 && summary.duplicates == 37, "\(summary)")
+        try lab.digest(retention: 30 * 86_400)
+        let report = try lab.verify()
+        #expect(report.findings.isEmpty && report.clusters[0].entriesChecked == 37 && report.clusters[0].rowsExpired == 37, "\(report.findings)")
+    }
+
     @Test func aLongSilenceBetweenDigestsIsAGap() throws {
         let lab = try Lab()
         let t0 = Timestamp.now
@@ -172,6 +256,9 @@ import TestSupport
         let between = try lab.verify()
         #expect(between.findings.isEmpty && between.clusters[0].rowsExpired == 37, "\(between.findings)")
         #expect(try lab.store.write { try $0.pruneAuditChain(olderThan: cutoff) } == 37)
+        // An idle cluster emptied by retention: nothing to walk, nothing missing.
+        let emptied = try lab.verify()
+        #expect(emptied.findings.isEmpty && emptied.clusters[0].entriesChecked == 0, "\(emptied.findings)")
         try lab.importAudit("audit/openshift/clo_vrl_audit_in_k8s1.25_100events.log", cluster: nil)
         try lab.digest(retention: 30 * 86_400)
         let after = try lab.verify()
