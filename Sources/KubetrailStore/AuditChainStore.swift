@@ -137,7 +137,8 @@ extension SQLiteStore {
     }
 
     /// Walks `cluster`'s chain after `seq` in order, each entry with its audit row's values
-    /// (in the schema's column order), or nil when the row is gone.
+    /// (in the schema's column order), or nil when the row is gone. SQLite may give a deleted
+    /// row's rowid to a later one: an entry whose rowid a later entry claims has lost its row.
     public func walkAuditChain(cluster: String, after seq: Int64, _ body: (ChainEntry, [QueryValue]?) throws -> Void) throws {
         // Each value with its storage class and its bytes: text read by length, so a NUL inside
         // a value hashes as it was written.
@@ -147,8 +148,10 @@ extension SQLiteStore {
         }.joined(separator: ", ")
         try pool.read { db in
             let rows = try Row.fetchCursor(db, sql: """
-                SELECT c.seq, c.cluster, c.tp_id, c.tp_timestamp, c.row_hash, c.chain_hash, a.rowid IS NOT NULL, \(columns)
-                FROM kubetrail_audit_chain c LEFT JOIN kubernetes_audit_logs a ON a.tp_id = c.tp_id
+                SELECT c.seq, c.cluster, c.tp_id, c.tp_timestamp, c.row_hash, c.chain_hash,
+                       a.rowid IS NOT NULL AND NOT EXISTS (SELECT 1 FROM kubetrail_audit_chain d WHERE d.row_rowid = c.row_rowid AND d.seq > c.seq),
+                       \(columns)
+                FROM kubetrail_audit_chain c LEFT JOIN kubernetes_audit_logs a ON a.rowid = c.row_rowid
                 WHERE c.cluster = ? AND c.seq > ? ORDER BY c.seq
                 """, arguments: [cluster, seq])
             while let r = try rows.next() {
@@ -171,7 +174,7 @@ extension SQLiteStore {
     /// Audit rows with no chain entry (inserted behind the writer's back), optionally only
     /// those with `tp_timestamp` in a range.
     public func unchainedAuditRows(from: Timestamp?, to: Timestamp?, limit: Int) throws -> (ids: [(id: String, timestamp: String)], total: Int) {
-        var conditions = ["NOT EXISTS (SELECT 1 FROM kubetrail_audit_chain c WHERE c.tp_id = a.tp_id)"]
+        var conditions = ["NOT EXISTS (SELECT 1 FROM kubetrail_audit_chain c WHERE c.row_rowid = a.rowid)"]
         var arguments: [String] = []
         if let from { conditions.append("a.tp_timestamp >= ?"); arguments.append(from.iso8601) }
         if let to { conditions.append("a.tp_timestamp < ?"); arguments.append(to.iso8601) }

@@ -42,12 +42,14 @@ enum Migrations {
                 CREATE TABLE kubetrail_audit_chain (
                   seq INTEGER PRIMARY KEY AUTOINCREMENT,   -- never reused, even after retention prunes
                   cluster TEXT NOT NULL,
-                  tp_id TEXT NOT NULL UNIQUE,
+                  row_rowid INTEGER NOT NULL,              -- the audit row: rowids only grow, so this index appends
+                  tp_id TEXT NOT NULL,
                   tp_timestamp TEXT NOT NULL,
                   row_hash BLOB NOT NULL,
                   chain_hash BLOB NOT NULL
                 );
                 CREATE INDEX kubetrail_audit_chain_cluster ON kubetrail_audit_chain (cluster, seq);
+                CREATE INDEX kubetrail_audit_chain_row ON kubetrail_audit_chain (row_rowid);
                 CREATE TABLE kubetrail_audit_digests (
                   cluster TEXT NOT NULL,
                   number INTEGER NOT NULL,
@@ -58,10 +60,11 @@ enum Migrations {
                 ) WITHOUT ROWID;
                 """)
             // Rows stored before the chain existed are its start, in rowid order.
-            let existing = try Row.fetchCursor(db, sql: "SELECT * FROM kubernetes_audit_logs ORDER BY rowid")
+            let existing = try Row.fetchCursor(db, sql: "SELECT rowid AS kubetrail_rowid, * FROM kubernetes_audit_logs ORDER BY rowid")
             let chain = AuditChain(db)
             while let row = try existing.next() {
-                try chain.append(values: AuditChain.values(of: row), id: row["tp_id"], timestamp: row["tp_timestamp"], cluster: row["tp_index"] ?? "default")
+                try chain.append(rowHash: RowHash.of(AuditChain.values(of: row)), rowid: row["kubetrail_rowid"], id: row["tp_id"],
+                                 timestamp: row["tp_timestamp"], cluster: row["tp_index"] ?? "default")
             }
         }
         return m

@@ -47,11 +47,8 @@ public final class RowWriter {
             guard sqlite3_changes(db.sqliteConnection) > 0 else { return .duplicate }
             if schema.name == AuditLogRow.schema.name {
                 let c = row.common
-                guard try chain.append(rowHash: RowHash.of(values), id: c.id, timestamp: c.timestamp.iso8601, cluster: c.index) else {
-                    // Same tp_id, other values than the chain recorded: not the row that was there.
-                    try db.execute(sql: "DELETE FROM kubernetes_audit_logs WHERE tp_id = ?", arguments: [c.id])
-                    return .duplicate
-                }
+                try chain.append(rowHash: RowHash.of(values), rowid: sqlite3_last_insert_rowid(db.sqliteConnection),
+                                 id: c.id, timestamp: c.timestamp.iso8601, cluster: c.index)
             }
             return .inserted
         case .replaceWhileStored(let column):
