@@ -1,26 +1,16 @@
 import Crypto
 import Foundation
+import KubetrailIntegrity
 
 /// `manifest.json` of an export: what was asked for, what was written (each file's size, rows
 /// and SHA-256), and an Ed25519 signature over all of it, so whoever holds the export can tell
 /// that it is complete and unaltered.
-public struct ExportManifest: Codable, Equatable, Sendable {
+public struct ExportManifest: Codable, Equatable, Sendable, SignedDocument {
     public struct File: Codable, Equatable, Sendable {
         public var name: String
         public var bytes: Int
         public var rows: Int
         public var sha256: String
-    }
-
-    public struct Signature: Codable, Equatable, Sendable {
-        public var algorithm = "ed25519"
-        public var publicKey: String
-        public var value: String
-
-        enum CodingKeys: String, CodingKey {
-            case algorithm, value
-            case publicKey = "public_key"
-        }
     }
 
     /// Where the store's audit chain stood when the export ran, per cluster: an auditor can ask
@@ -57,7 +47,7 @@ public struct ExportManifest: Codable, Equatable, Sendable {
     public var source: String?
     public var tool: String
     public var exportedAt: String
-    public var signature: Signature?
+    public var signature: DocumentSignature?
 
     enum CodingKeys: String, CodingKey {
         case table, format, from, to, columns, files, tool, signature, layout, compression, chain, source
@@ -67,20 +57,6 @@ public struct ExportManifest: Codable, Equatable, Sendable {
         case firstTimestamp = "first_tp_timestamp"
         case lastTimestamp = "last_tp_timestamp"
         case exportedAt = "exported_at"
-    }
-
-    /// The bytes the signature covers: the manifest without its signature, keys sorted.
-    public func signedBytes() throws -> Data {
-        var unsigned = self
-        unsigned.signature = nil
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        return try encoder.encode(unsigned)
-    }
-
-    public mutating func sign(with key: Curve25519.Signing.PrivateKey) throws {
-        let value = try key.signature(for: signedBytes())
-        signature = Signature(publicKey: key.publicKey.rawRepresentation.base64EncodedString(), value: value.base64EncodedString())
     }
 
     public func encoded() throws -> Data {

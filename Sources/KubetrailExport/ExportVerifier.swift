@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import KubetrailIntegrity
 
 /// `kubetrail verify-export`: checks an export directory against its manifest and the
 /// exporter's public key, and says exactly what is wrong — a file changed, missing, added, or
@@ -13,20 +14,12 @@ public enum ExportVerifier {
             return ["\(path) is not a kubetrail export manifest: \(error)"]
         }
         var problems: [String] = []
-        if let signature = manifest.signature {
-            let signedBy = Data(base64Encoded: signature.publicKey)
-            if signature.algorithm != "ed25519" {
-                problems.append("the manifest's signature algorithm is \(signature.algorithm), not ed25519")
-            } else if signedBy != publicKey.rawRepresentation {
-                problems.append("the manifest was signed with another key than the one given")
-            } else if let value = Data(base64Encoded: signature.value), let bytes = try? manifest.signedBytes(),
-                      publicKey.isValidSignature(value, for: bytes) {
-                // The manifest is the one signed.
-            } else {
-                problems.append("the manifest's signature does not match its contents: the manifest was changed after signing")
-            }
-        } else {
-            problems.append("the manifest is not signed")
+        switch manifest.checkSignature(trusted: publicKey) {
+        case .valid: break
+        case .missing: problems.append("the manifest is not signed")
+        case .otherAlgorithm(let a): problems.append("the manifest's signature algorithm is \(a), not ed25519")
+        case .otherKey: problems.append("the manifest was signed with another key than the one given")
+        case .mismatch: problems.append("the manifest's signature does not match its contents: the manifest was changed after signing")
         }
         let listed = Set(manifest.files.map(\.name))
         for file in manifest.files {

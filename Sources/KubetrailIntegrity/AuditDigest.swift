@@ -6,17 +6,7 @@ import KubetrailCore
 /// entry and chain head), what the interval since the previous digest added (entries, time
 /// range), and the hash of that previous digest, so digests form a chain of their own and a
 /// removed one leaves a visible break.
-public struct AuditDigest: Codable, Equatable, Sendable {
-    public struct Signature: Codable, Equatable, Sendable {
-        public var algorithm = "ed25519"
-        public var publicKey: String
-        public var value: String
-        enum CodingKeys: String, CodingKey {
-            case algorithm, value
-            case publicKey = "public_key"
-        }
-    }
-
+public struct AuditDigest: Codable, Equatable, Sendable, SignedDocument {
     public var formatVersion = 1
     public var cluster: String
     public var number: Int
@@ -35,7 +25,7 @@ public struct AuditDigest: Codable, Equatable, Sendable {
     /// Audit rows older than this may be gone by retention (nil: kept forever).
     public var retentionCutoff: String?
     public var intervalSeconds: Double
-    public var signature: Signature?
+    public var signature: DocumentSignature?
 
     enum CodingKeys: String, CodingKey {
         case cluster, number, head, entries, signature
@@ -49,17 +39,6 @@ public struct AuditDigest: Codable, Equatable, Sendable {
         case previousDigestSHA256 = "previous_digest_sha256"
         case retentionCutoff = "retention_cutoff"
         case intervalSeconds = "interval_seconds"
-    }
-
-    public func signedBytes() throws -> Data {
-        var unsigned = self
-        unsigned.signature = nil
-        return try Self.encoder.encode(unsigned)
-    }
-
-    public mutating func sign(with key: Curve25519.Signing.PrivateKey) throws {
-        signature = Signature(publicKey: key.publicKey.rawRepresentation.base64EncodedString(),
-                              value: try key.signature(for: signedBytes()).base64EncodedString())
     }
 
     /// The document as stored and shipped (sorted keys, one line).

@@ -105,10 +105,14 @@ public struct ChainVerifier {
         }
         for (d, text) in digests {
             r.digestsChecked += 1
-            let signed = Self.signatureHolds(d, publicKey)
-            if !signed {
-                note(.signature, "digest #\(d.number) (\(d.createdAt)): " + (d.signature == nil ? "not signed" : publicKey != nil && d.signature?.publicKey != publicKey!.rawRepresentation.base64EncodedString()
-                    ? "signed with another key than the one given" : "the signature does not match: the digest was altered"))
+            let check = d.checkSignature(trusted: publicKey)
+            let signed = check == .valid
+            switch check {
+            case .valid: break
+            case .missing: note(.signature, "digest #\(d.number) (\(d.createdAt)): not signed")
+            case .otherAlgorithm(let a): note(.signature, "digest #\(d.number) (\(d.createdAt)): signed with \(a), not ed25519")
+            case .otherKey: note(.signature, "digest #\(d.number) (\(d.createdAt)): signed with another key than the one given")
+            case .mismatch: note(.signature, "digest #\(d.number) (\(d.createdAt)): the signature does not match: the digest was altered")
             }
             if let p = previous {
                 if d.number != p.digest.number + 1 {
@@ -205,14 +209,6 @@ public struct ChainVerifier {
             r.findings.append(Finding(kind: kind, message: "and \(n - Self.findingsPerKind) more"))
         }
         return r
-    }
-
-    static func signatureHolds(_ d: AuditDigest, _ key: Curve25519.Signing.PublicKey?) -> Bool {
-        guard let s = d.signature, s.algorithm == "ed25519", let raw = Data(base64Encoded: s.publicKey),
-              let embedded = try? Curve25519.Signing.PublicKey(rawRepresentation: raw),
-              let value = Data(base64Encoded: s.value), let bytes = try? d.signedBytes() else { return false }
-        if let key, key.rawRepresentation != embedded.rawRepresentation { return false }
-        return embedded.isValidSignature(value, for: bytes)
     }
 
     static func bytes(_ hex: String) -> [UInt8]? {

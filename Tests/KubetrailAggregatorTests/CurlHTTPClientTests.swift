@@ -57,7 +57,7 @@ import TestSupport
         c.header("HTTP/1.1 503 Service Unavailable\r\n")
         c.header("Retry-After: 5\r\n")
         #expect(c.retryAfter == 5)
-        Array("0123456789abcdef".utf8).withUnsafeBytes { c.append(body: $0) }
+        #expect(Array("0123456789abcdef".utf8).withUnsafeBytes { c.append(body: $0) })   // not a stream: collected, never stopped
         #expect(c.body.count == 10)   // capped
     }
 }
