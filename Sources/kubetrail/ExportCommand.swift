@@ -64,12 +64,7 @@ struct ExportCommand: ParsableCommand {
             options.whereClause = conditions.isEmpty ? nil : conditions.joined(separator: " AND ")
             if let server {
                 guard let tokenFile else { throw UserFacingError("--server needs --token-file (a file holding a query token)") }
-                guard let text = try? String(contentsOfFile: expandTilde(tokenFile), encoding: .utf8),
-                      let token = text.split(whereSeparator: \.isNewline).map({ $0.trimmingCharacters(in: .whitespaces) })
-                        .first(where: { !$0.isEmpty && !$0.hasPrefix("#") }) else {
-                    throw UserFacingError("cannot read a token from \(tokenFile)")
-                }
-                options.remote = RemoteRows(server: server, token: token, caFile: caFile.map(expandTilde))
+                options.remote = RemoteRows(server: server, token: try readToken(tokenFile), caFile: caFile.map(expandTilde))
             }
         } catch {
             printError("\(error)")

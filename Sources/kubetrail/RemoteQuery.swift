@@ -11,11 +11,7 @@ enum RemoteQuery {
     struct Failure: Error, CustomStringConvertible { var description: String }
 
     static func run(sql: String, server: String, tokenFile: String, format: OutputFormat) async throws {
-        guard let text = try? String(contentsOfFile: expandTilde(tokenFile), encoding: .utf8),
-              let token = text.split(whereSeparator: \.isNewline).map({ $0.trimmingCharacters(in: .whitespaces) })
-                .first(where: { !$0.isEmpty && !$0.hasPrefix("#") }) else {
-            throw Failure(description: "cannot read a token from \(tokenFile)")
-        }
+        let token = try readToken(tokenFile)
         guard let base = URL(string: server), base.scheme == "http" || base.scheme == "https" else {
             throw Failure(description: "--server must be an http:// or https:// URL, got \(server)")
         }

@@ -43,12 +43,8 @@ struct ReportCommand: ParsableCommand {
             }
             guard maxRows >= 0 else { throw UserFacingError("--max-rows must be 0 or more") }
             if let server {
-                guard let tokenFile, let text = try? String(contentsOfFile: expandTilde(tokenFile), encoding: .utf8),
-                      let token = text.split(whereSeparator: \.isNewline).map({ $0.trimmingCharacters(in: .whitespaces) })
-                        .first(where: { !$0.isEmpty && !$0.hasPrefix("#") }) else {
-                    throw UserFacingError("--server needs --token-file with a query token")
-                }
-                source = .remote(server: server, token: token, caFile: caFile.map(expandTilde))
+                guard let tokenFile else { throw UserFacingError("--server needs --token-file (a file holding a query token)") }
+                source = .remote(server: server, token: try readToken(tokenFile), caFile: caFile.map(expandTilde))
             } else {
                 source = .store(try SQLiteStore(readingFrom: database.path))
             }
