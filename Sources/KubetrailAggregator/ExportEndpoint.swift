@@ -26,7 +26,11 @@ extension Aggregator {
             guard let t = Timestamp(rfc3339: text) else { throw APIError(status: .badRequest, reason: "\(name) must be an RFC 3339 time, got \(text)") }
             return t
         }
-        let sql = Exporter.sql(table: table, from: try instant("from"), to: try instant("to"), whereClause: q["where"].map(String.init))
+        let condition = q["where"].map(String.init)
+        if let condition {
+            do { try SQLCondition.check(condition) } catch { throw APIError(status: .badRequest, reason: "where: \(error)") }
+        }
+        let sql = Exporter.sql(table: table, from: try instant("from"), to: try instant("to"), whereClause: condition)
         var headers: HTTPFields = [:]
         if table == AuditLogRow.schema.name {
             let positions = try Exporter.chainPositions(store)

@@ -18,14 +18,30 @@ final class QueryStream: @unchecked Sendable {
     private let capacity = 8
     let maxBytes: Int
     /// How long the producer waits for a reader that stopped reading before giving up.
-    static let stallTimeout: TimeInterval = 60
+    let stallTimeout: TimeInterval
 
-    init(maxBytes: Int) { self.maxBytes = maxBytes }
+    init(maxBytes: Int, stallTimeout: TimeInterval = 60) {
+        self.maxBytes = maxBytes
+        self.stallTimeout = stallTimeout
+    }
 
-    static func start(path: String, sql: String, format: String, limits: ReadOnlyConnection.Limits, maxBytes: Int) -> QueryStream {
-        let stream = QueryStream(maxBytes: maxBytes)
+    static func start(path: String, sql: String, format: String, limits: ReadOnlyConnection.Limits, maxBytes: Int,
+                      stallTimeout: TimeInterval = 60) -> QueryStream {
+        let stream = QueryStream(maxBytes: maxBytes, stallTimeout: stallTimeout)
         let thread = Thread {
             let out = TextOutput { stream.put(.chunk($0)) }
+            var limits = limits
+            limits.cancelled = { stream.isCancelled }
+            if format == "rows" {
+                // A selective query over a big table may take minutes per 64 KiB: every few
+                // seconds send what is buffered, or a blank line (the rows format skips those),
+                // so the reader sees the query is alive.
+                let beat = Heartbeat(out)
+                limits.heartbeat = {
+                    guard beat.due() else { return }
+                    if beat.out.pending > 0 { beat.out.flush() } else { stream.put(.chunk([0x0A])) }
+                }
+            }
             let sink: any QuerySink
             switch format {
             case "rows": sink = RowsFormatSink(out)
@@ -59,22 +75,29 @@ final class QueryStream: @unchecked Sendable {
     private func put(_ event: Event) {
         condition.lock()
         defer { condition.unlock() }
-        let deadline = Date().addingTimeInterval(Self.stallTimeout)
+        let deadline = Date().addingTimeInterval(stallTimeout)
         while queue.count >= capacity && !cancelled {
-            if !condition.wait(until: deadline) { cancelled = true }
+            if !condition.wait(until: deadline) {
+                cancelled = true
+                condition.broadcast()   // a reader waiting on an empty queue gets its failure
+            }
         }
         if cancelled { return }
         queue.append(event)
         condition.broadcast()
     }
 
-    /// The next event; waits on a GCD thread so no cooperative-pool thread blocks.
+    /// The next event; waits on a GCD thread so no cooperative-pool thread blocks. Once the
+    /// stream is cancelled (the reader stalled past the timeout, say) and drained, it fails:
+    /// nothing more will come.
     func next() async -> Event {
         await withCheckedContinuation { continuation in
             DispatchQueue.global().async {
                 self.condition.lock()
-                while self.queue.isEmpty { self.condition.wait() }
-                let event = self.queue.removeFirst()
+                while self.queue.isEmpty && !self.cancelled { self.condition.wait() }
+                let event = self.queue.isEmpty
+                    ? Event.failed("the query was stopped: its reader took nothing for \(Int(self.stallTimeout)) s")
+                    : self.queue.removeFirst()
                 self.condition.broadcast()
                 self.condition.unlock()
                 continuation.resume(returning: event)
@@ -89,6 +112,21 @@ final class QueryStream: @unchecked Sendable {
         queue.append(.finished)   // wake any waiting reader
         condition.broadcast()
         condition.unlock()
+    }
+}
+
+/// Allows a heartbeat every few seconds (checked from SQLite's progress handler, one thread).
+/// Unchecked: it and its output are only touched on the query's own thread.
+private final class Heartbeat: @unchecked Sendable {
+    let out: TextOutput
+    init(_ out: TextOutput) { self.out = out }
+    private var last = DispatchTime.now().uptimeNanoseconds
+    static let interval: UInt64 = 5_000_000_000
+    func due() -> Bool {
+        let now = DispatchTime.now().uptimeNanoseconds
+        guard now - last >= Self.interval else { return false }
+        last = now
+        return true
     }
 }
 

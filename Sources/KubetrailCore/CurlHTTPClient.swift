@@ -167,7 +167,7 @@ public final class CurlHTTPClient {
         func header(_ line: String) {
             if line.hasPrefix("HTTP/") {
                 // A new response (after a redirect or 100-continue): its status, fresh headers.
-                status = Int(line.split(separator: " ").dropFirst().first ?? "") ?? 0
+                status = Int(line.split(whereSeparator: { $0 == " " || $0 == "\r" || $0 == "\n" }).dropFirst().first ?? "") ?? 0
                 headers = [:]
                 return
             }

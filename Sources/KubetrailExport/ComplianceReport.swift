@@ -78,10 +78,16 @@ public struct ComplianceReport: Sendable {
         self.source = source
     }
 
-    /// The SQL that selects a section's rows (shown in the report, so anyone can rerun it).
+    /// The SQL that selects a section's rows (shown in the report, so anyone can rerun it): one
+    /// row per request, its latest stage (a request is stored once per stage it reached).
     public func sql(_ s: Section) -> String {
-        "SELECT \(s.columns.joined(separator: ", ")) FROM kubernetes_audit_logs\nWHERE \(rangeCondition) AND \(s.condition)\nORDER BY stage_timestamp DESC"
+        """
+        SELECT \(s.columns.joined(separator: ", ")) FROM kubernetes_audit_logs
+        WHERE rowid IN (SELECT max(rowid) FROM kubernetes_audit_logs WHERE \(rangeCondition) AND \(s.condition) GROUP BY audit_id)
+        ORDER BY stage_timestamp DESC
+        """
     }
 
-    var rangeCondition: String { "tp_timestamp >= '\(from.iso8601)' AND tp_timestamp < '\(to.iso8601)'" }
+    /// On the indexed time column (the same instant as tp_timestamp).
+    var rangeCondition: String { "stage_timestamp >= '\(from.iso8601)' AND stage_timestamp < '\(to.iso8601)'" }
 }

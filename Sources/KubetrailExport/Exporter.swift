@@ -78,6 +78,9 @@ public struct Exporter {
         guard let table = KubernetesTables.all.first(where: { $0.name == options.table }) else {
             throw ExportError("unknown table \(options.table); export takes \(KubernetesTables.all.map(\.name).joined(separator: ", "))")
         }
+        if let condition = options.whereClause {
+            do { try SQLCondition.check(condition) } catch { throw ExportError("--where: \(error)") }
+        }
         guard options.layout == .flat || options.format == .parquet else {
             throw ExportError("the \(options.layout.rawValue) layout is for Parquet files")
         }

@@ -20,7 +20,8 @@ public struct ReportBuilder {
     public func build(from: Timestamp, to: Timestamp, now: Timestamp = .now, sourceName: String) throws -> ComplianceReport {
         var r = ComplianceReport(from: from, to: to, generatedAt: now, source: sourceName)
         let range = r.rangeCondition
-        let totals = try rows("SELECT count(*), count(DISTINCT user_name), coalesce(sum(CASE WHEN response_code IN (401, 403) THEN 1 ELSE 0 END), 0) FROM kubernetes_audit_logs WHERE \(range)")
+        // Requests, not rows: a request is stored once per stage it reached (audit_id is shared).
+        let totals = try rows("SELECT count(DISTINCT audit_id), count(DISTINCT user_name), count(DISTINCT CASE WHEN response_code IN (401, 403) THEN audit_id END) FROM kubernetes_audit_logs WHERE \(range)")
         r.totalEvents = Int(totals.first?[0] ?? "") ?? 0
         r.distinctUsers = Int(totals.first?[1] ?? "") ?? 0
         r.deniedEvents = Int(totals.first?[2] ?? "") ?? 0
@@ -31,7 +32,7 @@ public struct ReportBuilder {
         let (unit, width): (String, Int) = span <= 2 * 86_400 ? ("hour", 13) : span <= 92 * 86_400 ? ("day", 10) : ("month", 7)
         r.bucketUnit = unit
         var counts: [String: (Int, Int)] = [:]
-        for row in try rows("SELECT substr(tp_timestamp, 1, \(width)), count(*), sum(CASE WHEN response_code IN (401, 403) THEN 1 ELSE 0 END) FROM kubernetes_audit_logs WHERE \(range) GROUP BY 1 ORDER BY 1") {
+        for row in try rows("SELECT substr(stage_timestamp, 1, \(width)), count(DISTINCT audit_id), count(DISTINCT CASE WHEN response_code IN (401, 403) THEN audit_id END) FROM kubernetes_audit_logs WHERE \(range) GROUP BY 1 ORDER BY 1") {
             counts[row[0]] = (Int(row[1]) ?? 0, Int(row[2]) ?? 0)
         }
         r.activity = Self.buckets(from: from, to: to, unit: unit).map { label in
@@ -41,10 +42,10 @@ public struct ReportBuilder {
         for i in r.sections.indices {
             let s = r.sections[i]
             let condition = "\(range) AND \(s.condition)"
-            r.sections[i].total = Int(try rows("SELECT count(*) FROM kubernetes_audit_logs WHERE \(condition)").first?[0] ?? "") ?? 0
+            r.sections[i].total = Int(try rows("SELECT count(DISTINCT audit_id) FROM kubernetes_audit_logs WHERE \(condition)").first?[0] ?? "") ?? 0
             r.sections[i].rows = try rows(r.sql(s) + " LIMIT \(maxRows)")
             r.sections[i].topUsers = try rows("""
-                SELECT coalesce(user_name, '(none)'), count(*) FROM kubernetes_audit_logs WHERE \(condition) GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 5
+                SELECT coalesce(user_name, '(none)'), count(DISTINCT audit_id) FROM kubernetes_audit_logs WHERE \(condition) GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 5
                 """).map { ($0[0], Int($0[1]) ?? 0) }
         }
         return r

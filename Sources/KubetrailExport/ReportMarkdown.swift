@@ -51,11 +51,22 @@ public enum ReportMarkdown {
         return out
     }
 
-    /// A table cell: pipes escaped, line breaks flattened, very long values cut.
+    /// A table cell: text only, whatever the logged value holds. HTML is entity-escaped,
+    /// Markdown's link, image, emphasis and code characters are backslash-escaped, and pipes
+    /// too. Line breaks are flattened and very long values cut.
     static func cell(_ s: String) -> String {
-        var t = s.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "|", with: "\\|")
-            .replacingOccurrences(of: "\r", with: " ").replacingOccurrences(of: "\n", with: " ")
-        if t.count > 200 { t = String(t.prefix(200)) + "…" }
-        return t
+        var clipped = s.count > 200 ? String(s.prefix(200)) + "…" : s
+        clipped = clipped.replacingOccurrences(of: "\r", with: " ").replacingOccurrences(of: "\n", with: " ")
+        var out = ""
+        for ch in clipped {
+            switch ch {
+            case "&": out += "&amp;"
+            case "<": out += "&lt;"
+            case ">": out += "&gt;"
+            case "\\", "|", "`", "*", "_", "[", "]", "!", "#", "~": out += "\\" + String(ch)
+            default: out.append(ch)
+            }
+        }
+        return out
     }
 }

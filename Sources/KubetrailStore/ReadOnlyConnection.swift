@@ -10,6 +10,11 @@ public final class ReadOnlyConnection {
     public struct Limits: Sendable {
         public var maxRows: Int?
         public var timeLimit: Double?
+        /// Polled while SQLite works (also between rows): true stops the query, so a client that
+        /// went away frees its CPU even when no row comes out.
+        public var cancelled: (@Sendable () -> Bool)?
+        /// Called from the same polling now and then (SQLite's thread), for keep-alives.
+        public var heartbeat: (@Sendable () -> Void)?
         public init(maxRows: Int? = nil, timeLimit: Double? = nil) {
             self.maxRows = maxRows
             self.timeLimit = timeLimit
@@ -65,7 +70,8 @@ public final class ReadOnlyConnection {
         sqlite3_progress_handler(h, 1000, { context in
             guard let context else { return 0 }
             let state = Unmanaged<ProgressState>.fromOpaque(context).takeUnretainedValue()
-            return state.expired ? 1 : 0
+            state.heartbeat?()
+            return state.expired || state.cancelled?() == true ? 1 : 0
         }, Unmanaged.passUnretained(state).toOpaque())
     }
 
@@ -76,7 +82,9 @@ public final class ReadOnlyConnection {
         let translated: String
         do { translated = try SQLDialect.translate(sql, now: now) } catch { throw StoreError.sql(error.description) }
         state.deadline = limits.timeLimit.map { Date().addingTimeInterval($0) }
-        defer { state.deadline = nil }
+        state.cancelled = limits.cancelled
+        state.heartbeat = limits.heartbeat
+        defer { state.deadline = nil; state.cancelled = nil; state.heartbeat = nil }
         var rows = 0
         var ranAny = false
         let remaining = Array(translated.utf8CString)
@@ -125,6 +133,9 @@ public final class ReadOnlyConnection {
     }
 
     private func error(_ rc: Int32) -> StoreError {
+        if rc & 0xFF == SQLITE_INTERRUPT, state.cancelled?() == true {
+            return .limit("the query was stopped: its client went away")
+        }
         if rc & 0xFF == SQLITE_INTERRUPT, state.expired {
             return .limit("the query ran longer than its time limit and was stopped")
         }
@@ -154,5 +165,7 @@ private let readOnlyPragmas: Set<String> = [
 /// Read from SQLite's progress callback (same thread as the query).
 private final class ProgressState: @unchecked Sendable {
     var deadline: Date?
+    var cancelled: (@Sendable () -> Bool)?
+    var heartbeat: (@Sendable () -> Void)?
     var expired: Bool { deadline.map { Date() > $0 } ?? false }
 }

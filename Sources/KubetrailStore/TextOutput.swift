@@ -31,6 +31,9 @@ public final class TextOutput {
 
     public var text: String { String(decoding: (collected ?? []) + buffer, as: UTF8.self) }
 
+    /// Bytes written but not yet flushed.
+    public var pending: Int { buffer.count }
+
     /// Everything written so far, flushed or not.
     public private(set) var totalBytes = 0
 

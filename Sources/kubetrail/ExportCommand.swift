@@ -65,6 +65,7 @@ struct ExportCommand: ParsableCommand {
             if let server {
                 guard let tokenFile else { throw UserFacingError("--server needs --token-file (a file holding a query token)") }
                 options.remote = RemoteRows(server: server, token: try readToken(tokenFile), caFile: caFile.map(expandTilde))
+                warnIfPlainHTTP(server)
             }
         } catch {
             printError("\(error)")

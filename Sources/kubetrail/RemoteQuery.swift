@@ -12,6 +12,7 @@ enum RemoteQuery {
 
     static func run(sql: String, server: String, tokenFile: String, format: OutputFormat) async throws {
         let token = try readToken(tokenFile)
+        warnIfPlainHTTP(server)
         guard let base = URL(string: server), base.scheme == "http" || base.scheme == "https" else {
             throw Failure(description: "--server must be an http:// or https:// URL, got \(server)")
         }

@@ -45,6 +45,7 @@ struct ReportCommand: ParsableCommand {
             if let server {
                 guard let tokenFile else { throw UserFacingError("--server needs --token-file (a file holding a query token)") }
                 source = .remote(server: server, token: try readToken(tokenFile), caFile: caFile.map(expandTilde))
+                warnIfPlainHTTP(server)
             } else {
                 source = .store(try SQLiteStore(readingFrom: database.path))
             }

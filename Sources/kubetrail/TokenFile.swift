@@ -10,3 +10,9 @@ func readToken(_ file: String) throws -> String {
     }
     return token
 }
+
+/// Says so when a token is about to go over plain HTTP to another machine.
+func warnIfPlainHTTP(_ server: String) {
+    guard server.hasPrefix("http://"), let host = URL(string: server)?.host, !["127.0.0.1", "localhost", "::1"].contains(host) else { return }
+    FileHandle.standardError.write(Data("note: \(server) is plain HTTP: the query token and the rows travel unencrypted; use https\n".utf8))
+}

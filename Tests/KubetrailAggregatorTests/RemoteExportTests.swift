@@ -1,4 +1,5 @@
 import Foundation
+@testable import KubetrailAggregator
 @testable import KubetrailExport
 import KubetrailStore
 import Testing
@@ -64,8 +65,15 @@ import TestSupport
         let ingestRole = try export(f.ingestToken, out: "b")
         #expect(ingestRole.status == 1 && ingestRole.stderr.contains("refused the export"), "\(ingestRole.stderr)")
         let write = try export(f.queryToken, ["--where", "1=1 UNION SELECT * FROM kubernetes_audit_logs; DELETE FROM kubernetes_audit_logs"], out: "c")
-        #expect(write.status == 1, "\(write.stdout)")
+        #expect(write.status == 1 && write.stderr.contains("no ';'"), "\(write.stderr)")
         #expect(try f.count("SELECT COUNT(*) FROM kubernetes_audit_logs") == 100)
+        // Past the client's check, the server refuses it too, and a condition closing its parenthesis.
+        for condition in ["1=1; DELETE FROM kubernetes_audit_logs", "1=1) UNION ALL SELECT * FROM kubetrail_audit_chain WHERE (1=1"] {
+            let encoded = condition.addingPercentEncoding(withAllowedCharacters: .alphanumerics)!
+            let r = try Curl.request(server.baseURL + "/v1/export?table=kubernetes_audit_logs&where=" + encoded, method: "GET",
+                                     headers: ["Authorization": "Bearer \(f.queryToken)"])
+            #expect(r.status == 400 && r.body.contains("where:"), "\(r.status) \(r.body)")
+        }
         let sql = try export(f.queryToken, ["--where", "no_such_column = 1"], out: "d")
         #expect(sql.status == 1 && sql.stderr.contains("no_such_column"), "\(sql.stderr)")
         #expect(!FileManager.default.fileExists(atPath: f.dir.path("d/manifest.json")))
@@ -112,5 +120,38 @@ import TestSupport
         #expect("\(stopped.error!)".contains("the query ran longer than its time limit"))
         let wrongWidth = RowsStreamParser(sink: Collect())
         #expect(!Array("{\"columns\":[{\"name\":\"a\",\"type\":null}]}\n[1,2]\n".utf8).withUnsafeBytes { wrongWidth.feed($0) })
+    }
+}
+
+/// The producer/reader hand-over under a reader that stalls, then comes back.
+@Suite struct QueryStreamStallTests {
+    @Test func aReaderBackFromAStallGetsAFailureNotAHang() async throws {
+        let dir = try TemporaryDirectory()
+        let db = dir.path("kt.db")
+        _ = try SQLiteStore(path: db)
+        // About 2 MB of output: far more than the queue holds (8 chunks of 64 KiB).
+        let sql = "WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n LIMIT 20000) SELECT x, printf('%0100d', x) FROM n"
+        let stream = QueryStream.start(path: db, sql: sql, format: "rows", limits: .init(), maxBytes: Int.max, stallTimeout: 0.3)
+        try await Task.sleep(nanoseconds: 1_000_000_000)   // the reader takes nothing past the timeout
+        let outcome = try await withThrowingTaskGroup(of: String.self) { group in
+            group.addTask {
+                var chunks = 0
+                while true {
+                    switch await stream.next() {
+                    case .chunk: chunks += 1
+                    case .failed(let message): return "failed after \(chunks) chunks: \(message)"
+                    case .finished: return "finished after \(chunks) chunks"
+                    }
+                }
+            }
+            group.addTask {
+                try await Task.sleep(nanoseconds: 10_000_000_000)
+                return "hung"
+            }
+            let first = try await group.next()!
+            group.cancelAll()
+            return first
+        }
+        #expect(outcome.hasPrefix("failed after") && outcome.contains("took nothing"), "\(outcome)")
     }
 }

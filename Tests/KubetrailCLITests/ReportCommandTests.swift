@@ -7,14 +7,14 @@ import TestSupport
 @Suite struct ReportCommandTests {
     static func event(_ id: String, _ time: String, user: String, verb: String, resource: String? = nil, sub: String? = nil,
                       group: String = "", ns: String? = nil, name: String? = nil, code: Int = 200, impersonated: String? = nil,
-                      uri: String = "/api", agent: String = "kubectl/v1.32") -> String {
+                      uri: String = "/api", agent: String = "kubectl/v1.32", stage: String = "ResponseComplete") -> String {
         var ref: [String: Any] = [:]
         if let resource { ref["resource"] = resource; ref["apiGroup"] = group; ref["apiVersion"] = "v1" }
         if let sub { ref["subresource"] = sub }
         if let ns { ref["namespace"] = ns }
         if let name { ref["name"] = name }
         var e: [String: Any] = [
-            "kind": "Event", "apiVersion": "audit.k8s.io/v1", "level": "Metadata", "auditID": id, "stage": "ResponseComplete",
+            "kind": "Event", "apiVersion": "audit.k8s.io/v1", "level": "Metadata", "auditID": id, "stage": stage,
             "requestURI": uri, "verb": verb, "user": ["username": user, "groups": user == "system:anonymous" ? ["system:unauthenticated"] : ["system:authenticated"]],
             "sourceIPs": ["10.0.0.7"], "userAgent": agent, "responseStatus": ["metadata": [:], "code": code],
             "requestReceivedTimestamp": time, "stageTimestamp": time,
@@ -25,6 +25,7 @@ import TestSupport
     }
 
     static let log = [
+        event("1", "2026-11-20T10:01:00.000000Z", user: "bob", verb: "get", resource: "secrets", ns: "prod", name: "db|pass", stage: "RequestReceived"),
         event("1", "2026-11-20T10:01:00.000000Z", user: "bob", verb: "get", resource: "secrets", ns: "prod", name: "db|pass"),
         event("2", "2026-11-20T10:02:00.000000Z", user: "bob", verb: "get", resource: "pods", ns: "prod", code: 403),
         event("3", "2026-11-20T10:03:00.000000Z", user: "system:anonymous", verb: "get", code: 401, uri: "/api?x=<script>alert(1)</script>"),
@@ -60,6 +61,8 @@ import TestSupport
         }
         #expect(md.contains("| Audit events | 9 from 5 users; 2 denied (401/403) |"), "\(md.prefix(600))")
         #expect(md.contains("db\\|pass") && !md.contains("later"))
+        // A logged URI is text in the ticket, never markup: no raw HTML, no link syntax.
+        #expect(md.contains("/api?x=&lt;script&gt;alert(1)&lt;/script&gt;") && !md.contains("<script"))
         #expect(md.contains("| 2026-11-20T10:05:00.000000Z | alice | exec | prod | web-7f9c |"))
         #expect(md.contains("| 2026-11-20T11:08:00.000000Z | alice | carol | get | pods | prod |"))
         // 24 hourly buckets; 10:00 has five events (two denied), 11:00 four.
