@@ -26,7 +26,7 @@ final class QueryStream: @unchecked Sendable {
     }
 
     static func start(path: String, sql: String, format: String, limits: ReadOnlyConnection.Limits, maxBytes: Int,
-                      stallTimeout: TimeInterval = 60) -> QueryStream {
+                      stallTimeout: TimeInterval = 60, keepAlive: TimeInterval = 5) -> QueryStream {
         let stream = QueryStream(maxBytes: maxBytes, stallTimeout: stallTimeout)
         let thread = Thread {
             let out = TextOutput { stream.put(.chunk($0)) }
@@ -36,7 +36,7 @@ final class QueryStream: @unchecked Sendable {
                 // A selective query over a big table may take minutes per 64 KiB: every few
                 // seconds send what is buffered, or a blank line (the rows format skips those),
                 // so the reader sees the query is alive.
-                let beat = Heartbeat(out)
+                let beat = Heartbeat(out, every: keepAlive)
                 limits.heartbeat = {
                     guard beat.due() else { return }
                     if beat.out.pending > 0 { beat.out.flush() } else { stream.put(.chunk([0x0A])) }
@@ -119,12 +119,15 @@ final class QueryStream: @unchecked Sendable {
 /// Unchecked: it and its output are only touched on the query's own thread.
 private final class Heartbeat: @unchecked Sendable {
     let out: TextOutput
-    init(_ out: TextOutput) { self.out = out }
+    let interval: UInt64
+    init(_ out: TextOutput, every seconds: TimeInterval) {
+        self.out = out
+        interval = UInt64(seconds * 1e9)
+    }
     private var last = DispatchTime.now().uptimeNanoseconds
-    static let interval: UInt64 = 5_000_000_000
     func due() -> Bool {
         let now = DispatchTime.now().uptimeNanoseconds
-        guard now - last >= Self.interval else { return false }
+        guard now - last >= interval else { return false }
         last = now
         return true
     }

@@ -155,3 +155,29 @@ import TestSupport
         #expect(outcome.hasPrefix("failed after") && outcome.contains("took nothing"), "\(outcome)")
     }
 }
+
+extension QueryStreamStallTests {
+    /// A query that works a while before its first row still shows it is alive: the rows
+    /// stream sends a blank line (skipped by readers) every keep-alive interval (5 s; 0.1 s here).
+    @Test func aSlowQuerySendsKeepAlivesBeforeItsFirstRow() async throws {
+        let dir = try TemporaryDirectory()
+        let db = dir.path("kt.db")
+        _ = try SQLiteStore(path: db)
+        let sql = "WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n LIMIT 10000000) SELECT count(*) FROM n"
+        let started = Date()
+        let stream = QueryStream.start(path: db, sql: sql, format: "rows", limits: .init(), maxBytes: Int.max, keepAlive: 0.1)
+        var keepAlives = 0
+        var sawRow = false
+        loop: while true {
+            switch await stream.next() {
+            case .chunk(let c):
+                if c == [0x0A] { keepAlives += 1 } else if String(decoding: c, as: UTF8.self).contains("[10000000]") { sawRow = true }
+            case .failed(let m): Issue.record("failed: \(m)"); break loop
+            case .finished: break loop
+            }
+        }
+        let took = Date().timeIntervalSince(started)
+        #expect(sawRow)
+        #expect(keepAlives >= 1, "\(took) s without a keep-alive")
+    }
+}
