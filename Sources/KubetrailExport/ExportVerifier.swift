@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import KubetrailCore
 import KubetrailIntegrity
 
 /// `kubetrail verify-export`: checks an export directory against its manifest and the
@@ -35,7 +36,7 @@ public enum ExportVerifier {
                 size += chunk.count
             }
             try? handle.close()
-            let digest = hash.finalize().map { String(format: "%02x", $0) }.joined()
+            let digest = Hex.encode(hash.finalize())
             if size != file.bytes { problems.append("\(file.name) has \(size) bytes, the manifest says \(file.bytes)") }
             if digest != file.sha256 { problems.append("\(file.name) was changed: its SHA-256 is \(digest), the manifest says \(file.sha256)") }
         }

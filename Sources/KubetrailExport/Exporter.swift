@@ -67,7 +67,7 @@ public struct Exporter {
     /// Where each cluster's audit chain stands now.
     public static func chainPositions(_ store: SQLiteStore) throws -> [ExportManifest.ChainPosition] {
         try store.chainHeads().map { c in
-            ExportManifest.ChainPosition(cluster: c.cluster, lastSeq: c.lastSeq, head: c.head.map { String(format: "%02x", $0) }.joined(),
+            ExportManifest.ChainPosition(cluster: c.cluster, lastSeq: c.lastSeq, head: Hex.encode(c.head),
                                          entries: c.entries, lastDigest: try store.digests(cluster: c.cluster).last?.number)
         }
     }

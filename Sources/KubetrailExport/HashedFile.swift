@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import KubetrailCore
 
 /// One export file being written: created exclusively, buffered, hashed as it goes, synced to
 /// disk before it is counted in the manifest.
@@ -56,6 +57,6 @@ final class HashedFile {
     func finish() throws -> ExportManifest.File {
         try flush()
         guard fsync(fd) == 0 else { throw ExportError("cannot sync \(path): \(String(cString: strerror(errno)))") }
-        return .init(name: name, bytes: bytes, rows: rows, sha256: hash.finalize().map { String(format: "%02x", $0) }.joined())
+        return .init(name: name, bytes: bytes, rows: rows, sha256: Hex.encode(hash.finalize()))
     }
 }

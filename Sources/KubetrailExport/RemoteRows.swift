@@ -67,18 +67,34 @@ final class RowsStreamParser {
     private(set) var error: Error?
     private var columns = 0
 
-    init(sink: any QuerySink) { self.sink = sink }
+    let maxLineBytes: Int
 
-    /// False stops the transfer (a sink error, or a malformed line).
+    init(sink: any QuerySink, maxLineBytes: Int = RowsStreamParser.maxLineBytes) {
+        self.sink = sink
+        self.maxLineBytes = maxLineBytes
+    }
+
+    /// The longest line taken: a row of the audit table at SQLite's 16 MiB-per-value limit
+    /// stays well under it; a peer sending more is refused, not buffered without end.
+    static let maxLineBytes = 512 << 20
+
+    /// False stops the transfer (a sink error, a malformed or oversized line).
     func feed(_ chunk: UnsafeRawBufferPointer) -> Bool {
+        // Only the new bytes are searched for line ends: a long row arriving in many chunks is
+        // not rescanned from its start each time.
+        var scan = pending.count
         pending.append(contentsOf: chunk)
         var start = 0
         do {
             try pending.withUnsafeBytes { all in
-                while let nl = all[start...].firstIndex(of: 0x0A) {
+                while let nl = all[scan...].firstIndex(of: 0x0A) {
                     try line(UnsafeRawBufferPointer(rebasing: all[start..<nl]))
                     start = nl + 1
+                    scan = start
                 }
+            }
+            if pending.count - start > maxLineBytes {
+                throw ExportError("the aggregator sent a line over \(maxLineBytes) bytes")
             }
         } catch {
             self.error = error

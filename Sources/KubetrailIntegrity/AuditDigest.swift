@@ -55,6 +55,6 @@ public struct AuditDigest: Codable, Equatable, Sendable, SignedDocument {
     }()
 }
 
-func hex(_ bytes: some Sequence<UInt8>) -> String { bytes.map { String(format: "%02x", $0) }.joined() }
+func hex(_ bytes: some Sequence<UInt8>) -> String { Hex.encode(bytes) }
 
 func sha256Hex(_ text: String) -> String { hex(SHA256.hash(data: Data(text.utf8))) }

@@ -163,8 +163,7 @@ public struct ChainVerifier {
         var reached = Set<Int64>()
         var sinceDigest = 0
         var lastDigestSeq = start?.lastSeq
-        try store.walkAuditChain(cluster: cluster, after: start?.lastSeq ?? 0) { entry, values in
-            if let end, let endSeq = end.lastSeq, entry.seq > endSeq { return }
+        try store.walkAuditChain(cluster: cluster, after: start?.lastSeq ?? 0, through: end?.lastSeq ?? .max) { entry, values in
             r.entriesChecked += 1
             sinceDigest += 1
             if let values {
@@ -212,12 +211,6 @@ public struct ChainVerifier {
     }
 
     static func bytes(_ hex: String) -> [UInt8]? {
-        var out: [UInt8] = []
-        var it = hex.utf8.makeIterator()
-        while let a = it.next(), let b = it.next() {
-            guard let x = UInt8(String(decoding: [a, b], as: UTF8.self), radix: 16) else { return nil }
-            out.append(x)
-        }
-        return out.count == 32 ? out : nil
+        Hex.decode(hex).flatMap { $0.count == 32 ? $0 : nil }
     }
 }

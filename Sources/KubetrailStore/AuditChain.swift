@@ -132,15 +132,7 @@ final class AuditChain {
     private func lastDigestHead(_ cluster: String) throws -> [UInt8]? {
         guard let document = try String.fetchOne(db, sql: "SELECT document FROM kubetrail_audit_digests WHERE cluster = ? ORDER BY number DESC LIMIT 1", arguments: [cluster]),
               let object = try? JSONSerialization.jsonObject(with: Data(document.utf8)) as? [String: Any],
-              let head = object["head"] as? String, head.count == 64 else { return nil }
-        var bytes: [UInt8] = []
-        var i = head.startIndex
-        while i < head.endIndex {
-            let j = head.index(i, offsetBy: 2)
-            guard let b = UInt8(head[i..<j], radix: 16) else { return nil }
-            bytes.append(b)
-            i = j
-        }
+              let head = object["head"] as? String, let bytes = Hex.decode(head), bytes.count == 32 else { return nil }
         return bytes
     }
 

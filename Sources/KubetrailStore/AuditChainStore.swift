@@ -139,7 +139,7 @@ extension SQLiteStore {
     /// Walks `cluster`'s chain after `seq` in order, each entry with its audit row's values
     /// (in the schema's column order), or nil when the row is gone. SQLite may give a deleted
     /// row's rowid to a later one: an entry whose rowid a later entry claims has lost its row.
-    public func walkAuditChain(cluster: String, after seq: Int64, _ body: (ChainEntry, [QueryValue]?) throws -> Void) throws {
+    public func walkAuditChain(cluster: String, after seq: Int64, through last: Int64 = .max, _ body: (ChainEntry, [QueryValue]?) throws -> Void) throws {
         // Each value with its storage class and its bytes: text read by length, so a NUL inside
         // a value hashes as it was written.
         let columns = AuditLogRow.schema.columns.map { c -> String in
@@ -152,8 +152,8 @@ extension SQLiteStore {
                        a.rowid IS NOT NULL AND NOT EXISTS (SELECT 1 FROM kubetrail_audit_chain d WHERE d.row_rowid = c.row_rowid AND d.seq > c.seq),
                        \(columns)
                 FROM kubetrail_audit_chain c LEFT JOIN kubernetes_audit_logs a ON a.rowid = c.row_rowid
-                WHERE c.cluster = ? AND c.seq > ? ORDER BY c.seq
-                """, arguments: [cluster, seq])
+                WHERE c.cluster = ? AND c.seq > ? AND c.seq <= ? ORDER BY c.seq
+                """, arguments: [cluster, seq, last])
             while let r = try rows.next() {
                 let entry = ChainEntry(seq: r[0], cluster: r[1], id: r[2], timestamp: r[3], rowHash: Array(r[4] as Data), chainHash: Array(r[5] as Data))
                 let present: Bool = r[6]

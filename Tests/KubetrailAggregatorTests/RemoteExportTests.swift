@@ -118,6 +118,13 @@ import TestSupport
         let stopped = RowsStreamParser(sink: Collect())
         #expect(!Array("{\"columns\":[{\"name\":\"a\",\"type\":null}]}\n[\"x\"]\n{\"error\":\"the query ran longer than its time limit\"}\n".utf8).withUnsafeBytes { stopped.feed($0) })
         #expect("\(stopped.error!)".contains("the query ran longer than its time limit"))
+        // A line that never ends is refused at the limit instead of buffered for ever.
+        let endless = RowsStreamParser(sink: Collect(), maxLineBytes: 1000)
+        let header = Array("{\"columns\":[{\"name\":\"a\",\"type\":null}]}\n[\"".utf8)
+        #expect(header.withUnsafeBytes { endless.feed($0) })
+        var refused = false
+        for _ in 0..<100 where !refused { refused = !Array(repeating: UInt8(ascii: "x"), count: 64).withUnsafeBytes { endless.feed($0) } }
+        #expect(refused && "\(endless.error!)".contains("over 1000 bytes"))
         let wrongWidth = RowsStreamParser(sink: Collect())
         #expect(!Array("{\"columns\":[{\"name\":\"a\",\"type\":null}]}\n[1,2]\n".utf8).withUnsafeBytes { wrongWidth.feed($0) })
     }
