@@ -20,6 +20,9 @@ public final class Aggregator: Sendable {
     let store: SQLiteStore
     let writer: GroupCommitWriter
     let auth: Authenticator
+    let clusterClaims: ClusterClaims
+    /// Inflated bytes of the batches being decoded now, across requests.
+    let inflight: ByteBudget
     let registry: PrometheusCollectorRegistry
     let logger: Logger
 
@@ -35,6 +38,8 @@ public final class Aggregator: Sendable {
         auth = Authenticator(ingest: try TokenFile(path: configuration.ingestTokenFile),
                              query: try configuration.queryTokenFile.map { try TokenFile(path: $0) },
                              verifiedClientCertificates: configuration.clientCA != nil)
+        clusterClaims = ClusterClaims(limit: configuration.maxClustersPerToken)
+        inflight = ByteBudget(limit: configuration.maxInflightBytes)
         writer = GroupCommitWriter(store: store, maxQueuedRows: configuration.maxQueuedRows)
         registry = PrometheusCollectorRegistry()
         // Created at use, not here: the metrics backend is bootstrapped after init.
@@ -63,8 +68,9 @@ public final class Aggregator: Sendable {
             if let failure { return APIError(status: .serviceUnavailable, reason: "store not writable: \(failure)").response }
             return jsonResponse("{\"status\":\"ready\"}")
         }
-        router.get("/metrics") { [registry, writer] _, _ in
+        router.get("/metrics") { [registry, writer, store] _, _ in
             Gauge(label: "kubetrail_commit_queue_rows").record(writer.queueDepth)
+            Gauge(label: "kubetrail_audit_chain_refused_clusters").record(store.writtenHeads.refusals.count)
             return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
                             body: .init(byteBuffer: ByteBuffer(bytes: registry.emitToBuffer())))
         }
@@ -110,7 +116,15 @@ public final class Aggregator: Sendable {
     /// Serves until SIGTERM/SIGINT, then stops accepting, finishes in-flight commits and closes.
     public func run(onListening: @escaping @Sendable (Int) -> Void = { _ in }) async throws {
         let tls = try tlsConfiguration()
-        let http1 = HTTP1Channel.Configuration(idleTimeout: .seconds(Int64(configuration.idleTimeout)))
+        let (idle, requestTimeout) = (configuration.idleTimeout, configuration.requestTimeout)
+        let http1 = HTTP1Channel.Configuration(
+            additionalChannelHandlers: [RequestDeadlineHandler(idleSeconds: idle, requestSeconds: requestTimeout)],
+            idleTimeout: .seconds(Int64(idle)))
+        // The chain heads the writer may extend: each checked against its last signed digest.
+        for (cluster, problems) in try ChainSpanCheck.adoptHeads(store) {
+            logger.critical("the audit chain was changed since its last digest; audit rows for this cluster are refused until the store is restored",
+                            metadata: ["cluster": "\(cluster)", "problems": "\(problems.joined(separator: "; "))"])
+        }
         writer.start()
         let app = Application(
             router: buildRouter(),
@@ -183,7 +197,8 @@ public final class Aggregator: Sendable {
     // MARK: Ingest
 
     func ingest(_ request: Request) async throws -> Response {
-        try auth.require(.ingest, request)
+        guard let scope = try auth.require(.ingest, request) else { throw APIError(status: .forbidden, reason: "no ingest scope") }
+        let permission = IngestPermission(scope: scope, configuredCluster: configuration.clusterName, claims: clusterClaims)
         Counter(label: "kubetrail_requests_total", dimensions: [("endpoint", "ingest")]).increment()
         guard let encoding = request.headers[.contentEncoding], encoding.lowercased() == "deflate" else {
             throw APIError(status: .unsupportedMediaType, reason: "Content-Encoding: deflate (zlib) is required")
@@ -198,7 +213,10 @@ public final class Aggregator: Sendable {
         let inflater = try Inflater(format: .zlib)
         var compressed = 0
         let ingestTime = Timestamp.now
-        let clusterOverride = configuration.clusterName
+        // What this request holds of the shared budget for inflated bytes: batches decoded at
+        // once are bounded together, not only one by one.
+        let reservation = inflight.reservation()
+        defer { reservation.release() }
         do {
             for try await chunk in request.body {
                 compressed += chunk.readableBytes
@@ -210,10 +228,15 @@ public final class Aggregator: Sendable {
                 }
                 try chunk.withUnsafeReadableBytes { raw in
                     let used = try inflater.inflate(raw, limit: configuration.maxInflatedBytes) { inflated in
+                        guard reservation.take(inflated.count) else {
+                            throw APIError(status: .serviceUnavailable, reason: "the aggregator is decoding \(configuration.maxInflightBytes >> 20) MiB of batches already; retry later",
+                                           headers: [.retryAfter: "1", .connection: "close"])
+                        }
                         try decoder.feed(inflated) { record in
                             if normalizer == nil {
-                                normalizer = IngestNormalizer(node: record.header.node, clusterOverride: clusterOverride, ingestTime: ingestTime)
+                                normalizer = IngestNormalizer(node: record.header.node, clusterOverride: try permission.cluster(of: record.header), ingestTime: ingestTime)
                             }
+                            try permission.check(record.header.sources[record.source].kind)
                             normalizer!.add(record)
                         }
                     }
@@ -235,6 +258,7 @@ public final class Aggregator: Sendable {
         }
         Counter(label: "kubetrail_ingest_bytes_total", dimensions: [("encoding", "deflate")]).increment(by: compressed)
         Counter(label: "kubetrail_ingest_bytes_total", dimensions: [("encoding", "identity")]).increment(by: inflater.totalOut)
+        if normalizer == nil, let header = decoder.header { _ = try permission.cluster(of: header) }
         var batch = normalizer?.batch ?? IngestBatch(batchID: nil, node: decoder.header?.node ?? "")
         batch.batchID = decoder.batchID
         return try await commitAndReply(batch)
@@ -243,17 +267,28 @@ public final class Aggregator: Sendable {
     // MARK: Webhook
 
     func webhook(_ request: Request) async throws -> Response {
-        try auth.require(.webhook, request)
+        let scope = try auth.require(.webhook, request)
         Counter(label: "kubetrail_requests_total", dimensions: [("endpoint", "webhook")]).increment()
+        // kube-apiserver sends plain JSON, so the body limit is the compressed one: what any one
+        // request may make the aggregator hold.
+        if let length = request.headers[.contentLength].flatMap(Int.init), length > configuration.maxBodyBytes {
+            throw APIError(status: .contentTooLarge, reason: "body of \(length) bytes exceeds \(configuration.maxBodyBytes)", headers: [.connection: "close"])
+        }
+        let reservation = inflight.reservation()
+        defer { reservation.release() }
         var body = [UInt8]()
         for try await chunk in request.body {
-            if body.count + chunk.readableBytes > configuration.maxInflatedBytes {
-                throw APIError(status: .contentTooLarge, reason: "body exceeds \(configuration.maxInflatedBytes) bytes")
+            if body.count + chunk.readableBytes > configuration.maxBodyBytes {
+                throw APIError(status: .contentTooLarge, reason: "body exceeds \(configuration.maxBodyBytes) bytes", headers: [.connection: "close"])
+            }
+            guard reservation.take(chunk.readableBytes) else {
+                throw APIError(status: .serviceUnavailable, reason: "the aggregator is decoding \(configuration.maxInflightBytes >> 20) MiB of batches already; retry later",
+                               headers: [.retryAfter: "1", .connection: "close"])
             }
             body.append(contentsOf: chunk.readableBytesView)
         }
         var batch = IngestBatch(batchID: nil, node: "")
-        let context = IngestContext(clusterName: configuration.clusterName, sourceType: .auditWebhook,
+        let context = IngestContext(clusterName: configuration.clusterName ?? scope?.cluster, sourceType: .auditWebhook,
                                     sourceName: "kube-apiserver", sourceLocation: "/v1/audit/webhook")
         var wholeBodyRejected: Rejection?
         AuditDecoder.decode(body, context: context) { outcome in
@@ -295,11 +330,16 @@ public final class Aggregator: Sendable {
         case .duplicateBatch:
             Counter(label: "kubetrail_batches_total", dimensions: [("result", "duplicate")]).increment()
             reply += ",\"duplicate\":true,\"stored\":{\"kubernetes_audit_logs\":0,\"kubernetes_pod_logs\":0},\"duplicates\":0"
-        case .stored(let audit, let logs, let duplicates):
+        case .stored(let audit, let logs, let duplicates, let conflicts):
+            if conflicts > 0 {
+                Counter(label: "kubetrail_audit_conflicts_total").increment(by: conflicts)
+                logger.warning("audit events conflict with stored ones under the same auditID and stage; both kept (kubetrail verify lists them)",
+                               metadata: ["conflicts": "\(conflicts)", "node": "\(batch.node)"])
+            }
             Counter(label: "kubetrail_batches_total", dimensions: [("result", "stored")]).increment()
             Counter(label: "kubetrail_rows_total", dimensions: [("table", AuditLogRow.tableName)]).increment(by: audit)
             Counter(label: "kubetrail_rows_total", dimensions: [("table", PodLogRow.tableName)]).increment(by: logs)
-            reply += ",\"duplicate\":false,\"stored\":{\"kubernetes_audit_logs\":\(audit),\"kubernetes_pod_logs\":\(logs)},\"duplicates\":\(duplicates)"
+            reply += ",\"duplicate\":false,\"stored\":{\"kubernetes_audit_logs\":\(audit),\"kubernetes_pod_logs\":\(logs)},\"duplicates\":\(duplicates),\"conflicts\":\(conflicts)"
         }
         reply += ",\"rejected\":\(batch.rejectedCount),\"rejections\":["
         reply += batch.rejected.map {

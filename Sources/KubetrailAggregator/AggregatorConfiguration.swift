@@ -15,9 +15,16 @@ public struct AggregatorConfiguration: Sendable {
     public var maxBodyBytes = 32 << 20
     /// Largest inflated batch, and the largest inflated/compressed ratio above 1 MiB: a zlib
     /// bomb meets one of these and gets 413, never memory exhaustion.
-    public var maxInflatedBytes = 256 << 20
+    public var maxInflatedBytes = 32 << 20
     public var maxInflationRatio = 200
     public var maxRecordBytes = 16 << 20
+    /// Inflated bytes of all batches being decoded at once (ingest and webhook): past it, 503.
+    /// Decoded rows take about 2.5× their bytes, so this bounds ingest's share of memory.
+    public var maxInflightBytes = 96 << 20
+    /// Clusters one token not bound to a cluster (`cluster=` in the token file) may send.
+    public var maxClustersPerToken = 1
+    /// Seconds a client has to send a whole request (head and body) once it starts one.
+    public var requestTimeout = 60
     /// Rows waiting for a commit before new batches are turned away with 503.
     public var maxQueuedRows = 200_000
     /// TLS: certificate chain and key (PEM); with `clientCA`, clients must present a

@@ -8,7 +8,7 @@ import KubetrailTables
 /// off (503) rather than being acknowledged for something not yet on disk.
 public final class GroupCommitWriter: @unchecked Sendable {
     public enum Outcome: Sendable, Equatable {
-        case stored(audit: Int, podLogs: Int, duplicates: Int)
+        case stored(audit: Int, podLogs: Int, duplicates: Int, conflicts: Int)
         case duplicateBatch
     }
 
@@ -109,9 +109,18 @@ public final class GroupCommitWriter: @unchecked Sendable {
             case .success(let outcomes):
                 onCommit?(group.count, rows, elapsed)
                 for (p, o) in zip(group, outcomes) { p.continuation.resume(returning: o) }
-            case .failure(let error):
-                // Nothing of the group is stored; the agents resend after the 503.
-                for p in group { p.continuation.resume(throwing: Failure.storage("\(error)")) }
+            case .failure(let error) where group.count == 1:
+                // Nothing of it is stored; the agent resends after the 503.
+                group[0].continuation.resume(throwing: Failure.storage("\(error)"))
+            case .failure:
+                // One batch must not sink the others it was grouped with (one cluster's chain
+                // refused, one bad row): each is tried on its own.
+                for p in group {
+                    switch Result(catching: { try write([p.batch]) }) {
+                    case .success(let outcomes): p.continuation.resume(returning: outcomes[0])
+                    case .failure(let error): p.continuation.resume(throwing: Failure.storage("\(error)"))
+                    }
+                }
             }
         }
     }
@@ -122,14 +131,18 @@ public final class GroupCommitWriter: @unchecked Sendable {
                 if let id = batch.batchID {
                     guard try w.recordBatch(id: id, node: batch.node, records: batch.records) else { return .duplicateBatch }
                 }
-                var audit = 0, logs = 0, duplicates = 0
+                var audit = 0, logs = 0, duplicates = 0, conflicts = 0
                 for row in batch.audit {
-                    if try w.insert(row) == .duplicate { duplicates += 1 } else { audit += 1 }
+                    switch try w.insert(row) {
+                    case .duplicate: duplicates += 1
+                    case .conflict: conflicts += 1
+                    case .inserted, .updated: audit += 1
+                    }
                 }
                 for row in batch.podLogs {
                     if try w.insert(row) == .duplicate { duplicates += 1 } else { logs += 1 }
                 }
-                return .stored(audit: audit, podLogs: logs, duplicates: duplicates)
+                return .stored(audit: audit, podLogs: logs, duplicates: duplicates, conflicts: conflicts)
             }
         }
     }

@@ -35,30 +35,39 @@ struct APIErrorMiddleware<Context: RequestContext>: RouterMiddleware {
 
 enum Role: String { case ingest, query, webhook }
 
-/// Bearer-token check: 401 without a valid token, 403 with a valid token of the other role.
+/// Bearer-token check: 401 without a valid token, 403 with a valid token of another role or
+/// scope. Returns the scope of the ingest token (what it may send, for whom).
 struct Authenticator: Sendable {
     let ingest: TokenFile
     let query: TokenFile?
     /// Mutual TLS is on: every connection already proved a certificate from the client CA.
     let verifiedClientCertificates: Bool
 
-    func require(_ role: Role, _ request: Request) throws {
+    @discardableResult
+    func require(_ role: Role, _ request: Request) throws -> TokenScope? {
         // kube-apiserver usually authenticates its webhook calls with a client certificate.
-        if role == .webhook, verifiedClientCertificates, request.headers[.authorization] == nil { return }
-        let role: Role = role == .webhook ? .ingest : role
+        if role == .webhook, verifiedClientCertificates, request.headers[.authorization] == nil { return .clientCertificate }
         guard let header = request.headers[.authorization] else {
-            throw APIError(status: .unauthorized, reason: "missing bearer token", headers: [.wwwAuthenticate: "Bearer"])
+            throw APIError(status: .unauthorized, reason: "missing bearer token", headers: [.wwwAuthenticate: "Bearer", .connection: "close"])
         }
         guard header.count > 7, header.prefix(7).lowercased() == "bearer " else {
-            throw APIError(status: .unauthorized, reason: "authorization must be a bearer token", headers: [.wwwAuthenticate: "Bearer"])
+            throw APIError(status: .unauthorized, reason: "authorization must be a bearer token", headers: [.wwwAuthenticate: "Bearer", .connection: "close"])
         }
         let token = header.dropFirst(7)
-        let mine = role == .ingest ? ingest : query
-        if mine?.accepts(token) == true { return }
-        let other = role == .ingest ? query : ingest
-        if other?.accepts(token) == true {
-            throw APIError(status: .forbidden, reason: "this token may not \(role == .ingest ? "ingest" : "query")")
+        if role == .query {
+            if query?.accepts(token) == true { return nil }
+            if ingest.accepts(token) { throw APIError(status: .forbidden, reason: "this token may not query", headers: [.connection: "close"]) }
+        } else if let scope = ingest.scope(of: token) {
+            if role == .webhook && !scope.kinds.contains(.webhook) {
+                throw APIError(status: .forbidden, reason: "this token may not post audit webhook events (the webhook has its own token, kinds=webhook, or a client certificate)", headers: [.connection: "close"])
+            }
+            if role == .ingest && scope.kinds.isDisjoint(with: [.audit, .logs]) {
+                throw APIError(status: .forbidden, reason: "this token may not ship logs", headers: [.connection: "close"])
+            }
+            return scope
+        } else if query?.accepts(token) == true {
+            throw APIError(status: .forbidden, reason: "this token may not \(role == .ingest ? "ingest" : "post audit webhook events")", headers: [.connection: "close"])
         }
-        throw APIError(status: .unauthorized, reason: "invalid bearer token", headers: [.wwwAuthenticate: "Bearer error=\"invalid_token\""])
+        throw APIError(status: .unauthorized, reason: "invalid bearer token", headers: [.wwwAuthenticate: "Bearer error=\"invalid_token\"", .connection: "close"])
     }
 }

@@ -1,12 +1,15 @@
 import Crypto
 import Foundation
 
-/// Bearer tokens from a file (one per line, `#` comments), re-read when the file changes so
-/// tokens rotate without a restart. Tokens are compared in constant time and never logged.
+/// Bearer tokens from a file (one per line, each optionally scoped: `TokenScope`; `#` comments),
+/// re-read when the file changes so tokens rotate without a restart. Tokens are compared in
+/// constant time and never logged; one shorter than `minimumLength` is refused at load, since a
+/// short token can be guessed over the network.
 public final class TokenFile: @unchecked Sendable {
+    public static let minimumLength = 32
     public let path: String
     private let lock = NSLock()
-    private var tokens: [[UInt8]] = []
+    private var tokens: [(digest: [UInt8], scope: TokenScope)] = []
     private var signature: (mtime: timespec, size: off_t, inode: ino_t)?
     private var lastCheck = Date.distantPast
 
@@ -15,18 +18,24 @@ public final class TokenFile: @unchecked Sendable {
         try reload(force: true)
     }
 
-    /// True when `presented` equals one of the tokens. Every token is compared in full, so the
-    /// time taken does not reveal which (or how much of one) matched.
-    public func accepts(_ presented: Substring) -> Bool {
+    /// True when `presented` equals one of the tokens.
+    public func accepts(_ presented: Substring) -> Bool { scope(of: presented) != nil }
+
+    /// The scope of the line whose token equals `presented`, or nil. Every token is compared in
+    /// full, so the time taken does not reveal which (or how much of one) matched.
+    public func scope(of presented: Substring) -> TokenScope? {
         reloadIfChanged()
         lock.lock()
         let current = tokens
         lock.unlock()
         // Digests have one length, so neither a token's content nor its length shows in timing.
         let candidate = Array(SHA256.hash(data: Array(presented.utf8)))
-        var matched: UInt8 = 0
-        for token in current { matched |= TokenFile.constantTimeEquals(token, candidate) ? 1 : 0 }
-        return matched == 1
+        var found: TokenScope?
+        for token in current {
+            let equal = TokenFile.constantTimeEquals(token.digest, candidate)
+            if equal { found = token.scope }
+        }
+        return found
     }
 
     static func constantTimeEquals(_ a: [UInt8], _ b: [UInt8]) -> Bool {
@@ -68,16 +77,38 @@ public final class TokenFile: @unchecked Sendable {
             if force { throw AggregatorError.configuration("cannot read token file \(path)") }
             return
         }
-        let parsed = text.split(whereSeparator: \.isNewline)
-            .map { $0.trimmingCharacters(in: .whitespaces) }
-            .filter { !$0.isEmpty && !$0.hasPrefix("#") }
-            .map { Array(SHA256.hash(data: Array($0.utf8))) }
+        let parsed: [(digest: [UInt8], scope: TokenScope)]
+        do {
+            parsed = try Self.parse(text)
+        } catch {
+            if force { throw AggregatorError.configuration("token file \(path): \(error)") }
+            // A broken edit keeps the tokens in force rather than locking every agent out.
+            return
+        }
         if parsed.isEmpty && force { throw AggregatorError.configuration("token file \(path) holds no token") }
         lock.lock()
         // An emptied file revokes every token.
         tokens = parsed
         signature = sig
         lock.unlock()
+    }
+}
+
+extension TokenFile {
+    static func parse(_ text: String) throws -> [(digest: [UInt8], scope: TokenScope)] {
+        var out: [(digest: [UInt8], scope: TokenScope)] = []
+        for (index, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            let fields = raw.split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\r" })
+            guard let token = fields.first, !token.hasPrefix("#") else { continue }
+            guard token.count >= minimumLength else {
+                throw TokenFileError("line \(index + 1): a token must be at least \(minimumLength) characters (make one with `openssl rand -hex 32`)")
+            }
+            let digest = Array(SHA256.hash(data: Array(token.utf8)))
+            var scope = try TokenScope.parse(Array(fields.dropFirst()), line: index + 1)
+            scope.id = digest
+            out.append((digest, scope))
+        }
+        return out
     }
 }
 

@@ -33,7 +33,7 @@ public enum LogLineTable: Sendable, Equatable {
             var outcomes: [Outcome] = []
             try AuditDecoder.decode(line.message, context: context) { outcome in
                 switch outcome {
-                case .row(let row): outcomes.append(try w.insert(row) == .duplicate ? .duplicate : .stored)
+                case .row(let row): outcomes.append(try w.insert(row) == .inserted ? .stored : .duplicate)
                 case .rejected(let rejection): outcomes.append(.rejected(rejection))
                 case .skipped: outcomes.append(.skipped)
                 }

@@ -37,6 +37,8 @@ public struct ComplianceReport: Sendable {
     /// One line per cluster from `kubetrail verify`, when the store was local.
     public var integrity: [String]?
     public var integrityProblems: [String] = []
+    /// Different events stored under one auditID and stage (one of each pair is forged).
+    public var conflicts: [String] = []
 
     static let when = ["stage_timestamp", "user_name"]
 

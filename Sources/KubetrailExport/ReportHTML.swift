@@ -31,6 +31,10 @@ public enum ReportHTML {
         } else {
             out += "<p>Not checked: the report was made from an aggregator's query API. Run <code>kubetrail verify</code> where the database is.</p>\n"
         }
+        if !r.conflicts.isEmpty {
+            out += "<h2>Conflicting audit events</h2>\n<p class=\"bad\">Two different events arrived under one auditID and stage: one of each pair is forged. Both are kept (<code>kubetrail_audit_conflicts</code>).</p>\n<ul>\n"
+                + r.conflicts.prefix(50).map { "<li>\(e($0))</li>\n" }.joined() + "</ul>\n"
+        }
         out += "<h2>Activity per \(e(r.bucketUnit))</h2>\n" + chart(r)
         out += "<h2>Summary</h2>\n<table><tr><th>Check</th><th>Events</th><th>Most active users</th></tr>\n"
         for (n, s) in r.sections.enumerated() {

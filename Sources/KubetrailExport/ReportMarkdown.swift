@@ -22,6 +22,12 @@ public enum ReportMarkdown {
             out += "Not checked: the report was made from an aggregator's query API. Run `kubetrail verify` where the database is.\n\n"
         }
 
+        if !r.conflicts.isEmpty {
+            out += "## Conflicting audit events\n\nTwo different events arrived under one auditID and stage: one of each pair is forged. Both are kept (`kubetrail_audit_conflicts`).\n\n"
+            for c in r.conflicts.prefix(50) { out += "- \(cell(c))\n" }
+            out += "\n"
+        }
+
         out += "## Activity per \(r.bucketUnit)\n\n"
         let peak = max(1, r.activity.map(\.requests).max() ?? 1)
         out += "```text\n"

@@ -100,7 +100,8 @@ final class PipelinedWriter<R: TableRow>: @unchecked Sendable {
                     switch try writer.insert(row) {
                     case .inserted: c.inserted += 1
                     case .updated: c.updated += 1
-                    case .duplicate: c.duplicates += 1
+                    // A conflicting audit event is kept apart (kubetrail_audit_conflicts), not stored as a row.
+                    case .duplicate, .conflict: c.duplicates += 1
                     }
                 case .delete(let id):
                     if try writer.delete(table: R.schema, id: id) { c.deleted += 1 }

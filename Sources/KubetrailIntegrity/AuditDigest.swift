@@ -25,10 +25,15 @@ public struct AuditDigest: Codable, Equatable, Sendable, SignedDocument {
     /// Audit rows older than this may be gone by retention (nil: kept forever).
     public var retentionCutoff: String?
     public var intervalSeconds: Double
+    /// Every cluster with a chain when the digest was made: a cluster removed whole from the
+    /// store is still named by the others' digests.
+    public var clusters: [String]?
+    /// What the writer found wrong with the stored chain when it made this digest.
+    public var problems: [String]?
     public var signature: DocumentSignature?
 
     enum CodingKeys: String, CodingKey {
-        case cluster, number, head, entries, signature
+        case cluster, number, head, entries, signature, clusters, problems
         case formatVersion = "format_version"
         case createdAt = "created_at"
         case lastSeq = "last_seq"

@@ -8,7 +8,7 @@ import KubetrailStore
 /// entry, each digest whose signature, link or head does not hold, and each gap between digests.
 public struct ChainVerifier {
     public struct Finding: Sendable, CustomStringConvertible {
-        public enum Kind: String, Sendable { case modified, deleted, inserted, chain, digest, gap, signature }
+        public enum Kind: String, Sendable { case modified, deleted, inserted, chain, digest, gap, signature, conflict, dropped }
         public var kind: Kind
         public var message: String
         public var description: String { "\(kind.rawValue): \(message)" }
@@ -31,8 +31,13 @@ public struct ChainVerifier {
         public var clusters: [ClusterReport] = []
         public var inserted: [Finding] = []
         public var insertedTotal = 0
+        /// Clusters other clusters' digests name that the store no longer has.
+        public var dropped: [Finding] = []
+        /// Different events stored under one auditID and stage (see `AuditConflict`).
+        public var conflicts: [Finding] = []
+        public var conflictsTotal = 0
         public var notes: [String] = []
-        public var findings: [Finding] { clusters.flatMap(\.findings) + inserted }
+        public var findings: [Finding] { clusters.flatMap(\.findings) + dropped + inserted + conflicts }
         public var allNotes: [String] { notes + clusters.flatMap { c in c.notes.map { "cluster \(c.cluster): \($0)" } } }
     }
 
@@ -59,6 +64,15 @@ public struct ChainVerifier {
         if publicKey == nil { report.notes.append("no --public-key: signatures were checked against the key inside each digest, which proves nothing about who made it") }
         if offHost == nil { report.notes.append("no --digests: digests were read from the store itself; a root user on the aggregator with the signing key could have rewritten them") }
         for cluster in clusters { report.clusters.append(try verify(cluster: cluster)) }
+        report.dropped = try droppedClusters(present: Set(clusters))
+        let conflicts = try store.auditConflicts(limit: Self.findingsPerKind)
+        report.conflictsTotal = conflicts.total
+        report.conflicts = conflicts.conflicts.map {
+            Finding(kind: .conflict, message: "auditID \($0.auditID) stage \($0.stage) (cluster \($0.cluster)): a different event arrived from \($0.conflictingSource) at \($0.receivedAt) than the one stored from \($0.storedSource); both are kept (kubetrail_audit_conflicts id \($0.id)): one of them is forged")
+        }
+        if conflicts.total > conflicts.conflicts.count {
+            report.conflicts.append(Finding(kind: .conflict, message: "and \(conflicts.total - conflicts.conflicts.count) more conflicts"))
+        }
         let unchained = try store.unchainedAuditRows(from: from, to: to, limit: Self.findingsPerKind)
         report.insertedTotal = unchained.total
         report.inserted = unchained.ids.map { Finding(kind: .inserted, message: "row \($0.id) (tp_timestamp \($0.timestamp)) is not in the chain: it was inserted behind the writer's back") }
@@ -66,6 +80,29 @@ public struct ChainVerifier {
             report.inserted.append(Finding(kind: .inserted, message: "and \(unchained.total - unchained.ids.count) more rows not in the chain"))
         }
         return report
+    }
+
+    /// Every digest names the clusters that had a chain when it was made: one named by another
+    /// cluster's newest digest with neither chain nor digests here was removed whole.
+    private func droppedClusters(present: Set<String>) throws -> [Finding] {
+        var named: [String: (by: String, number: Int, createdAt: String)] = [:]
+        var newest: [String: AuditDigest] = [:]
+        for stored in try store.digests() {
+            guard let d = try? AuditDigest.parse(stored.document) else { continue }
+            if newest[d.cluster].map({ $0.number < d.number }) ?? true { newest[d.cluster] = d }
+        }
+        for copies in offHost?.values.map({ $0 }) ?? [] {
+            for text in copies {
+                guard let d = try? AuditDigest.parse(text) else { continue }
+                if newest[d.cluster].map({ $0.number < d.number }) ?? true { newest[d.cluster] = d }
+            }
+        }
+        for d in newest.values {
+            for c in d.clusters ?? [] where !present.contains(c) { named[c] = (d.cluster, d.number, d.createdAt) }
+        }
+        return named.sorted { $0.key < $1.key }.map { c, by in
+            Finding(kind: .dropped, message: "cluster \(c) is named by cluster \(by.by)'s digest #\(by.number) (\(by.createdAt)) but has no chain and no digest here: it was removed whole")
+        }
     }
 
     private func verify(cluster: String) throws -> ClusterReport {
@@ -124,6 +161,9 @@ public struct ChainVerifier {
                    Double(b.microseconds - a.microseconds) / 1e6 > 2 * d.intervalSeconds + 60 {
                     note(.gap, "no digest between \(p.digest.createdAt) and \(d.createdAt) (\(Int(Double(b.microseconds - a.microseconds) / 60e6)) min, interval \(Int(d.intervalSeconds)) s): the aggregator was stopped or digests were removed")
                 }
+            }
+            for problem in d.problems ?? [] {
+                note(.chain, "digest #\(d.number) (\(d.createdAt)) records that the aggregator found the chain changed behind its back: \(problem)")
             }
             // Only a cutoff someone trusted signed may excuse a missing row.
             if signed, let c = d.retentionCutoff, retentionCutoff == nil || c > retentionCutoff! { retentionCutoff = c }

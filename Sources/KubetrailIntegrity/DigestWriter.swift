@@ -21,27 +21,50 @@ public struct DigestWriter: Sendable {
 
     /// One digest per cluster with a chain (made even when nothing was added: a regular
     /// heartbeat is what lets a verifier see a gap).
+    ///
+    /// Before signing, the span since the previous digest is checked (`ChainSpanCheck`). The
+    /// digest signs the head this process wrote when it knows one, not whatever the store holds
+    /// now, so a tail deleted or rewritten behind its back shows as a signed head the stored
+    /// chain no longer reaches; what the check found is signed with it (`problems`), the
+    /// cluster's appends are refused from then on, and the problems are thrown once every
+    /// cluster's digest is written.
     @discardableResult
     public func write(_ store: SQLiteStore, now: Timestamp = .now) throws -> [AuditDigest] {
+        var found: [String: [String]] = [:]
         let digests: [AuditDigest] = try store.write { w in
-            try w.chainClusters().map { cluster in
+            let clusters = try w.chainClusters()
+            return try clusters.map { cluster -> AuditDigest in
+                let written = store.writtenHeads.head(cluster)
+                let check = try ChainSpanCheck.run(w, cluster: cluster, written: written)
+                if !check.problems.isEmpty { found[cluster] = check.problems }
                 let previous = try w.lastDigest(cluster: cluster)
                 let before = try previous.map { try AuditDigest.parse($0.document) }
                 let span = try w.chainSpan(cluster: cluster, after: before?.lastSeq ?? 0)
+                let lastSeq = written?.seq ?? span.lastSeq ?? before?.lastSeq
+                let head = written.map { hex($0.hash) } ?? span.head.map(hex) ?? before?.head
                 var d = AuditDigest(
                     cluster: cluster, number: (before?.number ?? 0) + 1, createdAt: now.iso8601,
-                    lastSeq: span.lastSeq ?? before?.lastSeq, head: span.head.map(hex) ?? before?.head,
+                    lastSeq: lastSeq, head: head,
                     entries: span.count, firstSeq: span.firstSeq, firstTimestamp: span.firstTimestamp, lastTimestamp: span.lastTimestamp,
                     totalEntries: (before?.totalEntries ?? 0) + span.count,
                     previousDigestSHA256: previous.map { sha256Hex($0.document) },
                     retentionCutoff: retention.map { now.adding(microseconds: -Int64($0 * 1_000_000)).iso8601 },
                     intervalSeconds: interval)
+                d.clusters = clusters
+                d.problems = check.problems.isEmpty ? nil : check.problems
                 try d.sign(with: key)
                 try w.insertDigest(StoredDigest(cluster: cluster, number: d.number, createdAt: d.createdAt, lastSeq: d.lastSeq, document: try d.document()))
                 return d
             }
         }
         if let directory { try writeFiles(store, directory: directory, clusters: digests.map(\.cluster)) }
+        for (cluster, problems) in found {
+            store.writtenHeads.refuse(cluster, because: "found at digest time: " + problems.joined(separator: "; "))
+        }
+        if !found.isEmpty {
+            throw IntegrityError("the audit chain was changed behind the writer's back (signed into the digest; appends refused): " + found.sorted { $0.key < $1.key }
+                .map { "cluster \($0.key): \($0.value.joined(separator: "; "))" }.joined(separator: " | "))
+        }
         return digests
     }
 

@@ -76,12 +76,18 @@ public enum ChainHash {
 }
 
 /// Appends committed audit rows to `kubetrail_audit_chain` inside the writer's transaction, so
-/// a row and its chain entry commit together or not at all.
+/// a row and its chain entry commit together or not at all. The first append to a cluster in a
+/// transaction checks the stored head against the one this process committed last (`ChainHeads`).
 final class AuditChain {
     let db: Database
-    private var heads: [String: [UInt8]] = [:]
+    let known: ChainHeads?
+    /// The heads this transaction reached, published to `known` only once it commits.
+    private(set) var heads: [String: ChainHeads.Head] = [:]
 
-    init(_ db: Database) { self.db = db }
+    init(_ db: Database, known: ChainHeads? = nil) {
+        self.db = db
+        self.known = known
+    }
 
     /// The audit table's values of a fetched row, in the schema's column order.
     static func values(of row: Row) -> [QueryValue] {
@@ -102,7 +108,7 @@ final class AuditChain {
     /// retention removed it is a new commit and gets a new entry; its old one stays, expired.
     func append(rowHash: [UInt8], rowid: Int64, id: String, timestamp: String, cluster: String) throws {
         let previous = try head(cluster)
-        let hash = ChainHash.next(previous, cluster: cluster, id: id, timestamp: timestamp, rowHash: rowHash)
+        let hash = ChainHash.next(previous.hash, cluster: cluster, id: id, timestamp: timestamp, rowHash: rowHash)
         let insert = try db.cachedStatement(sql: """
             INSERT INTO kubetrail_audit_chain (cluster, row_rowid, tp_id, tp_timestamp, row_hash, chain_hash) VALUES (?, ?, ?, ?, ?, ?)
             """)
@@ -126,22 +132,33 @@ final class AuditChain {
         guard rc == SQLITE_DONE else {
             throw DatabaseError(resultCode: ResultCode(rawValue: rc), message: String(cString: sqlite3_errmsg(db.sqliteConnection)))
         }
-        heads[cluster] = hash
+        heads[cluster] = ChainHeads.Head(seq: sqlite3_last_insert_rowid(db.sqliteConnection), hash: hash)
     }
 
-    private func lastDigestHead(_ cluster: String) throws -> [UInt8]? {
+    /// The stored head of `cluster`: its newest entry, or, when retention pruned every entry, the
+    /// head of the digest it was pruned back to; nil for a chain never begun.
+    static func storedHead(_ db: Database, cluster: String) throws -> ChainHeads.Head? {
+        if let r = try Row.fetchOne(db, sql: "SELECT seq, chain_hash FROM kubetrail_audit_chain WHERE cluster = ? ORDER BY seq DESC LIMIT 1", arguments: [cluster]) {
+            return ChainHeads.Head(seq: r[0], hash: Array(r[1] as Data))
+        }
         guard let document = try String.fetchOne(db, sql: "SELECT document FROM kubetrail_audit_digests WHERE cluster = ? ORDER BY number DESC LIMIT 1", arguments: [cluster]),
               let object = try? JSONSerialization.jsonObject(with: Data(document.utf8)) as? [String: Any],
+              let seq = (object["last_seq"] as? NSNumber)?.int64Value,
               let head = object["head"] as? String, let bytes = Hex.decode(head), bytes.count == 32 else { return nil }
-        return bytes
+        return ChainHeads.Head(seq: seq, hash: bytes)
     }
 
-    private func head(_ cluster: String) throws -> [UInt8] {
+    private func head(_ cluster: String) throws -> ChainHeads.Head {
         if let h = heads[cluster] { return h }
-        let stored = try Data.fetchOne(db, sql: "SELECT chain_hash FROM kubetrail_audit_chain WHERE cluster = ? ORDER BY seq DESC LIMIT 1", arguments: [cluster])
-        // Retention may have pruned every entry; the chain goes on from the head of the digest
-        // it was pruned back to.
-        let h = try stored.map { Array($0) } ?? lastDigestHead(cluster) ?? ChainHash.genesis
+        if let reason = known?.refusal(cluster) { throw ChainTampered(cluster: cluster, detail: reason) }
+        let stored = try Self.storedHead(db, cluster: cluster)
+        if let mine = known?.head(cluster), mine != stored {
+            let found = stored.map { "seq \($0.seq), head \(Hex.encode($0.hash).prefix(16))…" } ?? "no entry"
+            let reason = "this aggregator's last entry is seq \(mine.seq), head \(Hex.encode(mine.hash).prefix(16))…; the store's is \(found)"
+            known?.refuse(cluster, because: reason)
+            throw ChainTampered(cluster: cluster, detail: reason)
+        }
+        let h = stored ?? ChainHeads.Head(seq: 0, hash: ChainHash.genesis)
         heads[cluster] = h
         return h
     }

@@ -44,6 +44,11 @@ extension RowWriter {
         try String.fetchAll(db, sql: "SELECT DISTINCT cluster FROM kubetrail_audit_chain UNION SELECT DISTINCT cluster FROM kubetrail_audit_digests ORDER BY 1")
     }
 
+    /// The chain's stored head for `cluster` (its newest entry, or the digest it was pruned to).
+    public func storedChainHead(cluster: String) throws -> ChainHeads.Head? {
+        try AuditChain.storedHead(db, cluster: cluster)
+    }
+
     public func lastDigest(cluster: String) throws -> StoredDigest? {
         try Row.fetchOne(db, sql: "SELECT * FROM kubetrail_audit_digests WHERE cluster = ? ORDER BY number DESC LIMIT 1", arguments: [cluster]).map(StoredDigest.init)
     }
@@ -74,6 +79,41 @@ extension RowWriter {
             cutoffs.append(t)
         }
         return cutoffs.min()
+    }
+
+    /// Walks `cluster`'s chain after `seq` in order, each entry with its audit row's values
+    /// (in the schema's column order), or nil when the row is gone. SQLite may give a deleted
+    /// row's rowid to a later one: an entry whose rowid a later entry claims has lost its row.
+    public func walkAuditChain(cluster: String, after seq: Int64, through last: Int64 = .max, _ body: (ChainEntry, [QueryValue]?) throws -> Void) throws {
+        // Each value with its storage class and its bytes: text read by length, so a NUL inside
+        // a value hashes as it was written.
+        let columns = AuditLogRow.schema.columns.map { c -> String in
+            let q = "a." + quoteIdentifier(c.name)
+            return "typeof(\(q)), CAST(\(q) AS BLOB)"
+        }.joined(separator: ", ")
+        do {
+            let rows = try Row.fetchCursor(db, sql: """
+                SELECT c.seq, c.cluster, c.tp_id, c.tp_timestamp, c.row_hash, c.chain_hash,
+                       a.rowid IS NOT NULL AND NOT EXISTS (SELECT 1 FROM kubetrail_audit_chain d WHERE d.row_rowid = c.row_rowid AND d.seq > c.seq),
+                       \(columns)
+                FROM kubetrail_audit_chain c LEFT JOIN kubernetes_audit_logs a ON a.rowid = c.row_rowid
+                WHERE c.cluster = ? AND c.seq > ? AND c.seq <= ? ORDER BY c.seq
+                """, arguments: [cluster, seq, last])
+            while let r = try rows.next() {
+                let entry = ChainEntry(seq: r[0], cluster: r[1], id: r[2], timestamp: r[3], rowHash: Array(r[4] as Data), chainHash: Array(r[5] as Data))
+                let present: Bool = r[6]
+                try body(entry, present ? stride(from: 7, to: r.count, by: 2).map { i in
+                    let bytes: Data = (r[i + 1] as Data?) ?? Data()
+                    switch r[i] as String {
+                    case "null": return .null
+                    case "integer": return .int(Int64(String(decoding: bytes, as: UTF8.self)) ?? 0)
+                    case "real": return .real(Double(String(decoding: bytes, as: UTF8.self)) ?? 0)
+                    case "text": return .text(String(decoding: bytes, as: UTF8.self))
+                    default: return .blob(Array(bytes))
+                    }
+                } : nil)
+            }
+        }
     }
 
     public func insertDigest(_ d: StoredDigest) throws {
@@ -137,38 +177,9 @@ extension SQLiteStore {
     }
 
     /// Walks `cluster`'s chain after `seq` in order, each entry with its audit row's values
-    /// (in the schema's column order), or nil when the row is gone. SQLite may give a deleted
-    /// row's rowid to a later one: an entry whose rowid a later entry claims has lost its row.
+    /// (in the schema's column order), or nil when the row is gone.
     public func walkAuditChain(cluster: String, after seq: Int64, through last: Int64 = .max, _ body: (ChainEntry, [QueryValue]?) throws -> Void) throws {
-        // Each value with its storage class and its bytes: text read by length, so a NUL inside
-        // a value hashes as it was written.
-        let columns = AuditLogRow.schema.columns.map { c -> String in
-            let q = "a." + quoteIdentifier(c.name)
-            return "typeof(\(q)), CAST(\(q) AS BLOB)"
-        }.joined(separator: ", ")
-        try pool.read { db in
-            let rows = try Row.fetchCursor(db, sql: """
-                SELECT c.seq, c.cluster, c.tp_id, c.tp_timestamp, c.row_hash, c.chain_hash,
-                       a.rowid IS NOT NULL AND NOT EXISTS (SELECT 1 FROM kubetrail_audit_chain d WHERE d.row_rowid = c.row_rowid AND d.seq > c.seq),
-                       \(columns)
-                FROM kubetrail_audit_chain c LEFT JOIN kubernetes_audit_logs a ON a.rowid = c.row_rowid
-                WHERE c.cluster = ? AND c.seq > ? AND c.seq <= ? ORDER BY c.seq
-                """, arguments: [cluster, seq, last])
-            while let r = try rows.next() {
-                let entry = ChainEntry(seq: r[0], cluster: r[1], id: r[2], timestamp: r[3], rowHash: Array(r[4] as Data), chainHash: Array(r[5] as Data))
-                let present: Bool = r[6]
-                try body(entry, present ? stride(from: 7, to: r.count, by: 2).map { i in
-                    let bytes: Data = (r[i + 1] as Data?) ?? Data()
-                    switch r[i] as String {
-                    case "null": return .null
-                    case "integer": return .int(Int64(String(decoding: bytes, as: UTF8.self)) ?? 0)
-                    case "real": return .real(Double(String(decoding: bytes, as: UTF8.self)) ?? 0)
-                    case "text": return .text(String(decoding: bytes, as: UTF8.self))
-                    default: return .blob(Array(bytes))
-                    }
-                } : nil)
-            }
-        }
+        try pool.read { db in try RowWriter(db).walkAuditChain(cluster: cluster, after: seq, through: last, body) }
     }
 
     /// Audit rows with no chain entry (inserted behind the writer's back), optionally only

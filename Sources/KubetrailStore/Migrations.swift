@@ -67,6 +67,24 @@ enum Migrations {
                                  timestamp: row["tp_timestamp"], cluster: row["tp_index"] ?? "default")
             }
         }
+        m.registerMigration("v5-audit-conflicts") { db in
+            // A second, different event under a stored auditID and stage (a forgery sent first,
+            // or the genuine event after one): kept here, never silently dropped.
+            try db.execute(sql: """
+                CREATE TABLE kubetrail_audit_conflicts (
+                  id INTEGER PRIMARY KEY AUTOINCREMENT,
+                  tp_id TEXT NOT NULL,
+                  audit_id TEXT,
+                  stage TEXT,
+                  cluster TEXT,
+                  received_at TEXT NOT NULL,
+                  stored_source TEXT,
+                  conflicting_source TEXT,
+                  row_json TEXT NOT NULL
+                );
+                CREATE INDEX kubetrail_audit_conflicts_tp_id ON kubetrail_audit_conflicts (tp_id);
+                """)
+        }
         return m
     }
 

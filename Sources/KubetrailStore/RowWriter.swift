@@ -13,6 +13,9 @@ public final class RowWriter {
         case duplicate
         /// An event or resource replaced its older stored version.
         case updated
+        /// An audit event whose `auditID` and stage are stored with other content: not a copy of
+        /// it but a second claim to be it. Kept in `kubetrail_audit_conflicts`.
+        case conflict
     }
 
     let db: Database
@@ -25,9 +28,15 @@ public final class RowWriter {
         var purpose: Int
     }
 
-    private lazy var chain = AuditChain(db)
+    private lazy var chain = AuditChain(db, known: heads)
+    let heads: ChainHeads?
+    /// Where this transaction took each audit chain (to publish once it commits).
+    var chainUpdates: [String: ChainHeads.Head] { chain.heads }
 
-    init(_ db: Database) { self.db = db }
+    init(_ db: Database, heads: ChainHeads? = nil) {
+        self.db = db
+        self.heads = heads
+    }
 
     private func statement(_ table: String, _ purpose: Int, _ sql: @autoclosure () -> String) throws -> Statement {
         let key = StatementKey(table: table, purpose: purpose)
@@ -44,7 +53,10 @@ public final class RowWriter {
             let statement = try statement(schema.name, 0, SQLCache.insertIgnoring(schema))
             let values = row.values
             try execute(statement, values)
-            guard sqlite3_changes(db.sqliteConnection) > 0 else { return .duplicate }
+            guard sqlite3_changes(db.sqliteConnection) > 0 else {
+                if schema.name == AuditLogRow.schema.name, try recordConflict(values) { return .conflict }
+                return .duplicate
+            }
             if schema.name == AuditLogRow.schema.name {
                 let c = row.common
                 try chain.append(rowHash: RowHash.of(values), rowid: sqlite3_last_insert_rowid(db.sqliteConnection),

@@ -13,6 +13,8 @@ public final class SQLiteStore: Sendable {
 
     public let path: String
     let pool: DatabasePool
+    /// The audit chain heads this process committed: the writer extends no other.
+    public let writtenHeads = ChainHeads()
 
     /// Opens (creating if needed) a database for writing and brings its schema up to date.
     /// `cacheMiB` bounds SQLite's page cache for the writer: large for bulk imports, smaller in
@@ -21,6 +23,10 @@ public final class SQLiteStore: Sendable {
         self.path = path
         let dir = (path as NSString).deletingLastPathComponent
         if !dir.isEmpty { try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true) }
+        // The audit trail is readable by its owner only: created 0600 here, and SQLite gives the
+        // -wal and -shm files the database file's mode.
+        let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+        if fd >= 0 { close(fd) }
         var config = SQLiteStore.configuration()
         config.prepareDatabase { db in
             // Audit rows are ~1.8 KB: 16 KiB pages hold eight instead of two, which measured 10 %
@@ -62,7 +68,18 @@ public final class SQLiteStore: Sendable {
     /// Runs `body` in one write transaction: all its rows commit together or not at all.
     public func write<T>(_ body: (RowWriter) throws -> T) throws -> T {
         do {
-            return try pool.write { db in try body(RowWriter(db)) }
+            return try pool.write { db in
+                let writer = RowWriter(db, heads: writtenHeads)
+                let result = try body(writer)
+                let updates = writer.chainUpdates
+                if !updates.isEmpty {
+                    // Published on the writer's queue right after the commit, before any other
+                    // transaction can compare against it.
+                    let heads = writtenHeads
+                    db.afterNextTransaction(onCommit: { _ in heads.committed(updates) })
+                }
+                return result
+            }
         } catch let error as DatabaseError where [.SQLITE_FULL, .SQLITE_IOERR, .SQLITE_CANTOPEN, .SQLITE_READONLY].contains(error.resultCode) {
             throw StoreError.write(path: path, message: error.message ?? "\(error)")
         }

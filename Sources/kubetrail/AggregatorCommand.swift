@@ -30,8 +30,14 @@ struct AggregatorCommand: AsyncParsableCommand {
     @Option(help: "Largest compressed request body, in bytes (default 32 MiB).")
     var maxBodyBytes: Int?
 
-    @Option(help: "Largest inflated batch, in bytes (default 256 MiB).")
+    @Option(help: "Largest inflated batch, in bytes (default 32 MiB).")
     var maxInflatedBytes: Int?
+
+    @Option(help: "Inflated bytes of all batches being decoded at once, in bytes (default 96 MiB); past it, 503.")
+    var maxInflightBytes: Int?
+
+    @Option(help: "Clusters one ingest token not bound with cluster= may send (default 1).")
+    var maxClustersPerToken: Int?
 
     @Option(help: "TLS certificate chain (PEM). Without it the aggregator serves plain HTTP.")
     var tlsCert: String?
@@ -71,6 +77,12 @@ struct AggregatorCommand: AsyncParsableCommand {
 
     @Option(help: "Seconds before an idle connection is closed (default 60).")
     var idleTimeout: Int?
+
+    @Option(help: "Seconds a client has to send a whole request once its head arrived (default 60).")
+    var requestTimeout: Int?
+
+    @Option(help: "Most connections at once (default 1024); past it, new ones wait to be accepted.")
+    var maxConnections: Int?
 
     @Option(help: "text or json (default text).")
     var logFormat: String?
@@ -131,6 +143,10 @@ struct AggregatorCommand: AsyncParsableCommand {
         config.queryTimeout = queryTimeout ?? file.queryTimeout ?? config.queryTimeout
         config.queryMaxBytes = queryMaxBytes ?? config.queryMaxBytes
         config.idleTimeout = max(1, idleTimeout ?? config.idleTimeout)
+        config.requestTimeout = max(1, requestTimeout ?? config.requestTimeout)
+        config.maxConnections = max(1, maxConnections ?? config.maxConnections)
+        config.maxInflightBytes = max(1 << 20, maxInflightBytes ?? config.maxInflightBytes)
+        config.maxClustersPerToken = max(1, maxClustersPerToken ?? config.maxClustersPerToken)
         if let mib = pageCacheMib ?? env["KUBETRAIL_PAGE_CACHE_MIB"].flatMap(Int.init) {
             guard mib >= 1 else { printError("--page-cache-mib must be at least 1"); throw ExitCode(2) }
             config.pageCacheMiB = mib

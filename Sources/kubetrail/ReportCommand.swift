@@ -64,6 +64,7 @@ struct ReportCommand: ParsableCommand {
                         + (c.unsignedTail > 0 ? ", \(c.unsignedTail) entries not yet signed" : "") + (c.rowsExpired > 0 ? ", \(c.rowsExpired) rows past retention" : "")
                 } + v.allNotes.map { "note: \($0)" }
                 report.integrityProblems = v.findings.map(\.description)
+                report.conflicts = v.conflicts.map(\.message)
             }
             let text = html ? ReportHTML.render(report) : ReportMarkdown.render(report)
             if let out {

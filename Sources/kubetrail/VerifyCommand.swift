@@ -21,9 +21,15 @@ struct VerifyCommand: ParsableCommand {
     @Option(help: ArgumentHelp("…to the first digest after this time.", valueName: "WHEN")) var to: String?
     @Option(help: "The aggregator's digest-signing public key (Ed25519, base64).") var publicKey: String?
     @Option(help: "A directory of digest files kept off the aggregator's host (digest_directory, copied).") var digests: String?
+    @Flag(help: "Check signatures only against the key inside each digest (proves nothing about who signed); without it --public-key is required.") var skipSignatures = false
+    @Flag(help: "Succeed on a store with no audit chain at all (a new store); otherwise an empty chain is a failure.") var allowEmpty = false
 
     func run() throws {
         let now = Timestamp.now
+        if publicKey == nil && !skipSignatures {
+            printError("give --public-key (the aggregator's audit-digest.key.pub, kept where the aggregator's host cannot change it), or --skip-signatures to check the chain without knowing who signed it")
+            throw ExitCode(2)
+        }
         let start: Timestamp?, end: Timestamp?, key: Curve25519PublicKey?, copies: [String: [String]]?
         do {
             start = try from.map { try TimeArgument.instant($0, now: now, flag: "--from") }
@@ -50,9 +56,14 @@ struct VerifyCommand: ParsableCommand {
             print(line + (c.findings.isEmpty ? ": OK" : ": \(c.findings.count) problem\(c.findings.count == 1 ? "" : "s")"))
             for f in c.findings { print("  " + f.description) }
         }
-        if report.clusters.isEmpty { print("the audit chain is empty") }
-        for f in report.inserted { print("  " + f.description) }
+        for f in report.dropped + report.inserted + report.conflicts { print("  " + f.description) }
         for n in report.allNotes { FileHandle.standardError.write(Data("note: \(n)\n".utf8)) }
         if !report.findings.isEmpty { throw ExitCode(1) }
+        if report.clusters.isEmpty {
+            // Wiping rows, chain and digests together leaves exactly this: say so, never "OK".
+            if allowEmpty { print("the audit chain is empty"); return }
+            printError("the audit chain is empty: there is nothing to verify (a wiped store looks like this; --allow-empty accepts a new one)")
+            throw ExitCode(1)
+        }
     }
 }

@@ -7,11 +7,13 @@ final class AggregatorFixture: @unchecked Sendable {
     let dir: TemporaryDirectory
     let ingestToken = "ingest-\(UUID().uuidString)"
     let queryToken = "query-\(UUID().uuidString)"
+    /// kube-apiserver's own credential for the audit webhook (no agent's token may post there).
+    let webhookToken = "webhook-\(UUID().uuidString)"
     var db: String { dir.path("agg.db") }
 
     init() throws {
         dir = try TemporaryDirectory()
-        try dir.write("ingest.tokens", "# agents\n\(ingestToken)\n")
+        try dir.write("ingest.tokens", "# agents\n\(ingestToken)\n# kube-apiserver\n\(webhookToken) kinds=webhook\n")
         try dir.write("query.tokens", "\(queryToken)\n")
     }
 

@@ -26,8 +26,8 @@ import TestSupport
         while writer.queueDepth == 0 { try await Task.sleep(nanoseconds: 1_000_000) }
         await #expect(throws: GroupCommitWriter.Failure.overloaded) { _ = try await writer.commit(try batch("b", rows: 5)) }
         writer.start()
-        #expect(try await pending.value == .stored(audit: 8, podLogs: 0, duplicates: 0))
-        #expect(try await writer.commit(try batch("b", rows: 5)) == .stored(audit: 5, podLogs: 0, duplicates: 0))
+        #expect(try await pending.value == .stored(audit: 8, podLogs: 0, duplicates: 0, conflicts: 0))
+        #expect(try await writer.commit(try batch("b", rows: 5)) == .stored(audit: 5, podLogs: 0, duplicates: 0, conflicts: 0))
         #expect(try await writer.commit(try batch("b", rows: 5)) == .duplicateBatch)
         writer.stop()
         await #expect(throws: GroupCommitWriter.Failure.overloaded) { _ = try await writer.commit(try batch("c", rows: 1)) }

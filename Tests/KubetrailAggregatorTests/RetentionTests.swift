@@ -14,7 +14,7 @@ import TestSupport
         let recent = ISO8601DateFormatter().string(from: Date().addingTimeInterval(-60))
         let event = #"{"kind":"Event","apiVersion":"audit.k8s.io/v1","level":"Metadata","auditID":"fresh","stage":"ResponseComplete","requestURI":"/api","verb":"get","user":{"username":"u"},"stageTimestamp":"\#(recent)"}"#
         let list = Data(#"{"kind":"EventList","items":[\#(event)]}"#.utf8)
-        #expect(try Curl.request(server.baseURL + "/v1/audit/webhook", headers: ["Authorization": "Bearer \(f.ingestToken)"], body: list).status == 200)
+        #expect(try Curl.request(server.baseURL + "/v1/audit/webhook", headers: ["Authorization": "Bearer \(f.webhookToken)"], body: list).status == 200)
         var remaining = -1
         for _ in 0..<100 {
             remaining = try f.count("SELECT COUNT(*) FROM kubernetes_audit_logs")

@@ -13,7 +13,7 @@ import TestSupport
         let f = try AggregatorFixture()
         let server = try f.start()
         defer { server.stop() }
-        let headers = ["Authorization": "Bearer \(f.ingestToken)", "Content-Type": "application/json"]
+        let headers = ["Authorization": "Bearer \(f.webhookToken)", "Content-Type": "application/json"]
         let first = try Curl.request(server.baseURL + "/v1/audit/webhook", headers: headers, body: eventList())
         #expect(first.status == 200, "\(first.body)")
         #expect((first.json?["stored"] as? [String: Int])?["kubernetes_audit_logs"] == 100)
@@ -30,9 +30,12 @@ import TestSupport
         let server = try f.start()
         defer { server.stop() }
         let url = server.baseURL + "/v1/audit/webhook"
-        let bad = try Curl.request(url, headers: ["Authorization": "Bearer \(f.ingestToken)"], body: Data("<html>".utf8))
+        let bad = try Curl.request(url, headers: ["Authorization": "Bearer \(f.webhookToken)"], body: Data("<html>".utf8))
         #expect(bad.status == 400, "\(bad.body)")
         #expect(try Curl.request(url, headers: ["Authorization": "Bearer \(f.queryToken)"], body: eventList()).status == 403)
+        // An agent's token cannot pose as kube-apiserver (the review's pre-emption probe).
+        let agent = try Curl.request(url, headers: ["Authorization": "Bearer \(f.ingestToken)"], body: eventList())
+        #expect(agent.status == 403 && agent.body.contains("kinds=webhook"), "\(agent.body)")
         #expect(try Curl.request(url, body: eventList()).status == 401)
         #expect(try f.count("SELECT COUNT(*) FROM kubernetes_audit_logs") == 0)
     }

@@ -147,12 +147,17 @@ import TestSupport
         relink('default')
         con.execute("DELETE FROM kubetrail_audit_digests")
         """)
-        // The attacker holds the host's key and re-signs; their digests go to the store only.
-        try DigestWriter(key: lab.key, interval: 300, retention: nil, directory: nil).write(lab.store)
+        // The attacker holds the host's key and re-signs from a process of their own (the
+        // aggregator's would refuse: its writer kept the head it wrote); their digests go to the
+        // store only.
+        try DigestWriter(key: lab.key, interval: 300, retention: nil, directory: nil).write(try SQLiteStore(path: lab.db))
         #expect(try lab.verify(offHost: false).findings.isEmpty, "the honest limit: a self-consistent rewrite passes without the off-host copy")
         let caught = try lab.verify().findings.map(\.description).joined(separator: "\n")
         #expect(caught.contains("digest #1 in the store differs from the off-host copy"), "\(caught)")
         #expect(caught.contains("does not match digest #1's signed head"), "\(caught)")
+        // The running aggregator's writer kept the head it wrote: it signs that, not the rewrite.
+        #expect(throws: IntegrityError.self) { try lab.digest() }
+        #expect(try lab.verify(offHost: false).findings.contains { $0.message.contains("changed behind its back") })
     }
 
     @Test func aPeriodWithQuietDigestsVerifiesFromItsAnchor() throws {

@@ -1,0 +1,72 @@
+import Foundation
+import KubetrailCore
+import KubetrailStore
+
+/// Checks the part of a cluster's chain no digest has signed yet: every entry since the last
+/// digest must follow from that digest's head, and every row must still hash as committed (or be
+/// gone by a retention cutoff a digest signed). With the head this process wrote, the span must
+/// also end there. The digest writer runs it before signing a span, and the aggregator at start
+/// before it adopts the stored head as its own.
+public enum ChainSpanCheck {
+    public struct Result: Sendable {
+        /// Where the span ends (nil: a chain never begun).
+        public var head: ChainHeads.Head?
+        public var entries = 0
+        public var problems: [String] = []
+    }
+
+    static let problemsSpelledOut = 10
+
+    public static func run(_ w: RowWriter, cluster: String, written: ChainHeads.Head?) throws -> Result {
+        let previous = try w.lastDigest(cluster: cluster).map { try AuditDigest.parse($0.document) }
+        var running = previous?.head.flatMap(ChainVerifier.bytes) ?? ChainHash.genesis
+        var end = previous.flatMap { d in d.lastSeq.map { ChainHeads.Head(seq: $0, hash: running) } }
+        let cutoff = previous?.retentionCutoff
+        var result = Result()
+        var problems = 0
+        func problem(_ message: String) {
+            problems += 1
+            if problems <= problemsSpelledOut { result.problems.append(message) }
+        }
+        try w.walkAuditChain(cluster: cluster, after: previous?.lastSeq ?? 0) { entry, values in
+            result.entries += 1
+            if let values {
+                if RowHash.of(values) != entry.rowHash { problem("row \(entry.id) (seq \(entry.seq)) was modified after it was committed") }
+            } else if cutoff == nil || entry.timestamp >= cutoff! {
+                problem("row \(entry.id) (seq \(entry.seq)) was deleted")
+            }
+            let expected = ChainHash.next(running, cluster: entry.cluster, id: entry.id, timestamp: entry.timestamp, rowHash: entry.rowHash)
+            if expected != entry.chainHash {
+                problem("chain entry seq \(entry.seq) does not follow from the one before it\(previous.map { " (the span since digest #\($0.number))" } ?? "")")
+            }
+            running = entry.chainHash
+            end = ChainHeads.Head(seq: entry.seq, hash: entry.chainHash)
+        }
+        if let written, written != end {
+            let found = end.map { "seq \($0.seq)" } ?? "nothing"
+            problem("this aggregator wrote the chain up to seq \(written.seq), the store now ends at \(found) with another head: entries were removed or rewritten")
+        }
+        if problems > problemsSpelledOut { result.problems.append("and \(problems - problemsSpelledOut) more") }
+        result.head = end
+        return result
+    }
+
+    /// At start: checks each cluster's unsigned span and adopts its head as this process's own,
+    /// or refuses the cluster. Returns the refusals.
+    @discardableResult
+    public static func adoptHeads(_ store: SQLiteStore) throws -> [String: [String]] {
+        var refused: [String: [String]] = [:]
+        let results: [(String, Result)] = try store.write { w in
+            try w.chainClusters().map { ($0, try run(w, cluster: $0, written: nil)) }
+        }
+        for (cluster, result) in results {
+            if !result.problems.isEmpty {
+                refused[cluster] = result.problems
+                store.writtenHeads.refuse(cluster, because: "found at start: " + result.problems.joined(separator: "; "))
+            } else if let head = result.head {
+                store.writtenHeads.adopt(cluster, head)
+            }
+        }
+        return refused
+    }
+}
