@@ -22,6 +22,10 @@ final class DigestService: @unchecked Sendable {
     static func key(configured: String?, databasePath: String, logger: Logger) throws -> Curve25519PrivateKey {
         if let configured { return try SigningKey.loadPrivate(configured) }
         let path = (databasePath as NSString).deletingLastPathComponent + "/audit-digest.key"
+        // Allowed for a first run on one machine, but said: a backup or copy of this volume
+        // carries the key, and with it the power to re-sign a rewritten store.
+        logger.warning("the audit digest signing key is beside the database; give --digest-signing-key on another volume (a Secret)",
+                       metadata: ["key": "\(path)"])
         if !FileManager.default.fileExists(atPath: path) {
             try SigningKey.generate(privatePath: path, publicPath: path + ".pub")
             logger.notice("made the audit digest signing key; give verifiers its public half", metadata: ["public_key": "\(path).pub"])

@@ -43,7 +43,7 @@ struct E2EBench: ParsableCommand {
             if mounted { _ = shell("umount \(data)") }
             try? FileManager.default.removeItem(atPath: work)
         }
-        let token = "e2e-\(UInt64.random(in: 1...UInt64.max))"
+        let token = "e2e-\(UUID().uuidString)"
         try (token + "\n").write(toFile: work + "/ingest.tokens", atomically: true, encoding: .utf8)
         try (token + "\n").write(toFile: work + "/agent.token", atomically: true, encoding: .utf8)
         let port = try freeLoopbackPort()

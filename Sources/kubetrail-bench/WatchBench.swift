@@ -61,7 +61,7 @@ struct WatchBench: ParsableCommand {
 
         // An idle aggregator's memory, then one that polls the fake server.
         let binary = kubetrail ?? URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("kubetrail").path
-        try "t\n".write(toFile: work + "/tokens", atomically: true, encoding: .utf8)
+        try "watch-bench-token-\(UUID().uuidString)\n".write(toFile: work + "/tokens", atomically: true, encoding: .utf8)
         try """
         apiVersion: v1
         kind: Config

@@ -101,10 +101,10 @@ import TestSupport
         let server = try f.start()
         defer { server.stop() }
         let file = try f.write("b.z", AggregatorFixture.fixtureBatch().deflated())
-        try f.dir.write("ingest.tokens", "rotated-token\n")
+        try f.dir.write("ingest.tokens", "rotated-token-0123456789abcdef0123456789\n")
         Thread.sleep(forTimeInterval: 1.2)
         #expect(try f.ingest(server, file: file).status == 401)
-        #expect(try f.ingest(server, file: file, token: "rotated-token").status == 200)
+        #expect(try f.ingest(server, file: file, token: "rotated-token-0123456789abcdef0123456789").status == 200)
     }
 
     @Test func sigtermStopsCleanly() throws {

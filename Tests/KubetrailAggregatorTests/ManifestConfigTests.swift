@@ -18,7 +18,8 @@ import KubetrailKube
         #expect(kube.connection?.serviceAccount == true && kube.connection?.includeEvents == true)
         #expect(!kube.auditSource.readsThroughAPI)
         let mounts = try Manifests.mountPaths("aggregator.yaml")
-        for file in [config.db, config.ingestTokenFile, config.queryTokenFile, config.tlsCert, config.tlsKey].compactMap({ $0 }) {
+        #expect(config.digestSigningKey != nil, "the signing key comes from a Secret, not from beside the database")
+        for file in [config.db, config.ingestTokenFile, config.queryTokenFile, config.tlsCert, config.tlsKey, config.digestSigningKey].compactMap({ $0 }) {
             #expect(mounts.contains { file.hasPrefix($0 + "/") }, "\(file) is not under a mount of the StatefulSet: \(mounts)")
         }
     }
@@ -32,19 +33,36 @@ import KubetrailKube
         let yaml = try String(contentsOfFile: dir.path("secrets.yaml"), encoding: .utf8)
         for line in yaml.components(separatedBy: "\n") {
             let t = line.trimmingCharacters(in: .whitespaces)
-            guard let colon = t.firstIndex(of: ":"), t.hasPrefix("ingest.") || t.hasPrefix("query.") || t.hasPrefix("ca.") || t.hasPrefix("tls.") else { continue }
+            guard let colon = t.firstIndex(of: ":"), t.hasPrefix("ingest.") || t.hasPrefix("query.") || t.hasPrefix("ca.") || t.hasPrefix("tls.") || t.hasPrefix("audit-digest.") else { continue }
             let data = try #require(Data(base64Encoded: String(t[t.index(after: colon)...]).trimmingCharacters(in: .whitespaces)))
             try data.write(to: dir.url.appendingPathComponent(String(t[..<colon])))
         }
         let ingest = try String(contentsOfFile: dir.path("ingest.token"), encoding: .utf8)
-        #expect(ingest == (try String(contentsOfFile: dir.path("ingest.tokens"), encoding: .utf8)) && ingest.count == 65)
+        let webhook = try String(contentsOfFile: dir.path("secrets.webhook.token"), encoding: .utf8)
+        let lines = try String(contentsOfFile: dir.path("ingest.tokens"), encoding: .utf8).split(separator: "\n")
+        #expect(ingest.count == 65 && webhook.count == 65 && ingest != webhook)
+        // The agents' token ships logs and audit files; only the webhook's token posts as kube-apiserver.
+        #expect(lines == ["\(ingest.dropLast()) kinds=audit,logs", "\(webhook.dropLast()) kinds=webhook"], "\(lines)")
         #expect(!yaml.contains(ingest.trimmingCharacters(in: .whitespacesAndNewlines)), "tokens are base64 in the Secret, as Kubernetes wants")
         let server = try ServerProcess(arguments: ["--db", dir.path("agg.db"), "--ingest-token-file", dir.path("ingest.tokens"),
-                                                   "--tls-cert", dir.path("tls.crt"), "--tls-key", dir.path("tls.key")])
+                                                   "--tls-cert", dir.path("tls.crt"), "--tls-key", dir.path("tls.key"),
+                                                   "--digest-signing-key", dir.path("audit-digest.key")])
         defer { server.stop() }
         let name = "kubetrail-aggregator.kubetrail.svc"
         let reply = try Curl.request("https://\(name):\(server.port)/healthz", method: "GET",
                                      extra: ["--cacert", dir.path("ca.crt"), "--resolve", "\(name):\(server.port):127.0.0.1"])
         #expect(reply.status == 200, "\(reply.body)")
+        let tls = ["--cacert", dir.path("ca.crt"), "--resolve", "\(name):\(server.port):127.0.0.1"]
+        let event = try Fixtures.text("audit/openshift/clo_vrl_audit_in_k8s1.25_100events.log").split(separator: "\n")[0]
+        let list = Data((#"{"kind":"EventList","apiVersion":"audit.k8s.io/v1","metadata":{},"items":["# + event + "]}").utf8)
+        let asAgent = try Curl.request("https://\(name):\(server.port)/v1/audit/webhook", headers: ["Authorization": "Bearer \(ingest.dropLast())"], body: list, extra: tls)
+        #expect(asAgent.status == 403, "\(asAgent.body)")
+        let asWebhook = try Curl.request("https://\(name):\(server.port)/v1/audit/webhook", headers: ["Authorization": "Bearer \(webhook.dropLast())"], body: list, extra: tls)
+        #expect(asWebhook.status == 200, "\(asWebhook.body)")
+        // The Secret's key signs, and the public half written beside OUT.yaml checks it.
+        #expect(try String(contentsOfFile: dir.path("secrets.audit-digest.key.pub"), encoding: .utf8) == String(contentsOfFile: dir.path("audit-digest.key.pub"), encoding: .utf8))
+        server.stop()
+        let verify = try Subprocess.kubetrail(["verify", "--db", dir.path("agg.db"), "--public-key", dir.path("secrets.audit-digest.key.pub")])
+        #expect(verify.status == 0 && verify.stdout.contains("1 chain entries checked"), "\(verify.stdout)\(verify.stderr)")
     }
 }

@@ -9,7 +9,7 @@ import TestSupport
         let api = try FakeAPIServer(dir: dir, cert: nil, key: nil, clientCA: nil)
         defer { api.stop() }
         try dir.write("kube/config", "apiVersion: v1\nkind: Config\ncurrent-context: fake\nclusters:\n- name: fake\n  cluster: {server: \"http://127.0.0.1:\(api.port)\"}\ncontexts:\n- name: fake\n  context: {cluster: fake, user: \"\"}\n")
-        try dir.write("tokens", "t\n")
+        try dir.write("tokens", "polling-test-token-\(UUID().uuidString)\n")
         let config = try dir.write("kubetrail.tpc", """
         connection "kubernetes" {
           plugin          = "kubernetes"
@@ -54,7 +54,7 @@ import TestSupport
         let half = lines.count / 2
         try cluster.appendLog(namespace: "kube-system", pod: "kube-apiserver-cp-1", container: "kube-apiserver", Array(lines[..<half]))
         try cluster.writeKubeconfig(dir.path("kube/config"))
-        try dir.write("tokens", "t\n")
+        try dir.write("tokens", "polling-test-token-\(UUID().uuidString)\n")
         let config = try dir.write("kubetrail.tpc", """
         connection "kubernetes" {
           kubeconfig_path = "\(dir.path("kube/config"))"
@@ -100,7 +100,7 @@ import TestSupport
     @Test func aBrokenConnectionBlockStopsTheAggregatorWithKubectlsWords() throws {
         let dir = try TemporaryDirectory()
         try dir.write("kube/config", "apiVersion: v1\nkind: Config\ncurrent-context: gone\n")
-        try dir.write("tokens", "t\n")
+        try dir.write("tokens", "polling-test-token-\(UUID().uuidString)\n")
         let config = try dir.write("kubetrail.tpc", "connection \"kubernetes\" {\n  kubeconfig_path = \"\(dir.path("kube/config"))\"\n}\n")
         let r = try Subprocess.kubetrail(["aggregator", "--listen", "127.0.0.1:0", "--db", dir.path("agg.db"),
                                           "--ingest-token-file", dir.path("tokens"), "--config", config])
