@@ -228,11 +228,9 @@ public final class Aggregator: Sendable {
                 }
                 try chunk.withUnsafeReadableBytes { raw in
                     let used = try inflater.inflate(raw, limit: configuration.maxInflatedBytes) { inflated in
-                        guard reservation.take(inflated.count) else {
-                            throw APIError(status: .serviceUnavailable, reason: "the aggregator is decoding \(configuration.maxInflightBytes >> 20) MiB of batches already; retry later",
-                                           headers: [.retryAfter: "1", .connection: "close"])
-                        }
+                        try self.charge(reservation, inflated.count)
                         try decoder.feed(inflated) { record in
+                            try self.charge(reservation, ByteBudget.recordOverhead)
                             if normalizer == nil {
                                 normalizer = IngestNormalizer(node: record.header.node, clusterOverride: try permission.cluster(of: record.header), ingestTime: ingestTime)
                             }
@@ -264,6 +262,19 @@ public final class Aggregator: Sendable {
         return try await commitAndReply(batch)
     }
 
+    /// Grows a request's share of the decoding budget, or answers for it.
+    func charge(_ reservation: ByteBudget.Reservation, _ bytes: Int) throws {
+        do {
+            try reservation.take(bytes)
+        } catch .busy {
+            Counter(label: "kubetrail_batches_total", dimensions: [("result", "overloaded")]).increment()
+            throw APIError(status: .serviceUnavailable, reason: "the aggregator is decoding \(configuration.maxInflightBytes >> 20) MiB of batches already; retry later",
+                           headers: [.retryAfter: "1"])
+        } catch .tooLarge {
+            throw APIError(status: .contentTooLarge, reason: "the batch needs more than --max-inflight-bytes (\(configuration.maxInflightBytes) bytes) to decode; send smaller batches")
+        }
+    }
+
     // MARK: Webhook
 
     func webhook(_ request: Request) async throws -> Response {
@@ -281,10 +292,7 @@ public final class Aggregator: Sendable {
             if body.count + chunk.readableBytes > configuration.maxBodyBytes {
                 throw APIError(status: .contentTooLarge, reason: "body exceeds \(configuration.maxBodyBytes) bytes", headers: [.connection: "close"])
             }
-            guard reservation.take(chunk.readableBytes) else {
-                throw APIError(status: .serviceUnavailable, reason: "the aggregator is decoding \(configuration.maxInflightBytes >> 20) MiB of batches already; retry later",
-                               headers: [.retryAfter: "1", .connection: "close"])
-            }
+            try charge(reservation, chunk.readableBytes)
             body.append(contentsOf: chunk.readableBytesView)
         }
         var batch = IngestBatch(batchID: nil, node: "")

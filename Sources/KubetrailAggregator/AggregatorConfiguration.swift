@@ -18,9 +18,10 @@ public struct AggregatorConfiguration: Sendable {
     public var maxInflatedBytes = 32 << 20
     public var maxInflationRatio = 200
     public var maxRecordBytes = 16 << 20
-    /// Inflated bytes of all batches being decoded at once (ingest and webhook): past it, 503.
-    /// Decoded rows take about 2.5× their bytes, so this bounds ingest's share of memory.
-    public var maxInflightBytes = 96 << 20
+    /// Memory for the batches being decoded at once (ingest and webhook), counted as inflated
+    /// bytes plus `ByteBudget.recordOverhead` per record: past it, 503 (413 for a batch that
+    /// alone needs more). The agent's 1 MiB batches need up to ~9 MiB each.
+    public var maxInflightBytes = 128 << 20
     /// Clusters one token not bound to a cluster (`cluster=` in the token file) may send.
     public var maxClustersPerToken = 1
     /// Seconds a client has to send a whole request (head and body) once it starts one.

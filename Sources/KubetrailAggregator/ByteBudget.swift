@@ -1,9 +1,19 @@
 import Foundation
 
-/// A count of bytes shared by concurrent requests, each holding a reservation it grows as it
-/// decodes and gives back when done. A request that would pass the limit is turned away (503)
-/// instead of the aggregator growing past its memory limit.
+/// Memory for batches being decoded, shared by concurrent requests: each holds a reservation it
+/// grows as it decodes (inflated bytes, plus a charge per record for the row it becomes) and
+/// gives back when its reply is sent. A request that would pass the limit because of others is
+/// turned away (503, retry); one that would pass it alone can never fit (413).
 final class ByteBudget: @unchecked Sendable {
+    /// What a decoded record costs beyond its bytes: the row's fields, measured at about 700 bytes
+    /// for a short container log line (30 MiB of 100-byte lines took ~200 MiB resident).
+    static let recordOverhead = 768
+
+    enum Refusal: Error {
+        case busy
+        case tooLarge
+    }
+
     let limit: Int
     private let lock = NSLock()
     private var used = 0
@@ -18,13 +28,12 @@ final class ByteBudget: @unchecked Sendable {
 
     func reservation() -> Reservation { Reservation(budget: self) }
 
-    fileprivate func take(_ n: Int, holding: Int) -> Bool {
+    fileprivate func take(_ n: Int, holding: Int) throws(Refusal) {
         lock.lock()
         defer { lock.unlock() }
-        // One request alone may always use up to the whole limit, so no batch is refused forever.
-        guard used + n <= limit || used == holding else { return false }
+        if holding + n > limit { throw .tooLarge }
+        if used + n > limit { throw .busy }
         used += n
-        return true
     }
 
     fileprivate func give(_ n: Int) {
@@ -39,10 +48,9 @@ final class ByteBudget: @unchecked Sendable {
 
         init(budget: ByteBudget) { self.budget = budget }
 
-        func take(_ n: Int) -> Bool {
-            guard budget.take(n, holding: held) else { return false }
+        func take(_ n: Int) throws(Refusal) {
+            try budget.take(n, holding: held)
             held += n
-            return true
         }
 
         func release() {

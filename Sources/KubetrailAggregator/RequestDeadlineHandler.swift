@@ -8,8 +8,10 @@ import NIOHTTPTypes
 /// a connection must deliver a whole request head within `idle + request` seconds of opening
 /// (or of its previous response), and the rest of that request within `request` seconds of its
 /// head. A response sent before its request was read in full (a 401, 404 or 413 answered from
-/// the head) ends the connection, instead of the server reading whatever the client still
-/// trickles. Such clients then cost one connection for seconds, not for as long as they like.
+/// the head) ends the connection once the rest arrived or after a short linger, instead of the
+/// server reading whatever the client still trickles; the linger (as nginx's lingering close)
+/// lets a client still uploading read the answer rather than a reset. Such clients then cost
+/// one connection for seconds, not for as long as they like.
 final class RequestDeadlineHandler: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPRequestPart
     typealias InboundOut = HTTPRequestPart
@@ -20,7 +22,12 @@ final class RequestDeadlineHandler: ChannelDuplexHandler, RemovableChannelHandle
         case awaitingHead
         case readingBody
         case responding
+        /// Answered early: the rest of the request is read and dropped until it ends or the
+        /// linger runs out, then the connection closes.
+        case lingering
     }
+
+    static let linger = TimeAmount.seconds(2)
 
     let idle: TimeAmount
     let request: TimeAmount
@@ -57,6 +64,12 @@ final class RequestDeadlineHandler: ChannelDuplexHandler, RemovableChannelHandle
         case .body:
             break
         case .end:
+            if state == .lingering {
+                context.fireChannelRead(data)
+                disarm()
+                context.close(promise: nil)
+                return
+            }
             state = .responding
             // The handler may take as long as its own limits allow (queries, exports).
             disarm()
@@ -74,11 +87,9 @@ final class RequestDeadlineHandler: ChannelDuplexHandler, RemovableChannelHandle
             context.write(data, promise: promise)
         case .end:
             if closeAfterResponse {
-                let done = context.eventLoop.makePromise(of: Void.self)
-                done.futureResult.cascade(to: promise)
-                context.writeAndFlush(data, promise: done)
-                let channel = context.channel
-                done.futureResult.whenComplete { _ in channel.close(promise: nil) }
+                context.writeAndFlush(data, promise: promise)
+                state = .lingering
+                arm(context, in: Self.linger)
                 return
             }
             context.write(data, promise: promise)

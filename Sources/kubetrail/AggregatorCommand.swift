@@ -33,7 +33,7 @@ struct AggregatorCommand: AsyncParsableCommand {
     @Option(help: "Largest inflated batch, in bytes (default 32 MiB).")
     var maxInflatedBytes: Int?
 
-    @Option(help: "Inflated bytes of all batches being decoded at once, in bytes (default 96 MiB); past it, 503.")
+    @Option(help: "Memory for the batches being decoded at once, in bytes (default 128 MiB): inflated bytes plus 768 per record; past it, 503.")
     var maxInflightBytes: Int?
 
     @Option(help: "Clusters one ingest token not bound with cluster= may send (default 1).")
