@@ -126,6 +126,7 @@ final class Shipper: @unchecked Sendable {
             var retryAfter: Double? = nil
             var problem: String
             var token: String? = nil
+            var unconfirmed = false
             do {
                 var headers = [("Content-Type", "application/vnd.kubetrail.batch"), ("Content-Encoding", "deflate"),
                                ("User-Agent", "kubetrail-agent/1")]
@@ -143,6 +144,7 @@ final class Shipper: @unchecked Sendable {
                         // Checkpoints must not move on the word of whatever answered: the batch
                         // is sent again until the aggregator itself confirms it.
                         metrics.add(.unconfirmedReplies)
+                        unconfirmed = true
                         problem = "HTTP \(reply.status) without acknowledgement: \(PeerText.excerpt("\(error)", hiding: token)); reply: "
                             + PeerText.excerpt(reply.text, hiding: token)
                     }
@@ -164,10 +166,12 @@ final class Shipper: @unchecked Sendable {
             failures += 1
             metrics.add(.retries)
             let wait = backoff.next(retryAfter: retryAfter)
-            // Loud at first, then about once a minute while the outage lasts.
+            // Loud at first, then about once a minute while the outage lasts. A success that is
+            // not the aggregator's is an error: something else answers at its address.
             if failures <= 3 || failures % max(1, Int(60 / max(settings.backoffMaximum, 1))) == 0 {
-                AgentLog.warning("batch not delivered; retrying", ["batch": batch.batchID, "attempt": String(failures),
-                                                                  "retry_in_s": String(Int(wait * 1000) / 1000), "error": problem])
+                let say = unconfirmed ? AgentLog.error : AgentLog.warning
+                say("batch not delivered; retrying", ["batch": batch.batchID, "attempt": String(failures),
+                                                      "retry_in_s": String(Int(wait * 1000) / 1000), "error": problem])
             }
             let abandoned: Bool = monitor.locked {
                 let until = monotonicSeconds() + wait

@@ -18,9 +18,10 @@ import TestSupport
         try FileManager.default.createSymbolicLink(atPath: node.containersDir + "/evil_shop_app-\(String(repeating: "e", count: 64)).log",
                                                    withDestinationPath: elsewhere + "/0.log")
         // A link through `..` out of the pods directory.
-        LineWriter.append(node.dir.path("host-secret.log"), (0..<5).map { LineWriter.criLine($0, tag: "dotdot") })
+        try FileManager.default.createDirectory(atPath: node.dir.path("host"), withIntermediateDirectories: true)
+        LineWriter.append(node.dir.path("host/0.log"), (0..<5).map { LineWriter.criLine($0, tag: "dotdot") })
         try FileManager.default.createSymbolicLink(atPath: node.containersDir + "/up_shop_app-\(String(repeating: "d", count: 64)).log",
-                                                   withDestinationPath: node.podsDir + "/../host-secret.log")
+                                                   withDestinationPath: node.podsDir + "/../host/0.log")
         // A symlink planted among kubelet's files in a watched container directory.
         LineWriter.append(node.dir.path("planted.log"), (0..<5).map { LineWriter.criLine($0, tag: "planted") })
         try FileManager.default.createSymbolicLink(atPath: legit + "/1.log", withDestinationPath: node.dir.path("planted.log"))
