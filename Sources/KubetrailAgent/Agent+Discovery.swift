@@ -167,7 +167,23 @@ extension Agent {
             decidedLinks[name] = allowed
             if !allowed { return }
         }
-        guard let target = resolveLink(path) else { return }   // dangling: the next rescan tries again
+        let target: String
+        switch PodsDirectory(path: config.podsDirectory).resolve(link: path) {
+        case .dangling:
+            return   // the next rescan tries again
+        case .outside(let elsewhere):
+            // Said once per target: every rescan comes across the link again.
+            if refusedLinks[name] != elsewhere {
+                refusedLinks[name] = elsewhere
+                metrics.add(.linksOutsidePods)
+                AgentLog.warning("container log link points outside the pods directory; not followed",
+                                 ["link": path, "target": elsewhere, "pods_dir": config.podsDirectory])
+            }
+            return
+        case .inside(let file):
+            refusedLinks[name] = nil
+            target = file
+        }
         guard let slash = target.lastIndex(of: "/") else { return }
         let dir = String(target[..<slash])
         let file = String(target[target.index(after: slash)...])
@@ -187,31 +203,15 @@ extension Agent {
         ensureWatched(dir, role: .container(containerIDs: ids))
     }
 
-    /// The file a `/var/log/containers` link points to. When the host's `/var/log/pods` is
-    /// mounted elsewhere in the agent's container (`--pods-dir`), the link's absolute target is
-    /// looked up under that directory instead.
-    func resolveLink(_ path: String) -> String? {
-        if let resolved = realpath(path, nil) {
-            defer { free(resolved) }
-            return String(cString: resolved)
-        }
-        let kubeletPods = "/var/log/pods"
-        guard config.podsDirectory != kubeletPods else { return nil }
-        var buffer = [UInt8](repeating: 0, count: 4096)
-        let n = buffer.withUnsafeMutableBytes { readlink(path, $0.baseAddress!.assumingMemoryBound(to: CChar.self), 4095) }
-        guard n > 0 else { return nil }
-        let raw = String(decoding: buffer[0..<n], as: UTF8.self)
-        guard raw.hasPrefix(kubeletPods + "/") else { return nil }
-        let mapped = config.podsDirectory + raw.dropFirst(kubeletPods.count)
-        guard let resolved = realpath(mapped, nil) else { return nil }
-        defer { free(resolved) }
-        return String(cString: resolved)
-    }
-
     /// Starts tailing `path`, or updates the name of the file already open under that inode.
+    ///
+    /// kubelet's own files are never symlinks: one in a pod directory could lead anywhere on the
+    /// node, so container logs are looked at and opened without following links. Audit paths
+    /// are the operator's and may be links.
     func track(path: String, kind: WireFormat.RecordKind, live: Bool, containerID: String?) {
+        let followLinks = kind == .auditLine
         var st = stat()
-        guard stat(path, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else { return }
+        guard (followLinks ? stat(path, &st) : lstat(path, &st)) == 0, (st.st_mode & S_IFMT) == S_IFREG else { return }
         let key = DeviceInode(device: UInt64(st.st_dev), inode: UInt64(st.st_ino))
         if let f = byInode[key] {
             if f.path != path {
@@ -227,14 +227,19 @@ extension Agent {
             if size == UInt64(st.st_size) { return }
             retired[key] = nil
         }
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else {
-            AgentLog.warning("cannot open log file; retried at the next rescan", ["path": path, "error": String(cString: strerror(errno))])
+        let fd: Int32
+        switch LogFileOpener.open(path, expected: key, followLinks: followLinks) {
+        case .opened(let opened):
+            fd = opened
+        case .replaced:
+            return   // the event (or rescan) for the new file follows
+        case .notRegular(let mode):
+            metrics.add(.notRegularFiles)
+            AgentLog.warning("log path turned into something other than a regular file after it was checked; not read",
+                             ["path": path, "type": LogFileOpener.typeName(mode)])
             return
-        }
-        var fst = stat()
-        guard fstat(fd, &fst) == 0, UInt64(fst.st_ino) == key.inode, UInt64(fst.st_dev) == key.device else {
-            close(fd)   // replaced between stat and open: the event for the new file follows
+        case .failed(let code):
+            AgentLog.warning("cannot open log file; retried at the next rescan", ["path": path, "error": String(cString: strerror(code))])
             return
         }
         let maxRecord = kind == .auditLine ? config.maxAuditLineBytes : config.maxContainerLineBytes
@@ -299,3 +304,4 @@ extension Agent {
         f.dirty = true
     }
 }
+

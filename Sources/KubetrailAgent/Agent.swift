@@ -31,6 +31,8 @@ public final class Agent {
     var directoryByWatch: [Int32: String] = [:]
     /// Link names already decided (shipped or filtered out by namespace).
     var decidedLinks: [String: Bool] = [:]
+    /// Link names refused for leading outside the pods directory, with the target then: said once.
+    var refusedLinks: [String: String] = [:]
 
     let readBuffer: UnsafeMutableRawBufferPointer
     var roundRobin = 0
@@ -53,7 +55,8 @@ public final class Agent {
                                           caFile: configuration.caFile, compressionLevel: configuration.compressionLevel,
                                           backoffMinimum: configuration.backoffMinimum, backoffMaximum: configuration.backoffMaximum,
                                           requestTimeout: configuration.requestTimeout,
-                                          quarantineDirectory: configuration.stateDirectory + "/quarantine"),
+                                          quarantineDirectory: configuration.stateDirectory + "/quarantine",
+                                          quarantineMaxBytes: configuration.maxQuarantineBytes),
                           metrics: metrics, wake: wake)
         builder = BatchBuilder(node: configuration.nodeName, cluster: configuration.clusterName)
         readBuffer = .allocate(byteCount: max(64 << 10, configuration.readChunkBytes), alignment: 16)

@@ -57,6 +57,7 @@ public enum AgentConfigFile {
             case "rescan_interval": config.rescanInterval = try seconds(a)
             case "shutdown_timeout": config.shutdownTimeout = try seconds(a)
             case "max_spool_bytes": config.maxSpoolBytes = UInt64(try int(a))
+            case "max_quarantine_bytes": config.maxQuarantineBytes = UInt64(try int(a))
             case "max_held_deleted_files": config.maxHeldDeletedFiles = try int(a)
             default: throw fail(a.line, "unknown option \(a.name) in the agent block")
             }

@@ -31,6 +31,8 @@ public struct AgentConfiguration: Sendable {
     public var maxMergeAge = 10.0
     public var maxHeldDeletedFiles = 64
     public var maxSpoolBytes: UInt64 = 256 << 20
+    /// Bound on `state-dir/quarantine`; a refused batch that does not fit is dropped.
+    public var maxQuarantineBytes: UInt64 = 64 << 20
     public var backoffMinimum = 1.0
     public var backoffMaximum = 30.0
     public var requestTimeout = 30.0

@@ -28,6 +28,11 @@ public final class AgentMetrics: @unchecked Sendable {
         case spooledFiles = "kubetrail_agent_spooled_files_total"
         case lostBytes = "kubetrail_agent_lost_bytes_total"
         case checkpointErrors = "kubetrail_agent_checkpoint_write_errors_total"
+        case unconfirmedReplies = "kubetrail_agent_unconfirmed_replies_total"
+        case quarantineFull = "kubetrail_agent_quarantine_full_dropped_batches_total"
+        case linksOutsidePods = "kubetrail_agent_links_outside_pods_dir_total"
+        case notRegularFiles = "kubetrail_agent_not_regular_files_refused_total"
+        case metricsConnectionsRefused = "kubetrail_agent_metrics_connections_refused_total"
     }
 
     public enum Gauge: String, CaseIterable, Sendable {
@@ -37,6 +42,7 @@ public final class AgentMetrics: @unchecked Sendable {
         case heldDeletedFiles = "kubetrail_agent_held_deleted_files"
         case queuedBatches = "kubetrail_agent_queued_batches"
         case readPaused = "kubetrail_agent_read_paused"
+        case quarantineBytes = "kubetrail_agent_quarantine_bytes"
     }
 
     private let monitor = Monitor()

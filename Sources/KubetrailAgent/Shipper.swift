@@ -5,9 +5,10 @@ import Glibc
 
 /// Sends sealed batches to `/v1/ingest` one at a time, in order, on its own thread, and
 /// reports each one back to the tailer once the aggregator has committed it (or it was put in
-/// quarantine). Nothing is ever dropped: network errors, 5xx, 408, 429 and auth or routing
-/// failures are retried forever with jittered backoff; 413 splits the batch; any other 4xx
-/// goes to the quarantine directory.
+/// quarantine). A commit is known only from the aggregator's reply document naming this batch
+/// (`IngestReply`); a bare 2xx is not one. Network errors, 5xx, 408, 429, auth or routing
+/// failures and unconfirmed 2xx replies are retried forever with jittered backoff; 413 splits
+/// the batch; any other 4xx goes to the quarantine directory, within its bound.
 final class Shipper: @unchecked Sendable {
     struct Settings {
         var url: String
@@ -18,6 +19,7 @@ final class Shipper: @unchecked Sendable {
         var backoffMaximum: Double
         var requestTimeout: Double
         var quarantineDirectory: String
+        var quarantineMaxBytes: UInt64
     }
 
     private let settings: Settings
@@ -45,6 +47,7 @@ final class Shipper: @unchecked Sendable {
         options.timeout = settings.requestTimeout
         let client = try CurlHTTPClient(options: options)
         let deflater = try Deflater(level: settings.compressionLevel)
+        metrics.set(.quarantineBytes, Int64(clamping: Quarantine(directory: settings.quarantineDirectory).usedBytes()))
         _ = AgentThread.spawn { [self] in compress(deflater) }
         _ = AgentThread.spawn { [self] in run(client) }
     }
@@ -122,23 +125,36 @@ final class Shipper: @unchecked Sendable {
         while true {
             var retryAfter: Double? = nil
             var problem: String
+            var token: String? = nil
+            var unconfirmed = false
             do {
                 var headers = [("Content-Type", "application/vnd.kubetrail.batch"), ("Content-Encoding", "deflate"),
                                ("User-Agent", "kubetrail-agent/1")]
-                if let token = try tokens.current() { headers.append(("Authorization", "Bearer " + token)) }
+                token = try tokens.current()
+                if let token { headers.append(("Authorization", "Bearer " + token)) }
                 let reply = try client.post(settings.url, body: batch.body, headers: headers)
                 switch reply.status {
                 case 200..<300:
-                    acknowledged(batch, reply.text)
-                    if failures > 0 { AgentLog.info("aggregator reachable again", ["batch": batch.batchID, "failed_attempts": String(failures)]) }
-                    return true
+                    do {
+                        let ack = try IngestReply.acknowledgement(of: reply.body, batchID: batch.batchID, records: batch.records)
+                        acknowledged(batch, ack, token: token)
+                        if failures > 0 { AgentLog.info("aggregator reachable again", ["batch": batch.batchID, "failed_attempts": String(failures)]) }
+                        return true
+                    } catch {
+                        // Checkpoints must not move on the word of whatever answered: the batch
+                        // is sent again until the aggregator itself confirms it.
+                        metrics.add(.unconfirmedReplies)
+                        unconfirmed = true
+                        problem = "HTTP \(reply.status) without acknowledgement: \(PeerText.excerpt("\(error)", hiding: token)); reply: "
+                            + PeerText.excerpt(reply.text, hiding: token)
+                    }
                 case 413:
-                    return split(batch, client, reply)
+                    return split(batch, client, reply, token: token)
                 case 401, 403, 404, 408, 429, 500...:
-                    problem = "HTTP \(reply.status): \(reply.text.prefix(300))"
+                    problem = "HTTP \(reply.status): \(PeerText.excerpt(reply.text, hiding: token))"
                     retryAfter = reply.retryAfter
                 case 400..<500:
-                    return quarantine(batch, status: reply.status, reply: reply.text)
+                    return quarantine(batch, status: reply.status, reply: PeerText.excerpt(reply.text, hiding: token, limit: 4000))
                 default:
                     problem = "unexpected HTTP \(reply.status)"
                 }
@@ -150,10 +166,12 @@ final class Shipper: @unchecked Sendable {
             failures += 1
             metrics.add(.retries)
             let wait = backoff.next(retryAfter: retryAfter)
-            // Loud at first, then about once a minute while the outage lasts.
+            // Loud at first, then about once a minute while the outage lasts. A success that is
+            // not the aggregator's is an error: something else answers at its address.
             if failures <= 3 || failures % max(1, Int(60 / max(settings.backoffMaximum, 1))) == 0 {
-                AgentLog.warning("batch not delivered; retrying", ["batch": batch.batchID, "attempt": String(failures),
-                                                                  "retry_in_s": String(Int(wait * 1000) / 1000), "error": problem])
+                let say = unconfirmed ? AgentLog.error : AgentLog.warning
+                say("batch not delivered; retrying", ["batch": batch.batchID, "attempt": String(failures),
+                                                      "retry_in_s": String(Int(wait * 1000) / 1000), "error": problem])
             }
             let abandoned: Bool = monitor.locked {
                 let until = monotonicSeconds() + wait
@@ -168,11 +186,12 @@ final class Shipper: @unchecked Sendable {
         }
     }
 
-    private func split(_ batch: OutgoingBatch, _ client: CurlHTTPClient, _ reply: CurlHTTPClient.Response) -> Bool {
+    private func split(_ batch: OutgoingBatch, _ client: CurlHTTPClient, _ reply: CurlHTTPClient.Response, token: String?) -> Bool {
+        let text = PeerText.excerpt(reply.text, hiding: token, limit: 4000)
         do {
             guard let halves = try BatchSplitter.halves(of: batch, level: settings.compressionLevel) else {
                 // One record the aggregator will never take: keep it on disk.
-                return quarantine(batch, status: 413, reply: reply.text)
+                return quarantine(batch, status: 413, reply: text)
             }
             metrics.add(.batchesSplit)
             AgentLog.warning("aggregator refused the batch as too large; sending it in two halves",
@@ -182,18 +201,30 @@ final class Shipper: @unchecked Sendable {
             }
             return true
         } catch {
-            return quarantine(batch, status: 413, reply: reply.text + " (and splitting failed: \(error))")
+            return quarantine(batch, status: 413, reply: text + " (and splitting failed: \(error))")
         }
     }
 
     private func quarantine(_ batch: OutgoingBatch, status: Int, reply: String) -> Bool {
-        metrics.add(.batchesQuarantined)
+        let quarantine = Quarantine(directory: settings.quarantineDirectory, maxBytes: settings.quarantineMaxBytes)
         while true {
             do {
-                let file = try Quarantine(directory: settings.quarantineDirectory).store(batch, status: status, reply: reply)
+                let file = try quarantine.store(batch, status: status, reply: reply)
+                metrics.add(.batchesQuarantined)
+                metrics.set(.quarantineBytes, Int64(clamping: quarantine.usedBytes()))
                 AgentLog.error("aggregator refused a batch; it is kept in quarantine, not dropped",
                                ["status": String(status), "batch": batch.batchID, "records": String(batch.records),
                                 "file": file, "reply": String(reply.prefix(300))])
+                return true
+            } catch let full as Quarantine.Full {
+                // The aggregator refused this batch, so holding it back would only stall the good
+                // batches behind it; it stays in its log file on the node until that rotates.
+                metrics.add(.quarantineFull)
+                metrics.set(.quarantineBytes, Int64(clamping: full.used))
+                AgentLog.error("aggregator refused a batch and the quarantine is full; the batch is dropped",
+                               ["status": String(status), "batch": batch.batchID, "records": String(batch.records),
+                                "quarantine": settings.quarantineDirectory, "error": full.description,
+                                "reply": String(reply.prefix(300))])
                 return true
             } catch {
                 // The batch stays unacknowledged until it is on disk: a full disk is retried.
@@ -207,26 +238,15 @@ final class Shipper: @unchecked Sendable {
         }
     }
 
-    private func acknowledged(_ batch: OutgoingBatch, _ reply: String) {
+    private func acknowledged(_ batch: OutgoingBatch, _ reply: IngestReply, token: String?) {
         metrics.add(.batchesAcked)
         metrics.add(.recordsAcked, UInt64(batch.records))
         metrics.add(.bytesSentCompressed, UInt64(batch.body.count))
-        let rejected = Self.number(after: "\"rejected\":", in: reply) ?? 0
-        if rejected > 0 {
-            metrics.add(.recordsRejected, UInt64(rejected))
+        if reply.rejected > 0 {
+            metrics.add(.recordsRejected, UInt64(reply.rejected))
             AgentLog.warning("aggregator stored the batch but rejected some records",
-                             ["batch": batch.batchID, "rejected": String(rejected),
-                              "first": Self.firstRejection(in: reply)])
+                             ["batch": batch.batchID, "rejected": String(reply.rejected),
+                              "first": PeerText.excerpt(reply.firstRejection ?? "", hiding: token)])
         }
-    }
-
-    static func number(after key: String, in text: String) -> Int? {
-        guard let r = text.utf8.firstRange(of: key.utf8) else { return nil }
-        return Int(String(decoding: text.utf8[r.upperBound...].prefix { $0 >= 48 && $0 <= 57 }, as: UTF8.self))
-    }
-
-    static func firstRejection(in text: String) -> String {
-        guard let r = text.utf8.firstRange(of: "\"rejections\":[".utf8) else { return "" }
-        return String(String(decoding: text.utf8[r.upperBound...], as: UTF8.self).prefix(300))
     }
 }

@@ -113,6 +113,9 @@ struct Run: ParsableCommand {
     @Option(help: "Bound on the disk spool for deleted files' unacknowledged bytes (default 256 MiB).")
     var maxSpoolBytes: UInt64?
 
+    @Option(help: "Bound on the quarantine directory for refused batches (default 64 MiB); a refused batch that does not fit is dropped and counted.")
+    var maxQuarantineBytes: UInt64?
+
     @Option(help: "Retry backoff start and cap, e.g. 1s,30s.")
     var backoff: String?
 
@@ -150,6 +153,7 @@ struct Run: ParsableCommand {
             if let v = maxMergeAge { config.maxMergeAge = try Self.seconds(v, "--max-merge-age") }
             if let v = maxHeldDeletedFiles { config.maxHeldDeletedFiles = v }
             if let v = maxSpoolBytes { config.maxSpoolBytes = v }
+            if let v = maxQuarantineBytes { config.maxQuarantineBytes = v }
             if let v = shutdownTimeout { config.shutdownTimeout = try Self.seconds(v, "--shutdown-timeout") }
             if let v = backoff {
                 let parts = v.split(separator: ",").map(String.init)

@@ -58,10 +58,9 @@ import TestSupport
         let node = try NodeFixture()
         defer { node.stopAll() }
         // Something at the aggregator's address that refuses every batch with 422.
-        let refuser = try RefusingServer(status: 422)
+        let refuser = try FakeAggregator(status: 422, body: #"{"error":"refused for the test"}"#)
         defer { refuser.stop() }
-        let agent = try AgentProcess(arguments: node.agentArguments.map { $0 == "http://127.0.0.1:0" ? "http://127.0.0.1:\(refuser.port)" : $0 },
-                                     logPath: node.dir.path("agent.log"))
+        let agent = try node.startAgent(aggregator: refuser.url)
         LineWriter.append(node.auditDir + "/audit.log", (0..<30).map { LineWriter.auditEvent($0) })
         #expect(node.waitUntil(20) { (agent.metric("kubetrail_agent_batches_quarantined_total") ?? 0) >= 1 })
         #expect(agent.log.contains("kept in quarantine, not dropped"))
@@ -138,40 +137,5 @@ final class BackgroundWriter: @unchecked Sendable {
         lock.withLock { running = false }
         finished.wait()
         return lock.withLock { count }
-    }
-}
-
-/// A minimal HTTP server that answers every request with one status (a misbehaving peer).
-final class RefusingServer: @unchecked Sendable {
-    let process = Process()
-    let port: Int
-
-    init(status: Int) throws {
-        let script = """
-        import http.server, sys
-        class H(http.server.BaseHTTPRequestHandler):
-            def do_POST(self):
-                self.rfile.read(int(self.headers.get('Content-Length', 0)))
-                body = b'{"error":"refused for the test"}'
-                self.send_response(\(status)); self.send_header('Content-Length', str(len(body))); self.end_headers(); self.wfile.write(body)
-            def log_message(self, *a): pass
-        s = http.server.HTTPServer(('127.0.0.1', 0), H)
-        print(s.server_address[1], flush=True)
-        s.serve_forever()
-        """
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
-        process.arguments = ["-c", script]
-        let out = Pipe()
-        process.standardOutput = out
-        try process.run()
-        let line = String(decoding: out.fileHandleForReading.availableData, as: UTF8.self)
-        guard let p = Int(line.trimmingCharacters(in: .whitespacesAndNewlines)) else { throw ServerError("refusing server did not start") }
-        port = p
-    }
-
-    func stop() {
-        // SIGKILL: the test runner's threads block SIGTERM, and children inherit that mask.
-        kill(process.processIdentifier, SIGKILL)
-        process.waitUntilExit()
     }
 }

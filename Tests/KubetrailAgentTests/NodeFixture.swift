@@ -41,16 +41,20 @@ final class NodeFixture: @unchecked Sendable {
         probe.stop()
     }
 
-    var agentArguments: [String] {
-        ["--aggregator", "http://127.0.0.1:\(port)", "--token-file", dir.path("agent.token"), "--state-dir", stateDir,
-         "--audit-path", auditDir + "/*.log", "--containers-dir", containersDir, "--node-name", "node-a",
+    var agentArguments: [String] { agentArguments(aggregator: "http://127.0.0.1:\(port)") }
+
+    func agentArguments(aggregator: String) -> [String] {
+        ["--aggregator", aggregator, "--token-file", dir.path("agent.token"), "--state-dir", stateDir,
+         "--audit-path", auditDir + "/*.log", "--containers-dir", containersDir, "--pods-dir", podsDir, "--node-name", "node-a",
          "--cluster-name", "test", "--batch-wait", "200ms", "--rescan-interval", "1s", "--rotated-idle", "1s",
          "--backoff", "100ms,1s", "--shutdown-timeout", "5s"]
     }
 
+    /// Starts the agent, sending to the fixture's aggregator or to `aggregator` (a URL).
     @discardableResult
-    func startAgent(_ extra: [String] = []) throws -> AgentProcess {
-        let a = try AgentProcess(arguments: agentArguments + extra, logPath: dir.path("agent.log"))
+    func startAgent(aggregator: String? = nil, _ extra: [String] = []) throws -> AgentProcess {
+        let a = try AgentProcess(arguments: agentArguments(aggregator: aggregator ?? "http://127.0.0.1:\(port)") + extra,
+                                 logPath: dir.path("agent.log"))
         agent = a
         return a
     }
