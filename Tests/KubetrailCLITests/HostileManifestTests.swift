@@ -49,7 +49,7 @@ import TestSupport
         let lab = try Lab()
         try lab.forgeManifest(naming: ["/dev/zero", "../outside"], signedWith: signer)
         let r = try lab.verify()
-        #expect(r.status != killedByTimeout, "verify-export hung on a file the manifest named")
+        #expect(r.status != stoppedByTimeout, "verify-export hung on a file the manifest named")
         #expect(r.status == 1)
         #expect(r.stderr.contains(signer == nil ? "the manifest is not signed" : "signed with another key"), "\(r.stderr)")
         #expect(r.stderr.contains("no file of the export was read"), "\(r.stderr)")
@@ -66,7 +66,7 @@ import TestSupport
         try lab.forgeManifest(naming: ["/dev/zero", "../outside", "a/../../outside", "inside.csv", "link.csv", "up/secret.txt", "zero.csv"],
                               signedWith: "key")
         let r = try lab.verify()
-        #expect(r.status != killedByTimeout, "verify-export hung on a file the manifest named")
+        #expect(r.status != stoppedByTimeout, "verify-export hung on a file the manifest named")
         #expect(r.status == 1)
         for expected in ["/dev/zero is refused: an absolute path",
                          "../outside is refused: a path with '..'",
@@ -84,7 +84,7 @@ import TestSupport
         try FileManager.default.removeItem(atPath: lab.export + "/manifest.json")
         guard mkfifo(lab.export + "/manifest.json", 0o600) == 0 else { throw ServerError("mkfifo: \(errno)") }
         let r = try lab.verify()
-        #expect(r.status != killedByTimeout, "verify-export hung opening its manifest")
+        #expect(r.status != stoppedByTimeout, "verify-export hung opening its manifest")
         #expect(r.status == 1 && r.stderr.contains("manifest.json is refused: it is a FIFO, not a regular file"), "\(r.stderr)")
     }
 }
