@@ -3,9 +3,11 @@ import CCurl
 import Glibc
 #endif
 
-/// A blocking HTTP client on libcurl for the agent's shipping (one per shipping thread). It
-/// keeps its connection alive between requests, verifies TLS unless told otherwise, and never
-/// sends `Expect: 100-continue` (which costs a second per large POST against Hummingbird).
+/// A blocking HTTP client on libcurl for the agent's shipping (one per shipping thread) and the
+/// CLI's `--server` commands. It keeps its connection alive between requests, verifies TLS
+/// unless told otherwise, and never sends `Expect: 100-continue` (which costs a second per large
+/// POST against Hummingbird). It never follows a redirect: every request carries a bearer
+/// token, and a redirect to another host would hand that host the token.
 public final class CurlHTTPClient {
     public struct Options: Sendable {
         /// CA bundle (PEM) to verify the server with; nil uses the system's.
@@ -68,13 +70,14 @@ public final class CurlHTTPClient {
         try perform(url, body: body, headers: headers, collector: Collector(limit: options.maxResponseBytes))
     }
 
-    /// GETs `url`, handing a 200 reply's body to `onBody` chunk by chunk as it arrives (return
-    /// false to stop); other replies are collected as usual. No overall time limit: a stream
-    /// counts as stalled after `options.timeout` seconds without a byte.
-    public func stream(_ url: String, headers: [(String, String)], onBody: @escaping (UnsafeRawBufferPointer) -> Bool) throws -> Response {
+    /// GETs `url` (or POSTs `body`), handing a 200 reply's body to `onBody` chunk by chunk as it
+    /// arrives (return false to stop); other replies are collected as usual. No overall time
+    /// limit: a stream counts as stalled after `options.timeout` seconds without a byte.
+    public func stream(_ url: String, body: [UInt8]? = nil, headers: [(String, String)],
+                       onBody: @escaping (UnsafeRawBufferPointer) -> Bool) throws -> Response {
         let collector = Collector(limit: options.maxResponseBytes)
         collector.onBody = onBody
-        return try perform(url, body: nil, headers: headers, collector: collector)
+        return try perform(url, body: body, headers: headers, collector: collector)
     }
 
     private func perform(_ url: String, body: [UInt8]?, headers: [(String, String)], collector: Collector) throws -> Response {
@@ -93,12 +96,19 @@ public final class CurlHTTPClient {
                 _ = ccurl_setopt_long(handle, CURLOPT_POST, 1)
                 _ = ccurl_setopt_ptr(handle, CURLOPT_POSTFIELDS, raw.baseAddress ?? UnsafeRawPointer(bitPattern: 1))
                 _ = ccurl_setopt_off(handle, CURLOPT_POSTFIELDSIZE_LARGE, curl_off_t(raw.count))
-                _ = ccurl_setopt_long(handle, CURLOPT_TIMEOUT_MS, Int(options.timeout * 1000))
             } else {
                 _ = ccurl_setopt_long(handle, CURLOPT_HTTPGET, 1)
+            }
+            if collector.onBody == nil {
+                _ = ccurl_setopt_long(handle, CURLOPT_TIMEOUT_MS, Int(options.timeout * 1000))
+            } else {
                 _ = ccurl_setopt_long(handle, CURLOPT_LOW_SPEED_LIMIT, 1)
                 _ = ccurl_setopt_long(handle, CURLOPT_LOW_SPEED_TIME, max(1, Int(options.timeout)))
             }
+            // Already libcurl's defaults after the reset; set anyway so that no later change to
+            // the defaults or to this code can make a redirect carry the Authorization header.
+            _ = ccurl_setopt_long(handle, CURLOPT_FOLLOWLOCATION, 0)
+            _ = ccurl_setopt_long(handle, CURLOPT_UNRESTRICTED_AUTH, 0)
             _ = ccurl_setopt_slist(handle, CURLOPT_HTTPHEADER, list)
             _ = ccurl_setopt_long(handle, CURLOPT_NOSIGNAL, 1)
             _ = ccurl_setopt_long(handle, CURLOPT_CONNECTTIMEOUT_MS, Int(options.connectTimeout * 1000))
@@ -126,9 +136,18 @@ public final class CurlHTTPClient {
             var status = 0, connects = 0
             _ = ccurl_getinfo_long(handle, CURLINFO_RESPONSE_CODE, &status)
             _ = ccurl_getinfo_long(handle, CURLINFO_NUM_CONNECTS, &connects)
+            if (300..<400).contains(status) {
+                let location = collector.headers["location"].map { "to \($0)" } ?? "without a Location"
+                throw Failure(code: Self.redirected,
+                              message: "\(url) answered \(status), a redirect \(location); kubetrail does not follow redirects "
+                                  + "(the token would go along): give the final URL", isRetryable: false)
+            }
             return Response(status: status, body: collector.body, retryAfter: collector.retryAfter, newConnection: connects > 0, headers: collector.headers)
         }
     }
+
+    /// `Failure.code` of a 3xx answer (libcurl's own codes are all positive).
+    public static let redirected: Int32 = -2
 
     static func retryable(_ rc: CURLcode) -> Bool {
         switch rc {
@@ -166,7 +185,7 @@ public final class CurlHTTPClient {
 
         func header(_ line: String) {
             if line.hasPrefix("HTTP/") {
-                // A new response (after a redirect or 100-continue): its status, fresh headers.
+                // A new response (after a 100 Continue): its status, fresh headers.
                 status = Int(line.split(whereSeparator: { $0 == " " || $0 == "\r" || $0 == "\n" }).dropFirst().first ?? "") ?? 0
                 headers = [:]
                 return

@@ -7,46 +7,64 @@ import KubetrailIntegrity
 /// exporter's public key, and says exactly what is wrong — a file changed, missing, added, or
 /// a manifest that is not the one signed.
 public enum ExportVerifier {
+    /// A manifest lists a few hundred files at most; anything near this is not one.
+    static let maxManifestBytes = 16 << 20
+
     public static func problems(in directory: String, publicKey: Curve25519.Signing.PublicKey) -> [String] {
-        let path = directory + "/manifest.json"
-        guard let data = FileManager.default.contents(atPath: path) else { return ["\(path) is missing"] }
+        var data = Data()
+        do {
+            try ContainedFile(directory: directory, name: "manifest.json").read(limit: maxManifestBytes) { data.append(contentsOf: $0) }
+        } catch let refusal as ContainedFile.Refusal {
+            return [refusal.missing ? "\(directory)/manifest.json is missing" : "\(directory): \(refusal.description)"]
+        } catch {
+            return ["\(directory)/manifest.json: \(error)"]
+        }
         let manifest: ExportManifest
         do { manifest = try JSONDecoder().decode(ExportManifest.self, from: data) } catch {
-            return ["\(path) is not a kubetrail export manifest: \(error)"]
+            return ["\(directory)/manifest.json is not a kubetrail export manifest: \(error)"]
+        }
+        // Until the signature holds, the file names are the words of whoever handed over the
+        // export: none of them is opened.
+        if let signature = signatureProblem(manifest, publicKey) {
+            return [signature, "no file of the export was read: its manifest is not trusted"] + rowCountProblems(manifest)
         }
         var problems: [String] = []
-        switch manifest.checkSignature(trusted: publicKey) {
-        case .valid: break
-        case .missing: problems.append("the manifest is not signed")
-        case .otherAlgorithm(let a): problems.append("the manifest's signature algorithm is \(a), not ed25519")
-        case .otherKey: problems.append("the manifest was signed with another key than the one given")
-        case .mismatch: problems.append("the manifest's signature does not match its contents: the manifest was changed after signing")
-        }
         let listed = Set(manifest.files.map(\.name))
         for file in manifest.files {
-            let filePath = directory + "/" + file.name
-            guard let handle = FileHandle(forReadingAtPath: filePath) else {
-                problems.append("\(file.name) is missing")
-                continue
+            do {
+                let contents = try ContainedFile(directory: directory, name: file.name)
+                var hash = SHA256()
+                var size = 0
+                try contents.read { chunk in
+                    hash.update(bufferPointer: chunk)
+                    size += chunk.count
+                }
+                let digest = Hex.encode(hash.finalize())
+                if size != file.bytes { problems.append("\(file.name) has \(size) bytes, the manifest says \(file.bytes)") }
+                if digest != file.sha256 { problems.append("\(file.name) was changed: its SHA-256 is \(digest), the manifest says \(file.sha256)") }
+            } catch {
+                problems.append("\(error)")
             }
-            var hash = SHA256()
-            var size = 0
-            while let chunk = try? handle.read(upToCount: 1 << 20), !chunk.isEmpty {
-                hash.update(data: chunk)
-                size += chunk.count
-            }
-            try? handle.close()
-            let digest = Hex.encode(hash.finalize())
-            if size != file.bytes { problems.append("\(file.name) has \(size) bytes, the manifest says \(file.bytes)") }
-            if digest != file.sha256 { problems.append("\(file.name) was changed: its SHA-256 is \(digest), the manifest says \(file.sha256)") }
         }
         for name in filesBelow(directory) where name != "manifest.json" && !listed.contains(name) {
             problems.append("\(name) is not part of the export")
         }
-        if manifest.files.reduce(0, { $0 + $1.rows }) != manifest.rowCount {
-            problems.append("the files hold \(manifest.files.reduce(0) { $0 + $1.rows }) rows, the manifest says \(manifest.rowCount)")
+        return problems + rowCountProblems(manifest)
+    }
+
+    static func signatureProblem(_ manifest: ExportManifest, _ publicKey: Curve25519.Signing.PublicKey) -> String? {
+        switch manifest.checkSignature(trusted: publicKey) {
+        case .valid: return nil
+        case .missing: return "the manifest is not signed"
+        case .otherAlgorithm(let a): return "the manifest's signature algorithm is \(a), not ed25519"
+        case .otherKey: return "the manifest was signed with another key than the one given"
+        case .mismatch: return "the manifest's signature does not match its contents: the manifest was changed after signing"
         }
-        return problems
+    }
+
+    static func rowCountProblems(_ manifest: ExportManifest) -> [String] {
+        let rows = manifest.files.reduce(0) { $0 + $1.rows }
+        return rows == manifest.rowCount ? [] : ["the files hold \(rows) rows, the manifest says \(manifest.rowCount)"]
     }
 
     /// Every regular file under `directory`, as paths relative to it (the Tailpipe layout nests).

@@ -84,7 +84,7 @@ public struct Exporter {
         guard options.layout == .flat || options.format == .parquet else {
             throw ExportError("the \(options.layout.rawValue) layout is for Parquet files")
         }
-        try FileManager.default.createDirectory(atPath: options.directory, withIntermediateDirectories: true)
+        try PrivateFile.makeDirectories(options.directory)
         let existing = (try? FileManager.default.contentsOfDirectory(atPath: options.directory)) ?? []
         guard existing.isEmpty else { throw ExportError("\(options.directory) is not empty: an export goes into a directory of its own") }
         var sink: any ExportSink = if options.format == .parquet {
@@ -115,7 +115,7 @@ public struct Exporter {
         manifest.chain = chain
         manifest.source = options.remote?.server
         if let signingKey { try manifest.sign(with: signingKey) }
-        try manifest.encoded().write(to: URL(fileURLWithPath: options.directory + "/manifest.json"))
+        try PrivateFile.write(manifest.encoded(), to: options.directory + "/manifest.json")
         for file in Set(manifest.files.map { (options.directory + "/" + $0.name as NSString).deletingLastPathComponent }).union([options.directory]) {
             HashedFile.syncDirectory(file)
         }

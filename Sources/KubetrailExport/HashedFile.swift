@@ -2,8 +2,8 @@ import Crypto
 import Foundation
 import KubetrailCore
 
-/// One export file being written: created exclusively, buffered, hashed as it goes, synced to
-/// disk before it is counted in the manifest.
+/// One export file being written: created exclusively and private (0600), buffered, hashed as
+/// it goes, synced to disk before it is counted in the manifest.
 final class HashedFile {
     let name: String
     let path: String
@@ -18,9 +18,8 @@ final class HashedFile {
         self.name = name
         path = directory + "/" + name
         let parent = (path as NSString).deletingLastPathComponent
-        try FileManager.default.createDirectory(atPath: parent, withIntermediateDirectories: true)
-        fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0o644)
-        guard fd >= 0 else { throw ExportError("cannot create \(path): \(String(cString: strerror(errno)))") }
+        try PrivateFile.makeDirectories(parent)
+        fd = try PrivateFile.create(path)
         buffer.reserveCapacity(1 << 20)
     }
 
@@ -43,13 +42,7 @@ final class HashedFile {
     private func flush() throws {
         guard !buffer.isEmpty else { return }
         hash.update(data: buffer)
-        var offset = 0
-        while offset < buffer.count {
-            let n = buffer.withUnsafeBytes { Foundation.write(fd, $0.baseAddress! + offset, $0.count - offset) }
-            if n < 0 && errno == EINTR { continue }
-            guard n > 0 else { throw ExportError("cannot write \(path): \(String(cString: strerror(errno)))") }
-            offset += n
-        }
+        try buffer.withUnsafeBytes { try PrivateFile.write(fd, $0, path: path) }
         buffer.removeAll(keepingCapacity: true)
     }
 

@@ -43,7 +43,7 @@ public final class Importer {
         let ingestTime = Timestamp.now
         for input in inputs {
             summary.files += 1
-            let source: ByteSource, raw: FileDescriptorSource
+            let source: ByteSource, raw: InputSource
             do {
                 (source, raw) = try InputFiles.open(input)
             } catch {

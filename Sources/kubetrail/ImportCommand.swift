@@ -9,7 +9,8 @@ struct ImportCommand: ParsableCommand {
         abstract: "Load audit logs, container logs, events or resources from files into the local database.",
         discussion: """
         PATH may be a file, a directory (its *.log, *.json and *.jsonl files, recursively), or - for \
-        standard input; .gz files are decompressed. Audit input may be JSON lines, pretty-printed \
+        standard input; .gz files are decompressed. Only regular files are read: a FIFO or device \
+        in a directory is skipped with a warning, and named as PATH is an error (use - for a pipe). Audit input may be JSON lines, pretty-printed \
         events, an audit.k8s.io EventList, or an AKS Event Hub export ({"records":[…]}). Events and \
         resources take `kubectl get … -o json` output, lists, single objects or watch streams. A bad \
         record is reported with its file and line and skipped; the rest is imported.

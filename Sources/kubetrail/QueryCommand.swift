@@ -3,7 +3,7 @@ import Foundation
 import KubetrailStore
 import KubetrailTables
 
-struct QueryCommand: AsyncParsableCommand {
+struct QueryCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "query",
         abstract: "Run SQL against the tables.",
@@ -27,7 +27,7 @@ struct QueryCommand: AsyncParsableCommand {
     @Option(help: "File holding a query token, for --server.")
     var tokenFile: String?
 
-    mutating func run() async throws {
+    mutating func run() throws {
         let text: String?
         if let sql {
             if sql.hasSuffix(".sql"), FileManager.default.fileExists(atPath: sql) {
@@ -51,7 +51,7 @@ struct QueryCommand: AsyncParsableCommand {
                 throw ExitCode(1)
             }
             do {
-                try await RemoteQuery.run(sql: text, server: server, tokenFile: tokenFile, format: output)
+                try RemoteQuery.run(sql: text, server: server, tokenFile: tokenFile, format: output)
             } catch {
                 printError("\(error)")
                 throw ExitCode(1)

@@ -1,37 +1,41 @@
 import Foundation
-#if canImport(FoundationNetworking)
-import FoundationNetworking
-#endif
+import KubetrailCore
 import KubetrailStore
 import KubetrailTables
 
 /// `kubetrail query --server URL --token-file F`: runs the SQL on an aggregator and renders the
-/// typed row stream with the same output formats as a local query.
+/// typed row stream with the same output formats as a local query. The request goes through
+/// CurlHTTPClient, like export and report: URLSession follows redirects and takes the
+/// Authorization header along to wherever they point.
 enum RemoteQuery {
     struct Failure: Error, CustomStringConvertible { var description: String }
 
-    static func run(sql: String, server: String, tokenFile: String, format: OutputFormat) async throws {
+    static func run(sql: String, server: String, tokenFile: String, format: OutputFormat) throws {
         let token = try readToken(tokenFile)
         warnIfPlainHTTP(server)
         guard let base = URL(string: server), base.scheme == "http" || base.scheme == "https" else {
             throw Failure(description: "--server must be an http:// or https:// URL, got \(server)")
         }
-        var request = URLRequest(url: base.appendingPathComponent("v1/query"))
-        request.httpMethod = "POST"
-        request.setValue("Bearer \(token)", forHTTPHeaderField: "Authorization")
-        request.setValue("application/json", forHTTPHeaderField: "Content-Type")
-        request.httpBody = try JSONSerialization.data(withJSONObject: ["sql": sql, "format": "rows"])
-        request.timeoutInterval = 120
-        let (data, response): (Data, URLResponse)
+        var options = CurlHTTPClient.Options()
+        options.timeout = 120
+        let client = try CurlHTTPClient(options: options)
+        let body = try JSONSerialization.data(withJSONObject: ["sql": sql, "format": "rows"])
+        var data = Data()
+        let response: CurlHTTPClient.Response
         do {
-            (data, response) = try await URLSession.shared.data(for: request)
+            response = try client.stream(base.appendingPathComponent("v1/query").absoluteString, body: Array(body),
+                                         headers: [("Authorization", "Bearer \(token)"), ("Content-Type", "application/json")]) {
+                data.append(contentsOf: $0)
+                return true
+            }
+        } catch let failure as CurlHTTPClient.Failure where failure.code == CurlHTTPClient.redirected {
+            throw Failure(description: failure.message)
         } catch {
-            throw Failure(description: "cannot reach \(server): \(error.localizedDescription)")
+            throw Failure(description: "cannot reach \(server): \(error)")
         }
-        let status = (response as? HTTPURLResponse)?.statusCode ?? 0
-        guard status == 200 else {
-            let reason = ((try? JSONSerialization.jsonObject(with: data)) as? [String: Any])?["error"] as? String
-            throw Failure(description: reason ?? "server answered \(status)")
+        guard response.status == 200 else {
+            let reason = ((try? JSONSerialization.jsonObject(with: Data(response.body))) as? [String: Any])?["error"] as? String
+            throw Failure(description: reason ?? "server answered \(response.status)")
         }
         try render(data, format: format)
     }

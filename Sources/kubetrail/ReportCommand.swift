@@ -68,7 +68,7 @@ struct ReportCommand: ParsableCommand {
             }
             let text = html ? ReportHTML.render(report) : ReportMarkdown.render(report)
             if let out {
-                try Data(text.utf8).write(to: URL(fileURLWithPath: expandTilde(out)), options: .atomic)
+                try PrivateFile.write(Data(text.utf8), to: expandTilde(out))
                 print("wrote \(out): \(report.totalEvents) audit events, " + report.sections.map { "\($0.total) \($0.title.lowercased())" }.joined(separator: ", "))
             } else {
                 FileHandle.standardOutput.write(Data(text.utf8))
