@@ -75,4 +75,14 @@ import TestSupport
         #expect(Self.firstMatch(rules, Request(verb: "get", group: "", resource: "pods"))?.level == "Metadata")
         #expect(Self.firstMatch(rules, Request(user: "system:kube-proxy", verb: "watch", group: "", resource: "endpoints"))?.level == "None")
     }
+
+    /// docs/deployment.md shows the policy to copy: it must be the file's rules, not an older,
+    /// unsafe copy.
+    @Test func theDeploymentGuideShowsThePolicyFile() throws {
+        let root = Fixtures.repositoryRoot
+        let policy = try String(contentsOf: root.appendingPathComponent("docs/audit-policy.yaml"), encoding: .utf8)
+            .split(separator: "\n").filter { !$0.hasPrefix("#") }.joined(separator: "\n")
+        let guide = try String(contentsOf: root.appendingPathComponent("docs/deployment.md"), encoding: .utf8)
+        #expect(guide.contains("```yaml\n" + policy + "\n```"), "docs/deployment.md's policy differs from docs/audit-policy.yaml")
+    }
 }
