@@ -265,6 +265,7 @@ public enum AuditEventParser {
             if let n = impersonated?.name, !n.isEmpty, !names.contains(n) { names.append(n) }
             common.usernames = names
             common.collectEmails(from: names)
+            let withheld = CredentialBodies.carriesCredentials(resource: objectRef.resource, subresource: objectRef.subresource)
             return AuditLogRow(
                 common: common, auditID: auditID, stage: stage, level: level,
                 stageTimestamp: when,
@@ -280,7 +281,7 @@ public enum AuditEventParser {
                 responseCode: responseCode, responseStatus: responseStatus,
                 responseReason: responseReason, responseMessage: responseMessage,
                 authorizationDecision: decision, authorizationReason: reason,
-                annotations: annotations, requestObject: requestObject, responseObject: responseObject,
+                annotations: annotations, requestObject: withheld ? nil : requestObject, responseObject: withheld ? nil : responseObject,
                 clusterName: context.clusterName)
         }
     }

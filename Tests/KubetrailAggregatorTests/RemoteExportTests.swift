@@ -133,6 +133,10 @@ import TestSupport
 /// The producer/reader hand-over under a reader that stalls, then comes back.
 @Suite struct QueryStreamStallTests {
     @Test func aReaderBackFromAStallGetsAFailureNotAHang() async throws {
+        try await DedicatedExecutor.run { try await readerBackFromAStall() }
+    }
+
+    func readerBackFromAStall() async throws {
         let dir = try TemporaryDirectory()
         let db = dir.path("kt.db")
         _ = try SQLiteStore(path: db)
@@ -167,6 +171,10 @@ extension QueryStreamStallTests {
     /// A query that works a while before its first row still shows it is alive: the rows
     /// stream sends a blank line (skipped by readers) every keep-alive interval (5 s; 0.1 s here).
     @Test func aSlowQuerySendsKeepAlivesBeforeItsFirstRow() async throws {
+        try await DedicatedExecutor.run { try await slowQuerySendsKeepAlives() }
+    }
+
+    func slowQuerySendsKeepAlives() async throws {
         let dir = try TemporaryDirectory()
         let db = dir.path("kt.db")
         _ = try SQLiteStore(path: db)
