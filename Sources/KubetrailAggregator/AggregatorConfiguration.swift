@@ -46,6 +46,17 @@ public struct AggregatorConfiguration: Sendable {
     public var queryTimeout = 30.0
     /// Bytes one query may return (JSON answers, which are buffered, are capped at a quarter).
     public var queryMaxBytes = 256 << 20
+    // Query limits (issue 13)
+    /// The longest string or blob a query or export may read or build: bounds what one SQL
+    /// function call costs and one value's memory (agents ship records up to 16 MiB).
+    public var queryMaxValueBytes = 16 << 20
+    /// Seconds one `/v1/export` stream may run: a whole table takes longer than a query.
+    public var exportTimeout = 3600.0
+    /// Queries and exports running at once, together; more are answered 503 at once.
+    public var maxConcurrentQueries = 4
+    /// Largest `format=json` answer, buffered whole in memory (jsonl, csv and rows stream).
+    public var queryMaxJSONBytes = 16 << 20
+    // End of query limits (issue 13)
     /// Seconds before an idle connection is closed, and the most connections at once.
     public var idleTimeout = 60
     public var maxConnections = 1024

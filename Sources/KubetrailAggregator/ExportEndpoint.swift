@@ -11,8 +11,8 @@ extension Aggregator {
     static let chainHeader = HTTPField.Name("X-Kubetrail-Chain")!
 
     /// `GET /v1/export?table=…&from=…&to=…&where=…` with a query token: one table's rows for
-    /// `kubetrail export --server`, as the typed `rows` stream, in export order, with no row or
-    /// time limit (the connection is still read-only). The audit chain's position at the start
+    /// `kubetrail export --server`, as the typed `rows` stream, in export order, with no row
+    /// limit and `exportTimeout` (the connection is still read-only). The audit chain's position at the start
     /// travels in the `X-Kubetrail-Chain` header for the export's manifest.
     func export(_ request: Request) async throws -> Response {
         try auth.require(.query, request)
@@ -38,7 +38,12 @@ extension Aggregator {
             encoder.outputFormatting = [.sortedKeys]
             headers[Self.chainHeader] = String(decoding: try encoder.encode(positions), as: UTF8.self)
         }
-        let stream = QueryStream.start(path: configuration.databasePath, sql: sql, format: "rows", limits: .init(), maxBytes: Int.max)
+        let slot = try admit()
+        // No row limit (an export wants every row), but a time limit of its own, longer than a
+        // query's: a `where` with a recursive subquery would otherwise run until the client left.
+        var limits = ReadOnlyConnection.Limits(timeLimit: configuration.exportTimeout)
+        limits.maxValueBytes = configuration.queryMaxValueBytes
+        let stream = QueryStream.start(path: configuration.databasePath, sql: sql, format: "rows", limits: limits, maxBytes: Int.max, slot: slot)
         return try await streamed(stream, guardian: QueryStreamGuard(stream), format: "rows", contentType: "application/x-ndjson",
                                   started: Date(), headers: headers, metric: "kubetrail_export_duration_seconds")
     }

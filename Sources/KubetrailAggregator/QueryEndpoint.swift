@@ -29,29 +29,55 @@ extension Aggregator {
         guard ["json", "jsonl", "csv", "rows"].contains(format) else {
             throw APIError(status: .badRequest, reason: "format must be json, jsonl, csv or rows")
         }
+        let slot = try admit()
         let started = Date()
-        let limits = ReadOnlyConnection.Limits(maxRows: configuration.queryMaxRows, timeLimit: configuration.queryTimeout)
-        // A buffered JSON answer gets a quarter of the streamed formats' byte budget.
-        let maxBytes = format == "json" ? configuration.queryMaxBytes / 4 : configuration.queryMaxBytes
-        let stream = QueryStream.start(path: configuration.databasePath, sql: sql, format: format, limits: limits, maxBytes: maxBytes)
+        var limits = ReadOnlyConnection.Limits(maxRows: configuration.queryMaxRows, timeLimit: configuration.queryTimeout)
+        limits.maxValueBytes = configuration.queryMaxValueBytes
+        // A buffered JSON answer is held whole in memory, once per running query: its own cap,
+        // and never more than a quarter of the streamed formats' byte budget.
+        let json = format == "json"
+        let maxBytes = json ? min(configuration.queryMaxBytes / 4, configuration.queryMaxJSONBytes) : configuration.queryMaxBytes
+        let stream = QueryStream.start(path: configuration.databasePath, sql: sql, format: format, limits: limits, maxBytes: maxBytes,
+                                       tooLargeAdvice: json ? "format=json is answered whole; use format=jsonl, csv or rows, which stream, or add a LIMIT"
+                                                            : "add a LIMIT or select fewer columns",
+                                       slot: json ? nil : slot)
         let guardian = QueryStreamGuard(stream)
-        let contentType = format == "csv" ? "text/csv; charset=utf-8" : format == "json" ? "application/json" : "application/x-ndjson"
+        let contentType = format == "csv" ? "text/csv; charset=utf-8" : json ? "application/json" : "application/x-ndjson"
 
-        if format == "json" {
+        if json {
             // A JSON document cannot carry an error after its end: answer whole or not at all.
             defer { guardian.stream.cancel() }
-            var whole: [UInt8] = []
+            var chunks: [ByteBuffer] = []   // kept as they came: no doubling array, no final copy
             while true {
                 switch await stream.next() {
-                case .chunk(let c): whole += c
+                case .chunk(let c): chunks.append(ByteBuffer(bytes: c))
                 case .failed(let message): throw APIError(status: .badRequest, reason: message)
                 case .finished:
                     Metrics.Timer(label: "kubetrail_query_duration_seconds").recordSeconds(Date().timeIntervalSince(started))
-                    return Response(status: .ok, headers: [.contentType: contentType], body: .init(byteBuffer: ByteBuffer(bytes: whole)))
+                    // The slot stays taken until the answer is sent (or dropped unsent): the
+                    // buffered answer, not the finished query, is what holds memory.
+                    let length = chunks.reduce(0) { $0 + $1.readableBytes }
+                    let answer = chunks
+                    return Response(status: .ok, headers: [.contentType: contentType], body: ResponseBody(contentLength: length) { writer in
+                        defer { slot.release() }
+                        for chunk in answer { try await writer.write(chunk) }
+                        try await writer.finish(nil)
+                    })
                 }
             }
         }
         return try await streamed(stream, guardian: guardian, format: format, contentType: contentType, started: started)
+    }
+
+    /// A query slot, or 503 at once when `maxConcurrentQueries` are running.
+    func admit() throws -> QuerySlots.Slot {
+        guard let slot = QuerySlots.of(self).acquire() else {
+            Counter(label: "kubetrail_queries_rejected_total", dimensions: [("reason", "busy")]).increment()
+            throw APIError(status: .serviceUnavailable,
+                           reason: "\(configuration.maxConcurrentQueries) queries or exports are running; retry later",
+                           headers: [.retryAfter: "2"])
+        }
+        return slot
     }
 
     /// A streamed answer: waits for the first output so an SQL error still gets its status, then

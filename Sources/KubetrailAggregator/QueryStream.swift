@@ -17,18 +17,24 @@ final class QueryStream: @unchecked Sendable {
     private var cancelled = false
     private let capacity = 8
     let maxBytes: Int
+    /// What the "result is larger than" error suggests.
+    let tooLargeAdvice: String
     /// How long the producer waits for a reader that stopped reading before giving up.
     let stallTimeout: TimeInterval
 
-    init(maxBytes: Int, stallTimeout: TimeInterval = 60) {
+    init(maxBytes: Int, tooLargeAdvice: String = "add a LIMIT or select fewer columns", stallTimeout: TimeInterval = 60) {
         self.maxBytes = maxBytes
+        self.tooLargeAdvice = tooLargeAdvice
         self.stallTimeout = stallTimeout
     }
 
+    /// `slot` is released when the query's thread is done, however the query ends.
     static func start(path: String, sql: String, format: String, limits: ReadOnlyConnection.Limits, maxBytes: Int,
+                      tooLargeAdvice: String = "add a LIMIT or select fewer columns", slot: QuerySlots.Slot? = nil,
                       stallTimeout: TimeInterval = 60, keepAlive: TimeInterval = 5) -> QueryStream {
-        let stream = QueryStream(maxBytes: maxBytes, stallTimeout: stallTimeout)
+        let stream = QueryStream(maxBytes: maxBytes, tooLargeAdvice: tooLargeAdvice, stallTimeout: stallTimeout)
         let thread = Thread {
+            defer { slot?.release() }
             let out = TextOutput { stream.put(.chunk($0)) }
             var limits = limits
             limits.cancelled = { stream.isCancelled }
@@ -152,6 +158,6 @@ private struct StoppableSink: QuerySink {
     func end() throws { try inner.end() }
     private func check() throws {
         if stream.isCancelled { throw CancellationError() }
-        if out.totalBytes > stream.maxBytes { throw StoreError.limit("the result is larger than \(stream.maxBytes) bytes; add a LIMIT or select fewer columns") }
+        if out.totalBytes > stream.maxBytes { throw StoreError.limit("the result is larger than \(stream.maxBytes) bytes; \(stream.tooLargeAdvice)") }
     }
 }

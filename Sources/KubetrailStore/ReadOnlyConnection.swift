@@ -9,7 +9,12 @@ import KubetrailTables
 public final class ReadOnlyConnection {
     public struct Limits: Sendable {
         public var maxRows: Int?
+        /// Seconds; enforced by the progress handler, a watchdog that interrupts SQLite, and a
+        /// stop check in every function whose cost grows with its operands (`QueryControl`).
         public var timeLimit: Double?
+        /// The longest string or blob the query may read or build (`SQLITE_LIMIT_LENGTH`): what
+        /// bounds the cost of one function call, and the memory one value takes.
+        public var maxValueBytes = ReadOnlyConnection.defaultMaxValueBytes
         /// Polled while SQLite works (also between rows): true stops the query, so a client that
         /// went away frees its CPU even when no row comes out.
         public var cancelled: (@Sendable () -> Bool)?
@@ -21,8 +26,12 @@ public final class ReadOnlyConnection {
         }
     }
 
+    /// Large enough for the biggest record an agent may ship (16 MiB), far below SQLite's 1 GB.
+    public static let defaultMaxValueBytes = 16 << 20
+
     private var handle: OpaquePointer?
-    private let state = ProgressState()
+    private let state = QueryControl()
+    private var builtins: GuardedBuiltins?
     public let path: String
 
     public init(path: String) throws {
@@ -37,13 +46,15 @@ public final class ReadOnlyConnection {
         }
         handle = h
         sqlite3_busy_timeout(h, 10_000)
-        // No single string or blob over 16 MiB (SQLite allows 1 GB): zeroblob(1e9) cannot
-        // become a gigabyte-sized row.
-        sqlite3_limit(h, SQLITE_LIMIT_LENGTH, 16 << 20)
+        sqlite3_limit(h, SQLITE_LIMIT_LENGTH, Int32(Self.defaultMaxValueBytes))
         sqlite3_extended_result_codes(h, 1)
-        // PostgreSQL's LIKE is case-sensitive; set before the authorizer forbids PRAGMA.
-        sqlite3_exec(h, "PRAGMA case_sensitive_like = ON", nil, nil, nil)
-        RawFunctions.register(on: h)
+        RawFunctions.register(on: h, control: state)
+        PatternFunctions.register(on: h, control: state)
+        guard let builtins = GuardedBuiltins(on: h, control: state) else {
+            sqlite3_close(h)
+            throw StoreError.open(path: path, message: "cannot open the in-memory connection for guarded functions")
+        }
+        self.builtins = builtins
         sqlite3_set_authorizer(h, { _, action, arg1, arg2, _, _ in
             switch action {
             case SQLITE_SELECT, SQLITE_READ, SQLITE_RECURSIVE:
@@ -69,9 +80,9 @@ public final class ReadOnlyConnection {
         }, nil)
         sqlite3_progress_handler(h, 1000, { context in
             guard let context else { return 0 }
-            let state = Unmanaged<ProgressState>.fromOpaque(context).takeUnretainedValue()
+            let state = Unmanaged<QueryControl>.fromOpaque(context).takeUnretainedValue()
             state.heartbeat?()
-            return state.expired || state.cancelled?() == true ? 1 : 0
+            return state.stopped || state.cancelled?() == true ? 1 : 0
         }, Unmanaged.passUnretained(state).toOpaque())
     }
 
@@ -81,10 +92,15 @@ public final class ReadOnlyConnection {
     public func run(_ sql: String, now: Timestamp = .now, limits: Limits = .init(), into sink: some QuerySink) throws {
         let translated: String
         do { translated = try SQLDialect.translate(sql, now: now) } catch { throw StoreError.sql(error.description) }
-        state.deadline = limits.timeLimit.map { Date().addingTimeInterval($0) }
-        state.cancelled = limits.cancelled
-        state.heartbeat = limits.heartbeat
-        defer { state.deadline = nil; state.cancelled = nil; state.heartbeat = nil }
+        let maxValueBytes = Int32(clamping: limits.maxValueBytes)
+        sqlite3_limit(handle, SQLITE_LIMIT_LENGTH, maxValueBytes)
+        builtins?.setMaxValueBytes(maxValueBytes)
+        state.begin(seconds: limits.timeLimit, cancelled: limits.cancelled, heartbeat: limits.heartbeat)
+        let arm = limits.timeLimit.map { QueryWatchdog.shared.arm(handle!, control: state, seconds: $0) }
+        defer {
+            if let arm { QueryWatchdog.shared.disarm(arm) }
+            state.end()
+        }
         var rows = 0
         var ranAny = false
         let remaining = Array(translated.utf8CString)
@@ -123,7 +139,7 @@ public final class ReadOnlyConnection {
                         try sink.row(values)
                     }
                     // SQLite's progress handler only sees SQLite's own work; formatting counts too.
-                    if state.expired { throw StoreError.limit("the query ran longer than its time limit and was stopped") }
+                    if state.stopped { throw StoreError.limit(QueryControl.timeLimitMessage) }
                 }
                 if !begun, n > 0 { try sink.begin(columns: columns) }
                 if n > 0 { try sink.end() }
@@ -133,11 +149,9 @@ public final class ReadOnlyConnection {
     }
 
     private func error(_ rc: Int32) -> StoreError {
-        if rc & 0xFF == SQLITE_INTERRUPT, state.cancelled?() == true {
-            return .limit("the query was stopped: its client went away")
-        }
-        if rc & 0xFF == SQLITE_INTERRUPT, state.expired {
-            return .limit("the query ran longer than its time limit and was stopped")
+        // A stopped query fails with SQLITE_INTERRUPT, or with the error a guarded function raised.
+        if rc & 0xFF == SQLITE_INTERRUPT || state.stopped, let reason = state.stopReason {
+            return .limit(reason)
         }
         return .sql(String(cString: sqlite3_errmsg(handle)))
     }
@@ -161,11 +175,3 @@ private let readOnlyPragmas: Set<String> = [
     "table_info", "table_xinfo", "table_list", "index_list", "index_info", "index_xinfo", "foreign_key_list",
     "integrity_check", "quick_check", "compile_options", "function_list", "collation_list", "page_count", "freelist_count",
 ]
-
-/// Read from SQLite's progress callback (same thread as the query).
-private final class ProgressState: @unchecked Sendable {
-    var deadline: Date?
-    var cancelled: (@Sendable () -> Bool)?
-    var heartbeat: (@Sendable () -> Void)?
-    var expired: Bool { deadline.map { Date() > $0 } ?? false }
-}

@@ -44,8 +44,8 @@ enum TimestampLiteral {
 
 /// SQL LIKE matching with `%` and `_`, case-insensitive (for ILIKE).
 enum LikePattern {
-    /// Matching is O(value × pattern) in the worst case and runs inside one SQLite call, where
-    /// the query's time limit cannot interrupt it: so the operands are bounded.
+    /// Kept from when matching could not be interrupted: operands past this still get an error,
+    /// which says why better than a time limit reached later.
     static let maxWork = 50_000_000
 
     static func check(value: String, pattern: String) throws {
@@ -58,25 +58,10 @@ enum LikePattern {
         var description: String { "ILIKE operands too long (value length × pattern length over \(LikePattern.maxWork))" }
     }
 
-    static func matches(value: String, pattern: String, escape: Character?) -> Bool {
-        let v = Array(value.lowercased()), p = Array(pattern.lowercased())
-        // Iterative wildcard matching with backtracking to the last `%`.
-        var vi = 0, pi = 0
-        var starP = -1, starV = 0
-        while vi < v.count {
-            if pi < p.count, let e = escape, p[pi] == e, pi + 1 < p.count {
-                if p[pi + 1] == v[vi] { pi += 2; vi += 1; continue }
-            } else if pi < p.count, p[pi] == "%" {
-                starP = pi; starV = vi; pi += 1; continue
-            } else if pi < p.count, p[pi] == "_" || p[pi] == v[vi] {
-                pi += 1; vi += 1; continue
-            }
-            guard starP >= 0 else { return false }
-            pi = starP + 1
-            starV += 1
-            vi = starV
-        }
-        while pi < p.count, p[pi] == "%" { pi += 1 }
-        return pi == p.count
+    static func matches(value: String, pattern: String, escape: Character?,
+                        shouldStop: () -> Bool = { false }) throws -> Bool {
+        let compiled = WildcardPattern(pattern.lowercased().utf8, syntax: .like(escape: escape.map { Array(String($0).lowercased().utf8) }))
+        var lowered = value.lowercased()
+        return try lowered.withUTF8 { try compiled.matches($0, shouldStop: shouldStop) }
     }
 }

@@ -72,6 +72,20 @@ struct AggregatorCommand: AsyncParsableCommand {
     @Option(help: "Bytes one query may return (default 256 MiB; a buffered JSON answer a quarter of it).")
     var queryMaxBytes: Int?
 
+    // Query limits (issue 13)
+    @Option(help: "Longest string or blob a query or export may read or build, in bytes (default 16 MiB).")
+    var queryMaxValueBytes: Int?
+
+    @Option(help: "Bytes of a format=json answer, which is buffered whole (default 16 MiB; jsonl, csv and rows stream).")
+    var queryMaxJsonBytes: Int?
+
+    @Option(help: "How long one /v1/export may run: seconds, or a duration like 2h (default 1h).")
+    var exportTimeout: String?
+
+    @Option(help: "Queries and exports running at once; more are answered 503 (default 4).")
+    var maxConcurrentQueries: Int?
+    // End of query limits (issue 13)
+
     @Option(help: "SQLite page cache of the writer, in MiB (default 80): most of the memory a warm aggregator holds. Env: KUBETRAIL_PAGE_CACHE_MIB.")
     var pageCacheMib: Int?
 
@@ -142,6 +156,22 @@ struct AggregatorCommand: AsyncParsableCommand {
         config.queryMaxRows = queryMaxRows ?? file.queryMaxRows ?? config.queryMaxRows
         config.queryTimeout = queryTimeout ?? file.queryTimeout ?? config.queryTimeout
         config.queryMaxBytes = queryMaxBytes ?? config.queryMaxBytes
+        // Query limits (issue 13)
+        config.queryMaxValueBytes = queryMaxValueBytes ?? config.queryMaxValueBytes
+        config.queryMaxJSONBytes = queryMaxJsonBytes ?? config.queryMaxJSONBytes
+        if let text = exportTimeout {
+            guard let seconds = Double(text) ?? DurationText.seconds(text), seconds > 0 else {
+                printError("--export-timeout must be seconds or a duration like 2h, got \(text)")
+                throw ExitCode(2)
+            }
+            config.exportTimeout = seconds
+        }
+        config.maxConcurrentQueries = maxConcurrentQueries ?? config.maxConcurrentQueries
+        guard config.maxConcurrentQueries >= 1, config.queryMaxValueBytes >= 1024, config.queryMaxJSONBytes >= 1 else {
+            printError("--max-concurrent-queries must be at least 1, --query-max-value-bytes at least 1024, --query-max-json-bytes at least 1")
+            throw ExitCode(2)
+        }
+        // End of query limits (issue 13)
         config.idleTimeout = max(1, idleTimeout ?? config.idleTimeout)
         config.requestTimeout = max(1, requestTimeout ?? config.requestTimeout)
         config.maxConnections = max(1, maxConnections ?? config.maxConnections)
