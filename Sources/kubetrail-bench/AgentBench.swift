@@ -100,7 +100,7 @@ struct AgentBench: ParsableCommand {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: binary)
         process.arguments = ["--aggregator", "http://127.0.0.1:\(port)", "--state-dir", state, "--audit-path", tree.auditDir + "/*.log",
-                             "--containers-dir", tree.containersDir, "--node-name", "bench-node", "--metrics-listen", "off",
+                             "--containers-dir", tree.containersDir, "--pods-dir", tree.podsDir, "--node-name", "bench-node", "--metrics-listen", "off",
                              "--compression-level", String(level)]
         process.standardError = FileHandle.nullDevice
         try process.run()
@@ -114,6 +114,7 @@ struct NodeTree {
     let containers: Int
     var auditDir: String { root + "/audit" }
     var containersDir: String { root + "/containers" }
+    var podsDir: String { root + "/pods" }
     var containerFiles: [String]
     var auditFile: String { auditDir + "/audit.log" }
     var allFiles: [String] { containerFiles + (FileManager.default.fileExists(atPath: auditFile) ? [auditFile] : []) }

@@ -72,7 +72,7 @@ struct E2EBench: ParsableCommand {
             simulated.append(node)
             let agent = ManagedProcess(name: "agent-\(i)", executable: agentBinary, logPath: work + "/agent-\(i).log") {
                 ["--aggregator", "http://127.0.0.1:\(port)", "--token-file", work + "/agent.token", "--state-dir", node.stateDir,
-                 "--audit-path", node.auditDir + "/*.log", "--containers-dir", node.containersDir, "--node-name", "node-\(i)",
+                 "--audit-path", node.auditDir + "/*.log", "--containers-dir", node.containersDir, "--pods-dir", node.podsDir, "--node-name", "node-\(i)",
                  "--cluster-name", "e2e", "--batch-wait", "200ms", "--rescan-interval", "1s", "--rotated-idle", "2s",
                  "--backoff", "100ms,2s", "--shutdown-timeout", "5s", "--metrics-listen", "off"]
             }

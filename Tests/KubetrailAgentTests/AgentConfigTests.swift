@@ -68,9 +68,17 @@ import TestSupport
         var config = AgentConfiguration()
         try AgentConfigFile.apply(path: path, to: &config)
         #expect(config.aggregatorURL == "https://kubetrail-aggregator.kubetrail.svc:8443")
-        let mounts = try Manifests.mountPaths("agent.yaml")
-        for file in [config.tokenFile, config.caFile].compactMap({ $0 }) + [config.stateDirectory + "/", config.podsDirectory + "/"] + config.auditPaths {
-            #expect(mounts.contains { file.hasPrefix($0 + "/") }, "\(file) is not under a mount of the DaemonSet: \(mounts)")
+        // Both DaemonSets (workers, control plane) run the same configuration.
+        for manifest in ["agent.yaml", "agent-control-plane.yaml"] {
+            let mounts = try Manifests.mountPaths(manifest)
+            for file in [config.tokenFile, config.caFile].compactMap({ $0 }) + [config.stateDirectory + "/", config.podsDirectory + "/"] + config.auditPaths {
+                #expect(mounts.contains { file.hasPrefix($0 + "/") }, "\(file) is not under a mount of \(manifest): \(mounts)")
+            }
         }
+        // Only the control plane's DaemonSet holds the token that may ship audit lines.
+        let workers = try String(contentsOf: Fixtures.repositoryRoot.appendingPathComponent("manifests/agent.yaml"), encoding: .utf8)
+        let controlPlane = try String(contentsOf: Fixtures.repositoryRoot.appendingPathComponent("manifests/agent-control-plane.yaml"), encoding: .utf8)
+        #expect(workers.contains("- key: worker.token") && !workers.contains("- key: ingest.token") && workers.contains("operator: DoesNotExist"))
+        #expect(controlPlane.contains("- key: ingest.token") && controlPlane.contains("operator: Exists"))
     }
 }

@@ -3,6 +3,7 @@ import Testing
 import TestSupport
 import KubetrailAggregator
 import KubetrailKube
+import KubetrailCore
 
 /// The configuration the manifests ship is one the aggregator accepts, its files are where the
 /// StatefulSet mounts them, and the Secrets scripts/make-secrets writes serve real TLS.
@@ -33,16 +34,18 @@ import KubetrailKube
         let yaml = try String(contentsOfFile: dir.path("secrets.yaml"), encoding: .utf8)
         for line in yaml.components(separatedBy: "\n") {
             let t = line.trimmingCharacters(in: .whitespaces)
-            guard let colon = t.firstIndex(of: ":"), t.hasPrefix("ingest.") || t.hasPrefix("query.") || t.hasPrefix("ca.") || t.hasPrefix("tls.") || t.hasPrefix("audit-digest.") else { continue }
+            guard let colon = t.firstIndex(of: ":"), t.hasPrefix("ingest.") || t.hasPrefix("worker.") || t.hasPrefix("query.") || t.hasPrefix("ca.") || t.hasPrefix("tls.") || t.hasPrefix("audit-digest.") else { continue }
             let data = try #require(Data(base64Encoded: String(t[t.index(after: colon)...]).trimmingCharacters(in: .whitespaces)))
             try data.write(to: dir.url.appendingPathComponent(String(t[..<colon])))
         }
         let ingest = try String(contentsOfFile: dir.path("ingest.token"), encoding: .utf8)
+        let worker = try String(contentsOfFile: dir.path("worker.token"), encoding: .utf8)
         let webhook = try String(contentsOfFile: dir.path("secrets.webhook.token"), encoding: .utf8)
         let lines = try String(contentsOfFile: dir.path("ingest.tokens"), encoding: .utf8).split(separator: "\n")
-        #expect(ingest.count == 65 && webhook.count == 65 && ingest != webhook)
-        // The agents' token ships logs and audit files; only the webhook's token posts as kube-apiserver.
-        #expect(lines == ["\(ingest.dropLast()) kinds=audit,logs", "\(webhook.dropLast()) kinds=webhook"], "\(lines)")
+        #expect(Set([ingest, worker, webhook]).count == 3 && [ingest, worker, webhook].allSatisfy { $0.count == 65 })
+        // The control plane's agents ship audit files and logs, the workers' logs only; only the
+        // webhook's token posts as kube-apiserver.
+        #expect(lines == ["\(ingest.dropLast()) kinds=audit,logs", "\(worker.dropLast()) kinds=logs", "\(webhook.dropLast()) kinds=webhook"], "\(lines)")
         #expect(!yaml.contains(ingest.trimmingCharacters(in: .whitespacesAndNewlines)), "tokens are base64 in the Secret, as Kubernetes wants")
         let server = try ServerProcess(arguments: ["--db", dir.path("agg.db"), "--ingest-token-file", dir.path("ingest.tokens"),
                                                    "--tls-cert", dir.path("tls.crt"), "--tls-key", dir.path("tls.key"),
@@ -59,6 +62,13 @@ import KubetrailKube
         #expect(asAgent.status == 403, "\(asAgent.body)")
         let asWebhook = try Curl.request("https://\(name):\(server.port)/v1/audit/webhook", headers: ["Authorization": "Bearer \(webhook.dropLast())"], body: list, extra: tls)
         #expect(asWebhook.status == 200, "\(asWebhook.body)")
+        // A worker's agent cannot ship audit lines.
+        var audit = WireBatchEncoder(node: "worker-1", cluster: "")
+        audit.append(.init(kind: .auditLine, path: "/var/log/kubernetes/audit/audit.log", identity: "1"), offset: 0, bytes: Array(event.utf8))
+        let batch = try dir.write("audit.z", Data(try audit.deflated()))
+        let asWorker = try Curl.request("https://\(name):\(server.port)/v1/ingest",
+                                        headers: ["Authorization": "Bearer \(worker.dropLast())", "Content-Encoding": "deflate"], bodyFile: batch, extra: tls)
+        #expect(asWorker.status == 403, "\(asWorker.body)")
         // The Secret's key signs, and the public half written beside OUT.yaml checks it.
         #expect(try String(contentsOfFile: dir.path("secrets.audit-digest.key.pub"), encoding: .utf8) == String(contentsOfFile: dir.path("audit-digest.key.pub"), encoding: .utf8))
         server.stop()
