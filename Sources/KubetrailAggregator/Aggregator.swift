@@ -120,12 +120,22 @@ public final class Aggregator: Sendable {
         let http1 = HTTP1Channel.Configuration(
             additionalChannelHandlers: [RequestDeadlineHandler(idleSeconds: idle, requestSeconds: requestTimeout)],
             idleTimeout: .seconds(Int64(idle)))
-        // The chain heads the writer may extend: each checked against its last signed digest.
-        for (cluster, problems) in try ChainSpanCheck.adoptHeads(store) {
-            logger.critical("the audit chain was changed since its last digest; audit rows for this cluster are refused until the store is restored",
-                            metadata: ["cluster": "\(cluster)", "problems": "\(problems.joined(separator: "; "))"])
-        }
         writer.start()
+        // The chain heads the writer may extend, each checked against its last signed digest.
+        // Checked beside ingest, not before it: the unsigned span can be minutes of rows, and a
+        // restarted aggregator must take batches again at once.
+        let checkLogger = logger
+        let checkStore = store
+        Thread {
+            do {
+                for (cluster, problems) in try ChainSpanCheck.adoptHeads(checkStore) {
+                    checkLogger.critical("the audit chain was changed since its last digest; audit rows for this cluster are refused until the store is restored",
+                                         metadata: ["cluster": "\(cluster)", "problems": "\(problems.joined(separator: "; "))"])
+                }
+            } catch {
+                checkLogger.error("cannot check the audit chain since its last digest", metadata: ["error": "\(error)"])
+            }
+        }.start()
         let app = Application(
             router: buildRouter(),
             // Idle connections are closed, and connections are capped, so trickling clients cannot

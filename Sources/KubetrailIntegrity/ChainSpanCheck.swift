@@ -56,15 +56,20 @@ public enum ChainSpanCheck {
     @discardableResult
     public static func adoptHeads(_ store: SQLiteStore) throws -> [String: [String]] {
         var refused: [String: [String]] = [:]
-        let results: [(String, Result)] = try store.write { w in
-            try w.chainClusters().map { ($0, try run(w, cluster: $0, written: nil)) }
+        // The span is walked on a snapshot, beside the writer; only the adoption takes the write
+        // lock, and only when the stored head is still where the walk ended (otherwise the
+        // writer has since extended it, from that same checked prefix, and knows its own head).
+        let results: [(String, Result)] = try store.read { r in
+            try r.chainClusters().map { ($0, try run(r, cluster: $0, written: nil)) }
         }
-        for (cluster, result) in results {
-            if !result.problems.isEmpty {
-                refused[cluster] = result.problems
-                store.writtenHeads.refuse(cluster, because: "found at start: " + result.problems.joined(separator: "; "))
-            } else if let head = result.head {
-                store.writtenHeads.adopt(cluster, head)
+        try store.write { w in
+            for (cluster, result) in results {
+                if !result.problems.isEmpty {
+                    refused[cluster] = result.problems
+                    store.writtenHeads.refuse(cluster, because: "found at start: " + result.problems.joined(separator: "; "))
+                } else if let head = result.head, try w.storedChainHead(cluster: cluster) == head {
+                    store.writtenHeads.adoptIfUnwritten(cluster, head)
+                }
             }
         }
         return refused

@@ -57,6 +57,14 @@ public final class ChainHeads: @unchecked Sendable {
         lock.unlock()
     }
 
+    /// Adopts `head` unless this process has already written to the cluster (a check that ran
+    /// beside the writer must not set its memory back).
+    public func adoptIfUnwritten(_ cluster: String, _ head: Head) {
+        lock.lock()
+        if heads[cluster] == nil { heads[cluster] = head }
+        lock.unlock()
+    }
+
     /// After a commit: the heads its chain entries reached.
     func committed(_ updates: [String: Head]) {
         lock.lock()

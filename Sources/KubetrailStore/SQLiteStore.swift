@@ -85,6 +85,12 @@ public final class SQLiteStore: Sendable {
         }
     }
 
+    /// Runs `body` on a read snapshot, without holding the writer (only its reading methods may
+    /// be used).
+    public func read<T>(_ body: (RowWriter) throws -> T) throws -> T {
+        try pool.read { db in try body(RowWriter(db)) }
+    }
+
     /// Runs SQL (PostgreSQL-flavoured, see `SQLDialect`) on a read-only connection, streaming
     /// rows into `sink`.
     public func query(_ sql: String, now: Timestamp = .now, limits: ReadOnlyConnection.Limits = .init(), into sink: some QuerySink) throws {
