@@ -104,10 +104,27 @@ extension Agent {
         }
         spoolDeletedFiles(all: false)
         let tracked = Set(byKey.keys)
-        checkpoints.prune(keeping: tracked, olderThan: Timestamp.now.adding(microseconds: -Int64(config.checkpointGrace * 1e6))) { entry in
-            var st = stat()
-            return stat(entry.path.split(separator: "#").first.map(String.init) ?? entry.path, &st) != 0
+        checkpoints.prune(keeping: tracked, olderThan: Timestamp.now.adding(microseconds: -Int64(config.checkpointGrace * 1e6))) {
+            Self.checkpointedFileIsGone($0)
         }
+    }
+
+    /// A checkpoint's file is gone when its name is, or when the name still holds the same
+    /// inode with another first line (cut by copytruncate; its copy had its chance to be read).
+    /// A name now holding another inode is not enough: a rotated file whose checkpoint still
+    /// bears its old name can be found again by inode after a restart.
+    static func checkpointedFileIsGone(_ entry: Checkpoints.Entry) -> Bool {
+        let path = entry.path.split(separator: "#", maxSplits: 1).first.map(String.init) ?? entry.path
+        var st = stat()
+        guard stat(path, &st) == 0 else { return true }
+        guard let di = TruncatedCopy.deviceInode(ofKey: entry.identity), let fingerprint = TruncatedCopy.fingerprint(ofKey: entry.identity),
+              di == DeviceInode(device: UInt64(st.st_dev), inode: UInt64(st.st_ino)) else { return false }
+        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOFOLLOW)
+        guard fd >= 0 else { return false }
+        defer { close(fd) }
+        var now = stat()
+        guard fstat(fd, &now) == 0, (now.st_mode & S_IFMT) == S_IFREG, now.st_ino == st.st_ino else { return false }
+        return FileIdentity.fingerprint(fd: fd).map { $0 != fingerprint } ?? true
     }
 
     private func expandDirectories(_ pattern: String) -> [String] {
@@ -262,6 +279,7 @@ extension Agent {
         guard f.framer.position == 0, let key = f.establishIdentity() else { return }
         if let other = byKey[key], other !== f { return }
         byKey[key] = f
+        defer { checkpoints.register(key, path: f.wirePath) }
         let resume = checkpoints.resumeOffset(for: key, size: f.size) { f.bytes(at: $0, count: $1) }
         if resume.truncated {
             metrics.add(.truncations)
@@ -292,16 +310,22 @@ extension Agent {
         return !key.hasSuffix(":" + now)
     }
 
-    /// The file was cut back under us (copytruncate): what was not read before is gone; start
-    /// again at 0 under a new identity.
+    /// The file was cut back under us (copytruncate): what was not read before is read from
+    /// logrotate's copy when one is beside it, else it is gone; the file itself is read again
+    /// from 0 under a new identity.
     func truncated(_ f: TailedFile, reason: String) {
         metrics.add(.truncations)
-        let lost = f.size < f.framer.position ? "" : "unknown"
-        AgentLog.warning("file truncated; reading it again from the start", ["path": f.path, "reason": reason,
-                                                                             "read_before": String(f.framer.position), "lost": lost])
-        if let key = f.identity { byKey[key] = nil }
+        if let copy = continueFromCopy(of: f) {
+            AgentLog.info("file truncated (copytruncate); the rest of its old content is read from the copy, the file again from its start",
+                          ["path": f.path, "reason": reason, "read_before": String(f.framer.position),
+                           "rest_read_from": copy.path, "rest_bytes": String(copy.size - copy.framer.position)])
+        } else {
+            AgentLog.warning("file truncated and no copy of it found; reading it again from the start",
+                             ["path": f.path, "reason": reason, "read_before": String(f.framer.position),
+                              "lost": f.size < f.framer.position ? "whatever was written after the last read" : "unknown"])
+        }
+        if let key = f.identity, byKey[key] === f { byKey[key] = nil }
         f.restartAfterTruncation()
         f.dirty = true
     }
 }
-

@@ -82,6 +82,7 @@ public final class Agent {
         try shipper.start()
         loadSpool()
         rescan()
+        continueFromCopiesCutWhileAway()
         AgentLog.info("agent started", ["node": config.nodeName, "aggregator": config.ingestURL,
                                         "files": String(files.count), "checkpoints": String(checkpoints.entries.count)])
         loop()

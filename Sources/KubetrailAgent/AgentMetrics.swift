@@ -12,6 +12,7 @@ public final class AgentMetrics: @unchecked Sendable {
     public enum Counter: String, CaseIterable, Sendable {
         case rotations = "kubetrail_agent_rotations_total"
         case truncations = "kubetrail_agent_truncations_total"
+        case copiesFollowed = "kubetrail_agent_truncated_files_continued_from_copy_total"
         case truncatedLines = "kubetrail_agent_truncated_lines_total"
         case flushedOpenGroups = "kubetrail_agent_unfinished_groups_flushed_total"
         case retries = "kubetrail_agent_retries_total"

@@ -73,6 +73,15 @@ public final class Checkpoints {
         dirty = true
     }
 
+    /// Records a file the moment it is first read, at offset 0, so that a restart knows every
+    /// file it was reading — including one cut by copytruncate before anything of it was
+    /// acknowledged, whose lines only its copy still holds.
+    public func register(_ key: String, path: String, now: Timestamp = .now) {
+        guard entries[key] == nil else { return }
+        entries[key] = Entry(identity: key, path: path, offset: 0, marker: Self.marker({ _, _ in [] }, endingAt: 0), updated: now)
+        dirty = true
+    }
+
     /// Forgets entries of files that are not tracked, are gone from disk, and were last
     /// acknowledged before `cutoff` (a grace period, so a file briefly out of sight keeps its place).
     public func prune(keeping tracked: Set<String>, olderThan cutoff: Timestamp, isGone: (Entry) -> Bool) {

@@ -15,6 +15,9 @@ final class TailedFile {
     let kind: WireFormat.RecordKind
     let deviceInode: DeviceInode
     var path: String
+    /// The name the stream was written under, when this is logrotate's copy of it: its lines
+    /// are shipped (and checkpointed) as the original's.
+    private(set) var copyOf: String?
     /// The container id from the `/var/log/containers` link, sent as the path's fragment.
     var containerID: String?
     private(set) var fd: Int32
@@ -59,7 +62,10 @@ final class TailedFile {
     }
 
     var isOpen: Bool { fd >= 0 || spool != nil }
-    var wirePath: String { containerID.map { path + "#" + $0 } ?? path }
+    var wirePath: String {
+        let name = copyOf ?? path
+        return containerID.map { name + "#" + $0 } ?? name
+    }
     var directory: String { path.lastIndex(of: "/").map { String(path[..<$0]) } ?? "." }
 
     /// Acknowledged up to every complete record read so far, and nothing more to read.
@@ -97,6 +103,17 @@ final class TailedFile {
         identity = nil
         framer.reset(to: 0)
         acked = 0
+    }
+
+    /// This file is a copy of `original`'s stream (copytruncate): it goes on from where that one
+    /// was read and acknowledged, under its identity, as a rotated file.
+    func continueStream(of original: String, identity key: String, framer state: RecordFramer, acked: UInt64, containerID: String?) {
+        copyOf = original
+        identity = key
+        framer = state
+        self.acked = acked
+        self.containerID = containerID
+        rotated = true
     }
 
     /// Reads up to `count` bytes at file offset `offset` into `buffer`.

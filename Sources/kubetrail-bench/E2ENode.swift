@@ -4,8 +4,8 @@ import Foundation
 /// uniquely numbered audit events and container lines and rotates the files as kube-apiserver
 /// (rename, `audit-<time>.log`) and the kubelet (rename, `0.log.<time>`) do, deleting rotated
 /// files after a while — plus a second audit log rotated by copy-truncate as logrotate does it
-/// (`legacy.log` copied to `legacy.log.1`, then truncated), whose losses are counted apart
-/// because that method loses lines by design.
+/// (`legacy.log` copied to `legacy.log-<time>`, then truncated), which the agent must follow
+/// through its copies without loss too.
 final class E2ENode: @unchecked Sendable {
     let index: Int
     let root: String
@@ -76,10 +76,12 @@ final class E2ENode: @unchecked Sendable {
                 lock.withLock { rotations += 1 }
             }
             if size(truncatedLog) > rotateBytes {
-                // logrotate's copytruncate with `rotate 1`: the copy is not a *.log the agent reads.
-                try? FileManager.default.removeItem(atPath: truncatedLog + ".1")
-                try? FileManager.default.copyItem(atPath: truncatedLog, toPath: truncatedLog + ".1")
+                // logrotate's copytruncate with `dateext`: the copy is not a *.log the agent
+                // tails, but the agent reads from it what it had not read before the cut.
+                let to = truncatedLog + "-\(stamp)"
+                try? FileManager.default.copyItem(atPath: truncatedLog, toPath: to)
                 _ = truncate(truncatedLog, 0)
+                rotated.append((to, Date()))
                 lock.withLock { rotations += 1 }
             }
             while let first = rotated.first, Date().timeIntervalSince(first.at) > keepRotated {
