@@ -34,7 +34,7 @@ public struct DigestWriter: Sendable {
         let digests: [AuditDigest] = try store.write { w in
             let clusters = try w.chainClusters()
             return try clusters.map { cluster -> AuditDigest in
-                let written = store.writtenHeads.head(cluster)
+                let written = store.writtenHeads.vouched(cluster, stored: try w.storedChainHead(cluster: cluster))
                 let check = try ChainSpanCheck.run(w, cluster: cluster, written: written)
                 if !check.problems.isEmpty { found[cluster] = check.problems }
                 let previous = try w.lastDigest(cluster: cluster)

@@ -152,7 +152,7 @@ final class AuditChain {
         if let h = heads[cluster] { return h }
         if let reason = known?.refusal(cluster) { throw ChainTampered(cluster: cluster, detail: reason) }
         let stored = try Self.storedHead(db, cluster: cluster)
-        if let mine = known?.head(cluster), mine != stored {
+        if let mine = known?.vouched(cluster, stored: stored), mine != stored {
             let found = stored.map { "seq \($0.seq), head \(Hex.encode($0.hash).prefix(16))…" } ?? "no entry"
             let reason = "this aggregator's last entry is seq \(mine.seq), head \(Hex.encode(mine.hash).prefix(16))…; the store's is \(found)"
             known?.refuse(cluster, because: reason)

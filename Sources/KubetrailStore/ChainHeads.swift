@@ -19,7 +19,11 @@ public final class ChainHeads: @unchecked Sendable {
 
     private let lock = NSLock()
     private var heads: [String: Head] = [:]
+    /// Heads of transactions whose COMMIT has been issued but whose outcome the writer has not
+    /// reported yet: another transaction may already see them stored.
+    private var proposed: [String: [Head]] = [:]
     private var refused: [String: String] = [:]
+    static let maxProposedPerCluster = 16
 
     public init() {}
 
@@ -65,10 +69,39 @@ public final class ChainHeads: @unchecked Sendable {
         lock.unlock()
     }
 
-    /// After a commit: the heads its chain entries reached.
-    func committed(_ updates: [String: Head]) {
+    /// The head this process stands behind, given what the store holds: its last committed
+    /// head, or the stored one when that is a head a transaction just proposed (committed, its
+    /// outcome not reported yet).
+    public func vouched(_ cluster: String, stored: Head?) -> Head? {
         lock.lock()
-        for (cluster, head) in updates { heads[cluster] = head }
+        defer { lock.unlock() }
+        if let stored, proposed[cluster]?.contains(stored) == true { return stored }
+        return heads[cluster]
+    }
+
+    /// Before a commit: the heads its chain entries reach, if it succeeds.
+    func propose(_ updates: [String: Head]) {
+        lock.lock()
+        for (cluster, head) in updates {
+            var list = proposed[cluster, default: []]
+            list.append(head)
+            if list.count > Self.maxProposedPerCluster { list.removeFirst(list.count - Self.maxProposedPerCluster) }
+            proposed[cluster] = list
+        }
+        lock.unlock()
+    }
+
+    /// After the writer learned how the commit went. A committed head replaces an older one
+    /// only (two writers may report out of order); a failed one is forgotten. `committed: nil`
+    /// (the outcome could not be learned) leaves it proposed: it counts only if the store shows it.
+    func settle(_ updates: [String: Head], committed: Bool?) {
+        lock.lock()
+        for (cluster, head) in updates {
+            guard let committed else { continue }
+            proposed[cluster]?.removeAll { $0 == head }
+            if proposed[cluster]?.isEmpty == true { proposed[cluster] = nil }
+            if committed, heads[cluster].map({ head.seq > $0.seq }) ?? true { heads[cluster] = head }
+        }
         lock.unlock()
     }
 }

@@ -66,22 +66,47 @@ public final class SQLiteStore: Sendable {
     }
 
     /// Runs `body` in one write transaction: all its rows commit together or not at all.
+    ///
+    /// The chain heads the transaction reached are proposed before its COMMIT and settled from
+    /// what `pool.write` returned — not from GRDB's commit callbacks: when a full disk fails the
+    /// COMMIT and SQLite rolls back on its own, GRDB does not report that rollback, and a
+    /// callback left waiting fired on the next transaction's commit with a head never stored.
     public func write<T>(_ body: (RowWriter) throws -> T) throws -> T {
+        var updates: [String: ChainHeads.Head] = [:]
         do {
-            return try pool.write { db in
+            let result = try pool.write { db in
                 let writer = RowWriter(db, heads: writtenHeads)
                 let result = try body(writer)
-                let updates = writer.chainUpdates
-                if !updates.isEmpty {
-                    // Published on the writer's queue right after the commit, before any other
-                    // transaction can compare against it.
-                    let heads = writtenHeads
-                    db.afterNextTransaction(onCommit: { _ in heads.committed(updates) })
-                }
+                updates = writer.chainUpdates
+                if !updates.isEmpty { writtenHeads.propose(updates) }
                 return result
             }
-        } catch let error as DatabaseError where [.SQLITE_FULL, .SQLITE_IOERR, .SQLITE_CANTOPEN, .SQLITE_READONLY].contains(error.resultCode) {
-            throw StoreError.write(path: path, message: error.message ?? "\(error)")
+            if !updates.isEmpty { writtenHeads.settle(updates, committed: true) }
+            return result
+        } catch {
+            if !updates.isEmpty { settleAfterFailure(updates) }
+            if let error = error as? DatabaseError, [.SQLITE_FULL, .SQLITE_IOERR, .SQLITE_CANTOPEN, .SQLITE_READONLY].contains(error.resultCode) {
+                throw StoreError.write(path: path, message: error.message ?? "\(error)")
+            }
+            throw error
+        }
+    }
+
+    /// A failed `pool.write` whose body had finished: the COMMIT failed, almost surely, but the
+    /// store says for sure.
+    private func settleAfterFailure(_ updates: [String: ChainHeads.Head]) {
+        var stored: [String: ChainHeads.Head?] = [:]
+        do {
+            try pool.read { db in
+                for cluster in updates.keys { stored[cluster] = try AuditChain.storedHead(db, cluster: cluster) }
+            }
+        } catch {
+            writtenHeads.settle(updates, committed: nil)
+            return
+        }
+        for (cluster, head) in updates {
+            let now = stored[cluster] ?? nil
+            writtenHeads.settle([cluster: head], committed: now == head)
         }
     }
 

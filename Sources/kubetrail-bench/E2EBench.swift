@@ -20,6 +20,9 @@ struct E2EBench: ParsableCommand {
     @Option(help: "Seconds of aggregator outage.") var outage = 30.0
     @Option(help: "Rotate each file past this many bytes.") var rotateBytes = 256 * 1024
     @Flag(help: "Skip the full-disk episode.") var noFullDisk = false
+    @Flag(help: "Keep the run's directory (logs, state, database) instead of removing it at the end.") var keepFiles = false
+    @Option(help: "How often the aggregator signs a digest of the audit chain; `kubetrail verify` checks the chain at the end.")
+    var digestInterval = "10s"
     @Option(help: "A kubeconfig: the aggregator also polls that API server for events and resources.") var apiKubeconfig: String?
     @Option(help: "Copy the aggregator's database here at the end.") var keepDb: String?
     @Option(help: "The kubetrail binary (default: next to this one).") var kubetrail: String?
@@ -41,14 +44,17 @@ struct E2EBench: ParsableCommand {
         }
         defer {
             if mounted { _ = shell("umount \(data)") }
-            try? FileManager.default.removeItem(atPath: work)
+            if keepFiles { print("the run's files are kept in \(work)") } else { try? FileManager.default.removeItem(atPath: work) }
         }
         let token = "e2e-\(UUID().uuidString)"
         try (token + "\n").write(toFile: work + "/ingest.tokens", atomically: true, encoding: .utf8)
         try (token + "\n").write(toFile: work + "/agent.token", atomically: true, encoding: .utf8)
         let port = try freeLoopbackPort()
         let db = data + "/agg.db"
-        var configArguments: [String] = []
+        // The digest key and its copies live off the data volume, as in a deployment.
+        let digestKey = work + "/audit-digest.key", digestCopies = work + "/digests"
+        guard e2eRun(kubetrail, ["keygen", "--out", digestKey]).status == 0 else { throw E2EError("kubetrail keygen failed") }
+        var configArguments: [String] = ["--digest-signing-key", digestKey, "--digest-interval", digestInterval, "--digest-directory", digestCopies]
         if let apiKubeconfig {
             try """
             connection "kubernetes" {
@@ -56,7 +62,7 @@ struct E2EBench: ParsableCommand {
               cluster_name    = "e2e"
             }
             """.write(toFile: work + "/aggregator.tpc", atomically: true, encoding: .utf8)
-            configArguments = ["--config", work + "/aggregator.tpc"]
+            configArguments += ["--config", work + "/aggregator.tpc"]
         }
         let aggregator = ManagedProcess(name: "aggregator", executable: kubetrail, logPath: work + "/aggregator.log") {
             ["aggregator", "--listen", "127.0.0.1:\(port)", "--db", db, "--ingest-token-file", work + "/ingest.tokens", "--page-cache-mib", "16"]
@@ -169,6 +175,10 @@ struct E2EBench: ParsableCommand {
             if FileManager.default.fileExists(atPath: db + "-wal") { try FileManager.default.copyItem(atPath: db + "-wal", toPath: keepDb + "-wal") }
         }
 
+        // The chain the aggregator wrote through every kill, the outage and the full disk, against
+        // its signed digests and their off-host copies.
+        let verify = e2eRun(kubetrail, ["verify", "--db", db, "--public-key", digestKey + ".pub", "--digests", digestCopies])
+
         // Line by line: every id written against every id stored.
         var auditStored: [String: Int] = [:]
         for row in e2eQuery(kubetrail, db: db, "SELECT audit_id FROM kubernetes_audit_logs") { auditStored[row[0], default: 0] += 1 }
@@ -206,11 +216,14 @@ struct E2EBench: ParsableCommand {
         print("kills: \(agentKilled) agents, \(aggregatorKilled) aggregator; outage \(Int(outage)) s; full disk: "
               + (mounted ? "\(refusedCommits) commits refused" : "skipped"))
         print("written \(expected), stored \(storedSet), lost \(lost), duplicated \(duplicated), restarts \(restarts), rotations \(rotations)")
+        let verifySummary = verify.output.split(separator: "\n").filter { $0.hasPrefix("cluster ") }.joined(separator: "; ")
+        print("kubetrail verify: exit \(verify.status)" + (verifySummary.isEmpty ? "" : ": " + verifySummary))
+        if verify.status != 0 { print(verify.output) }
         if agentKilled < agentKills || aggregatorKilled < aggregatorKills {
             print("fewer kills than asked for: a process was not running when its turn came (see the logs)")
         }
-        if lost > 0 || duplicated > 0 || unexpected > 0 || truncLost > 0 || agentKilled < agentKills || aggregatorKilled < aggregatorKills {
-            print("the run's files in \(work) are removed on exit; rerun with the same options to investigate")
+        if lost > 0 || duplicated > 0 || unexpected > 0 || truncLost > 0 || verify.status != 0 || agentKilled < agentKills || aggregatorKilled < aggregatorKills {
+            if !keepFiles { print("the run's files in \(work) are removed on exit; rerun with the same options and --keep-files to investigate") }
             throw ExitCode(1)
         }
     }

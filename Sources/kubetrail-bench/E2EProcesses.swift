@@ -67,6 +67,20 @@ func e2eQuery(_ kubetrail: String, db: String, _ sql: String) -> [[String]] {
     }
 }
 
+/// Runs `kubetrail` with `arguments`; its exit status and what it printed (both streams).
+func e2eRun(_ kubetrail: String, _ arguments: [String]) -> (status: Int32, output: String) {
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: kubetrail)
+    p.arguments = arguments
+    let out = Pipe()
+    p.standardOutput = out
+    p.standardError = out
+    guard (try? p.run()) != nil else { return (-1, "cannot run \(kubetrail)") }
+    let data = out.fileHandleForReading.readDataToEndOfFile()
+    p.waitUntilExit()
+    return (p.terminationStatus, String(decoding: data, as: UTF8.self))
+}
+
 /// A TCP port free right now on 127.0.0.1, for a server that must keep it across restarts.
 func freeLoopbackPort() throws -> Int {
     let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)

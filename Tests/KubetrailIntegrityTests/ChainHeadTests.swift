@@ -14,12 +14,17 @@ import TestSupport
 
     /// One more audit row for the `default` cluster, written the way the aggregator writes.
     static func appendOne(_ store: SQLiteStore, auditID: String = UUID().uuidString) throws {
+        let rows = auditRows(auditID: auditID)
+        try store.write { w in for r in rows { _ = try w.insert(r) } }
+    }
+
+    static func auditRows(auditID: String = UUID().uuidString) -> [AuditLogRow] {
         let line = #"{"kind":"Event","apiVersion":"audit.k8s.io/v1","level":"Metadata","auditID":"\#(auditID)","stage":"ResponseComplete","requestURI":"/api/v1/pods","verb":"list","user":{"username":"alice"},"sourceIPs":["10.0.0.1"],"responseStatus":{"code":200},"requestReceivedTimestamp":"2026-12-01T10:00:00.000000Z","stageTimestamp":"2026-12-01T10:00:00.100000Z"}"#
         var rows: [AuditLogRow] = []
         AuditDecoder.decode(Array(line.utf8), context: IngestContext(clusterName: nil, sourceType: .auditFile)) { outcome in
             if case .row(let r) = outcome { rows.append(r) }
         }
-        try store.write { w in for r in rows { _ = try w.insert(r) } }
+        return rows
     }
 
     @Test func aTailDeletedBeforeTheNextDigestIsSignedAsMissingAndAppendsStop() throws {
