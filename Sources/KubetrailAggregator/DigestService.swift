@@ -7,12 +7,12 @@ import Metrics
 /// Writes the audit chain's signed digests at a fixed interval, and once more on shutdown so the
 /// last rows are covered.
 final class DigestService: @unchecked Sendable {
-    let store: SQLiteStore
+    let store: any Store
     let writer: DigestWriter
     let logger: Logger
     private var thread: PeriodicThread?
 
-    init(store: SQLiteStore, writer: DigestWriter, logger: Logger) {
+    init(store: any Store, writer: DigestWriter, logger: Logger) {
         self.store = store
         self.writer = writer
         self.logger = logger

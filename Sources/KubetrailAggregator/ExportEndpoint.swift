@@ -41,9 +41,9 @@ extension Aggregator {
         let slot = try admit()
         // No row limit (an export wants every row), but a time limit of its own, longer than a
         // query's: a `where` with a recursive subquery would otherwise run until the client left.
-        var limits = ReadOnlyConnection.Limits(timeLimit: configuration.exportTimeout)
+        var limits = QueryLimits(timeLimit: configuration.exportTimeout)
         limits.maxValueBytes = configuration.queryMaxValueBytes
-        let stream = QueryStream.start(path: configuration.databasePath, sql: sql, format: "rows", limits: limits, maxBytes: Int.max, slot: slot)
+        let stream = QueryStream.start(store: store, sql: sql, format: "rows", limits: limits, maxBytes: Int.max, slot: slot)
         return try await streamed(stream, guardian: QueryStreamGuard(stream), format: "rows", contentType: "application/x-ndjson",
                                   started: Date(), headers: headers, metric: "kubetrail_export_duration_seconds")
     }

@@ -22,7 +22,7 @@ public final class GroupCommitWriter: @unchecked Sendable {
         var continuation: CheckedContinuation<Outcome, any Error>
     }
 
-    private let store: SQLiteStore
+    private let store: any Store
     private let maxQueuedRows: Int
     private let maxRowsPerCommit: Int
     private let condition = NSCondition()
@@ -33,7 +33,7 @@ public final class GroupCommitWriter: @unchecked Sendable {
     /// Called after each commit with (batches, rows, seconds): feeds the metrics.
     public var onCommit: (@Sendable (Int, Int, Double) -> Void)?
 
-    public init(store: SQLiteStore, maxQueuedRows: Int = 200_000, maxRowsPerCommit: Int = 50_000) {
+    public init(store: any Store, maxQueuedRows: Int = 200_000, maxRowsPerCommit: Int = 50_000) {
         self.store = store
         self.maxQueuedRows = maxQueuedRows
         self.maxRowsPerCommit = maxRowsPerCommit

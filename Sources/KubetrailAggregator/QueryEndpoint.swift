@@ -31,13 +31,13 @@ extension Aggregator {
         }
         let slot = try admit()
         let started = Date()
-        var limits = ReadOnlyConnection.Limits(maxRows: configuration.queryMaxRows, timeLimit: configuration.queryTimeout)
+        var limits = QueryLimits(maxRows: configuration.queryMaxRows, timeLimit: configuration.queryTimeout)
         limits.maxValueBytes = configuration.queryMaxValueBytes
         // A buffered JSON answer is held whole in memory, once per running query: its own cap,
         // and never more than a quarter of the streamed formats' byte budget.
         let json = format == "json"
         let maxBytes = json ? min(configuration.queryMaxBytes / 4, configuration.queryMaxJSONBytes) : configuration.queryMaxBytes
-        let stream = QueryStream.start(path: configuration.databasePath, sql: sql, format: format, limits: limits, maxBytes: maxBytes,
+        let stream = QueryStream.start(store: store, sql: sql, format: format, limits: limits, maxBytes: maxBytes,
                                        tooLargeAdvice: json ? "format=json is answered whole; use format=jsonl, csv or rows, which stream, or add a LIMIT"
                                                             : "add a LIMIT or select fewer columns",
                                        slot: json ? nil : slot)

@@ -29,7 +29,7 @@ final class QueryStream: @unchecked Sendable {
     }
 
     /// `slot` is released when the query's thread is done, however the query ends.
-    static func start(path: String, sql: String, format: String, limits: ReadOnlyConnection.Limits, maxBytes: Int,
+    static func start(store: any Store, sql: String, format: String, limits: QueryLimits, maxBytes: Int,
                       tooLargeAdvice: String = "add a LIMIT or select fewer columns", slot: QuerySlots.Slot? = nil,
                       stallTimeout: TimeInterval = 60, keepAlive: TimeInterval = 5) -> QueryStream {
         let stream = QueryStream(maxBytes: maxBytes, tooLargeAdvice: tooLargeAdvice, stallTimeout: stallTimeout)
@@ -56,7 +56,7 @@ final class QueryStream: @unchecked Sendable {
             default: sink = OutputFormat.json.sink(writingTo: out)
             }
             do {
-                try ReadOnlyConnection(path: path).run(sql, limits: limits, into: StoppableSink(inner: sink, stream: stream, out: out))
+                try store.query(sql, now: .now, limits: limits, into: StoppableSink(inner: sink, stream: stream, out: out))
                 if format == "rows" { out.write("{\"end\":true}\n") }
                 out.flush()
                 stream.put(.finished)

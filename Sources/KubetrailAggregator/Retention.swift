@@ -7,13 +7,13 @@ import Metrics
 /// Deletes rows older than each table's maximum age, in small transactions so ingest commits
 /// never wait behind one long delete.
 final class Retention: @unchecked Sendable {
-    let store: SQLiteStore
+    let store: any Store
     let maxAge: [String: Double]   // table name → seconds
     let interval: Double
     let chunk: Int
     let logger: Logger
 
-    init(store: SQLiteStore, maxAge: [String: Double], interval: Double, chunk: Int = 5000, logger: Logger) {
+    init(store: any Store, maxAge: [String: Double], interval: Double, chunk: Int = 5000, logger: Logger) {
         self.store = store
         self.maxAge = maxAge
         self.interval = interval

@@ -53,7 +53,7 @@ public final class ClusterPollers: @unchecked Sendable {
     }
 
     let client: KubeClient
-    let store: SQLiteStore
+    let store: any Store
     let context: IngestContext
     let collections: [Collection]
     let forbiddenRetry: Double
@@ -67,7 +67,7 @@ public final class ClusterPollers: @unchecked Sendable {
     private var running = 0
     private let log: @Sendable (String) -> Void
 
-    public init(client: KubeClient, store: SQLiteStore, context: IngestContext, collections: [Collection] = standard,
+    public init(client: KubeClient, store: any Store, context: IngestContext, collections: [Collection] = standard,
                 namespaces: [String] = ["*"], forbiddenRetry: Double = 600, log: @escaping @Sendable (String) -> Void = { _ in }) {
         self.namespaces = namespaces
         self.client = client

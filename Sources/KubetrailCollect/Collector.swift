@@ -51,7 +51,7 @@ public final class Collector: @unchecked Sendable {
     }
 
     let client: KubeClient
-    let store: SQLiteStore
+    let store: any Store
     public let options: Options
     let log: @Sendable (String) -> Void
     private let lock = NSLock()
@@ -61,7 +61,7 @@ public final class Collector: @unchecked Sendable {
     private var auditLogs: PodLogCollection?
     private var pollers: ClusterPollers?
 
-    public init(client: KubeClient, store: SQLiteStore, options: Options, log: @escaping @Sendable (String) -> Void = { _ in }) {
+    public init(client: KubeClient, store: any Store, options: Options, log: @escaping @Sendable (String) -> Void = { _ in }) {
         self.client = client
         self.store = store
         self.options = options

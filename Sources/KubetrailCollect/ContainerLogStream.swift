@@ -19,7 +19,7 @@ final class ContainerLogStream {
 
     let follower: PodLogFollower
     let table: LogLineTable
-    let store: SQLiteStore
+    let store: any Store
     let cursorName: String
     let context: IngestContext
     private(set) var pod: PodInfo
@@ -32,7 +32,7 @@ final class ContainerLogStream {
     let report: (String) -> Void
     let onCommit: (Counts) -> Void
 
-    init(client: KubeClient, store: SQLiteStore, table: LogLineTable, pod: PodInfo, container: String, cursorScope: String,
+    init(client: KubeClient, store: any Store, table: LogLineTable, pod: PodInfo, container: String, cursorScope: String,
          context: IngestContext, since: Timestamp?, until: Timestamp?, follow: Bool,
          shouldStop: @escaping () -> Bool, report: @escaping (String) -> Void, onCommit: @escaping (Counts) -> Void = { _ in }) throws {
         self.table = table

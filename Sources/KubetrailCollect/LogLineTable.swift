@@ -15,7 +15,7 @@ public enum LogLineTable: Sendable, Equatable {
     /// One line's outcome, for the counts.
     enum Outcome { case stored, duplicate, skipped, rejected(Rejection) }
 
-    func write(_ line: PendingLine, pod: PodInfo, container: String, context: IngestContext, _ w: RowWriter) throws -> [Outcome] {
+    func write(_ line: PendingLine, pod: PodInfo, container: String, context: IngestContext, _ w: any StoreTransaction) throws -> [Outcome] {
         switch self {
         case .podLogs:
             // The line's own instance: the previous one's tail is read after a restart.

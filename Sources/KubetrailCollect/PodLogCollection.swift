@@ -23,7 +23,7 @@ public final class PodLogCollection: @unchecked Sendable {
     public typealias Failure = APIFailure
 
     let client: KubeClient
-    let store: SQLiteStore
+    let store: any Store
     let context: IngestContext
     public let table: LogLineTable
     /// Tried in order: the first that finds pods is used (the audit methods' fallback).
@@ -49,7 +49,7 @@ public final class PodLogCollection: @unchecked Sendable {
     private var done: Set<String> = []
     private var chosen: String?
 
-    public init(client: KubeClient, store: SQLiteStore, context: IngestContext, table: LogLineTable, selections: [LogPodSelection],
+    public init(client: KubeClient, store: any Store, context: IngestContext, table: LogLineTable, selections: [LogPodSelection],
                 follow: Bool, since: Timestamp? = nil, until: Timestamp? = nil, cursorScope: String,
                 log: @escaping @Sendable (String) -> Void = { _ in }) {
         self.client = client

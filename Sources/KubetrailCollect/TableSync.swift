@@ -26,7 +26,7 @@ public final class TableSync {
     }
 
     public let target: Target
-    let store: SQLiteStore
+    let store: any Store
     let context: IngestContext
     public private(set) var counts = Counts()
 
@@ -38,7 +38,7 @@ public final class TableSync {
     /// The group version of the collection (`v1`, `apps/v1`): list items do not say it.
     let apiVersion: String?
 
-    public init(target: Target, store: SQLiteStore, context: IngestContext, namespaces: [String] = ["*"], apiVersion: String? = nil) {
+    public init(target: Target, store: any Store, context: IngestContext, namespaces: [String] = ["*"], apiVersion: String? = nil) {
         self.apiVersion = apiVersion
         self.target = target
         self.store = store
@@ -116,7 +116,7 @@ public final class TableSync {
     /// Normalizes and upserts one object; returns its row id, nil when rejected — except that a
     /// resource rejected for its content still exists, so its uid is returned and a relist keeps
     /// the row it had.
-    private func store(_ item: Data, _ w: RowWriter) throws -> String? {
+    private func store(_ item: Data, _ w: any StoreTransaction) throws -> String? {
         var scanned: ScannedKubeObject?
         do {
             let object = try ScannedKubeObject(Array(item))

@@ -31,12 +31,12 @@ public struct Exporter {
 
     public static let tool = "kubetrail 0.1.0"
 
-    let store: SQLiteStore?
+    let store: (any Store)?
     let options: Options
     public var progress: ((Int) -> Void)?
 
     /// `store` may be nil when the options name a remote aggregator.
-    public init(store: SQLiteStore?, options: Options) {
+    public init(store: (any Store)?, options: Options) {
         self.store = store
         self.options = options
     }
@@ -65,7 +65,7 @@ public struct Exporter {
     }
 
     /// Where each cluster's audit chain stands now.
-    public static func chainPositions(_ store: SQLiteStore) throws -> [ExportManifest.ChainPosition] {
+    public static func chainPositions(_ store: any Store) throws -> [ExportManifest.ChainPosition] {
         try store.chainHeads().map { c in
             ExportManifest.ChainPosition(cluster: c.cluster, lastSeq: c.lastSeq, head: Hex.encode(c.head),
                                          entries: c.entries, lastDigest: try store.digests(cluster: c.cluster).last?.number)

@@ -5,7 +5,7 @@ import KubetrailStore
 /// Runs a report's queries, on the local store or an aggregator (`POST /v1/query`).
 public struct ReportBuilder {
     public enum Source {
-        case store(SQLiteStore)
+        case store(any Store)
         case remote(server: String, token: String, caFile: String?)
     }
 

@@ -22,7 +22,7 @@ public final class Importer {
         }
     }
 
-    let store: SQLiteStore
+    let store: any Store
     let options: Options
     /// Receives one line per rejected record (`file:line: reason`), up to the configured cap.
     public var diagnostics: (String) -> Void = { FileHandle.standardError.write(Data(($0 + "\n").utf8)) }
@@ -31,7 +31,7 @@ public final class Importer {
     private var summary = ImportSummary()
     private var reported = 0
 
-    public init(store: SQLiteStore, options: Options) {
+    public init(store: any Store, options: Options) {
         self.store = store
         self.options = options
     }
@@ -231,7 +231,7 @@ struct Batch<R: TableRow> {
     var ops: [Op] = []
     var bytes = 0
 
-    init(store: SQLiteStore, maxRows: Int, maxBytes: Int = 16 << 20) {
+    init(store: any Store, maxRows: Int, maxBytes: Int = 16 << 20) {
         writer = PipelinedWriter(store: store)
         self.maxRows = maxRows
         self.maxBytes = maxBytes

@@ -9,7 +9,7 @@ final class PipelinedWriter<R: TableRow>: @unchecked Sendable {
 
     struct Counts: Sendable { var inserted = 0, updated = 0, duplicates = 0, deleted = 0 }
 
-    private let store: SQLiteStore
+    private let store: any Store
     private let capacity: Int
     private let condition = NSCondition()
     // Guarded by `condition`.
@@ -19,7 +19,7 @@ final class PipelinedWriter<R: TableRow>: @unchecked Sendable {
     private var counts = Counts()
     private var thread: Thread?
 
-    init(store: SQLiteStore, capacity: Int = 2) {
+    init(store: any Store, capacity: Int = 2) {
         self.store = store
         self.capacity = capacity
     }

@@ -17,7 +17,7 @@ public enum ChainSpanCheck {
 
     static let problemsSpelledOut = 10
 
-    public static func run(_ w: RowWriter, cluster: String, written: ChainHeads.Head?) throws -> Result {
+    public static func run(_ w: any StoreTransaction, cluster: String, written: ChainHeads.Head?) throws -> Result {
         let previous = try w.lastDigest(cluster: cluster).map { try AuditDigest.parse($0.document) }
         var running = previous?.head.flatMap(ChainVerifier.bytes) ?? ChainHash.genesis
         var end = previous.flatMap { d in d.lastSeq.map { ChainHeads.Head(seq: $0, hash: running) } }
@@ -54,7 +54,7 @@ public enum ChainSpanCheck {
     /// At start: checks each cluster's unsigned span and adopts its head as this process's own,
     /// or refuses the cluster. Returns the refusals.
     @discardableResult
-    public static func adoptHeads(_ store: SQLiteStore) throws -> [String: [String]] {
+    public static func adoptHeads(_ store: any Store) throws -> [String: [String]] {
         var refused: [String: [String]] = [:]
         // The span is walked on a snapshot, beside the writer; only the adoption takes the write
         // lock, and only when the stored head is still where the walk ended (otherwise the

@@ -41,7 +41,7 @@ public struct ChainVerifier {
         public var allNotes: [String] { notes + clusters.flatMap { c in c.notes.map { "cluster \(c.cluster): \($0)" } } }
     }
 
-    let store: SQLiteStore
+    let store: any Store
     let publicKey: Curve25519.Signing.PublicKey?
     /// Digests kept off the host (`--digests DIR`), by cluster: they outrank the store's copies.
     let offHost: [String: [String]]?
@@ -50,7 +50,7 @@ public struct ChainVerifier {
     /// At most this many findings of one kind are spelled out per cluster; the rest are counted.
     static let findingsPerKind = 50
 
-    public init(store: SQLiteStore, publicKey: Curve25519.Signing.PublicKey?, offHost: [String: [String]]?, from: Timestamp?, to: Timestamp?) {
+    public init(store: any Store, publicKey: Curve25519.Signing.PublicKey?, offHost: [String: [String]]?, from: Timestamp?, to: Timestamp?) {
         self.store = store
         self.publicKey = publicKey
         self.offHost = offHost
@@ -65,7 +65,7 @@ public struct ChainVerifier {
         if offHost == nil { report.notes.append("no --digests: digests were read from the store itself; a root user on the aggregator with the signing key could have rewritten them") }
         for cluster in clusters { report.clusters.append(try verify(cluster: cluster)) }
         report.dropped = try droppedClusters(present: Set(clusters))
-        let conflicts = try store.auditConflicts(limit: Self.findingsPerKind)
+        let conflicts = try store.auditConflicts(from: nil, to: nil, limit: Self.findingsPerKind)
         report.conflictsTotal = conflicts.total
         report.conflicts = conflicts.conflicts.map {
             Finding(kind: .conflict, message: "auditID \($0.auditID) stage \($0.stage) (cluster \($0.cluster)): a different event arrived from \($0.conflictingSource) at \($0.receivedAt) than the one stored from \($0.storedSource); both are kept (kubetrail_audit_conflicts id \($0.id)): one of them is forged")

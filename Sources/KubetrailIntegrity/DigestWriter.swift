@@ -29,7 +29,7 @@ public struct DigestWriter: Sendable {
     /// cluster's appends are refused from then on, and the problems are thrown once every
     /// cluster's digest is written.
     @discardableResult
-    public func write(_ store: SQLiteStore, now: Timestamp = .now) throws -> [AuditDigest] {
+    public func write(_ store: any Store, now: Timestamp = .now) throws -> [AuditDigest] {
         var found: [String: [String]] = [:]
         let digests: [AuditDigest] = try store.write { w in
             let clusters = try w.chainClusters()
@@ -70,7 +70,7 @@ public struct DigestWriter: Sendable {
 
     /// Writes each cluster's digest files that are not on disk yet (the new ones, and any whose
     /// write failed before), newest first, back to the last one present.
-    func writeFiles(_ store: SQLiteStore, directory: String, clusters: [String]) throws {
+    func writeFiles(_ store: any Store, directory: String, clusters: [String]) throws {
         for cluster in clusters {
             let dir = directory + "/" + Self.safeName(cluster)
             try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)

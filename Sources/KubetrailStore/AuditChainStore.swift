@@ -148,7 +148,7 @@ extension StoredDigest {
 
 extension SQLiteStore {
     /// Digests in number order; with `newest`, only that many of the latest.
-    public func digests(cluster: String? = nil, newest: Int? = nil) throws -> [StoredDigest] {
+    public func digests(cluster: String?, newest: Int?) throws -> [StoredDigest] {
         try pool.read { db in
             if let cluster {
                 let limit = newest.map { " DESC LIMIT \($0)" } ?? ""
@@ -167,18 +167,18 @@ extension SQLiteStore {
     }
 
     /// The head of each cluster's chain now: for export manifests.
-    public func chainHeads() throws -> [(cluster: String, lastSeq: Int64, head: [UInt8], entries: Int)] {
+    public func chainHeads() throws -> [ChainHeadSummary] {
         try pool.read { db in
             try Row.fetchAll(db, sql: """
                 SELECT c.cluster, c.seq, c.chain_hash, (SELECT count(*) FROM kubetrail_audit_chain WHERE cluster = c.cluster)
                 FROM kubetrail_audit_chain c WHERE c.seq = (SELECT max(seq) FROM kubetrail_audit_chain WHERE cluster = c.cluster) ORDER BY c.cluster
-                """).map { r in (r[0], r[1], Array(r[2] as Data), r[3]) }
+                """).map { r in ChainHeadSummary(cluster: r[0], lastSeq: r[1], head: Array(r[2] as Data), entries: r[3]) }
         }
     }
 
     /// Walks `cluster`'s chain after `seq` in order, each entry with its audit row's values
     /// (in the schema's column order), or nil when the row is gone.
-    public func walkAuditChain(cluster: String, after seq: Int64, through last: Int64 = .max, _ body: (ChainEntry, [QueryValue]?) throws -> Void) throws {
+    public func walkAuditChain(cluster: String, after seq: Int64, through last: Int64, _ body: (ChainEntry, [QueryValue]?) throws -> Void) throws {
         try pool.read { db in try RowWriter(db).walkAuditChain(cluster: cluster, after: seq, through: last, body) }
     }
 

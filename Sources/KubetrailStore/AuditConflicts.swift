@@ -79,7 +79,7 @@ extension RowWriter {
 extension SQLiteStore {
     /// Recorded conflicts (newest first, at most `limit`) and how many there are in all, with
     /// `received_at` in `[from, to)` when given.
-    public func auditConflicts(from: Timestamp? = nil, to: Timestamp? = nil, limit: Int = 50) throws -> (conflicts: [AuditConflict], total: Int) {
+    public func auditConflicts(from: Timestamp?, to: Timestamp?, limit: Int) throws -> (conflicts: [AuditConflict], total: Int) {
         var conditions: [String] = []
         var arguments: [String] = []
         if let from { conditions.append("received_at >= ?"); arguments.append(from.iso8601) }

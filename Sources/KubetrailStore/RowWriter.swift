@@ -2,21 +2,12 @@ import GRDB
 import GRDBSQLite
 import KubetrailTables
 
-/// Inserts rows inside one write transaction.
+/// SQLite's `StoreTransaction`: inserts rows inside one write transaction.
 ///
 /// The hot path binds through the C API on GRDB's cached statements: GRDB's argument arrays
 /// cost about 40 % of the insert rate here (swift-stack.md §6b), and imports are insert-bound.
-public final class RowWriter {
-    public enum Outcome: Sendable, Equatable {
-        case inserted
-        /// The same `tp_id` was already stored (or a newer version of it).
-        case duplicate
-        /// An event or resource replaced its older stored version.
-        case updated
-        /// An audit event whose `auditID` and stage are stored with other content: not a copy of
-        /// it but a second claim to be it. Kept in `kubetrail_audit_conflicts`.
-        case conflict
-    }
+public final class RowWriter: StoreTransaction {
+    public typealias Outcome = InsertOutcome
 
     let db: Database
     /// Prepared once per transaction; keyed by table and purpose, because hashing the
@@ -141,7 +132,7 @@ public final class RowWriter {
     /// The ids of `kubernetes_resources` rows of one kind in one cluster (what a relist compares
     /// against to find objects that vanished) — only those in `namespaces` and cluster-scoped
     /// ones when given, so a relist of some namespaces leaves the others' rows alone.
-    public func resourceIDs(kind: String, cluster: String?, namespaces: [String]? = nil) throws -> Set<String> {
+    public func resourceIDs(kind: String, cluster: String?, namespaces: [String]?) throws -> Set<String> {
         var sql = "SELECT tp_id FROM kubernetes_resources WHERE resource_type = ? AND cluster_name IS ?"
         var arguments: [(any DatabaseValueConvertible)?] = [kind, cluster]
         if let namespaces {

@@ -3,7 +3,7 @@ import GRDB
 import KubetrailTables
 
 /// The embedded store: one SQLite file in WAL mode, one writer, readers that never block it.
-public final class SQLiteStore: Sendable {
+public final class SQLiteStore: Store {
     public enum Durability: Sendable {
         /// fsync at every commit: what the aggregator needs before it acknowledges a batch.
         case full
@@ -13,6 +13,7 @@ public final class SQLiteStore: Sendable {
 
     public let path: String
     let pool: DatabasePool
+    public var description: String { path }
     /// The audit chain heads this process committed: the writer extends no other.
     public let writtenHeads = ChainHeads()
 
@@ -71,7 +72,12 @@ public final class SQLiteStore: Sendable {
     /// what `pool.write` returned — not from GRDB's commit callbacks: when a full disk fails the
     /// COMMIT and SQLite rolls back on its own, GRDB does not report that rollback, and a
     /// callback left waiting fired on the next transaction's commit with a head never stored.
-    public func write<T>(_ body: (RowWriter) throws -> T) throws -> T {
+    public func write<T>(_ body: (any StoreTransaction) throws -> T) throws -> T {
+        try writeSQLite(body)
+    }
+
+    /// `write` with SQLite's own transaction type (migrations, tests).
+    func writeSQLite<T>(_ body: (RowWriter) throws -> T) throws -> T {
         var updates: [String: ChainHeads.Head] = [:]
         do {
             let result = try pool.write { db in
@@ -112,13 +118,13 @@ public final class SQLiteStore: Sendable {
 
     /// Runs `body` on a read snapshot, without holding the writer (only its reading methods may
     /// be used).
-    public func read<T>(_ body: (RowWriter) throws -> T) throws -> T {
+    public func read<T>(_ body: (any StoreTransaction) throws -> T) throws -> T {
         try pool.read { db in try body(RowWriter(db)) }
     }
 
     /// Runs SQL (PostgreSQL-flavoured, see `SQLDialect`) on a read-only connection, streaming
     /// rows into `sink`.
-    public func query(_ sql: String, now: Timestamp = .now, limits: ReadOnlyConnection.Limits = .init(), into sink: some QuerySink) throws {
+    public func query<S: QuerySink>(_ sql: String, now: Timestamp, limits: QueryLimits, into sink: S) throws {
         try ReadOnlyConnection(path: path).run(sql, now: now, limits: limits, into: sink)
     }
 
@@ -136,7 +142,7 @@ public final class SQLiteStore: Sendable {
     }
 
     /// SQLite's query plan, for checking that a query uses an index.
-    public func explain(_ sql: String, now: Timestamp = .now) throws -> [String] {
+    public func explain(_ sql: String, now: Timestamp) throws -> [String] {
         final class Details: QuerySink {
             var lines: [String] = []
             var column = 3
@@ -145,7 +151,7 @@ public final class SQLiteStore: Sendable {
             func end() {}
         }
         let details = Details()
-        try query("EXPLAIN QUERY PLAN " + sql, now: now, into: details)
+        try query("EXPLAIN QUERY PLAN " + sql, now: now, limits: QueryLimits(), into: details)
         return details.lines
     }
 }

@@ -26,7 +26,7 @@ struct ExportBench: ParsableCommand {
             let file = work + "/audit.log"
             let now = Timestamp.now
             _ = try AuditEventGenerator.write(count: events, to: file, start: now.adding(microseconds: -72 * 3_600_000_000), end: now)
-            let t = try seconds { _ = try Importer(store: SQLiteStore(path: database), options: .init(kind: .audit)).run(InputFiles.expand([file])) }
+            let t = try seconds { _ = try Importer(store: StoreLocation.sqlite(path: database).open(.readWrite), options: .init(kind: .audit)).run(InputFiles.expand([file])) }
             try FileManager.default.removeItem(atPath: file)
             print(String(format: "setup     imported %d events in %.1f s", events, t))
         } else {

@@ -51,7 +51,7 @@ struct ImportBench: ParsableCommand {
         print(String(format: "stage     parse to rows:      %8.0f rows/s   %7.1f MB/s", Double(parsed) / parseTime, mb / parseTime))
 
         // The real thing: kubetrail import on the whole file.
-        let store = try SQLiteStore(path: work + "/import.db")
+        let store = try StoreLocation.sqlite(path: work + "/import.db").open(.readWrite)
         let importer = Importer(store: store, options: .init(kind: .audit))
         var summary: ImportSummary?
         let importTime = try seconds { summary = try importer.run(InputFiles.expand([file])) }
@@ -68,7 +68,7 @@ struct ImportBench: ParsableCommand {
             }
             return built.count < insertRows
         }
-        let insertStore = try SQLiteStore(path: work + "/insert-only.db")
+        let insertStore = try StoreLocation.sqlite(path: work + "/insert-only.db").open(.readWrite)
 
         let insertTime = try seconds {
             var i = 0
@@ -92,7 +92,7 @@ struct ImportBench: ParsableCommand {
         try queryLatency(store)
     }
 
-    func queryLatency(_ store: SQLiteStore) throws {
+    func queryLatency(_ store: any Store) throws {
         let queries: [(String, String)] = [
             ("failed authentication (last hour)", """
             SELECT stage_timestamp, user_name, source_ips, request_uri, response_code

@@ -128,7 +128,7 @@ struct IngestBench: AsyncParsableCommand {
 
         // Baseline: the same kinds of rows inserted straight into a store (no HTTP, no parsing).
         // The same page cache as the aggregator, so the baseline differs only by HTTP and parsing.
-        let store = try SQLiteStore(path: work + "/baseline.db", durability: .full, cacheMiB: Aggregator.pageCacheMiB)
+        let store = try StoreLocation.sqlite(path: work + "/baseline.db").open(.readWrite(durability: .full, cacheMiB: Aggregator.pageCacheMiB))
         let ctx = IngestContext(clusterName: "bench", sourceType: .auditFile, sourceName: "node-0")
         var auditRowsBuilt: [AuditLogRow] = []
         for line in rawAudit { line.withUnsafeBytes { AuditDecoder.decode($0, context: ctx) { if case .row(let r) = $0 { auditRowsBuilt.append(r) } } } }

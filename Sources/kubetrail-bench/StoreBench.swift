@@ -130,7 +130,7 @@ struct StoreBench: ParsableCommand {
                      Double(ourBytes) / 1e6, Double(duckBytes) / 1e6, Double(ourBytes) / Double(duckBytes)))
 
         // kubetrail's queries, in-process, CSV counted and dropped, median of `runs`.
-        let store = try SQLiteStore(readingFrom: db)
+        let store = try StoreLocation.sqlite(path: db).open(.readOnly)
         print("queries   median of \(runs), in-process on both sides, CSV output discarded")
         for (i, q) in Self.queries.enumerated() {
             var times: [Double] = []

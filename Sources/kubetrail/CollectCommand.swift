@@ -89,8 +89,8 @@ struct CollectCommand: ParsableCommand {
             throw ExitCode(2)
         }
 
-        let store: SQLiteStore
-        do { store = try SQLiteStore(path: database.path) } catch { printError("\(error)"); throw ExitCode(1) }
+        let store: any Store
+        do { store = try database.open(.readWrite) } catch { printError("\(error)"); throw ExitCode(1) }
         let terminal = !noProgress && isatty(2) == 1
         let collector = Collector(client: client, store: store, options: options) { message in
             FileHandle.standardError.write(Data(((terminal ? "\r\u{1B}[K" : "") + message + "\n").utf8))

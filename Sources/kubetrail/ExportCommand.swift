@@ -73,7 +73,7 @@ struct ExportCommand: ParsableCommand {
         }
         do {
             let key = try signingKey.map { try SigningKey.loadPrivate(expandTilde($0)) }
-            let store = server == nil ? try SQLiteStore(readingFrom: database.path) : nil
+            let store = server == nil ? try database.open(.readOnly) : nil
             var exporter = Exporter(store: store, options: options)
             if !noProgress, isatty(2) == 1 {
                 exporter.progress = { rows in

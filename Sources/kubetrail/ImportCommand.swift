@@ -44,7 +44,7 @@ struct ImportCommand: ParsableCommand {
         do { inputs = try InputFiles.expand(paths) } catch { printError("\(error)"); throw ExitCode(1) }
         guard !inputs.isEmpty else { printError("no input files found in \(paths.joined(separator: " "))"); throw ExitCode(1) }
         do {
-            let store = try SQLiteStore(path: database.path)
+            let store = try database.open(.readWrite)
             var options = Importer.Options(kind: kind, clusterName: clusterName,
                                            nodeName: nodeName ?? (kind == .podLogs ? ProcessInfo.processInfo.hostName : nil))
             options.maxLineBytes = maxLineBytes

@@ -4,7 +4,7 @@ import KubetrailTables
 
 /// The `kubetrail query` shell: dot-commands, and SQL that runs once a line ends with `;`.
 struct InteractiveShell {
-    let store: SQLiteStore
+    let store: any Store
     var format: OutputFormat
 
     mutating func run() {

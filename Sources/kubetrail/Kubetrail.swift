@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import KubetrailCore
+import KubetrailStore
 
 @main
 struct Kubetrail: AsyncParsableCommand {
@@ -11,16 +12,24 @@ struct Kubetrail: AsyncParsableCommand {
                       VerifyExportCommand.self, KeygenCommand.self, AggregatorCommand.self])
 }
 
-/// `--db`, shared by every command that opens the embedded store.
+/// `--db`, shared by every command that opens the store.
 struct DatabaseOptions: ParsableArguments {
-    @Option(name: .long, help: ArgumentHelp("SQLite database file.", discussion: "Default: $KUBETRAIL_DB, else ~/.kubetrail/kubetrail.db."))
+    @Option(name: .long, help: ArgumentHelp("The store: a SQLite file path or sqlite:///path.", discussion: "Default: $KUBETRAIL_DB, else ~/.kubetrail/kubetrail.db."))
     var db: String?
 
-    var path: String {
-        if let db { return expandTilde(db) }
-        if let env = ProcessInfo.processInfo.environment["KUBETRAIL_DB"], !env.isEmpty { return expandTilde(env) }
-        return expandTilde("~/.kubetrail/kubetrail.db")
+    /// What was given (or the default), before parsing.
+    var value: String {
+        if let db { return db }
+        if let env = ProcessInfo.processInfo.environment["KUBETRAIL_DB"], !env.isEmpty { return env }
+        return "~/.kubetrail/kubetrail.db"
     }
+
+    func location() throws -> StoreLocation { try StoreLocation(parsing: value, expandingTilde: expandTilde) }
+
+    /// The store's name for messages.
+    var path: String { (try? location().description) ?? value }
+
+    func open(_ access: StoreLocation.Access) throws -> any Store { try location().open(access) }
 }
 
 func expandTilde(_ path: String) -> String {

@@ -59,8 +59,8 @@ struct QueryCommand: ParsableCommand {
             return
         }
 
-        let store: SQLiteStore
-        do { store = try SQLiteStore(readingFrom: database.path) } catch { printError("\(error)"); throw ExitCode(1) }
+        let store: any Store
+        do { store = try database.open(.readOnly) } catch { printError("\(error)"); throw ExitCode(1) }
 
         guard let text else {
             var shell = InteractiveShell(store: store, format: output)

@@ -47,7 +47,7 @@ struct ReportCommand: ParsableCommand {
                 source = .remote(server: server, token: try readToken(tokenFile), caFile: caFile.map(expandTilde))
                 warnIfPlainHTTP(server)
             } else {
-                source = .store(try SQLiteStore(readingFrom: database.path))
+                source = .store(try database.open(.readOnly))
             }
         } catch {
             printError("\(error)")

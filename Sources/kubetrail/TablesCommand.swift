@@ -14,8 +14,8 @@ struct TablesCommand: ParsableCommand {
     @OptionGroup var database: DatabaseOptions
 
     mutating func run() throws {
-        let store: SQLiteStore
-        do { store = try SQLiteStore(readingFrom: database.path) } catch { printError("\(error)"); throw ExitCode(1) }
+        let store: any Store
+        do { store = try database.open(.readOnly) } catch { printError("\(error)"); throw ExitCode(1) }
         if let table {
             guard TableListing.printColumns(of: table, store: store) else {
                 printError("no table named \(table); the tables are \(KubernetesTables.all.map(\.name).joined(separator: ", "))")
@@ -28,7 +28,7 @@ struct TablesCommand: ParsableCommand {
 }
 
 enum TableListing {
-    static func printTables(store: SQLiteStore) {
+    static func printTables(store: any Store) {
         let out = TextOutput()
         let sink = OutputFormat.table.sink(writingTo: out)
         do {
@@ -43,7 +43,7 @@ enum TableListing {
         }
     }
 
-    static func printColumns(of name: String, store: SQLiteStore) -> Bool {
+    static func printColumns(of name: String, store: any Store) -> Bool {
         guard let schema = KubernetesTables.schema(named: name) else { return false }
         let out = TextOutput()
         let sink = OutputFormat.table.sink(writingTo: out)

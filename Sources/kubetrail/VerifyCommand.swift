@@ -42,7 +42,7 @@ struct VerifyCommand: ParsableCommand {
         }
         let report: ChainVerifier.Report
         do {
-            let store = try SQLiteStore(readingFrom: database.path)
+            let store = try database.open(.readOnly)
             report = try ChainVerifier(store: store, publicKey: key, offHost: copies, from: start, to: end).run()
         } catch {
             printError("\(error)")

@@ -139,10 +139,10 @@ import TestSupport
     func readerBackFromAStall() async throws {
         let dir = try TemporaryDirectory()
         let db = dir.path("kt.db")
-        _ = try SQLiteStore(path: db)
+        let store = try SQLiteStore(path: db)
         // About 2 MB of output: far more than the queue holds (8 chunks of 64 KiB).
         let sql = "WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n LIMIT 20000) SELECT x, printf('%0100d', x) FROM n"
-        let stream = QueryStream.start(path: db, sql: sql, format: "rows", limits: .init(), maxBytes: Int.max, stallTimeout: 0.3)
+        let stream = QueryStream.start(store: store, sql: sql, format: "rows", limits: .init(), maxBytes: Int.max, stallTimeout: 0.3)
         try await Task.sleep(nanoseconds: 1_000_000_000)   // the reader takes nothing past the timeout
         let outcome = try await withThrowingTaskGroup(of: String.self) { group in
             group.addTask {
@@ -177,10 +177,10 @@ extension QueryStreamStallTests {
     func slowQuerySendsKeepAlives() async throws {
         let dir = try TemporaryDirectory()
         let db = dir.path("kt.db")
-        _ = try SQLiteStore(path: db)
+        let store = try SQLiteStore(path: db)
         let sql = "WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n LIMIT 10000000) SELECT count(*) FROM n"
         let started = Date()
-        let stream = QueryStream.start(path: db, sql: sql, format: "rows", limits: .init(), maxBytes: Int.max, keepAlive: 0.1)
+        let stream = QueryStream.start(store: store, sql: sql, format: "rows", limits: .init(), maxBytes: Int.max, keepAlive: 0.1)
         var keepAlives = 0
         var sawRow = false
         loop: while true {
