@@ -104,6 +104,7 @@ struct StoreBench: ParsableCommand {
         log, path, runs = sys.argv[1], sys.argv[2], int(sys.argv[3])
         queries = json.loads(sys.stdin.read())
         con = duckdb.connect(path)
+        con.execute("SET enable_progress_bar = false")
         t = time.perf_counter()
         con.execute("CREATE TABLE audit AS SELECT * FROM read_json(?, format='newline_delimited')", [log])
         seconds = time.perf_counter() - t
@@ -120,7 +121,7 @@ struct StoreBench: ParsableCommand {
         """
         let duckOutput = try Self.runPython(python, script, [log, duckFile, String(runs)],
                                             stdin: try JSONSerialization.data(withJSONObject: Self.queries.map(\.duckdb)))
-        let duck = duckOutput.split(separator: "\n").map { try! JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any] }
+        let duck = duckOutput.split(separator: "\n").filter { $0.hasPrefix("{") }.map { try! JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any] }
         let duckImport = duck[0]["import"] as! Double, duckBytes = duck[0]["bytes"] as! Int, duckRows = duck[0]["rows"] as! Int
 
         print(String(format: "import    kubetrail %8.0f events/s (%.1f s, peak RSS %.0f MiB)   duckdb read_json %8.0f events/s (%.1f s, %@ threads)   ratio %.2f (goal ≥ 1.00)",
