@@ -18,8 +18,27 @@ public final class GroupCommitWriter: @unchecked Sendable {
     }
 
     private struct Pending {
-        var batch: IngestBatch
+        var batch: PreparedBatch
         var continuation: CheckedContinuation<Outcome, any Error>
+    }
+
+    /// A batch whose rows were prepared (`PreparedRow`) on the requester's thread, so the one
+    /// commit thread only inserts.
+    private struct PreparedBatch {
+        var batchID: String?
+        var node: String
+        var records: Int
+        var audit: [PreparedRow<AuditLogRow>]
+        var podLogs: [PreparedRow<PodLogRow>]
+        var rowCount: Int { audit.count + podLogs.count }
+
+        init(_ batch: IngestBatch) {
+            batchID = batch.batchID
+            node = batch.node
+            records = batch.records
+            audit = batch.audit.map(PreparedRow.init)
+            podLogs = batch.podLogs.map(PreparedRow.init)
+        }
     }
 
     private let store: any Store
@@ -65,7 +84,8 @@ public final class GroupCommitWriter: @unchecked Sendable {
     }
 
     public func commit(_ batch: IngestBatch) async throws -> Outcome {
-        try await withCheckedThrowingContinuation { continuation in
+        let batch = PreparedBatch(batch)
+        return try await withCheckedThrowingContinuation { continuation in
             condition.lock()
             defer { condition.unlock() }
             // An empty queue always admits one batch, however large, so nothing is starved.
@@ -125,7 +145,7 @@ public final class GroupCommitWriter: @unchecked Sendable {
         }
     }
 
-    private func write(_ batches: [IngestBatch]) throws -> [Outcome] {
+    private func write(_ batches: [PreparedBatch]) throws -> [Outcome] {
         try store.write { w in
             try batches.map { batch -> Outcome in
                 if let id = batch.batchID {

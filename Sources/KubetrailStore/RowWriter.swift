@@ -37,25 +37,23 @@ public final class RowWriter: StoreTransaction {
         return s
     }
 
-    public func insert<R: TableRow>(_ row: R) throws -> Outcome {
+    public func insert<R: TableRow>(_ prepared: PreparedRow<R>) throws -> Outcome {
         let schema = R.schema
+        let values = prepared.values
         switch schema.conflict {
         case .keepExisting:
             let statement = try statement(schema.name, 0, SQLCache.insertIgnoring(schema))
-            let values = row.values
             try execute(statement, values)
             guard sqlite3_changes(db.sqliteConnection) > 0 else {
                 if schema.name == AuditLogRow.schema.name, try recordConflict(values) { return .conflict }
                 return .duplicate
             }
             if schema.name == AuditLogRow.schema.name {
-                let c = row.common
-                try chain.append(rowHash: RowHash.of(values), rowid: sqlite3_last_insert_rowid(db.sqliteConnection),
-                                 id: c.id, timestamp: c.timestamp.iso8601, cluster: c.index)
+                try chain.append(rowHash: prepared.rowHash ?? RowHash.of(values), rowid: sqlite3_last_insert_rowid(db.sqliteConnection),
+                                 id: prepared.id, timestamp: prepared.timestamp, cluster: prepared.cluster)
             }
             return .inserted
         case .replaceWhileStored(let column):
-            let values = row.values
             try execute(try statement(schema.name, 0, SQLCache.insertIgnoring(schema)), values)
             if sqlite3_changes(db.sqliteConnection) > 0 { return .inserted }
             // Only a complete row may replace a stored partial one.
@@ -63,12 +61,11 @@ public final class RowWriter: StoreTransaction {
             try execute(try statement(schema.name, 3, SQLCache.completing(schema, flag: column)), values)
             return sqlite3_changes(db.sqliteConnection) > 0 ? .updated : .duplicate
         case .replaceIfNewer(let column):
-            let values = row.values
             guard let index = schema.columns.firstIndex(where: { $0.name == column }) else {
                 preconditionFailure("conflict column \(column) not in \(schema.name)")
             }
             let lookup = try statement(schema.name, 1, "SELECT \(quoteIdentifier(column)) FROM \(quoteIdentifier(schema.name)) WHERE tp_id = ?")
-            let existing = try Row.fetchOne(lookup, arguments: [row.common.id])
+            let existing = try Row.fetchOne(lookup, arguments: [prepared.id])
             guard let found = existing else {
                 let statement = try statement(schema.name, 0, SQLCache.insertIgnoring(schema))
                 try execute(statement, values)

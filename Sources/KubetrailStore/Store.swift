@@ -87,7 +87,7 @@ public enum InsertOutcome: Sendable, Equatable {
 /// One write transaction (or read snapshot) of a `Store`.
 public protocol StoreTransaction: AnyObject {
     /// Inserts a row of any of the four tables, deduplicated by its id; audit rows are chained.
-    func insert<R: TableRow>(_ row: R) throws -> InsertOutcome
+    func insert<R: TableRow>(_ row: PreparedRow<R>) throws -> InsertOutcome
 
     // MARK: Batches and cursors: what makes a re-send and a resumed stream idempotent
 
@@ -126,6 +126,12 @@ public protocol StoreTransaction: AnyObject {
 }
 
 extension StoreTransaction {
+    /// Prepares and inserts on this thread; callers with a writer thread of their own prepare
+    /// rows before handing them over (`PreparedRow`).
+    public func insert<R: TableRow>(_ row: R) throws -> InsertOutcome {
+        try insert(PreparedRow(row))
+    }
+
     public func resourceIDs(kind: String, cluster: String?) throws -> Set<String> {
         try resourceIDs(kind: kind, cluster: cluster, namespaces: nil)
     }

@@ -80,10 +80,16 @@ public struct AuditLogRow: TableRow, Equatable {
         // only those the README's queries use: time ranges, failed requests, resource access.
         // The resource index also carries what "who read which secret" selects, so that query
         // never visits the table (15k rows out of 1M: 73 ms → a few ms).
+        // Top users and top namespaces group in index order instead of sorting a million keys
+        // (1M rows: 426 ms → about 60 ms). Both lead with a column of few values, so each insert
+        // lands on one of a few hot pages: they cost about 5 % of the insert rate, where a wide
+        // (verb, time, user, …) index cost 22 %.
         indexes: [
             ["stage_timestamp"],
             ["response_code", "stage_timestamp"],
             ["resource", "verb", "stage_timestamp", "user_name", "namespace", "name", "response_code"],
+            ["user_name"],
+            ["namespace"],
         ],
         conflict: .keepExisting)
 
