@@ -29,7 +29,7 @@ public enum JSONText {
         return out + "}"
     }
 
-    static func appendEscaped(_ s: String, to out: inout String) {
+    public static func appendEscaped(_ s: String, to out: inout String) {
         var needs = false
         for b in s.utf8 where b < 0x20 || b == 0x22 || b == 0x5C { needs = true; break }
         guard needs else { out += s; return }

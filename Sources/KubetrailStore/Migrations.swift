@@ -95,6 +95,13 @@ enum Migrations {
                 // SQLite cannot add NOT NULL columns without a default; the contract enforces it on insert.
                 try db.execute(sql: "ALTER TABLE \(quoteIdentifier(schema.name)) ADD COLUMN \(quoteIdentifier(column.name)) \(column.type.sqliteDeclaration)")
             }
+            // An index the contract no longer lists (reordered or dropped) costs every insert:
+            // only kubetrail's own, named table__column__…, are ours to drop.
+            let wanted = Set(schema.indexNames)
+            let prefix = schema.name + "__"
+            for index in try db.indexes(on: schema.name) where index.name.hasPrefix(prefix) && !wanted.contains(index.name) {
+                try db.execute(sql: "DROP INDEX \(quoteIdentifier(index.name))")
+            }
             for sql in schema.createIndexSQL() { try db.execute(sql: sql) }
         }
     }

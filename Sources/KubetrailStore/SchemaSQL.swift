@@ -30,9 +30,11 @@ extension TableSchema {
         return "CREATE TABLE IF NOT EXISTS \(quoteIdentifier(name)) (\n  " + cols.joined(separator: ",\n  ") + "\n)"
     }
 
+    var indexNames: [String] { indexes.map { "\(name)__\($0.joined(separator: "__"))" } }
+
     func createIndexSQL() -> [String] {
-        indexes.map { cols in
-            "CREATE INDEX IF NOT EXISTS \(quoteIdentifier("\(name)__\(cols.joined(separator: "__"))")) ON \(quoteIdentifier(name)) (\(cols.map(quoteIdentifier).joined(separator: ", ")))"
+        zip(indexNames, indexes).map { indexName, cols in
+            "CREATE INDEX IF NOT EXISTS \(quoteIdentifier(indexName)) ON \(quoteIdentifier(name)) (\(cols.map(quoteIdentifier).joined(separator: ", ")))"
         }
     }
 }
