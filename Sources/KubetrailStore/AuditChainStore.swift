@@ -96,7 +96,7 @@ extension RowWriter {
                 SELECT c.seq, c.cluster, c.tp_id, c.tp_timestamp, c.row_hash, c.chain_hash,
                        a.rowid IS NOT NULL AND NOT EXISTS (SELECT 1 FROM kubetrail_audit_chain d WHERE d.row_rowid = c.row_rowid AND d.seq > c.seq),
                        \(columns)
-                FROM kubetrail_audit_chain c LEFT JOIN kubernetes_audit_logs a ON a.rowid = c.row_rowid
+                FROM kubetrail_audit_chain c LEFT JOIN \(try AuditStorage.rowsTable(db)) a ON a.rowid = c.row_rowid
                 WHERE c.cluster = ? AND c.seq > ? AND c.seq <= ? ORDER BY c.seq
                 """, arguments: [cluster, seq, last])
             while let r = try rows.next() {
@@ -191,8 +191,8 @@ extension SQLiteStore {
         if let to { conditions.append("a.tp_timestamp < ?"); arguments.append(to.iso8601) }
         let whereSQL = conditions.joined(separator: " AND ")
         return try pool.read { db in
-            let total = try Int.fetchOne(db, sql: "SELECT count(*) FROM kubernetes_audit_logs a WHERE \(whereSQL)", arguments: StatementArguments(arguments)) ?? 0
-            let ids = try Row.fetchAll(db, sql: "SELECT a.tp_id, a.tp_timestamp FROM kubernetes_audit_logs a WHERE \(whereSQL) ORDER BY a.tp_timestamp LIMIT \(limit)",
+            let total = try Int.fetchOne(db, sql: "SELECT count(*) FROM \(try AuditStorage.rowsTable(db)) a WHERE \(whereSQL)", arguments: StatementArguments(arguments)) ?? 0
+            let ids = try Row.fetchAll(db, sql: "SELECT a.tp_id, a.tp_timestamp FROM \(try AuditStorage.rowsTable(db)) a WHERE \(whereSQL) ORDER BY a.tp_timestamp LIMIT \(limit)",
                                        arguments: StatementArguments(arguments)).map { (id: $0[0] as String, timestamp: $0[1] as String) }
             return (ids, total)
         }

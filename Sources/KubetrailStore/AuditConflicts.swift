@@ -55,10 +55,10 @@ enum AuditContent {
 extension RowWriter {
     /// Called when an audit row's `tp_id` is already stored: records a conflict when the stored
     /// event differs from this one. True when it did.
-    func recordConflict(_ values: [ColumnValue]) throws -> Bool {
+    func recordConflict(_ values: [ColumnValue], storedAt rowid: Int64) throws -> Bool {
         let columns = AuditLogRow.schema.columns
         guard case .text(let id) = values[0] else { return false }
-        guard let stored = try Row.fetchOne(db, sql: "SELECT * FROM kubernetes_audit_logs WHERE tp_id = ?", arguments: [id]) else { return false }
+        guard let stored = try Row.fetchOne(db, sql: "SELECT * FROM \(AuditStorage.table) WHERE rowid = ?", arguments: [rowid]) else { return false }
         let storedValues = AuditChain.values(of: stored)
         if AuditContent.hash(storedValues) == AuditContent.hash(values) { return false }
         func text(_ name: String) -> String {

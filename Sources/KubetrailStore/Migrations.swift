@@ -90,19 +90,25 @@ enum Migrations {
 
     static func reconcile(_ db: Database) throws {
         for schema in KubernetesTables.all {
-            let existing = Set(try db.columns(in: schema.name).map(\.name))
+            let table = AuditStorage.physicalName(schema)
+            let existing = Set(try db.columns(in: table).map(\.name))
             for column in schema.columns where !existing.contains(column.name) {
                 // SQLite cannot add NOT NULL columns without a default; the contract enforces it on insert.
-                try db.execute(sql: "ALTER TABLE \(quoteIdentifier(schema.name)) ADD COLUMN \(quoteIdentifier(column.name)) \(column.type.sqliteDeclaration)")
+                try db.execute(sql: "ALTER TABLE \(quoteIdentifier(table)) ADD COLUMN \(quoteIdentifier(column.name)) \(column.type.sqliteDeclaration)")
+            }
+            var wanted = schema.indexNames
+            if table != schema.name {
+                try AuditStorage.recreateView(db)
+                wanted.append(AuditStorage.keyIndex)
+                try db.execute(sql: "CREATE INDEX IF NOT EXISTS \(quoteIdentifier(AuditStorage.keyIndex)) ON \(table) (\(AuditStorage.keyColumn))")
             }
             // An index the contract no longer lists (reordered or dropped) costs every insert:
             // only kubetrail's own, named table__column__…, are ours to drop.
-            let wanted = Set(schema.indexNames)
             let prefix = schema.name + "__"
-            for index in try db.indexes(on: schema.name) where index.name.hasPrefix(prefix) && !wanted.contains(index.name) {
+            for index in try db.indexes(on: table) where index.name.hasPrefix(prefix) && !wanted.contains(index.name) {
                 try db.execute(sql: "DROP INDEX \(quoteIdentifier(index.name))")
             }
-            for sql in schema.createIndexSQL() { try db.execute(sql: sql) }
+            for sql in schema.createIndexSQL(on: table) { try db.execute(sql: sql) }
         }
     }
 }

@@ -15,6 +15,8 @@ public struct PreparedRow<R: TableRow>: Sendable {
     let cluster: String
     /// SHA-256 of the values (`RowHash`) when the table is chained; nil otherwise.
     let rowHash: [UInt8]?
+    /// The audit table's 64-bit key of `id` (`AuditStorage`); nil for other tables.
+    let key: Int64?
 
     public init(_ row: R) {
         values = row.values
@@ -22,6 +24,8 @@ public struct PreparedRow<R: TableRow>: Sendable {
         id = common.id
         timestamp = common.timestamp.iso8601
         cluster = common.index
-        rowHash = R.schema.name == AuditLogRow.schema.name ? RowHash.of(values) : nil
+        let audit = R.schema.name == AuditLogRow.schema.name
+        rowHash = audit ? RowHash.of(values) : nil
+        key = audit ? AuditStorage.key(common.id) : nil
     }
 }

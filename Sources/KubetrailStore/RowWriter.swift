@@ -40,19 +40,12 @@ public final class RowWriter: StoreTransaction {
     public func insert<R: TableRow>(_ prepared: PreparedRow<R>) throws -> Outcome {
         let schema = R.schema
         let values = prepared.values
+        if schema.name == AuditStorage.view { return try insertAudit(prepared) }
         switch schema.conflict {
         case .keepExisting:
             let statement = try statement(schema.name, 0, SQLCache.insertIgnoring(schema))
             try execute(statement, values)
-            guard sqlite3_changes(db.sqliteConnection) > 0 else {
-                if schema.name == AuditLogRow.schema.name, try recordConflict(values) { return .conflict }
-                return .duplicate
-            }
-            if schema.name == AuditLogRow.schema.name {
-                try chain.append(rowHash: prepared.rowHash ?? RowHash.of(values), rowid: sqlite3_last_insert_rowid(db.sqliteConnection),
-                                 id: prepared.id, timestamp: prepared.timestamp, cluster: prepared.cluster)
-            }
-            return .inserted
+            return sqlite3_changes(db.sqliteConnection) > 0 ? .inserted : .duplicate
         case .replaceWhileStored(let column):
             try execute(try statement(schema.name, 0, SQLCache.insertIgnoring(schema)), values)
             if sqlite3_changes(db.sqliteConnection) > 0 { return .inserted }
@@ -79,6 +72,35 @@ public final class RowWriter: StoreTransaction {
             try execute(statement, values)
             return .updated
         }
+    }
+
+    /// An audit row is stored once per `tp_id`: its key finds the candidates, their `tp_id`
+    /// decides (two ids sharing a key are both stored). A second, different event under a
+    /// stored id is a conflict, kept apart; the row committed is chained.
+    private func insertAudit<R: TableRow>(_ prepared: PreparedRow<R>) throws -> Outcome {
+        let key = prepared.key ?? AuditStorage.key(prepared.id)
+        let lookup = try statement(AuditStorage.table, 1, "SELECT rowid FROM \(AuditStorage.table) WHERE \(AuditStorage.keyColumn) = ? AND tp_id = ?")
+        let h = lookup.sqliteStatement
+        sqlite3_reset(h)
+        sqlite3_bind_int64(h, 1, key)
+        // By length: an auditID is the sender's text and may hold a NUL.
+        _ = Array(prepared.id.utf8).withUnsafeBufferPointer { b in
+            b.withMemoryRebound(to: CChar.self) { c in
+                // An empty id binds as empty text, not NULL.
+                c.baseAddress.map { sqlite3_bind_text(h, 2, $0, Int32(c.count), SQLITE_TRANSIENT_SWIFT) } ?? sqlite3_bind_text(h, 2, "", 0, SQLITE_TRANSIENT_SWIFT)
+            }
+        }
+        let rc = sqlite3_step(h)
+        let stored: Int64? = rc == SQLITE_ROW ? sqlite3_column_int64(h, 0) : nil
+        sqlite3_reset(h)
+        guard rc == SQLITE_ROW || rc == SQLITE_DONE else {
+            throw DatabaseError(resultCode: ResultCode(rawValue: rc), message: String(cString: sqlite3_errmsg(db.sqliteConnection)))
+        }
+        if let stored { return try recordConflict(prepared.values, storedAt: stored) ? .conflict : .duplicate }
+        try execute(try statement(AuditStorage.table, 0, SQLCache.insertIgnoring(AuditLogRow.schema)), prepared.values, key: key)
+        try chain.append(rowHash: prepared.rowHash ?? RowHash.of(prepared.values), rowid: sqlite3_last_insert_rowid(db.sqliteConnection),
+                         id: prepared.id, timestamp: prepared.timestamp, cluster: prepared.cluster)
+        return .inserted
     }
 
     /// Records a batch as committed with this transaction; false when it already was.
@@ -120,7 +142,7 @@ public final class RowWriter: StoreTransaction {
 
     /// Deletes up to `limit` rows whose time column is before `cutoff`; returns how many.
     public func deleteOlder(in schema: TableSchema, than cutoff: Timestamp, limit: Int) throws -> Int {
-        let t = quoteIdentifier(schema.name), c = quoteIdentifier(schema.timeColumn)
+        let t = quoteIdentifier(AuditStorage.physicalName(schema)), c = quoteIdentifier(schema.timeColumn)
         try db.execute(sql: "DELETE FROM \(t) WHERE rowid IN (SELECT rowid FROM \(t) WHERE \(c) < ? LIMIT ?)",
                        arguments: [cutoff.iso8601, limit])
         return db.changesCount
@@ -143,13 +165,15 @@ public final class RowWriter: StoreTransaction {
     /// Removes a row (a deleted resource).
     @discardableResult
     public func delete(table schema: TableSchema, id: String) throws -> Bool {
-        try db.execute(sql: "DELETE FROM \(quoteIdentifier(schema.name)) WHERE tp_id = ?", arguments: [id])
+        try db.execute(sql: "DELETE FROM \(quoteIdentifier(AuditStorage.physicalName(schema))) WHERE tp_id = ?", arguments: [id])
         return db.changesCount > 0
     }
 
-    private func execute(_ statement: Statement, _ values: [ColumnValue]) throws {
+    /// Binds `values` in order (and `key` after them, for the audit table) and steps once.
+    private func execute(_ statement: Statement, _ values: [ColumnValue], key: Int64? = nil) throws {
         let h = statement.sqliteStatement
         sqlite3_reset(h)
+        if let key { sqlite3_bind_int64(h, Int32(values.count + 1), key) }
         for (i, value) in values.enumerated() {
             let index = Int32(i + 1)
             let rc: Int32
@@ -189,6 +213,10 @@ enum SQLCache {
     static func insert(_ schema: TableSchema, onConflict action: String) -> String {
         let cols = schema.columns.map { quoteIdentifier($0.name) }.joined(separator: ", ")
         let params = Array(repeating: "?", count: schema.columns.count).joined(separator: ", ")
+        // The audit table has no unique constraint to conflict on (RowWriter.insertAudit).
+        if schema.name == AuditStorage.view {
+            return "INSERT INTO \(AuditStorage.table) (\(cols), \(AuditStorage.keyColumn)) VALUES (\(params), ?)"
+        }
         return "INSERT INTO \(quoteIdentifier(schema.name)) (\(cols)) VALUES (\(params)) ON CONFLICT(tp_id) \(action)"
     }
 

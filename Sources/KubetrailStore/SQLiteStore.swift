@@ -41,6 +41,7 @@ public final class SQLiteStore: Store {
         do {
             pool = try DatabasePool(path: path, configuration: config)
             try Migrations.migrator.migrate(pool)
+            try AuditStorageUpgrade.run(pool)
             try pool.write { db in try Migrations.reconcile(db) }
         } catch let error as DatabaseError {
             throw StoreError.open(path: path, message: error.message ?? "\(error)")
@@ -55,6 +56,9 @@ public final class SQLiteStore: Store {
         config.readonly = true
         do {
             pool = try DatabasePool(path: path, configuration: config)
+            if try pool.read({ db in try AuditStorageUpgrade.kind(db, AuditStorageUpgrade.legacy) }) != nil {
+                throw StoreError.open(path: path, message: "its audit rows are part way through the upgrade to this version's layout; open it for writing once (the aggregator, or kubetrail import) to finish it")
+            }
         } catch let error as DatabaseError {
             throw StoreError.open(path: path, message: error.message ?? "\(error)")
         }

@@ -32,9 +32,9 @@ extension TableSchema {
 
     var indexNames: [String] { indexes.map { "\(name)__\($0.joined(separator: "__"))" } }
 
-    func createIndexSQL() -> [String] {
+    func createIndexSQL(on table: String? = nil) -> [String] {
         zip(indexNames, indexes).map { indexName, cols in
-            "CREATE INDEX IF NOT EXISTS \(quoteIdentifier(indexName)) ON \(quoteIdentifier(name)) (\(cols.map(quoteIdentifier).joined(separator: ", ")))"
+            "CREATE INDEX IF NOT EXISTS \(quoteIdentifier(indexName)) ON \(quoteIdentifier(table ?? name)) (\(cols.map(quoteIdentifier).joined(separator: ", ")))"
         }
     }
 }

@@ -30,7 +30,7 @@ import TestSupport
         let tamper = try Subprocess.run(URL(fileURLWithPath: "/usr/bin/python3"), ["-c", """
         import sqlite3, sys
         con = sqlite3.connect(sys.argv[1])
-        con.execute("UPDATE kubernetes_audit_logs SET verb = 'tampered' WHERE rowid = 7")
+        con.execute("UPDATE kubetrail_audit_rows SET verb = 'tampered' WHERE rowid = 7")
         con.commit()
         """, f.db])
         #expect(tamper.status == 0, "\(tamper.stderr)")

@@ -115,7 +115,7 @@ import TestSupport
         defer { withExtendedLifetime(dir) {} }
         let t = try Subprocess.run(URL(fileURLWithPath: "/usr/bin/python3"), ["-c", """
         import sqlite3, sys
-        con = sqlite3.connect(sys.argv[1]); con.execute("DELETE FROM kubernetes_audit_logs WHERE audit_id = '5'"); con.commit()
+        con = sqlite3.connect(sys.argv[1]); con.execute("DELETE FROM kubetrail_audit_rows WHERE audit_id = '5'"); con.commit()
         """, db])
         #expect(t.status == 0)
         let r = try Subprocess.kubetrail(["report", "--db", db] + Self.range)

@@ -34,7 +34,7 @@ import TestSupport
         // The probe: the newest rows and their chain entries go, the chain stays consistent.
         try lab.behindTheBack("""
         for (rowid,) in con.execute("SELECT row_rowid FROM kubetrail_audit_chain ORDER BY seq DESC LIMIT 2").fetchall():
-            con.execute("DELETE FROM kubernetes_audit_logs WHERE rowid = ?", (rowid,))
+            con.execute("DELETE FROM kubetrail_audit_rows WHERE rowid = ?", (rowid,))
             con.execute("DELETE FROM kubetrail_audit_chain WHERE row_rowid = ?", (rowid,))
         """)
         #expect(throws: IntegrityError.self) { try lab.digest() }
@@ -53,7 +53,7 @@ import TestSupport
         for _ in 0..<5 { try Self.appendOne(lab.store) }
         try lab.behindTheBack("""
         tp_id = con.execute("SELECT tp_id FROM kubetrail_audit_chain ORDER BY seq DESC LIMIT 1 OFFSET 2").fetchone()[0]
-        con.execute("DELETE FROM kubernetes_audit_logs WHERE tp_id = ?", (tp_id,))
+        con.execute("DELETE FROM kubetrail_audit_rows WHERE tp_id = ?", (tp_id,))
         con.execute("DELETE FROM kubetrail_audit_chain WHERE tp_id = ?", (tp_id,))
         relink('default')
         """)
@@ -73,7 +73,7 @@ import TestSupport
         #expect(restarted.writtenHeads.head("default")?.seq == 40)
         try Self.appendOne(restarted)
         // Stopped, then a row of the unsigned span edited: the next start refuses the cluster.
-        try lab.behindTheBack("con.execute(\"UPDATE kubernetes_audit_logs SET user_name = 'mallory' WHERE rowid = (SELECT row_rowid FROM kubetrail_audit_chain ORDER BY seq DESC LIMIT 1)\")")
+        try lab.behindTheBack("con.execute(\"UPDATE kubetrail_audit_rows SET user_name = 'mallory' WHERE rowid = (SELECT row_rowid FROM kubetrail_audit_chain ORDER BY seq DESC LIMIT 1)\")")
         let again = try SQLiteStore(path: lab.db)
         let refused = try ChainSpanCheck.adoptHeads(again)
         #expect(refused["default"]?.contains { $0.contains("was modified") } == true, "\(refused)")
@@ -126,8 +126,8 @@ import TestSupport
         try lab.digest()
         // One cluster removed whole, digests and all: the other cluster's digest still names it.
         try lab.behindTheBack("""
-        for t in ("kubernetes_audit_logs", "kubetrail_audit_chain", "kubetrail_audit_digests"):
-            con.execute(f"DELETE FROM {t} WHERE {'tp_index' if t == 'kubernetes_audit_logs' else 'cluster'} = 'prod'")
+        for t in ("kubetrail_audit_rows", "kubetrail_audit_chain", "kubetrail_audit_digests"):
+            con.execute(f"DELETE FROM {t} WHERE {'tp_index' if t == 'kubetrail_audit_rows' else 'cluster'} = 'prod'")
         """)
         let report = try lab.verify(offHost: false)
         #expect(report.dropped.map(\.kind) == [.dropped], "\(report.findings)")
@@ -139,7 +139,7 @@ import TestSupport
 
         // Everything wiped: "empty" is a failure unless a new store is expected.
         try lab.behindTheBack("""
-        for t in ("kubernetes_audit_logs", "kubetrail_audit_chain", "kubetrail_audit_digests"):
+        for t in ("kubetrail_audit_rows", "kubetrail_audit_chain", "kubetrail_audit_digests"):
             con.execute(f"DELETE FROM {t}")
         """)
         let wiped = try Subprocess.kubetrail(["verify", "--db", lab.db, "--public-key", pub])

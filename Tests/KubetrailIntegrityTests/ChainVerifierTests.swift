@@ -58,7 +58,7 @@ import TestSupport
         }
 
         func id(rowid: Int) throws -> String {
-            let r = try Subprocess.run(URL(fileURLWithPath: "/usr/bin/python3"), ["-c", "import sqlite3, sys; print(sqlite3.connect(sys.argv[1]).execute('SELECT tp_id FROM kubernetes_audit_logs WHERE rowid = \(rowid)').fetchone()[0])", db])
+            let r = try Subprocess.run(URL(fileURLWithPath: "/usr/bin/python3"), ["-c", "import sqlite3, sys; print(sqlite3.connect(sys.argv[1]).execute('SELECT tp_id FROM kubetrail_audit_rows WHERE rowid = \(rowid)').fetchone()[0])", db])
             return r.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
         }
     }
@@ -82,11 +82,11 @@ import TestSupport
         try lab.digest()
         let (changed, removed) = (try lab.id(rowid: 5), try lab.id(rowid: 9))
         try lab.behindTheBack("""
-        con.execute("UPDATE kubernetes_audit_logs SET user_name = 'someone-else' WHERE rowid = 5")
-        con.execute("DELETE FROM kubernetes_audit_logs WHERE rowid = 9")
-        cols = [r[1] for r in con.execute("PRAGMA table_info(kubernetes_audit_logs)")]
+        con.execute("UPDATE kubetrail_audit_rows SET user_name = 'someone-else' WHERE rowid = 5")
+        con.execute("DELETE FROM kubetrail_audit_rows WHERE rowid = 9")
+        cols = [r[1] for r in con.execute("PRAGMA table_info(kubetrail_audit_rows)")]
         sel = ", ".join("'forged-row'" if c == "tp_id" else c for c in cols)
-        con.execute(f"INSERT INTO kubernetes_audit_logs ({', '.join(cols)}) SELECT {sel} FROM kubernetes_audit_logs WHERE rowid = 1")
+        con.execute(f"INSERT INTO kubetrail_audit_rows ({', '.join(cols)}) SELECT {sel} FROM kubetrail_audit_rows WHERE rowid = 1")
         """)
         let report = try lab.verify()
         #expect(Self.kinds(report) == ["deleted", "inserted", "modified"], "\(report.findings)")
@@ -102,8 +102,8 @@ import TestSupport
         // Delete a row and its chain entry, then re-link every later chain hash: the chain is
         // consistent again, but no longer ends at the head the digest signed.
         try lab.behindTheBack("""
-        tp_id = con.execute("SELECT tp_id FROM kubernetes_audit_logs WHERE rowid = 9").fetchone()[0]
-        con.execute("DELETE FROM kubernetes_audit_logs WHERE tp_id = ?", (tp_id,))
+        tp_id = con.execute("SELECT tp_id FROM kubetrail_audit_rows WHERE rowid = 9").fetchone()[0]
+        con.execute("DELETE FROM kubetrail_audit_rows WHERE tp_id = ?", (tp_id,))
         con.execute("DELETE FROM kubetrail_audit_chain WHERE tp_id = ?", (tp_id,))
         relink('default')
         """)
@@ -112,7 +112,7 @@ import TestSupport
         #expect(report.findings.map(\.message).joined().contains("does not match digest #1's signed head"))
         // Without re-linking, the break itself is found at the entry after the removed one.
         let lab2 = try Lab()
-        try lab2.behindTheBack("con.execute(\"DELETE FROM kubetrail_audit_chain WHERE seq = 9\")\ncon.execute(\"DELETE FROM kubernetes_audit_logs WHERE rowid = 9\")")
+        try lab2.behindTheBack("con.execute(\"DELETE FROM kubetrail_audit_chain WHERE seq = 9\")\ncon.execute(\"DELETE FROM kubetrail_audit_rows WHERE rowid = 9\")")
         let r2 = try lab2.verify()
         #expect(r2.findings.map(\.message).contains { $0.contains("chain entry seq 10") && $0.contains("does not follow") }, "\(r2.findings)")
     }
@@ -141,8 +141,8 @@ import TestSupport
         let lab = try Lab()
         try lab.digest()
         try lab.behindTheBack("""
-        tp_id = con.execute("SELECT tp_id FROM kubernetes_audit_logs WHERE rowid = 3").fetchone()[0]
-        con.execute("DELETE FROM kubernetes_audit_logs WHERE tp_id = ?", (tp_id,))
+        tp_id = con.execute("SELECT tp_id FROM kubetrail_audit_rows WHERE rowid = 3").fetchone()[0]
+        con.execute("DELETE FROM kubetrail_audit_rows WHERE tp_id = ?", (tp_id,))
         con.execute("DELETE FROM kubetrail_audit_chain WHERE tp_id = ?", (tp_id,))
         relink('default')
         con.execute("DELETE FROM kubetrail_audit_digests")
@@ -173,7 +173,7 @@ import TestSupport
         #expect(report.findings.isEmpty, "\(report.findings)")
         #expect(report.clusters[0].entriesChecked == 100 && report.clusters[0].firstDigest == 2 && report.clusters[0].lastDigest == 4)
         // A row of the period changed: found within the window.
-        try lab.behindTheBack("con.execute(\"UPDATE kubernetes_audit_logs SET verb = 'x' WHERE rowid = 60\")")
+        try lab.behindTheBack("con.execute(\"UPDATE kubetrail_audit_rows SET verb = 'x' WHERE rowid = 60\")")
         #expect(try lab.verify(from: t0.adding(microseconds: 30_000_000)).findings.map(\.kind) == [.modified])
     }
 
@@ -185,7 +185,7 @@ import TestSupport
         // Everything up to digest #1 removed, rows and chain entries, as retention would — but
         // no signed cutoff allows it (and these rows are not old by any).
         try lab.behindTheBack("""
-        con.execute("DELETE FROM kubernetes_audit_logs WHERE tp_id IN (SELECT tp_id FROM kubetrail_audit_chain WHERE seq <= 37)")
+        con.execute("DELETE FROM kubetrail_audit_rows WHERE tp_id IN (SELECT tp_id FROM kubetrail_audit_chain WHERE seq <= 37)")
         con.execute("DELETE FROM kubetrail_audit_chain WHERE seq <= 37")
         """)
         let report = try lab.verify()
@@ -200,7 +200,7 @@ import TestSupport
         try lab.digest(at: now, retention: 400 * 86_400)   // the 2017 rows are past it, the 2023 ones not
         try lab.behindTheBack("""
         tp_id = con.execute("SELECT tp_id FROM kubetrail_audit_chain WHERE seq = 60").fetchone()[0]
-        con.execute("DELETE FROM kubernetes_audit_logs WHERE tp_id = ?", (tp_id,))
+        con.execute("DELETE FROM kubetrail_audit_rows WHERE tp_id = ?", (tp_id,))
         con.execute("UPDATE kubetrail_audit_chain SET tp_timestamp = '2000-01-01T00:00:00.000000Z' WHERE seq = 60")
         """)
         let report = try lab.verify()

@@ -58,14 +58,14 @@ import TestSupport
             try db.execute(sql: #"DROP INDEX "kubernetes_audit_logs__user_name""#)
             try db.execute(sql: #"DROP INDEX "kubernetes_audit_logs__namespace""#)
             try db.execute(sql: #"DROP INDEX "kubernetes_audit_logs__verb__resource__stage_timestamp__user_name__namespace__name__response_code""#)
-            try db.execute(sql: #"CREATE INDEX "kubernetes_audit_logs__resource__verb__stage_timestamp__user_name__namespace__name__response_code" ON kubernetes_audit_logs (resource, verb, stage_timestamp, user_name, namespace, name, response_code)"#)
-            try db.execute(sql: "CREATE INDEX someone_elses ON kubernetes_audit_logs (verb)")
+            try db.execute(sql: #"CREATE INDEX "kubernetes_audit_logs__resource__verb__stage_timestamp__user_name__namespace__name__response_code" ON kubetrail_audit_rows (resource, verb, stage_timestamp, user_name, namespace, name, response_code)"#)
+            try db.execute(sql: "CREATE INDEX someone_elses ON kubetrail_audit_rows (verb)")
         }
         try queue.close()
 
         let reopened = try SQLiteStore(path: path)
-        let indexes = try DatabaseQueue(path: path).read { db in try db.indexes(on: "kubernetes_audit_logs").map(\.name) }
-        #expect(Set(indexes) == Set(AuditLogRow.schema.indexNames + ["someone_elses", "sqlite_autoindex_kubernetes_audit_logs_1"]))
+        let indexes = try DatabaseQueue(path: path).read { db in try db.indexes(on: "kubetrail_audit_rows").map(\.name) }
+        #expect(Set(indexes) == Set(AuditLogRow.schema.indexNames + ["someone_elses", AuditStorage.keyIndex]))
         #expect(!(try reopened.explain(Self.topN[0]).joined().contains("TEMP B-TREE FOR GROUP BY")))
         let c = Collect()
         try reopened.query(Self.topN[0], into: c)

@@ -1,0 +1,58 @@
+import Crypto
+import GRDB
+import KubetrailTables
+
+/// Where audit rows physically live. `kubetrail_audit_rows` holds the public columns and
+/// `tp_key`, the first 64 bits of SHA-256(tp_id); `kubernetes_audit_logs` is a view of the
+/// public columns, so queries, exports and `SELECT *` see the contract and nothing else.
+///
+/// Why: deduplication used a UNIQUE index on the ~52-byte text `tp_id`. Its keys are random, so
+/// once it outgrew the page cache every insert read and rewrote a page of it; at a million rows
+/// a bare SQLite insert of these rows ran at 33k rows/s with it and 70k with an index on an
+/// 8-byte key instead. Duplicates stay exact: a key only finds candidates, and `tp_id` decides.
+enum AuditStorage {
+    static let table = "kubetrail_audit_rows"
+    static let view = AuditLogRow.schema.name
+    static let keyColumn = "tp_key"
+    static var keyIndex: String { view + "__" + keyColumn }
+
+    static func key(_ id: String) -> Int64 {
+        let digest = SHA256.hash(data: Array(id.utf8))
+        return digest.withUnsafeBytes { raw in
+            raw.prefix(8).reduce(Int64(0)) { $0 << 8 | Int64($1) }
+        }
+    }
+
+    /// The table holding the audit rows: a file from before this layout, opened read-only and
+    /// so never upgraded, still has them in `kubernetes_audit_logs` (with the same rowids).
+    static func rowsTable(_ db: Database) throws -> String {
+        try AuditStorageUpgrade.kind(db, table) == "table" ? table : view
+    }
+
+    /// The physical table of a contract table (only the audit table has one apart).
+    static func physicalName(_ schema: TableSchema) -> String {
+        schema.name == view ? table : schema.name
+    }
+
+    static func createTableSQL() -> String {
+        let cols = AuditLogRow.schema.columns.map { c -> String in
+            "\(quoteIdentifier(c.name)) \(c.type.sqliteDeclaration)\(c.notNull ? " NOT NULL" : "")"
+        }
+        return "CREATE TABLE IF NOT EXISTS \(table) (\n  " + (cols + ["\(keyColumn) INTEGER NOT NULL"]).joined(separator: ",\n  ") + "\n)"
+    }
+
+    /// The view, recreated whenever the contract gains a column so its order stays the schema's.
+    static func recreateView(_ db: Database) throws {
+        try db.execute(sql: "DROP VIEW IF EXISTS \(quoteIdentifier(view))")
+        let cols = AuditLogRow.schema.columns.map { quoteIdentifier($0.name) }.joined(separator: ", ")
+        try db.execute(sql: "CREATE VIEW \(quoteIdentifier(view)) AS SELECT \(cols) FROM \(table)")
+    }
+
+    /// Registers `kubetrail_tp_key(tp_id)` on a connection that moves rows into the table.
+    static func addKeyFunction(_ db: Database) {
+        db.add(function: DatabaseFunction("kubetrail_tp_key", argumentCount: 1, pure: true) { values in
+            guard let id = String.fromDatabaseValue(values[0]) else { return nil }
+            return key(id)
+        })
+    }
+}
