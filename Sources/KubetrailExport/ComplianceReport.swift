@@ -82,13 +82,13 @@ public struct ComplianceReport: Sendable {
 
     /// The SQL that selects a section's rows (shown in the report, so anyone can rerun it): one
     /// row per request, its latest stage (a request is stored once per stage it reached, and
-    /// `tp_id` is `auditID:stage`). Plain SQL, without SQLite's rowid.
+    /// a stage kubetrail does not know ranks lowest but is still listed). Plain SQL, without
+    /// SQLite's rowid.
     public func sql(_ s: Section) -> String {
         """
         SELECT \(s.columns.joined(separator: ", ")) FROM kubernetes_audit_logs
         WHERE \(rangeCondition) AND \(s.condition) AND tp_id IN (
-          SELECT audit_id || ':' || CASE max(CASE stage WHEN 'RequestReceived' THEN 1 WHEN 'ResponseStarted' THEN 2 WHEN 'ResponseComplete' THEN 3 ELSE 4 END)
-            WHEN 1 THEN 'RequestReceived' WHEN 2 THEN 'ResponseStarted' WHEN 3 THEN 'ResponseComplete' ELSE 'Panic' END
+          SELECT substr(max(CASE stage WHEN 'RequestReceived' THEN '1' WHEN 'ResponseStarted' THEN '2' WHEN 'ResponseComplete' THEN '3' WHEN 'Panic' THEN '4' ELSE '0' END || tp_id), 2)
           FROM kubernetes_audit_logs WHERE \(rangeCondition) AND \(s.condition) GROUP BY audit_id)
         ORDER BY stage_timestamp DESC
         """

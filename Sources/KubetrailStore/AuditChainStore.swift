@@ -85,12 +85,7 @@ extension RowWriter {
     /// (in the schema's column order), or nil when the row is gone. SQLite may give a deleted
     /// row's rowid to a later one: an entry whose rowid a later entry claims has lost its row.
     public func walkAuditChain(cluster: String, after seq: Int64, through last: Int64 = .max, _ body: (ChainEntry, [QueryValue]?) throws -> Void) throws {
-        // Each value with its storage class and its bytes: text read by length, so a NUL inside
-        // a value hashes as it was written.
-        let columns = AuditLogRow.schema.columns.map { c -> String in
-            let q = "a." + quoteIdentifier(c.name)
-            return "typeof(\(q)), CAST(\(q) AS BLOB)"
-        }.joined(separator: ", ")
+        let columns = Self.exactColumns(alias: "a")
         do {
             let rows = try Row.fetchCursor(db, sql: """
                 SELECT c.seq, c.cluster, c.tp_id, c.tp_timestamp, c.row_hash, c.chain_hash,
@@ -102,16 +97,30 @@ extension RowWriter {
             while let r = try rows.next() {
                 let entry = ChainEntry(seq: r[0], cluster: r[1], id: r[2], timestamp: r[3], rowHash: Array(r[4] as Data), chainHash: Array(r[5] as Data))
                 let present: Bool = r[6]
-                try body(entry, present ? stride(from: 7, to: r.count, by: 2).map { i in
-                    let bytes: Data = (r[i + 1] as Data?) ?? Data()
-                    switch r[i] as String {
-                    case "null": return .null
-                    case "integer": return .int(Int64(String(decoding: bytes, as: UTF8.self)) ?? 0)
-                    case "real": return .real(Double(String(decoding: bytes, as: UTF8.self)) ?? 0)
-                    case "text": return .text(String(decoding: bytes, as: UTF8.self))
-                    default: return .blob(Array(bytes))
-                    }
-                } : nil)
+                try body(entry, present ? Self.exactValues(r, from: 7) : nil)
+            }
+        }
+    }
+
+    /// The audit columns, each as its storage class and its bytes: text read by length, so a
+    /// NUL inside a value reads (and hashes) as it was written. GRDB's text reading stops there.
+    static func exactColumns(alias: String) -> String {
+        AuditLogRow.schema.columns.map { c -> String in
+            let q = alias + "." + quoteIdentifier(c.name)
+            return "typeof(\(q)), CAST(\(q) AS BLOB)"
+        }.joined(separator: ", ")
+    }
+
+    /// Decodes what `exactColumns` selected, starting at column `from`.
+    static func exactValues(_ r: Row, from: Int) -> [QueryValue] {
+        stride(from: from, to: r.count, by: 2).map { i in
+            let bytes: Data = (r[i + 1] as Data?) ?? Data()
+            switch r[i] as String {
+            case "null": return .null
+            case "integer": return .int(Int64(String(decoding: bytes, as: UTF8.self)) ?? 0)
+            case "real": return .real(Double(String(decoding: bytes, as: UTF8.self)) ?? 0)
+            case "text": return .text(String(decoding: bytes, as: UTF8.self))
+            default: return .blob(Array(bytes))
             }
         }
     }

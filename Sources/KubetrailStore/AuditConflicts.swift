@@ -58,14 +58,19 @@ extension RowWriter {
     func recordConflict(_ values: [ColumnValue], storedAt rowid: Int64) throws -> Bool {
         let columns = AuditLogRow.schema.columns
         guard case .text(let id) = values[0] else { return false }
-        guard let stored = try Row.fetchOne(db, sql: "SELECT * FROM \(AuditStorage.table) WHERE rowid = ?", arguments: [rowid]) else { return false }
-        let storedValues = AuditChain.values(of: stored)
+        guard let stored = try Row.fetchOne(db, sql: "SELECT \(RowWriter.exactColumns(alias: "a")) FROM \(AuditStorage.table) a WHERE rowid = ?",
+                                            arguments: [rowid]) else { return false }
+        let storedValues = RowWriter.exactValues(stored, from: 0)
         if AuditContent.hash(storedValues) == AuditContent.hash(values) { return false }
+        func storedText(_ name: String) -> String? {
+            guard let i = columns.firstIndex(where: { $0.name == name }), case .text(let s) = storedValues[i] else { return nil }
+            return s
+        }
         func text(_ name: String) -> String {
             guard let i = columns.firstIndex(where: { $0.name == name }), case .text(let s) = values[i] else { return "" }
             return s
         }
-        let storedSource = [stored["tp_source_type"] as String?, stored["tp_source_name"] as String?].compactMap { $0 }.joined(separator: " ")
+        let storedSource = [storedText("tp_source_type"), storedText("tp_source_name")].compactMap { $0 }.joined(separator: " ")
         try db.execute(sql: """
             INSERT INTO kubetrail_audit_conflicts (tp_id, audit_id, stage, cluster, received_at, stored_source, conflicting_source, row_json)
             VALUES (?, ?, ?, ?, ?, ?, ?, ?)

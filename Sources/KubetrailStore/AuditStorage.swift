@@ -1,3 +1,4 @@
+import Foundation
 import Crypto
 import GRDB
 import KubetrailTables
@@ -16,9 +17,10 @@ enum AuditStorage {
     static let keyColumn = "tp_key"
     static var keyIndex: String { view + "__" + keyColumn }
 
-    static func key(_ id: String) -> Int64 {
-        let digest = SHA256.hash(data: Array(id.utf8))
-        return digest.withUnsafeBytes { raw in
+    static func key(_ id: String) -> Int64 { key(bytes: Array(id.utf8)) }
+
+    static func key(bytes: [UInt8]) -> Int64 {
+        SHA256.hash(data: bytes).withUnsafeBytes { raw in
             raw.prefix(8).reduce(Int64(0)) { $0 << 8 | Int64($1) }
         }
     }
@@ -48,11 +50,13 @@ enum AuditStorage {
         try db.execute(sql: "CREATE VIEW \(quoteIdentifier(view)) AS SELECT \(cols) FROM \(table)")
     }
 
-    /// Registers `kubetrail_tp_key(tp_id)` on a connection that moves rows into the table.
+    /// Registers `kubetrail_tp_key(CAST(tp_id AS BLOB))` on a connection that moves rows into
+    /// the table. It takes the id's bytes: read as text, an id holding a NUL would be cut there
+    /// and keyed apart from the same id inserted later.
     static func addKeyFunction(_ db: Database) {
         db.add(function: DatabaseFunction("kubetrail_tp_key", argumentCount: 1, pure: true) { values in
-            guard let id = String.fromDatabaseValue(values[0]) else { return nil }
-            return key(id)
+            guard let bytes = Data.fromDatabaseValue(values[0]) else { return nil }
+            return key(bytes: Array(bytes))
         })
     }
 }

@@ -31,8 +31,9 @@ enum AuditStorageUpgrade {
                 let names = AuditLogRow.schema.columns.map(\.name).filter(present.contains).map(quoteIdentifier)
                 try db.execute(sql: """
                     INSERT INTO \(AuditStorage.table) (rowid, \(names.joined(separator: ", ")), \(AuditStorage.keyColumn))
-                    SELECT rowid, \(names.joined(separator: ", ")), kubetrail_tp_key(tp_id) FROM \(legacy)
-                    WHERE rowid > (SELECT coalesce(max(rowid), 0) FROM \(AuditStorage.table)) ORDER BY rowid LIMIT \(rowsPerChunk)
+                    SELECT rowid, \(names.joined(separator: ", ")), kubetrail_tp_key(CAST(tp_id AS BLOB)) FROM \(legacy)
+                    WHERE rowid > coalesce((SELECT max(rowid) FROM \(AuditStorage.table)), (SELECT min(rowid) - 1 FROM \(legacy)))
+                    ORDER BY rowid LIMIT \(rowsPerChunk)
                     """)
                 let n = db.changesCount
                 if n == 0 {

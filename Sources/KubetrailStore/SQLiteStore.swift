@@ -34,7 +34,7 @@ public final class SQLiteStore: Store {
             // faster inserts and a 10 % smaller file. Only takes effect when the file is created.
             try db.execute(sql: "PRAGMA page_size = 16384")
             try db.execute(sql: "PRAGMA synchronous = \(durability == .full ? "FULL" : "NORMAL")")
-            // Random tp_id keys touch pages all over the unique index; SQLite's default 2,000-page
+            // Random row keys touch pages all over their indexes; SQLite's default 2,000-page
             // cache turned 1M-row imports into disk-bound page thrashing.
             try db.execute(sql: "PRAGMA cache_size = -\(cacheMiB * 1024)")
         }
@@ -57,7 +57,7 @@ public final class SQLiteStore: Store {
         do {
             pool = try DatabasePool(path: path, configuration: config)
             if try pool.read({ db in try AuditStorageUpgrade.kind(db, AuditStorageUpgrade.legacy) }) != nil {
-                throw StoreError.open(path: path, message: "its audit rows are part way through the upgrade to this version's layout; open it for writing once (the aggregator, or kubetrail import) to finish it")
+                throw StoreError.open(path: path, message: "its audit rows are part way through the upgrade to this version's layout: wait for the process upgrading it, or, if none is, open it for writing once (the aggregator, or kubetrail import) to finish")
             }
         } catch let error as DatabaseError {
             throw StoreError.open(path: path, message: error.message ?? "\(error)")

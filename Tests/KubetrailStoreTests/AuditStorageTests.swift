@@ -30,17 +30,18 @@ import TestSupport
                 try db.execute(sql: "CREATE INDEX \"kubernetes_audit_logs__\(index.joined(separator: "__"))\" ON kubernetes_audit_logs (\(index.joined(separator: ", ")))")
             }
             let cols = AuditLogRow.schema.columns.map { "\"\($0.name)\"" }.joined(separator: ", ")
-            let params = Array(repeating: "?", count: AuditLogRow.schema.columns.count).joined(separator: ", ")
             let chain = AuditChain(db)
             for row in rows {
                 let values = row.values
+                // Text bound by length, as that version's writer did: a NUL stays in the value.
+                let params = values.map { v -> String in if case .text = v { return "CAST(? AS TEXT)" } else { return "?" } }.joined(separator: ", ")
                 try db.execute(sql: "INSERT INTO kubernetes_audit_logs (\(cols)) VALUES (\(params)) ON CONFLICT(tp_id) DO NOTHING",
                                arguments: StatementArguments(values.map { v -> (any DatabaseValueConvertible)? in
                                    switch v {
                                    case .null: return nil
                                    case .int(let i): return i
                                    case .bool(let b): return b ? 1 : 0
-                                   case .text(let s): return s
+                                   case .text(let s): return Data(s.utf8)
                                    }
                                }))
                 guard db.changesCount > 0 else { continue }
@@ -131,6 +132,36 @@ import TestSupport
         let store = try SQLiteStore(path: path)
         #expect(try Self.snapshot(store) == before)
         try Self.chainHolds(store, entries: before.count)
+    }
+
+    /// An auditID is the sender's text: one holding a NUL is keyed, found and compared whole,
+    /// before and after an upgrade, so a re-sent copy is a duplicate, not a second row or a
+    /// conflict. A row with a rowid below 1 (only ever put there by hand) is moved too.
+    @Test func oddIdsAndRowidsSurviveTheUpgrade() throws {
+        let dir = try TemporaryDirectory()
+        let nul = auditRow("a\\u0000b")
+        #expect(nul.common.id.utf8.contains(0))
+        let path = dir.path("old.db")
+        try Self.oldLayout(at: path, rows: [nul, auditRow("plain")])
+        let queue = try DatabaseQueue(path: path)
+        try queue.write { db in
+            try db.execute(sql: "INSERT INTO kubernetes_audit_logs (rowid, tp_id, tp_timestamp, audit_id, stage, stage_timestamp) SELECT -5, 'by-hand', tp_timestamp, 'h', stage, stage_timestamp FROM kubernetes_audit_logs LIMIT 1")
+        }
+        try queue.close()
+
+        let store = try SQLiteStore(path: path)
+        #expect(try store.write { try $0.insert(nul) } == .duplicate)
+        #expect(try store.write { try $0.insert(auditRow("plain")) } == .duplicate)
+        let c = Collect()
+        try store.query("SELECT count(*) FROM kubernetes_audit_logs", into: c)
+        #expect(c.rows == [["3"]])
+        #expect(try store.auditConflicts().total == 0)
+
+        // And in a new file, a second copy of it is a duplicate too.
+        let fresh = try SQLiteStore(path: dir.path("new.db"))
+        #expect(try fresh.write { try $0.insert(nul) } == .inserted)
+        #expect(try fresh.write { try $0.insert(nul) } == .duplicate)
+        #expect(try fresh.auditConflicts().total == 0)
     }
 
     /// Two ids that share a key are two rows: the key only finds candidates.
