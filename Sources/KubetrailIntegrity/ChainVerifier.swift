@@ -36,8 +36,10 @@ public struct ChainVerifier {
         /// Different events stored under one auditID and stage (see `AuditConflict`).
         public var conflicts: [Finding] = []
         public var conflictsTotal = 0
+        /// Rows whose key was rewritten (see `Store.rekeyedAuditRows`).
+        public var rekeyed: [Finding] = []
         public var notes: [String] = []
-        public var findings: [Finding] { clusters.flatMap(\.findings) + dropped + inserted + conflicts }
+        public var findings: [Finding] { clusters.flatMap(\.findings) + dropped + inserted + rekeyed + conflicts }
         public var allNotes: [String] { notes + clusters.flatMap { c in c.notes.map { "cluster \(c.cluster): \($0)" } } }
     }
 
@@ -78,6 +80,11 @@ public struct ChainVerifier {
         report.inserted = unchained.ids.map { Finding(kind: .inserted, message: "row \($0.id) (tp_timestamp \($0.timestamp)) is not in the chain: it was inserted behind the writer's back") }
         if unchained.total > unchained.ids.count {
             report.inserted.append(Finding(kind: .inserted, message: "and \(unchained.total - unchained.ids.count) more rows not in the chain"))
+        }
+        let rekeyed = try store.rekeyedAuditRows(from: from, to: to, limit: Self.findingsPerKind)
+        report.rekeyed = rekeyed.ids.map { Finding(kind: .modified, message: "row \($0): its key (tp_key) is not its tp_id's: it was rewritten behind the writer's back, which lets a second event under that id in without a conflict") }
+        if rekeyed.total > rekeyed.ids.count {
+            report.rekeyed.append(Finding(kind: .modified, message: "and \(rekeyed.total - rekeyed.ids.count) more rows with a rewritten key"))
         }
         return report
     }

@@ -191,14 +191,33 @@ extension SQLiteStore {
         try pool.read { db in try RowWriter(db).walkAuditChain(cluster: cluster, after: seq, through: last, body) }
     }
 
-    /// Audit rows with no chain entry (inserted behind the writer's back), optionally only
-    /// those with `tp_timestamp` in a range.
-    public func unchainedAuditRows(from: Timestamp?, to: Timestamp?, limit: Int) throws -> (ids: [(id: String, timestamp: String)], total: Int) {
-        var conditions = ["NOT EXISTS (SELECT 1 FROM kubetrail_audit_chain c WHERE c.row_rowid = a.rowid)"]
+    /// `condition` on audit rows `a`, and `tp_timestamp` in `[from, to)` when given.
+    private static func auditRowsWhere(_ condition: String, from: Timestamp?, to: Timestamp?) -> (sql: String, arguments: [String]) {
+        var conditions = [condition]
         var arguments: [String] = []
         if let from { conditions.append("a.tp_timestamp >= ?"); arguments.append(from.iso8601) }
         if let to { conditions.append("a.tp_timestamp < ?"); arguments.append(to.iso8601) }
-        let whereSQL = conditions.joined(separator: " AND ")
+        return (conditions.joined(separator: " AND "), arguments)
+    }
+
+    public func rekeyedAuditRows(from: Timestamp?, to: Timestamp?, limit: Int) throws -> (ids: [String], total: Int) {
+        let (whereSQL, arguments) = Self.auditRowsWhere("a.\(AuditStorage.keyColumn) IS NOT kubetrail_tp_key(CAST(a.tp_id AS BLOB))", from: from, to: to)
+        return try pool.read { db in
+            // A file from before the key, opened read-only, has none to check.
+            guard try AuditStorage.rowsTable(db) == AuditStorage.table else { return ([], 0) }
+            AuditStorage.addKeyFunction(db)
+            let ids = try String.fetchAll(db, sql: "SELECT a.tp_id FROM \(AuditStorage.table) a WHERE \(whereSQL) ORDER BY a.rowid LIMIT \(limit)",
+                                          arguments: StatementArguments(arguments))
+            let total = ids.count < limit ? ids.count
+                : try Int.fetchOne(db, sql: "SELECT count(*) FROM \(AuditStorage.table) a WHERE \(whereSQL)", arguments: StatementArguments(arguments)) ?? 0
+            return (ids, total)
+        }
+    }
+
+    /// Audit rows with no chain entry (inserted behind the writer's back), optionally only
+    /// those with `tp_timestamp` in a range.
+    public func unchainedAuditRows(from: Timestamp?, to: Timestamp?, limit: Int) throws -> (ids: [(id: String, timestamp: String)], total: Int) {
+        let (whereSQL, arguments) = Self.auditRowsWhere("NOT EXISTS (SELECT 1 FROM kubetrail_audit_chain c WHERE c.row_rowid = a.rowid)", from: from, to: to)
         return try pool.read { db in
             let total = try Int.fetchOne(db, sql: "SELECT count(*) FROM \(try AuditStorage.rowsTable(db)) a WHERE \(whereSQL)", arguments: StatementArguments(arguments)) ?? 0
             let ids = try Row.fetchAll(db, sql: "SELECT a.tp_id, a.tp_timestamp FROM \(try AuditStorage.rowsTable(db)) a WHERE \(whereSQL) ORDER BY a.tp_timestamp LIMIT \(limit)",

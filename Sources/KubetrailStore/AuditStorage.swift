@@ -43,11 +43,15 @@ enum AuditStorage {
         return "CREATE TABLE IF NOT EXISTS \(table) (\n  " + (cols + ["\(keyColumn) INTEGER NOT NULL"]).joined(separator: ",\n  ") + "\n)"
     }
 
-    /// The view, recreated whenever the contract gains a column so its order stays the schema's.
+    /// The view, recreated when the contract gains a column so its order stays the schema's —
+    /// and only then: an open that rewrites the schema needs disk, and a full disk must not
+    /// keep the aggregator from starting to answer 503s.
     static func recreateView(_ db: Database) throws {
-        try db.execute(sql: "DROP VIEW IF EXISTS \(quoteIdentifier(view))")
         let cols = AuditLogRow.schema.columns.map { quoteIdentifier($0.name) }.joined(separator: ", ")
-        try db.execute(sql: "CREATE VIEW \(quoteIdentifier(view)) AS SELECT \(cols) FROM \(table)")
+        let sql = "CREATE VIEW \(quoteIdentifier(view)) AS SELECT \(cols) FROM \(table)"
+        if try String.fetchOne(db, sql: "SELECT sql FROM sqlite_master WHERE type = 'view' AND name = ?", arguments: [view]) == sql { return }
+        try db.execute(sql: "DROP VIEW IF EXISTS \(quoteIdentifier(view))")
+        try db.execute(sql: sql)
     }
 
     /// Registers `kubetrail_tp_key(CAST(tp_id AS BLOB))` on a connection that moves rows into

@@ -37,6 +37,10 @@ public protocol Store: AnyObject, Sendable, CustomStringConvertible {
     /// Walks `cluster`'s chain after `seq` in order, each entry with its audit row's values (in
     /// the schema's column order), or nil when the row is gone.
     func walkAuditChain(cluster: String, after seq: Int64, through last: Int64, _ body: (ChainEntry, [QueryValue]?) throws -> Void) throws
+    /// Audit rows whose stored key is not their `tp_id`'s (rewritten behind the writer's back,
+    /// which would let a second event under that id in without a conflict), optionally only
+    /// those with `tp_timestamp` in a range.
+    func rekeyedAuditRows(from: Timestamp?, to: Timestamp?, limit: Int) throws -> (ids: [String], total: Int)
     /// Audit rows with no chain entry, optionally only those with `tp_timestamp` in a range.
     func unchainedAuditRows(from: Timestamp?, to: Timestamp?, limit: Int) throws -> (ids: [(id: String, timestamp: String)], total: Int)
     /// Recorded conflicts (newest first, at most `limit`) and how many there are in all.

@@ -89,7 +89,9 @@ import TestSupport
         con.execute(f"INSERT INTO kubetrail_audit_rows ({', '.join(cols)}) SELECT {sel} FROM kubetrail_audit_rows WHERE rowid = 1")
         """)
         let report = try lab.verify()
-        #expect(Self.kinds(report) == ["deleted", "inserted", "modified"], "\(report.findings)")
+        // The forged row kept row 1's key: it is named as inserted and as rekeyed.
+        #expect(Self.kinds(report) == ["deleted", "inserted", "modified", "modified"], "\(report.findings)")
+        #expect(report.rekeyed.map(\.message).joined().contains("row forged-row: its key"), "\(report.rekeyed)")
         let text = report.findings.map(\.message).joined(separator: "\n")
         #expect(text.contains("row \(changed) (seq 5") && text.contains("was modified"))
         #expect(text.contains("row \(removed) (seq 9") && text.contains("was deleted"))
@@ -175,6 +177,18 @@ import TestSupport
         // A row of the period changed: found within the window.
         try lab.behindTheBack("con.execute(\"UPDATE kubetrail_audit_rows SET verb = 'x' WHERE rowid = 60\")")
         #expect(try lab.verify(from: t0.adding(microseconds: 30_000_000)).findings.map(\.kind) == [.modified])
+    }
+
+    /// `tp_key` is not chained; a rewritten one is found by comparing it with its `tp_id`.
+    @Test func aRewrittenKeyIsNamed() throws {
+        let lab = try Lab()
+        try lab.digest()
+        #expect(try lab.verify().findings.isEmpty)
+        let id = try lab.id(rowid: 3)
+        try lab.behindTheBack("con.execute(\"UPDATE kubetrail_audit_rows SET tp_key = tp_key + 1 WHERE rowid = 3\")")
+        let report = try lab.verify()
+        #expect(report.findings.map(\.kind) == [.modified], "\(report.findings)")
+        #expect(report.findings.first?.message.contains("row \(id): its key (tp_key) is not its tp_id's") == true, "\(report.findings)")
     }
 
     @Test func cuttingTheChainsBeginningWithoutRetentionIsDeletion() throws {

@@ -164,6 +164,29 @@ import TestSupport
         #expect(try fresh.auditConflicts().total == 0)
     }
 
+    /// A view from an older contract (fewer columns) is redrawn on open; an up-to-date one is
+    /// left alone (an open that rewrites the schema needs disk the full-disk case lacks).
+    @Test func theViewFollowsTheContract() throws {
+        let dir = try TemporaryDirectory()
+        let path = dir.path("s.db")
+        _ = try SQLiteStore(path: path).write { try $0.insert(auditRow("a")) }
+        let queue = try DatabaseQueue(path: path)
+        // A view dropped and created again comes back as a new sqlite_master row.
+        let entry = "SELECT rowid FROM sqlite_master WHERE name = 'kubernetes_audit_logs'"
+        let before = try queue.read { db in try Int.fetchOne(db, sql: entry) }
+        _ = try SQLiteStore(path: path)
+        #expect(try queue.read { db in try Int.fetchOne(db, sql: entry) } == before)
+        try queue.write { db in
+            try db.execute(sql: "DROP VIEW kubernetes_audit_logs")
+            try db.execute(sql: "CREATE VIEW kubernetes_audit_logs AS SELECT tp_id, verb FROM kubetrail_audit_rows")
+        }
+        try queue.close()
+        let store = try SQLiteStore(path: path)
+        let c = Collect()
+        try store.query("SELECT * FROM kubernetes_audit_logs", into: c)
+        #expect(c.columns == AuditLogRow.schema.columns.map(\.name) && c.rows.count == 1)
+    }
+
     /// Two ids that share a key are two rows: the key only finds candidates.
     @Test func idsSharingAKeyAreBothStored() throws {
         let dir = try TemporaryDirectory()
