@@ -116,11 +116,7 @@ final class AuditChain {
         // the insert rate here.
         let h = insert.sqliteStatement
         sqlite3_reset(h)
-        func text(_ i: Int32, _ s: String) {
-            var s = s
-            // Never empty here (cluster names, ids and times all have text).
-            s.withUTF8 { p in p.withMemoryRebound(to: CChar.self) { c in _ = sqlite3_bind_text(h, i, c.baseAddress, Int32(c.count), SQLITE_TRANSIENT_SWIFT) } }
-        }
+        func text(_ i: Int32, _ s: String) { bindText(h, i, s) }
         text(1, cluster)
         sqlite3_bind_int64(h, 2, rowid)
         text(3, id)

@@ -78,18 +78,12 @@ public final class RowWriter: StoreTransaction {
     /// decides (two ids sharing a key are both stored). A second, different event under a
     /// stored id is a conflict, kept apart; the row committed is chained.
     private func insertAudit<R: TableRow>(_ prepared: PreparedRow<R>) throws -> Outcome {
-        let key = prepared.key ?? AuditStorage.key(prepared.id)
+        guard let key = prepared.key, let rowHash = prepared.rowHash else { preconditionFailure("audit rows are prepared with their key and hash") }
         let lookup = try statement(AuditStorage.table, 1, "SELECT rowid FROM \(AuditStorage.table) WHERE \(AuditStorage.keyColumn) = ? AND tp_id = ?")
         let h = lookup.sqliteStatement
         sqlite3_reset(h)
         sqlite3_bind_int64(h, 1, key)
-        // By length: an auditID is the sender's text and may hold a NUL.
-        _ = Array(prepared.id.utf8).withUnsafeBufferPointer { b in
-            b.withMemoryRebound(to: CChar.self) { c in
-                // An empty id binds as empty text, not NULL.
-                c.baseAddress.map { sqlite3_bind_text(h, 2, $0, Int32(c.count), SQLITE_TRANSIENT_SWIFT) } ?? sqlite3_bind_text(h, 2, "", 0, SQLITE_TRANSIENT_SWIFT)
-            }
-        }
+        bindText(h, 2, prepared.id)
         let rc = sqlite3_step(h)
         let stored: Int64? = rc == SQLITE_ROW ? sqlite3_column_int64(h, 0) : nil
         sqlite3_reset(h)
@@ -98,7 +92,7 @@ public final class RowWriter: StoreTransaction {
         }
         if let stored { return try recordConflict(prepared.values, storedAt: stored) ? .conflict : .duplicate }
         try execute(try statement(AuditStorage.table, 0, SQLCache.insertIgnoring(AuditLogRow.schema)), prepared.values, key: key)
-        try chain.append(rowHash: prepared.rowHash ?? RowHash.of(prepared.values), rowid: sqlite3_last_insert_rowid(db.sqliteConnection),
+        try chain.append(rowHash: rowHash, rowid: sqlite3_last_insert_rowid(db.sqliteConnection),
                          id: prepared.id, timestamp: prepared.timestamp, cluster: prepared.cluster)
         return .inserted
     }
@@ -181,13 +175,7 @@ public final class RowWriter: StoreTransaction {
             case .null: rc = sqlite3_bind_null(h, index)
             case .int(let v): rc = sqlite3_bind_int64(h, index, v)
             case .bool(let b): rc = sqlite3_bind_int64(h, index, b ? 1 : 0)
-            case .text(var s):
-                rc = s.withUTF8 { p in
-                    p.withMemoryRebound(to: CChar.self) { c in
-                        guard let base = c.baseAddress else { return sqlite3_bind_text(h, index, "", 0, SQLITE_TRANSIENT_SWIFT) }
-                        return sqlite3_bind_text(h, index, base, Int32(c.count), SQLITE_TRANSIENT_SWIFT)
-                    }
-                }
+            case .text(let s): rc = bindText(h, index, s)
             }
             guard rc == SQLITE_OK else { throw DatabaseError(resultCode: ResultCode(rawValue: rc), message: String(cString: sqlite3_errmsg(db.sqliteConnection))) }
         }
@@ -195,6 +183,19 @@ public final class RowWriter: StoreTransaction {
         sqlite3_reset(h)
         guard rc == SQLITE_DONE else {
             throw DatabaseError(resultCode: ResultCode(rawValue: rc), message: String(cString: sqlite3_errmsg(db.sqliteConnection)))
+        }
+    }
+}
+
+/// Binds text by its length, so a NUL inside (an auditID is the sender's text) stays in the
+/// value; an empty string binds as empty text, not NULL.
+@discardableResult
+func bindText(_ h: OpaquePointer?, _ index: Int32, _ s: String) -> Int32 {
+    var s = s
+    return s.withUTF8 { p in
+        p.withMemoryRebound(to: CChar.self) { c in
+            guard let base = c.baseAddress else { return sqlite3_bind_text(h, index, "", 0, SQLITE_TRANSIENT_SWIFT) }
+            return sqlite3_bind_text(h, index, base, Int32(c.count), SQLITE_TRANSIENT_SWIFT)
         }
     }
 }
