@@ -85,13 +85,14 @@ extension RowWriter {
     /// (in the schema's column order), or nil when the row is gone. SQLite may give a deleted
     /// row's rowid to a later one: an entry whose rowid a later entry claims has lost its row.
     public func walkAuditChain(cluster: String, after seq: Int64, through last: Int64 = .max, _ body: (ChainEntry, [QueryValue]?) throws -> Void) throws {
-        let columns = Self.exactColumns(alias: "a")
+        let stored = try AuditStorage.rows(db)
+        let columns = Self.exactColumns(of: stored, alias: "a")
         do {
             let rows = try Row.fetchCursor(db, sql: """
                 SELECT c.seq, c.cluster, c.tp_id, c.tp_timestamp, c.row_hash, c.chain_hash,
                        a.rowid IS NOT NULL AND NOT EXISTS (SELECT 1 FROM kubetrail_audit_chain d WHERE d.row_rowid = c.row_rowid AND d.seq > c.seq),
                        \(columns)
-                FROM kubetrail_audit_chain c LEFT JOIN \(try AuditStorage.rowsTable(db)) a ON a.rowid = c.row_rowid
+                FROM kubetrail_audit_chain c LEFT JOIN \(stored.table) a ON a.rowid = c.row_rowid
                 WHERE c.cluster = ? AND c.seq > ? AND c.seq <= ? ORDER BY c.seq
                 """, arguments: [cluster, seq, last])
             while let r = try rows.next() {
@@ -104,9 +105,9 @@ extension RowWriter {
 
     /// The audit columns, each as its storage class and its bytes: text read by length, so a
     /// NUL inside a value reads (and hashes) as it was written. GRDB's text reading stops there.
-    static func exactColumns(alias: String) -> String {
+    static func exactColumns(of rows: AuditStorage.Rows, alias: String) -> String {
         AuditLogRow.schema.columns.map { c -> String in
-            let q = alias + "." + quoteIdentifier(c.name)
+            let q = rows.expression(c.name, alias: alias)
             return "typeof(\(q)), CAST(\(q) AS BLOB)"
         }.joined(separator: ", ")
     }
@@ -204,7 +205,7 @@ extension SQLiteStore {
         let (whereSQL, arguments) = Self.auditRowsWhere("a.\(AuditStorage.keyColumn) IS NOT kubetrail_tp_key(CAST(a.tp_id AS BLOB))", from: from, to: to)
         return try pool.read { db in
             // A file from before the key, opened read-only, has none to check.
-            guard try AuditStorage.rowsTable(db) == AuditStorage.table else { return ([], 0) }
+            guard try AuditStorage.rows(db).keyed else { return ([], 0) }
             AuditStorage.addKeyFunction(db)
             let ids = try String.fetchAll(db, sql: "SELECT a.tp_id FROM \(AuditStorage.table) a WHERE \(whereSQL) ORDER BY a.rowid LIMIT \(limit)",
                                           arguments: StatementArguments(arguments))
@@ -219,8 +220,9 @@ extension SQLiteStore {
     public func unchainedAuditRows(from: Timestamp?, to: Timestamp?, limit: Int) throws -> (ids: [(id: String, timestamp: String)], total: Int) {
         let (whereSQL, arguments) = Self.auditRowsWhere("NOT EXISTS (SELECT 1 FROM kubetrail_audit_chain c WHERE c.row_rowid = a.rowid)", from: from, to: to)
         return try pool.read { db in
-            let total = try Int.fetchOne(db, sql: "SELECT count(*) FROM \(try AuditStorage.rowsTable(db)) a WHERE \(whereSQL)", arguments: StatementArguments(arguments)) ?? 0
-            let ids = try Row.fetchAll(db, sql: "SELECT a.tp_id, a.tp_timestamp FROM \(try AuditStorage.rowsTable(db)) a WHERE \(whereSQL) ORDER BY a.tp_timestamp LIMIT \(limit)",
+            let table = try AuditStorage.rows(db).table
+            let total = try Int.fetchOne(db, sql: "SELECT count(*) FROM \(table) a WHERE \(whereSQL)", arguments: StatementArguments(arguments)) ?? 0
+            let ids = try Row.fetchAll(db, sql: "SELECT a.tp_id, a.tp_timestamp FROM \(table) a WHERE \(whereSQL) ORDER BY a.tp_timestamp LIMIT \(limit)",
                                        arguments: StatementArguments(arguments)).map { (id: $0[0] as String, timestamp: $0[1] as String) }
             return (ids, total)
         }

@@ -58,7 +58,7 @@ extension RowWriter {
     func recordConflict(_ values: [ColumnValue], storedAt rowid: Int64) throws -> Bool {
         let columns = AuditLogRow.schema.columns
         guard case .text(let id) = values[0] else { return false }
-        guard let stored = try Row.fetchOne(db, sql: "SELECT \(RowWriter.exactColumns(alias: "a")) FROM \(AuditStorage.table) a WHERE rowid = ?",
+        guard let stored = try Row.fetchOne(db, sql: "SELECT \(RowWriter.exactColumns(of: .current, alias: "a")) FROM \(AuditStorage.table) a WHERE rowid = ?",
                                             arguments: [rowid]) else { return false }
         let storedValues = RowWriter.exactValues(stored, from: 0)
         if AuditContent.hash(storedValues) == AuditContent.hash(values) { return false }

@@ -3,16 +3,17 @@ import Crypto
 import GRDB
 import KubetrailTables
 
-/// Where audit rows physically live. `kubetrail_audit_rows` holds the public columns and
-/// `tp_key`, the first 64 bits of SHA-256(tp_id); `kubernetes_audit_logs` is a view of the
-/// public columns, so queries, exports and `SELECT *` see the contract and nothing else.
+/// Where audit rows physically live. `kubetrail_audit_rows` holds the public columns (repeated
+/// values as dictionary ids, `AuditLayout`) and `tp_key`, the first 64 bits of SHA-256(tp_id);
+/// `kubernetes_audit_logs` is a view of the public columns, so queries, exports and `SELECT *`
+/// see the contract and nothing else.
 ///
 /// Why: deduplication used a UNIQUE index on the ~52-byte text `tp_id`. Its keys are random, so
 /// once it outgrew the page cache every insert read and rewrote a page of it; at a million rows
 /// a bare SQLite insert of these rows ran at 33k rows/s with it and 70k with an index on an
 /// 8-byte key instead. Duplicates stay exact: a key only finds candidates, and `tp_id` decides.
 enum AuditStorage {
-    static let table = "kubetrail_audit_rows"
+    static let table = AuditLayout.table
     static let view = AuditLogRow.schema.name
     static let keyColumn = "tp_key"
     static var keyIndex: String { view + "__" + keyColumn }
@@ -25,10 +26,28 @@ enum AuditStorage {
         }
     }
 
-    /// The table holding the audit rows: a file from before this layout, opened read-only and
-    /// so never upgraded, still has them in `kubernetes_audit_logs` (with the same rowids).
-    static func rowsTable(_ db: Database) throws -> String {
-        try AuditStorageUpgrade.kind(db, table) == "table" ? table : view
+    /// Where a store's audit rows are and how its columns read: a file opened read-only is never
+    /// upgraded, so it may still have them in `kubernetes_audit_logs` (before `kubetrail_audit_rows`
+    /// existed) or in a `kubetrail_audit_rows` of plain columns (before `AuditLayout`), with the
+    /// same rowids either way.
+    struct Rows {
+        var table: String
+        /// True for `AuditLayout`'s interned columns; false for the older, wide tables.
+        var interned: Bool
+        /// True when the rows carry `tp_key` (every layout since `kubetrail_audit_rows`).
+        var keyed: Bool { table == AuditStorage.table }
+        /// What a store open for writing has (it was upgraded on opening).
+        static let current = Rows(table: AuditStorage.table, interned: true)
+
+        /// The SQL of a contract column of the row aliased `alias`.
+        func expression(_ column: String, alias: String) -> String {
+            interned ? AuditLayout.expression(column, from: alias) : alias + "." + quoteIdentifier(column)
+        }
+    }
+
+    static func rows(_ db: Database) throws -> Rows {
+        guard try AuditStorageUpgrade.kind(db, table) == "table" else { return Rows(table: view, interned: false) }
+        return Rows(table: table, interned: try db.columns(in: table).contains { $0.name == AuditLayout.marker })
     }
 
     /// The physical table of a contract table (only the audit table has one apart).
@@ -36,19 +55,13 @@ enum AuditStorage {
         schema.name == view ? table : schema.name
     }
 
-    static func createTableSQL() -> String {
-        let cols = AuditLogRow.schema.columns.map { c -> String in
-            "\(quoteIdentifier(c.name)) \(c.type.sqliteDeclaration)\(c.notNull ? " NOT NULL" : "")"
-        }
-        return "CREATE TABLE IF NOT EXISTS \(table) (\n  " + (cols + ["\(keyColumn) INTEGER NOT NULL"]).joined(separator: ",\n  ") + "\n)"
-    }
+    static func createTableSQL() -> String { AuditLayout.createTableSQL() }
 
     /// The view, recreated when the contract gains a column so its order stays the schema's —
     /// and only then: an open that rewrites the schema needs disk, and a full disk must not
     /// keep the aggregator from starting to answer 503s.
     static func recreateView(_ db: Database) throws {
-        let cols = AuditLogRow.schema.columns.map { quoteIdentifier($0.name) }.joined(separator: ", ")
-        let sql = "CREATE VIEW \(quoteIdentifier(view)) AS SELECT \(cols) FROM \(table)"
+        let sql = AuditLayout.viewSQL()
         if try String.fetchOne(db, sql: "SELECT sql FROM sqlite_master WHERE type = 'view' AND name = ?", arguments: [view]) == sql { return }
         try db.execute(sql: "DROP VIEW IF EXISTS \(quoteIdentifier(view))")
         try db.execute(sql: sql)

@@ -92,12 +92,20 @@ enum Migrations {
         for schema in KubernetesTables.all {
             let table = AuditStorage.physicalName(schema)
             let existing = Set(try db.columns(in: table).map(\.name))
-            for column in schema.columns where !existing.contains(column.name) {
+            let audit = table != schema.name
+            for column in schema.columns {
+                let name = audit ? AuditLayout.physicalName(column.name) : column.name
+                // A column this version interns but the file holds plain would read as NULL.
+                if name != column.name, existing.contains(column.name) {
+                    throw StoreError.sql("\(table) holds \(column.name) as plain values where this version expects dictionary ids (\(name)): the file is from a layout this version cannot upgrade")
+                }
+                guard !existing.contains(name) else { continue }
+                let declaration = name == column.name ? column.type.sqliteDeclaration : "INTEGER"
                 // SQLite cannot add NOT NULL columns without a default; the contract enforces it on insert.
-                try db.execute(sql: "ALTER TABLE \(quoteIdentifier(table)) ADD COLUMN \(quoteIdentifier(column.name)) \(column.type.sqliteDeclaration)")
+                try db.execute(sql: "ALTER TABLE \(quoteIdentifier(table)) ADD COLUMN \(quoteIdentifier(name)) \(declaration)")
             }
             var wanted = schema.indexNames
-            if table != schema.name {
+            if audit {
                 try AuditStorage.recreateView(db)
                 wanted.append(AuditStorage.keyIndex)
                 try db.execute(sql: "CREATE INDEX IF NOT EXISTS \(quoteIdentifier(AuditStorage.keyIndex)) ON \(table) (\(AuditStorage.keyColumn))")

@@ -24,9 +24,19 @@ public final class RowWriter: StoreTransaction {
     /// Where this transaction took each audit chain (to publish once it commits).
     var chainUpdates: [String: ChainHeads.Head] { chain.heads }
 
-    init(_ db: Database, heads: ChainHeads? = nil) {
+    /// Dictionary ids committed before this transaction (none for a reader), and those it
+    /// found or created, which the store adds to them once it commits.
+    let valueIDs: InternedValueIDs?
+    private(set) var newValueIDs: [InternedValueIDs.Key: Int64] = [:]
+    /// The dictionaries' generation this transaction read (nil before it interned anything).
+    private(set) var valuesGeneration: Int64?
+    /// Rows gained per value in this transaction, written by `finishValues`.
+    private var valueRefs: [ValueRef: Int] = [:]
+
+    init(_ db: Database, heads: ChainHeads? = nil, valueIDs: InternedValueIDs? = nil) {
         self.db = db
         self.heads = heads
+        self.valueIDs = valueIDs
     }
 
     private func statement(_ table: String, _ purpose: Int, _ sql: @autoclosure () -> String) throws -> Statement {
@@ -91,7 +101,7 @@ public final class RowWriter: StoreTransaction {
             throw DatabaseError(resultCode: ResultCode(rawValue: rc), message: String(cString: sqlite3_errmsg(db.sqliteConnection)))
         }
         if let stored { return try recordConflict(prepared.values, storedAt: stored) ? .conflict : .duplicate }
-        try execute(try statement(AuditStorage.table, 0, SQLCache.insertIgnoring(AuditLogRow.schema)), prepared.values, key: key)
+        try execute(try statement(AuditStorage.table, 0, AuditLayout.insertSQL()), prepared.values, key: key, interned: AuditLayout.internedType)
         try chain.append(rowHash: rowHash, rowid: sqlite3_last_insert_rowid(db.sqliteConnection),
                          id: prepared.id, timestamp: prepared.timestamp, cluster: prepared.cluster)
         return .inserted
@@ -137,6 +147,9 @@ public final class RowWriter: StoreTransaction {
     /// Deletes up to `limit` rows whose time column is before `cutoff`; returns how many.
     public func deleteOlder(in schema: TableSchema, than cutoff: Timestamp, limit: Int) throws -> Int {
         let t = quoteIdentifier(AuditStorage.physicalName(schema)), c = quoteIdentifier(schema.timeColumn)
+        if schema.name == AuditStorage.view {
+            return try deleteAuditRows(rowids: Int64.fetchAll(db, sql: "SELECT rowid FROM \(t) WHERE \(c) < ? LIMIT ?", arguments: [cutoff.iso8601, limit]))
+        }
         try db.execute(sql: "DELETE FROM \(t) WHERE rowid IN (SELECT rowid FROM \(t) WHERE \(c) < ? LIMIT ?)",
                        arguments: [cutoff.iso8601, limit])
         return db.changesCount
@@ -159,18 +172,31 @@ public final class RowWriter: StoreTransaction {
     /// Removes a row (a deleted resource).
     @discardableResult
     public func delete(table schema: TableSchema, id: String) throws -> Bool {
-        try db.execute(sql: "DELETE FROM \(quoteIdentifier(AuditStorage.physicalName(schema))) WHERE tp_id = ?", arguments: [id])
+        if schema.name == AuditStorage.view {
+            return try deleteAuditRows(rowids: Int64.fetchAll(db, sql: "SELECT rowid FROM \(AuditStorage.table) WHERE tp_id = ?", arguments: [id])) > 0
+        }
+        try db.execute(sql: "DELETE FROM \(quoteIdentifier(schema.name)) WHERE tp_id = ?", arguments: [id])
         return db.changesCount > 0
     }
 
-    /// Binds `values` in order (and `key` after them, for the audit table) and steps once.
-    private func execute(_ statement: Statement, _ values: [ColumnValue], key: Int64? = nil) throws {
+    /// Binds `values` in order (and `key` after them, for the audit table) and steps once. A
+    /// column with a type in `interned` binds its value's dictionary id.
+    private func execute(_ statement: Statement, _ values: [ColumnValue], key: Int64? = nil, interned: [ColumnType?]? = nil) throws {
         let h = statement.sqliteStatement
         sqlite3_reset(h)
         if let key { sqlite3_bind_int64(h, Int32(values.count + 1), key) }
         for (i, value) in values.enumerated() {
             let index = Int32(i + 1)
             let rc: Int32
+            if let type = interned?[i] {
+                switch value {
+                case .null: rc = sqlite3_bind_null(h, index)
+                case .text(let s): rc = sqlite3_bind_int64(h, index, try valueID(s, type))
+                case .int, .bool: throw StoreError.sql("column \(AuditLayout.columns[i].name) holds text, not \(value)")
+                }
+                guard rc == SQLITE_OK else { throw DatabaseError(resultCode: ResultCode(rawValue: rc), message: String(cString: sqlite3_errmsg(db.sqliteConnection))) }
+                continue
+            }
             switch value {
             case .null: rc = sqlite3_bind_null(h, index)
             case .int(let v): rc = sqlite3_bind_int64(h, index, v)
@@ -185,6 +211,93 @@ public final class RowWriter: StoreTransaction {
             throw DatabaseError(resultCode: ResultCode(rawValue: rc), message: String(cString: sqlite3_errmsg(db.sqliteConnection)))
         }
     }
+}
+
+extension RowWriter {
+    /// The id of `value` in the dictionary of `type`, added to it when new; counts one more row
+    /// holding it (written by `finishValues`).
+    func valueID(_ value: String, _ type: ColumnType) throws -> Int64 {
+        let table = ValueDictionary.table(for: type)
+        let key = InternedValueIDs.Key(table: table, value: value)
+        if valuesGeneration == nil {
+            let g = try Int64.fetchOne(db, sql: "SELECT generation FROM \(ValueDictionary.generationTable)") ?? 0
+            valuesGeneration = g
+            valueIDs?.check(generation: g)
+        }
+        let id: Int64
+        if let known = newValueIDs[key] ?? valueIDs?.id(key) {
+            id = known
+        } else {
+            id = try findOrAdd(value, in: table)
+            newValueIDs[key] = id
+        }
+        valueRefs[ValueRef(table: table, id: id), default: 0] += 1
+        return id
+    }
+
+    private func findOrAdd(_ value: String, in table: String) throws -> Int64 {
+        let hash = ValueDictionary.hash(value)
+        let find = try statement(table, 0, "SELECT id FROM \(table) WHERE hash = ? AND value = ?").sqliteStatement
+        sqlite3_reset(find)
+        sqlite3_bind_int64(find, 1, hash)
+        bindText(find, 2, value)
+        var rc = sqlite3_step(find)
+        var id = rc == SQLITE_ROW ? sqlite3_column_int64(find, 0) : nil
+        sqlite3_reset(find)
+        if id == nil, rc == SQLITE_DONE {
+            let add = try statement(table, 1, "INSERT INTO \(table) (hash, value) VALUES (?, ?)").sqliteStatement
+            sqlite3_reset(add)
+            sqlite3_bind_int64(add, 1, hash)
+            bindText(add, 2, value)
+            rc = sqlite3_step(add)
+            sqlite3_reset(add)
+            if rc == SQLITE_DONE { id = sqlite3_last_insert_rowid(db.sqliteConnection) }
+        }
+        guard let id else {
+            throw DatabaseError(resultCode: ResultCode(rawValue: rc), message: String(cString: sqlite3_errmsg(db.sqliteConnection)))
+        }
+        return id
+    }
+
+    /// Writes the reference counts this transaction changed: once per value, not once per row.
+    func finishValues() throws {
+        for (ref, n) in valueRefs where n != 0 {
+            try statement(ref.table, 2, "UPDATE \(ref.table) SET refs = refs + ? WHERE id = ?").execute(arguments: [n, ref.id])
+        }
+        valueRefs.removeAll()
+    }
+
+    /// Deletes audit rows and lets go of the values only they held: counts drop by the rows
+    /// removed, values left with none go, and the generation moves so no writer reuses their ids.
+    func deleteAuditRows(rowids: [Int64]) throws -> Int {
+        guard !rowids.isEmpty else { return 0 }
+        let list = rowids.map(String.init).joined(separator: ",")
+        let refColumns = AuditLayout.columns.filter { AuditLayout.interned.contains($0.name) }
+        var released: [ValueRef: Int] = [:]
+        let refs = try Row.fetchCursor(db, sql: "SELECT \(refColumns.map { quoteIdentifier(AuditLayout.physicalName($0.name)) }.joined(separator: ", ")) FROM \(AuditStorage.table) WHERE rowid IN (\(list))")
+        while let r = try refs.next() {
+            for (i, c) in refColumns.enumerated() {
+                if let id: Int64 = r[i] { released[ValueRef(table: ValueDictionary.table(for: c.type), id: id), default: 0] += 1 }
+            }
+        }
+        try db.execute(sql: "DELETE FROM \(AuditStorage.table) WHERE rowid IN (\(list))")
+        let deleted = db.changesCount
+        var removed = 0
+        for (ref, n) in released {
+            try db.execute(sql: "UPDATE \(ref.table) SET refs = refs - ? WHERE id = ?", arguments: [n, ref.id])
+            try db.execute(sql: "DELETE FROM \(ref.table) WHERE id = ? AND refs <= 0", arguments: [ref.id])
+            removed += db.changesCount
+        }
+        if removed > 0 {
+            try db.execute(sql: "UPDATE \(ValueDictionary.generationTable) SET generation = generation + 1")
+        }
+        return deleted
+    }
+}
+
+struct ValueRef: Hashable {
+    var table: String
+    var id: Int64
 }
 
 /// Binds text by its length, so a NUL inside (an auditID is the sender's text) stays in the
@@ -215,9 +328,7 @@ enum SQLCache {
         let cols = schema.columns.map { quoteIdentifier($0.name) }.joined(separator: ", ")
         let params = Array(repeating: "?", count: schema.columns.count).joined(separator: ", ")
         // The audit table has no unique constraint to conflict on (RowWriter.insertAudit).
-        if schema.name == AuditStorage.view {
-            return "INSERT INTO \(AuditStorage.table) (\(cols), \(AuditStorage.keyColumn)) VALUES (\(params), ?)"
-        }
+        if schema.name == AuditStorage.view { return AuditLayout.insertSQL() }
         return "INSERT INTO \(quoteIdentifier(schema.name)) (\(cols)) VALUES (\(params)) ON CONFLICT(tp_id) \(action)"
     }
 

@@ -16,6 +16,8 @@ public final class SQLiteStore: Store {
     public var description: String { path }
     /// The audit chain heads this process committed: the writer extends no other.
     public let writtenHeads = ChainHeads()
+    /// Dictionary ids of interned audit values this process has seen committed.
+    let valueIDs = InternedValueIDs()
 
     /// Opens (creating if needed) a database for writing and brings its schema up to date.
     /// `cacheMiB` bounds SQLite's page cache for the writer: large for bulk imports, smaller in
@@ -83,15 +85,21 @@ public final class SQLiteStore: Store {
     /// `write` with SQLite's own transaction type (migrations, tests).
     func writeSQLite<T>(_ body: (RowWriter) throws -> T) throws -> T {
         var updates: [String: ChainHeads.Head] = [:]
+        var newValueIDs: [InternedValueIDs.Key: Int64] = [:]
+        var generation: Int64?
         do {
             let result = try pool.write { db in
-                let writer = RowWriter(db, heads: writtenHeads)
+                let writer = RowWriter(db, heads: writtenHeads, valueIDs: valueIDs)
                 let result = try body(writer)
+                try writer.finishValues()
                 updates = writer.chainUpdates
+                newValueIDs = writer.newValueIDs
+                generation = writer.valuesGeneration
                 if !updates.isEmpty { writtenHeads.propose(updates) }
                 return result
             }
             if !updates.isEmpty { writtenHeads.settle(updates, committed: true) }
+            valueIDs.add(newValueIDs, generation: generation)
             return result
         } catch {
             if !updates.isEmpty { settleAfterFailure(updates) }

@@ -57,6 +57,11 @@ import TestSupport
             guard r.status == 0 else { throw ServerError(r.stderr) }
         }
 
+        func count(_ sql: String) throws -> Int {
+            let r = try Subprocess.run(URL(fileURLWithPath: "/usr/bin/python3"), ["-c", "import sqlite3, sys; print(sqlite3.connect(sys.argv[1]).execute(sys.argv[2]).fetchone()[0])", db, sql])
+            return Int(r.stdout.trimmingCharacters(in: .whitespacesAndNewlines)) ?? -1
+        }
+
         func id(rowid: Int) throws -> String {
             let r = try Subprocess.run(URL(fileURLWithPath: "/usr/bin/python3"), ["-c", "import sqlite3, sys; print(sqlite3.connect(sys.argv[1]).execute('SELECT tp_id FROM kubetrail_audit_rows WHERE rowid = \(rowid)').fetchone()[0])", db])
             return r.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
@@ -177,6 +182,21 @@ import TestSupport
         // A row of the period changed: found within the window.
         try lab.behindTheBack("con.execute(\"UPDATE kubetrail_audit_rows SET verb = 'x' WHERE rowid = 60\")")
         #expect(try lab.verify(from: t0.adding(microseconds: 30_000_000)).findings.map(\.kind) == [.modified])
+    }
+
+    /// A repeated value is stored once, in a dictionary: rewriting it there rewrites every row
+    /// that holds it, and each of those rows is reported.
+    @Test func aRewrittenDictionaryValueIsFoundInEveryRowHoldingIt() throws {
+        let lab = try Lab()
+        try lab.digest()
+        #expect(try lab.verify().findings.isEmpty)
+        try lab.behindTheBack("""
+        con.execute("UPDATE kubetrail_values_list SET value = '[\\"system:masters\\"]' WHERE id = (SELECT user_groups_ref FROM kubetrail_audit_rows WHERE rowid = 3)")
+        """)
+        let holding = try lab.count("SELECT count(*) FROM kubetrail_audit_rows WHERE user_groups_ref = (SELECT user_groups_ref FROM kubetrail_audit_rows WHERE rowid = 3)")
+        #expect(holding > 1)
+        let findings = try lab.verify().findings
+        #expect(findings.count == holding && findings.allSatisfy { $0.kind == .modified }, "\(findings)")
     }
 
     /// `tp_key` is not chained; a rewritten one is found by comparing it with its `tp_id`.
