@@ -28,6 +28,7 @@ let package = Package(
         .systemLibrary(name: "CZlib", providers: [.apt(["zlib1g-dev"])]),
         .systemLibrary(name: "CCurl", providers: [.apt(["libcurl4-openssl-dev"])]),
         .systemLibrary(name: "CZstd", providers: [.apt(["libzstd-dev"])]),
+        .systemLibrary(name: "CLibpq", providers: [.apt(["libpq-dev"])]),
         .target(name: "KubetrailCore", dependencies: ["CZlib", "CCurl"]),
         // The agent links Core only: no SwiftNIO, no SQLite, no swift-crypto.
         .target(name: "KubetrailAgent", dependencies: ["KubetrailCore"]),
@@ -36,7 +37,7 @@ let package = Package(
             .product(name: "Crypto", package: "swift-crypto"),
         ]),
         .target(name: "KubetrailStore", dependencies: [
-            "KubetrailTables",
+            "KubetrailTables", "CLibpq",
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "GRDB", package: "GRDB.swift"),
             .product(name: "GRDBSQLite", package: "GRDB.swift"),

@@ -1,0 +1,187 @@
+import CLibpq
+import Foundation
+
+/// One connection to PostgreSQL through libpq, used by one thread at a time.
+///
+/// libpq (Debian's libpq5) rather than PostgresNIO: the store's protocol is synchronous — one
+/// writer thread, one thread per query — which libpq's blocking calls fit with no event loop,
+/// and libpq reads what PostgreSQL users already configure, exactly as psql does: `PGPASSWORD`,
+/// `~/.pgpass`, `sslmode=verify-full`, `sslrootcert`, service files. It also adds no Swift package
+/// to the build (PostgresNIO's first build takes 2.5–4.5 minutes here).
+public final class PostgresConnection {
+    /// A failure reported by the server or by libpq. `sqlState` is PostgreSQL's error code
+    /// (`28P01` wrong password, `42601` syntax error, `23505` unique violation), nil when the
+    /// connection itself failed.
+    public struct Failure: Error, CustomStringConvertible, Sendable {
+        public var sqlState: String?
+        public var message: String
+        public var description: String { sqlState.map { "\(message) (SQLSTATE \($0))" } ?? message }
+    }
+
+    /// A whole result read into memory (statements and small queries; bulk rows go by COPY).
+    public struct Result: Sendable {
+        public var columns: [String]
+        public var rows: [[String?]]
+        /// Rows the command changed (INSERT, UPDATE, DELETE, COPY); 0 for others.
+        public var affected: Int
+    }
+
+    private let conn: OpaquePointer
+
+    /// Connects to `url` (`postgres://USER@HOST:PORT/DB?sslmode=…`, or any libpq connection
+    /// string). `password`, when given (`--db-password-file`), overrides the URL's and libpq's
+    /// own sources. Errors never carry the password: libpq does not print it, and the URL is
+    /// not repeated.
+    public init(url: String, password: String? = nil, connectTimeout: Int = 10) throws {
+        // Later keywords override earlier ones, and the expanded URL overrides the defaults.
+        var pairs: [(String, String)] = [("connect_timeout", String(connectTimeout)), ("application_name", "kubetrail"),
+                                         ("client_encoding", "UTF8"), ("dbname", url)]
+        if let password { pairs.append(("password", password)) }
+        let keywords = pairs.map { strdup($0.0) } + [nil]
+        let values = pairs.map { strdup($0.1) } + [nil]
+        defer {
+            keywords.forEach { free($0) }
+            values.forEach { free($0) }
+        }
+        let c = keywords.map { UnsafePointer($0) }.withUnsafeBufferPointer { k in
+            values.map { UnsafePointer($0) }.withUnsafeBufferPointer { v in
+                PQconnectdbParams(k.baseAddress, v.baseAddress, 1)
+            }
+        }
+        guard let c else { throw Failure(sqlState: nil, message: "cannot connect to PostgreSQL: out of memory") }
+        guard PQstatus(c) == CONNECTION_OK else {
+            let message = Self.trimmed(PQerrorMessage(c))
+            PQfinish(c)
+            throw Failure(sqlState: nil, message: "cannot connect to PostgreSQL: \(message)")
+        }
+        // libpq prints NOTICEs (CREATE … IF NOT EXISTS skipping, say) to stderr unless told not to.
+        PQsetNoticeProcessor(c, { _, _ in }, nil)
+        conn = c
+    }
+
+    deinit { PQfinish(conn) }
+
+    /// The server's version as an integer (150004 for 15.4).
+    public var serverVersion: Int { Int(PQserverVersion(conn)) }
+
+    /// Runs one statement with text parameters (`$1`, `$2`, …; nil is NULL).
+    @discardableResult
+    public func execute(_ sql: String, _ parameters: [String?] = []) throws -> Result {
+        let copies = parameters.map { $0.map { strdup($0) } ?? nil }
+        defer { copies.forEach { free($0) } }
+        let result = copies.map { UnsafePointer($0) }.withUnsafeBufferPointer { p in
+            PQexecParams(conn, sql, Int32(parameters.count), nil, p.baseAddress, nil, nil, 0)
+        }
+        return try read(result)
+    }
+
+    /// Sends `rows` through `COPY … FROM STDIN` (text format) in one statement; returns how
+    /// many rows the server took. `copy` is the COPY statement, e.g. `COPY t (a, b) FROM STDIN`.
+    @discardableResult
+    public func copyIn(_ copy: String, rows: some Sequence<[String?]>) throws -> Int {
+        let start = PQexec(conn, copy)
+        guard PQresultStatus(start) == PGRES_COPY_IN else {
+            let f = failure(start)
+            PQclear(start)
+            throw f
+        }
+        PQclear(start)
+        var buffer: [UInt8] = []
+        buffer.reserveCapacity(1 << 16)
+        var failed: String?
+        for row in rows {
+            CopyText.append(row, to: &buffer)
+            if buffer.count >= 1 << 16 {
+                if !send(buffer) { failed = Self.trimmed(PQerrorMessage(conn)); break }
+                buffer.removeAll(keepingCapacity: true)
+            }
+        }
+        if failed == nil, !buffer.isEmpty, !send(buffer) { failed = Self.trimmed(PQerrorMessage(conn)) }
+        guard PQputCopyEnd(conn, failed) == 1 else {
+            throw Failure(sqlState: nil, message: "COPY failed: \(Self.trimmed(PQerrorMessage(conn)))")
+        }
+        var outcome: Result?
+        var error: Error?
+        while let r = PQgetResult(conn) {
+            do { outcome = try read(r) } catch let e { if error == nil { error = e } }
+        }
+        if let error { throw error }
+        return outcome?.affected ?? 0
+    }
+
+    private func send(_ bytes: [UInt8]) -> Bool {
+        bytes.withUnsafeBufferPointer { p in
+            p.baseAddress!.withMemoryRebound(to: CChar.self, capacity: p.count) { PQputCopyData(conn, $0, Int32(p.count)) == 1 }
+        }
+    }
+
+    /// Reads and frees `result`, throwing the server's error.
+    private func read(_ result: OpaquePointer?) throws -> Result {
+        guard let result else { throw Failure(sqlState: nil, message: Self.trimmed(PQerrorMessage(conn))) }
+        defer { PQclear(result) }
+        switch PQresultStatus(result) {
+        case PGRES_COMMAND_OK, PGRES_TUPLES_OK, PGRES_EMPTY_QUERY:
+            let columnCount = PQnfields(result), rowCount = PQntuples(result)
+            let columns = (0..<columnCount).map { String(cString: PQfname(result, $0)) }
+            let rows = (0..<rowCount).map { r in
+                (0..<columnCount).map { c -> String? in
+                    PQgetisnull(result, r, c) == 1 ? nil
+                        : String(decoding: UnsafeRawBufferPointer(start: PQgetvalue(result, r, c), count: Int(PQgetlength(result, r, c))), as: UTF8.self)
+                }
+            }
+            return Result(columns: columns, rows: rows, affected: Int(String(cString: PQcmdTuples(result))) ?? 0)
+        default:
+            throw failure(result)
+        }
+    }
+
+    private func failure(_ result: OpaquePointer?) -> Failure {
+        let state = PQresultErrorField(result, Int32(UInt8(ascii: "C"))).map { String(cString: $0) }
+        let message = result == nil ? "" : Self.trimmed(PQresultErrorMessage(result))
+        return Failure(sqlState: state, message: message.isEmpty ? Self.trimmed(PQerrorMessage(conn)) : message)
+    }
+
+    private static func trimmed(_ c: UnsafePointer<CChar>?) -> String {
+        guard let c else { return "" }
+        return String(cString: c).trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+}
+
+/// COPY's text format: columns split by tabs, rows ended by newlines, NULL as `\N`, and
+/// backslash, tab, newline and carriage return escaped with a backslash.
+enum CopyText {
+    static func append(_ row: [String?], to out: inout [UInt8]) {
+        for (i, value) in row.enumerated() {
+            if i > 0 { out.append(UInt8(ascii: "\t")) }
+            guard let value else {
+                out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "N")])
+                continue
+            }
+            for b in value.utf8 {
+                switch b {
+                case UInt8(ascii: "\\"): out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "\\")])
+                case UInt8(ascii: "\t"): out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "t")])
+                case UInt8(ascii: "\n"): out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "n")])
+                case UInt8(ascii: "\r"): out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "r")])
+                default: out.append(b)
+                }
+            }
+        }
+        out.append(UInt8(ascii: "\n"))
+    }
+}
+
+/// What may be shown of a PostgreSQL URL: the password in it, if any, replaced.
+public enum PostgresURL {
+    public static func redacted(_ url: String) -> String {
+        guard let scheme = url.range(of: "://") else { return url }
+        // The host part ends at the path or query; a password may hold "@" and "/" unencoded,
+        // so the user part ends at the last "@" before the query.
+        let rest = url[scheme.upperBound...]
+        let authority = rest[..<(rest.firstIndex(of: "?") ?? rest.endIndex)]
+        guard let at = authority.lastIndex(of: "@") else { return url }
+        let userinfo = url[scheme.upperBound..<at]
+        guard let colon = userinfo.firstIndex(of: ":") else { return url }
+        return String(url[..<url.index(after: colon)]) + "****" + String(url[at...])
+    }
+}

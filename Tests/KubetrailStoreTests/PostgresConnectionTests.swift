@@ -1,0 +1,96 @@
+import Foundation
+import Testing
+import TestSupport
+@testable import KubetrailStore
+
+/// The libpq connection the PostgreSQL store is built on, against a real PostgreSQL 15 started
+/// for each test (`TestPostgres`).
+@Suite struct PostgresConnectionTests {
+    @Test func connectsWithThePasswordAndRunsParameterizedStatements() throws {
+        let pg = try TestPostgres()
+        let c = try PostgresConnection(url: pg.url, password: pg.password)
+        #expect(c.serverVersion / 10000 == 15)
+        try c.execute("CREATE TABLE t (id int, name text)")
+        let values: [String?] = ["Zoë \u{1F600}", nil, "", "a'b\"c\\d"]
+        for (i, v) in values.enumerated() { try c.execute("INSERT INTO t VALUES ($1, $2)", [String(i), v]) }
+        let r = try c.execute("SELECT id, name FROM t ORDER BY id")
+        #expect(r.columns == ["id", "name"])
+        #expect(r.rows.map { $0[1] } == values)
+        #expect(try c.execute("DELETE FROM t WHERE id >= $1", ["2"]).affected == 2)
+    }
+
+    /// A password from libpq's own sources (here a passfile named in the URL, as ~/.pgpass is).
+    @Test func readsThePasswordFromAPassfile() throws {
+        let pg = try TestPostgres()
+        let passfile = try pg.dir.write("pgpass", "127.0.0.1:\(pg.port):*:\(TestPostgres.user):\(pg.password)\n")
+        chmod(passfile, 0o600)
+        let c = try PostgresConnection(url: pg.url + "?passfile=\(passfile)")
+        #expect(try c.execute("SELECT current_user").rows == [[TestPostgres.user]])
+    }
+
+    @Test func aWrongPasswordIsAClearErrorThatNeverShowsIt() throws {
+        let pg = try TestPostgres()
+        let wrong = "not-the-password-\(UUID().uuidString)"
+        do {
+            _ = try PostgresConnection(url: "postgres://\(TestPostgres.user):\(wrong)@127.0.0.1:\(pg.port)/postgres")
+            Issue.record("connected with a wrong password")
+        } catch let error as PostgresConnection.Failure {
+            #expect("\(error)".contains("password authentication failed for user \"kubetrail\""), "\(error)")
+            #expect(!"\(error)".contains(wrong))
+        }
+    }
+
+    @Test func anUnreachableServerFailsFast() throws {
+        let port = try TestPostgres.freePort()
+        let started = Date()
+        #expect(throws: PostgresConnection.Failure.self) {
+            _ = try PostgresConnection(url: "postgres://kubetrail@127.0.0.1:\(port)/postgres", password: "x", connectTimeout: 2)
+        }
+        #expect(Date().timeIntervalSince(started) < 10)
+    }
+
+    @Test func serverErrorsCarryTheirSQLState() throws {
+        let pg = try TestPostgres()
+        let c = try PostgresConnection(url: pg.url, password: pg.password)
+        do {
+            try c.execute("SELEC 1")
+            Issue.record("a syntax error ran")
+        } catch let error as PostgresConnection.Failure {
+            #expect(error.sqlState == "42601" && error.message.contains("syntax error"), "\(error)")
+        }
+        // The connection is still usable after an error.
+        #expect(try c.execute("SELECT 1").rows == [["1"]])
+    }
+
+    /// COPY's text format escapes what would split a row or a column: every value comes back.
+    @Test func copyTakesEveryByteOfEveryRow() throws {
+        let pg = try TestPostgres()
+        let c = try PostgresConnection(url: pg.url, password: pg.password)
+        try c.execute("CREATE TABLE logs (n int, message text)")
+        let awkward: [String] = ["tab\there", "new\nline", "cr\r\n", "back\\slash", "\\N", "", "ünïcödé", String(repeating: "x", count: 10_000)]
+        var rows: [[String?]] = []
+        for i in 0..<5_000 {
+            let message: String? = i % 9 == 8 ? nil : awkward[i % 8]
+            rows.append([String(i), message])
+        }
+        #expect(try c.copyIn("COPY logs (n, message) FROM STDIN", rows: rows) == 5_000)
+        let back = try c.execute("SELECT n, message FROM logs ORDER BY n")
+        #expect(back.rows == rows)
+    }
+
+    @Test func aCopyTheServerRefusesStoresNothing() throws {
+        let pg = try TestPostgres()
+        let c = try PostgresConnection(url: pg.url, password: pg.password)
+        try c.execute("CREATE TABLE t (n int NOT NULL)")
+        #expect(throws: PostgresConnection.Failure.self) {
+            try c.copyIn("COPY t (n) FROM STDIN", rows: [["1"], ["not a number"], ["3"]])
+        }
+        #expect(try c.execute("SELECT count(*) FROM t").rows == [["0"]])
+    }
+
+    @Test func urlsAreShownWithoutTheirPassword() {
+        #expect(PostgresURL.redacted("postgres://kt:s3cr@t/x@db:5432/audit?sslmode=verify-full") == "postgres://kt:****@db:5432/audit?sslmode=verify-full")
+        #expect(PostgresURL.redacted("postgres://kt@db/audit") == "postgres://kt@db/audit")
+        #expect(PostgresURL.redacted("postgresql://kt:pw@db") == "postgresql://kt:****@db")
+    }
+}
