@@ -55,8 +55,6 @@ enum AuditStorage {
         schema.name == view ? table : schema.name
     }
 
-    static func createTableSQL() -> String { AuditLayout.createTableSQL() }
-
     /// The view, recreated when the contract gains a column so its order stays the schema's —
     /// and only then: an open that rewrites the schema needs disk, and a full disk must not
     /// keep the aggregator from starting to answer 503s.

@@ -28,7 +28,7 @@ enum AuditStorageUpgrade {
                     // The previous version's own upgrade was interrupted: the legacy table still
                     // holds every row, the plain table only a first part of them.
                     try db.execute(sql: "DROP TABLE \(AuditStorage.table)")
-                    try db.execute(sql: AuditStorage.createTableSQL())
+                    try db.execute(sql: AuditLayout.createTableSQL())
                     return
                 }
                 old = AuditStorage.table
@@ -39,7 +39,7 @@ enum AuditStorageUpgrade {
                 try db.execute(sql: "DROP INDEX \(quoteIdentifier(index.name))")
             }
             try db.execute(sql: "ALTER TABLE \(quoteIdentifier(old)) RENAME TO \(legacy)")
-            try db.execute(sql: AuditStorage.createTableSQL())
+            try db.execute(sql: AuditLayout.createTableSQL())
         }
         var moved = 0
         var chunks = 0

@@ -58,6 +58,13 @@ import TestSupport
         } catch let error as PostgresConnection.Failure {
             #expect(error.sqlState == "42601" && error.message.contains("syntax error"), "\(error)")
         }
+        // A NUL would cut a parameter short: refused, not stored cut.
+        do {
+            try c.execute("SELECT $1::text", ["before\u{0}after"])
+            Issue.record("a parameter with a NUL was sent")
+        } catch let error as PostgresConnection.Failure {
+            #expect(error.message.contains("parameter $1 contains a NUL byte"), "\(error)")
+        }
         // The connection is still usable after an error.
         #expect(try c.execute("SELECT 1").rows == [["1"]])
     }

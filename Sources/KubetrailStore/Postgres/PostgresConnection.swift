@@ -67,6 +67,10 @@ public final class PostgresConnection {
     /// Runs one statement with text parameters (`$1`, `$2`, …; nil is NULL).
     @discardableResult
     public func execute(_ sql: String, _ parameters: [String?] = []) throws -> Result {
+        // Parameters go as C strings, which a NUL would cut short; PostgreSQL text cannot hold one.
+        if let i = parameters.firstIndex(where: { $0?.utf8.contains(0) == true }) {
+            throw Failure(sqlState: nil, message: "parameter $\(i + 1) contains a NUL byte, which PostgreSQL text cannot hold")
+        }
         let copies = parameters.map { $0.map { strdup($0) } ?? nil }
         defer { copies.forEach { free($0) } }
         let result = copies.map { UnsafePointer($0) }.withUnsafeBufferPointer { p in
