@@ -17,7 +17,7 @@ import ServiceLifecycle
 /// The aggregator: ingest from agents, the kube-apiserver audit webhook, health and metrics.
 public final class Aggregator: Sendable {
     public let configuration: AggregatorConfiguration
-    let store: any Store
+    public let store: any Store
     let writer: GroupCommitWriter
     let auth: Authenticator
     let clusterClaims: ClusterClaims
@@ -34,7 +34,7 @@ public final class Aggregator: Sendable {
         self.configuration = configuration
         self.logger = logger
         // Acknowledged means on disk: every commit is fsynced.
-        store = try StoreLocation(parsing: configuration.databasePath).open(.readWrite(durability: .full, cacheMiB: configuration.pageCacheMiB))
+        store = try StoreLocation(parsing: configuration.databasePath).withPassword(fromFile: configuration.databasePasswordFile).open(.readWrite(durability: .full, cacheMiB: configuration.pageCacheMiB))
         auth = Authenticator(ingest: try TokenFile(path: configuration.ingestTokenFile),
                              query: try configuration.queryTokenFile.map { try TokenFile(path: $0) },
                              verifiedClientCertificates: configuration.clientCA != nil)
@@ -151,7 +151,7 @@ public final class Aggregator: Sendable {
         defer { retention.stop() }
         let digests = DigestService(
             store: store,
-            writer: DigestWriter(key: try DigestService.key(configured: configuration.digestSigningKey, databasePath: store.description, logger: logger),
+            writer: DigestWriter(key: try DigestService.key(configured: configuration.digestSigningKey, store: store, logger: logger),
                                  interval: configuration.digestInterval, retention: configuration.retention[AuditLogRow.schema.name],
                                  directory: configuration.digestDirectory),
             logger: logger)

@@ -5,6 +5,8 @@ public struct AggregatorConfiguration: Sendable {
     public var host = "127.0.0.1"
     public var port = 8080
     public var databasePath: String
+    /// The PostgreSQL password's file (`--db-password-file`), for a postgres:// store.
+    public var databasePasswordFile: String?
     /// SQLite's page cache for the writer, in MiB: most of the aggregator's memory once warm.
     public var pageCacheMiB = Aggregator.pageCacheMiB
     public var ingestTokenFile: String

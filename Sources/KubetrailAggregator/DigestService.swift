@@ -18,10 +18,15 @@ final class DigestService: @unchecked Sendable {
         self.logger = logger
     }
 
-    /// The configured key, or the one beside the database (made, with its `.pub`, on first start).
-    static func key(configured: String?, databasePath: String, logger: Logger) throws -> Curve25519PrivateKey {
+    /// The configured key, or the one beside the SQLite database (made, with its `.pub`, on
+    /// first start). A PostgreSQL store has no "beside", and its aggregators must all sign with
+    /// one key: it must be given.
+    static func key(configured: String?, store: any Store, logger: Logger) throws -> Curve25519PrivateKey {
         if let configured { return try SigningKey.loadPrivate(configured) }
-        let path = (databasePath as NSString).deletingLastPathComponent + "/audit-digest.key"
+        guard !store.sharedWriters else {
+            throw AggregatorError.configuration("a PostgreSQL store needs --digest-signing-key (digest_signing_key): every aggregator on it signs with the same key, kept in a Secret (`kubetrail keygen`)")
+        }
+        let path = (store.description as NSString).deletingLastPathComponent + "/audit-digest.key"
         // Allowed for a first run on one machine, but said: a backup or copy of this volume
         // carries the key, and with it the power to re-sign a rewritten store.
         logger.warning("the audit digest signing key is beside the database; give --digest-signing-key on another volume (a Secret)",

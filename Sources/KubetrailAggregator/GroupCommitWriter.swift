@@ -152,15 +152,15 @@ public final class GroupCommitWriter: @unchecked Sendable {
                     guard try w.recordBatch(id: id, node: batch.node, records: batch.records) else { return .duplicateBatch }
                 }
                 var audit = 0, logs = 0, duplicates = 0, conflicts = 0
-                for row in batch.audit {
-                    switch try w.insert(row) {
+                for outcome in try w.insert(batch.audit) {
+                    switch outcome {
                     case .duplicate: duplicates += 1
                     case .conflict: conflicts += 1
                     case .inserted, .updated: audit += 1
                     }
                 }
-                for row in batch.podLogs {
-                    if try w.insert(row) == .duplicate { duplicates += 1 } else { logs += 1 }
+                for outcome in try w.insert(batch.podLogs) {
+                    if outcome == .duplicate { duplicates += 1 } else { logs += 1 }
                 }
                 return .stored(audit: audit, podLogs: logs, duplicates: duplicates, conflicts: conflicts)
             }

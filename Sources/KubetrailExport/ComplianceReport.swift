@@ -65,7 +65,7 @@ public struct ComplianceReport: Sendable {
                 columns: ["stage_timestamp", "user_name", "verb", "resource", "namespace", "name", "response_code"]),
         Section(title: "Anonymous requests",
                 why: "Requests no authenticator claimed (system:anonymous); should be none or only health checks.",
-                condition: "(user_name = 'system:anonymous' OR user_groups LIKE '%\"system:unauthenticated\"%')",
+                condition: "(user_name = 'system:anonymous' OR \(Self.listHolds("user_groups", "system:unauthenticated")))",
                 columns: ["stage_timestamp", "source_ips", "verb", "request_uri", "response_code"]),
         Section(title: "Impersonation",
                 why: "Requests made on behalf of another user (Impersonate-User): who acted as whom.",
@@ -92,6 +92,15 @@ public struct ComplianceReport: Sendable {
           FROM kubernetes_audit_logs WHERE \(rangeCondition) AND \(s.condition) GROUP BY audit_id)
         ORDER BY stage_timestamp DESC
         """
+    }
+
+    /// "The list column holds this element", in SQL both backends run alike: the list as text
+    /// is a JSON array on SQLite (`["a","b"]`) and an array literal on PostgreSQL (`{a,b}`), so
+    /// the element is matched with either one's delimiters around it.
+    static func listHolds(_ column: String, _ element: String) -> String {
+        let text = "CAST(\(column) AS TEXT)"
+        return "(" + ["\"\(element)\"", "{\(element)}", "{\(element),", ",\(element)}", ",\(element),"]
+            .map { "\(text) LIKE '%\($0)%'" }.joined(separator: " OR ") + ")"
     }
 
     /// On the indexed time column (the same instant as tp_timestamp).

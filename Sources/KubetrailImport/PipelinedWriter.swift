@@ -98,19 +98,29 @@ final class PipelinedWriter<R: TableRow>: @unchecked Sendable {
     private func commit(_ ops: [Op]) throws -> Counts {
         try store.write { writer in
             var c = Counts()
-            for op in ops {
-                switch op {
-                case .insert(let row):
-                    switch try writer.insert(row) {
+            // Runs of inserts go to the store together (one COPY on PostgreSQL), in order with the deletes.
+            var run: [PreparedRow<R>] = []
+            func flush() throws {
+                for outcome in try writer.insert(run) {
+                    switch outcome {
                     case .inserted: c.inserted += 1
                     case .updated: c.updated += 1
                     // A conflicting audit event is kept apart (kubetrail_audit_conflicts), not stored as a row.
                     case .duplicate, .conflict: c.duplicates += 1
                     }
+                }
+                run.removeAll(keepingCapacity: true)
+            }
+            for op in ops {
+                switch op {
+                case .insert(let row):
+                    run.append(row)
                 case .delete(let id):
+                    try flush()
                     if try writer.delete(table: R.schema, id: id) { c.deleted += 1 }
                 }
             }
+            try flush()
             return c
         }
     }

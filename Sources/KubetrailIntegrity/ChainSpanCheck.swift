@@ -17,13 +17,16 @@ public enum ChainSpanCheck {
 
     static let problemsSpelledOut = 10
 
-    public static func run(_ w: any StoreTransaction, cluster: String, written: ChainHeads.Head?) throws -> Result {
+    /// `shared`: other writers extend the same chain (PostgreSQL with several aggregators), so
+    /// the chain may end past `written`; what must hold is that `written` is still in it.
+    public static func run(_ w: any StoreTransaction, cluster: String, written: ChainHeads.Head?, shared: Bool = false) throws -> Result {
         let previous = try w.lastDigest(cluster: cluster).map { try AuditDigest.parse($0.document) }
         var running = previous?.head.flatMap(ChainVerifier.bytes) ?? ChainHash.genesis
         var end = previous.flatMap { d in d.lastSeq.map { ChainHeads.Head(seq: $0, hash: running) } }
         let cutoff = previous?.retentionCutoff
         var result = Result()
         var problems = 0
+        var passedWritten = false
         func problem(_ message: String) {
             problems += 1
             if problems <= problemsSpelledOut { result.problems.append(message) }
@@ -41,8 +44,11 @@ public enum ChainSpanCheck {
             }
             running = entry.chainHash
             end = ChainHeads.Head(seq: entry.seq, hash: entry.chainHash)
+            if entry.seq == written?.seq { passedWritten = entry.chainHash == written?.hash }
         }
-        if let written, written != end {
+        // Shared: this writer's head in the span walked, or signed before it.
+        let kept = shared && (passedWritten || written.map { $0.seq <= previous?.lastSeq ?? 0 } ?? true)
+        if let written, written != end, !kept {
             let found = end.map { "seq \($0.seq)" } ?? "nothing"
             problem("this aggregator wrote the chain up to seq \(written.seq), the store now ends at \(found) with another head: entries were removed or rewritten")
         }

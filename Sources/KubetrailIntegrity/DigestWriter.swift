@@ -35,13 +35,16 @@ public struct DigestWriter: Sendable {
             let clusters = try w.chainClusters()
             return try clusters.map { cluster -> AuditDigest in
                 let written = store.writtenHeads.vouched(cluster, stored: try w.storedChainHead(cluster: cluster))
-                let check = try ChainSpanCheck.run(w, cluster: cluster, written: written)
+                let check = try ChainSpanCheck.run(w, cluster: cluster, written: written, shared: store.sharedWriters)
                 if !check.problems.isEmpty { found[cluster] = check.problems }
                 let previous = try w.lastDigest(cluster: cluster)
                 let before = try previous.map { try AuditDigest.parse($0.document) }
                 let span = try w.chainSpan(cluster: cluster, after: before?.lastSeq ?? 0)
-                let lastSeq = written?.seq ?? span.lastSeq ?? before?.lastSeq
-                let head = written.map { hex($0.hash) } ?? span.head.map(hex) ?? before?.head
+                // A shared chain is signed where it ends (checked to hold this writer's head, and
+                // held still by the store while this transaction runs), not where this writer left it.
+                let signed = store.sharedWriters ? check.head ?? written : written
+                let lastSeq = signed?.seq ?? span.lastSeq ?? before?.lastSeq
+                let head = signed.map { hex($0.hash) } ?? span.head.map(hex) ?? before?.head
                 var d = AuditDigest(
                     cluster: cluster, number: (before?.number ?? 0) + 1, createdAt: now.iso8601,
                     lastSeq: lastSeq, head: head,

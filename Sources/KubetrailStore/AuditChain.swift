@@ -137,11 +137,28 @@ final class AuditChain {
         if let r = try Row.fetchOne(db, sql: "SELECT seq, chain_hash FROM kubetrail_audit_chain WHERE cluster = ? ORDER BY seq DESC LIMIT 1", arguments: [cluster]) {
             return ChainHeads.Head(seq: r[0], hash: Array(r[1] as Data))
         }
-        guard let document = try String.fetchOne(db, sql: "SELECT document FROM kubetrail_audit_digests WHERE cluster = ? ORDER BY number DESC LIMIT 1", arguments: [cluster]),
-              let object = try? JSONSerialization.jsonObject(with: Data(document.utf8)) as? [String: Any],
+        return try String.fetchOne(db, sql: "SELECT document FROM kubetrail_audit_digests WHERE cluster = ? ORDER BY number DESC LIMIT 1", arguments: [cluster])
+            .flatMap(head(ofDigest:))
+    }
+
+    /// The chain head a digest document signed (its `last_seq` and `head`).
+    static func head(ofDigest document: String) -> ChainHeads.Head? {
+        guard let object = try? JSONSerialization.jsonObject(with: Data(document.utf8)) as? [String: Any],
               let seq = (object["last_seq"] as? NSNumber)?.int64Value,
               let head = object["head"] as? String, let bytes = Hex.decode(head), bytes.count == 32 else { return nil }
         return ChainHeads.Head(seq: seq, hash: bytes)
+    }
+
+    /// The audit retention cutoff the newest digest of every cluster signed (the earliest of
+    /// them), from those digests' documents; nil when there is none or one lacks it.
+    static func signedRetentionCutoff(_ documents: [String]) -> Timestamp? {
+        var cutoffs: [Timestamp] = []
+        for document in documents {
+            guard let object = try? JSONSerialization.jsonObject(with: Data(document.utf8)) as? [String: Any] else { return nil }
+            guard let text = object["retention_cutoff"] as? String, let t = Timestamp(rfc3339: text) else { return nil }
+            cutoffs.append(t)
+        }
+        return cutoffs.min()
     }
 
     private func head(_ cluster: String) throws -> ChainHeads.Head {

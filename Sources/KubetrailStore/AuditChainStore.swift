@@ -72,13 +72,7 @@ extension RowWriter {
         let documents = try String.fetchAll(db, sql: """
             SELECT document FROM kubetrail_audit_digests d WHERE number = (SELECT max(number) FROM kubetrail_audit_digests WHERE cluster = d.cluster)
             """)
-        var cutoffs: [Timestamp] = []
-        for document in documents {
-            guard let object = try? JSONSerialization.jsonObject(with: Data(document.utf8)) as? [String: Any] else { return nil }
-            guard let text = object["retention_cutoff"] as? String, let t = Timestamp(rfc3339: text) else { return nil }
-            cutoffs.append(t)
-        }
-        return cutoffs.min()
+        return AuditChain.signedRetentionCutoff(documents)
     }
 
     /// Walks `cluster`'s chain after `seq` in order, each entry with its audit row's values

@@ -9,6 +9,9 @@ import KubetrailTables
 public protocol Store: AnyObject, Sendable, CustomStringConvertible {
     /// The audit chain heads this process committed: the writer extends no other.
     var writtenHeads: ChainHeads { get }
+    /// True when other processes may write the same store at once (PostgreSQL): a chain may
+    /// then run past this process's head, which must still be in it.
+    var sharedWriters: Bool { get }
 
     /// Runs `body` in one write transaction: all its rows commit together or not at all.
     func write<T>(_ body: (any StoreTransaction) throws -> T) throws -> T
@@ -59,6 +62,8 @@ public struct ChainHeadSummary: Sendable, Equatable {
 }
 
 extension Store {
+    public var sharedWriters: Bool { false }
+
     public func query<S: QuerySink>(_ sql: String, now: Timestamp = .now, into sink: S) throws {
         try query(sql, now: now, limits: QueryLimits(), into: sink)
     }
@@ -92,6 +97,10 @@ public enum InsertOutcome: Sendable, Equatable {
 public protocol StoreTransaction: AnyObject {
     /// Inserts a row of any of the four tables, deduplicated by its id; audit rows are chained.
     func insert<R: TableRow>(_ row: PreparedRow<R>) throws -> InsertOutcome
+    /// Inserts rows of one table in order, as one `insert` each would (a later row with an
+    /// earlier one's id is its duplicate, or completes it); a backend that writes in bulk
+    /// (PostgreSQL's COPY) does so here.
+    func insert<R: TableRow>(_ rows: [PreparedRow<R>]) throws -> [InsertOutcome]
 
     // MARK: Batches and cursors: what makes a re-send and a resumed stream idempotent
 
@@ -130,6 +139,10 @@ public protocol StoreTransaction: AnyObject {
 }
 
 extension StoreTransaction {
+    public func insert<R: TableRow>(_ rows: [PreparedRow<R>]) throws -> [InsertOutcome] {
+        try rows.map { try insert($0) }
+    }
+
     /// Prepares and inserts on this thread; callers with a writer thread of their own prepare
     /// rows before handing them over (`PreparedRow`).
     public func insert<R: TableRow>(_ row: R) throws -> InsertOutcome {

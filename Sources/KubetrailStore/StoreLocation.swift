@@ -1,9 +1,13 @@
 import Foundation
 
 /// Where a store is, as given to `--db` (or `db = …`): a file path or `sqlite:///path` for the
-/// embedded SQLite store. The scheme picks the backend, so callers never name one.
+/// embedded SQLite store, `postgres://…` (or `postgresql://…`) for PostgreSQL. The scheme
+/// picks the backend, so callers never name one.
 public enum StoreLocation: Equatable, Sendable, CustomStringConvertible {
     case sqlite(path: String)
+    /// A libpq URL; `password` (from `--db-password-file`) overrides the URL's and libpq's own
+    /// sources (`PGPASSWORD`, `~/.pgpass`). Shown redacted.
+    case postgres(url: String, password: String?)
 
     public struct Invalid: Error, CustomStringConvertible {
         public var description: String
@@ -34,15 +38,34 @@ public enum StoreLocation: Equatable, Sendable, CustomStringConvertible {
             guard !rest.isEmpty, rest != "/" else { throw Invalid(description: "\(text): no file path after \(scheme)://") }
             let path = rest.removingPercentEncoding ?? rest
             self = .sqlite(path: path.hasPrefix("/") ? path : expand(path))
+        case "postgres", "postgresql":
+            self = .postgres(url: text, password: nil)
         default:
-            throw Invalid(description: "\(text): unknown store scheme \(scheme):// (use a file path or sqlite:///path)")
+            throw Invalid(description: "\(PostgresURL.redacted(text)): unknown store scheme \(scheme):// (use a file path, sqlite:///path or postgres://…)")
         }
     }
 
     public var description: String {
         switch self {
         case .sqlite(let path): return path
+        case .postgres(let url, _): return PostgresURL.redacted(url)
         }
+    }
+
+    /// The location with the password read from `file` (its first line), for PostgreSQL; a
+    /// file is refused for SQLite, which has no password.
+    public func withPassword(fromFile file: String?) throws -> StoreLocation {
+        guard let file else { return self }
+        guard case .postgres(let url, _) = self else { throw Invalid(description: "--db-password-file applies to a postgres:// store only") }
+        guard let text = try? String(contentsOfFile: file, encoding: .utf8) else { throw Invalid(description: "cannot read the database password file \(file)") }
+        let password = text.split(separator: "\n", maxSplits: 1, omittingEmptySubsequences: false).first.map { String($0).trimmingCharacters(in: .whitespaces) } ?? ""
+        guard !password.isEmpty else { throw Invalid(description: "the database password file \(file) is empty") }
+        return .postgres(url: url, password: password)
+    }
+
+    public var isPostgres: Bool {
+        if case .postgres = self { return true }
+        return false
     }
 
     /// Opens the store.
@@ -50,6 +73,9 @@ public enum StoreLocation: Equatable, Sendable, CustomStringConvertible {
         switch (self, access) {
         case (.sqlite(let path), .readOnly): return try SQLiteStore(readingFrom: path)
         case (.sqlite(let path), .readWrite(let durability, let cacheMiB)): return try SQLiteStore(path: path, durability: durability, cacheMiB: cacheMiB)
+        // PostgreSQL commits durably by its own settings (synchronous_commit); no page cache here.
+        case (.postgres(let url, let password), .readOnly): return try PostgresStore(url: url, password: password, readOnly: true)
+        case (.postgres(let url, let password), .readWrite): return try PostgresStore(url: url, password: password)
         }
     }
 }

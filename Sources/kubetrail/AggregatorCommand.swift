@@ -126,6 +126,7 @@ struct AggregatorCommand: AsyncParsableCommand {
         }
         let dbPath = database.db.map(expandTilde) ?? env["KUBETRAIL_DB"].map(expandTilde) ?? file.db.map(expandTilde) ?? database.path
         var config = AggregatorConfiguration(databasePath: dbPath, ingestTokenFile: expandTilde(tokens))
+        config.databasePasswordFile = database.passwordFile
         config.host = String(address[..<colon]).trimmingCharacters(in: CharacterSet(charactersIn: "[]"))
         config.port = port
         config.queryTokenFile = (queryTokenFile ?? env["KUBETRAIL_QUERY_TOKEN_FILE"] ?? file.queryTokenFile).map(expandTilde)
@@ -211,7 +212,7 @@ struct AggregatorCommand: AsyncParsableCommand {
             throw ExitCode(1)
         }
         aggregator.bootstrapMetrics()
-        let host = config.host, db = config.databasePath
+        let host = config.host, db = aggregator.store.description
         let scheme = config.tlsCertificate == nil ? "http" : "https"
         let mutual = config.clientCA != nil
         do {

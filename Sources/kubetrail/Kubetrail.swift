@@ -12,10 +12,14 @@ struct Kubetrail: AsyncParsableCommand {
                       VerifyExportCommand.self, KeygenCommand.self, AggregatorCommand.self])
 }
 
-/// `--db`, shared by every command that opens the store.
+/// `--db` and `--db-password-file`, shared by every command that opens the store.
 struct DatabaseOptions: ParsableArguments {
-    @Option(name: .long, help: ArgumentHelp("The store: a SQLite file path or sqlite:///path.", discussion: "Default: $KUBETRAIL_DB, else ~/.kubetrail/kubetrail.db."))
+    @Option(name: .long, help: ArgumentHelp("The store: a SQLite file path, sqlite:///path, or postgres://USER@HOST:PORT/DB?sslmode=verify-full.",
+                                            discussion: "Default: $KUBETRAIL_DB, else ~/.kubetrail/kubetrail.db. PostgreSQL's password comes from --db-password-file, else PGPASSWORD or ~/.pgpass, as for psql."))
     var db: String?
+
+    @Option(name: .customLong("db-password-file"), help: ArgumentHelp("A file whose first line is the PostgreSQL password (default: $KUBETRAIL_DB_PASSWORD_FILE).", valueName: "path"))
+    var dbPasswordFile: String?
 
     /// What was given (or the default), before parsing.
     var value: String {
@@ -24,10 +28,16 @@ struct DatabaseOptions: ParsableArguments {
         return "~/.kubetrail/kubetrail.db"
     }
 
-    func location() throws -> StoreLocation { try StoreLocation(parsing: value, expandingTilde: expandTilde) }
+    var passwordFile: String? {
+        (dbPasswordFile ?? ProcessInfo.processInfo.environment["KUBETRAIL_DB_PASSWORD_FILE"].flatMap { $0.isEmpty ? nil : $0 }).map(expandTilde)
+    }
 
-    /// The store's name for messages.
-    var path: String { (try? location().description) ?? value }
+    func location() throws -> StoreLocation {
+        try StoreLocation(parsing: value, expandingTilde: expandTilde).withPassword(fromFile: passwordFile)
+    }
+
+    /// The store's name for messages (a PostgreSQL URL without its password).
+    var path: String { (try? StoreLocation(parsing: value, expandingTilde: expandTilde).description) ?? PostgresURL.redacted(value) }
 
     func open(_ access: StoreLocation.Access) throws -> any Store { try location().open(access) }
 }

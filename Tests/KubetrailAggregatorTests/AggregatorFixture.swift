@@ -9,20 +9,36 @@ final class AggregatorFixture: @unchecked Sendable {
     let queryToken = "query-\(UUID().uuidString)"
     /// kube-apiserver's own credential for the audit webhook (no agent's token may post there).
     let webhookToken = "webhook-\(UUID().uuidString)"
-    var db: String { dir.path("agg.db") }
+    let backend: TestBackend
+    /// The store: a file in the temp dir, or a database of its own on the shared PostgreSQL.
+    let db: String
 
-    init() throws {
+    init(_ backend: TestBackend = .sqlite) throws {
         dir = try TemporaryDirectory()
+        self.backend = backend
+        db = try backend.location(in: dir, name: "agg.db")
+        if backend == .postgres {
+            // Aggregators on PostgreSQL share one digest key; there is no "beside the database".
+            let keygen = try Subprocess.kubetrail(["keygen", "--out", dir.path("digest.key")])
+            guard keygen.status == 0 else { throw ServerError(keygen.stderr) }
+        }
         try dir.write("ingest.tokens", "# agents\n\(ingestToken)\n# kube-apiserver\n\(webhookToken) kinds=webhook\n")
         try dir.write("query.tokens", "\(queryToken)\n")
     }
 
+    /// On PostgreSQL the server is given the URL without its password, and the password in a
+    /// file, as a deployment does.
     var serverArguments: [String] {
-        ["--db", db, "--ingest-token-file", dir.path("ingest.tokens"), "--query-token-file", dir.path("query.tokens")]
+        var database = ["--db", db]
+        if backend == .postgres, let pg = try? SharedPostgres.get(), let file = try? dir.write("db-password", pg.password + "\n") {
+            database = ["--db", db.replacingOccurrences(of: ":\(pg.password)@", with: "@"), "--db-password-file", file,
+                        "--digest-signing-key", dir.path("digest.key")]
+        }
+        return database + ["--ingest-token-file", dir.path("ingest.tokens"), "--query-token-file", dir.path("query.tokens")]
     }
 
-    func start(_ extra: [String] = [], environment: [String: String] = [:]) throws -> ServerProcess {
-        try ServerProcess(arguments: serverArguments + extra, environment: environment)
+    func start(_ extra: [String] = [], environment: [String: String] = [:], log: String? = nil) throws -> ServerProcess {
+        try ServerProcess(arguments: serverArguments + extra, environment: environment, stderrPath: log)
     }
 
     /// The OpenShift audit fixture (100 events) and the CRI-O fixture (6 lines, one P+F pair).

@@ -4,8 +4,39 @@ import Testing
 import TestSupport
 
 @Suite(.serialized) struct IngestTests {
-    @Test func fixtureBatchRoundTripsIntoTheTablesAndIsStoredOnce() throws {
-        let f = try AggregatorFixture()
+    /// Two aggregators on one PostgreSQL database behind one Service: the same batches sent to
+    /// both at once (an agent re-sending to the other replica) are stored once, in one chain.
+    @Test func twoAggregatorsOnOnePostgresStoreEachBatchOnce() throws {
+        let f = try AggregatorFixture(.postgres)
+        let a = try f.start(log: f.dir.path("a.log")), b = try f.start(log: f.dir.path("b.log"))
+        defer { a.stop(); b.stop() }
+        var files: [String] = []
+        for copy in 1...4 { files.append(try f.write("b\(copy).z", AggregatorFixture.fixtureBatch(auditCopy: copy).deflated())) }
+        let replies = LockedArray<Curl.Reply>()
+        let sends = files + files, half = files.count
+        DispatchQueue.concurrentPerform(iterations: sends.count) { i in
+            if let r = try? f.ingest(i < half ? a : b, file: sends[i]) { replies.append(r) }
+        }
+        #expect(replies.values.count == 8 && replies.values.allSatisfy { $0.status == 200 }, "\(replies.values.map(\.body))")
+        #expect(replies.values.filter { $0.json?["duplicate"] as? Bool == true }.count == 4)
+        #expect(try f.count("SELECT COUNT(*) FROM kubernetes_audit_logs") == 400)
+        #expect(try f.count("SELECT COUNT(*) FROM kubernetes_pod_logs") == 20)
+        #expect(try f.count("SELECT COUNT(*) FROM kubetrail_audit_chain") == 400)
+        let verify = try Subprocess.kubetrail(["verify", "--db", f.db, "--skip-signatures"])
+        #expect(verify.status == 0, "\(verify.stdout)\(verify.stderr)")
+        // The logs name the database, never its password.
+        let password = try SharedPostgres.get().password
+        for log in ["a.log", "b.log"] {
+            let text = try String(contentsOfFile: f.dir.path(log), encoding: .utf8)
+            #expect(text.contains("postgres://kubetrail@127.0.0.1") && !text.contains(password), "\(text)")
+        }
+        // Without a shared signing key an aggregator on PostgreSQL does not start.
+        let unsigned = try Subprocess.kubetrail(["aggregator", "--listen", "127.0.0.1:0", "--db", f.db, "--ingest-token-file", f.dir.path("ingest.tokens")])
+        #expect(unsigned.status != 0 && unsigned.stderr.contains("--digest-signing-key"), "\(unsigned.stderr)")
+    }
+
+    @Test(arguments: TestBackend.allCases) func fixtureBatchRoundTripsIntoTheTablesAndIsStoredOnce(backend: TestBackend) throws {
+        let f = try AggregatorFixture(backend)
         let server = try f.start()
         defer { server.stop() }
         let encoder = try AggregatorFixture.fixtureBatch()
@@ -28,8 +59,8 @@ import TestSupport
         #expect(try f.count("SELECT COUNT(*) FROM kubetrail_ingest_batches") == 1)
     }
 
-    @Test func killedBetweenCommitAndReplyThenResentIsStoredOnce() throws {
-        let f = try AggregatorFixture()
+    @Test(arguments: TestBackend.allCases) func killedBetweenCommitAndReplyThenResentIsStoredOnce(backend: TestBackend) throws {
+        let f = try AggregatorFixture(backend)
         let file = try f.write("batch.z", AggregatorFixture.fixtureBatch().deflated())
         let crashing = try f.start(environment: ["KUBETRAIL_TEST_EXIT_AFTER_COMMIT": "1"])
         let lost = try f.ingest(crashing, file: file)
@@ -44,8 +75,8 @@ import TestSupport
         #expect(try f.count("SELECT COUNT(*) FROM kubernetes_pod_logs") == 5)
     }
 
-    @Test func concurrentClientsShareCommitsAndDuplicatesCollapse() throws {
-        let f = try AggregatorFixture()
+    @Test(arguments: TestBackend.allCases) func concurrentClientsShareCommitsAndDuplicatesCollapse(backend: TestBackend) throws {
+        let f = try AggregatorFixture(backend)
         let server = try f.start()
         defer { server.stop() }
         var files: [String] = []

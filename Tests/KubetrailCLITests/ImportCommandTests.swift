@@ -17,9 +17,9 @@ func count(_ db: String, _ sql: String) throws -> Int {
 }
 
 @Suite(.serialized) struct ImportCommandTests {
-    @Test func auditFixturesImportOnceAndReimportAsDuplicates() throws {
+    @Test(arguments: TestBackend.allCases) func auditFixturesImportOnceAndReimportAsDuplicates(backend: TestBackend) throws {
         let dir = try TemporaryDirectory()
-        let db = dir.path("k.db")
+        let db = try backend.location(in: dir, name: "k.db")
         let first = try Subprocess.kubetrail(["import", "audit", Fixtures.url("audit").path, "--db", db, "--cluster-name", "fixtures"])
         #expect(first.status == 0, "\(first.stderr)")
         // Independently: distinct auditID:stage over every fixture event.

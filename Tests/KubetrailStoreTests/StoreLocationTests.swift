@@ -17,15 +17,29 @@ import TestSupport
     }
 
     @Test func badValuesSayWhatIsAccepted() {
-        for bad in ["", "sqlite://", "sqlite:///", "mysql://u@h/db", "postgres://u@h/db"] {
+        for bad in ["", "sqlite://", "sqlite:///", "mysql://u@h/db"] {
             #expect(throws: StoreLocation.Invalid.self, "\(bad)") { try StoreLocation(parsing: bad) }
         }
         do {
             _ = try StoreLocation(parsing: "mysql://u@h/db")
             Issue.record("mysql:// was accepted")
         } catch {
-            #expect("\(error)".contains("unknown store scheme mysql://") && "\(error)".contains("sqlite:///path"), "\(error)")
+            #expect("\(error)".contains("unknown store scheme mysql://") && "\(error)".contains("sqlite:///path or postgres://"), "\(error)")
         }
+        // A password in an unknown URL is not repeated.
+        do { _ = try StoreLocation(parsing: "mysql://u:secret@h/db") } catch { #expect(!"\(error)".contains("secret"), "\(error)") }
+    }
+
+    @Test func postgresURLsAndThePasswordFile() throws {
+        let dir = try TemporaryDirectory()
+        let url = "postgres://kubetrail@db.internal:5432/kubetrail?sslmode=verify-full"
+        #expect(try StoreLocation(parsing: url) == .postgres(url: url, password: nil))
+        #expect(try StoreLocation(parsing: "postgresql://u@h/db") == .postgres(url: "postgresql://u@h/db", password: nil))
+        #expect(try StoreLocation(parsing: "postgres://u:pw@h/db").description == "postgres://u:****@h/db")
+        let file = try dir.write("pw", "s3cret  \nignored\n")
+        #expect(try StoreLocation(parsing: url).withPassword(fromFile: file) == .postgres(url: url, password: "s3cret"))
+        #expect(throws: StoreLocation.Invalid.self) { try StoreLocation(parsing: "k.db").withPassword(fromFile: file) }
+        #expect(throws: StoreLocation.Invalid.self) { try StoreLocation(parsing: url).withPassword(fromFile: dir.path("missing")) }
     }
 
     /// The CLI opens what the URL names, and refuses an unknown scheme with that message.

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import GRDB
 import Testing
 import TestSupport
@@ -17,10 +18,20 @@ func eventRow(uid: String, rv: String, count: Int) throws -> EventRow {
                                         "metadata": ["uid": uid, "resourceVersion": rv]]), context: IngestContext(sourceType: .apiWatch))
 }
 
+/// A new, empty store of `backend` (its directory kept alive by the store's lifetime in the test).
+func openStore(_ backend: TestBackend, _ access: StoreLocation.Access = .readWrite) throws -> any Store {
+    let dir = try TemporaryDirectory()
+    let store = try StoreLocation(parsing: backend.location(in: dir)).open(access)
+    keptDirectories.withLock { $0.append(dir) }
+    return store
+}
+
+/// Directories of stores opened by `openStore`, removed when the test process ends.
+let keptDirectories = Mutex<[TemporaryDirectory]>([])
+
 @Suite struct StoreSemanticsTests {
-    @Test func reinsertedAuditRowsAreStoredOnce() throws {
-        let dir = try TemporaryDirectory()
-        let store = try SQLiteStore(path: dir.path("s.db"))
+    @Test(arguments: TestBackend.allCases) func reinsertedAuditRowsAreStoredOnce(backend: TestBackend) throws {
+        let store = try openStore(backend)
         let rows = [auditRow("a"), auditRow("a", stage: "RequestReceived"), auditRow("b")]
         let first = try store.write { w in try rows.map { try w.insert($0) } }
         #expect(first == [.inserted, .inserted, .inserted])
@@ -31,9 +42,8 @@ func eventRow(uid: String, rv: String, count: Int) throws -> EventRow {
         #expect(c.rows.map { $0[0] } == ["a:RequestReceived", "a:ResponseComplete", "b:ResponseComplete"])
     }
 
-    @Test func newerResourceVersionWinsOlderIsIgnored() throws {
-        let dir = try TemporaryDirectory()
-        let store = try SQLiteStore(path: dir.path("s.db"))
+    @Test(arguments: TestBackend.allCases) func newerResourceVersionWinsOlderIsIgnored(backend: TestBackend) throws {
+        let store = try openStore(backend)
         #expect(try store.write { try $0.insert(eventRow(uid: "e", rv: "100", count: 1)) } == .inserted)
         #expect(try store.write { try $0.insert(eventRow(uid: "e", rv: "105", count: 3)) } == .updated)
         #expect(try store.write { try $0.insert(eventRow(uid: "e", rv: "99", count: 9)) } == .duplicate)
@@ -43,9 +53,8 @@ func eventRow(uid: String, rv: String, count: Int) throws -> EventRow {
         #expect(c.rows == [["3", "105"]])
     }
 
-    @Test func aFailedTransactionStoresNothing() throws {
-        let dir = try TemporaryDirectory()
-        let store = try SQLiteStore(path: dir.path("s.db"))
+    @Test(arguments: TestBackend.allCases) func aFailedTransactionStoresNothing(backend: TestBackend) throws {
+        let store = try openStore(backend)
         struct Boom: Error {}
         #expect(throws: Boom.self) {
             try store.write { w in
@@ -58,11 +67,12 @@ func eventRow(uid: String, rv: String, count: Int) throws -> EventRow {
         #expect(c.rows == [["0"]])
     }
 
-    @Test func readersAreNotBlockedByAnOpenWriteTransaction() async throws {
+    @Test(arguments: TestBackend.allCases) func readersAreNotBlockedByAnOpenWriteTransaction(backend: TestBackend) async throws {
         let dir = try TemporaryDirectory()
-        let store = try SQLiteStore(path: dir.path("s.db"))
+        let location = try StoreLocation(parsing: backend.location(in: dir))
+        let store = try location.open(.readWrite)
         _ = try store.write { try $0.insert(auditRow("committed")) }
-        let reader = try SQLiteStore(readingFrom: dir.path("s.db"))
+        let reader = try location.open(.readOnly)
         let inWrite = DispatchSemaphore(value: 0), release = DispatchSemaphore(value: 0)
         let writer = Thread {
             _ = try? store.write { w -> Int in
@@ -108,9 +118,8 @@ func eventRow(uid: String, rv: String, count: Int) throws -> EventRow {
         }
     }
 
-    @Test func deletedResourceRowIsRemoved() throws {
-        let dir = try TemporaryDirectory()
-        let store = try SQLiteStore(path: dir.path("s.db"))
+    @Test(arguments: TestBackend.allCases) func deletedResourceRowIsRemoved(backend: TestBackend) throws {
+        let store = try openStore(backend)
         let pod = try ResourceNormalizer.row(KubeObject(["kind": "Pod", "metadata": ["uid": "p1", "name": "x"]]), context: IngestContext(sourceType: .apiWatch))
         _ = try store.write { try $0.insert(pod) }
         #expect(try store.write { try $0.delete(table: ResourceRow.schema, id: "p1") })

@@ -9,14 +9,20 @@ public final class ServerProcess: @unchecked Sendable {
     private let lock = NSLock()
     private var stdoutText = ""
 
-    public init(arguments: [String], environment: [String: String] = [:], listen: String = "127.0.0.1:0") throws {
+    /// `stderrPath`: a file the aggregator's log goes to (else it is discarded).
+    public init(arguments: [String], environment: [String: String] = [:], listen: String = "127.0.0.1:0", stderrPath: String? = nil) throws {
         process.executableURL = Subprocess.productURL("kubetrail")
         process.arguments = ["aggregator", "--listen", listen] + arguments
         var env = ProcessInfo.processInfo.environment
         for (k, v) in environment { env[k] = v }
         process.environment = env
         process.standardOutput = output
-        process.standardError = FileHandle.nullDevice
+        if let stderrPath {
+            _ = FileManager.default.createFile(atPath: stderrPath, contents: nil)
+            process.standardError = FileHandle(forWritingAtPath: stderrPath)
+        } else {
+            process.standardError = FileHandle.nullDevice
+        }
         try process.run()
         let handle = output.fileHandleForReading
         Thread {

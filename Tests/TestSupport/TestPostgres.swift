@@ -42,7 +42,7 @@ public final class TestPostgres: @unchecked Sendable {
     /// Runs a PostgreSQL tool with its output in a file and every other inherited descriptor
     /// closed: the server `pg_ctl start` leaves running would otherwise hold open the pipes of
     /// this and of any test spawning a process at that moment, whose reads would never end.
-    private func run(_ tool: String, _ arguments: [String]) throws {
+    func run(_ tool: String, _ arguments: [String], environment: [String: String] = [:]) throws {
         let binary = "/usr/lib/postgresql/15/bin/" + tool
         let output = dir.path("\(tool).out")
         let command = (getuid() == 0 ? ["/usr/sbin/runuser", "-u", "postgres", "--"] : []) + [binary] + arguments
@@ -54,7 +54,7 @@ public final class TestPostgres: @unchecked Sendable {
         os.closerange(3, 65536)
         os.execv(sys.argv[2], sys.argv[2:])
         """
-        let r = try Subprocess.run(URL(fileURLWithPath: "/usr/bin/python3"), ["-c", detach, output] + command)
+        let r = try Subprocess.run(URL(fileURLWithPath: "/usr/bin/python3"), ["-c", detach, output] + command, environment: environment)
         guard r.status == 0 else {
             let said = (try? String(contentsOfFile: output, encoding: .utf8)) ?? ""
             throw PostgresSetupError("\(tool) failed (\(r.status)): \(said)\n\(log)")

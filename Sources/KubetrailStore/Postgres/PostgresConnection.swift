@@ -26,7 +26,9 @@ public final class PostgresConnection {
         public var affected: Int
     }
 
-    private let conn: OpaquePointer
+    let conn: OpaquePointer
+    /// Names of session objects made on this connection (temporary tables), made once.
+    var session: Set<String> = []
 
     /// Connects to `url` (`postgres://USER@HOST:PORT/DB?sslmode=…`, or any libpq connection
     /// string). `password`, when given (`--db-password-file`), overrides the URL's and libpq's
@@ -139,13 +141,13 @@ public final class PostgresConnection {
         }
     }
 
-    private func failure(_ result: OpaquePointer?) -> Failure {
+    func failure(_ result: OpaquePointer?) -> Failure {
         let state = PQresultErrorField(result, Int32(UInt8(ascii: "C"))).map { String(cString: $0) }
         let message = result == nil ? "" : Self.trimmed(PQresultErrorMessage(result))
         return Failure(sqlState: state, message: message.isEmpty ? Self.trimmed(PQerrorMessage(conn)) : message)
     }
 
-    private static func trimmed(_ c: UnsafePointer<CChar>?) -> String {
+    static func trimmed(_ c: UnsafePointer<CChar>?) -> String {
         guard let c else { return "" }
         return String(cString: c).trimmingCharacters(in: .whitespacesAndNewlines)
     }

@@ -1,0 +1,62 @@
+import Foundation
+
+/// Runs a user's query read-only: in a `READ ONLY` transaction (which PostgreSQL enforces, and
+/// which no statement can turn read-write after its first query), as one statement (the
+/// extended protocol takes no second one to smuggle a COMMIT through), with the limits of
+/// `QueryLimits`: `statement_timeout` on the server and the same clock here, rows and value
+/// sizes counted as they stream, and a cancel sent when the client goes away.
+///
+/// The SQL is PostgreSQL's own: the product README's queries run as written. `now` is the
+/// server's `now()`.
+struct PostgresQuery {
+    let connection: PostgresConnection
+    let limits: QueryLimits
+
+    func run(_ sql: String, into sink: some QuerySink) throws {
+        let c = connection
+        try c.execute("BEGIN READ ONLY")
+        defer { if c.inTransaction { _ = try? c.execute("ROLLBACK") } }
+        let timeout = limits.timeLimit.map { String(max(1, Int(($0 * 1000).rounded(.up)))) } ?? "0"
+        // A query (not SET) so the transaction has its snapshot: from here it cannot become read-write.
+        try c.execute("SELECT set_config('statement_timeout', $1, true)", [timeout])
+        let deadline = limits.timeLimit.map { Date().addingTimeInterval($0) }
+        let cancelled = limits.cancelled
+        let stop = PostgresStop(check: {
+            if cancelled?() == true { return "the query was stopped: its client went away" }
+            if let deadline, Date() >= deadline { return QueryControl.timeLimitMessage }
+            return nil
+        }, heartbeat: limits.heartbeat.map { h in { h() } })
+        var types: [UInt32] = []
+        var begun = false
+        var rows = 0
+        var values: [QueryValue] = []
+        do {
+            try c.stream(sql, stop: stop, begin: { columns in
+                types = columns.map(\.type)
+                values = Array(repeating: .null, count: columns.count)
+                begun = true
+                try sink.begin(columns: columns.map { QueryColumn(name: $0.name, declaredType: PostgresValues.declaredType($0.type)) })
+            }, row: { row in
+                rows += 1
+                if let max = limits.maxRows, rows > max {
+                    throw StoreError.limit("the result has more than \(max) rows; add a LIMIT or narrow the query")
+                }
+                for i in 0..<row.count {
+                    if row.bytes(i).count > limits.maxValueBytes {
+                        throw StoreError.limit("a value is longer than \(limits.maxValueBytes) bytes, the most a query may read")
+                    }
+                    values[i] = PostgresValues.value(row, i, type: types[i])
+                }
+                try sink.row(values)
+            })
+        } catch let f as PostgresConnection.Failure {
+            // 57014: canceled, by statement_timeout or by the cancel this side sent.
+            if f.sqlState == "57014" { throw StoreError.limit(QueryControl.timeLimitMessage) }
+            throw StoreError.sql(f.message)
+        } catch let s as PostgresConnection.Stopped {
+            throw StoreError.limit(s.reason)
+        }
+        if begun, !types.isEmpty { try sink.end() }
+        try c.execute("COMMIT")
+    }
+}

@@ -1,0 +1,252 @@
+import Foundation
+import KubetrailTables
+
+/// PostgreSQL's `StoreTransaction`: one transaction on the store's writer connection (or a
+/// read-only snapshot on a pooled one).
+final class PostgresTransaction: StoreTransaction {
+    let store: PostgresStore
+    let c: PostgresConnection
+    /// The chain heads this process committed (nil for a reader).
+    let heads: ChainHeads?
+    /// Where this transaction took each audit chain, published once it commits.
+    var chainUpdates: [String: ChainHeads.Head] = [:]
+    /// Clusters whose chain lock this transaction holds.
+    var lockedClusters: Set<String> = []
+    /// Partitions this transaction created, known to the store once it commits.
+    private(set) var createdPartitions: [String: Set<Int64>] = [:]
+
+    init(store: PostgresStore, connection: PostgresConnection, heads: ChainHeads?) {
+        self.store = store
+        self.c = connection
+        self.heads = heads
+    }
+
+    // MARK: Rows
+
+    func insert<R: TableRow>(_ row: PreparedRow<R>) throws -> InsertOutcome {
+        try insert([row])[0]
+    }
+
+    func insert<R: TableRow>(_ rows: [PreparedRow<R>]) throws -> [InsertOutcome] {
+        guard !rows.isEmpty else { return [] }
+        let schema = R.schema
+        if PostgresSchema.isAudit(schema) { return try insertAudit(rows) }
+        if case .replaceIfNewer(let column) = schema.conflict { return try rows.map { try insertEvolving($0, schema, versionColumn: column) } }
+        // Rows with one id go in rounds, so a later one meets the earlier as stored, as it
+        // would one insert at a time (a partial line, then the line completing it).
+        var outcomes = [InsertOutcome](repeating: .duplicate, count: rows.count)
+        for round in Self.rounds(rows.map(\.id)) {
+            let done = try append(round.map { (rows[$0].values, rows[$0].timestamp) }, schema)
+            for (i, o) in zip(round, done) { outcomes[i] = o }
+        }
+        return outcomes
+    }
+
+    /// Indices grouped so no id repeats within a group, each id's occurrences in order.
+    static func rounds(_ ids: [String]) -> [[Int]] {
+        var rounds: [[Int]] = []
+        var seen: [String: Int] = [:]
+        for (i, id) in ids.enumerated() {
+            let n = seen[id, default: 0]
+            seen[id] = n + 1
+            if rounds.count <= n { rounds.append([]) }
+            rounds[n].append(i)
+        }
+        return rounds
+    }
+
+    /// COPY into the table's staging twin, then one INSERT … ON CONFLICT from it: the database
+    /// decides what is new, also against rows another aggregator is committing right now.
+    private func append(_ rows: [(values: [ColumnValue], timestamp: String)], _ schema: TableSchema) throws -> [InsertOutcome] {
+        let storable = rows.map { PostgresValues.storable($0.values, schema.columns) ?? $0.values }
+        if PostgresSchema.isPartitioned(schema) {
+            let timeIndex = schema.columns.firstIndex { $0.name == schema.timeColumn }!
+            try ensurePartitions(schema.name, storable.map { v in
+                if case .text(let t) = v[timeIndex], let ts = Timestamp(rfc3339: t) { return ts }
+                return nil
+            })
+        }
+        let stage = try stagingTable(schema)
+        let columns = schema.columns.map { quoteIdentifier($0.name) }.joined(separator: ", ")
+        try c.copyIn("COPY \(stage) (\(columns)) FROM STDIN", rows: try storable.map { try Self.copyRow($0, schema) })
+        let key = PostgresSchema.isPartitioned(schema) ? "tp_id, \(quoteIdentifier(schema.timeColumn))" : "tp_id"
+        var changed: [String: InsertOutcome] = [:]
+        for r in try c.execute("""
+            INSERT INTO \(quoteIdentifier(schema.name)) (\(columns)) SELECT \(columns) FROM \(stage) ON CONFLICT (\(key)) DO NOTHING RETURNING tp_id
+            """).rows {
+            if let id = r[0] { changed[id] = .inserted }
+        }
+        // Only a complete row replaces a stored partial one; asked only when a row was not new
+        // (PostgreSQL cannot say "inserted or updated" from one statement on a partitioned table).
+        if case .replaceWhileStored(let flag) = schema.conflict, changed.count < rows.count {
+            let f = quoteIdentifier(flag), time = quoteIdentifier(schema.timeColumn)
+            let sets = schema.columns.filter { $0.name != "tp_id" }.map { "\(quoteIdentifier($0.name)) = s.\(quoteIdentifier($0.name))" }.joined(separator: ", ")
+            for r in try c.execute("""
+                UPDATE \(quoteIdentifier(schema.name)) AS t SET \(sets) FROM \(stage) s
+                WHERE t.tp_id = s.tp_id AND t.\(time) = s.\(time) AND t.\(f) AND NOT s.\(f) RETURNING t.tp_id
+                """).rows {
+                if let id = r[0], changed[id] == nil { changed[id] = .updated }
+            }
+        }
+        try c.execute("DELETE FROM \(stage)")
+        return storable.map { v in
+            guard case .text(let id) = v[0] else { return .duplicate }
+            return changed[id] ?? .duplicate
+        }
+    }
+
+    /// Events and resources: stored when new, replaced by a newer `resourceVersion`.
+    private func insertEvolving<R: TableRow>(_ row: PreparedRow<R>, _ schema: TableSchema, versionColumn: String) throws -> InsertOutcome {
+        let values = PostgresValues.storable(row.values, schema.columns) ?? row.values
+        let parameters = try Self.copyRow(values, schema)
+        let t = quoteIdentifier(schema.name)
+        let columns = schema.columns.map { quoteIdentifier($0.name) }.joined(separator: ", ")
+        let placeholders = (1...schema.columns.count).map { "$\($0)" }.joined(separator: ", ")
+        let stored = try c.execute("SELECT \(quoteIdentifier(versionColumn)) FROM \(t) WHERE tp_id = $1", [row.id]).rows.first
+        guard let stored else {
+            let n = try c.execute("INSERT INTO \(t) (\(columns)) VALUES (\(placeholders)) ON CONFLICT (tp_id) DO NOTHING", parameters).affected
+            return n > 0 ? .inserted : .duplicate
+        }
+        let index = schema.columns.firstIndex { $0.name == versionColumn }!
+        if case .text(let incoming) = values[index], let version = stored[0], !ResourceVersion.isNewer(incoming, than: version) {
+            return .duplicate
+        }
+        let sets = schema.columns.filter { $0.name != "tp_id" }.map { "\(quoteIdentifier($0.name)) = EXCLUDED.\(quoteIdentifier($0.name))" }.joined(separator: ", ")
+        try c.execute("INSERT INTO \(t) (\(columns)) VALUES (\(placeholders)) ON CONFLICT (tp_id) DO UPDATE SET \(sets)", parameters)
+        return .updated
+    }
+
+    static func copyRow(_ values: [ColumnValue], _ schema: TableSchema) throws -> [String?] {
+        try zip(values, schema.columns).map { try PostgresValues.copyText($0, $1.type) }
+    }
+
+    /// The temporary table shaped like `schema`'s that rows are copied into first.
+    func stagingTable(_ schema: TableSchema) throws -> String {
+        try Self.makeStagingTable(schema, on: c)
+        return quoteIdentifier(Self.stagingName(schema))
+    }
+
+    static func stagingName(_ schema: TableSchema) -> String { "kubetrail_stage_" + schema.name }
+
+    /// Made once per connection, and outside a transaction (`PostgresStore.write` calls this
+    /// before BEGIN): one made inside would vanish with a rollback while the connection
+    /// believed it there.
+    static func makeStagingTables(on c: PostgresConnection) throws {
+        for schema in KubernetesTables.all where !PostgresSchema.isAudit(schema) {
+            if case .replaceIfNewer = schema.conflict { continue }
+            try makeStagingTable(schema, on: c)
+        }
+    }
+
+    private static func makeStagingTable(_ schema: TableSchema, on c: PostgresConnection) throws {
+        let name = stagingName(schema)
+        guard !c.session.contains(name) else { return }
+        try c.execute("CREATE TEMPORARY TABLE IF NOT EXISTS \(quoteIdentifier(name)) (LIKE \(quoteIdentifier(schema.name))) ON COMMIT DELETE ROWS")
+        c.session.insert(name)
+    }
+
+    /// Creates the day partitions `times` fall in that do not exist yet, in this transaction.
+    func ensurePartitions(_ table: String, _ times: [Timestamp?]) throws {
+        let days = Set(times.compactMap { $0.map(PostgresSchema.day(of:)) })
+        let missing = days.subtracting(store.knownPartitions(table)).subtracting(createdPartitions[table] ?? [])
+        guard !missing.isEmpty else { return }
+        try PostgresStore.createPartitions([table: missing], on: c)
+        createdPartitions[table, default: []].formUnion(missing)
+    }
+
+    // MARK: Batches and cursors
+
+    func recordBatch(id: String, node: String, records: Int) throws -> Bool {
+        try c.execute("""
+            INSERT INTO kubetrail_ingest_batches (batch_id, node, committed_at, records) VALUES ($1, $2, $3, $4) ON CONFLICT (batch_id) DO NOTHING
+            """, [id, node, Timestamp.now.iso8601, String(records)]).affected == 1
+    }
+
+    func forgetBatches(committedBefore cutoff: Timestamp) throws -> Int {
+        try c.execute("DELETE FROM kubetrail_ingest_batches WHERE committed_at < $1", [cutoff.iso8601]).affected
+    }
+
+    func hasBatch(id: String) throws -> Bool {
+        try !c.execute("SELECT 1 FROM kubetrail_ingest_batches WHERE batch_id = $1", [id]).rows.isEmpty
+    }
+
+    func cursor(_ name: String) throws -> String? {
+        try c.execute("SELECT value FROM kubetrail_cursors WHERE name = $1", [name]).rows.first?[0]
+    }
+
+    func setCursor(_ name: String, _ value: String) throws {
+        try c.execute("""
+            INSERT INTO kubetrail_cursors (name, value, updated_at) VALUES ($1, $2, $3)
+            ON CONFLICT (name) DO UPDATE SET value = EXCLUDED.value, updated_at = EXCLUDED.updated_at
+            """, [name, value, Timestamp.now.iso8601])
+    }
+
+    // MARK: Retention and resources
+
+    /// Whole days older than `cutoff` are dropped as partitions (counted first); rows of the
+    /// day the cutoff falls in, and of unpartitioned tables, are deleted `limit` at a time.
+    func deleteOlder(in schema: TableSchema, than cutoff: Timestamp, limit: Int) throws -> Int {
+        let t = quoteIdentifier(schema.name), col = quoteIdentifier(schema.timeColumn)
+        if PostgresSchema.isPartitioned(schema) {
+            var dropped = 0
+            for row in try c.execute(PostgresSchema.listPartitions).rows where row[0] == schema.name {
+                guard let name = row[1], let day = PostgresSchema.day(ofPartition: name, table: schema.name),
+                      (day + 1) * 86_400_000_000 <= cutoff.microseconds else { continue }
+                dropped += Int(try c.execute("SELECT count(*) FROM \(quoteIdentifier(name))").rows[0][0] ?? "0") ?? 0
+                try c.execute("DROP TABLE \(quoteIdentifier(name))")
+                store.forgetPartition(schema.name, day: day)
+            }
+            if dropped > 0 { return dropped }
+            return try c.execute("DELETE FROM \(t) WHERE (tableoid, ctid) IN (SELECT tableoid, ctid FROM \(t) WHERE \(col) < $1 LIMIT $2)",
+                                 [cutoff.iso8601, String(limit)]).affected
+        }
+        return try c.execute("DELETE FROM \(t) WHERE tp_id IN (SELECT tp_id FROM \(t) WHERE \(col) < $1 LIMIT $2)", [cutoff.iso8601, String(limit)]).affected
+    }
+
+    func resourceIDs(kind: String, cluster: String?, namespaces: [String]?) throws -> Set<String> {
+        var sql = "SELECT tp_id FROM kubernetes_resources WHERE resource_type = $1 AND cluster_name IS NOT DISTINCT FROM $2"
+        var parameters: [String?] = [kind, cluster]
+        if let namespaces {
+            sql += " AND (namespace IS NULL OR namespace = '' OR namespace = ANY($3::text[]))"
+            parameters.append(PostgresValues.arrayLiteral(namespaces))
+        }
+        return Set(try c.execute(sql, parameters).rows.compactMap { $0[0] })
+    }
+
+    func delete(table schema: TableSchema, id: String) throws -> Bool {
+        try c.execute("DELETE FROM \(quoteIdentifier(schema.name)) WHERE tp_id = $1", [id]).affected > 0
+    }
+
+    // MARK: The audit chain and its digests
+
+    /// A writer reading a cluster's chain holds it still first (the digest writer checks a span
+    /// and signs its head; no other aggregator may extend it in between).
+    private func holdChain(_ cluster: String) throws {
+        if heads != nil { try lockChains([cluster]) }
+    }
+
+    func chainClusters() throws -> [String] { try PostgresChain.clusters(c) }
+
+    func storedChainHead(cluster: String) throws -> ChainHeads.Head? {
+        try holdChain(cluster)
+        return try PostgresChain.storedHead(c, cluster: cluster)
+    }
+
+    func lastDigest(cluster: String) throws -> StoredDigest? {
+        try holdChain(cluster)
+        return try PostgresChain.lastDigest(c, cluster: cluster)
+    }
+
+    func chainSpan(cluster: String, after seq: Int64) throws -> ChainSpan {
+        try holdChain(cluster)
+        return try PostgresChain.span(c, cluster: cluster, after: seq)
+    }
+    func signedAuditRetentionCutoff() throws -> Timestamp? { try PostgresChain.signedRetentionCutoff(c) }
+    func insertDigest(_ d: StoredDigest) throws { try PostgresChain.insertDigest(c, d) }
+    func pruneAuditChain(olderThan cutoff: Timestamp) throws -> Int { try PostgresChain.prune(c, olderThan: cutoff) }
+
+    func walkAuditChain(cluster: String, after seq: Int64, through last: Int64, _ body: (ChainEntry, [QueryValue]?) throws -> Void) throws {
+        try holdChain(cluster)
+        try PostgresChain.walk(c, cluster: cluster, after: seq, through: last, body)
+    }
+}
