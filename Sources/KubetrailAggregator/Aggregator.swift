@@ -19,6 +19,8 @@ public final class Aggregator: Sendable {
     public let configuration: AggregatorConfiguration
     public let store: any Store
     let writer: GroupCommitWriter
+    /// The duties one aggregator does for all that share the store (LeaderDuties).
+    let leaderDuties = LeaderWork()
     let auth: Authenticator
     let clusterClaims: ClusterClaims
     /// Inflated bytes of the batches being decoded now, across requests.
@@ -34,7 +36,7 @@ public final class Aggregator: Sendable {
         self.configuration = configuration
         self.logger = logger
         // Acknowledged means on disk: every commit is fsynced.
-        store = try StoreLocation(parsing: configuration.databasePath).withPassword(fromFile: configuration.databasePasswordFile).open(.readWrite(durability: .full, cacheMiB: configuration.pageCacheMiB))
+        store = try StoreLocation(parsing: configuration.databasePath).withPassword(fromFile: configuration.databasePasswordFile).open(.serving(cacheMiB: configuration.pageCacheMiB))
         auth = Authenticator(ingest: try TokenFile(path: configuration.ingestTokenFile),
                              query: try configuration.queryTokenFile.map { try TokenFile(path: $0) },
                              verifiedClientCertificates: configuration.clientCA != nil)
@@ -146,61 +148,22 @@ public final class Aggregator: Sendable {
             onServerRunning: { channel in onListening(channel.localAddress?.port ?? 0) },
             logger: logger)
         let group = ServiceGroup(services: [app], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
-        let retention = Retention(store: store, maxAge: configuration.retention, interval: configuration.retentionInterval, logger: logger)
-        retention.start()
-        defer { retention.stop() }
-        let digests = DigestService(
-            store: store,
-            writer: DigestWriter(key: try DigestService.key(configured: configuration.digestSigningKey, store: store, logger: logger),
-                                 interval: configuration.digestInterval, retention: configuration.retention[AuditLogRow.schema.name],
-                                 directory: configuration.digestDirectory),
-            logger: logger)
-        digests.start()
-        defer { digests.stop() }
-        var pollers: ClusterPollers?
-        if let cluster = configuration.kubernetes {
-            let collections = ClusterPollers.standard.filter { configuration.kubernetesIncludeEvents || $0.target != .events }
-            let log = logger
-            pollers = ClusterPollers(client: KubeClient(connection: cluster), store: store,
-                                     context: IngestContext(clusterName: configuration.clusterName, sourceType: .apiWatch,
-                                                            sourceName: cluster.server),
-                                     collections: collections, namespaces: configuration.kubernetesNamespaces,
-                                     log: { log.info("kubernetes: \($0)") })
-            pollers?.start()
-            logger.info("polling the Kubernetes API", metadata: ["server": "\(cluster.server)", "collections": "\(collections.count)"])
-        }
-        var auditLogs: PodLogCollection?
-        let auditDone = DispatchSemaphore(value: 0)
-        if let cluster = configuration.kubernetes, !configuration.kubernetesAuditMethods.isEmpty {
-            let log = logger
-            let collection = PodLogCollection(
-                client: KubeClient(connection: cluster), store: store,
-                context: IngestContext(clusterName: configuration.clusterName, sourceType: .apiserverLog),
-                table: .audit, selections: configuration.kubernetesAuditMethods.compactMap(LogPodSelection.forAudit),
-                follow: true, since: configuration.kubernetesAuditSince,
-                cursorScope: configuration.clusterName ?? cluster.server, log: { log.info("kubernetes audit: \($0)") })
-            auditLogs = collection
-            Thread {
-                _ = try? collection.run()
-                auditDone.signal()
-            }.start()
-            logger.info("reading audit events from pod logs", metadata: ["methods": "\(configuration.kubernetesAuditMethods.map(\.rawValue))"])
-        }
-        // The API readers commit what they hold before the store closes.
-        func stopAPIReaders() {
-            auditLogs?.stop()
-            pollers?.stop()
-            if auditLogs != nil { _ = auditDone.wait(timeout: .now() + 25) }
-            pollers?.waitUntilStopped(timeout: 20)
-        }
+        let digestWriter = DigestWriter(key: try DigestService.key(configured: configuration.digestSigningKey, store: store, logger: logger),
+                                        interval: configuration.digestInterval, retention: configuration.retention[AuditLogRow.schema.name],
+                                        directory: configuration.digestDirectory)
+        let duties = LeaderDuties(lock: store.leaderLock("aggregator"), interval: configuration.leaderCheckInterval, logger: logger,
+                                  begin: { [self] in leaderDuties.begin(self, digestWriter: digestWriter) },
+                                  end: { [self] in leaderDuties.end() })
+        duties.start()
         do {
             try await group.run()
         } catch {
-            stopAPIReaders()
+            writer.stop()
+            duties.stop()
             throw error
         }
-        stopAPIReaders()
         writer.stop()
+        duties.stop()
         logger.info("stopped; every acknowledged batch is committed")
     }
 

@@ -7,6 +7,8 @@ public struct AggregatorConfiguration: Sendable {
     public var databasePath: String
     /// The PostgreSQL password's file (`--db-password-file`), for a postgres:// store.
     public var databasePasswordFile: String?
+    /// Seconds between checks of the store's leader lock (aggregators sharing PostgreSQL).
+    public var leaderCheckInterval: Double = 5
     /// SQLite's page cache for the writer, in MiB: most of the aggregator's memory once warm.
     public var pageCacheMiB = Aggregator.pageCacheMiB
     public var ingestTokenFile: String

@@ -183,6 +183,9 @@ public enum StoreError: Error, CustomStringConvertible, Sendable {
     case limit(String)
     /// The transaction was rolled back; nothing of it is stored.
     case write(path: String, message: String)
+    /// A database server is away, out of space or taking no writes: nothing of the transaction
+    /// is stored, and the same write may succeed later.
+    case unavailable(store: String, message: String)
 
     public var description: String {
         switch self {
@@ -191,6 +194,7 @@ public enum StoreError: Error, CustomStringConvertible, Sendable {
         case .sql(let message): return message
         case .limit(let message): return message
         case .write(let path, let message): return "cannot write \(path): \(message) (is the disk full or the file size limited?)"
+        case .unavailable(let store, let message): return "cannot write \(store): \(message)"
         }
     }
 }

@@ -19,6 +19,10 @@ public protocol Store: AnyObject, Sendable, CustomStringConvertible {
     /// Runs `body` on a read snapshot, beside the writer (only reading methods may be used).
     func read<T>(_ body: (any StoreTransaction) throws -> T) throws -> T
 
+    /// A lock at most one process holds at a time, for duties one process does for all (the
+    /// Kubernetes pollers, digests, retention); nil when only one process writes the store.
+    func leaderLock(_ name: String) -> (any LeaderLock)?
+
     /// Runs read-only SQL within `limits`, streaming rows into `sink`.
     func query<S: QuerySink>(_ sql: String, now: Timestamp, limits: QueryLimits, into sink: S) throws
 
@@ -50,6 +54,13 @@ public protocol Store: AnyObject, Sendable, CustomStringConvertible {
     func auditConflicts(from: Timestamp?, to: Timestamp?, limit: Int) throws -> (conflicts: [AuditConflict], total: Int)
 }
 
+/// Held by one process at a time; lost when that process (or its connection) dies.
+public protocol LeaderLock: AnyObject, Sendable {
+    /// Takes the lock if it is free, or checks it is still held; true while this process holds it.
+    func tryAcquire() -> Bool
+    func release()
+}
+
 /// The limits a query runs under (rows, wall-clock time, value size, cancellation).
 public typealias QueryLimits = ReadOnlyConnection.Limits
 
@@ -63,6 +74,7 @@ public struct ChainHeadSummary: Sendable, Equatable {
 
 extension Store {
     public var sharedWriters: Bool { false }
+    public func leaderLock(_ name: String) -> (any LeaderLock)? { nil }
 
     public func query<S: QuerySink>(_ sql: String, now: Timestamp = .now, into sink: S) throws {
         try query(sql, now: now, limits: QueryLimits(), into: sink)

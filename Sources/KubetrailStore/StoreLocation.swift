@@ -17,6 +17,9 @@ public enum StoreLocation: Equatable, Sendable, CustomStringConvertible {
     public enum Access: Sendable {
         /// Created when missing and migrated; `durability` and a page cache for the writer.
         case readWrite(durability: SQLiteStore.Durability, cacheMiB: Int)
+        /// As `readWrite`, for a long-running server: a database server that is down or takes no
+        /// writes at start is not an error; writes fail (and readiness with them) until it does.
+        case serving(cacheMiB: Int)
         /// An existing store, for queries only: writes are refused by the backend itself.
         case readOnly
 
@@ -73,6 +76,8 @@ public enum StoreLocation: Equatable, Sendable, CustomStringConvertible {
         switch (self, access) {
         case (.sqlite(let path), .readOnly): return try SQLiteStore(readingFrom: path)
         case (.sqlite(let path), .readWrite(let durability, let cacheMiB)): return try SQLiteStore(path: path, durability: durability, cacheMiB: cacheMiB)
+        case (.sqlite(let path), .serving(let cacheMiB)): return try SQLiteStore(path: path, durability: .full, cacheMiB: cacheMiB)
+        case (.postgres(let url, let password), .serving): return try PostgresStore(url: url, password: password, waitForServer: true)
         // PostgreSQL commits durably by its own settings (synchronous_commit); no page cache here.
         case (.postgres(let url, let password), .readOnly): return try PostgresStore(url: url, password: password, readOnly: true)
         case (.postgres(let url, let password), .readWrite): return try PostgresStore(url: url, password: password)

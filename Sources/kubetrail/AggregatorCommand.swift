@@ -126,7 +126,7 @@ struct AggregatorCommand: AsyncParsableCommand {
         }
         let dbPath = database.db.map(expandTilde) ?? env["KUBETRAIL_DB"].map(expandTilde) ?? file.db.map(expandTilde) ?? database.path
         var config = AggregatorConfiguration(databasePath: dbPath, ingestTokenFile: expandTilde(tokens))
-        config.databasePasswordFile = database.passwordFile
+        config.databasePasswordFile = database.passwordFile ?? file.dbPasswordFile.map(expandTilde)
         config.host = String(address[..<colon]).trimmingCharacters(in: CharacterSet(charactersIn: "[]"))
         config.port = port
         config.queryTokenFile = (queryTokenFile ?? env["KUBETRAIL_QUERY_TOKEN_FILE"] ?? file.queryTokenFile).map(expandTilde)

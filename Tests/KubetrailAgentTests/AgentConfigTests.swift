@@ -76,8 +76,8 @@ import TestSupport
             }
         }
         // Only the control plane's DaemonSet holds the token that may ship audit lines.
-        let workers = try String(contentsOf: Fixtures.repositoryRoot.appendingPathComponent("manifests/agent.yaml"), encoding: .utf8)
-        let controlPlane = try String(contentsOf: Fixtures.repositoryRoot.appendingPathComponent("manifests/agent-control-plane.yaml"), encoding: .utf8)
+        let workers = try String(contentsOf: Fixtures.repositoryRoot.appendingPathComponent("manifests/base/agent.yaml"), encoding: .utf8)
+        let controlPlane = try String(contentsOf: Fixtures.repositoryRoot.appendingPathComponent("manifests/base/agent-control-plane.yaml"), encoding: .utf8)
         #expect(workers.contains("- key: worker.token") && !workers.contains("- key: ingest.token") && workers.contains("operator: DoesNotExist"))
         #expect(controlPlane.contains("- key: ingest.token") && controlPlane.contains("operator: Exists"))
     }

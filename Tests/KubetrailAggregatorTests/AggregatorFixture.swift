@@ -13,10 +13,20 @@ final class AggregatorFixture: @unchecked Sendable {
     /// The store: a file in the temp dir, or a database of its own on the shared PostgreSQL.
     let db: String
 
-    init(_ backend: TestBackend = .sqlite) throws {
+    /// The PostgreSQL password (in `db`, and given to servers in a file).
+    let dbPassword: String?
+
+    /// `server`: a PostgreSQL of the test's own (one it stops and starts), else the shared one.
+    init(_ backend: TestBackend = .sqlite, server: TestPostgres? = nil) throws {
         dir = try TemporaryDirectory()
         self.backend = backend
-        db = try backend.location(in: dir, name: "agg.db")
+        if let server {
+            db = "postgres://\(TestPostgres.user):\(server.password)@127.0.0.1:\(server.port)/postgres"
+            dbPassword = server.password
+        } else {
+            db = try backend.location(in: dir, name: "agg.db")
+            dbPassword = backend == .postgres ? try SharedPostgres.get().password : nil
+        }
         if backend == .postgres {
             // Aggregators on PostgreSQL share one digest key; there is no "beside the database".
             let keygen = try Subprocess.kubetrail(["keygen", "--out", dir.path("digest.key")])
@@ -30,8 +40,8 @@ final class AggregatorFixture: @unchecked Sendable {
     /// file, as a deployment does.
     var serverArguments: [String] {
         var database = ["--db", db]
-        if backend == .postgres, let pg = try? SharedPostgres.get(), let file = try? dir.write("db-password", pg.password + "\n") {
-            database = ["--db", db.replacingOccurrences(of: ":\(pg.password)@", with: "@"), "--db-password-file", file,
+        if let password = dbPassword, let file = try? dir.write("db-password", password + "\n") {
+            database = ["--db", db.replacingOccurrences(of: ":\(password)@", with: "@"), "--db-password-file", file,
                         "--digest-signing-key", dir.path("digest.key")]
         }
         return database + ["--ingest-token-file", dir.path("ingest.tokens"), "--query-token-file", dir.path("query.tokens")]

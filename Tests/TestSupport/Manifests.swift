@@ -3,14 +3,14 @@ import Foundation
 /// The deployment manifests, read as text: what tests need from them without a YAML library.
 public enum Manifests {
     public static func text(_ name: String) throws -> String {
-        try String(contentsOf: Fixtures.repositoryRoot.appendingPathComponent("manifests/\(name)"), encoding: .utf8)
+        try String(contentsOf: Fixtures.repositoryRoot.appendingPathComponent("manifests/base/\(name)"), encoding: .utf8)
     }
 
     /// A literal block (`key: |`) of the ConfigMap's data, de-indented.
     public static func configMapEntry(_ key: String) throws -> String {
         let lines = try text("configmap.yaml").components(separatedBy: "\n")
         guard let start = lines.firstIndex(where: { $0.trimmingCharacters(in: .whitespaces) == "\(key): |" }) else {
-            throw ServerError("no \(key) in manifests/configmap.yaml")
+            throw ServerError("no \(key) in manifests/base/configmap.yaml")
         }
         let indent = lines[start].prefix { $0 == " " }.count + 2
         var out: [String] = []

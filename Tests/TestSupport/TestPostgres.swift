@@ -23,8 +23,14 @@ public final class TestPostgres: @unchecked Sendable {
             guard r.status == 0 else { throw PostgresSetupError("chown: \(r.stderr)") }
         }
         try run("initdb", ["-D", data, "-U", Self.user, "--pwfile=\(pwfile)", "-A", "scram-sha-256", "-E", "UTF8", "--no-sync", "--no-instructions"])
+        try start()
+    }
+
+    /// Starts the server (again, after `stop`: the same data, port and password).
+    public func start() throws {
         try run("pg_ctl", ["-D", data, "-l", dir.path("server.log"), "-w", "-t", "60", "-o",
                            "-p \(port) -k \(dir.url.path) -c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off", "start"])
+        stopped = false
     }
 
     /// Stops the server at once (as a crash would; it is thrown away anyway).
@@ -42,7 +48,7 @@ public final class TestPostgres: @unchecked Sendable {
     /// Runs a PostgreSQL tool with its output in a file and every other inherited descriptor
     /// closed: the server `pg_ctl start` leaves running would otherwise hold open the pipes of
     /// this and of any test spawning a process at that moment, whose reads would never end.
-    func run(_ tool: String, _ arguments: [String], environment: [String: String] = [:]) throws {
+    public func run(_ tool: String, _ arguments: [String], environment: [String: String] = [:]) throws {
         let binary = "/usr/lib/postgresql/15/bin/" + tool
         let output = dir.path("\(tool).out")
         let command = (getuid() == 0 ? ["/usr/sbin/runuser", "-u", "postgres", "--"] : []) + [binary] + arguments

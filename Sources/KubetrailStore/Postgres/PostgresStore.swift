@@ -27,26 +27,41 @@ public final class PostgresStore: Store, @unchecked Sendable {
     private var partitions: [String: Set<Int64>] = [:]
 
     /// Opens the store at `url`; for writing, creates or migrates its schema (several processes
-    /// may do so at once: the migration lock serialises them).
-    public init(url: String, password: String? = nil, readOnly: Bool = false) throws {
+    /// may do so at once: the migration lock serialises them). `waitForServer`: a server that
+    /// is down or read-only now is not an error; every write tries again until it is ready.
+    public init(url: String, password: String? = nil, readOnly: Bool = false, waitForServer: Bool = false) throws {
         self.url = url
         self.password = password
         self.readOnly = readOnly
-        let c = try connect()
         if readOnly {
+            let c = try connect()
             let r = try c.execute("SELECT to_regclass($1) IS NOT NULL", [PostgresSchema.migrationsTable])
             guard r.rows.first?.first == "t" else {
                 throw StoreError.open(path: description, message: "no kubetrail schema in this database (start the aggregator or run `kubetrail import --db …` first)")
             }
-        } else {
-            try PostgresMigrations.run(on: c)
-            try loadPartitions(c)
-            try precreatePartitions(c, around: .now)
-            writerConnection = c
+            release(c)
             return
         }
-        release(c)
+        do {
+            try prepareWriter()
+        } catch {
+            guard waitForServer, Self.isTransient(error) else { throw error is StoreError ? error : Self.storeError(error, store: description) }
+        }
     }
+
+    /// Connects the writer, migrates the schema and makes the current partitions: once, at
+    /// the first write that finds the server ready.
+    private func prepareWriter() throws {
+        let c = try connect()
+        try PostgresMigrations.run(on: c)
+        try loadPartitions(c)
+        try precreatePartitions(c, around: .now)
+        writerConnection = c
+        prepared = true
+    }
+
+    /// False until the schema is known to be this version's (`prepareWriter`).
+    private var prepared = false
 
     deinit {
         writerConnection = nil
@@ -92,10 +107,15 @@ public final class PostgresStore: Store, @unchecked Sendable {
         writerLock.lock()
         defer { writerLock.unlock() }
         let c: PostgresConnection
-        if let w = writerConnection, w.isHealthy { c = w } else {
-            writerConnection = nil
-            c = try connect()
-            writerConnection = c
+        do {
+            if !prepared { try prepareWriter() }
+            if let w = writerConnection, w.isHealthy { c = w } else {
+                writerConnection = nil
+                c = try connect()
+                writerConnection = c
+            }
+        } catch {
+            throw Self.storeError(error, store: description)
         }
         var updates: [String: ChainHeads.Head] = [:]
         var committing = false
@@ -151,9 +171,16 @@ public final class PostgresStore: Store, @unchecked Sendable {
     /// written, try again" (connection lost, server shutting down, disk full, read-only) as
     /// `.write`, which the aggregator answers with 503.
     static func storeError(_ error: Error, store: String) -> Error {
+        if case StoreError.open(_, let message) = error { return StoreError.unavailable(store: store, message: message) }
         guard let f = error as? PostgresConnection.Failure else { return error }
-        let transient = f.sqlState.map { ["08", "53", "57", "58", "25", "40"].contains(String($0.prefix(2))) } ?? true
-        return transient ? StoreError.write(path: store, message: f.message) : StoreError.sql(f.description)
+        return isTransient(f) ? StoreError.unavailable(store: store, message: f.message) : StoreError.sql(f.description)
+    }
+
+    /// The server is away, busy, out of space or read-only: the same write may succeed later.
+    static func isTransient(_ error: Error) -> Bool {
+        if case StoreError.open = error { return true }
+        guard let f = error as? PostgresConnection.Failure else { return false }
+        return f.sqlState.map { ["08", "53", "57", "58", "25", "40"].contains(String($0.prefix(2))) } ?? true
     }
 
     // MARK: Partitions
