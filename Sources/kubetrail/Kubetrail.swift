@@ -9,7 +9,7 @@ struct Kubetrail: AsyncParsableCommand {
         commandName: "kubetrail",
         abstract: "Collect Kubernetes audit logs, pod logs, events and resources into SQL tables and query them.",
         subcommands: [ImportCommand.self, CollectCommand.self, QueryCommand.self, TablesCommand.self, ExportCommand.self, VerifyCommand.self, ReportCommand.self,
-                      VerifyExportCommand.self, KeygenCommand.self, AggregatorCommand.self])
+                      VerifyExportCommand.self, KeygenCommand.self, AggregatorCommand.self, GrantReaderCommand.self])
 }
 
 /// `--db` and `--db-password-file`, shared by every command that opens the store.

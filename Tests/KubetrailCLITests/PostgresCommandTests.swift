@@ -64,4 +64,39 @@ import TestSupport
         #expect(try count(url, "SELECT COUNT(*) FROM kubernetes_audit_logs") == 37)
         _ = dir
     }
+
+    /// `kubetrail grant-reader`: a role that reads every table (also partitions made later),
+    /// whose sessions are read-only and time-limited by the database, and cannot write even
+    /// when it asks its session to allow it.
+    @Test func aReaderRoleCanReadEverythingAndWriteNothing() throws {
+        let dir = try TemporaryDirectory()
+        let pg = try SharedPostgres.get()
+        let url = try SharedPostgres.newDatabase()
+        #expect(try Subprocess.kubetrail(["import", "audit", Fixtures.url("audit/audit2rbac_demo.log").path, "--db", url]).status == 0)
+        let role = "reader_" + UUID().uuidString.prefix(8).lowercased()
+        let rolePassword = "rp-" + UUID().uuidString
+        let file = try dir.write("reader-password", rolePassword + "\n")
+        let granted = try Subprocess.kubetrail(["grant-reader", "--db", url, "--role", role, "--role-password-file", file, "--statement-timeout", "7s"])
+        #expect(granted.status == 0, "\(granted.stderr)")
+        #expect(!(granted.stdout + granted.stderr).contains(rolePassword) && !(granted.stdout + granted.stderr).contains(pg.password))
+        let database = String(url.split(separator: "/").last!)
+        let reader = "postgres://\(role):\(rolePassword)@127.0.0.1:\(pg.port)/\(database)"
+        #expect(try count(reader, "SELECT COUNT(*) FROM kubernetes_audit_logs") == 37)
+        let settings = try Subprocess.kubetrail(["query", "--db", reader, "--output", "csv", "SELECT current_setting('statement_timeout'), current_setting('default_transaction_read_only')"])
+        #expect(settings.stdout.contains("7s,on"), "\(settings.stdout)\(settings.stderr)")
+        // Another day's rows, in a partition made after the grant: readable too.
+        #expect(try Subprocess.kubetrail(["import", "audit", Fixtures.url("audit/openshift/clo_vrl_audit_in_k8s1.25_100events.log").path, "--db", url]).status == 0)
+        #expect(try count(reader, "SELECT COUNT(*) FROM kubernetes_audit_logs") == 137)
+        // Outside kubetrail (psql), asking for a writable session: the grants still refuse.
+        do {
+            try pg.run("psql", ["-h", "127.0.0.1", "-p", String(pg.port), "-U", role, "-d", database, "-v", "ON_ERROR_STOP=1", "-c",
+                                "SET default_transaction_read_only = off", "-c", "DELETE FROM kubernetes_audit_logs"], environment: ["PGPASSWORD": rolePassword])
+            Issue.record("the reader deleted rows")
+        } catch {
+            #expect("\(error)".contains("permission denied"), "\(error)")
+        }
+        #expect(try count(url, "SELECT COUNT(*) FROM kubernetes_audit_logs") == 137)
+        let sqlite = try Subprocess.kubetrail(["grant-reader", "--db", dir.path("k.db")])
+        #expect(sqlite.status == 1 && sqlite.stderr.contains("PostgreSQL"), "\(sqlite.stderr)")
+    }
 }

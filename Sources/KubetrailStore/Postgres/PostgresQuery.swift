@@ -16,9 +16,13 @@ struct PostgresQuery {
         let c = connection
         try c.execute("BEGIN READ ONLY")
         defer { if c.inTransaction { _ = try? c.execute("ROLLBACK") } }
-        let timeout = limits.timeLimit.map { String(max(1, Int(($0 * 1000).rounded(.up)))) } ?? "0"
-        // A query (not SET) so the transaction has its snapshot: from here it cannot become read-write.
-        try c.execute("SELECT set_config('statement_timeout', $1, true)", [timeout])
+        // A query (not SET) so the transaction has its snapshot: from here it cannot become
+        // read-write. Without a limit of its own the role's statement_timeout stands.
+        if let seconds = limits.timeLimit {
+            try c.execute("SELECT set_config('statement_timeout', $1, true)", [String(max(1, Int((seconds * 1000).rounded(.up))))])
+        } else {
+            try c.execute("SELECT 1")
+        }
         let deadline = limits.timeLimit.map { Date().addingTimeInterval($0) }
         let cancelled = limits.cancelled
         let stop = PostgresStop(check: {
