@@ -18,6 +18,9 @@ struct IngestBench: AsyncParsableCommand {
     @Option(help: "Audit batches (1,000 events each).") var auditBatches = 200
     @Option(help: "Container-log batches (5,000 lines each).") var logBatches = 100
     @Option(help: "The kubetrail binary (default: next to this one).") var kubetrail: String?
+    @Option(help: ArgumentHelp("A PostgreSQL server's URL (any database on it, password in the URL or PGPASSWORD): the bench makes a database of its own there, and drops it after. Default: SQLite.", valueName: "postgres://…"))
+    var postgres: String?
+    @Option(help: "Aggregators sharing the store (PostgreSQL only).") var aggregators = 1
 
     func run() async throws {
         let work = NSTemporaryDirectory() + "kubetrail-ingest-\(getpid())"
@@ -61,33 +64,74 @@ struct IngestBench: AsyncParsableCommand {
         batches.shuffle()
         let bodies = batches.map { Data($0.body) }
 
-        // The aggregator, as a separate process.
-        let binary = kubetrail ?? URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("kubetrail").path
-        let server = Process()
-        server.executableURL = URL(fileURLWithPath: binary)
-        server.arguments = ["aggregator", "--listen", "127.0.0.1:0", "--db", work + "/agg.db", "--ingest-token-file", work + "/tokens"]
-        let out = Pipe()
-        server.standardOutput = out
-        server.standardError = FileHandle.nullDevice
-        try server.run()
-        defer { server.terminate(); server.waitUntilExit() }
-        var port = 0
-        var seen = ""
-        while port == 0 {
-            let data = out.fileHandleForReading.availableData
-            if data.isEmpty { throw ValidationError("aggregator exited") }
-            seen += String(decoding: data, as: UTF8.self)
-            if let r = seen.range(of: "listening on http://127.0.0.1:") { port = Int(seen[r.upperBound...].prefix(while: \.isNumber)) ?? 0 }
+        // The store: a SQLite file, or a database of the bench's own on the PostgreSQL server.
+        let admin: PostgresConnection?
+        let database: String
+        var baselineDatabase: String?, copyDatabase: String?
+        if let postgres {
+            let c = try PostgresConnection(url: postgres)
+            let name = "kubetrail_bench_\(getpid())"
+            try c.execute("CREATE DATABASE \(name)")
+            try c.execute("CREATE DATABASE \(name)_baseline")
+            try c.execute("CREATE DATABASE \(name)_copy")
+            admin = c
+            database = Self.url(postgres, database: name)
+            baselineDatabase = Self.url(postgres, database: name + "_baseline")
+            copyDatabase = Self.url(postgres, database: name + "_copy")
+        } else {
+            guard aggregators == 1 else { throw ValidationError("--aggregators needs --postgres: one SQLite file has one writer") }
+            admin = nil
+            database = work + "/agg.db"
         }
-        let cpuBefore = processCPUSeconds(server.processIdentifier)
+        defer {
+            if let admin {
+                for suffix in ["", "_baseline", "_copy"] { _ = try? admin.execute("DROP DATABASE IF EXISTS kubetrail_bench_\(getpid())\(suffix) WITH (FORCE)") }
+            }
+        }
 
-        // Clients: each takes the next batch until none is left.
-        let url = URL(string: "http://127.0.0.1:\(port)/v1/ingest")!
+        // The aggregators, as separate processes; several share the PostgreSQL database and sign with one key.
+        let binary = kubetrail ?? URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("kubetrail").path
+        var extra: [String] = []
+        if postgres != nil {
+            let keygen = Process()
+            keygen.executableURL = URL(fileURLWithPath: binary)
+            keygen.arguments = ["keygen", "--out", work + "/digest.key"]
+            keygen.standardError = FileHandle.nullDevice
+            try keygen.run()
+            keygen.waitUntilExit()
+            extra = ["--digest-signing-key", work + "/digest.key"]
+        }
+        var servers: [(process: Process, port: Int)] = []
+        for _ in 0..<aggregators {
+            let server = Process()
+            server.executableURL = URL(fileURLWithPath: binary)
+            server.arguments = ["aggregator", "--listen", "127.0.0.1:0", "--db", database, "--ingest-token-file", work + "/tokens"] + extra
+            let out = Pipe()
+            server.standardOutput = out
+            server.standardError = FileHandle.nullDevice
+            try server.run()
+            var port = 0
+            var seen = ""
+            while port == 0 {
+                let data = out.fileHandleForReading.availableData
+                if data.isEmpty { throw ValidationError("aggregator exited") }
+                seen += String(decoding: data, as: UTF8.self)
+                if let r = seen.range(of: "listening on http://127.0.0.1:") { port = Int(seen[r.upperBound...].prefix(while: \.isNumber)) ?? 0 }
+            }
+            servers.append((server, port))
+        }
+        defer { for s in servers { s.process.terminate(); s.process.waitUntilExit() } }
+        let server = servers[0].process, port = servers[0].port
+        let cpuBefore = servers.map { processCPUSeconds($0.process.processIdentifier) }.reduce(0, +)
+
+        // Clients: each takes the next batch until none is left, each client with one aggregator.
+        let urls = servers.map { URL(string: "http://127.0.0.1:\($0.port)/v1/ingest")! }
         let session = URLSession(configuration: .ephemeral)
         let queue = BatchQueue(count: bodies.count)
         let started = Date()
         let latencies = try await withThrowingTaskGroup(of: [Double].self) { group in
-            for _ in 0..<clients {
+            for client in 0..<clients {
+                let url = urls[client % urls.count]
                 group.addTask {
                     var mine: [Double] = []
                     while let i = queue.next() {
@@ -109,7 +153,7 @@ struct IngestBench: AsyncParsableCommand {
             return all.sorted()
         }
         let elapsed = Date().timeIntervalSince(started)
-        let cpu = processCPUSeconds(server.processIdentifier) - cpuBefore
+        let cpu = servers.map { processCPUSeconds($0.process.processIdentifier) }.reduce(0, +) - cpuBefore
         let metricsText = (try? await session.data(from: URL(string: "http://127.0.0.1:\(port)/metrics")!)).map { String(decoding: $0.0, as: UTF8.self) } ?? ""
         func metric(_ name: String) -> Double {
             metricsText.split(separator: "\n").first { $0.hasPrefix(name + " ") }.flatMap { Double($0.split(separator: " ").last ?? "") } ?? 0
@@ -117,6 +161,7 @@ struct IngestBench: AsyncParsableCommand {
         let rss = peakRSSKiB(server.processIdentifier)
         let auditRows = auditBatches * 1000, logRows = logBatches * 5000
         let inflated = batches.map(\.inflated).reduce(0, +)
+        print("store     \(postgres == nil ? "SQLite" : "PostgreSQL"), \(aggregators) aggregator\(aggregators == 1 ? "" : "s")")
         print(String(format: "INGEST    %d clients, %d batches: %.0f rows/s (%d audit + %d container lines in %.2f s), %.1f MB/s inflated, %.1f MB/s on the wire",
                      clients, batches.count, Double(auditRows + logRows) / elapsed, auditRows, logRows, elapsed,
                      Double(inflated) / elapsed / 1e6, Double(batches.map(\.body.count).reduce(0, +)) / elapsed / 1e6))
@@ -124,11 +169,12 @@ struct IngestBench: AsyncParsableCommand {
         let commits = metric("kubetrail_commit_batches_count"), grouped = metric("kubetrail_commit_batches_sum")
         let commitSeconds = metric("kubetrail_commit_duration_seconds_sum")
         print(String(format: "commits   %.0f transactions for %.0f batches (%.1f per commit), %.1f s inside commits", commits, grouped, grouped / max(commits, 1), commitSeconds))
-        print(String(format: "aggregator CPU %.1f s for %.2f s wall (%.0f%% of one core), peak RSS %.0f MiB", cpu, elapsed, 100 * cpu / elapsed, Double(rss) / 1024))
+        print(String(format: "aggregator CPU %.1f s for %.2f s wall (%.0f%% of one core, all aggregators), peak RSS %.0f MiB (the first)", cpu, elapsed, 100 * cpu / elapsed, Double(rss) / 1024))
 
         // Baseline: the same kinds of rows inserted straight into a store (no HTTP, no parsing).
         // The same page cache as the aggregator, so the baseline differs only by HTTP and parsing.
-        let store = try StoreLocation.sqlite(path: work + "/baseline.db").open(.readWrite(durability: .full, cacheMiB: Aggregator.pageCacheMiB))
+        let store = try baselineDatabase.map { try StoreLocation(parsing: $0).open(.readWrite) }
+            ?? StoreLocation.sqlite(path: work + "/baseline.db").open(.readWrite(durability: .full, cacheMiB: Aggregator.pageCacheMiB))
         let ctx = IngestContext(clusterName: "bench", sourceType: .auditFile, sourceName: "node-0")
         var auditRowsBuilt: [AuditLogRow] = []
         for line in rawAudit { line.withUnsafeBytes { AuditDecoder.decode($0, context: ctx) { if case .row(let r) = $0 { auditRowsBuilt.append(r) } } } }
@@ -140,9 +186,34 @@ struct IngestBench: AsyncParsableCommand {
                                                       lineNumber: i, truncated: false, incomplete: false)
             logRowsBuilt.append(normalizer.row(record))
         }
-        let ta = try seconds { for chunk in stride(from: 0, to: auditRowsBuilt.count, by: 1000) { _ = try store.write { w in for r in auditRowsBuilt[chunk..<min(chunk + 1000, auditRowsBuilt.count)] { _ = try w.insert(r) } } } }
-        let tl = try seconds { for chunk in stride(from: 0, to: logRowsBuilt.count, by: 5000) { _ = try store.write { w in for r in logRowsBuilt[chunk..<min(chunk + 5000, logRowsBuilt.count)] { _ = try w.insert(r) } } } }
-        print(String(format: "baseline  bare insert (fsync per commit): audit %.0f rows/s, container lines %.0f rows/s", Double(auditRowsBuilt.count) / ta, Double(logRowsBuilt.count) / tl))
+        // Prepared as the aggregator prepares them, inserted a batch at a time as it does.
+        let auditPrepared = auditRowsBuilt.map(PreparedRow.init), logPrepared = logRowsBuilt.map(PreparedRow.init)
+        let ta = try seconds { for chunk in stride(from: 0, to: auditPrepared.count, by: 1000) { _ = try store.write { w in try w.insert(Array(auditPrepared[chunk..<min(chunk + 1000, auditPrepared.count)])) } } }
+        let tl = try seconds { for chunk in stride(from: 0, to: logPrepared.count, by: 5000) { _ = try store.write { w in try w.insert(Array(logPrepared[chunk..<min(chunk + 5000, logPrepared.count)])) } } }
+        print(String(format: "baseline  the store's own insert, one transaction per batch: audit %.0f rows/s, container lines %.0f rows/s", Double(auditRowsBuilt.count) / ta, Double(logRowsBuilt.count) / tl))
+        if let copyDatabase {
+            // What the server takes with no kubetrail logic at all: the same rows, bare COPY into
+            // the same tables (of a database of their own), a commit per batch.
+            guard let pg = try StoreLocation(parsing: copyDatabase).open(.readWrite) as? PostgresStore else { throw ValidationError("not a PostgreSQL store") }
+            let tc = try seconds { for chunk in stride(from: 0, to: auditPrepared.count, by: 1000) { try pg.copyWithoutChecks(Array(auditPrepared[chunk..<min(chunk + 1000, auditPrepared.count)])) } }
+            let tcl = try seconds { for chunk in stride(from: 0, to: logPrepared.count, by: 5000) { try pg.copyWithoutChecks(Array(logPrepared[chunk..<min(chunk + 5000, logPrepared.count)])) } }
+            print(String(format: "baseline  bare COPY (a commit per batch): audit %.0f rows/s, container lines %.0f rows/s", Double(auditPrepared.count) / tc, Double(logPrepared.count) / tcl))
+            // The ingest's mix of audit and container rows, at the bare COPY rates.
+            let mixSeconds = Double(auditRows) * tc / Double(auditPrepared.count) + Double(logRows) * tcl / Double(logPrepared.count)
+            print(String(format: "ratio     ingest %.0f rows/s, bare COPY of the same mix %.0f rows/s: %.2f",
+                         Double(auditRows + logRows) / elapsed, Double(auditRows + logRows) / mixSeconds, mixSeconds / elapsed))
+        }
+    }
+}
+
+extension IngestBench {
+    /// `postgres://u@h:p/old?x` with `old` replaced by `database`.
+    static func url(_ url: String, database: String) -> String {
+        let query = url.firstIndex(of: "?").map { String(url[$0...]) } ?? ""
+        let base = String(url[..<(url.firstIndex(of: "?") ?? url.endIndex)])
+        let scheme = base.range(of: "://")!.upperBound
+        let slash = base[scheme...].firstIndex(of: "/") ?? base.endIndex
+        return String(base[..<slash]) + "/" + database + query
     }
 }
 

@@ -84,6 +84,10 @@ import TestSupport
         try node.startAggregator()
         // Rescans are rare here: only the overflow can make the agent look again.
         try node.startAgent(["--rescan-interval", "600s"])
+        // Paused only once it watches the directory (a line of it stored): under load it may
+        // not yet, and then the churn below would queue nothing to overflow.
+        LineWriter.append(node.auditDir + "/early.log", [LineWriter.auditEvent(0, tag: "early")])
+        #expect(node.waitUntil(30) { node.number("SELECT count(*) FROM kubernetes_audit_logs") == 1 })
         node.agent?.pause()
         // More events than the kernel queues (max_queued_events, 16384 by default).
         let limit = Int((try? String(contentsOfFile: "/proc/sys/fs/inotify/max_queued_events", encoding: .utf8))?
@@ -97,7 +101,7 @@ import TestSupport
             LineWriter.append(node.auditDir + "/late-\(f).log", (0..<20).map { LineWriter.auditEvent($0, tag: "late\(f)") })
         }
         node.agent?.resume()
-        #expect(node.waitUntil(30) { node.number("SELECT count(*) FROM kubernetes_audit_logs") == 60 }, "\(node.agent?.log ?? "")")
+        #expect(node.waitUntil(30) { node.number("SELECT count(*) FROM kubernetes_audit_logs") == 61 }, "\(node.agent?.log ?? "")")
         #expect((node.agent?.metric("kubetrail_agent_inotify_overflows_total") ?? 0) >= 1)
     }
 }

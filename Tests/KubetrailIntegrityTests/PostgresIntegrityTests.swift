@@ -160,4 +160,84 @@ import TestSupport
         #expect(throws: ChainTampered.self) { try lab.store.write { w in for r in rows { _ = try w.insert(r) } } }
         #expect(try lab.behindTheBack("SELECT count(*) FROM kubernetes_audit_logs WHERE audit_id = 'after-cut'").rows == [["0"]])
     }
+
+    /// An auditID holding a NUL, and a stage timestamp in year 0 (in the contract's range, not
+    /// PostgreSQL's): stored made storable, chained as stored, verified.
+    @Test func aNulInTheIdAndYearZeroAreStoredAsTheyCanBe() throws {
+        let lab = try Lab()
+        let events = [#"{"kind":"Event","apiVersion":"audit.k8s.io/v1","level":"Metadata","auditID":"id\u0000x","stage":"ResponseComplete","verb":"get","user":{"username":"u"},"stageTimestamp":"2026-11-27T10:00:00Z"}"#,
+                      #"{"kind":"Event","apiVersion":"audit.k8s.io/v1","level":"Metadata","auditID":"year-zero","stage":"ResponseComplete","verb":"get","user":{"username":"u"},"stageTimestamp":"0000-01-01T00:00:00Z"}"#]
+        let file = try lab.dir.write("odd.log", events.joined(separator: "\n") + "\n")
+        let summary = try Importer(store: lab.store, options: .init(kind: .audit)).run(InputFiles.expand([file]))
+        #expect(summary.stored == 2, "\(summary)")
+        #expect(try lab.behindTheBack("SELECT tp_id FROM kubernetes_audit_logs WHERE tp_id LIKE 'id%x:%'").rows == [["id\u{FFFD}x:ResponseComplete"]])
+        #expect(try lab.behindTheBack("SELECT tp_timestamp::text FROM kubernetes_audit_logs WHERE audit_id = 'year-zero'").rows == [["0001-01-01 00:00:00+00"]])
+        // Sent again: found stored, not a conflict.
+        #expect(try Importer(store: lab.store, options: .init(kind: .audit)).run(InputFiles.expand([file])).stored == 0)
+        try lab.digest()
+        let report = try lab.verify()
+        #expect(report.findings.isEmpty && report.clusters[0].entriesChecked == 39, "\(report.findings)")
+    }
+
+    /// Rows of the day the cutoff falls in go with the whole days before it, so no row older
+    /// than the cutoff outlives the chain entries pruned after it.
+    @Test func retentionDeletesTheCutoffsDayToo() throws {
+        let lab = try Lab()
+        let now = Timestamp.now
+        let cutoff = now.adding(microseconds: -30 * 86_400_000_000)
+        func event(_ id: String, _ t: Timestamp) -> String {
+            #"{"kind":"Event","apiVersion":"audit.k8s.io/v1","level":"Metadata","auditID":"\#(id)","stage":"ResponseComplete","verb":"get","user":{"username":"u"},"stageTimestamp":"\#(t.iso8601)"}"#
+        }
+        let lines = [event("before", cutoff.adding(microseconds: -60_000_000)), event("after", cutoff.adding(microseconds: 60_000_000))]
+        let file = try lab.dir.write("edge.log", lines.joined(separator: "\n") + "\n")
+        _ = try Importer(store: lab.store, options: .init(kind: .audit)).run(InputFiles.expand([file]))
+        try lab.digest()
+        // The 2017 fixture's day is dropped whole; "before" is deleted from its day; "after" stays.
+        #expect(try lab.store.write { try $0.deleteOlder(in: AuditLogRow.schema, than: cutoff, limit: 1000) } == 38)
+        #expect(try lab.behindTheBack("SELECT audit_id FROM kubernetes_audit_logs").rows == [["after"]])
+        try lab.digest(retention: 30 * 86_400)
+        _ = try lab.store.write { try $0.pruneAuditChain(olderThan: cutoff) }
+        let report = try lab.verify()
+        #expect(report.findings.isEmpty, "\(report.findings)")
+    }
+
+    /// A row put in behind the writers' backs, then the same event sent: the key conflict is
+    /// not an error that would refuse the batch forever; the copy is a duplicate.
+    @Test func aRowStoredWithoutAChainEntryDoesNotWedgeIngest() throws {
+        let lab = try Lab()
+        let rows = ChainHeadTests.auditRows(auditID: "planted")
+        // The planted row: the event's own values, without its chain entry.
+        try lab.store.write { w in for r in rows { _ = try w.insert(r) } }
+        try lab.behindTheBack("DELETE FROM kubetrail_audit_chain WHERE tp_id = 'planted:ResponseComplete'")
+        // Another aggregator (this one would refuse the cut tail, rightly) gets the event again.
+        let other = try StoreLocation(parsing: lab.url).open(.readWrite)
+        let outcome = try other.write { w in try w.insert(PreparedRow(rows[0])) }
+        #expect(outcome == .duplicate)
+        #expect(try lab.behindTheBack("SELECT count(*) FROM kubernetes_audit_logs WHERE audit_id = 'planted'").rows == [["1"]])
+        // And a new event in the same batch as such a copy is stored and chained.
+        let fresh = ChainHeadTests.auditRows(auditID: "fresh-one")
+        let outcomes = try other.write { w in try w.insert([PreparedRow(rows[0]), PreparedRow(fresh[0])]) }
+        #expect(outcomes == [.duplicate, .inserted])
+        #expect(try lab.behindTheBack("SELECT count(*) FROM kubetrail_audit_chain WHERE tp_id = 'fresh-one:ResponseComplete'").rows == [["1"]])
+    }
+
+    /// Whatever a query leaves in its session (settings, an advisory lock) goes with its
+    /// connection; a COPY is refused; and a database whose bytea output is 'escape' still
+    /// reads its hashes.
+    @Test func queriesLeaveNothingBehindAndDatabaseDefaultsDoNotMatter() throws {
+        let lab = try Lab()
+        final class Sink: QuerySink {
+            func begin(columns: [QueryColumn]) {}
+            func row(_ values: [QueryValue]) {}
+            func end() {}
+        }
+        try lab.store.query("SELECT set_config('TimeZone', 'Asia/Tokyo', false), pg_advisory_lock(\(0x6B75), hashtext('default'))", into: Sink())
+        #expect(throws: StoreError.self) { try lab.store.query("COPY kubernetes_audit_logs TO STDOUT", into: Sink()) }
+        try lab.behindTheBack("ALTER DATABASE \(lab.url.split(separator: "/").last!) SET bytea_output = 'escape'")
+        let more = ChainHeadTests.auditRows(auditID: "after-query")
+        try lab.store.write { w in for r in more { _ = try w.insert(r) } }
+        try lab.digest()
+        let report = try lab.verify()
+        #expect(report.findings.isEmpty && report.clusters[0].entriesChecked == 38, "\(report.findings)")
+    }
 }

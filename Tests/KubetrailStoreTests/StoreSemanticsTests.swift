@@ -125,4 +125,22 @@ let keptDirectories = Mutex<[TemporaryDirectory]>([])
         #expect(try store.write { try $0.delete(table: ResourceRow.schema, id: "p1") })
         #expect(try !store.write { try $0.delete(table: ResourceRow.schema, id: "p1") })
     }
+
+    /// A line stored while its file was still being written is completed by the whole line,
+    /// in one call with other lines or alone, and never stored twice.
+    @Test(arguments: TestBackend.allCases) func aPartialLineIsCompletedNotDuplicated(backend: TestBackend) throws {
+        let store = try openStore(backend)
+        let n = PodLogNormalizer(context: IngestContext(sourceType: .containerFile), path: ContainerLogPath(namespace: "ns", podName: "p"), nodeName: "n1", fileIdentity: "f")
+        let t = Timestamp(microseconds: 1_764_237_600_000_000)
+        func line(_ offset: Int64, _ text: String, partial: Bool) -> PreparedRow<PodLogRow> {
+            PreparedRow(n.row(.init(timestamp: t, stream: "stdout", message: text, offset: offset, lineNumber: Int(offset), truncated: false, incomplete: partial)))
+        }
+        #expect(try store.write { try $0.insert([line(0, "first", partial: false), line(10, "sec", partial: true)]) } == [.inserted, .inserted])
+        #expect(try store.write { try $0.insert([line(10, "second", partial: false), line(20, "third", partial: false), line(0, "first", partial: false)]) }
+                == [.updated, .inserted, .duplicate])
+        #expect(try store.write { try $0.insert([line(10, "sec", partial: true)]) } == [.duplicate])
+        let c = Collect()
+        try store.query("SELECT log_message FROM kubernetes_pod_logs ORDER BY log_message", into: c)
+        #expect(c.rows == [["first"], ["second"], ["third"]])
+    }
 }

@@ -14,6 +14,9 @@ extension PostgresTransaction {
         var cluster: String
     }
 
+    static let idColumn = AuditLogRow.schema.columns.firstIndex { $0.name == "tp_id" }!
+    static let timestampColumn = AuditLogRow.schema.columns.firstIndex { $0.name == "tp_timestamp" }!
+
     func insertAudit<R: TableRow>(_ rows: [PreparedRow<R>]) throws -> [InsertOutcome] {
         let schema = AuditLogRow.schema
         var outcomes = [InsertOutcome](repeating: .duplicate, count: rows.count)
@@ -21,8 +24,15 @@ extension PostgresTransaction {
         // hashed as stored, so `verify` recomputes the same hash from what it reads back.
         var pending: [Pending] = rows.enumerated().map { i, row in
             let storable = PostgresValues.storable(row.values, schema.columns)
-            return Pending(index: i, values: storable ?? row.values, rowHash: storable.map { RowHash.of($0) } ?? row.rowHash!,
-                           id: row.id, timestamp: row.timestamp, cluster: row.cluster)
+            let values = storable ?? row.values
+            // The id and cluster as stored (a NUL in them replaced too), for the chain and lookups.
+            func text(_ column: Int, else fallback: String) -> String {
+                if case .text(let s) = values[column] { return s }
+                return fallback
+            }
+            return Pending(index: i, values: values, rowHash: storable.map { RowHash.of($0) } ?? row.rowHash!,
+                           id: text(Self.idColumn, else: row.id), timestamp: text(Self.timestampColumn, else: row.timestamp),
+                           cluster: storable == nil ? row.cluster : row.cluster.replacingOccurrences(of: "\u{0}", with: PostgresValues.nulReplacement))
         }
         try lockChains(Set(pending.map(\.cluster)))
         // Earlier in this call: a copy is a duplicate, anything else a conflict.
@@ -54,7 +64,29 @@ extension PostgresTransaction {
         guard !fresh.isEmpty else { return outcomes }
         try ensurePartitions(schema.name, fresh.map { Timestamp(rfc3339: $0.timestamp) })
         let columns = schema.columns.map { quoteIdentifier($0.name) }.joined(separator: ", ")
-        try c.copyIn("COPY kubernetes_audit_logs (\(columns)) FROM STDIN", rows: try fresh.map { try Self.copyRow($0.values, schema) })
+        // Straight in, as every row is new by the chain; a row stored with no chain entry (put
+        // there behind the writers' backs) makes the COPY fail on its key, and then the batch
+        // goes through staging, where the database says which rows are new.
+        try c.execute("SAVEPOINT kubetrail_audit_copy")
+        do {
+            try c.copyIn("COPY kubernetes_audit_logs (\(columns)) FROM STDIN", rows: try fresh.map { try Self.copyRow($0.values, schema) })
+            try c.execute("RELEASE SAVEPOINT kubetrail_audit_copy")
+        } catch let f as PostgresConnection.Failure where f.sqlState == "23505" {
+            try c.execute("ROLLBACK TO SAVEPOINT kubetrail_audit_copy")
+            let stage = try stagingTable(schema)
+            try c.copyIn("COPY \(stage) (\(columns)) FROM STDIN", rows: try fresh.map { try Self.copyRow($0.values, schema) })
+            let inserted = Set(try c.execute("""
+                INSERT INTO kubernetes_audit_logs (\(columns)) SELECT \(columns) FROM \(stage)
+                ON CONFLICT (tp_id, stage_timestamp) DO NOTHING RETURNING tp_id
+                """).rows.compactMap { $0[0] })
+            try c.execute("DELETE FROM \(stage)")
+            for p in fresh where !inserted.contains(p.id) {
+                let stored = try PostgresChain.auditValues(c, id: p.id, timestamp: p.timestamp) ?? []
+                outcomes[p.index] = try settleRepeat(p, stored: stored)
+            }
+            fresh = fresh.filter { inserted.contains($0.id) }
+            guard !fresh.isEmpty else { return outcomes }
+        }
         try chain(fresh)
         for p in fresh { outcomes[p.index] = .inserted }
         return outcomes
@@ -89,10 +121,13 @@ extension PostgresTransaction {
                   [text("tp_source_type"), text("tp_source_name")].filter { !$0.isEmpty }.joined(separator: " "), AuditContent.json(values)])
     }
 
-    /// Takes each cluster's chain lock once per transaction, in name order.
+    /// Takes each cluster's chain lock once per transaction, in name order: the cluster's row
+    /// in kubetrail_chain_locks, locked (made on first use) until the transaction ends.
     func lockChains(_ clusters: Set<String>) throws {
         for cluster in clusters.subtracting(lockedClusters).sorted() {
-            try c.execute("SELECT pg_advisory_xact_lock($1, hashtext($2))", [String(PostgresSchema.chainLockClass), cluster])
+            try c.execute("""
+                INSERT INTO kubetrail_chain_locks (cluster) VALUES ($1) ON CONFLICT (cluster) DO UPDATE SET cluster = EXCLUDED.cluster
+                """, [cluster])
             lockedClusters.insert(cluster)
         }
     }

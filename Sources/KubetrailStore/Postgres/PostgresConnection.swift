@@ -29,6 +29,8 @@ public final class PostgresConnection {
     let conn: OpaquePointer
     /// Names of session objects made on this connection (temporary tables), made once.
     var session: Set<String> = []
+    /// Left in a state no statement can use (a user's COPY): closed, never reused.
+    var poisoned = false
 
     /// Connects to `url` (`postgres://USER@HOST:PORT/DB?sslmode=…`, or any libpq connection
     /// string). `password`, when given (`--db-password-file`), overrides the URL's and libpq's
@@ -52,7 +54,8 @@ public final class PostgresConnection {
         }
         guard let c else { throw Failure(sqlState: nil, message: "cannot connect to PostgreSQL: out of memory") }
         guard PQstatus(c) == CONNECTION_OK else {
-            let message = Self.trimmed(PQerrorMessage(c))
+            // libpq may quote a token of the URL it could not parse: a password never leaves.
+            let message = PostgresURL.scrubbed(Self.trimmed(PQerrorMessage(c)), url: url, password: password)
             PQfinish(c)
             throw Failure(sqlState: nil, message: "cannot connect to PostgreSQL: \(message)")
         }
@@ -179,7 +182,23 @@ enum CopyText {
 
 /// What may be shown of a PostgreSQL URL: the password in it, if any, replaced.
 public enum PostgresURL {
+    /// Query parameters that carry secrets (libpq's `password`, and the client key's).
+    static let secretParameters: Set<String> = ["password", "sslpassword"]
+
     public static func redacted(_ url: String) -> String {
+        var url = url
+        // ?password=… (and sslpassword) as well as user:password@.
+        if let q = url.firstIndex(of: "?") {
+            let query = url[url.index(after: q)...].split(separator: "&", omittingEmptySubsequences: false).map { pair -> String in
+                let key = pair.split(separator: "=", maxSplits: 1).first.map(String.init) ?? ""
+                return secretParameters.contains(key.lowercased()) ? key + "=****" : String(pair)
+            }
+            url = String(url[..<q]) + "?" + query.joined(separator: "&")
+        }
+        return redactedUserinfo(url)
+    }
+
+    private static func redactedUserinfo(_ url: String) -> String {
         guard let scheme = url.range(of: "://") else { return url }
         // The host part ends at the path or query; a password may hold "@" and "/" unencoded,
         // so the user part ends at the last "@" before the query.
@@ -189,5 +208,36 @@ public enum PostgresURL {
         let userinfo = url[scheme.upperBound..<at]
         guard let colon = userinfo.firstIndex(of: ":") else { return url }
         return String(url[..<url.index(after: colon)]) + "****" + String(url[at...])
+    }
+}
+
+extension PostgresURL {
+    /// The secrets a URL (or a password given apart) holds, as written and percent-decoded.
+    static func secrets(_ url: String, password: String?) -> [String] {
+        var found: [String] = password.map { [$0] } ?? []
+        if let scheme = url.range(of: "://") {
+            let rest = url[scheme.upperBound...]
+            let authority = rest[..<(rest.firstIndex(of: "?") ?? rest.endIndex)]
+            if let at = authority.lastIndex(of: "@"), let colon = rest[..<at].firstIndex(of: ":") {
+                found.append(String(rest[rest.index(after: colon)..<at]))
+            }
+        }
+        if let q = url.firstIndex(of: "?") {
+            for pair in url[url.index(after: q)...].split(separator: "&") {
+                let kv = pair.split(separator: "=", maxSplits: 1).map(String.init)
+                if kv.count == 2, secretParameters.contains(kv[0].lowercased()) { found.append(kv[1]) }
+            }
+        }
+        found += found.compactMap { $0.removingPercentEncoding }
+        return found.filter { $0.count >= 1 }
+    }
+
+    /// `message` with every secret of the URL (and every token of it libpq may quote) replaced.
+    static func scrubbed(_ message: String, url: String, password: String?) -> String {
+        var out = message
+        for secret in secrets(url, password: password).sorted(by: { $0.count > $1.count }) {
+            out = out.replacingOccurrences(of: secret, with: "****")
+        }
+        return out
     }
 }

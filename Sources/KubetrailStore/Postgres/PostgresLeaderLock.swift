@@ -1,46 +1,38 @@
 import Foundation
 
-/// Leadership by a session advisory lock on a connection of its own: PostgreSQL releases it
-/// when the session ends, so a leader that dies (or whose connection breaks) frees it for the
-/// next replica's attempt, with no lease to expire and no clock to trust.
+/// Leadership as a lease in kubetrail_leases: the holder renews it at every check; another
+/// aggregator takes it once it has expired (by the database's clock, the one clock they
+/// share). A lease, not a session advisory lock, because any role that may connect can take
+/// an advisory lock and hold it, while only a role that may write the table can take a lease.
 final class PostgresLeaderLock: LeaderLock, @unchecked Sendable {
     private let store: PostgresStore
-    private let key: String
-    private let lock = NSLock()
-    private var connection: PostgresConnection?
-    private var held = false
+    private let name: String
+    private let holder = ProcessInfo.processInfo.hostName + "/" + String(getpid()) + "/" + UUID().uuidString
+    /// How long a lease outlives its last renewal: three missed checks of 5 s.
+    static let seconds = 15
 
     init(store: PostgresStore, name: String) {
         self.store = store
-        self.key = "kubetrail-leader:" + name
+        self.name = name
     }
 
     func tryAcquire() -> Bool {
-        lock.lock()
-        defer { lock.unlock() }
-        if held {
-            // Still ours while the session lives: a round trip proves it does.
-            if let c = connection, (try? c.execute("SELECT 1")) != nil, c.isHealthy { return true }
-            held = false
-            connection = nil
-        }
         do {
-            let c = try connection ?? store.connect()
-            connection = c
-            held = try c.execute("SELECT pg_try_advisory_lock(\(PostgresSchema.lockClass), hashtext($1))", [key]).rows.first?.first == "t"
+            return try store.withReader { c in
+                try !c.execute("""
+                    INSERT INTO kubetrail_leases AS l (name, holder, expires_at) VALUES ($1, $2, now() + make_interval(secs => $3::int))
+                    ON CONFLICT (name) DO UPDATE SET holder = EXCLUDED.holder, expires_at = EXCLUDED.expires_at
+                    WHERE l.holder = EXCLUDED.holder OR l.expires_at < now()
+                    RETURNING holder
+                    """, [name, holder, String(Self.seconds)]).rows.isEmpty
+            }
         } catch {
-            connection = nil
-            held = false
+            return false
         }
-        return held
     }
 
     func release() {
-        lock.lock()
-        defer { lock.unlock() }
-        if held, let c = connection { _ = try? c.execute("SELECT pg_advisory_unlock(\(PostgresSchema.lockClass), hashtext($1))", [key]) }
-        held = false
-        connection = nil
+        _ = try? store.withReader { c in try c.execute("DELETE FROM kubetrail_leases WHERE name = $1 AND holder = $2", [name, holder]) }
     }
 }
 

@@ -12,10 +12,8 @@ import KubetrailTables
 enum PostgresSchema {
     static let migrationsTable = "kubetrail_schema_migrations"
 
-    /// Advisory lock keys (the two-integer form): one class for kubetrail's own locks, another
-    /// for the audit chain, keyed by the cluster name's hash.
-    static let lockClass: Int32 = 0x6B74, chainLockClass: Int32 = 0x6B75
-    static let migrationLock: Int32 = 1, partitionLock: Int32 = 2
+    /// The migration lock is advisory (it is needed before any table exists): (class, key).
+    static let lockClass: Int32 = 0x6B74, migrationLock: Int32 = 1
 
     static func isPartitioned(_ schema: TableSchema) -> Bool {
         schema.name == AuditLogRow.schema.name || schema.name == PodLogRow.schema.name
@@ -60,7 +58,7 @@ enum PostgresSchema {
               row_hash bytea NOT NULL, chain_hash bytea NOT NULL)
             """,
             "CREATE INDEX kubetrail_audit_chain_cluster ON kubetrail_audit_chain (cluster, seq)",
-            "CREATE INDEX kubetrail_audit_chain_tp_id ON kubetrail_audit_chain (tp_id)",
+            "CREATE INDEX kubetrail_audit_chain_tp_id ON kubetrail_audit_chain (tp_id, seq)",
             """
             CREATE TABLE kubetrail_audit_digests (
               cluster text NOT NULL, number bigint NOT NULL, created_at text NOT NULL, last_seq bigint, document text NOT NULL,
@@ -72,6 +70,13 @@ enum PostgresSchema {
               stored_source text, conflicting_source text, row_json text NOT NULL)
             """,
             "CREATE INDEX kubetrail_audit_conflicts_tp_id ON kubetrail_audit_conflicts (tp_id)",
+            // Locks writers take as row locks: a READ ONLY transaction (every query's) cannot
+            // take one, and a role with SELECT alone cannot either, so no query can hold up
+            // ingest the way a user's pg_advisory_lock could.
+            "CREATE TABLE kubetrail_chain_locks (cluster text PRIMARY KEY)",
+            "CREATE TABLE kubetrail_locks (name text PRIMARY KEY)",
+            // Leadership among aggregators: a lease renewed by its holder, taken over once it expires.
+            "CREATE TABLE kubetrail_leases (name text PRIMARY KEY, holder text NOT NULL, expires_at timestamptz NOT NULL)",
         ]),
     ]
 
@@ -97,9 +102,13 @@ enum PostgresSchema {
         return t.microseconds < 0 && t.microseconds % 86_400_000_000 != 0 ? d - 1 : d
     }
 
-    static func createPartition(_ table: String, day: Int64) -> String {
+    /// A table shaped like the parent, then attached for its day (its indexes are made to
+    /// match the parent's as it is attached).
+    static func createPartition(_ table: String, day: Int64) -> [String] {
         let from = Timestamp(microseconds: day * 86_400_000_000).iso8601, to = Timestamp(microseconds: (day + 1) * 86_400_000_000).iso8601
-        return "CREATE TABLE IF NOT EXISTS \(quoteIdentifier(partitionName(table, day: day))) PARTITION OF \(quoteIdentifier(table)) FOR VALUES FROM ('\(from)') TO ('\(to)')"
+        let name = quoteIdentifier(partitionName(table, day: day))
+        return ["CREATE TABLE \(name) (LIKE \(quoteIdentifier(table)) INCLUDING DEFAULTS INCLUDING CONSTRAINTS)",
+                "ALTER TABLE \(quoteIdentifier(table)) ATTACH PARTITION \(name) FOR VALUES FROM ('\(from)') TO ('\(to)')"]
     }
 
     /// Partitions of the partitioned tables, by table.

@@ -78,6 +78,8 @@ public final class PostgresStore: Store, @unchecked Sendable {
         // Timestamps come back in one fixed form (PostgresValues.timestamp reads it).
         try c.execute("SET TimeZone = 'UTC'")
         try c.execute("SET DateStyle = 'ISO, YMD'")
+        // Hashes are read back as bytea's hex form (a database may default to 'escape').
+        try c.execute("SET bytea_output = 'hex'")
         if readOnly { try c.execute("SET default_transaction_read_only = on") }
         return c
     }
@@ -239,17 +241,39 @@ public final class PostgresStore: Store, @unchecked Sendable {
 
     /// Creates partitions inside the caller's transaction, under the partition lock (two
     /// aggregators creating the same day would otherwise race in the catalog).
+    ///
+    /// Each is made as a table of its own, then attached: ATTACH PARTITION takes a lock that
+    /// lets inserts and queries on the table go on (CREATE TABLE … PARTITION OF would stop them
+    /// until this transaction ends), and is bounded by a lock timeout besides.
     static func createPartitions(_ missing: [String: Set<Int64>], on c: PostgresConnection) throws {
-        try c.execute("SELECT pg_advisory_xact_lock($1, $2)", [String(PostgresSchema.lockClass), String(PostgresSchema.partitionLock)])
+        try c.execute("INSERT INTO kubetrail_locks (name) VALUES ('partitions') ON CONFLICT (name) DO UPDATE SET name = EXCLUDED.name")
         for (table, days) in missing.sorted(by: { $0.key < $1.key }) {
-            for day in days.sorted() { try c.execute(PostgresSchema.createPartition(table, day: day)) }
+            for day in days.sorted() {
+                let name = PostgresSchema.partitionName(table, day: day)
+                // Made meanwhile by another aggregator (the lock above waited for it).
+                guard try c.execute("SELECT to_regclass($1) IS NULL", [quoteIdentifier(name)]).rows.first?.first == "t" else { continue }
+                try withLockTimeout(c) { for sql in PostgresSchema.createPartition(table, day: day) { try c.execute(sql) } }
+            }
         }
+    }
+
+    /// Runs `body` with DDL's wait for a table lock bounded (then fails, and the write with it).
+    @discardableResult
+    static func withLockTimeout<T>(_ c: PostgresConnection, seconds: Int = 5, _ body: () throws -> T) throws -> T {
+        let previous = try c.execute("SELECT current_setting('lock_timeout')").rows.first?.first ?? "0"
+        try c.execute("SELECT set_config('lock_timeout', $1, true)", ["\(seconds)s"])
+        let result = try body()
+        try c.execute("SELECT set_config('lock_timeout', $1, true)", [previous ?? "0"])
+        return result
     }
 
     // MARK: Queries
 
+    /// A user's SQL runs on a connection of its own, closed after: whatever session state the
+    /// statement left (settings, a session advisory lock) goes with it, never to a pooled
+    /// connection the store's own reads use.
     public func query<S: QuerySink>(_ sql: String, now: Timestamp, limits: QueryLimits, into sink: S) throws {
-        try withReader { c in try PostgresQuery(connection: c, limits: limits).run(sql, into: sink) }
+        try PostgresQuery(connection: try connect(), limits: limits).run(sql, into: sink)
     }
 
     public func tableStats() throws -> [TableStats] {
@@ -273,5 +297,22 @@ public final class PostgresStore: Store, @unchecked Sendable {
         let lines = Lines()
         try query("EXPLAIN " + sql, now: now, limits: QueryLimits(), into: lines)
         return lines.lines
+    }
+}
+
+extension PostgresStore {
+    /// The benchmarks' baseline: `rows` copied straight into their table and committed, with
+    /// none of the store's checks (no duplicates looked for, no chain). Not for real data.
+    public func copyWithoutChecks<R: TableRow>(_ rows: [PreparedRow<R>]) throws {
+        let schema = R.schema
+        try withReader { c in
+            try c.execute("SET default_transaction_read_only = off")
+            try c.execute("BEGIN")
+            try PostgresTransaction(store: self, connection: c, heads: nil).ensurePartitions(schema.name, rows.map { Timestamp(rfc3339: $0.timestamp) })
+            let columns = schema.columns.map { quoteIdentifier($0.name) }.joined(separator: ", ")
+            try c.copyIn("COPY \(quoteIdentifier(schema.name)) (\(columns)) FROM STDIN",
+                         rows: try rows.map { try PostgresTransaction.copyRow(PostgresValues.storable($0.values, schema.columns) ?? $0.values, schema) })
+            try c.execute("COMMIT")
+        }
     }
 }

@@ -70,6 +70,11 @@ extension PostgresConnection {
                 }
             case PGRES_COMMAND_OK, PGRES_EMPTY_QUERY:
                 continue
+            case PGRES_COPY_OUT, PGRES_COPY_IN, PGRES_COPY_BOTH:
+                // A COPY holds the connection in its own state, where results never end: the
+                // connection is given up (closed, never pooled) rather than drained.
+                poisoned = true
+                throw Failure(sqlState: "0A000", message: "COPY is not run as a query; use SELECT (or kubetrail export)")
             default:
                 failure = self.failure(result)
             }
@@ -109,10 +114,11 @@ extension PostgresConnection {
     }
 
     /// False once the connection is broken (the server went away): it is not reused.
-    var isHealthy: Bool { PQstatus(conn) == CONNECTION_OK && PQtransactionStatus(conn) == PQTRANS_IDLE }
+    var isHealthy: Bool { !poisoned && PQstatus(conn) == CONNECTION_OK && PQtransactionStatus(conn) == PQTRANS_IDLE }
 
     /// True inside a transaction block, also one a failed statement aborted.
     var inTransaction: Bool {
+        guard !poisoned else { return false }
         let s = PQtransactionStatus(conn)
         return s == PQTRANS_INTRANS || s == PQTRANS_INERROR
     }

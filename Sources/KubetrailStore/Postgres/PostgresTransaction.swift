@@ -66,9 +66,21 @@ final class PostgresTransaction: StoreTransaction {
                 return nil
             })
         }
-        let stage = try stagingTable(schema)
         let columns = schema.columns.map { quoteIdentifier($0.name) }.joined(separator: ", ")
-        try c.copyIn("COPY \(stage) (\(columns)) FROM STDIN", rows: try storable.map { try Self.copyRow($0, schema) })
+        let copyRows = try storable.map { try Self.copyRow($0, schema) }
+        // Almost every row is new: straight in, as a bare COPY would. A row already stored
+        // (a re-sent line, a partial line completed) fails the COPY on its key, and only then
+        // do the rows go through staging, where the database sorts new from stored.
+        try c.execute("SAVEPOINT kubetrail_copy")
+        do {
+            try c.copyIn("COPY \(quoteIdentifier(schema.name)) (\(columns)) FROM STDIN", rows: copyRows)
+            try c.execute("RELEASE SAVEPOINT kubetrail_copy")
+            return Array(repeating: .inserted, count: rows.count)
+        } catch let f as PostgresConnection.Failure where f.sqlState == "23505" {
+            try c.execute("ROLLBACK TO SAVEPOINT kubetrail_copy")
+        }
+        let stage = try stagingTable(schema)
+        try c.copyIn("COPY \(stage) (\(columns)) FROM STDIN", rows: copyRows)
         let key = PostgresSchema.isPartitioned(schema) ? "tp_id, \(quoteIdentifier(schema.timeColumn))" : "tp_id"
         var changed: [String: InsertOutcome] = [:]
         for r in try c.execute("""
@@ -95,25 +107,25 @@ final class PostgresTransaction: StoreTransaction {
         }
     }
 
-    /// Events and resources: stored when new, replaced by a newer `resourceVersion`.
+    /// Events and resources: stored when new, replaced by a newer `resourceVersion` — decided
+    /// in one statement, so two writers of one object cannot interleave a lookup and a write.
+    /// Newer as `ResourceVersion.isNewer` says: numerically when both are integers, else when
+    /// they differ.
     private func insertEvolving<R: TableRow>(_ row: PreparedRow<R>, _ schema: TableSchema, versionColumn: String) throws -> InsertOutcome {
         let values = PostgresValues.storable(row.values, schema.columns) ?? row.values
-        let parameters = try Self.copyRow(values, schema)
-        let t = quoteIdentifier(schema.name)
+        let t = quoteIdentifier(schema.name), v = quoteIdentifier(versionColumn)
         let columns = schema.columns.map { quoteIdentifier($0.name) }.joined(separator: ", ")
         let placeholders = (1...schema.columns.count).map { "$\($0)" }.joined(separator: ", ")
-        let stored = try c.execute("SELECT \(quoteIdentifier(versionColumn)) FROM \(t) WHERE tp_id = $1", [row.id]).rows.first
-        guard let stored else {
-            let n = try c.execute("INSERT INTO \(t) (\(columns)) VALUES (\(placeholders)) ON CONFLICT (tp_id) DO NOTHING", parameters).affected
-            return n > 0 ? .inserted : .duplicate
-        }
-        let index = schema.columns.firstIndex { $0.name == versionColumn }!
-        if case .text(let incoming) = values[index], let version = stored[0], !ResourceVersion.isNewer(incoming, than: version) {
-            return .duplicate
-        }
         let sets = schema.columns.filter { $0.name != "tp_id" }.map { "\(quoteIdentifier($0.name)) = EXCLUDED.\(quoteIdentifier($0.name))" }.joined(separator: ", ")
-        try c.execute("INSERT INTO \(t) (\(columns)) VALUES (\(placeholders)) ON CONFLICT (tp_id) DO UPDATE SET \(sets)", parameters)
-        return .updated
+        let rows = try c.execute("""
+            INSERT INTO \(t) AS s (\(columns)) VALUES (\(placeholders))
+            ON CONFLICT (tp_id) DO UPDATE SET \(sets)
+            WHERE s.\(v) IS NULL OR EXCLUDED.\(v) IS NULL OR CASE WHEN EXCLUDED.\(v) ~ '^[0-9]{1,20}$' AND s.\(v) ~ '^[0-9]{1,20}$'
+              THEN EXCLUDED.\(v)::numeric > s.\(v)::numeric ELSE EXCLUDED.\(v) <> s.\(v) END
+            RETURNING (xmax = 0)
+            """, try Self.copyRow(values, schema)).rows
+        guard let inserted = rows.first?.first else { return .duplicate }
+        return inserted == "t" ? .inserted : .updated
     }
 
     static func copyRow(_ values: [ColumnValue], _ schema: TableSchema) throws -> [String?] {
@@ -132,7 +144,7 @@ final class PostgresTransaction: StoreTransaction {
     /// before BEGIN): one made inside would vanish with a rollback while the connection
     /// believed it there.
     static func makeStagingTables(on c: PostgresConnection) throws {
-        for schema in KubernetesTables.all where !PostgresSchema.isAudit(schema) {
+        for schema in KubernetesTables.all {
             if case .replaceIfNewer = schema.conflict { continue }
             try makeStagingTable(schema, on: c)
         }
@@ -146,9 +158,20 @@ final class PostgresTransaction: StoreTransaction {
     }
 
     /// Creates the day partitions `times` fall in that do not exist yet, in this transaction.
+    /// Recent days come from the store's cache; older ones — which another aggregator's
+    /// retention may have dropped since — are asked of the catalog.
     func ensurePartitions(_ table: String, _ times: [Timestamp?]) throws {
         let days = Set(times.compactMap { $0.map(PostgresSchema.day(of:)) })
-        let missing = days.subtracting(store.knownPartitions(table)).subtracting(createdPartitions[table] ?? [])
+        let recent = PostgresSchema.day(of: .now) - 1
+        let cached = store.knownPartitions(table).union(createdPartitions[table] ?? [])
+        var missing = days.filter { $0 >= recent }.subtracting(cached)
+        let older = days.filter { $0 < recent }
+        if !older.isEmpty {
+            let names = older.map { PostgresSchema.partitionName(table, day: $0) }
+            let existing = Set(try c.execute("SELECT relname FROM pg_class WHERE relname = ANY($1::text[]) AND relkind = 'r'",
+                                             [PostgresValues.arrayLiteral(names)]).rows.compactMap { $0[0] })
+            missing.formUnion(older.filter { !existing.contains(PostgresSchema.partitionName(table, day: $0)) })
+        }
         guard !missing.isEmpty else { return }
         try PostgresStore.createPartitions([table: missing], on: c)
         createdPartitions[table, default: []].formUnion(missing)
@@ -193,12 +216,14 @@ final class PostgresTransaction: StoreTransaction {
                 guard let name = row[1], let day = PostgresSchema.day(ofPartition: name, table: schema.name),
                       (day + 1) * 86_400_000_000 <= cutoff.microseconds else { continue }
                 dropped += Int(try c.execute("SELECT count(*) FROM \(quoteIdentifier(name))").rows[0][0] ?? "0") ?? 0
-                try c.execute("DROP TABLE \(quoteIdentifier(name))")
+                // DROP locks the whole table: bounded, so a long reader delays retention, not ingest.
+                try PostgresStore.withLockTimeout(c) { try c.execute("DROP TABLE \(quoteIdentifier(name))") }
                 store.forgetPartition(schema.name, day: day)
             }
-            if dropped > 0 { return dropped }
-            return try c.execute("DELETE FROM \(t) WHERE (tableoid, ctid) IN (SELECT tableoid, ctid FROM \(t) WHERE \(col) < $1 LIMIT $2)",
-                                 [cutoff.iso8601, String(limit)]).affected
+            // Then the rows of the day the cutoff falls in: every row before the cutoff goes
+            // before the chain's prefix may be pruned (Retention stops at a short count).
+            return dropped + (try c.execute("DELETE FROM \(t) WHERE (tableoid, ctid) IN (SELECT tableoid, ctid FROM \(t) WHERE \(col) < $1 LIMIT $2)",
+                                            [cutoff.iso8601, String(limit)]).affected)
         }
         return try c.execute("DELETE FROM \(t) WHERE tp_id IN (SELECT tp_id FROM \(t) WHERE \(col) < $1 LIMIT $2)", [cutoff.iso8601, String(limit)]).affected
     }

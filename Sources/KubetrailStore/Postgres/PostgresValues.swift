@@ -42,6 +42,10 @@ enum PostgresValues {
             var fixed: String?
             if s.utf8.contains(0) { fixed = s.replacingOccurrences(of: "\u{0}", with: nulReplacement) }
             if column.type == .json, let json = JSONEscapes.storable(fixed ?? s) { fixed = json }
+            // Year 0 is in the contract's range but not PostgreSQL's: stored as the first instant it has.
+            if s.hasPrefix("0000-"), column.type == .timestamp || column.type == .date {
+                fixed = column.type == .date ? "0001-01-01" : "0001-01-01T00:00:00.000000Z"
+            }
             // A list's elements are what is stored (text[]) and read back (re-encoded): the NUL
             // is replaced in them, and the list re-encoded as it will read back.
             if column.type == .list, s.contains("\\u0000"), let elements = JSONArrayText.strings(s) {
