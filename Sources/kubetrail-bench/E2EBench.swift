@@ -27,6 +27,9 @@ struct E2EBench: ParsableCommand {
     @Option(help: "Copy the aggregator's database here at the end.") var keepDb: String?
     @Option(help: "The kubetrail binary (default: next to this one).") var kubetrail: String?
     @Option(help: "The kubetrail-agent binary (default: next to this one).") var kubetrailAgent: String?
+    @Flag(help: "The PostgreSQL round: a PostgreSQL 15 of the run's own, two aggregators on it (each node's agent sends to one), aggregator kills spread over both, and PostgreSQL itself crashed and restarted.")
+    var postgres = false
+    @Option(help: "Crashes of PostgreSQL (with --postgres).") var postgresKills = 2
 
     func run() throws {
         let bin = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
@@ -36,7 +39,7 @@ struct E2EBench: ParsableCommand {
         let data = work + "/data"
         try FileManager.default.createDirectory(atPath: data, withIntermediateDirectories: true)
         var mounted = false
-        if !noFullDisk {
+        if !noFullDisk && !postgres {
             // Room for everything the run writes (two audit series at ~2 KB a row, container lines
             // at ~0.5 KB) and half as much again: only the episode may fill it, not the data.
             let megabytes = max(512, Int(Double(rate * nodes) * duration * 4.5 * 1.5 / 1024))
@@ -50,7 +53,9 @@ struct E2EBench: ParsableCommand {
         try (token + "\n").write(toFile: work + "/ingest.tokens", atomically: true, encoding: .utf8)
         try (token + "\n").write(toFile: work + "/agent.token", atomically: true, encoding: .utf8)
         let port = try freeLoopbackPort()
-        let db = data + "/agg.db"
+        let server = postgres ? try E2EPostgres(dir: work + "/postgres") : nil
+        defer { server?.stop() }
+        let db = server?.url ?? data + "/agg.db"
         // The digest key and its copies live off the data volume, as in a deployment.
         let digestKey = work + "/audit-digest.key", digestCopies = work + "/digests"
         guard e2eRun(kubetrail, ["keygen", "--out", digestKey]).status == 0 else { throw E2EError("kubetrail keygen failed") }
@@ -70,6 +75,16 @@ struct E2EBench: ParsableCommand {
         }
         try aggregator.start()
         try waitForHealth(port: port)
+        // On PostgreSQL a second aggregator shares the database: odd nodes send to it.
+        let port2 = postgres ? try freeLoopbackPort() : port
+        let aggregator2 = ManagedProcess(name: "aggregator-2", executable: kubetrail, logPath: work + "/aggregator-2.log") {
+            ["aggregator", "--listen", "127.0.0.1:\(port2)", "--db", db, "--ingest-token-file", work + "/ingest.tokens"] + configArguments
+        }
+        if postgres {
+            try aggregator2.start()
+            try waitForHealth(port: port2)
+        }
+        let aggregators = postgres ? [aggregator, aggregator2] : [aggregator]
 
         var simulated: [E2ENode] = []
         var agents: [ManagedProcess] = []
@@ -77,7 +92,7 @@ struct E2EBench: ParsableCommand {
             let node = try E2ENode(index: i, root: work + "/node-\(i)", keepRotated: outage + 30)
             simulated.append(node)
             let agent = ManagedProcess(name: "agent-\(i)", executable: agentBinary, logPath: work + "/agent-\(i).log") {
-                ["--aggregator", "http://127.0.0.1:\(port)", "--token-file", work + "/agent.token", "--state-dir", node.stateDir,
+                ["--aggregator", "http://127.0.0.1:\(i % 2 == 1 ? port2 : port)", "--token-file", work + "/agent.token", "--state-dir", node.stateDir,
                  "--audit-path", node.auditDir + "/*.log", "--containers-dir", node.containersDir, "--pods-dir", node.podsDir, "--node-name", "node-\(i)",
                  "--cluster-name", "e2e", "--batch-wait", "200ms", "--rescan-interval", "1s", "--rotated-idle", "2s",
                  "--backoff", "100ms,2s", "--shutdown-timeout", "5s", "--metrics-listen", "off"]
@@ -85,9 +100,10 @@ struct E2EBench: ParsableCommand {
             try agent.start()
             agents.append(agent)
         }
+        if postgres { print("e2e on PostgreSQL: 2 aggregators on one database, \(postgresKills) PostgreSQL crashes") }
         print("e2e: \(nodes) nodes × \(rate) lines/s each of audit events, container lines and copy-truncated audit events for \(Int(duration)) s; "
               + "\(agentKills) agent and \(aggregatorKills) aggregator SIGKILLs, " + (outage > 0 ? "a \(Int(outage)) s outage, " : "no outage, ")
-              + (mounted ? "a full disk" : noFullDisk ? "no full-disk episode (--no-full-disk)" : "no full-disk episode (cannot mount a tmpfs here)"))
+              + (mounted ? "a full disk" : noFullDisk ? "no full-disk episode (--no-full-disk)" : postgres ? "no full-disk episode (not with PostgreSQL)" : "no full-disk episode (cannot mount a tmpfs here)"))
         let writing = DispatchGroup()
         for node in simulated {
             writing.enter()
@@ -113,8 +129,19 @@ struct E2EBench: ParsableCommand {
             kills.append((at, agent))
         }
         var agentKilled = 0, aggregatorKilled = 0, outageDone = outage <= 0, fullDiskDone = !mounted
+        // PostgreSQL's crashes, spread over the run away from the outage.
+        var postgresCrashes: [Double] = postgres ? (1...max(1, postgresKills)).map { duration * (0.15 + 0.7 * Double($0) / Double(postgresKills + 1)) } : []
+        if postgres && postgresKills == 0 { postgresCrashes = [] }
+        var postgresKilled = 0, aggregatorTurn = 0
         func elapsed() -> Double { Date().timeIntervalSince(started) }
-        while elapsed() < duration || !kills.isEmpty || !outageDone || !fullDiskDone {
+        while elapsed() < duration || !kills.isEmpty || !outageDone || !fullDiskDone || !postgresCrashes.isEmpty {
+            if let server, let at = postgresCrashes.first, elapsed() >= at, outageDone || elapsed() < outageAt {
+                postgresCrashes.removeFirst()
+                if server.crash() { postgresKilled += 1 }
+                Thread.sleep(forTimeInterval: Double.random(in: 1...3, using: &random))
+                try server.start()
+                continue
+            }
             if !outageDone && elapsed() >= outageAt {
                 if !aggregator.crash() { throw E2EError("the aggregator was not running when the outage began: see \(work)/aggregator.log") }
                 Thread.sleep(forTimeInterval: outage)
@@ -140,9 +167,12 @@ struct E2EBench: ParsableCommand {
                     Thread.sleep(forTimeInterval: Double.random(in: 0.1...1.0, using: &random))
                     try agent.start()
                 } else {
-                    if aggregator.crash() { aggregatorKilled += 1 }
+                    // Taken in turn, so each aggregator is killed as often as the other.
+                    let victim = aggregators[aggregatorTurn % aggregators.count]
+                    aggregatorTurn += 1
+                    if victim.crash() { aggregatorKilled += 1 }
                     Thread.sleep(forTimeInterval: Double.random(in: 0.2...0.6, using: &random))
-                    try aggregator.start()
+                    try victim.start()
                 }
                 continue
             }
@@ -152,6 +182,7 @@ struct E2EBench: ParsableCommand {
         simulated.forEach { $0.stop() }
         writing.wait()
         try waitForHealth(port: port)
+        if postgres { try waitForHealth(port: port2) }
 
         // Drain: until each kind of the no-loss set is all stored, or nothing moves for a minute.
         let written = simulated.map(\.counts)
@@ -167,8 +198,8 @@ struct E2EBench: ParsableCommand {
             Thread.sleep(forTimeInterval: 1)
         }
         agents.forEach { $0.stop() }
-        aggregator.stop()
-        if let keepDb {
+        aggregators.forEach { $0.stop() }
+        if let keepDb, server == nil {
             // A consistent copy: the stopped aggregator checkpointed its WAL.
             for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: keepDb + suffix) }
             try FileManager.default.copyItem(atPath: db, toPath: keepDb)
@@ -213,16 +244,17 @@ struct E2EBench: ParsableCommand {
         print("copy-truncate audit log: written \(truncWritten), stored \(truncStored), lost \(truncLost) "
               + "(read on from logrotate's copies, docs/agent.md)")
         if unexpected > 0 { print("stored rows that were never written: \(unexpected)") }
-        print("kills: \(agentKilled) agents, \(aggregatorKilled) aggregator; outage \(Int(outage)) s; full disk: "
-              + (mounted ? "\(refusedCommits) commits refused" : "skipped"))
+        print("kills: \(agentKilled) agents, \(aggregatorKilled) aggregator" + (postgres ? " (of 2), \(postgresKilled) PostgreSQL" : "") + "; outage \(Int(outage)) s; full disk: "
+              + (mounted ? "\(refusedCommits) commits refused" : postgres ? "not with PostgreSQL" : "skipped"))
         print("written \(expected), stored \(storedSet), lost \(lost), duplicated \(duplicated), restarts \(restarts), rotations \(rotations)")
         let verifySummary = verify.output.split(separator: "\n").filter { $0.hasPrefix("cluster ") }.joined(separator: "; ")
         print("kubetrail verify: exit \(verify.status)" + (verifySummary.isEmpty ? "" : ": " + verifySummary))
         if verify.status != 0 { print(verify.output) }
-        if agentKilled < agentKills || aggregatorKilled < aggregatorKills {
+        if agentKilled < agentKills || aggregatorKilled < aggregatorKills || postgresKilled < (postgres ? postgresKills : 0) {
             print("fewer kills than asked for: a process was not running when its turn came (see the logs)")
         }
-        if lost > 0 || duplicated > 0 || unexpected > 0 || truncLost > 0 || verify.status != 0 || agentKilled < agentKills || aggregatorKilled < aggregatorKills {
+        if lost > 0 || duplicated > 0 || unexpected > 0 || truncLost > 0 || verify.status != 0 || agentKilled < agentKills || aggregatorKilled < aggregatorKills
+            || postgresKilled < (postgres ? postgresKills : 0) {
             if !keepFiles { print("the run's files in \(work) are removed on exit; rerun with the same options and --keep-files to investigate") }
             throw ExitCode(1)
         }

@@ -20,6 +20,8 @@ struct StoreBench: ParsableCommand {
     @Option(help: "Working directory (default: a new temp dir).") var dir: String?
     @Option(help: "Python with duckdb importable (default: the tools virtualenv, installed if needed).") var python: String?
     @Flag(help: "Keep the generated log and both databases.") var keep = false
+    @Option(help: ArgumentHelp("Also a PostgreSQL server (any database on it): the bench imports into a database of its own there and runs the same queries.", valueName: "postgres://…"))
+    var postgres: String?
 
     /// One query in kubetrail's dialect and DuckDB's spelling over `read_json`'s columns, and the
     /// ratio the issue asks for.
@@ -130,23 +132,51 @@ struct StoreBench: ParsableCommand {
         print(String(format: "size      kubetrail %8.1f MB   duckdb %8.1f MB   ratio %.2f (goal ≤ 1.50)",
                      Double(ourBytes) / 1e6, Double(duckBytes) / 1e6, Double(ourBytes) / Double(duckBytes)))
 
+        // PostgreSQL: the same CLI import into a database of the bench's own, analysed (as
+        // autovacuum would) before the queries.
+        var pgStore: (any Store)?
+        var admin: PostgresConnection?
+        let pgName = "kubetrail_store_\(getpid())"
+        defer { if let admin, !keep { _ = try? admin.execute("DROP DATABASE IF EXISTS \(pgName) WITH (FORCE)") } }
+        if let postgres {
+            let c = try PostgresConnection(url: postgres)
+            try c.execute("CREATE DATABASE \(pgName)")
+            admin = c
+            let url = IngestBench.url(postgres, database: pgName)
+            let pgSeconds = try seconds { _ = try ExportBench.run(kubetrail, ["import", "audit", log, "--db", url, "--no-progress"]) }
+            let pc = try PostgresConnection(url: url)
+            try pc.execute("VACUUM ANALYZE")
+            let pgBytes = Int(try pc.execute("SELECT sum(pg_total_relation_size(oid)) FROM pg_class WHERE relnamespace = 'public'::regnamespace AND relkind = 'r'").rows[0][0] ?? "0") ?? 0
+            print(String(format: "import    PostgreSQL %8.0f events/s (%.1f s)   ratio to duckdb %.2f   size %.1f MB (ratio %.2f)",
+                         Double(events) / pgSeconds, pgSeconds, duckImport / pgSeconds, Double(pgBytes) / 1e6, Double(pgBytes) / Double(duckBytes)))
+            pgStore = try StoreLocation(parsing: url).open(.readOnly)
+        }
+
         // kubetrail's queries, in-process, CSV counted and dropped, median of `runs`.
         let store = try StoreLocation.sqlite(path: db).open(.readOnly)
         print("queries   median of \(runs), in-process on both sides, CSV output discarded")
-        for (i, q) in Self.queries.enumerated() {
+        func timed(_ store: any Store, _ sql: String) throws -> (seconds: Double, rows: Int) {
             var times: [Double] = []
             var rows = 0
             for _ in 0..<runs {
                 let sink = CountingSink(OutputFormat.csv.sink(writingTo: TextOutput(chunkHandler: { _ in })))
-                times.append(try seconds { try store.query(q.kubetrail, into: sink) })
+                times.append(try seconds { try store.query(sql, into: sink) })
                 rows = sink.rows
             }
-            let ours = times.sorted()[times.count / 2]
+            return (times.sorted()[times.count / 2], rows)
+        }
+        for (i, q) in Self.queries.enumerated() {
+            let (ours, rows) = try timed(store, q.kubetrail)
             let theirs = duck[i + 1]["seconds"] as! Double
             let theirRows = duck[i + 1]["rows"] as! Int
             print(String(format: "  %@ kubetrail %9.1f ms  duckdb %8.1f ms  ratio %6.1f (goal ≤ %.0f)  rows %d%@",
                          q.name.padding(toLength: 42, withPad: " ", startingAt: 0), ours * 1000, theirs * 1000, ours / theirs, q.goal, rows,
                          rows == theirRows ? "" : " (duckdb \(theirRows): the tables disagree)"))
+            if let pgStore {
+                let (pg, pgRows) = try timed(pgStore, q.kubetrail)
+                print(String(format: "  %@ PostgreSQL %8.1f ms  ratio to duckdb %6.1f  rows %d%@", "".padding(toLength: 42, withPad: " ", startingAt: 0),
+                             pg * 1000, pg / theirs, pgRows, pgRows == theirRows ? "" : " (duckdb \(theirRows): the tables disagree)"))
+            }
         }
     }
 
