@@ -8,8 +8,8 @@ import TestSupport
 /// `kubetrail export --server`: the same files as a local export of the same database, byte for
 /// byte, in every format; the query role only; read-only; a cut stream is never a short export.
 @Suite struct RemoteExportTests {
-    @Test func remoteExportWritesTheSameFilesAsALocalOne() throws {
-        let f = try AggregatorFixture()
+    @Test(arguments: TestBackend.allCases) func remoteExportWritesTheSameFilesAsALocalOne(backend: TestBackend) throws {
+        let f = try AggregatorFixture(backend)
         let server = try f.start()
         defer { server.stop() }
         #expect(try f.ingest(server, file: f.write("b.z", AggregatorFixture.fixtureBatch().deflated())).status == 200)
@@ -36,8 +36,8 @@ import TestSupport
         }
     }
 
-    @Test func remoteReportMatchesTheLocalOne() throws {
-        let f = try AggregatorFixture()
+    @Test(arguments: TestBackend.allCases) func remoteReportMatchesTheLocalOne(backend: TestBackend) throws {
+        let f = try AggregatorFixture(backend)
         let server = try f.start()
         defer { server.stop() }
         #expect(try f.ingest(server, file: f.write("b.z", AggregatorFixture.fixtureBatch().deflated())).status == 200)

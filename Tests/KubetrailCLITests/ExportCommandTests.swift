@@ -8,10 +8,11 @@ import TestSupport
 @Suite struct ExportCommandTests {
     struct Lab {
         let dir: TemporaryDirectory
-        var db: String { dir.path("kt.db") }
+        let db: String
 
-        init() throws {
+        init(_ backend: TestBackend = .sqlite) throws {
             dir = try TemporaryDirectory()
+            db = try backend.location(in: dir, name: "kt.db")
             let imported = try Subprocess.kubetrail(["import", "audit", Fixtures.url("audit/audit2rbac_demo.log").path, "--db", db])
             guard imported.status == 0 else { throw ServerError(imported.stderr) }
             // Pod-log lines with commas, quotes, unicode and no level (a null), and an empty one.
@@ -54,8 +55,8 @@ import TestSupport
         }
     }
 
-    @Test func csvAndJSONLinesReadBackValueByValue() throws {
-        let lab = try Lab()
+    @Test(arguments: TestBackend.allCases) func csvAndJSONLinesReadBackValueByValue(backend: TestBackend) throws {
+        let lab = try Lab(backend)
         for table in ["kubernetes_audit_logs", "kubernetes_pod_logs"] {
             let expected = try lab.storeRows(table)
             #expect(expected.count > 0)
@@ -109,8 +110,8 @@ import TestSupport
         #expect(messages.contains("price: 12,50 € — \"quoted\", and 'single'") && messages.contains(""))
     }
 
-    @Test func filtersAndTheManifestDescribeWhatWasExported() throws {
-        let lab = try Lab()
+    @Test(arguments: TestBackend.allCases) func filtersAndTheManifestDescribeWhatWasExported(backend: TestBackend) throws {
+        let lab = try Lab(backend)
         let out = lab.dir.path("secrets")
         let r = try lab.kubetrail(["export", "--db", lab.db, "--table", "kubernetes_audit_logs", "--out", out, "--format", "jsonl",
                                    "--verb", "get,list", "--resource", "pods", "--from", "2017-01-01T00:00:00Z", "--to", "2030-01-01T00:00:00Z"])

@@ -47,8 +47,8 @@ import TestSupport
         }
     }
 
-    @Test func parquetReadsBackValueByValue() throws {
-        let lab = try Lab()
+    @Test(arguments: TestBackend.allCases) func parquetReadsBackValueByValue(backend: TestBackend) throws {
+        let lab = try Lab(backend)
         for table in ["kubernetes_audit_logs", "kubernetes_pod_logs"] {
             let out = lab.dir.path("pq-\(table)")
             let r = try lab.kubetrail(["export", "--db", lab.db, "--table", table, "--out", out, "--format", "parquet", "--max-file-bytes", "8192"])

@@ -1,0 +1,50 @@
+import Foundation
+import Synchronization
+import Testing
+import TestSupport
+@testable import KubetrailStore
+
+/// A query's limits on PostgreSQL: the time limit (the server's statement_timeout and this
+/// side's clock), rows, value size, and a client that goes away — each stops the statement on
+/// the server, and the store answers the next query as usual.
+@Suite struct PostgresQueryLimitTests {
+    final class Count: QuerySink {
+        var rows = 0
+        func begin(columns: [QueryColumn]) {}
+        func row(_ values: [QueryValue]) { rows += 1 }
+        func end() {}
+    }
+
+    static func stopped(_ store: any Store, _ sql: String, _ limits: QueryLimits) -> (message: String, seconds: Double) {
+        let started = Date()
+        do {
+            try store.query(sql, now: .now, limits: limits, into: Count())
+            return ("finished", Date().timeIntervalSince(started))
+        } catch {
+            return ("\(error)", Date().timeIntervalSince(started))
+        }
+    }
+
+    @Test func eachLimitStopsTheStatementAndTheNextQueryRuns() throws {
+        let store = try openStore(.postgres)
+        for sql in ["SELECT pg_sleep(30)", "SELECT count(*) FROM generate_series(1, 2000000000)"] {
+            let r = Self.stopped(store, sql, QueryLimits(timeLimit: 1))
+            #expect(r.message.contains("time limit") && r.seconds < 5, "\(sql): \(r)")
+        }
+        let rows = Self.stopped(store, "SELECT generate_series(1, 1000)", QueryLimits(maxRows: 10))
+        #expect(rows.message.contains("more than 10 rows"), "\(rows)")
+        var limits = QueryLimits()
+        limits.maxValueBytes = 1 << 20
+        let value = Self.stopped(store, "SELECT repeat('a', 2000000)", limits)
+        #expect(value.message.contains("longer than"), "\(value)")
+        // The client goes away half a second in: the server's statement is cancelled.
+        let start = Date()
+        var leaving = QueryLimits()
+        leaving.cancelled = { Date().timeIntervalSince(start) > 0.5 }
+        let gone = Self.stopped(store, "SELECT pg_sleep(30)", leaving)
+        #expect(gone.message.contains("client went away") && gone.seconds < 5, "\(gone)")
+        let after = Count()
+        try store.query("SELECT generate_series(1, 3)", into: after)
+        #expect(after.rows == 3)
+    }
+}
