@@ -66,11 +66,6 @@ public enum StoreLocation: Equatable, Sendable, CustomStringConvertible {
         return .postgres(url: url, password: password)
     }
 
-    public var isPostgres: Bool {
-        if case .postgres = self { return true }
-        return false
-    }
-
     /// Opens the store.
     public func open(_ access: Access) throws -> any Store {
         switch (self, access) {

@@ -43,10 +43,10 @@ struct E2EBench: ParsableCommand {
             // Room for everything the run writes (two audit series at ~2 KB a row, container lines
             // at ~0.5 KB) and half as much again: only the episode may fill it, not the data.
             let megabytes = max(512, Int(Double(rate * nodes) * duration * 4.5 * 1.5 / 1024))
-            mounted = shell("mount -t tmpfs -o size=\(megabytes)m kubetrail-e2e \(data)") == 0
+            mounted = e2eShell("mount -t tmpfs -o size=\(megabytes)m kubetrail-e2e \(data)") == 0
         }
         defer {
-            if mounted { _ = shell("umount \(data)") }
+            if mounted { _ = e2eShell("umount \(data)") }
             if keepFiles { print("the run's files are kept in \(work)") } else { try? FileManager.default.removeItem(atPath: work) }
         }
         let token = "e2e-\(UUID().uuidString)"
@@ -278,15 +278,4 @@ struct E2EBench: ParsableCommand {
         while chunk.withUnsafeBytes({ write(fd, $0.baseAddress, $0.count) }) > 0 {}
     }
 
-    @discardableResult
-    private func shell(_ command: String) -> Int32 {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/bin/sh")
-        p.arguments = ["-c", command]
-        p.standardOutput = FileHandle.nullDevice
-        p.standardError = FileHandle.nullDevice
-        guard (try? p.run()) != nil else { return -1 }
-        p.waitUntilExit()
-        return p.terminationStatus
-    }
 }

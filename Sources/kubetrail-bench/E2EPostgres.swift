@@ -14,7 +14,7 @@ final class E2EPostgres {
         port = try freeLoopbackPort()
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         // PostgreSQL refuses to run as root: as root, the server runs as the postgres user.
-        if getuid() == 0 { _ = Self.shell("chown -R postgres:postgres '\(dir)'") }
+        if getuid() == 0 { _ = e2eShell("chown -R postgres:postgres '\(dir)'") }
         guard Self.tool("initdb", "-D '\(dir)/data' -U kubetrail -A trust -E UTF8 --no-instructions") == 0 else {
             throw E2EError("initdb failed: is postgresql-15 installed (scripts/setup)?")
         }
@@ -36,18 +36,6 @@ final class E2EPostgres {
     /// it may leave running must hold none of this process's pipes).
     private static func tool(_ name: String, _ arguments: String) -> Int32 {
         let user = getuid() == 0 ? "/usr/sbin/runuser -u postgres -- " : ""
-        return shell("python3 -c 'import os, sys; os.closerange(3, 65536); os.execvp(sys.argv[1], sys.argv[1:])' \(user)\(bin)\(name) \(arguments) > /dev/null 2>&1")
-    }
-
-    @discardableResult
-    static func shell(_ command: String) -> Int32 {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/bin/sh")
-        p.arguments = ["-c", command]
-        p.standardOutput = FileHandle.nullDevice
-        p.standardError = FileHandle.nullDevice
-        guard (try? p.run()) != nil else { return -1 }
-        p.waitUntilExit()
-        return p.terminationStatus
+        return e2eShell("python3 -c 'import os, sys; os.closerange(3, 65536); os.execvp(sys.argv[1], sys.argv[1:])' \(user)\(bin)\(name) \(arguments) > /dev/null 2>&1")
     }
 }

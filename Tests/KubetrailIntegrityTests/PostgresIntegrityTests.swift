@@ -50,8 +50,6 @@ import TestSupport
         }
     }
 
-    static func kinds(_ report: ChainVerifier.Report) -> [String] { report.findings.map(\.kind.rawValue).sorted() }
-
     @Test func anUntouchedTrailVerifiesAcrossClustersAndDigests() throws {
         let lab = try Lab()
         try lab.digest()
@@ -74,7 +72,7 @@ import TestSupport
             """.replacingOccurrences(of: "SELECT *", with: "SELECT 'forged-row', " + AuditLogRow.schema.columns.dropFirst().map { "\"\($0.name)\"" }.joined(separator: ", ")),
             [try lab.id(entry: 1)])
         let report = try lab.verify()
-        #expect(Self.kinds(report) == ["deleted", "inserted", "modified"], "\(report.findings)")
+        #expect(ChainVerifierTests.kinds(report) == ["deleted", "inserted", "modified"], "\(report.findings)")
         let text = report.findings.map(\.message).joined(separator: "\n")
         #expect(text.contains("row \(changed) (seq 5") && text.contains("was modified"))
         #expect(text.contains("row \(removed) (seq 9") && text.contains("was deleted"))
@@ -94,7 +92,7 @@ import TestSupport
             try lab.behindTheBack("UPDATE kubetrail_audit_chain SET chain_hash = decode($1, 'hex') WHERE seq = $2", [Hex.encode(previous), r[0]])
         }
         let report = try lab.verify()
-        #expect(!report.findings.isEmpty && Self.kinds(report).allSatisfy { $0 == "digest" }, "\(report.findings)")
+        #expect(!report.findings.isEmpty && ChainVerifierTests.kinds(report).allSatisfy { $0 == "digest" }, "\(report.findings)")
         #expect(report.findings.map(\.message).joined().contains("does not match digest #1's signed head"))
     }
 

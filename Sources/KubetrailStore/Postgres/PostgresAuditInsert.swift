@@ -62,7 +62,7 @@ extension PostgresTransaction {
             outcomes[p.index] = try settleRepeat(p, stored: values)
         }
         guard !fresh.isEmpty else { return outcomes }
-        try ensurePartitions(schema.name, fresh.map { Timestamp(rfc3339: $0.timestamp) })
+        try ensurePartitions(schema.name, fresh.map(\.timestamp))
         let columns = schema.columns.map { quoteIdentifier($0.name) }.joined(separator: ", ")
         // Straight in, as every row is new by the chain; a row stored with no chain entry (put
         // there behind the writers' backs) makes the COPY fail on its key, and then the batch

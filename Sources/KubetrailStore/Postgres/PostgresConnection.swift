@@ -72,16 +72,19 @@ public final class PostgresConnection {
     /// Runs one statement with text parameters (`$1`, `$2`, …; nil is NULL).
     @discardableResult
     public func execute(_ sql: String, _ parameters: [String?] = []) throws -> Result {
-        // Parameters go as C strings, which a NUL would cut short; PostgreSQL text cannot hold one.
+        let result = try Self.withCStrings(parameters) { PQexecParams(conn, sql, Int32(parameters.count), nil, $0, nil, nil, 0) }
+        return try read(result)
+    }
+
+    /// `parameters` as the C string array libpq takes (nil is NULL), valid during `body`. A
+    /// NUL would cut a C string short, and PostgreSQL text cannot hold one: refused.
+    static func withCStrings<T>(_ parameters: [String?], _ body: (UnsafePointer<UnsafePointer<CChar>?>?) -> T) throws -> T {
         if let i = parameters.firstIndex(where: { $0?.utf8.contains(0) == true }) {
             throw Failure(sqlState: nil, message: "parameter $\(i + 1) contains a NUL byte, which PostgreSQL text cannot hold")
         }
         let copies = parameters.map { $0.map { strdup($0) } ?? nil }
         defer { copies.forEach { free($0) } }
-        let result = copies.map { UnsafePointer($0) }.withUnsafeBufferPointer { p in
-            PQexecParams(conn, sql, Int32(parameters.count), nil, p.baseAddress, nil, nil, 0)
-        }
-        return try read(result)
+        return copies.map { UnsafePointer($0) }.withUnsafeBufferPointer { body($0.baseAddress) }
     }
 
     /// Sends `rows` through `COPY … FROM STDIN` (text format) in one statement; returns how

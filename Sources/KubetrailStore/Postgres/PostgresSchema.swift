@@ -97,6 +97,14 @@ enum PostgresSchema {
         return Timestamp(rfc3339: text).map { day(of: $0) }
     }
 
+    /// The days of stored timestamps (the contract's fixed-width text): each distinct date
+    /// parsed once, as a batch's rows share a handful.
+    static func days(of times: [String]) -> Set<Int64> {
+        var dates = Set<Substring>()
+        for t in times { dates.insert(t.prefix(10)) }
+        return Set(dates.compactMap { Timestamp(rfc3339: $0 + "T00:00:00Z").map(day(of:)) })
+    }
+
     static func day(of t: Timestamp) -> Int64 {
         let d = t.microseconds / 86_400_000_000
         return t.microseconds < 0 && t.microseconds % 86_400_000_000 != 0 ? d - 1 : d

@@ -63,11 +63,6 @@ public final class PostgresStore: Store, @unchecked Sendable {
     /// False until the schema is known to be this version's (`prepareWriter`).
     private var prepared = false
 
-    deinit {
-        writerConnection = nil
-        idle.removeAll()
-    }
-
     // MARK: Connections
 
     func connect() throws -> PostgresConnection {
@@ -308,7 +303,7 @@ extension PostgresStore {
         try withReader { c in
             try c.execute("SET default_transaction_read_only = off")
             try c.execute("BEGIN")
-            try PostgresTransaction(store: self, connection: c, heads: nil).ensurePartitions(schema.name, rows.map { Timestamp(rfc3339: $0.timestamp) })
+            try PostgresTransaction(store: self, connection: c, heads: nil).ensurePartitions(schema.name, rows.map(\.timestamp))
             let columns = schema.columns.map { quoteIdentifier($0.name) }.joined(separator: ", ")
             try c.copyIn("COPY \(quoteIdentifier(schema.name)) (\(columns)) FROM STDIN",
                          rows: try rows.map { try PostgresTransaction.copyRow(PostgresValues.storable($0.values, schema.columns) ?? $0.values, schema) })

@@ -37,14 +37,7 @@ extension PostgresConnection {
     /// cancels the statement on the server and is thrown as `Stopped`.
     func stream(_ sql: String, _ parameters: [String?] = [], stop: PostgresStop = PostgresStop(),
                 begin: ([PostgresColumn]) throws -> Void, row: (PostgresRow) throws -> Void) throws {
-        if let i = parameters.firstIndex(where: { $0?.utf8.contains(0) == true }) {
-            throw Failure(sqlState: nil, message: "parameter $\(i + 1) contains a NUL byte, which PostgreSQL text cannot hold")
-        }
-        let copies = parameters.map { $0.map { strdup($0) } ?? nil }
-        defer { copies.forEach { free($0) } }
-        let sent = copies.map { UnsafePointer($0) }.withUnsafeBufferPointer { p in
-            PQsendQueryParams(conn, sql, Int32(parameters.count), nil, p.baseAddress, nil, nil, 0)
-        }
+        let sent = try Self.withCStrings(parameters) { PQsendQueryParams(conn, sql, Int32(parameters.count), nil, $0, nil, nil, 0) }
         guard sent == 1 else { throw Failure(sqlState: nil, message: Self.trimmed(PQerrorMessage(conn))) }
         PQsetSingleRowMode(conn)
         var failure: Error?

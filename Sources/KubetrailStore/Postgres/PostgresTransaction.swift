@@ -62,8 +62,8 @@ final class PostgresTransaction: StoreTransaction {
         if PostgresSchema.isPartitioned(schema) {
             let timeIndex = schema.columns.firstIndex { $0.name == schema.timeColumn }!
             try ensurePartitions(schema.name, storable.map { v in
-                if case .text(let t) = v[timeIndex], let ts = Timestamp(rfc3339: t) { return ts }
-                return nil
+                if case .text(let t) = v[timeIndex] { return t }
+                return ""
             })
         }
         let columns = schema.columns.map { quoteIdentifier($0.name) }.joined(separator: ", ")
@@ -160,8 +160,8 @@ final class PostgresTransaction: StoreTransaction {
     /// Creates the day partitions `times` fall in that do not exist yet, in this transaction.
     /// Recent days come from the store's cache; older ones — which another aggregator's
     /// retention may have dropped since — are asked of the catalog.
-    func ensurePartitions(_ table: String, _ times: [Timestamp?]) throws {
-        let days = Set(times.compactMap { $0.map(PostgresSchema.day(of:)) })
+    func ensurePartitions(_ table: String, _ times: [String]) throws {
+        let days = PostgresSchema.days(of: times)
         let recent = PostgresSchema.day(of: .now) - 1
         let cached = store.knownPartitions(table).union(createdPartitions[table] ?? [])
         var missing = days.filter { $0 >= recent }.subtracting(cached)
