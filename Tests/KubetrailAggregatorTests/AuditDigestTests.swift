@@ -5,8 +5,8 @@ import TestSupport
 /// The aggregator writes signed digests of the audit chain on its own (at the interval, and on
 /// shutdown), to the store and to a directory; `kubetrail verify` checks the trail with them.
 @Suite struct AuditDigestTests {
-    @Test func aggregatorSignsDigestsAndVerifyUsesThem() throws {
-        let f = try AggregatorFixture()
+    @Test(arguments: TestBackend.allCases) func aggregatorSignsDigestsAndVerifyUsesThem(backend: TestBackend) throws {
+        let f = try AggregatorFixture(backend)
         let copies = f.dir.path("off-host")
         let server = try f.start(["--digest-interval", "1s", "--digest-directory", copies])
         #expect(try f.ingest(server, file: f.write("b.z", AggregatorFixture.fixtureBatch().deflated())).status == 200)
@@ -19,7 +19,8 @@ import TestSupport
         }
         #expect(files.count >= 2, "\(files)")
         server.stop()
-        let key = f.dir.path("audit-digest.key")
+        // On SQLite the key is made beside the database; on PostgreSQL every replica is given one.
+        let key = f.dir.path(backend == .sqlite ? "audit-digest.key" : "digest.key")
         let mode = (try FileManager.default.attributesOfItem(atPath: key)[.posixPermissions] as? Int) ?? 0
         #expect(mode == 0o600)
         let ok = try Subprocess.kubetrail(["verify", "--db", f.db, "--public-key", key + ".pub", "--digests", copies])
@@ -27,13 +28,9 @@ import TestSupport
         #expect(ok.stdout.contains("cluster test: 100 chain entries checked") && ok.stdout.contains(": OK"), "\(ok.stdout)")
         #expect(!ok.stdout.contains("not yet signed"), "the shutdown digest covers the last rows: \(ok.stdout)")
 
-        let tamper = try Subprocess.run(URL(fileURLWithPath: "/usr/bin/python3"), ["-c", """
-        import sqlite3, sys
-        con = sqlite3.connect(sys.argv[1])
-        con.execute("UPDATE kubetrail_audit_rows SET verb = 'tampered' WHERE rowid = 7")
-        con.commit()
-        """, f.db])
-        #expect(tamper.status == 0, "\(tamper.stderr)")
+        try TestBackend.behindTheBack(f.db, backend == .sqlite
+            ? "UPDATE kubetrail_audit_rows SET verb = 'tampered' WHERE rowid = 7"
+            : "UPDATE kubernetes_audit_logs SET verb = 'tampered' WHERE tp_id = (SELECT tp_id FROM kubetrail_audit_chain ORDER BY seq OFFSET 6 LIMIT 1)")
         let bad = try Subprocess.kubetrail(["verify", "--db", f.db, "--public-key", key + ".pub", "--digests", copies])
         #expect(bad.status == 1 && bad.stdout.contains("modified: row") && bad.stdout.contains("(seq 7,"), "\(bad.stdout)")
         let flags = try Subprocess.kubetrail(["verify", "--db", f.db, "--skip-signatures", "--from", "yesterday"])

@@ -3,8 +3,8 @@ import Testing
 import TestSupport
 
 @Suite(.serialized) struct RetentionTests {
-    @Test func rowsPastTheirTableMaximumAgeAreDeletedOthersKept() throws {
-        let f = try AggregatorFixture()
+    @Test(arguments: TestBackend.allCases) func rowsPastTheirTableMaximumAgeAreDeletedOthersKept(backend: TestBackend) throws {
+        let f = try AggregatorFixture(backend)
         // Audit rows go once a signed digest carries the cutoff: digests every second here.
         let server = try f.start(["--retention", "kubernetes_audit_logs=30d", "--retention-interval", "0.2", "--digest-interval", "1s"])
         defer { server.stop() }

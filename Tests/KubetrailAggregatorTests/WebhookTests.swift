@@ -9,8 +9,8 @@ import TestSupport
         return Data((#"{"kind":"EventList","apiVersion":"audit.k8s.io/v1","metadata":{},"items":["# + lines.joined(separator: ",") + "]}").utf8)
     }
 
-    @Test func eventListIsStoredOnceAsWebhookRows() throws {
-        let f = try AggregatorFixture()
+    @Test(arguments: TestBackend.allCases) func eventListIsStoredOnceAsWebhookRows(backend: TestBackend) throws {
+        let f = try AggregatorFixture(backend)
         let server = try f.start()
         defer { server.stop() }
         let headers = ["Authorization": "Bearer \(f.webhookToken)", "Content-Type": "application/json"]
@@ -25,8 +25,8 @@ import TestSupport
         #expect(try f.count("SELECT COUNT(*) FROM kubernetes_audit_logs") == 100)
     }
 
-    @Test func badBodiesAndWrongTokensAreRefused() throws {
-        let f = try AggregatorFixture()
+    @Test(arguments: TestBackend.allCases) func badBodiesAndWrongTokensAreRefused(backend: TestBackend) throws {
+        let f = try AggregatorFixture(backend)
         let server = try f.start()
         defer { server.stop() }
         let url = server.baseURL + "/v1/audit/webhook"

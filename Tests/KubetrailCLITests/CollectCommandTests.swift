@@ -8,10 +8,12 @@ import TestSupport
     struct Lab {
         let dir: TemporaryDirectory
         let cluster: FakeCluster
-        var env: [String: String] { ["HOME": dir.path("home"), "KUBECONFIG": "", "KUBETRAIL_DB": dir.path("kt.db")] }
+        let db: String
+        var env: [String: String] { ["HOME": dir.path("home"), "KUBECONFIG": "", "KUBETRAIL_DB": db] }
 
-        init(forbid: [String] = []) throws {
+        init(_ backend: TestBackend = .sqlite, forbid: [String] = []) throws {
             dir = try TemporaryDirectory()
+            db = try backend.location(in: dir, name: "kt.db")
             cluster = try FakeCluster(dir: dir, forbid: forbid)
             try FileManager.default.createDirectory(atPath: dir.path("home/.kube"), withIntermediateDirectories: true)
             try cluster.writeKubeconfig(dir.path("home/.kube/config"))
@@ -46,8 +48,8 @@ import TestSupport
         }
     }
 
-    @Test func theReadmesAPIOnlyBlocksCollectEveryTableAndARerunOnlyWhatIsNew() throws {
-        let lab = try Lab()
+    @Test(arguments: TestBackend.allCases) func theReadmesAPIOnlyBlocksCollectEveryTableAndARerunOnlyWhatIsNew(backend: TestBackend) throws {
+        let lab = try Lab(backend)
         defer { lab.cluster.stop() }
         // The product README's "API-only Ingestion" example, verbatim apart from the names.
         try lab.config("kubernetes.tpc", """
@@ -92,8 +94,8 @@ import TestSupport
         #expect(!second.stdout.contains("duplicates"), "a rerun reads from the saved cursors, not from the start")
     }
 
-    @Test func fromAndToBoundTheLogsAndTheEvents() throws {
-        let lab = try Lab()
+    @Test(arguments: TestBackend.allCases) func fromAndToBoundTheLogsAndTheEvents(backend: TestBackend) throws {
+        let lab = try Lab(backend)
         defer { lab.cluster.stop() }
         let r = try lab.collect(["kubernetes_pod_logs", "kubernetes_events", "--from", "2026-11-27T09:30:00Z", "--to", "2026-11-27T10:00:00.6Z",
                                  "--namespace", "shop,default", "--no-progress"])
@@ -115,8 +117,8 @@ import TestSupport
         #expect(lab.cluster.requestPaths.contains { $0.contains("sinceTime=\(f.string(from: hourAgo))%3A") || $0.contains("sinceTime=\(f.string(from: hourAgo.addingTimeInterval(-60)))%3A") })
     }
 
-    @Test func followKeepsCollectingUntilInterrupted() throws {
-        let lab = try Lab()
+    @Test(arguments: TestBackend.allCases) func followKeepsCollectingUntilInterrupted(backend: TestBackend) throws {
+        let lab = try Lab(backend)
         defer { lab.cluster.stop() }
         let process = Process()
         process.executableURL = Subprocess.productURL("kubetrail")
@@ -170,8 +172,8 @@ import TestSupport
         #expect(process.terminationStatus == 0)
     }
 
-    @Test func theFileMethodReadsTheSourceBlocksAuditPaths() throws {
-        let lab = try Lab()
+    @Test(arguments: TestBackend.allCases) func theFileMethodReadsTheSourceBlocksAuditPaths(backend: TestBackend) throws {
+        let lab = try Lab(backend)
         defer { lab.cluster.stop() }
         try FileManager.default.createDirectory(atPath: lab.dir.path("audit"), withIntermediateDirectories: true)
         try FileManager.default.copyItem(atPath: Fixtures.url("audit/audit2rbac_demo.log").path, toPath: lab.dir.path("audit/kube-apiserver.log"))

@@ -39,18 +39,19 @@ import TestSupport
         event("10", "2026-11-25T09:00:00.000000Z", user: "bob", verb: "get", resource: "secrets", ns: "prod", name: "later"),
     ].joined(separator: "\n") + "\n"
 
-    static func lab() throws -> (TemporaryDirectory, String) {
+    static func lab(_ backend: TestBackend = .sqlite) throws -> (TemporaryDirectory, String) {
         let dir = try TemporaryDirectory()
         let file = try dir.write("audit.log", log)
-        let r = try Subprocess.kubetrail(["import", "audit", file, "--db", dir.path("kt.db")])
+        let db = try backend.location(in: dir, name: "kt.db")
+        let r = try Subprocess.kubetrail(["import", "audit", file, "--db", db])
         guard r.status == 0 else { throw ServerError(r.stderr) }
-        return (dir, dir.path("kt.db"))
+        return (dir, db)
     }
 
     static let range = ["--from", "2026-11-20T00:00:00Z", "--to", "2026-11-21T00:00:00Z"]
 
-    @Test func markdownCountsEachSectionAndListsItsEvents() throws {
-        let (dir, db) = try Self.lab()
+    @Test(arguments: TestBackend.allCases) func markdownCountsEachSectionAndListsItsEvents(backend: TestBackend) throws {
+        let (dir, db) = try Self.lab(backend)
         defer { withExtendedLifetime(dir) {} }
         let r = try Subprocess.kubetrail(["report", "--db", db] + Self.range)
         #expect(r.status == 0, "\(r.stderr)")
@@ -72,8 +73,8 @@ import TestSupport
         #expect(md.contains("No problem found."))
     }
 
-    @Test func htmlIsSelfContainedWellFormedAndEscaped() throws {
-        let (dir, db) = try Self.lab()
+    @Test(arguments: TestBackend.allCases) func htmlIsSelfContainedWellFormedAndEscaped(backend: TestBackend) throws {
+        let (dir, db) = try Self.lab(backend)
         let out = dir.path("report.html")
         let r = try Subprocess.kubetrail(["report", "--db", db, "--out", out] + Self.range)
         #expect(r.status == 0 && r.stdout.contains("9 audit events"), "\(r.stderr)")
@@ -110,14 +111,10 @@ import TestSupport
         #expect(text.contains("db|pass") && text.contains("web-7f9c") && text.contains("No problem found."))
     }
 
-    @Test func tamperingShowsInTheIntegritySection() throws {
-        let (dir, db) = try Self.lab()
+    @Test(arguments: TestBackend.allCases) func tamperingShowsInTheIntegritySection(backend: TestBackend) throws {
+        let (dir, db) = try Self.lab(backend)
         defer { withExtendedLifetime(dir) {} }
-        let t = try Subprocess.run(URL(fileURLWithPath: "/usr/bin/python3"), ["-c", """
-        import sqlite3, sys
-        con = sqlite3.connect(sys.argv[1]); con.execute("DELETE FROM kubetrail_audit_rows WHERE audit_id = '5'"); con.commit()
-        """, db])
-        #expect(t.status == 0)
+        try TestBackend.behindTheBack(db, "DELETE FROM \(backend == .sqlite ? "kubetrail_audit_rows" : "kubernetes_audit_logs") WHERE audit_id = '5'")
         let r = try Subprocess.kubetrail(["report", "--db", db] + Self.range)
         #expect(r.status == 0 && r.stdout.contains("**1 problems found.**") && r.stdout.contains("deleted: row"), "\(r.stdout.prefix(1200))")
     }

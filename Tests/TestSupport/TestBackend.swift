@@ -48,3 +48,26 @@ public enum SharedPostgres {
         return "postgres://\(TestPostgres.user):\(pg.password)@127.0.0.1:\(pg.port)/\(name)"
     }
 }
+
+extension TestBackend {
+    /// The backend a `--db` value names.
+    public static func of(_ db: String) -> TestBackend {
+        db.hasPrefix("postgres://") || db.hasPrefix("postgresql://") ? .postgres : .sqlite
+    }
+
+    /// Runs `sql` on the store at `db` past kubetrail, as someone with write access to the file
+    /// or the database would (sqlite3 from Python, psql), for tests of what `verify` catches.
+    public static func behindTheBack(_ db: String, _ sql: String) throws {
+        let r: ProcessResult
+        switch of(db) {
+        case .sqlite:
+            r = try Subprocess.run(URL(fileURLWithPath: "/usr/bin/python3"), ["-c", """
+            import sqlite3, sys
+            con = sqlite3.connect(sys.argv[1]); con.executescript(sys.argv[2]); con.commit()
+            """, db, sql])
+        case .postgres:
+            r = try Subprocess.run(URL(fileURLWithPath: "/usr/bin/psql"), ["-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", db, "-c", sql])
+        }
+        guard r.status == 0 else { throw ServerError("behind the back: \(r.stderr)") }
+    }
+}

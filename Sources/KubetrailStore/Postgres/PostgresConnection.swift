@@ -147,15 +147,26 @@ public final class PostgresConnection {
         }
     }
 
+    /// The server's own words, as SQLite's are given: the primary message, then its detail,
+    /// hint and where in the SQL, without libpq's "ERROR:  " prefix and psql-style layout.
     func failure(_ result: OpaquePointer?) -> Failure {
-        let state = PQresultErrorField(result, Int32(UInt8(ascii: "C"))).map { String(cString: $0) }
-        let message = result == nil ? "" : Self.trimmed(PQresultErrorMessage(result))
-        return Failure(sqlState: state, message: message.isEmpty ? Self.trimmed(PQerrorMessage(conn)) : message)
+        func field(_ code: Character) -> String? {
+            guard let result, let c = PQresultErrorField(result, Int32(code.asciiValue!)) else { return nil }
+            return String(cString: c)
+        }
+        guard let primary = field("M") else { return Failure(sqlState: field("C"), message: Self.trimmed(PQerrorMessage(conn))) }
+        var message = primary
+        if let position = field("P") { message += " (at character \(position))" }
+        if let detail = field("D") { message += ". " + detail }
+        if let hint = field("H") { message += " Hint: " + hint }
+        return Failure(sqlState: field("C"), message: message)
     }
 
     static func trimmed(_ c: UnsafePointer<CChar>?) -> String {
         guard let c else { return "" }
-        return String(cString: c).trimmingCharacters(in: .whitespacesAndNewlines)
+        var text = String(cString: c).trimmingCharacters(in: .whitespacesAndNewlines)
+        for prefix in ["ERROR:  ", "FATAL:  "] where text.hasPrefix(prefix) { text.removeFirst(prefix.count) }
+        return text
     }
 }
 

@@ -13,6 +13,7 @@ enum PostgresValues {
     static let oidOID: UInt32 = 26, jsonOID: UInt32 = 114, float4OID: UInt32 = 700, float8OID: UInt32 = 701
     static let textArrayOID: UInt32 = 1009, varcharArrayOID: UInt32 = 1015, timestampOID: UInt32 = 1114
     static let timestamptzOID: UInt32 = 1184, numericOID: UInt32 = 1700, jsonbOID: UInt32 = 3802
+    static let textOID: UInt32 = 25, varcharOID: UInt32 = 1043, dateOID: UInt32 = 1082
 
     /// PostgreSQL text cannot hold NUL: it is stored as U+FFFD (and the row hashed as stored).
     static let nulReplacement = "\u{FFFD}"
@@ -112,13 +113,18 @@ enum PostgresValues {
         }
     }
 
-    /// The declared type output formats look at (`QueryColumn.isJSON`, `isBoolean`).
+    /// The declared type output formats look at (`QueryColumn.isJSON`, `isBoolean`), named as
+    /// SQLite declares the same table column (`SchemaSQL`), so a `rows` stream's header is the
+    /// same on both backends.
     static func declaredType(_ type: UInt32) -> String? {
         switch type {
-        case jsonOID, jsonbOID: return "JSON"
-        case textArrayOID, varcharArrayOID: return "LIST"
-        case boolOID: return "BOOLEAN"
-        case timestamptzOID, timestampOID: return "TIMESTAMP"
+        case jsonOID, jsonbOID: return ColumnType.json.sqliteDeclaration
+        case textArrayOID, varcharArrayOID: return ColumnType.list.sqliteDeclaration
+        case boolOID: return ColumnType.bool.sqliteDeclaration
+        case timestamptzOID, timestampOID: return ColumnType.timestamp.sqliteDeclaration
+        case int2OID, int4OID, int8OID: return ColumnType.int.sqliteDeclaration
+        case dateOID: return ColumnType.date.sqliteDeclaration
+        case textOID, varcharOID: return ColumnType.text.sqliteDeclaration
         default: return nil
         }
     }
