@@ -16,12 +16,13 @@ final class AggregatorFixture: @unchecked Sendable {
     /// The PostgreSQL password (in `db`, and given to servers in a file).
     let dbPassword: String?
 
-    /// `server`: a PostgreSQL of the test's own (one it stops and starts), else the shared one.
-    init(_ backend: TestBackend = .sqlite, server: TestPostgres? = nil) throws {
+    /// `server`: a PostgreSQL of the test's own (one it stops and starts), else the shared one;
+    /// `database`: which of its databases.
+    init(_ backend: TestBackend = .sqlite, server: TestPostgres? = nil, database: String = "postgres") throws {
         dir = try TemporaryDirectory()
         self.backend = backend
         if let server {
-            db = "postgres://\(TestPostgres.user):\(server.password)@127.0.0.1:\(server.port)/postgres"
+            db = "postgres://\(TestPostgres.user):\(server.password)@127.0.0.1:\(server.port)/\(database)"
             dbPassword = server.password
         } else {
             db = try backend.location(in: dir, name: "agg.db")

@@ -49,6 +49,26 @@ import TestSupport
         #expect(Date().timeIntervalSince(started) < 10)
     }
 
+    /// TCP keepalives and a user timeout by default, so a writer whose server vanished without
+    /// a word fails within a minute (and the agent is answered 503); the URL's own choice wins.
+    @Test func deadPeersAreNoticedByDefaultAndTheURLMayOverride() throws {
+        let pg = try TestPostgres()
+        let c = try PostgresConnection(url: pg.url, password: pg.password)
+        #expect(["keepalives", "keepalives_idle", "keepalives_interval", "keepalives_count", "tcp_user_timeout"].map { c.option($0) }
+                    == ["1", "30", "10", "3", "60000"])
+        // What the kernel was told for the socket itself.
+        func socketOption(_ level: Int32, _ name: Int32) -> Int32 {
+            var value: Int32 = -1
+            var size = socklen_t(MemoryLayout<Int32>.size)
+            return getsockopt(c.socketDescriptor, level, name, &value, &size) == 0 ? value : -1
+        }
+        #expect(socketOption(SOL_SOCKET, SO_KEEPALIVE) == 1)
+        #expect(socketOption(Int32(IPPROTO_TCP), TCP_KEEPIDLE) == 30 && socketOption(Int32(IPPROTO_TCP), TCP_KEEPCNT) == 3)
+        #expect(socketOption(Int32(IPPROTO_TCP), TCP_USER_TIMEOUT) == 60000)
+        let own = try PostgresConnection(url: pg.url + "?keepalives_idle=5&tcp_user_timeout=0", password: pg.password)
+        #expect(own.option("keepalives_idle") == "5" && own.option("tcp_user_timeout") == "0" && own.option("keepalives_count") == "3")
+    }
+
     @Test func serverErrorsCarryTheirSQLState() throws {
         let pg = try TestPostgres()
         let c = try PostgresConnection(url: pg.url, password: pg.password)

@@ -39,7 +39,7 @@ public final class PostgresConnection {
     public init(url: String, password: String? = nil, connectTimeout: Int = 10) throws {
         // Later keywords override earlier ones, and the expanded URL overrides the defaults.
         var pairs: [(String, String)] = [("connect_timeout", String(connectTimeout)), ("application_name", "kubetrail"),
-                                         ("client_encoding", "UTF8"), ("dbname", url)]
+                                         ("client_encoding", "UTF8")] + Self.deadPeerDefaults + [("dbname", url)]
         if let password { pairs.append(("password", password)) }
         let keywords = pairs.map { strdup($0.0) } + [nil]
         let values = pairs.map { strdup($0.1) } + [nil]
@@ -65,6 +65,28 @@ public final class PostgresConnection {
     }
 
     deinit { PQfinish(conn) }
+
+    /// A server gone without a word (a failover, a partition, a dead node) is noticed within
+    /// about a minute, not after the kernel's two hours of silence: TCP keepalives probe an idle
+    /// connection (30 s, then 3 probes 10 s apart) and unacknowledged data gives up after 60 s.
+    /// A slow query is not cut: the server's kernel answers the probes. The URL may override.
+    static let deadPeerDefaults = [("keepalives", "1"), ("keepalives_idle", "30"), ("keepalives_interval", "10"),
+                                   ("keepalives_count", "3"), ("tcp_user_timeout", "60000")]
+
+    /// The connection's socket, for tests of what the kernel was told.
+    var socketDescriptor: Int32 { PQsocket(conn) }
+
+    /// The value libpq uses for a connection option (`PQconninfo`), after defaults and the URL.
+    public func option(_ keyword: String) -> String? {
+        guard let options = PQconninfo(conn) else { return nil }
+        defer { PQconninfoFree(options) }
+        var p = options
+        while let name = p.pointee.keyword {
+            if String(cString: name) == keyword { return p.pointee.val.map { String(cString: $0) } }
+            p += 1
+        }
+        return nil
+    }
 
     /// The server's version as an integer (150004 for 15.4).
     public var serverVersion: Int { Int(PQserverVersion(conn)) }
