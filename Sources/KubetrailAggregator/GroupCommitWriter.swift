@@ -32,12 +32,12 @@ public final class GroupCommitWriter: @unchecked Sendable {
         var podLogs: [PreparedRow<PodLogRow>]
         var rowCount: Int { audit.count + podLogs.count }
 
-        init(_ batch: IngestBatch) {
+        init(_ batch: IngestBatch, for store: any Store) {
             batchID = batch.batchID
             node = batch.node
             records = batch.records
-            audit = batch.audit.map(PreparedRow.init)
-            podLogs = batch.podLogs.map(PreparedRow.init)
+            audit = batch.audit.map { store.prepare($0) }
+            podLogs = batch.podLogs.map { store.prepare($0) }
         }
     }
 
@@ -84,7 +84,7 @@ public final class GroupCommitWriter: @unchecked Sendable {
     }
 
     public func commit(_ batch: IngestBatch) async throws -> Outcome {
-        let batch = PreparedBatch(batch)
+        let batch = PreparedBatch(batch, for: store)
         return try await withCheckedThrowingContinuation { continuation in
             condition.lock()
             defer { condition.unlock() }

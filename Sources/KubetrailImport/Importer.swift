@@ -148,7 +148,7 @@ public final class Importer {
             guard let normalizer else { return }
             summary.records += 1
             if record.truncated { summary.truncated += 1 }
-            try batch.add(.insert(PreparedRow(normalizer.row(record))), size: record.message.utf8.count)
+            try batch.add(.insert(store.prepare(normalizer.row(record))), size: record.message.utf8.count)
         }
         try reader.forEach { item in
             switch item {
@@ -186,7 +186,7 @@ public final class Importer {
                 switch entry {
                 case .object(let object, let index):
                     do {
-                        try batch.add(.insert(PreparedRow(try normalize(object, context))), size: doc.count)
+                        try batch.add(.insert(store.prepare(try normalize(object, context))), size: doc.count)
                     } catch var rejection as Rejection {
                         rejection.item = index
                         reject(reason: rejection.reason, detail: rejection.description, input, line: firstLine)
@@ -206,7 +206,7 @@ public final class Importer {
     private func handle<R: TableRow>(_ outcome: RowOutcome<R>, _ batch: inout Batch<R>, _ input: InputFiles.Input, line: Int, size: Int) throws {
         summary.records += 1
         switch outcome {
-        case .row(let row): try batch.add(.insert(PreparedRow(row)), size: size)
+        case .row(let row): try batch.add(.insert(store.prepare(row)), size: size)
         case .skipped: summary.skipped += 1
         case .rejected(let rejection): reject(reason: rejection.reason, detail: rejection.description, input, line: line)
         }

@@ -17,6 +17,11 @@ public struct PreparedRow<R: TableRow>: Sendable {
     let rowHash: [UInt8]?
     /// The audit table's 64-bit key of `id` (`AuditStorage`); nil for other tables.
     let key: Int64?
+    /// Prepared for PostgreSQL (`init(postgres:)`): `values` are already storable there, and
+    /// `copyLine` is the row's line of COPY text (nil when a value cannot be one; the writer
+    /// then says why).
+    let postgresReady: Bool
+    let copyLine: [UInt8]?
 
     public init(_ row: R) {
         values = row.values
@@ -27,5 +32,7 @@ public struct PreparedRow<R: TableRow>: Sendable {
         let audit = R.schema.name == AuditLogRow.schema.name
         rowHash = audit ? RowHash.of(values) : nil
         key = audit ? AuditStorage.key(common.id) : nil
+        postgresReady = false
+        copyLine = nil
     }
 }

@@ -23,6 +23,10 @@ public protocol Store: AnyObject, Sendable, CustomStringConvertible {
     /// Kubernetes pollers, digests, retention); nil when only one process writes the store.
     func leaderLock(_ name: String) -> (any LeaderLock)?
 
+    /// `row` made ready for this store's writer, on the caller's thread: the work that needs
+    /// no transaction done here, beside the other requests, not on the one writer thread.
+    func prepare<R: TableRow>(_ row: R) -> PreparedRow<R>
+
     /// Runs read-only SQL within `limits`, streaming rows into `sink`.
     func query<S: QuerySink>(_ sql: String, now: Timestamp, limits: QueryLimits, into sink: S) throws
 
@@ -75,6 +79,7 @@ public struct ChainHeadSummary: Sendable, Equatable {
 extension Store {
     public var sharedWriters: Bool { false }
     public func leaderLock(_ name: String) -> (any LeaderLock)? { nil }
+    public func prepare<R: TableRow>(_ row: R) -> PreparedRow<R> { PreparedRow(row) }
 
     public func query<S: QuerySink>(_ sql: String, now: Timestamp = .now, into sink: S) throws {
         try query(sql, now: now, limits: QueryLimits(), into: sink)

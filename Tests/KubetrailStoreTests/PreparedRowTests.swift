@@ -53,4 +53,33 @@ import TestSupport
         #expect(try store.write { try $0.insert(PreparedRow(eventRow(uid: "e", rv: "99", count: 9))) } == .duplicate)
         #expect(try store.write { w in try w.chainClusters() }.isEmpty)
     }
+
+    /// Rows prepared for PostgreSQL on the requests' threads carry what the writer would have
+    /// computed itself: storable values (NUL, year 0000), the hash of those, and their COPY line.
+    @Test func rowsPreparedForPostgresMatchWhatTheWriterWouldCompute() throws {
+        var rows: [AuditLogRow] = []
+        let ctx = IngestContext(sourceType: .auditFile)
+        let odd = [#"{"kind":"Event","apiVersion":"audit.k8s.io/v1","level":"Metadata","auditID":"id\u0000x","stage":"ResponseComplete","verb":"get","user":{"username":"u"},"sourceIPs":["10.0.0.1","a\tb"],"stageTimestamp":"2026-11-27T10:00:00Z"}"#,
+                   #"{"kind":"Event","apiVersion":"audit.k8s.io/v1","level":"Metadata","auditID":"year-zero","stage":"ResponseComplete","verb":"get","user":{"username":"u"},"stageTimestamp":"0000-01-01T00:00:00Z"}"#]
+        for line in try Fixtures.text("audit/audit2rbac_demo.log").split(separator: "\n").map(String.init) + odd {
+            AuditDecoder.decode(Array(line.utf8), context: ctx) { if case .row(let r) = $0 { rows.append(r) } }
+        }
+        #expect(rows.count == 39)
+        let schema = AuditLogRow.schema
+        var changed = 0
+        for row in rows {
+            let ready = PreparedRow(postgres: row), plain = PreparedRow(row)
+            let storable = PostgresValues.storable(row.values, schema.columns)
+            if storable != nil { changed += 1 }
+            let values = storable ?? row.values
+            #expect(ready.postgresReady && ready.values == values && plain.postgresValues == values)
+            #expect(ready.rowHash == RowHash.of(values))
+            var line: [UInt8] = []
+            CopyText.append(try PostgresTransaction.copyRow(values, schema), to: &line)
+            #expect(ready.copyLine == line)
+            guard case .text(let id) = values[0] else { Issue.record("tp_id is not text"); continue }
+            #expect(ready.id == id)
+        }
+        #expect(changed == 2)
+    }
 }

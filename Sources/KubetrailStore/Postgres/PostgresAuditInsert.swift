@@ -12,6 +12,7 @@ extension PostgresTransaction {
         var id: String
         var timestamp: String
         var cluster: String
+        var copyLine: [UInt8]?
     }
 
     static let idColumn = AuditLogRow.schema.columns.firstIndex { $0.name == "tp_id" }!
@@ -23,6 +24,10 @@ extension PostgresTransaction {
         // What would be stored: NUL and escapes PostgreSQL refuses made storable, and the row
         // hashed as stored, so `verify` recomputes the same hash from what it reads back.
         var pending: [Pending] = rows.enumerated().map { i, row in
+            if row.postgresReady {
+                return Pending(index: i, values: row.values, rowHash: row.rowHash!, id: row.id, timestamp: row.timestamp,
+                               cluster: row.cluster, copyLine: row.copyLine)
+            }
             let storable = PostgresValues.storable(row.values, schema.columns)
             let values = storable ?? row.values
             // The id and cluster as stored (a NUL in them replaced too), for the chain and lookups.
@@ -69,12 +74,12 @@ extension PostgresTransaction {
         // goes through staging, where the database says which rows are new.
         try c.execute("SAVEPOINT kubetrail_audit_copy")
         do {
-            try c.copyIn("COPY kubernetes_audit_logs (\(columns)) FROM STDIN", rows: try fresh.map { try Self.copyRow($0.values, schema) })
+            try c.copyIn("COPY kubernetes_audit_logs (\(columns)) FROM STDIN", lines: try fresh.map { try Self.copyLine($0, schema) })
             try c.execute("RELEASE SAVEPOINT kubetrail_audit_copy")
         } catch let f as PostgresConnection.Failure where f.sqlState == "23505" {
             try c.execute("ROLLBACK TO SAVEPOINT kubetrail_audit_copy")
             let stage = try stagingTable(schema)
-            try c.copyIn("COPY \(stage) (\(columns)) FROM STDIN", rows: try fresh.map { try Self.copyRow($0.values, schema) })
+            try c.copyIn("COPY \(stage) (\(columns)) FROM STDIN", lines: try fresh.map { try Self.copyLine($0, schema) })
             let inserted = Set(try c.execute("""
                 INSERT INTO kubernetes_audit_logs (\(columns)) SELECT \(columns) FROM \(stage)
                 ON CONFLICT (tp_id, stage_timestamp) DO NOTHING RETURNING tp_id
@@ -90,6 +95,13 @@ extension PostgresTransaction {
         try chain(fresh)
         for p in fresh { outcomes[p.index] = .inserted }
         return outcomes
+    }
+
+    private static func copyLine(_ p: Pending, _ schema: TableSchema) throws -> [UInt8] {
+        if let line = p.copyLine { return line }
+        var line: [UInt8] = []
+        CopyText.append(try copyRow(p.values, schema), to: &line)
+        return line
     }
 
     /// A second row under a stored id: a duplicate when the event's own columns match (who

@@ -113,6 +113,16 @@ public final class PostgresConnection {
     /// many rows the server took. `copy` is the COPY statement, e.g. `COPY t (a, b) FROM STDIN`.
     @discardableResult
     public func copyIn(_ copy: String, rows: some Sequence<[String?]>) throws -> Int {
+        try copyIn(copy, rows) { row, buffer in CopyText.append(row, to: &buffer) }
+    }
+
+    /// Rows already encoded as lines of COPY text (`CopyText`), as `PreparedRow` holds them.
+    @discardableResult
+    func copyIn(_ copy: String, lines: some Sequence<[UInt8]>) throws -> Int {
+        try copyIn(copy, lines) { line, buffer in buffer.append(contentsOf: line) }
+    }
+
+    private func copyIn<S: Sequence>(_ copy: String, _ items: S, _ encode: (S.Element, inout [UInt8]) -> Void) throws -> Int {
         let start = PQexec(conn, copy)
         guard PQresultStatus(start) == PGRES_COPY_IN else {
             let f = failure(start)
@@ -123,8 +133,8 @@ public final class PostgresConnection {
         var buffer: [UInt8] = []
         buffer.reserveCapacity(1 << 16)
         var failed: String?
-        for row in rows {
-            CopyText.append(row, to: &buffer)
+        for item in items {
+            encode(item, &buffer)
             if buffer.count >= 1 << 16 {
                 if !send(buffer) { failed = Self.trimmed(PQerrorMessage(conn)); break }
                 buffer.removeAll(keepingCapacity: true)

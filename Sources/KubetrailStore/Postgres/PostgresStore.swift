@@ -14,6 +14,7 @@ public final class PostgresStore: Store, @unchecked Sendable {
     let readOnly: Bool
     public let writtenHeads = ChainHeads()
     public var sharedWriters: Bool { true }
+    public func prepare<R: TableRow>(_ row: R) -> PreparedRow<R> { PreparedRow(postgres: row) }
     public var description: String { PostgresURL.redacted(url) }
 
     private let writerLock = NSLock()
@@ -298,7 +299,10 @@ public final class PostgresStore: Store, @unchecked Sendable {
 extension PostgresStore {
     /// The benchmarks' baseline: `rows` copied straight into their table and committed, with
     /// none of the store's checks (no duplicates looked for, no chain). Not for real data.
-    public func copyWithoutChecks<R: TableRow>(_ rows: [PreparedRow<R>]) throws {
+    /// `preEncoded`: rows prepared for PostgreSQL are sent as the COPY lines they carry (the
+    /// ingest encodes them on its request threads); else each row is encoded as it is sent,
+    /// as a client with rows in hand does.
+    public func copyWithoutChecks<R: TableRow>(_ rows: [PreparedRow<R>], preEncoded: Bool = true) throws {
         let schema = R.schema
         try withReader { c in
             try c.execute("SET default_transaction_read_only = off")
@@ -306,7 +310,12 @@ extension PostgresStore {
             try PostgresTransaction(store: self, connection: c, heads: nil).ensurePartitions(schema.name, rows.map(\.timestamp))
             let columns = schema.columns.map { quoteIdentifier($0.name) }.joined(separator: ", ")
             try c.copyIn("COPY \(quoteIdentifier(schema.name)) (\(columns)) FROM STDIN",
-                         rows: try rows.map { try PostgresTransaction.copyRow(PostgresValues.storable($0.values, schema.columns) ?? $0.values, schema) })
+                         lines: preEncoded ? try PostgresTransaction.copyLines(rows, rows.map(\.postgresValues), schema)
+                            : try rows.map { row in
+                                var line: [UInt8] = []
+                                CopyText.append(try PostgresTransaction.copyRow(row.postgresValues, schema), to: &line)
+                                return line
+                            })
             try c.execute("COMMIT")
         }
     }

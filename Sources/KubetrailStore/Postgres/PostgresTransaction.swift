@@ -36,7 +36,7 @@ final class PostgresTransaction: StoreTransaction {
         // would one insert at a time (a partial line, then the line completing it).
         var outcomes = [InsertOutcome](repeating: .duplicate, count: rows.count)
         for round in Self.rounds(rows.map(\.id)) {
-            let done = try append(round.map { (rows[$0].values, rows[$0].timestamp) }, schema)
+            let done = try append(round.map { rows[$0] }, schema)
             for (i, o) in zip(round, done) { outcomes[i] = o }
         }
         return outcomes
@@ -57,8 +57,8 @@ final class PostgresTransaction: StoreTransaction {
 
     /// COPY into the table's staging twin, then one INSERT … ON CONFLICT from it: the database
     /// decides what is new, also against rows another aggregator is committing right now.
-    private func append(_ rows: [(values: [ColumnValue], timestamp: String)], _ schema: TableSchema) throws -> [InsertOutcome] {
-        let storable = rows.map { PostgresValues.storable($0.values, schema.columns) ?? $0.values }
+    private func append<R: TableRow>(_ rows: [PreparedRow<R>], _ schema: TableSchema) throws -> [InsertOutcome] {
+        let storable = rows.map(\.postgresValues)
         if PostgresSchema.isPartitioned(schema) {
             let timeIndex = schema.columns.firstIndex { $0.name == schema.timeColumn }!
             try ensurePartitions(schema.name, storable.map { v in
@@ -67,20 +67,20 @@ final class PostgresTransaction: StoreTransaction {
             })
         }
         let columns = schema.columns.map { quoteIdentifier($0.name) }.joined(separator: ", ")
-        let copyRows = try storable.map { try Self.copyRow($0, schema) }
+        let copyRows = try Self.copyLines(rows, storable, schema)
         // Almost every row is new: straight in, as a bare COPY would. A row already stored
         // (a re-sent line, a partial line completed) fails the COPY on its key, and only then
         // do the rows go through staging, where the database sorts new from stored.
         try c.execute("SAVEPOINT kubetrail_copy")
         do {
-            try c.copyIn("COPY \(quoteIdentifier(schema.name)) (\(columns)) FROM STDIN", rows: copyRows)
+            try c.copyIn("COPY \(quoteIdentifier(schema.name)) (\(columns)) FROM STDIN", lines: copyRows)
             try c.execute("RELEASE SAVEPOINT kubetrail_copy")
             return Array(repeating: .inserted, count: rows.count)
         } catch let f as PostgresConnection.Failure where f.sqlState == "23505" {
             try c.execute("ROLLBACK TO SAVEPOINT kubetrail_copy")
         }
         let stage = try stagingTable(schema)
-        try c.copyIn("COPY \(stage) (\(columns)) FROM STDIN", rows: copyRows)
+        try c.copyIn("COPY \(stage) (\(columns)) FROM STDIN", lines: copyRows)
         let key = PostgresSchema.isPartitioned(schema) ? "tp_id, \(quoteIdentifier(schema.timeColumn))" : "tp_id"
         var changed: [String: InsertOutcome] = [:]
         for r in try c.execute("""
@@ -112,7 +112,7 @@ final class PostgresTransaction: StoreTransaction {
     /// Newer as `ResourceVersion.isNewer` says: numerically when both are integers, else when
     /// they differ.
     private func insertEvolving<R: TableRow>(_ row: PreparedRow<R>, _ schema: TableSchema, versionColumn: String) throws -> InsertOutcome {
-        let values = PostgresValues.storable(row.values, schema.columns) ?? row.values
+        let values = row.postgresValues
         let t = quoteIdentifier(schema.name), v = quoteIdentifier(versionColumn)
         let columns = schema.columns.map { quoteIdentifier($0.name) }.joined(separator: ", ")
         let placeholders = (1...schema.columns.count).map { "$\($0)" }.joined(separator: ", ")
@@ -130,6 +130,17 @@ final class PostgresTransaction: StoreTransaction {
 
     static func copyRow(_ values: [ColumnValue], _ schema: TableSchema) throws -> [String?] {
         try zip(values, schema.columns).map { try PostgresValues.copyText($0, $1.type) }
+    }
+
+    /// Each row's COPY line: the one prepared with it, else encoded now from its storable
+    /// values (which throws the reason a value cannot be one).
+    static func copyLines<R: TableRow>(_ rows: [PreparedRow<R>], _ storable: [[ColumnValue]], _ schema: TableSchema) throws -> [[UInt8]] {
+        try zip(rows, storable).map { row, values in
+            if let line = row.copyLine { return line }
+            var line: [UInt8] = []
+            CopyText.append(try copyRow(values, schema), to: &line)
+            return line
+        }
     }
 
     /// The temporary table shaped like `schema`'s that rows are copied into first.

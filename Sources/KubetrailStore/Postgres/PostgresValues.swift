@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import KubetrailTables
 
 /// How the table contract's values travel to and from PostgreSQL's text format.
@@ -41,7 +44,7 @@ enum PostgresValues {
         for (i, (value, column)) in zip(values, columns).enumerated() {
             guard case .text(let s) = value else { continue }
             var fixed: String?
-            if s.utf8.contains(0) { fixed = s.replacingOccurrences(of: "\u{0}", with: nulReplacement) }
+            if Bytes.contains(s, 0) { fixed = s.replacingOccurrences(of: "\u{0}", with: nulReplacement) }
             if column.type == .json, let json = JSONEscapes.storable(fixed ?? s) { fixed = json }
             // Year 0 is in the contract's range but not PostgreSQL's: stored as the first instant it has.
             if s.hasPrefix("0000-"), column.type == .timestamp || column.type == .date {
@@ -49,7 +52,7 @@ enum PostgresValues {
             }
             // A list's elements are what is stored (text[]) and read back (re-encoded): the NUL
             // is replaced in them, and the list re-encoded as it will read back.
-            if column.type == .list, s.contains("\\u0000"), let elements = JSONArrayText.strings(s) {
+            if column.type == .list, JSONEscapes.hasEscapedNUL(s), let elements = JSONArrayText.strings(s) {
                 fixed = JSONText.array(elements.map { $0.replacingOccurrences(of: "\u{0}", with: nulReplacement) })
             }
             if let fixed {
@@ -75,17 +78,19 @@ enum PostgresValues {
 
     /// `{"a","b"}`: every element quoted, so none reads as NULL or splits on a comma.
     static func arrayLiteral(_ elements: [String]) -> String {
-        var out = "{"
+        var out: [UInt8] = [UInt8(ascii: "{")]
+        out.reserveCapacity(elements.reduce(2) { $0 + $1.utf8.count + 3 })
         for (i, e) in elements.enumerated() {
-            if i > 0 { out += "," }
-            out += "\""
-            for ch in e.unicodeScalars {
-                if ch == "\"" || ch == "\\" { out += "\\" }
-                out.unicodeScalars.append(ch)
+            if i > 0 { out.append(UInt8(ascii: ",")) }
+            out.append(UInt8(ascii: "\""))
+            for b in e.utf8 {
+                if b == UInt8(ascii: "\"") || b == UInt8(ascii: "\\") { out.append(UInt8(ascii: "\\")) }
+                out.append(b)
             }
-            out += "\""
+            out.append(UInt8(ascii: "\""))
         }
-        return out + "}"
+        out.append(UInt8(ascii: "}"))
+        return String(decoding: out, as: UTF8.self)
     }
 
     /// `\x…`, bytea's hex input form.
@@ -203,8 +208,9 @@ enum JSONEscapes {
 
     /// The text with those escapes replaced by `\ufffd`; nil when it has none.
     static func storable(_ s: String) -> String? {
+        // Nearly every document has none: found by a scan of its bytes, with no copy.
+        guard mayHave(s, { code in code == 0 || (0xD800...0xDFFF).contains(code) }) else { return nil }
         let b = Array(s.utf8)
-        guard b.contains(UInt8(ascii: "\\")) else { return nil }
         var out: [UInt8] = []
         var changed = false
         var i = 0
@@ -234,5 +240,53 @@ enum JSONEscapes {
             i += 6
         }
         return changed ? String(decoding: out, as: UTF8.self) : nil
+    }
+
+    /// True when the JSON text has a `\u0000` escape.
+    static func hasEscapedNUL(_ s: String) -> Bool { mayHave(s) { $0 == 0 } }
+
+    /// True when some `\uXXXX` escape in `s` has a code `matching` says yes to.
+    private static func mayHave(_ s: String, _ matching: (UInt32) -> Bool) -> Bool {
+        Bytes.withBytes(s) { b in
+            var i = 0
+            while i + 5 < b.count {
+                if b[i] == UInt8(ascii: "\\") {
+                    if b[i + 1] == UInt8(ascii: "u"), let code = Bytes.hex4(b, i + 2), matching(code) { return true }
+                    i += 2   // an escaped backslash is not the start of another escape
+                    continue
+                }
+                i += 1
+            }
+            return false
+        }
+    }
+}
+
+/// Byte scans of a string's UTF-8 without copying it.
+enum Bytes {
+    static func withBytes<T>(_ s: String, _ body: (UnsafeBufferPointer<UInt8>) -> T) -> T {
+        if let r = s.utf8.withContiguousStorageIfAvailable(body) { return r }
+        var copy = s
+        return copy.withUTF8(body)
+    }
+
+    static func contains(_ s: String, _ byte: UInt8) -> Bool {
+        withBytes(s) { b in b.isEmpty ? false : memchr(b.baseAddress!, Int32(byte), b.count) != nil }
+    }
+
+    /// Four hex digits at `at`, as a number.
+    static func hex4(_ b: UnsafeBufferPointer<UInt8>, _ at: Int) -> UInt32? {
+        guard at + 4 <= b.count else { return nil }
+        var v: UInt32 = 0
+        for k in at..<at + 4 {
+            let c = b[k]
+            switch c {
+            case UInt8(ascii: "0")...UInt8(ascii: "9"): v = v << 4 | UInt32(c - UInt8(ascii: "0"))
+            case UInt8(ascii: "a")...UInt8(ascii: "f"): v = v << 4 | UInt32(c - UInt8(ascii: "a") + 10)
+            case UInt8(ascii: "A")...UInt8(ascii: "F"): v = v << 4 | UInt32(c - UInt8(ascii: "A") + 10)
+            default: return nil
+            }
+        }
+        return v
     }
 }
