@@ -18,6 +18,9 @@ import ServiceLifecycle
 public final class Aggregator: Sendable {
     public let configuration: AggregatorConfiguration
     public let store: any Store
+    /// Where users' SQL runs (`/v1/query`, `/v1/export`): the query database when one is given
+    /// (a role the database lets only read), else `store`.
+    let queryStore: any Store
     let writer: GroupCommitWriter
     /// The duties one aggregator does for all that share the store (LeaderDuties).
     let leaderDuties = LeaderWork()
@@ -37,6 +40,15 @@ public final class Aggregator: Sendable {
         self.logger = logger
         // Acknowledged means on disk: every commit is fsynced.
         store = try StoreLocation(parsing: configuration.databasePath).withPassword(fromFile: configuration.databasePasswordFile).open(.serving(cacheMiB: configuration.pageCacheMiB))
+        if let queryDatabase = configuration.queryDatabase {
+            queryStore = try StoreLocation(parsing: queryDatabase).withPassword(fromFile: configuration.queryDatabasePasswordFile).open(.servingQueries)
+            logger.info("queries and exports run on the query database", metadata: ["query_db": "\(queryStore)"])
+        } else {
+            queryStore = store
+            if store.sharedWriters {
+                logger.notice("queries and exports run as the store's role, in read-only transactions; give --query-db with a role made by `kubetrail grant-reader` so the database itself allows them only to read")
+            }
+        }
         auth = Authenticator(ingest: try TokenFile(path: configuration.ingestTokenFile),
                              query: try configuration.queryTokenFile.map { try TokenFile(path: $0) },
                              verifiedClientCertificates: configuration.clientCA != nil)

@@ -8,6 +8,8 @@ public struct AggregatorConfigFile: Sendable {
     public var listen: String?
     public var db: String?
     public var dbPasswordFile: String?
+    public var queryDB: String?
+    public var queryDBPasswordFile: String?
     public var ingestTokenFile: String?
     public var queryTokenFile: String?
     public var clusterName: String?
@@ -55,6 +57,8 @@ public struct AggregatorConfigFile: Sendable {
             case "listen": config.listen = try string(a)
             case "db": config.db = try string(a)
             case "db_password_file": config.dbPasswordFile = try string(a)
+            case "query_db": config.queryDB = try string(a)
+            case "query_db_password_file": config.queryDBPasswordFile = try string(a)
             case "ingest_token_file": config.ingestTokenFile = try string(a)
             case "query_token_file": config.queryTokenFile = try string(a)
             case "cluster_name": config.clusterName = try string(a)

@@ -7,6 +7,11 @@ public struct AggregatorConfiguration: Sendable {
     public var databasePath: String
     /// The PostgreSQL password's file (`--db-password-file`), for a postgres:// store.
     public var databasePasswordFile: String?
+    /// Where `/v1/query` and `/v1/export` run their SQL (`--query-db`): the same database as a
+    /// role that may only read (`kubetrail grant-reader`); nil runs them on the store's own
+    /// connection settings, in read-only transactions.
+    public var queryDatabase: String?
+    public var queryDatabasePasswordFile: String?
     /// Seconds between checks of the store's leader lock (aggregators sharing PostgreSQL).
     public var leaderCheckInterval: Double = 5
     /// SQLite's page cache for the writer, in MiB: most of the aggregator's memory once warm.

@@ -43,7 +43,7 @@ extension Aggregator {
         // query's: a `where` with a recursive subquery would otherwise run until the client left.
         var limits = QueryLimits(timeLimit: configuration.exportTimeout)
         limits.maxValueBytes = configuration.queryMaxValueBytes
-        let stream = QueryStream.start(store: store, sql: sql, format: "rows", limits: limits, maxBytes: Int.max, slot: slot)
+        let stream = QueryStream.start(store: queryStore, sql: sql, format: "rows", limits: limits, maxBytes: Int.max, slot: slot)
         return try await streamed(stream, guardian: QueryStreamGuard(stream), format: "rows", contentType: "application/x-ndjson",
                                   started: Date(), headers: headers, metric: "kubetrail_export_duration_seconds")
     }

@@ -37,7 +37,7 @@ extension Aggregator {
         // and never more than a quarter of the streamed formats' byte budget.
         let json = format == "json"
         let maxBytes = json ? min(configuration.queryMaxBytes / 4, configuration.queryMaxJSONBytes) : configuration.queryMaxBytes
-        let stream = QueryStream.start(store: store, sql: sql, format: format, limits: limits, maxBytes: maxBytes,
+        let stream = QueryStream.start(store: queryStore, sql: sql, format: format, limits: limits, maxBytes: maxBytes,
                                        tooLargeAdvice: json ? "format=json is answered whole; use format=jsonl, csv or rows, which stream, or add a LIMIT"
                                                             : "add a LIMIT or select fewer columns",
                                        slot: json ? nil : slot)

@@ -22,6 +22,9 @@ public enum StoreLocation: Equatable, Sendable, CustomStringConvertible {
         case serving(cacheMiB: Int)
         /// An existing store, for queries only: writes are refused by the backend itself.
         case readOnly
+        /// As `readOnly`, for a long-running server's queries (PostgreSQL): a server that is
+        /// down at start is not an error; each query connects when it runs.
+        case servingQueries
 
         public static let readWrite = Access.readWrite(durability: .normal, cacheMiB: 128)
     }
@@ -75,6 +78,9 @@ public enum StoreLocation: Equatable, Sendable, CustomStringConvertible {
         case (.postgres(let url, let password), .serving): return try PostgresStore(url: url, password: password, waitForServer: true)
         // PostgreSQL commits durably by its own settings (synchronous_commit); no page cache here.
         case (.postgres(let url, let password), .readOnly): return try PostgresStore(url: url, password: password, readOnly: true)
+        case (.postgres(let url, let password), .servingQueries): return try PostgresStore(url: url, password: password, readOnly: true, waitForServer: true)
+        case (.sqlite, .servingQueries):
+            throw Invalid(description: "a query database is for PostgreSQL (a role that may only read); on SQLite queries run on a read-only connection of the store itself")
         case (.postgres(let url, let password), .readWrite): return try PostgresStore(url: url, password: password)
         }
     }

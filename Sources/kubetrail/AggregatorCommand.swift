@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import KubetrailAggregator
 import KubetrailKube
+import KubetrailStore
 import KubetrailTables
 import Logging
 
@@ -14,6 +15,12 @@ struct AggregatorCommand: AsyncParsableCommand {
     var listen: String?
 
     @OptionGroup var database: DatabaseOptions
+
+    @Option(name: .customLong("query-db"), help: ArgumentHelp("PostgreSQL only: the same database as a role that may only read (`kubetrail grant-reader`), for /v1/query and /v1/export. Env: KUBETRAIL_QUERY_DB.", valueName: "postgres://…"))
+    var queryDB: String?
+
+    @Option(name: .customLong("query-db-password-file"), help: ArgumentHelp("A file whose first line is the query role's password. Env: KUBETRAIL_QUERY_DB_PASSWORD_FILE.", valueName: "path"))
+    var queryDBPasswordFile: String?
 
     @Option(help: "File of ingest tokens, one per line (re-read when it changes). Env: KUBETRAIL_INGEST_TOKEN_FILE.")
     var ingestTokenFile: String?
@@ -127,6 +134,18 @@ struct AggregatorCommand: AsyncParsableCommand {
         let dbPath = database.db.map(expandTilde) ?? env["KUBETRAIL_DB"].map(expandTilde) ?? file.db.map(expandTilde) ?? database.path
         var config = AggregatorConfiguration(databasePath: dbPath, ingestTokenFile: expandTilde(tokens))
         config.databasePasswordFile = database.passwordFile ?? file.dbPasswordFile.map(expandTilde)
+        config.queryDatabase = queryDB ?? env["KUBETRAIL_QUERY_DB"].flatMap { $0.isEmpty ? nil : $0 } ?? file.queryDB
+        config.queryDatabasePasswordFile = (queryDBPasswordFile ?? env["KUBETRAIL_QUERY_DB_PASSWORD_FILE"].flatMap { $0.isEmpty ? nil : $0 } ?? file.queryDBPasswordFile).map(expandTilde)
+        if config.queryDatabasePasswordFile != nil, config.queryDatabase == nil {
+            printError("--query-db-password-file needs --query-db")
+            throw ExitCode(2)
+        }
+        if let query = config.queryDatabase {
+            guard case .postgres = try? StoreLocation(parsing: dbPath), case .postgres = try? StoreLocation(parsing: query) else {
+                printError("--query-db is a postgres:// URL for a PostgreSQL store (a role that may only read, `kubetrail grant-reader`); on SQLite, queries already run on a read-only connection")
+                throw ExitCode(2)
+            }
+        }
         config.host = String(address[..<colon]).trimmingCharacters(in: CharacterSet(charactersIn: "[]"))
         config.port = port
         config.queryTokenFile = (queryTokenFile ?? env["KUBETRAIL_QUERY_TOKEN_FILE"] ?? file.queryTokenFile).map(expandTilde)

@@ -25,6 +25,26 @@ import KubetrailCore
         }
     }
 
+    /// The PostgreSQL overlay's password files are the Secret's items, where it mounts them, and
+    /// both URLs come from the Secret: the writer's and the reader role's that queries use.
+    @Test func thePostgresOverlaysFilesAndURLsComeFromItsSecret() throws {
+        let name = "../postgres/aggregator-deployment.yaml"
+        let text = try Manifests.text(name)
+        let mounts = try Manifests.mountPaths(name)
+        let files = text.components(separatedBy: "\"").filter { $0.hasPrefix("/etc/kubetrail/postgres/") }
+        #expect(Set(files) == ["/etc/kubetrail/postgres/password", "/etc/kubetrail/postgres/query-password"], "\(files)")
+        for file in files {
+            #expect(mounts.contains { file.hasPrefix($0 + "/") }, "\(file) is not under a mount: \(mounts)")
+            let item = (file as NSString).lastPathComponent
+            #expect(text.contains("- key: \(item)\n            path: \(item)"), "\(item) is not an item of the Secret's volume")
+        }
+        for (variable, key) in [("KUBETRAIL_DB", "url"), ("KUBETRAIL_QUERY_DB", "query-url")] {
+            #expect(text.contains("- name: \(variable)\n          valueFrom:\n            secretKeyRef:\n              name: kubetrail-postgres\n              key: \(key)\n"),
+                    "\(variable) does not come from the Secret's \(key)")
+        }
+        #expect(text.contains("\"--db-password-file\"") && text.contains("\"--query-db-password-file\""))
+    }
+
     @Test func madeSecretsServeTLSThatTheirCAVerifies() throws {
         let dir = try TemporaryDirectory()
         let script = Fixtures.repositoryRoot.appendingPathComponent("scripts/make-secrets").path

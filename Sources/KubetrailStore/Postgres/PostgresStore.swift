@@ -35,12 +35,17 @@ public final class PostgresStore: Store, @unchecked Sendable {
         self.password = password
         self.readOnly = readOnly
         if readOnly {
-            let c = try connect()
-            let r = try c.execute("SELECT to_regclass($1) IS NOT NULL", [PostgresSchema.migrationsTable])
-            guard r.rows.first?.first == "t" else {
-                throw StoreError.open(path: description, message: "no kubetrail schema in this database (start the aggregator or run `kubetrail import --db …` first)")
+            do {
+                let c = try connect()
+                let r = try c.execute("SELECT to_regclass($1) IS NOT NULL", [PostgresSchema.migrationsTable])
+                guard r.rows.first?.first == "t" else {
+                    throw StoreError.open(path: description, message: "no kubetrail schema in this database (start the aggregator or run `kubetrail import --db …` first)")
+                }
+                release(c)
+            } catch {
+                // A server's queries: the database may come up, and its schema with it, later.
+                guard waitForServer else { throw error }
             }
-            release(c)
             return
         }
         do {
