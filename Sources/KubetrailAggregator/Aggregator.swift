@@ -43,6 +43,16 @@ public final class Aggregator: Sendable {
         if let queryDatabase = configuration.queryDatabase {
             queryStore = try StoreLocation(parsing: queryDatabase).withPassword(fromFile: configuration.queryDatabasePasswordFile).open(.servingQueries)
             logger.info("queries and exports run on the query database", metadata: ["query_db": "\(queryStore)"])
+            // Said now, not at the first query: a role that may write, or one that cannot connect.
+            if let postgres = queryStore as? PostgresStore {
+                do {
+                    if try postgres.roleMayWrite() {
+                        logger.warning("the query database's role may write kubetrail's tables; give one made by `kubetrail grant-reader`", metadata: ["query_db": "\(queryStore)"])
+                    }
+                } catch {
+                    logger.warning("the query database cannot be queried now; queries and exports fail until it can", metadata: ["query_db": "\(queryStore)", "error": "\(error)"])
+                }
+            }
         } else {
             queryStore = store
             if store.sharedWriters {

@@ -121,7 +121,8 @@ struct IngestBench: ParsableCommand {
         }
         defer { for s in servers { s.process.terminate(); s.process.waitUntilExit() } }
         let server = servers[0].process, port = servers[0].port
-        // Each phase starts from a checkpoint, so none pays for the dirty pages of the one before.
+        // On PostgreSQL each phase starts from a checkpoint, so none pays for the dirty pages of
+        // the one before (SQLite checkpoints its own WAL).
         func settle() { _ = try? admin?.execute("CHECKPOINT") }
         settle()
         let cpuBefore = servers.map { processCPUSeconds($0.process.processIdentifier) }.reduce(0, +)

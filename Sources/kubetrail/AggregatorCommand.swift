@@ -136,10 +136,13 @@ struct AggregatorCommand: AsyncParsableCommand {
         config.databasePasswordFile = database.passwordFile ?? file.dbPasswordFile.map(expandTilde)
         config.queryDatabase = queryDB ?? env["KUBETRAIL_QUERY_DB"].flatMap { $0.isEmpty ? nil : $0 } ?? file.queryDB
         config.queryDatabasePasswordFile = (queryDBPasswordFile ?? env["KUBETRAIL_QUERY_DB_PASSWORD_FILE"].flatMap { $0.isEmpty ? nil : $0 } ?? file.queryDBPasswordFile).map(expandTilde)
-        if config.queryDatabasePasswordFile != nil, config.queryDatabase == nil {
+        // A deployment may set the file's place for a reader its Secret does not have (yet):
+        // only the flag, given by hand, is an error without a query database.
+        if queryDBPasswordFile != nil, config.queryDatabase == nil {
             printError("--query-db-password-file needs --query-db")
             throw ExitCode(2)
         }
+        if config.queryDatabase == nil { config.queryDatabasePasswordFile = nil }
         if let query = config.queryDatabase {
             guard case .postgres = try? StoreLocation(parsing: dbPath), case .postgres = try? StoreLocation(parsing: query) else {
                 printError("--query-db is a postgres:// URL for a PostgreSQL store (a role that may only read, `kubetrail grant-reader`); on SQLite, queries already run on a read-only connection")

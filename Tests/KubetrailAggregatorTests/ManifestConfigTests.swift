@@ -32,7 +32,8 @@ import KubetrailCore
         let text = try Manifests.text(name)
         let mounts = try Manifests.mountPaths(name)
         let files = text.components(separatedBy: "\"").filter { $0.hasPrefix("/etc/kubetrail/postgres/") }
-        #expect(Set(files) == ["/etc/kubetrail/postgres/password", "/etc/kubetrail/postgres/query-password"], "\(files)")
+            + text.components(separatedBy: "\n").map { $0.trimmingCharacters(in: .whitespaces) }.filter { $0.hasPrefix("value: /etc/kubetrail/") }.map { String($0.dropFirst("value: ".count)) }
+        #expect(Set(files) == ["/etc/kubetrail/postgres/password", "/etc/kubetrail/postgres-reader/query-password"], "\(files)")
         for file in files {
             #expect(mounts.contains { file.hasPrefix($0 + "/") }, "\(file) is not under a mount: \(mounts)")
             let item = (file as NSString).lastPathComponent
@@ -42,7 +43,9 @@ import KubetrailCore
             #expect(text.contains("- name: \(variable)\n          valueFrom:\n            secretKeyRef:\n              name: kubetrail-postgres\n              key: \(key)\n"),
                     "\(variable) does not come from the Secret's \(key)")
         }
-        #expect(text.contains("\"--db-password-file\"") && text.contains("\"--query-db-password-file\""))
+        // The reader is optional: a Secret made before it existed still starts the pods.
+        #expect(text.contains("key: query-url\n              optional: true") && text.contains("optional: true\n          items:\n          - key: query-password"))
+        #expect(text.contains("\"--db-password-file\"") && text.contains("- name: KUBETRAIL_QUERY_DB_PASSWORD_FILE"))
     }
 
     @Test func madeSecretsServeTLSThatTheirCAVerifies() throws {

@@ -93,6 +93,7 @@ import TestSupport
     /// a failover or an idle-killer does): 503, nothing of it stored; the re-send is stored once.
     @Test func aConnectionDroppedMidBatchIsAnswered503AndTheResendStoredOnce() throws {
         let pg = try TestPostgres()
+        defer { withExtendedLifetime(pg) {} }
         let f = try AggregatorFixture(.postgres, server: pg)
         let server = try f.start()
         defer { server.stop() }
@@ -129,10 +130,13 @@ import TestSupport
 
     /// The database's disk full (its tablespace on a small tmpfs): 503 with PostgreSQL's
     /// reason, nothing half-stored; once space is freed the re-sent batch is stored once.
-    @Test func aFullDiskOnTheDatabaseSideIsAnswered503() throws {
+    /// Needs a tmpfs, so root (as CI runs); skipped otherwise.
+    @Test(.enabled(if: getuid() == 0, "mounting a tmpfs needs root"))
+    func aFullDiskOnTheDatabaseSideIsAnswered503() throws {
         let pg = try TestPostgres()
         let disk = try SmallDisk(megabytes: 24, owner: "postgres")
-        defer { disk.unmount() }
+        // The server first: it holds files on the disk until it stops.
+        defer { pg.stop(); disk.unmount() }
         try TestBackend.behindTheBack("postgres://\(TestPostgres.user):\(pg.password)@127.0.0.1:\(pg.port)/postgres",
                                       "CREATE TABLESPACE small LOCATION '\(disk.path)'")
         try TestBackend.behindTheBack("postgres://\(TestPostgres.user):\(pg.password)@127.0.0.1:\(pg.port)/postgres",

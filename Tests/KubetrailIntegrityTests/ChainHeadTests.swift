@@ -13,7 +13,7 @@ import TestSupport
     typealias Lab = ChainVerifierTests.Lab
 
     /// One more audit row for the `default` cluster, written the way the aggregator writes.
-    static func appendOne(_ store: SQLiteStore, auditID: String = UUID().uuidString) throws {
+    static func appendOne(_ store: any Store, auditID: String = UUID().uuidString) throws {
         let rows = auditRows(auditID: auditID)
         try store.write { w in for r in rows { _ = try w.insert(r) } }
     }
@@ -99,8 +99,8 @@ import TestSupport
         #expect(report.findings.isEmpty, "\(report.findings)")
     }
 
-    @Test func aConflictingEventUnderAStoredAuditIDIsKeptAndReported() throws {
-        let lab = try Lab()
+    @Test(arguments: TestBackend.allCases) func aConflictingEventUnderAStoredAuditIDIsKeptAndReported(backend: TestBackend) throws {
+        let lab = try Lab(backend)
         try Self.appendOne(lab.store, auditID: "forged-first")
         // The same event again (another source, another moment) is a duplicate…
         try Self.appendOne(lab.store, auditID: "forged-first")

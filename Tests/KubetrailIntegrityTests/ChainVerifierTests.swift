@@ -13,14 +13,20 @@ import TestSupport
 @Suite struct ChainVerifierTests {
     struct Lab {
         let dir: TemporaryDirectory
-        let store: SQLiteStore
+        let backend: TestBackend
+        /// `--db`'s value: the SQLite file, or a PostgreSQL database of the test's own.
+        let db: String
+        let store: any Store
         let key = Curve25519PrivateKey()
-        var db: String { dir.path("kt.db") }
         var offHost: String { dir.path("digests") }
+        /// Where the audit rows are: SQLite's table behind the view, PostgreSQL's table itself.
+        var rowsTable: String { backend == .sqlite ? "kubetrail_audit_rows" : "kubernetes_audit_logs" }
 
-        init() throws {
+        init(_ backend: TestBackend = .sqlite) throws {
             dir = try TemporaryDirectory()
-            store = try SQLiteStore(path: dir.path("kt.db"))
+            self.backend = backend
+            db = try backend.location(in: dir, name: "kt.db")
+            store = try StoreLocation(parsing: db).open(.readWrite)
             try importAudit("audit/audit2rbac_demo.log", cluster: nil)
         }
 
@@ -34,8 +40,11 @@ import TestSupport
 
         func verify(key: Curve25519PublicKey? = nil, offHost: Bool = true, from: Timestamp? = nil, to: Timestamp? = nil) throws -> ChainVerifier.Report {
             let copies = offHost ? try DigestWriter.load(directory: self.offHost) : nil
-            return try ChainVerifier(store: SQLiteStore(readingFrom: db), publicKey: key ?? self.key.publicKey, offHost: copies, from: from, to: to).run()
+            return try ChainVerifier(store: StoreLocation(parsing: db).open(.readOnly), publicKey: key ?? self.key.publicKey, offHost: copies, from: from, to: to).run()
         }
+
+        /// Plain SQL run past kubetrail on either backend (sqlite3 from Python, psql).
+        func sql(_ statements: String) throws { try TestBackend.behindTheBack(db, statements) }
 
         /// SQL run by Python's sqlite3 module: the store's own engine, none of kubetrail's code.
         func behindTheBack(_ script: String) throws {
@@ -124,15 +133,14 @@ import TestSupport
         #expect(r2.findings.map(\.message).contains { $0.contains("chain entry seq 10") && $0.contains("does not follow") }, "\(r2.findings)")
     }
 
-    @Test func removedEditedAndForeignDigestsAreReported() throws {
-        let lab = try Lab()
+    @Test(arguments: TestBackend.allCases) func removedEditedAndForeignDigestsAreReported(backend: TestBackend) throws {
+        let lab = try Lab(backend)
         let t0 = Timestamp.now
         for i in 0..<3 { try lab.digest(at: t0.adding(microseconds: Int64(i) * 60_000_000)) }
-        try lab.behindTheBack("""
-        con.execute("DELETE FROM kubetrail_audit_digests WHERE number = 2")
-        doc = con.execute("SELECT document FROM kubetrail_audit_digests WHERE number = 3").fetchone()[0]
-        con.execute("UPDATE kubetrail_audit_digests SET document = ? WHERE number = 3", (doc.replace('"entries":0', '"entries":5'),))
-        """)
+        try lab.sql("""
+            DELETE FROM kubetrail_audit_digests WHERE number = 2;
+            UPDATE kubetrail_audit_digests SET document = replace(document, '"entries":0', '"entries":5') WHERE number = 3;
+            """)
         let report = try lab.verify(offHost: false)
         let text = report.findings.map(\.description).joined(separator: "\n")
         #expect(text.contains("gap: digests #2–#2 are missing"), "\(text)")
@@ -167,8 +175,8 @@ import TestSupport
         #expect(try lab.verify(offHost: false).findings.contains { $0.message.contains("changed behind its back") })
     }
 
-    @Test func aPeriodWithQuietDigestsVerifiesFromItsAnchor() throws {
-        let lab = try Lab()
+    @Test(arguments: TestBackend.allCases) func aPeriodWithQuietDigestsVerifiesFromItsAnchor(backend: TestBackend) throws {
+        let lab = try Lab(backend)
         let t0 = Timestamp.now
         try lab.digest(at: t0)
         // Two digests with nothing new, then more rows and a digest covering them.
@@ -180,7 +188,7 @@ import TestSupport
         #expect(report.findings.isEmpty, "\(report.findings)")
         #expect(report.clusters[0].entriesChecked == 100 && report.clusters[0].firstDigest == 2 && report.clusters[0].lastDigest == 4)
         // A row of the period changed: found within the window.
-        try lab.behindTheBack("con.execute(\"UPDATE kubetrail_audit_rows SET verb = 'x' WHERE rowid = 60\")")
+        try lab.sql("UPDATE \(lab.rowsTable) SET verb = 'x' WHERE tp_id = (SELECT tp_id FROM kubetrail_audit_chain WHERE seq = 60)")
         #expect(try lab.verify(from: t0.adding(microseconds: 30_000_000)).findings.map(\.kind) == [.modified])
     }
 
@@ -211,40 +219,39 @@ import TestSupport
         #expect(report.findings.first?.message.contains("row \(id): its key (tp_key) is not its tp_id's") == true, "\(report.findings)")
     }
 
-    @Test func cuttingTheChainsBeginningWithoutRetentionIsDeletion() throws {
-        let lab = try Lab()
+    @Test(arguments: TestBackend.allCases) func cuttingTheChainsBeginningWithoutRetentionIsDeletion(backend: TestBackend) throws {
+        let lab = try Lab(backend)
         try lab.digest()
         try lab.importAudit("audit/openshift/clo_vrl_audit_in_k8s1.25_100events.log", cluster: nil)
         try lab.digest()
         // Everything up to digest #1 removed, rows and chain entries, as retention would — but
         // no signed cutoff allows it (and these rows are not old by any).
-        try lab.behindTheBack("""
-        con.execute("DELETE FROM kubetrail_audit_rows WHERE tp_id IN (SELECT tp_id FROM kubetrail_audit_chain WHERE seq <= 37)")
-        con.execute("DELETE FROM kubetrail_audit_chain WHERE seq <= 37")
-        """)
+        try lab.sql("""
+            DELETE FROM \(lab.rowsTable) WHERE tp_id IN (SELECT tp_id FROM kubetrail_audit_chain WHERE seq <= 37);
+            DELETE FROM kubetrail_audit_chain WHERE seq <= 37;
+            """)
         let report = try lab.verify()
         #expect(report.findings.contains { $0.kind == .chain && $0.message.contains("seq 38") }, "\(report.findings)")
         #expect(report.findings.contains { $0.kind == .digest && $0.message.contains("digest #1") && $0.message.contains("missing") }, "\(report.findings)")
     }
 
-    @Test func backdatingAChainEntryToPassForExpiredBreaksTheChain() throws {
-        let lab = try Lab()
+    @Test(arguments: TestBackend.allCases) func backdatingAChainEntryToPassForExpiredBreaksTheChain(backend: TestBackend) throws {
+        let lab = try Lab(backend)
         let now = Timestamp.now
         try lab.importAudit("audit/openshift/clo_vrl_audit_in_k8s1.25_100events.log", cluster: nil)
         try lab.digest(at: now, retention: 400 * 86_400)   // the 2017 rows are past it, the 2023 ones not
-        try lab.behindTheBack("""
-        tp_id = con.execute("SELECT tp_id FROM kubetrail_audit_chain WHERE seq = 60").fetchone()[0]
-        con.execute("DELETE FROM kubetrail_audit_rows WHERE tp_id = ?", (tp_id,))
-        con.execute("UPDATE kubetrail_audit_chain SET tp_timestamp = '2000-01-01T00:00:00.000000Z' WHERE seq = 60")
-        """)
+        try lab.sql("""
+            DELETE FROM \(lab.rowsTable) WHERE tp_id = (SELECT tp_id FROM kubetrail_audit_chain WHERE seq = 60);
+            UPDATE kubetrail_audit_chain SET tp_timestamp = '2000-01-01T00:00:00.000000Z' WHERE seq = 60;
+            """)
         let report = try lab.verify()
         #expect(report.findings.contains { $0.kind == .chain && $0.message.contains("seq 60") }, "\(report.findings)")
     }
 
-    @Test func theOldestDigestsRemovedAreAGap() throws {
-        let lab = try Lab()
+    @Test(arguments: TestBackend.allCases) func theOldestDigestsRemovedAreAGap(backend: TestBackend) throws {
+        let lab = try Lab(backend)
         for _ in 0..<3 { try lab.digest() }
-        try lab.behindTheBack("con.execute(\"DELETE FROM kubetrail_audit_digests WHERE number <= 2\")")
+        try lab.sql("DELETE FROM kubetrail_audit_digests WHERE number <= 2")
         let report = try lab.verify(offHost: false)
         #expect(report.findings.contains { $0.kind == .gap && $0.message.contains("digests #1–#2 are missing") }, "\(report.findings)")
     }
@@ -259,8 +266,8 @@ import TestSupport
         #expect(report.findings.isEmpty && report.clusters[0].entriesChecked == 38, "\(report.findings)")
     }
 
-    @Test func aRowSentAgainAfterRetentionIsANewCommitAndIngestGoesOn() throws {
-        let lab = try Lab()
+    @Test(arguments: TestBackend.allCases) func aRowSentAgainAfterRetentionIsANewCommitAndIngestGoesOn(backend: TestBackend) throws {
+        let lab = try Lab(backend)
         try lab.digest()
         let cutoff = Timestamp.now.adding(microseconds: -30 * 86_400_000_000)
         _ = try lab.store.write { try $0.deleteOlder(in: AuditLogRow.schema, than: cutoff, limit: 1000) }
@@ -274,8 +281,8 @@ import TestSupport
         #expect(report.findings.isEmpty && report.clusters[0].entriesChecked == 74 && report.clusters[0].rowsExpired == 37, "\(report.findings)")
     }
 
-    @Test func aLongSilenceBetweenDigestsIsAGap() throws {
-        let lab = try Lab()
+    @Test(arguments: TestBackend.allCases) func aLongSilenceBetweenDigestsIsAGap(backend: TestBackend) throws {
+        let lab = try Lab(backend)
         let t0 = Timestamp.now
         try lab.digest(at: t0)
         try lab.digest(at: t0.adding(microseconds: 7_200_000_000))
@@ -283,8 +290,8 @@ import TestSupport
         #expect(report.findings.count == 1 && report.findings[0].kind == .gap && report.findings[0].message.contains("120 min"), "\(report.findings)")
     }
 
-    @Test func retentionIsNotMistakenForTampering() throws {
-        let lab = try Lab()
+    @Test(arguments: TestBackend.allCases) func retentionIsNotMistakenForTampering(backend: TestBackend) throws {
+        let lab = try Lab(backend)
         try lab.digest()
         // The fixture is from 2017: a 30-day retention removes every row, then the chain's prefix.
         let cutoff = Timestamp.now.adding(microseconds: -30 * 86_400_000_000)

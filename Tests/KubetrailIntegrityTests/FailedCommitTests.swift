@@ -45,31 +45,24 @@ import TestSupport
     /// publish the failed one's head. Needs a tmpfs, so root (as CI runs); skipped otherwise.
     @Test(.enabled(if: getuid() == 0, "mounting a tmpfs needs root"))
     func aCommitRefusedByAFullDiskPublishesNoHead() throws {
-        let dir = try TemporaryDirectory()
-        let mountPoint = dir.path("disk")
-        try FileManager.default.createDirectory(atPath: mountPoint, withIntermediateDirectories: true)
-        #expect(try Subprocess.run(URL(fileURLWithPath: "/bin/mount"), ["-t", "tmpfs", "-o", "size=16m", "kubetrail-test", mountPoint]).status == 0)
-        defer { _ = try? Subprocess.run(URL(fileURLWithPath: "/bin/umount"), [mountPoint]) }
-        let store = try SQLiteStore(path: mountPoint + "/kt.db")
+        let disk = try SmallDisk(megabytes: 16)
+        defer { disk.unmount() }
+        let db = disk.path + "/kt.db"
+        let store = try SQLiteStore(path: db)
         for _ in 0..<3 { try ChainHeadTests.appendOne(store) }
         let before = try #require(store.writtenHeads.head("default"))
 
         // An empty WAL, then a disk with no room left: the next commit cannot append its frames.
         let truncated = try Subprocess.run(URL(fileURLWithPath: "/usr/bin/python3"), ["-c",
-            "import sqlite3, sys; print(sqlite3.connect(sys.argv[1]).execute('PRAGMA wal_checkpoint(TRUNCATE)').fetchone())", mountPoint + "/kt.db"])
+            "import sqlite3, sys; print(sqlite3.connect(sys.argv[1]).execute('PRAGMA wal_checkpoint(TRUNCATE)').fetchone())", db])
         #expect(truncated.stdout.hasPrefix("(0,"), "\(truncated.stdout)")
-        let filler = mountPoint + "/filler"
-        _ = FileManager.default.createFile(atPath: filler, contents: nil)
-        let h = try #require(FileHandle(forWritingAtPath: filler))
-        let chunk = Data(count: 64 << 10)
-        while (try? h.write(contentsOf: chunk)) != nil {}
-        try? h.close()
+        try disk.fill()
 
         let rows = ChainHeadTests.auditRows()
         #expect(throws: (any Error).self) { try store.write { w in for r in rows { _ = try w.insert(r) } } }
         #expect(store.writtenHeads.head("default") == before)
 
-        try FileManager.default.removeItem(atPath: filler)
+        try disk.free()
         _ = try store.write { w in try w.recordBatch(id: UUID().uuidString, node: "n", records: 0) }
         #expect(store.writtenHeads.head("default") == before)
         try ChainHeadTests.appendOne(store)

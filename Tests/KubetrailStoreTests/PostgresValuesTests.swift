@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 @testable import KubetrailStore
 
@@ -33,7 +34,8 @@ import Testing
 
     @Test func bytesAreFoundInNativeAndBridgedStrings() {
         #expect(Bytes.contains("a\u{0}b", 0) && !Bytes.contains("abc", 0) && !Bytes.contains("", 0))
-        let bridged = String(decoding: [0x61, 0x00], as: UTF8.self)
-        #expect(Bytes.contains(bridged, 0))
+        // A string bridged from NSString has no contiguous UTF-8 of its own: scanned from a copy.
+        let bridged = NSString(string: "a long enough string to be no small string \u{0} end") as String
+        #expect(Bytes.contains(bridged, 0) && !Bytes.contains(NSString(string: "nothing to find in this longer text") as String, 0))
     }
 }

@@ -77,7 +77,7 @@ public final class PostgresConnection {
     var socketDescriptor: Int32 { PQsocket(conn) }
 
     /// The value libpq uses for a connection option (`PQconninfo`), after defaults and the URL.
-    public func option(_ keyword: String) -> String? {
+    func option(_ keyword: String) -> String? {
         guard let options = PQconninfo(conn) else { return nil }
         defer { PQconninfoFree(options) }
         var p = options
@@ -180,7 +180,9 @@ public final class PostgresConnection {
     }
 
     /// The server's own words, as SQLite's are given: the primary message, then its detail,
-    /// hint and where in the SQL, without libpq's "ERROR:  " prefix and psql-style layout.
+    /// hint and context (a COPY's line), without libpq's "ERROR:  " prefix and psql-style
+    /// layout. No character position: the SQL run is not always the SQL the user wrote (an
+    /// export's, an EXPLAIN's).
     func failure(_ result: OpaquePointer?) -> Failure {
         func field(_ code: Character) -> String? {
             guard let result, let c = PQresultErrorField(result, Int32(code.asciiValue!)) else { return nil }
@@ -188,9 +190,9 @@ public final class PostgresConnection {
         }
         guard let primary = field("M") else { return Failure(sqlState: field("C"), message: Self.trimmed(PQerrorMessage(conn))) }
         var message = primary
-        if let position = field("P") { message += " (at character \(position))" }
         if let detail = field("D") { message += ". " + detail }
         if let hint = field("H") { message += " Hint: " + hint }
+        if let context = field("W") { message += " (" + context.replacingOccurrences(of: "\n", with: "; ") + ")" }
         return Failure(sqlState: field("C"), message: message)
     }
 

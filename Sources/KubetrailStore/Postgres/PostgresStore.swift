@@ -44,7 +44,7 @@ public final class PostgresStore: Store, @unchecked Sendable {
                 release(c)
             } catch {
                 // A server's queries: the database may come up, and its schema with it, later.
-                guard waitForServer else { throw error }
+                guard waitForServer, Self.isTransient(error) else { throw error is StoreError ? error : Self.storeError(error, store: description) }
             }
             return
         }
@@ -302,6 +302,14 @@ public final class PostgresStore: Store, @unchecked Sendable {
 }
 
 extension PostgresStore {
+    /// Whether this connection's role may write kubetrail's audit table: a query database's
+    /// role should not (`kubetrail grant-reader` makes one that cannot).
+    public func roleMayWrite() throws -> Bool {
+        try withReader { c in
+            try c.execute("SELECT has_table_privilege('kubernetes_audit_logs', 'INSERT')").rows.first?.first == "t"
+        }
+    }
+
     /// The benchmarks' baseline: `rows` copied straight into their table and committed, with
     /// none of the store's checks (no duplicates looked for, no chain). Not for real data.
     /// `preEncoded`: rows prepared for PostgreSQL are sent as the COPY lines they carry (the

@@ -214,10 +214,7 @@ enum JSONEscapes {
         var out: [UInt8] = []
         var changed = false
         var i = 0
-        func hex4(_ at: Int) -> UInt32? {
-            guard at + 4 <= b.count else { return nil }
-            return UInt32(String(decoding: b[at..<at + 4], as: UTF8.self), radix: 16)
-        }
+        func hex4(_ at: Int) -> UInt32? { b.withUnsafeBufferPointer { Bytes.hex4($0, at) } }
         while i < b.count {
             guard b[i] == UInt8(ascii: "\\"), i + 1 < b.count else { out.append(b[i]); i += 1; continue }
             guard b[i + 1] == UInt8(ascii: "u"), let code = hex4(i + 2) else {
