@@ -84,22 +84,19 @@ public indirect enum SigmaCondition: Equatable, Sendable {
             return false
         }
 
-        mutating func parseOr() throws -> SigmaCondition {
-            var terms = [try parseAnd()]
-            while isKeyword(peek, "or") {
-                position += 1
-                terms.append(try parseAnd())
-            }
-            return terms.count == 1 ? terms[0] : .or(terms)
-        }
+        // `or` binds looser than `and`, which binds looser than `not`.
+        mutating func parseOr() throws -> SigmaCondition { try parseChain("or", { try $0.parseAnd() }, SigmaCondition.or) }
+        mutating func parseAnd() throws -> SigmaCondition { try parseChain("and", { try $0.parseNot() }, SigmaCondition.and) }
 
-        mutating func parseAnd() throws -> SigmaCondition {
-            var terms = [try parseNot()]
-            while isKeyword(peek, "and") {
+        /// `term (keyword term)*`, one term left as it is.
+        mutating func parseChain(_ keyword: String, _ term: (inout Parser) throws -> SigmaCondition,
+                                 _ combine: ([SigmaCondition]) -> SigmaCondition) throws -> SigmaCondition {
+            var terms = [try term(&self)]
+            while isKeyword(peek, keyword) {
                 position += 1
-                terms.append(try parseNot())
+                terms.append(try term(&self))
             }
-            return terms.count == 1 ? terms[0] : .and(terms)
+            return terms.count == 1 ? terms[0] : combine(terms)
         }
 
         mutating func parseNot() throws -> SigmaCondition {
