@@ -64,7 +64,7 @@ let package = Package(
         ]),
         .target(name: "KubetrailCollect", dependencies: ["KubetrailKube", "KubetrailStore", "KubetrailImport"]),
         // Detections over the audit table: Sigma rules read and compiled.
-        .target(name: "KubetrailDetect", dependencies: [.product(name: "Yams", package: "Yams")]),
+        .target(name: "KubetrailDetect", dependencies: ["KubetrailTables", .product(name: "Yams", package: "Yams")]),
         .target(name: "KubetrailAggregator", dependencies: [
             "KubetrailStore", "KubetrailCollect", "KubetrailIntegrity", "KubetrailExport",
             .product(name: "Hummingbird", package: "hummingbird"),
@@ -98,7 +98,7 @@ let package = Package(
         ]),
         .testTarget(name: "KubetrailIntegrityTests", dependencies: ["KubetrailIntegrity", "KubetrailImport", "TestSupport"]),
         .testTarget(name: "KubetrailParquetTests", dependencies: ["KubetrailParquet", "TestSupport"]),
-        .testTarget(name: "KubetrailDetectTests", dependencies: ["KubetrailDetect", "TestSupport"]),
+        .testTarget(name: "KubetrailDetectTests", dependencies: ["KubetrailDetect", "KubetrailTables", "TestSupport"]),
         .testTarget(name: "KubetrailStoreTests", dependencies: ["KubetrailStore", "TestSupport"]),
         .testTarget(name: "KubetrailCLITests", dependencies: ["KubetrailImport", "KubetrailExport", "TestSupport"]),
         .testTarget(name: "KubetrailAgentTests", dependencies: ["KubetrailAgent", "TestSupport"]),
