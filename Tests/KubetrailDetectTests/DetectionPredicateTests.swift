@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 import TestSupport
 @testable import KubetrailDetect
@@ -53,6 +54,32 @@ import TestSupport
                          .match(.text(column: "request_uri"), .wildcard([.anyRun, .literal("b"), .anyRun]))]))
         #expect(try predicate("    sel:\n        verb: create\n    filter:\n        user.username: admin\n    condition: sel and not filter")
                 == .and([.match(.text(column: "verb"), .equals("create")), .not(.match(.text(column: "user_name"), .equals("admin")))]))
+    }
+
+    /// Every SigmaHQ Kubernetes rule becomes a predicate, the pipeline's short names and the
+    /// enumeration rule's `ALLOW` included.
+    @Test func everySigmaHQRuleBecomesAPredicate() throws {
+        var predicates: [String: DetectionPredicate] = [:]
+        for file in try SigmaRuleTests.fixtureRules() {
+            predicates[(file as NSString).lastPathComponent] = try SigmaRule.load(path: file).predicate()
+        }
+        #expect(predicates.count == 16)
+        #expect(predicates["kubernetes_audit_hostpath_mount.yml"] == .and([
+            .match(.text(column: "verb"), .equals("create")), .match(.text(column: "resource"), .equals("pods")),
+            .match(.json(column: "request_object", path: ["spec", "volumes", "hostPath"]), .wildcard([.anyRun])),
+        ]))
+        guard case .and(let privileged) = predicates["kubernetes_audit_privileged_pod_creation.yml"], case .or(let containers) = privileged.last else {
+            Issue.record("\(String(describing: predicates["kubernetes_audit_privileged_pod_creation.yml"]))"); return
+        }
+        #expect(containers.count == 3)
+        guard case .and(let enumeration) = predicates["kubernetes_audit_potential_enumeration_activity.yml"] else { Issue.record("not an and"); return }
+        #expect(enumeration.first == .match(.text(column: "authorization_decision"), .equals("allow")))
+        #expect(predicates["kubernetes_audit_unauthorized_unauthenticated_actions.yml"]
+                == .or([.match(.integer(column: "response_code"), .number(401)), .match(.integer(column: "response_code"), .number(403))]))
+        #expect(try predicate("    sel:\n        responseStatus.code: '404'\n    condition: sel") == .match(.integer(column: "response_code"), .number(404)))
+        do { _ = try predicate("    sel:\n        responseStatus.code: 'teapot'\n    condition: sel"); Issue.record("compiled") } catch let e as SigmaError {
+            #expect(e.line == 8 && e.message.contains("never match"), "\(e)")
+        }
     }
 
     @Test func wildcardsAndTheirEscapes() {

@@ -44,6 +44,31 @@ public enum AuditField: Equatable, Sendable {
         ("requestObject.", "request_object"), ("responseObject.", "response_object"), ("user.extra.", "user_extra"),
     ]
 
+    /// The short names SigmaHQ's Kubernetes rules use, written for the `ecs_kubernetes` pipeline
+    /// of pySigma's Elasticsearch backend: each is where that pipeline looks. `capabilities` and
+    /// `privileged` are searched in every kind of container (Falco's `any_container_privileged`),
+    /// in the request (what was asked for), where the pipeline read `privileged` from the response.
+    static let pipelineNames: [String: [AuditField]] = {
+        let containers = ["containers", "initContainers", "ephemeralContainers"]
+        return [
+            "apiGroup": [.text(column: "api_group")],
+            "resource": [.text(column: "resource")],
+            "subresource": [.text(column: "subresource")],
+            "namespace": [.text(column: "namespace")],
+            "username": [.text(column: "user_name")],
+            "hostPath": [.json(column: "request_object", path: ["spec", "volumes", "hostPath"])],
+            "capabilities": containers.map { .json(column: "request_object", path: ["spec", $0, "securityContext", "capabilities", "add"]) },
+            "privileged": containers.map { .json(column: "request_object", path: ["spec", $0, "securityContext", "privileged"]) },
+        ]
+    }()
+
+    /// Where the field named `name` may be: one place, or several any of which may match (the
+    /// pipeline names); nil when the audit event has no such field.
+    public static func places(_ name: String) -> [AuditField]? {
+        if let alternatives = pipelineNames[name] { return alternatives }
+        return resolve(name).map { [$0] }
+    }
+
     /// The field named `name` in a rule, or nil when the audit event has no such field.
     public static func resolve(_ name: String) -> AuditField? {
         if let column = columns[name] { return column }

@@ -63,13 +63,28 @@ extension SigmaRule {
     }
 
     private func predicate(_ m: SigmaFieldMatch) throws -> DetectionPredicate {
-        guard let field = AuditField.resolve(m.field) else {
+        guard let places = AuditField.places(m.field) else {
             throw SigmaError(file: file, line: m.line, construct: m.field, "is not a field of a Kubernetes audit event kubetrail maps (docs/detections.md lists them)")
         }
-        let tests = try m.values.map { try test(for: $0, m) }
-        let terms = tests.map { DetectionPredicate.match(field, $0) }
+        let terms = try m.values.map { value -> DetectionPredicate in
+            if let decision = try authorizationDecision(value, m) { return decision }
+            let test = try test(for: value, m)
+            let matches = places.map { DetectionPredicate.match($0, test) }
+            return matches.count == 1 ? matches[0] : .or(matches)
+        }
         if terms.count == 1 { return terms[0] }
         return m.modifiers.contains(.all) ? .and(terms) : .or(terms)
+    }
+
+    /// `responseStatus.code: 'ALLOW'` (SigmaHQ's enumeration rule) means the authorizer's
+    /// decision, which the code cannot hold: compared with `authorization_decision`. Any other
+    /// text on the integer code would never match, and is refused.
+    private func authorizationDecision(_ value: SigmaValue, _ m: SigmaFieldMatch) throws -> DetectionPredicate? {
+        guard m.field == "responseStatus.code", case .string(let text) = value, Double(text) == nil else { return nil }
+        guard m.modifiers.isEmpty, ["allow", "forbid"].contains(text.lowercased()) else {
+            throw SigmaError(file: file, line: m.line, construct: "\(m.field): \(text)", "an HTTP status code is a number; this would never match")
+        }
+        return .match(.text(column: "authorization_decision"), .equals(text.lowercased()))
     }
 
     private func test(for value: SigmaValue, _ m: SigmaFieldMatch) throws -> ValueTest {
@@ -82,6 +97,10 @@ extension SigmaRule {
             return .bool(b)
         case .number(let n):
             guard modifiers.isEmpty else { return try test(for: .string(Self.text(n)), m) }
+            return .number(n)
+        case .string(let s) where modifiers.isEmpty && AuditField.places(m.field)?.allSatisfy({ if case .integer = $0 { return true } else { return false } }) == true:
+            // '403' quoted in a rule is still the number 403 on an integer column.
+            guard let n = Double(s) else { throw SigmaError(file: file, line: m.line, construct: m.field, "\(s) is not a number") }
             return .number(n)
         case .string(let s):
             if modifiers.contains(.re) { return .regex(s) }
