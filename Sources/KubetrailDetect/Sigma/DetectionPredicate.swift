@@ -41,7 +41,10 @@ extension SigmaRule {
 
     private func predicate(_ c: SigmaCondition) throws -> DetectionPredicate {
         switch c {
-        case .search(let name): return try predicate(searches[name]!)
+        case .search(let name):
+            // A parsed condition names only searches the rule has; a rule built by hand may not.
+            guard let search = searches[name] else { throw SigmaError(file: file, line: nil, construct: name, "no search of this rule has this name") }
+            return try predicate(search)
         case .not(let inner): return .not(try predicate(inner))
         case .and(let terms): return .and(try terms.map(predicate))
         case .or(let terms): return .or(try terms.map(predicate))
@@ -68,7 +71,7 @@ extension SigmaRule {
         }
         let terms = try m.values.map { value -> DetectionPredicate in
             if let decision = try authorizationDecision(value, m) { return decision }
-            let test = try test(for: value, m)
+            let test = try test(for: value, m, places)
             let matches = places.map { DetectionPredicate.match($0, test) }
             return matches.count == 1 ? matches[0] : .or(matches)
         }
@@ -87,7 +90,7 @@ extension SigmaRule {
         return .match(.text(column: "authorization_decision"), .equals(text.lowercased()))
     }
 
-    private func test(for value: SigmaValue, _ m: SigmaFieldMatch) throws -> ValueTest {
+    private func test(for value: SigmaValue, _ m: SigmaFieldMatch, _ places: [AuditField]) throws -> ValueTest {
         let modifiers = Set(m.modifiers).subtracting([.all])
         switch value {
         case .null: return .isNull
@@ -96,9 +99,9 @@ extension SigmaRule {
             guard modifiers.isEmpty else { throw SigmaError(file: file, line: m.line, construct: m.field, "a true/false value takes no modifier") }
             return .bool(b)
         case .number(let n):
-            guard modifiers.isEmpty else { return try test(for: .string(Self.text(n)), m) }
+            guard modifiers.isEmpty else { return try test(for: .string(Self.text(n)), m, places) }
             return .number(n)
-        case .string(let s) where modifiers.isEmpty && AuditField.places(m.field)?.allSatisfy({ if case .integer = $0 { return true } else { return false } }) == true:
+        case .string(let s) where modifiers.isEmpty && places.allSatisfy({ if case .integer = $0 { return true } else { return false } }):
             // '403' quoted in a rule is still the number 403 on an integer column.
             guard let n = Double(s) else { throw SigmaError(file: file, line: m.line, construct: m.field, "\(s) is not a number") }
             return .number(n)
