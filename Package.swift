@@ -64,7 +64,7 @@ let package = Package(
         ]),
         .target(name: "KubetrailCollect", dependencies: ["KubetrailKube", "KubetrailStore", "KubetrailImport"]),
         // Detections over the audit table: Sigma rules read and compiled.
-        .target(name: "KubetrailDetect", dependencies: ["KubetrailTables", .product(name: "Yams", package: "Yams")]),
+        .target(name: "KubetrailDetect", dependencies: ["KubetrailStore", .product(name: "Yams", package: "Yams")]),
         .target(name: "KubetrailAggregator", dependencies: [
             "KubetrailStore", "KubetrailCollect", "KubetrailIntegrity", "KubetrailExport",
             .product(name: "Hummingbird", package: "hummingbird"),
@@ -77,7 +77,7 @@ let package = Package(
             .product(name: "Crypto", package: "swift-crypto"),
         ]),
         .executableTarget(name: "kubetrail", dependencies: [
-            "KubetrailImport", "KubetrailAggregator", "KubetrailKube", "KubetrailExport", "KubetrailParquet", "KubetrailIntegrity",
+            "KubetrailImport", "KubetrailAggregator", "KubetrailKube", "KubetrailExport", "KubetrailParquet", "KubetrailIntegrity", "KubetrailDetect",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         // The node agent: Core and the agent library only (no SwiftNIO, no SQLite), with the
@@ -87,7 +87,7 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], linkerSettings: [.unsafeFlags(["-static-stdlib"]), .linkedLibrary("_FoundationCollections"), .linkedLibrary("_FoundationCShims"), .linkedLibrary("swiftSynchronization")]),
         .executableTarget(name: "kubetrail-bench", dependencies: [
-            "KubetrailImport", "KubetrailAggregator",
+            "KubetrailImport", "KubetrailAggregator", "KubetrailDetect",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .target(name: "TestSupport", path: "Tests/TestSupport"),

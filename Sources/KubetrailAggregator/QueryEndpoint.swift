@@ -1,5 +1,6 @@
 import KubetrailCore
 import Foundation
+import HTTPTypes
 import Hummingbird
 import KubetrailStore
 import KubetrailTables
@@ -43,6 +44,8 @@ extension Aggregator {
                                        slot: json ? nil : slot)
         let guardian = QueryStreamGuard(stream)
         let contentType = format == "csv" ? "text/csv; charset=utf-8" : json ? "application/json" : "application/x-ndjson"
+        // Which engine ran it: a client writing SQL per engine (`kubetrail detect`) asks with `SELECT 1`.
+        let engine: HTTPFields = [HTTPField.Name(SQLEngine.header)!: queryStore.engine.rawValue]
 
         if json {
             // A JSON document cannot carry an error after its end: answer whole or not at all.
@@ -58,7 +61,9 @@ extension Aggregator {
                     // buffered answer, not the finished query, is what holds memory.
                     let length = chunks.reduce(0) { $0 + $1.readableBytes }
                     let answer = chunks
-                    return Response(status: .ok, headers: [.contentType: contentType], body: ResponseBody(contentLength: length) { writer in
+                    var headers: HTTPFields = [.contentType: contentType]
+                    headers.append(contentsOf: engine)
+                    return Response(status: .ok, headers: headers, body: ResponseBody(contentLength: length) { writer in
                         defer { slot.release() }
                         for chunk in answer { try await writer.write(chunk) }
                         try await writer.finish(nil)
@@ -66,7 +71,7 @@ extension Aggregator {
                 }
             }
         }
-        return try await streamed(stream, guardian: guardian, format: format, contentType: contentType, started: started)
+        return try await streamed(stream, guardian: guardian, format: format, contentType: contentType, started: started, headers: engine)
     }
 
     /// A query slot, or 503 at once when `maxConcurrentQueries` are running.

@@ -81,10 +81,14 @@ public struct JSONScanner {
         return JSONScanner.unescape(slice)
     }
 
-    /// Compares a key or string token with ASCII text without allocating.
+    /// Compares a key or string token with ASCII text, without allocating unless the token holds
+    /// escapes (`"authorization.k8s.io\/decision"` is the same key as the unescaped one).
     @inline(__always)
     public func token(_ token: JSONStringToken, equals literal: StaticString) -> Bool {
-        guard !token.hasEscapes, token.range.count == literal.utf8CodeUnitCount else { return false }
+        if token.hasEscapes {
+            return string(token).utf8.elementsEqual(UnsafeBufferPointer(start: literal.utf8Start, count: literal.utf8CodeUnitCount))
+        }
+        guard token.range.count == literal.utf8CodeUnitCount else { return false }
         let p = literal.utf8Start
         var i = 0
         var j = token.range.lowerBound

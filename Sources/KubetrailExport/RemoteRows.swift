@@ -68,9 +68,15 @@ final class RowsStreamParser {
     private var columns = 0
 
     let maxLineBytes: Int
+    let activity: Activity
 
-    init(sink: any QuerySink, maxLineBytes: Int = RowsStreamParser.maxLineBytes) {
+    /// What the rows are for, which the errors name: an export's files are left without a
+    /// manifest; a query's rows are incomplete.
+    enum Activity { case export, query }
+
+    init(sink: any QuerySink, activity: Activity = .export, maxLineBytes: Int = RowsStreamParser.maxLineBytes) {
         self.sink = sink
+        self.activity = activity
         self.maxLineBytes = maxLineBytes
     }
 
@@ -105,13 +111,16 @@ final class RowsStreamParser {
     }
 
     func finish() throws {
-        guard ended else { throw ExportError("the aggregator's answer ended early: the export is incomplete and has no manifest") }
+        guard ended else {
+            throw ExportError(activity == .export ? "the aggregator's answer ended early: the export is incomplete and has no manifest"
+                                                  : "the aggregator's answer ended early: the rows are incomplete")
+        }
         try sink.end()
     }
 
     private func line(_ bytes: UnsafeRawBufferPointer) throws {
         guard let first = bytes.first else { return }
-        if ended { throw ExportError("the aggregator sent more after the end of the export") }
+        if ended { throw ExportError("the aggregator sent more after the end of the \(activity)") }
         if first == UInt8(ascii: "[") {
             guard begun else { throw ExportError("the aggregator sent a row before its columns") }
             var s = JSONScanner(bytes)
@@ -149,7 +158,8 @@ final class RowsStreamParser {
             begun = true
             try sink.begin(columns: cols.map { QueryColumn(name: $0["name"] as? String ?? "", declaredType: $0["type"] as? String) })
         } else if let message = object["error"] as? String {
-            throw ExportError("the aggregator stopped the export: \(message); the files written are incomplete and have no manifest")
+            throw ExportError(activity == .export ? "the aggregator stopped the export: \(message); the files written are incomplete and have no manifest"
+                                                  : "the aggregator stopped the query: \(message)")
         } else if object["end"] != nil {
             ended = true
         }

@@ -89,20 +89,7 @@ public struct ReportBuilder {
         case .store(let store):
             try store.query(sql, into: c)
         case .remote(let server, let token, let caFile):
-            var options = CurlHTTPClient.Options(caFile: caFile)
-            options.maxResponseBytes = 64 << 20
-            options.timeout = 120
-            let client = try CurlHTTPClient(options: options)
-            let body = try JSONSerialization.data(withJSONObject: ["sql": sql, "format": "rows"])
-            let url = server.trimmingCharacters(in: CharacterSet(charactersIn: "/")) + "/v1/query"
-            let response = try client.post(url, body: Array(body), headers: [("Authorization", "Bearer \(token)"), ("Content-Type", "application/json")])
-            guard response.status == 200 else {
-                let reason = ((try? JSONSerialization.jsonObject(with: Data(response.body))) as? [String: Any])?["error"] as? String
-                throw ExportError("the aggregator refused a report query (\(response.status)): \(reason ?? response.text)")
-            }
-            let parser = RowsStreamParser(sink: c)
-            guard response.body.withUnsafeBytes({ parser.feed($0) }) else { throw parser.error ?? ExportError("unreadable answer") }
-            try parser.finish()
+            try RemoteSQL(server: server, token: token, caFile: caFile).run(sql, into: c)
         }
         return c.rows
     }

@@ -4,6 +4,7 @@ import KubetrailTables
 
 /// The embedded store: one SQLite file in WAL mode, one writer, readers that never block it.
 public final class SQLiteStore: Store {
+    public var engine: SQLEngine { .sqlite }
     public enum Durability: Sendable {
         /// fsync at every commit: what the aggregator needs before it acknowledges a batch.
         case full

@@ -12,6 +12,8 @@ public protocol Store: AnyObject, Sendable, CustomStringConvertible {
     /// True when other processes may write the same store at once (PostgreSQL): a chain may
     /// then run past this process's head, which must still be in it.
     var sharedWriters: Bool { get }
+    /// The SQL engine queries run on, for SQL written per engine (detections).
+    var engine: SQLEngine { get }
 
     /// Runs `body` in one write transaction: all its rows commit together or not at all.
     func write<T>(_ body: (any StoreTransaction) throws -> T) throws -> T

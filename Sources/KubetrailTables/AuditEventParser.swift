@@ -122,7 +122,8 @@ public enum AuditEventParser {
         }
 
         mutating func read(key: JSONStringToken, from s: inout JSONScanner) throws {
-            switch key.range.count {
+            // Dispatch on the key's length as decoded: an escaped key is longer in the bytes.
+            switch key.hasEscapes ? s.string(key).utf8.count : key.range.count {
             case 4:
                 if s.token(key, equals: "kind") {
                     if s.peek() == 0x22 || s.peek() == 0x6E { kind = try s.readString() }

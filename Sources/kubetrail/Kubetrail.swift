@@ -9,7 +9,7 @@ struct Kubetrail: AsyncParsableCommand {
         commandName: "kubetrail",
         abstract: "Collect Kubernetes audit logs, pod logs, events and resources into SQL tables and query them.",
         subcommands: [ImportCommand.self, CollectCommand.self, QueryCommand.self, TablesCommand.self, ExportCommand.self, VerifyCommand.self, ReportCommand.self,
-                      VerifyExportCommand.self, KeygenCommand.self, AggregatorCommand.self, GrantReaderCommand.self])
+                      VerifyExportCommand.self, KeygenCommand.self, AggregatorCommand.self, GrantReaderCommand.self, DetectCommand.self])
 }
 
 /// `--db` and `--db-password-file`, shared by every command that opens the store.
@@ -56,6 +56,11 @@ struct UserFacingError: Error, CustomStringConvertible {
 
 func printError(_ message: String) {
     FileHandle.standardError.write(Data(("Error: " + message + "\n").utf8))
+}
+
+/// A line for the person at the terminal, on standard error so standard output stays data.
+func printNote(_ message: String) {
+    FileHandle.standardError.write(Data((message + "\n").utf8))
 }
 
 /// `--from`/`--to` values: a duration ago (`15m`, `1h`, `7d`) or an RFC 3339 time.

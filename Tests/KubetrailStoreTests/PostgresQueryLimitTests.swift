@@ -25,6 +25,23 @@ import TestSupport
         }
     }
 
+    /// JIT compiles in time that grows with a query's expressions: off for every query, with a
+    /// time limit or without, and the session's own setting untouched afterwards.
+    @Test func queriesRunWithoutJIT() throws {
+        let store = try openStore(.postgres)
+        final class Value: QuerySink {
+            var value: QueryValue?
+            func begin(columns: [QueryColumn]) {}
+            func row(_ values: [QueryValue]) { value = values[0] }
+            func end() {}
+        }
+        for limits in [QueryLimits(), QueryLimits(timeLimit: 10)] {
+            let v = Value()
+            try store.query("SELECT current_setting('jit')", now: .now, limits: limits, into: v)
+            #expect(v.value == .text("off"))
+        }
+    }
+
     @Test func eachLimitStopsTheStatementAndTheNextQueryRuns() throws {
         let store = try openStore(.postgres)
         for sql in ["SELECT pg_sleep(30)", "SELECT count(*) FROM generate_series(1, 2000000000)"] {

@@ -118,6 +118,18 @@ func rows(_ outcomes: [RowOutcome<AuditLogRow>]) -> [AuditLogRow] {
         #expect(row.authorizationDecision == "allow")
     }
 
+    /// JSON lets a writer escape any key (`\/`, `\u0061`; Foundation's encoder writes `\/`): the
+    /// same event escaped must give the same row, the decision annotation included.
+    @Test func escapedKeysAreTheSameKeys() throws {
+        let text = try Fixtures.text("audit/falco-trace-files/exec_pod.json")
+            .replacingOccurrences(of: "authorization.k8s.io/decision", with: "authorization.k8s.io\\/decision")
+            .replacingOccurrences(of: "\"verb\"", with: "\"v\\u0065rb\"")
+        #expect(text.contains("k8s.io\\/decision") && text.contains("v\\u0065rb"))
+        let row = try #require(rows(decodeAudit(text)).first)
+        #expect(row.verb == "create")
+        #expect(row.authorizationDecision == "allow")
+    }
+
     @Test func nonResourceForbiddenRequest() throws {
         let row = try #require(rows(decodeAudit(try Fixtures.text("audit/openshift/clo_logsamples_raw_audit_oauth-apiserver.json"))).first)
         #expect(row.resource == nil)

@@ -1,4 +1,5 @@
 import Foundation
+import KubetrailCore
 import Yams
 
 /// A Sigma rule for Kubernetes audit logs (`logsource: product: kubernetes, service: audit`),
@@ -7,6 +8,8 @@ import Yams
 public struct SigmaRule: Equatable, Sendable {
     public var file: String
     public var id: String?
+    /// Sigma's optional unique name (`kubetrail_privileged_pod`): what `--rule` may say instead of the id.
+    public var name: String?
     public var title: String
     public var description: String?
     public var status: String?
@@ -26,6 +29,20 @@ public struct SigmaRule: Equatable, Sendable {
             return "T" + t.dropFirst("attack.t".count)
         }
     }
+
+    /// MITRE ATT&CK tactic ids from the tags (`attack.privilege-escalation` → `TA0004`): the
+    /// enterprise matrix's fourteen; a tactic without an established id (v19's `stealth`) is left out.
+    public var mitreTactics: [String] {
+        tags.compactMap { Self.tactics[$0.lowercased().replacingOccurrences(of: "_", with: "-")] }
+    }
+
+    static let tactics: [String: String] = [
+        "attack.reconnaissance": "TA0043", "attack.resource-development": "TA0042", "attack.initial-access": "TA0001",
+        "attack.execution": "TA0002", "attack.persistence": "TA0003", "attack.privilege-escalation": "TA0004",
+        "attack.defense-evasion": "TA0005", "attack.credential-access": "TA0006", "attack.discovery": "TA0007",
+        "attack.lateral-movement": "TA0008", "attack.collection": "TA0009", "attack.command-and-control": "TA0011",
+        "attack.exfiltration": "TA0010", "attack.impact": "TA0040",
+    ]
 
     public static func load(path: String) throws -> SigmaRule {
         let text: String
@@ -82,7 +99,7 @@ public struct SigmaRule: Equatable, Sendable {
         }
         guard let conditionText = conditionNode.string else { throw SigmaError(file: file, line: conditionNode.mark?.line, construct: "condition", "is not text") }
         let condition = try SigmaCondition.parse(conditionText, searches: names, file: file, line: conditionNode.mark?.line)
-        return SigmaRule(file: file, id: keys["id"]?.string, title: title, description: keys["description"]?.string, status: keys["status"]?.string,
+        return SigmaRule(file: file, id: keys["id"]?.string, name: keys["name"]?.string, title: title, description: keys["description"]?.string, status: keys["status"]?.string,
                          level: keys["level"]?.string, tags: try reader.strings(keys["tags"]), falsePositives: try reader.strings(keys["falsepositives"]),
                          references: try reader.strings(keys["references"]), author: keys["author"]?.string, searches: searches, condition: condition)
     }
@@ -175,6 +192,18 @@ struct NodeReader {
         }
         if m.modifiers.contains(.cidr), m.modifiers.contains(where: { $0 != .cidr }) {
             throw SigmaError(file: file, line: line, construct: key, "|cidr combined with other modifiers is not supported")
+        }
+        if m.modifiers.contains(.cidr) {
+            for case .string(let text) in m.values where IPNetwork(text) == nil {
+                throw SigmaError(file: file, line: line, construct: "\(key): \(text)", "is not a network (10.0.0.0/8, fd00::/8)")
+            }
+        }
+        if m.modifiers.contains(.re) {
+            for case .string(let text) in m.values {
+                do { _ = try NSRegularExpression(pattern: text) } catch {
+                    throw SigmaError(file: file, line: line, construct: "\(key): \(text)", "is not a regular expression")
+                }
+            }
         }
         if !m.modifiers.isEmpty, !m.modifiers.contains(.exists), m.values.contains(.null) {
             throw SigmaError(file: file, line: line, construct: key, "null with a modifier has no meaning")

@@ -78,6 +78,19 @@ enum PostgresSchema {
             // Leadership among aggregators: a lease renewed by its holder, taken over once it expires.
             "CREATE TABLE kubetrail_leases (name text PRIMARY KEY, holder text NOT NULL, expires_at timestamptz NOT NULL)",
         ]),
+        // Detections' CIDR test: false for a value that is not an address, where a cast in the
+        // query would fail it whole; SQLite's query connections register the same function.
+        (2, "detection functions", [
+            """
+            CREATE OR REPLACE FUNCTION kubetrail_in_cidr(address text, network text) RETURNS boolean
+            LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $$
+            BEGIN
+              RETURN address::inet <<= network::inet;
+            EXCEPTION WHEN invalid_text_representation THEN
+              RETURN false;
+            END $$
+            """,
+        ]),
     ]
 
     static func literal(_ s: String) -> String { "'" + s.replacingOccurrences(of: "'", with: "''") + "'" }

@@ -14,6 +14,7 @@ public final class PostgresStore: Store, @unchecked Sendable {
     let readOnly: Bool
     public let writtenHeads = ChainHeads()
     public var sharedWriters: Bool { true }
+    public var engine: SQLEngine { .postgres }
     public func prepare<R: TableRow>(_ row: R) -> PreparedRow<R> { PreparedRow(postgres: row) }
     public var description: String { PostgresURL.redacted(url) }
 

@@ -1,0 +1,80 @@
+import KubetrailCore
+import KubetrailStore
+import KubetrailTables
+
+/// All rules in one pass over the audit table: each row's matching rules are listed in one
+/// column (`kt_rules`, rule numbers separated by commas), and only rows that match any come out.
+/// One scan whatever the number of rules; each rule's cheap column tests come first in its
+/// condition, so its JSON work is done only for the rows they let through.
+public struct DetectionQuery {
+    public let detections: [Detection]
+    public let engine: SQLEngine
+
+    public init(_ detections: [Detection], engine: SQLEngine) {
+        self.detections = detections
+        self.engine = engine
+    }
+
+    /// The audit columns a finding carries, in order, as the query names them.
+    public static let rowColumns: [(name: String, sql: String)] = [
+        ("audit_id", "audit_id"), ("stage", "stage"), ("event_time", "stage_timestamp"), ("user_name", "user_name"),
+        ("verb", "verb"), ("resource", "resource"), ("namespace", "namespace"), ("name", "name"), ("source_ips", "source_ips"),
+    ]
+
+    /// The condition of one rule, reordered so column tests run before JSON ones.
+    public func condition(_ d: Detection) -> String {
+        PredicateSQL(engine: engine).condition(d.predicate.cheapestFirst())
+    }
+
+    /// The query over rows whose time is in [from, to).
+    public func sql(from: Timestamp?, to: Timestamp?) -> String {
+        let matched = detections.isEmpty ? "''" : detections.enumerated().map { i, d in
+            "CASE WHEN \(condition(d)) THEN '\(i),' ELSE '' END"
+        }.joined(separator: "\n    || ")
+        var range: [String] = []
+        if let from { range.append("tp_timestamp >= \(PredicateSQL.literal(from.iso8601))") }
+        if let to { range.append("tp_timestamp < \(PredicateSQL.literal(to.iso8601))") }
+        let columns = Self.rowColumns.map { $0.sql == $0.name ? $0.name : "\($0.sql) AS \($0.name)" }
+        return """
+            SELECT * FROM (
+              SELECT \((columns + ["tp_id AS kt_row", "tp_timestamp AS kt_time"]).joined(separator: ", ")),
+                \(matched) AS kt_rules
+              FROM kubernetes_audit_logs\(range.isEmpty ? "" : "\n  WHERE " + range.joined(separator: " AND "))
+            ) AS matched
+            WHERE kt_rules <> ''
+            ORDER BY kt_time, kt_row
+            """
+    }
+}
+
+extension DetectionPredicate {
+    /// The same predicate with, in each `and`, the terms on plain columns first: SQLite and
+    /// PostgreSQL stop an AND at its first false term, so a rule's `verb`/`resource` tests keep
+    /// its JSON paths from being walked on rows they already rule out.
+    func cheapestFirst() -> DetectionPredicate {
+        switch self {
+        case .match: return self
+        case .not(let p): return .not(p.cheapestFirst())
+        case .or(let terms): return .or(terms.map { $0.cheapestFirst() })
+        case .and(let terms):
+            let ordered = terms.map { $0.cheapestFirst() }.enumerated().sorted { a, b in
+                (a.element.cost, a.offset) < (b.element.cost, b.offset)
+            }
+            return .and(ordered.map(\.element))
+        }
+    }
+
+    /// A rough cost: a column test 1, a list 4, a JSON path 16; combinations add up.
+    var cost: Int {
+        switch self {
+        case .match(let field, _):
+            switch field {
+            case .text, .integer: return 1
+            case .list: return 4
+            case .json: return 16
+            }
+        case .not(let p): return p.cost
+        case .and(let terms), .or(let terms): return terms.reduce(0) { $0 + $1.cost }
+        }
+    }
+}

@@ -1,0 +1,80 @@
+import ArgumentParser
+import Foundation
+import KubetrailCore
+import KubetrailDetect
+import KubetrailStore
+
+/// The whole built-in pack over a generated audit log, next to one full scan of the same table
+/// (`SELECT count(*) … WHERE verb = 'x'`) in the same run, on SQLite and optionally PostgreSQL.
+struct DetectBench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "detect",
+        abstract: "The built-in detection pack over N audit rows, as a ratio to one full-table scan (goal ≤ 10).")
+
+    @Option(help: "Audit events to generate.") var events = 1_000_000
+    @Option(help: "Hours the events span, ending now.") var hours = 24
+    @Option(help: "Timed runs of each query (the median is printed).") var runs = 3
+    @Option(help: "Working directory (default: a new temp dir).") var dir: String?
+    @Flag(help: "Also time each rule alone and print the slowest ten.") var perRule = false
+    @Flag(help: "Keep the generated log and the database.") var keep = false
+    @Option(help: ArgumentHelp("Also a PostgreSQL server: the bench imports into a database of its own there.", valueName: "postgres://…"))
+    var postgres: String?
+
+    func run() throws {
+        let work = dir ?? NSTemporaryDirectory() + "kubetrail-bench-detect-\(getpid())"
+        try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
+        defer { if !keep { try? FileManager.default.removeItem(atPath: work) } }
+        let log = work + "/audit.log", db = work + "/kubetrail.db"
+        let now = Timestamp.now
+        let bytes = try AuditEventGenerator.write(count: events, to: log, start: now.adding(microseconds: -Int64(hours) * 3_600_000_000), end: now)
+        print(String(format: "input     %d audit events, %.1f MB", events, Double(bytes) / 1e6))
+        let kubetrail = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("kubetrail").path
+        _ = try ExportBench.run(kubetrail, ["import", "audit", log, "--db", db, "--no-progress"])
+        let pack = try RuleSet.load(directories: []).detections
+        print("rules     \(pack.count) (the built-in pack), median of \(runs) runs, in-process")
+
+        try measure("SQLite", try StoreLocation.sqlite(path: db).open(.readOnly), pack)
+
+        if let postgres {
+            let admin = try PostgresConnection(url: postgres)
+            let name = "kubetrail_detect_\(getpid())"
+            try admin.execute("CREATE DATABASE \(name)")
+            defer { if !keep { _ = try? admin.execute("DROP DATABASE IF EXISTS \(name) WITH (FORCE)") } }
+            let url = IngestBench.url(postgres, database: name)
+            _ = try ExportBench.run(kubetrail, ["import", "audit", log, "--db", url, "--no-progress"])
+            try PostgresConnection(url: url).execute("VACUUM ANALYZE")
+            try measure("PostgreSQL", try StoreLocation(parsing: url).open(.readOnly), pack)
+        }
+    }
+
+    func measure(_ engine: String, _ store: any Store, _ pack: [Detection]) throws {
+        func median(_ sql: String, detections: [Detection]? = nil) throws -> (seconds: Double, rows: Int) {
+            var times: [Double] = []
+            var rows = 0
+            for _ in 0..<runs {
+                let counting = CountingSink(OutputFormat.csv.sink(writingTo: TextOutput(chunkHandler: { _ in })))
+                if let detections {
+                    let findings = FindingsSink(detections, output: counting)
+                    times.append(try seconds { try store.query(sql, into: findings); try findings.finish() })
+                } else {
+                    times.append(try seconds { try store.query(sql, into: counting) })
+                }
+                rows = counting.rows
+            }
+            return (times.sorted()[times.count / 2], rows)
+        }
+        let scan = try median("SELECT count(*) FROM kubernetes_audit_logs WHERE verb = 'x'")
+        let all = try median(DetectionQuery(pack, engine: store.engine).sql(from: nil, to: nil), detections: pack)
+        print(String(format: "%@  full scan (count where verb = 'x') %8.1f ms   whole pack %8.1f ms, %d findings   ratio %.1f (goal ≤ 10)",
+                     engine.padding(toLength: 10, withPad: " ", startingAt: 0), scan.seconds * 1000, all.seconds * 1000, all.rows, all.seconds / scan.seconds))
+        guard perRule else { return }
+        var each: [(String, Double, Int)] = []
+        for d in pack {
+            let r = try median(DetectionQuery([d], engine: store.engine).sql(from: nil, to: nil), detections: [d])
+            each.append((d.name ?? d.id, r.seconds, r.rows))
+        }
+        for (name, s, rows) in each.sorted(by: { $0.1 > $1.1 }).prefix(10) {
+            print(String(format: "    %@ %8.1f ms  ratio %.1f  %d findings", name.padding(toLength: 48, withPad: " ", startingAt: 0), s * 1000, s / scan.seconds, rows))
+        }
+    }
+}
