@@ -3,6 +3,7 @@ import Foundation
 import Hummingbird
 import HummingbirdCore
 import HummingbirdTLS
+import KubetrailDetect
 import KubetrailStore
 import KubetrailCollect
 import KubetrailIntegrity
@@ -30,6 +31,8 @@ public final class Aggregator: Sendable {
     let inflight: ByteBudget
     let registry: PrometheusCollectorRegistry
     let logger: Logger
+    /// The rules continuous detection runs (none when it is off).
+    let detections: [Detection]
 
     /// The writer's page cache by default: large enough that index pages of a busy day stay in
     /// memory, small enough to keep the aggregator under 200 MB resident.
@@ -58,6 +61,16 @@ public final class Aggregator: Sendable {
             if store.sharedWriters {
                 logger.notice("queries and exports run as the store's role, in read-only transactions; give --query-db with a role made by `kubetrail grant-reader` so the database itself allows them only to read")
             }
+        }
+        if configuration.detection.enabled {
+            do {
+                detections = try RuleSet.load(directories: configuration.detection.ruleDirectories, builtIn: configuration.detection.builtIn).detections
+            } catch {
+                throw AggregatorError.configuration("detection rules: \(error)")
+            }
+            logger.info("continuous detection is on", metadata: ["rules": "\(detections.count)", "alert_sinks": "\(configuration.alertSinks.map(\.name))"])
+        } else {
+            detections = []
         }
         auth = Authenticator(ingest: try TokenFile(path: configuration.ingestTokenFile),
                              query: try configuration.queryTokenFile.map { try TokenFile(path: $0) },

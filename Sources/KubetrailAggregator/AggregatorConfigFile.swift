@@ -1,4 +1,5 @@
 import Foundation
+import KubetrailDetect
 import KubetrailTables
 
 /// The `aggregator { … }` block of a kubetrail `.tpc` (HCL) file. Other blocks (`connection`,
@@ -26,6 +27,9 @@ public struct AggregatorConfigFile: Sendable {
     public var digestSigningKey: String?
     public var digestInterval: Double?
     public var digestDirectory: String?
+    /// The `detection { … }` block, when given (fields it leaves out keep their defaults).
+    public var detection: DetectionSettings?
+    public var alertSinks: [AlertSinkSettings] = []
 
     public init() {}
 
@@ -82,14 +86,82 @@ public struct AggregatorConfigFile: Sendable {
             }
         }
         for b in block.blocks {
-            guard b.type == "retention", b.labels.isEmpty, b.blocks.isEmpty else { throw fail(b.line, "unknown block \(b.type) in the aggregator block") }
-            for a in b.attributes {
-                guard KubernetesTables.schema(named: a.name) != nil else {
-                    throw fail(a.line, "unknown table \(a.name) in retention (tables: \(KubernetesTables.all.map(\.name).joined(separator: ", ")))")
+            switch b.type {
+            case "retention":
+                guard b.labels.isEmpty, b.blocks.isEmpty else { throw fail(b.line, "the retention block takes no label and no block") }
+                for a in b.attributes {
+                    guard KubernetesTables.schema(named: a.name) != nil else {
+                        throw fail(a.line, "unknown table \(a.name) in retention (tables: \(KubernetesTables.all.map(\.name).joined(separator: ", ")))")
+                    }
+                    config.retention[a.name] = try duration(a)
                 }
-                config.retention[a.name] = try duration(a)
+            case "detection":
+                guard b.labels.isEmpty, b.blocks.isEmpty else { throw fail(b.line, "the detection block takes no label and no block") }
+                guard config.detection == nil else { throw fail(b.line, "only one detection block is allowed") }
+                config.detection = try detection(b, options, fail)
+            case "alert":
+                let sink = try alertSink(b, options, fail)
+                guard !config.alertSinks.contains(where: { $0.name == sink.name }) else { throw fail(b.line, "two alert blocks are named \(sink.name)") }
+                config.alertSinks.append(sink)
+            default:
+                throw fail(b.line, "unknown block \(b.type) in the aggregator block (retention, detection, alert)")
             }
         }
         return config
+    }
+
+    static func detection(_ b: HCL.Block, _ options: HCLOptions, _ fail: (Int, String) -> AggregatorError) throws -> DetectionSettings {
+        var d = DetectionSettings()
+        do {
+            for a in b.attributes {
+                switch a.name {
+                case "enabled": d.enabled = try options.bool(a)
+                case "rules": d.ruleDirectories = try options.strings(a)
+                case "builtin": d.builtIn = try options.bool(a)
+                case "interval": d.interval = try options.duration(a)
+                case "start":
+                    switch try options.string(a) {
+                    case "now": d.fromBeginning = false
+                    case "beginning": d.fromBeginning = true
+                    default: throw fail(a.line, "start must be \"now\" (rows committed from now on) or \"beginning\" (every stored row)")
+                    }
+                default: throw fail(a.line, "unknown option \(a.name) in the detection block (enabled, rules, builtin, interval, start)")
+                }
+            }
+        } catch let e as HCL.ParseError { throw AggregatorError.configuration(e.description) }
+        return d
+    }
+
+    static func alertSink(_ b: HCL.Block, _ options: HCLOptions, _ fail: (Int, String) -> AggregatorError) throws -> AlertSinkSettings {
+        guard b.blocks.isEmpty, b.labels.count == 2, let kind = AlertSinkSettings.Kind(rawValue: b.labels[0]), !b.labels[1].isEmpty else {
+            throw fail(b.line, "an alert block is alert \"alertmanager\" \"NAME\" { url = … } or alert \"webhook\" \"NAME\" { url = … }")
+        }
+        guard let urlAttribute = b.attribute("url") else { throw fail(b.line, "alert \"\(b.labels[1])\" needs url") }
+        var sink = AlertSinkSettings(kind: kind, name: b.labels[1], url: "")
+        do {
+            sink.url = try options.string(urlAttribute)
+            guard sink.url.hasPrefix("http://") || sink.url.hasPrefix("https://") else { throw fail(urlAttribute.line, "url must be an http:// or https:// URL") }
+            for a in b.attributes {
+                switch a.name {
+                case "url": break
+                case "bearer_token_file": sink.bearerTokenFile = try options.string(a)
+                case "ca_file": sink.caFile = try options.string(a)
+                case "min_severity":
+                    let text = try options.string(a)
+                    guard let s = Severity(rawValue: text) else { throw fail(a.line, "min_severity must be informational, low, medium, high or critical") }
+                    sink.minSeverity = s
+                case "batch_size":
+                    sink.batchSize = try options.wholeNumber(a)
+                    guard sink.batchSize > 0 else { throw fail(a.line, "batch_size must be at least 1") }
+                case "max_per_minute":
+                    sink.maxPerMinute = try options.wholeNumber(a)
+                    guard sink.maxPerMinute > 0 else { throw fail(a.line, "max_per_minute must be at least 1") }
+                case "timeout": sink.timeout = try options.duration(a)
+                default:
+                    throw fail(a.line, "unknown option \(a.name) in alert \"\(sink.name)\" (url, bearer_token_file, ca_file, min_severity, batch_size, max_per_minute, timeout)")
+                }
+            }
+        } catch let e as HCL.ParseError { throw AggregatorError.configuration(e.description) }
+        return sink
     }
 }

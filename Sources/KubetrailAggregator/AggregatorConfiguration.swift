@@ -69,6 +69,9 @@ public struct AggregatorConfiguration: Sendable {
     /// Seconds before an idle connection is closed, and the most connections at once.
     public var idleTimeout = 60
     public var maxConnections = 1024
+    /// Continuous detection over committed audit rows, and where its findings are sent.
+    public var detection = DetectionSettings()
+    public var alertSinks: [AlertSinkSettings] = []
     /// Test hook: exit right after a commit, before replying (the kill -9 window).
     public var exitAfterCommit = false
     /// The cluster whose events and resources are polled (the `connection "kubernetes"` block);

@@ -15,6 +15,8 @@ final class LeaderWork: @unchecked Sendable {
     private var pollers: ClusterPollers?
     private var auditLogs: PodLogCollection?
     private var auditDone: DispatchSemaphore?
+    private var detection: DetectionService?
+    private var alerts: [AlertDispatcher] = []
 
     func begin(_ a: Aggregator, digestWriter: DigestWriter) {
         let configuration = a.configuration, store = a.store, logger = a.logger
@@ -26,6 +28,13 @@ final class LeaderWork: @unchecked Sendable {
         let digests = DigestService(store: store, writer: digestWriter, logger: logger)
         digests.start()
         self.digests = digests
+        if configuration.detection.enabled {
+            let detection = DetectionService(store: store, detections: a.detections, settings: configuration.detection, logger: logger)
+            detection.start()
+            self.detection = detection
+            alerts = configuration.alertSinks.map { AlertDispatcher(sink: $0, store: store, logger: logger) }
+            for sink in alerts { sink.start() }
+        }
         if let cluster = configuration.kubernetes {
             let collections = ClusterPollers.standard.filter { configuration.kubernetesIncludeEvents || $0.target != .events }
             let pollers = ClusterPollers(client: KubeClient(connection: cluster), store: store,
@@ -64,6 +73,8 @@ final class LeaderWork: @unchecked Sendable {
         pollers?.waitUntilStopped(timeout: 20)
         digests?.stop()
         retention?.stop()
-        (auditLogs, auditDone, pollers, digests, retention) = (nil, nil, nil, nil, nil)
+        detection?.stop()
+        for sink in alerts { sink.stop() }
+        (auditLogs, auditDone, pollers, digests, retention, detection, alerts) = (nil, nil, nil, nil, nil, nil, [])
     }
 }

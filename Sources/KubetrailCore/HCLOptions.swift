@@ -29,6 +29,11 @@ public struct HCLOptions: Sendable {
         }
     }
 
+    public func bool(_ a: HCL.Attribute) throws(HCL.ParseError) -> Bool {
+        guard case .bool(let b) = a.value else { throw error(a.line, "\(a.name) must be true or false, not \(a.value.typeName)") }
+        return b
+    }
+
     public func wholeNumber(_ a: HCL.Attribute) throws(HCL.ParseError) -> Int {
         guard case .number(let n) = a.value, n >= 0, n == n.rounded(), n < 1e15 else { throw error(a.line, "\(a.name) must be a whole number") }
         return Int(n)

@@ -39,6 +39,21 @@ public struct ComplianceReport: Sendable {
     public var integrityProblems: [String] = []
     /// Different events stored under one auditID and stage (one of each pair is forged).
     public var conflicts: [String] = []
+    /// The aggregator's findings in the period (`kubernetes_detections`); nil when the store has
+    /// no such table (made by a kubetrail before continuous detection).
+    public var detections: Detections?
+
+    public struct Detections: Sendable {
+        public var total = 0
+        /// (severity, count), most severe first.
+        public var bySeverity: [(severity: String, count: Int)] = []
+        /// (rule title, severity, count), most frequent first.
+        public var byRule: [(rule: String, severity: String, count: Int)] = []
+        public static let columns = ["event_time", "severity", "rule_title", "user_name", "verb", "resource", "namespace", "name"]
+        /// The most recent findings, `columns` each.
+        public var rows: [[String]] = []
+        public static let severityOrder = "CASE severity WHEN 'critical' THEN 0 WHEN 'high' THEN 1 WHEN 'medium' THEN 2 WHEN 'low' THEN 3 ELSE 4 END"
+    }
 
     static let when = ["stage_timestamp", "user_name"]
 

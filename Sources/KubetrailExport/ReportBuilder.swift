@@ -40,6 +40,8 @@ public struct ReportBuilder {
             ComplianceReport.Bucket(label: label, requests: counts[label]?.0 ?? 0, denied: counts[label]?.1 ?? 0)
         }
 
+        r.detections = try? detections(from: from, to: to)
+
         for i in r.sections.indices {
             let s = r.sections[i]
             let condition = "\(range) AND \(s.condition)"
@@ -50,6 +52,22 @@ public struct ReportBuilder {
                 """).map { ($0[0], Int($0[1]) ?? 0) }
         }
         return r
+    }
+
+    /// The findings of continuous detection whose audit row is in the period.
+    func detections(from: Timestamp, to: Timestamp) throws -> ComplianceReport.Detections {
+        var d = ComplianceReport.Detections()
+        let range = "event_time >= '\(from.iso8601)' AND event_time < '\(to.iso8601)'"
+        let order = ComplianceReport.Detections.severityOrder
+        d.bySeverity = try rows("SELECT severity, count(*) FROM kubernetes_detections WHERE \(range) GROUP BY severity ORDER BY min(\(order))")
+            .map { ($0[0], Int($0[1]) ?? 0) }
+        d.total = d.bySeverity.reduce(0) { $0 + $1.count }
+        d.byRule = try rows("""
+            SELECT rule_title, severity, count(*) FROM kubernetes_detections WHERE \(range) GROUP BY rule_title, severity
+            ORDER BY 3 DESC, min(\(order)), 1 LIMIT 20
+            """).map { ($0[0], $0[1], Int($0[2]) ?? 0) }
+        d.rows = try rows("SELECT \(ComplianceReport.Detections.columns.joined(separator: ", ")) FROM kubernetes_detections WHERE \(range) ORDER BY event_time DESC, tp_id LIMIT \(maxRows)")
+        return d
     }
 
     /// Every bucket label from `from` to `to` (so quiet stretches show as zero, not as nothing).

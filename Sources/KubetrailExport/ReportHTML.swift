@@ -42,6 +42,20 @@ public enum ReportHTML {
                 + e(s.topUsers.map { "\($0.user) (\($0.count))" }.joined(separator: ", ")) + "</td></tr>\n"
         }
         out += "</table>\n"
+        if let d = r.detections {
+            out += "<h2 id=\"detections\">Detections</h2>\n<p class=\"why\">Findings of the aggregator's continuous detection (<code>kubernetes_detections</code>) on audit events of the period: "
+            out += d.total == 0 ? "none.</p>\n" : "\(d.total) (" + e(d.bySeverity.map { "\($0.count) \($0.severity)" }.joined(separator: ", ")) + ").</p>\n"
+            if !d.byRule.isEmpty {
+                out += "<table><tr><th>Rule</th><th>Severity</th><th>Findings</th></tr>\n"
+                for rule in d.byRule { out += "<tr><td>\(e(rule.rule))</td><td>\(e(rule.severity))</td><td class=\"n\">\(rule.count)</td></tr>\n" }
+                out += "</table>\n"
+            }
+            if !d.rows.isEmpty {
+                out += "<table><tr>" + ComplianceReport.Detections.columns.map { "<th>\(e($0))</th>" }.joined() + "</tr>\n"
+                for row in d.rows { out += "<tr>" + row.map { "<td>\(e(clip($0)))</td>" }.joined() + "</tr>\n" }
+                out += "</table>\n"
+            }
+        }
         for (n, s) in r.sections.enumerated() {
             out += "<h2 id=\"s\(n + 1)\">\(n + 1). \(e(s.title))</h2>\n<p class=\"why\">\(e(s.why))</p>\n"
             out += "<p>" + (s.total == 0 ? "No events." : "\(s.total) events" + (s.rows.count < s.total ? "; the \(s.rows.count) most recent:" : ":")) + "</p>\n"

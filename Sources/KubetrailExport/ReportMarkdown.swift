@@ -44,6 +44,22 @@ public enum ReportMarkdown {
         }
         out += "\n"
 
+        if let d = r.detections {
+            out += "## Detections\n\nFindings of the aggregator's continuous detection (`kubernetes_detections`) on audit events of the period: "
+            out += d.total == 0 ? "none.\n\n" : "\(d.total) (" + d.bySeverity.map { "\($0.count) \(cell($0.severity))" }.joined(separator: ", ") + ").\n\n"
+            if !d.byRule.isEmpty {
+                out += "| Rule | Severity | Findings |\n|---|---|---:|\n"
+                for rule in d.byRule { out += "| \(cell(rule.rule)) | \(cell(rule.severity)) | \(rule.count) |\n" }
+                out += "\n"
+            }
+            if !d.rows.isEmpty {
+                out += (d.rows.count < d.total ? "The \(d.rows.count) most recent:" : "All of them:") + "\n\n"
+                out += "| " + ComplianceReport.Detections.columns.joined(separator: " | ") + " |\n|" + String(repeating: "---|", count: ComplianceReport.Detections.columns.count) + "\n"
+                for row in d.rows { out += "| " + row.map { cell($0) }.joined(separator: " | ") + " |\n" }
+                out += "\n"
+            }
+        }
+
         for (n, s) in r.sections.enumerated() {
             out += "## \(n + 1). \(s.title)\n\n\(s.why)\n\n"
             out += s.total == 0 ? "No events.\n\n" : "\(s.total) events" + (s.rows.count < s.total ? "; the \(s.rows.count) most recent:" : ":") + "\n\n"

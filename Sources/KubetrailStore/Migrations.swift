@@ -85,6 +85,10 @@ enum Migrations {
                 CREATE INDEX kubetrail_audit_conflicts_tp_id ON kubetrail_audit_conflicts (tp_id);
                 """)
         }
+        m.registerMigration("v6-detections") { db in
+            // The findings of continuous detection (a fresh file has it from v1).
+            try db.execute(sql: DetectionRow.schema.createTableSQL())
+        }
         return m
     }
 

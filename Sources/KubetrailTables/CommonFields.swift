@@ -10,6 +10,8 @@ public enum SourceType: String, Sendable, CaseIterable {
     case apiWatch = "api_watch"
     /// A saved API response (`kubectl get … -o json`) loaded with `kubetrail import`.
     case fileImport = "file_import"
+    /// A finding of the aggregator's continuous detection (`kubernetes_detections`).
+    case detection = "detection"
 }
 
 /// Who is loading rows and from where: the same for every row of one file, batch or stream.
@@ -72,7 +74,7 @@ public struct CommonFields: Sendable, Equatable {
         Column("tp_table", .text, "The table's name."),
         Column("tp_partition", .text, "Partition name; 'default' unless configured."),
         Column("tp_index", .text, "The cluster name (cluster_name), or 'default'."),
-        Column("tp_source_type", .text, "audit_file, audit_webhook, apiserver_log, container_file, pod_log_api, api_watch or file_import."),
+        Column("tp_source_type", .text, "audit_file, audit_webhook, apiserver_log, container_file, pod_log_api, api_watch, file_import or detection."),
         Column("tp_source_name", .text, "Node name, or the API server URL."),
         Column("tp_source_location", .text, "File path or API path the row came from."),
         Column("tp_source_ip", .text, "Audit: the first source IP; otherwise null."),

@@ -27,11 +27,11 @@ struct DetectBench: ParsableCommand {
         let log = work + "/audit.log", db = work + "/kubetrail.db"
         let now = Timestamp.now
         let bytes = try AuditEventGenerator.write(count: events, to: log, start: now.adding(microseconds: -Int64(hours) * 3_600_000_000), end: now)
-        print(String(format: "input     %d audit events, %.1f MB", events, Double(bytes) / 1e6))
+        say(String(format: "input     %d audit events, %.1f MB", events, Double(bytes) / 1e6))
         let kubetrail = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("kubetrail").path
         _ = try ExportBench.run(kubetrail, ["import", "audit", log, "--db", db, "--no-progress"])
         let pack = try RuleSet.load(directories: []).detections
-        print("rules     \(pack.count) (the built-in pack), median of \(runs) runs, in-process")
+        say("rules     \(pack.count) (the built-in pack), median of \(runs) runs, in-process")
 
         try measure("SQLite", try StoreLocation.sqlite(path: db).open(.readOnly), pack)
 
@@ -63,10 +63,14 @@ struct DetectBench: ParsableCommand {
             }
             return (times.sorted()[times.count / 2], rows)
         }
-        let scan = try median("SELECT count(*) FROM kubernetes_audit_logs WHERE verb = 'x'")
+        // `verb` is indexed (the README's queries seek it), so the query is answered from
+        // the index; `verb || ''` makes the engine read every row, the scan the pack is held to.
+        let indexed = try median("SELECT count(*) FROM kubernetes_audit_logs WHERE verb = 'x'")
+        let scan = try median("SELECT count(*) FROM kubernetes_audit_logs WHERE verb || '' = 'x'")
         let all = try median(DetectionQuery(pack, engine: store.engine).sql(from: nil, to: nil), detections: pack)
-        print(String(format: "%@  full scan (count where verb = 'x') %8.1f ms   whole pack %8.1f ms, %d findings   ratio %.1f (goal ≤ 10)",
-                     engine.padding(toLength: 10, withPad: " ", startingAt: 0), scan.seconds * 1000, all.seconds * 1000, all.rows, all.seconds / scan.seconds))
+        say(String(format: "%@  count where verb = 'x': %.1f ms (index)   full scan (verb || '' = 'x') %8.1f ms   whole pack %8.1f ms, %d findings   ratio to the scan %.1f (goal ≤ 10)",
+                     engine.padding(toLength: 10, withPad: " ", startingAt: 0), indexed.seconds * 1000, scan.seconds * 1000, all.seconds * 1000, all.rows,
+                     all.seconds / scan.seconds))
         guard perRule else { return }
         var each: [(String, Double, Int)] = []
         for d in pack {
@@ -74,7 +78,13 @@ struct DetectBench: ParsableCommand {
             each.append((d.name ?? d.id, r.seconds, r.rows))
         }
         for (name, s, rows) in each.sorted(by: { $0.1 > $1.1 }).prefix(10) {
-            print(String(format: "    %@ %8.1f ms  ratio %.1f  %d findings", name.padding(toLength: 48, withPad: " ", startingAt: 0), s * 1000, s / scan.seconds, rows))
+            say(String(format: "    %@ %8.1f ms  ratio %.1f  %d findings", name.padding(toLength: 48, withPad: " ", startingAt: 0), s * 1000, s / scan.seconds, rows))
         }
     }
+}
+
+/// A line on standard output at once (print buffers when it is a file, and a long bench's
+/// figures should be there as they are measured).
+func say(_ line: String) {
+    FileHandle.standardOutput.write(Data((line + "\n").utf8))
 }

@@ -21,6 +21,8 @@ struct IngestBench: ParsableCommand {
     @Option(help: ArgumentHelp("A PostgreSQL server's URL (any database on it, password in the URL or PGPASSWORD): the bench makes a database of its own there, and drops it after. Default: SQLite.", valueName: "postgres://…"))
     var postgres: String?
     @Option(help: "Aggregators sharing the store (PostgreSQL only).") var aggregators = 1
+    @Flag(help: "Run the aggregators with --no-detections (continuous detection off), to compare ingest with the rules and without.")
+    var noDetections = false
 
     func run() throws {
         let work = NSTemporaryDirectory() + "kubetrail-ingest-\(getpid())"
@@ -90,7 +92,7 @@ struct IngestBench: ParsableCommand {
 
         // The aggregators, as separate processes; several share the PostgreSQL database and sign with one key.
         let binary = kubetrail ?? URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("kubetrail").path
-        var extra: [String] = []
+        var extra: [String] = noDetections ? ["--no-detections"] : []
         if postgres != nil {
             let keygen = Process()
             keygen.executableURL = URL(fileURLWithPath: binary)
@@ -98,7 +100,7 @@ struct IngestBench: ParsableCommand {
             keygen.standardError = FileHandle.nullDevice
             try keygen.run()
             keygen.waitUntilExit()
-            extra = ["--digest-signing-key", work + "/digest.key"]
+            extra += ["--digest-signing-key", work + "/digest.key"]
         }
         var servers: [(process: Process, port: Int)] = []
         for _ in 0..<aggregators {

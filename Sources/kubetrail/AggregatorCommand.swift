@@ -70,6 +70,12 @@ struct AggregatorCommand: AsyncParsableCommand {
     @Option(help: "Also write each digest as a file here (a volume copied off the host).")
     var digestDirectory: String?
 
+    @Flag(help: "Turn continuous detection off (default: the built-in rules run on every committed audit row).")
+    var noDetections = false
+
+    @Option(name: .customLong("detection-rules"), help: ArgumentHelp("Sigma rule files or directories continuous detection runs beside the built-in pack; repeatable.", valueName: "PATH"))
+    var detectionRules: [String] = []
+
     @Option(help: "Most rows one query may return (default 100,000).")
     var queryMaxRows: Int?
 
@@ -204,6 +210,15 @@ struct AggregatorCommand: AsyncParsableCommand {
             guard mib >= 1 else { printError("--page-cache-mib must be at least 1"); throw ExitCode(2) }
             config.pageCacheMiB = mib
         }
+        config.detection = file.detection ?? config.detection
+        if noDetections { config.detection.enabled = false }
+        config.detection.ruleDirectories = (config.detection.ruleDirectories + detectionRules).map(expandTilde)
+        config.alertSinks = file.alertSinks.map { sink in
+            var sink = sink
+            sink.bearerTokenFile = sink.bearerTokenFile.map(expandTilde)
+            sink.caFile = sink.caFile.map(expandTilde)
+            return sink
+        }
         config.exitAfterCommit = env["KUBETRAIL_TEST_EXIT_AFTER_COMMIT"] == "1"
         if let path = configFile ?? env["KUBETRAIL_CONFIG"] {
             // The connection "kubernetes" block of the same file: events and resources are polled.
@@ -229,6 +244,11 @@ struct AggregatorCommand: AsyncParsableCommand {
         let aggregator: Aggregator
         do {
             aggregator = try Aggregator(configuration: config, logger: logger)
+        } catch let error as AggregatorError {
+            // A bad setting (a detection rule that does not compile) is a usage error, as a bad flag is.
+            printError("\(error)")
+            if case .configuration = error { throw ExitCode(2) }
+            throw ExitCode(1)
         } catch {
             printError("\(error)")
             throw ExitCode(1)

@@ -36,6 +36,8 @@ import TestSupport
         ("replace columns", "SELECT " + Array(repeating: "length(replace(x, 'a', 'bc'))", count: 300).joined(separator: ", ")
             + " FROM (SELECT \(a4M) AS x)"),
         ("substr sum", "SELECT \(sum("length(substr(x, 2)) + length(upper(x))", 400)) FROM (SELECT \(a4M) AS x)"),
+        // A detection's |re with nested quantifiers: exponential backtracking inside one call.
+        ("regexp backtracking", "SELECT regexp('^(a+)+b$', printf('%.*c', 64, 'a'))"),
         // Capped by the value length: fails at once.
         ("printf width", "SELECT length(printf('%.*c', 100000000, 'a'))"),
         ("zeroblob", "SELECT length(zeroblob(100000000))"),

@@ -28,18 +28,28 @@ public struct DetectionQuery {
 
     /// The query over rows whose time is in [from, to).
     public func sql(from: Timestamp?, to: Timestamp?) -> String {
-        let matched = detections.isEmpty ? "''" : detections.enumerated().map { i, d in
-            "CASE WHEN \(condition(d)) THEN '\(i),' ELSE '' END"
-        }.joined(separator: "\n    || ")
         var range: [String] = []
         if let from { range.append("tp_timestamp >= \(PredicateSQL.literal(from.iso8601))") }
         if let to { range.append("tp_timestamp < \(PredicateSQL.literal(to.iso8601))") }
+        return sql(where: range)
+    }
+
+    /// The query over the rows `cluster`'s audit chain committed after entry `seq` up to
+    /// `last`: the commit order continuous detection follows.
+    public func sql(cluster: String, after seq: Int64, through last: Int64) -> String {
+        sql(where: ["tp_id IN (SELECT tp_id FROM kubetrail_audit_chain WHERE cluster = \(PredicateSQL.literal(cluster)) AND seq > \(seq) AND seq <= \(last))"])
+    }
+
+    private func sql(where conditions: [String]) -> String {
+        let matched = detections.isEmpty ? "''" : detections.enumerated().map { i, d in
+            "CASE WHEN \(condition(d)) THEN '\(i),' ELSE '' END"
+        }.joined(separator: "\n    || ")
         let columns = Self.rowColumns.map { $0.sql == $0.name ? $0.name : "\($0.sql) AS \($0.name)" }
         return """
             SELECT * FROM (
-              SELECT \((columns + ["tp_id AS kt_row", "tp_timestamp AS kt_time"]).joined(separator: ", ")),
+              SELECT \((columns + ["tp_id AS kt_row", "tp_index AS kt_cluster", "tp_timestamp AS kt_time"]).joined(separator: ", ")),
                 \(matched) AS kt_rules
-              FROM kubernetes_audit_logs\(range.isEmpty ? "" : "\n  WHERE " + range.joined(separator: " AND "))
+              FROM kubernetes_audit_logs\(conditions.isEmpty ? "" : "\n  WHERE " + conditions.joined(separator: " AND "))
             ) AS matched
             WHERE kt_rules <> ''
             ORDER BY kt_time, kt_row
@@ -64,14 +74,20 @@ extension DetectionPredicate {
         }
     }
 
-    /// A rough cost: a column test 1, a list 4, a JSON path 16; combinations add up.
+    /// A rough cost: a column's equality 1, a pattern or regular expression 4; a list's tests
+    /// four times as much, a JSON path's sixteen; combinations add up.
     var cost: Int {
         switch self {
-        case .match(let field, _):
+        case .match(let field, let test):
+            let base: Int
+            switch test {
+            case .equals, .number, .bool, .exists, .isNull: base = 1
+            case .wildcard, .regex, .cidr: base = 4
+            }
             switch field {
-            case .text, .integer: return 1
-            case .list: return 4
-            case .json: return 16
+            case .text, .integer: return base
+            case .list: return 4 * base
+            case .json: return 16 * base
             }
         case .not(let p): return p.cost
         case .and(let terms), .or(let terms): return terms.reduce(0) { $0 + $1.cost }

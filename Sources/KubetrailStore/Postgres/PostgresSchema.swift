@@ -91,6 +91,8 @@ enum PostgresSchema {
             END $$
             """,
         ]),
+        // The findings of continuous detection (a database made since has it from the first).
+        (3, "detections", createTable(DetectionRow.schema)),
     ]
 
     static func literal(_ s: String) -> String { "'" + s.replacingOccurrences(of: "'", with: "''") + "'" }
