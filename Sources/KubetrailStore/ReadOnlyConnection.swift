@@ -51,6 +51,7 @@ public final class ReadOnlyConnection {
         RawFunctions.register(on: h, control: state)
         PatternFunctions.register(on: h, control: state)
         DetectionFunctions.register(on: h, control: state)
+        DetectionMatchers.register(on: h, control: state)
         guard let builtins = GuardedBuiltins(on: h, control: state) else {
             sqlite3_close(h)
             throw StoreError.open(path: path, message: "cannot open the in-memory connection for guarded functions")

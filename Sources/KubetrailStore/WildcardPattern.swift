@@ -26,9 +26,13 @@ struct WildcardPattern {
     private var sets: [CharacterSet] = []
     /// A GLOB class without its `]`, or a LIKE escape at the end, matches nothing (as in SQLite).
     private var neverMatches = false
+    /// ASCII letters match either case (detections' text tests); other bytes match themselves.
+    private var caseless = false
 
-    init(_ pattern: some Collection<UInt8>, syntax: Syntax) {
-        let p = Array(pattern)
+    /// `caseless`: ASCII letters of the pattern and the value compared folded to lower case.
+    init(_ pattern: some Collection<UInt8>, syntax: Syntax, caseless: Bool = false) {
+        self.caseless = caseless
+        let p = caseless ? pattern.map(Self.fold) : Array(pattern)
         var i = 0
         while i < p.count {
             switch syntax {
@@ -81,7 +85,7 @@ struct WildcardPattern {
                 case .one:
                     vi += Self.sequenceLength(value[vi]); ti += 1
                     continue
-                case .byte(let b) where b == value[vi]:
+                case .byte(let b) where b == (caseless ? Self.fold(value[vi]) : value[vi]):
                     vi += 1; ti += 1
                     continue
                 case .set(let s):
@@ -99,6 +103,9 @@ struct WildcardPattern {
         while ti < tokens.count, tokens[ti] == .many { ti += 1 }
         return ti == tokens.count && vi == value.count
     }
+
+    @inline(__always)
+    static func fold(_ b: UInt8) -> UInt8 { b >= 0x41 && b <= 0x5A ? b | 0x20 : b }
 
     static func sequenceLength(_ lead: UInt8) -> Int {
         lead < 0xC0 ? 1 : lead < 0xE0 ? 2 : lead < 0xF0 ? 3 : 4

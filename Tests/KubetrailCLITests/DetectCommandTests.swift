@@ -81,8 +81,8 @@ import TestSupport
         #expect(unknown.status == 2 && unknown.stderr.contains("no rule has the id or name no_such_rule"))
         let sql = try Subprocess.kubetrail(["detect", "--db", db, "--rule", "kubetrail_privileged_container", "--show-sql"])
         #expect(sql.status == 0 && sql.stdout.contains("FROM kubernetes_audit_logs"))
-        #expect(sql.stdout.contains(backend == .sqlite ? "kubetrail_json_values(\"request_object\", '[\"spec\",\"containers\",\"securityContext\",\"privileged\"]')"
-                                                      : "jsonb_path_query_array(\"request_object\"::jsonb, 'lax $.\"spec\".\"containers\".\"securityContext\".\"privileged\"[*]')"),
+        #expect(sql.stdout.contains(backend == .sqlite ? "kubetrail_json_bool(\"request_object\", '[\"spec\",\"containers\",\"securityContext\",\"privileged\"]', 1)"
+                                                      : "jsonb_path_exists(\"request_object\"::jsonb, 'lax $.\"spec\".\"containers\".\"securityContext\".\"privileged\"[*] ? (@ == true)')"),
                 "\(sql.stdout)")
     }
 

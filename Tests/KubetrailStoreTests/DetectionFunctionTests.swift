@@ -80,4 +80,28 @@ import TestSupport
         // What a detection does with the values: any element equal.
         #expect(try value(#"SELECT EXISTS (SELECT 1 FROM json_each(kubetrail_json_values('\#(pod)', '["spec","containers","securityContext","privileged"]')) AS e WHERE e.type = 'true')"#) == .int(1))
     }
+
+    /// The one-call text tests: any pattern, ASCII letters folded, `%`/`_`/`\` as in LIKE.
+    @Test func textListAndJSONPatternTests() throws {
+        let patterns = #"'["%\\%2fbin%", "kubectl/%", "exact"]'"#
+        #expect(try value("SELECT kubetrail_text_any('/exec?command=%2FBIN%2Fsh', \(patterns))") == .int(1))
+        #expect(try value("SELECT kubetrail_text_any('KUBECTL/v1.32', \(patterns))") == .int(1))
+        #expect(try value("SELECT kubetrail_text_any('EXACT', \(patterns))") == .int(1))
+        #expect(try value("SELECT kubetrail_text_any('exactly', \(patterns))") == .int(0))
+        #expect(try value("SELECT kubetrail_text_any('/exec?command=2fbin', \(patterns))") == .int(0), "the % is a literal after \\")
+        #expect(try value("SELECT kubetrail_text_any(NULL, \(patterns))") == .int(0))
+        #expect(try value(#"SELECT kubetrail_list_any('["system:authenticated","System:Masters"]', '["system:masters"]')"#) == .int(1))
+        #expect(try value(#"SELECT kubetrail_list_any('["a\"b","c"]', '["a\"b"]')"#) == .int(1), "an escaped element is decoded")
+        #expect(try value(#"SELECT kubetrail_list_any('[]', '["%"]')"#) == .int(0))
+        let doc = #"{"spec":{"volumes":[{"hostPath":{"path":"\/etc"}},{"hostPath":{"path":"/var/log"}}],"hostPID":true}}"#
+        #expect(try value("SELECT kubetrail_json_text_any('\(doc)', '[\"spec\",\"volumes\",\"hostPath\",\"path\"]', '[\"/ETC\"]')") == .int(1))
+        #expect(try value("SELECT kubetrail_json_text_any('\(doc)', '[\"spec\",\"volumes\",\"hostPath\",\"path\"]', '[\"/proc%\"]')") == .int(0))
+        #expect(try value("SELECT kubetrail_json_bool('\(doc)', '[\"spec\",\"hostPID\"]', 1)") == .int(1))
+        #expect(try value("SELECT kubetrail_json_bool('\(doc)', '[\"spec\",\"hostPID\"]', 0)") == .int(0))
+        // A bad argument is an error, not a quiet no-match.
+        #expect(error("SELECT kubetrail_text_any('x', 'not json')").contains("detection patterns must be a JSON array"))
+        #expect(error(#"SELECT kubetrail_list_any('{"a":1}', '["x"]')"#).contains("not a JSON array"))
+        #expect(error(#"SELECT kubetrail_json_text_any('{"a":', '["a"]', '["x"]')"#).contains("the value is not JSON"))
+        #expect(error(#"SELECT kubetrail_json_bool('{}', 'a', 1)"#).contains("a JSON path must be a JSON array of keys"))
+    }
 }

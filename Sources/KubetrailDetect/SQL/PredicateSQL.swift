@@ -18,12 +18,116 @@ public struct PredicateSQL {
 
     public func condition(_ p: DetectionPredicate) -> String {
         switch p {
-        case .match(let field, let test): return match(field, test)
+        case .match(let field, let test):
+            if let pattern = Self.textPattern(test) { return textAny(field, [pattern]) }
+            return match(field, test)
         case .and(let terms): return terms.isEmpty ? "1 = 1" : "(" + terms.map(condition).joined(separator: " AND ") + ")"
-        case .or(let terms): return terms.isEmpty ? "1 = 0" : "(" + terms.map(condition).joined(separator: " OR ") + ")"
+        case .or(let terms):
+            guard !terms.isEmpty else { return "1 = 0" }
+            // A field's text tests (a Sigma value list) become one test of all its patterns.
+            var groups: [(field: AuditField, patterns: [[WildcardPart]])] = []
+            var others: [DetectionPredicate] = []
+            for t in terms {
+                if case .match(let field, let test) = t, let pattern = Self.textPattern(test) {
+                    if let i = groups.firstIndex(where: { $0.field == field }) { groups[i].patterns.append(pattern) } else { groups.append((field, [pattern])) }
+                } else {
+                    others.append(t)
+                }
+            }
+            let parts = groups.map { textAny($0.field, $0.patterns) } + others.map(condition)
+            return parts.count == 1 ? parts[0] : "(" + parts.joined(separator: " OR ") + ")"
         case .not(let inner): return "(NOT " + condition(inner) + ")"
         }
     }
+
+    /// Equality and wildcards as one pattern form (equality: a pattern of one literal).
+    static func textPattern(_ test: ValueTest) -> [WildcardPart]? {
+        switch test {
+        case .equals(let text): return [.literal(text)]
+        case .wildcard(let parts): return parts
+        default: return nil
+        }
+    }
+
+    /// Any of `patterns` (ignoring case) on the field: one test however many patterns.
+    private func textAny(_ field: AuditField, _ patterns: [[WildcardPart]]) -> String {
+        // `*` alone is any value at all (SigmaHQ's `hostPath: '*'` is an object): not null.
+        if patterns.contains([.anyRun]) { return "(NOT " + match(field, .isNull) + ")" }
+        let ascii = patterns.allSatisfy { $0.allSatisfy { if case .literal(let s) = $0 { return s.utf8.allSatisfy { $0 < 0x80 } } else { return true } } }
+        let literals = patterns.compactMap { p -> String? in if p.count == 1, case .literal(let s) = p[0] { return s } else { return nil } }
+        let allLiteral = literals.count == patterns.count
+        switch (engine, field) {
+        case (.sqlite, .text(let column)), (.sqlite, .integer(let column)):
+            let c = Self.identifier(column)
+            if ascii && allLiteral { return "(\(c) IS NOT NULL AND \(c) COLLATE NOCASE IN (\(literals.map(Self.literal).joined(separator: ", "))))" }
+            if ascii { return "kubetrail_text_any(\(c), \(likeSpec(patterns)))" }
+        case (.sqlite, .list(let column)):
+            if ascii { return "kubetrail_list_any(\(Self.identifier(column)), \(likeSpec(patterns)))" }
+        case (.sqlite, .json(let column, let path)):
+            if ascii { return "kubetrail_json_text_any(\(Self.identifier(column)), \(Self.literal(keys(path))), \(likeSpec(patterns)))" }
+        case (.postgres, .text(let column)), (.postgres, .integer(let column)):
+            let c = Self.identifier(column)
+            if allLiteral { return "(\(c) IS NOT NULL AND lower(\(c)) IN (\(literals.map { "lower(\(Self.literal($0)))" }.joined(separator: ", "))))" }
+            return "(\(c) IS NOT NULL AND \(c) ~* \(Self.literal("^(?:" + regex(patterns, any: ".") + ")$")))"
+        case (.postgres, .list(let column)):
+            // The elements joined by a unit separator, which no name holds: one regex, no subquery.
+            let c = Self.identifier(column)
+            let r = "(?:^|\\x1f)(?:" + regex(patterns, any: "[^\\x1f]") + ")(?:\\x1f|$)"
+            return "(cardinality(\(c)) > 0 AND array_to_string(\(c), chr(31)) ~* \(Self.literal(r)))"
+        case (.postgres, .json(let column, let path)):
+            return "(EXISTS (SELECT 1 FROM \(jsonSource(Self.identifier(column), path)) WHERE jsonb_typeof(e.value) = 'string' AND (e.value #>> '{}') ~* \(Self.literal("^(?:" + regex(patterns, any: ".") + ")$"))))"
+        }
+        // SQLite with letters beyond ASCII: kubetrail's `match`, which folds every case.
+        let tests = patterns.map { ValueTest.wildcard($0) }
+        switch field {
+        case .text(let column), .integer(let column):
+            let c = Self.identifier(column)
+            return "(\(c) IS NOT NULL AND (" + tests.map { scalar(c, $0, typed: .text) }.joined(separator: " OR ") + "))"
+        case .list(let column):
+            return "(EXISTS (SELECT 1 FROM \(listSource(Self.identifier(column))) WHERE e.value IS NOT NULL AND (" + tests.map { scalar("e.value", $0, typed: .text) }.joined(separator: " OR ") + ")))"
+        case .json(let column, let path):
+            return "(EXISTS (SELECT 1 FROM \(jsonSource(Self.identifier(column), path)) WHERE e.type = 'text' AND (" + tests.map { scalar("e.value", $0, typed: .text) }.joined(separator: " OR ") + ")))"
+        }
+    }
+
+    /// The patterns as the JSON array of LIKE patterns the SQLite functions take.
+    private func likeSpec(_ patterns: [[WildcardPart]]) -> String {
+        Self.literal(JSONText.array(patterns.map(Self.like)))
+    }
+
+    static func like(_ parts: [WildcardPart]) -> String {
+        parts.map { part -> String in
+            switch part {
+            case .literal(let s): return likeEscaped(s)
+            case .anyRun: return "%"
+            case .anyOne: return "_"
+            }
+        }.joined()
+    }
+
+    /// The patterns as alternatives of a PostgreSQL regular expression; `any` is one character.
+    private func regex(_ patterns: [[WildcardPart]], any: String) -> String {
+        patterns.map { parts in
+            parts.map { part -> String in
+                switch part {
+                case .literal(let s): return Self.regexEscaped(s)
+                case .anyRun: return any + "*"
+                case .anyOne: return any
+                }
+            }.joined()
+        }.joined(separator: "|")
+    }
+
+    static func regexEscaped(_ s: String) -> String {
+        var out = ""
+        for c in s {
+            if "\\^$.|?*+()[]{}".contains(c) { out.append("\\") }
+            out.append(c)
+        }
+        return out
+    }
+
+    private func keys(_ path: [String]) -> String { "[" + path.map(Self.jsonString).joined(separator: ",") + "]" }
 
     private func match(_ field: AuditField, _ test: ValueTest) -> String {
         switch field {
@@ -39,6 +143,14 @@ public struct PredicateSQL {
         case .list(let column):
             return elements(of: listSource(Self.identifier(column)), test, typed: .text)
         case .json(let column, let path):
+            if case .bool(let b) = test {
+                switch engine {
+                case .sqlite: return "kubetrail_json_bool(\(Self.identifier(column)), \(Self.literal(keys(path))), \(b ? 1 : 0))"
+                case .postgres:
+                    let jsonPath = "lax $" + path.map { "." + Self.jsonString($0) }.joined() + "[*] ? (@ == \(b))"
+                    return "jsonb_path_exists(\(Self.identifier(column))::jsonb, \(Self.literal(jsonPath)))"
+                }
+            }
             return elements(of: jsonSource(Self.identifier(column), path), test, typed: .json)
         }
     }
@@ -65,8 +177,7 @@ public struct PredicateSQL {
     private func jsonSource(_ column: String, _ path: [String]) -> String {
         switch engine {
         case .sqlite:
-            let keys = "[" + path.map(Self.jsonString).joined(separator: ",") + "]"
-            return "json_each(kubetrail_json_values(\(column), \(Self.literal(keys)))) AS e"
+            return "json_each(kubetrail_json_values(\(column), \(Self.literal(keys(path))))) AS e"
         case .postgres:
             // Lax mode steps into an array at each member accessor; `[*]` at the end yields a
             // final array's elements, or the value itself when it is not one.
