@@ -127,7 +127,7 @@ public struct PredicateSQL {
         return out
     }
 
-    private func keys(_ path: [String]) -> String { "[" + path.map(Self.jsonString).joined(separator: ",") + "]" }
+    private func keys(_ path: [String]) -> String { JSONText.array(path) }
 
     private func match(_ field: AuditField, _ test: ValueTest) -> String {
         switch field {
@@ -264,23 +264,8 @@ public struct PredicateSQL {
         return out
     }
 
-    /// `s` as a JSON string (quotes, backslashes and control characters escaped): the key syntax
-    /// of a JSON path on PostgreSQL and of `kubetrail_json_values`' key list.
-    static func jsonString(_ s: String) -> String {
-        var out = "\""
-        for u in s.unicodeScalars {
-            switch u {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            default:
-                if u.value < 0x20 { out += String(format: "\\u%04x", u.value) } else { out.unicodeScalars.append(u) }
-            }
-        }
-        return out + "\""
-    }
+    /// `s` as a JSON string: the key syntax of a PostgreSQL JSON path and of the SQLite functions' key lists.
+    static func jsonString(_ s: String) -> String { JSONText.string(s) }
 
     static func number(_ n: Double) -> String { SigmaRule.text(n) }
 }
