@@ -51,8 +51,12 @@ public final class FindingsReader: QuerySink {
         let audit = rowIndexes.map { values[$0] }
         guard case .text(let rowID) = values[rowIDIndex] else { throw Malformed(message: "the detection query returned a row without its tp_id") }
         let cluster: String? = if case .text(let c) = values[clusterIndex] { c } else { nil }
-        for number in list.split(separator: ",") {
+        // In rule order, however the query grouped them.
+        let numbers = try list.split(separator: ",").map { number -> Int in
             guard let i = Int(number), detections.indices.contains(i) else { throw Malformed(message: "the detection query named rule \(number), which it was not given") }
+            return i
+        }.sorted()
+        for i in numbers {
             counts[detections[i].severity, default: 0] += 1
             try each(Finding(detection: detections[i], audit: audit, auditRowID: rowID, cluster: cluster))
         }

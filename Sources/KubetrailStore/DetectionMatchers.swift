@@ -1,3 +1,4 @@
+import Foundation
 import GRDBSQLite
 import KubetrailCore
 
@@ -15,17 +16,89 @@ import KubetrailCore
 /// for a constant argument). NULL or a missing value is no match (0), never NULL.
 enum DetectionMatchers {
     final class Patterns {
-        let patterns: [WildcardPattern]
+        /// The shapes most rules' values have, matched with memcmp and memmem over the value
+        /// folded once; anything else goes to `WildcardPattern`.
+        enum Shape {
+            case exact([UInt8]), prefix([UInt8]), suffix([UInt8]), contains([UInt8])
+            case general(WildcardPattern)
+        }
+        let shapes: [Shape]
+        private var folded: [UInt8] = []
+
         init?(_ spec: UnsafeRawBufferPointer) {
             var s = JSONScanner(spec)
             guard let texts = try? s.readStringArray() else { return nil }
-            patterns = texts.map { WildcardPattern(Array($0.utf8), syntax: .like(escape: [UInt8(ascii: "\\")]), caseless: true) }
+            shapes = texts.map(Self.shape)
+        }
+
+        /// A LIKE pattern (`\` escapes) as a shape: literal bytes folded, `%` only at its ends, no `_`.
+        static func shape(_ pattern: String) -> Shape {
+            let p = Array(pattern.utf8)
+            var literal: [UInt8] = []
+            var leading = false, trailing = false, simple = true
+            var i = 0
+            while i < p.count {
+                switch p[i] {
+                case UInt8(ascii: "\\"):
+                    guard i + 1 < p.count else { simple = false; break }
+                    if trailing { simple = false }
+                    literal.append(WildcardPattern.fold(p[i + 1]))
+                    i += 1
+                case UInt8(ascii: "%"):
+                    if literal.isEmpty && !trailing { leading = true } else { trailing = true }
+                case UInt8(ascii: "_"):
+                    simple = false
+                default:
+                    if trailing { simple = false }
+                    literal.append(WildcardPattern.fold(p[i]))
+                }
+                i += 1
+            }
+            guard simple, !literal.isEmpty else {
+                return .general(WildcardPattern(p, syntax: .like(escape: [UInt8(ascii: "\\")]), caseless: true))
+            }
+            switch (leading, trailing) {
+            case (false, false): return .exact(literal)
+            case (false, true): return .prefix(literal)
+            case (true, false): return .suffix(literal)
+            case (true, true): return .contains(literal)
+            }
+        }
+
+        /// `needle` in `haystack` (both non-empty, needle no longer): memchr to each candidate
+        /// first byte, memcmp from there.
+        static func contains(_ needle: [UInt8], in haystack: UnsafeBufferPointer<UInt8>) -> Bool {
+            let base = haystack.baseAddress!
+            let last = haystack.count - needle.count
+            var i = 0
+            return needle.withUnsafeBufferPointer { n in
+                while i <= last {
+                    guard let hit = memchr(base + i, Int32(n[0]), last - i + 1) else { return false }
+                    let at = base.distance(to: hit.assumingMemoryBound(to: UInt8.self))
+                    if memcmp(base + at, n.baseAddress!, n.count) == 0 { return true }
+                    i = at + 1
+                }
+                return false
+            }
         }
 
         func matches(_ value: UnsafeRawBufferPointer, _ control: QueryControl) throws -> Bool {
-            let bytes = value.bindMemory(to: UInt8.self)
-            for p in patterns where try p.matches(bytes, shouldStop: { control.stopped }) { return true }
-            return false
+            folded.removeAll(keepingCapacity: true)
+            folded.append(contentsOf: value.lazy.map(WildcardPattern.fold))
+            return try folded.withUnsafeBufferPointer { v in
+                for shape in shapes {
+                    switch shape {
+                    // Literals are never empty, so a value they fit in has a base address.
+                    case .exact(let l): if l.count == v.count, memcmp(v.baseAddress!, l, l.count) == 0 { return true }
+                    case .prefix(let l): if l.count <= v.count, memcmp(v.baseAddress!, l, l.count) == 0 { return true }
+                    case .suffix(let l): if l.count <= v.count, memcmp(v.baseAddress! + (v.count - l.count), l, l.count) == 0 { return true }
+                    case .contains(let l): if l.count <= v.count, Self.contains(l, in: v) { return true }
+                    case .general(let w):
+                        if try w.matches(value.bindMemory(to: UInt8.self), shouldStop: { control.stopped }) { return true }
+                    }
+                }
+                return false
+            }
         }
     }
 

@@ -90,6 +90,12 @@ import TestSupport
         #expect(try value("SELECT kubetrail_text_any('exactly', \(patterns))") == .int(0))
         #expect(try value("SELECT kubetrail_text_any('/exec?command=2fbin', \(patterns))") == .int(0), "the % is a literal after \\")
         #expect(try value("SELECT kubetrail_text_any(NULL, \(patterns))") == .int(0))
+        // Each shape: suffix, a `%` inside, `_`, a value shorter than the literal, the empty value.
+        for (text, spec, expected) in [("web-ADMIN", #"["%-admin"]"#, 1), ("web-admins", #"["%-admin"]"#, 0), ("system:node:n1", #"["system:%:n1"]"#, 1),
+                                       ("system:node:n2", #"["system:%:n1"]"#, 0), ("pod/ab", #"["pod/a_"]"#, 1), ("pod/a", #"["pod/a_"]"#, 0),
+                                       ("ab", #"["%abc%"]"#, 0), ("", #"["%a%"]"#, 0), ("", #"["%"]"#, 1), ("aab", #"["%ab"]"#, 1), ("abab", #"["%bab%"]"#, 1)] {
+            #expect(try value("SELECT kubetrail_text_any('\(text)', '\(spec)')") == .int(Int64(expected)), "\(text) ~ \(spec)")
+        }
         #expect(try value(#"SELECT kubetrail_list_any('["system:authenticated","System:Masters"]', '["system:masters"]')"#) == .int(1))
         #expect(try value(#"SELECT kubetrail_list_any('["a\"b","c"]', '["a\"b"]')"#) == .int(1), "an escaped element is decoded")
         #expect(try value(#"SELECT kubetrail_list_any('[]', '["%"]')"#) == .int(0))

@@ -41,9 +41,7 @@ public struct DetectionQuery {
     }
 
     private func sql(where conditions: [String]) -> String {
-        let matched = detections.isEmpty ? "''" : detections.enumerated().map { i, d in
-            "CASE WHEN \(condition(d)) THEN '\(i),' ELSE '' END"
-        }.joined(separator: "\n    || ")
+        let matched = detections.isEmpty ? "''" : matchedRules()
         let columns = Self.rowColumns.map { $0.sql == $0.name ? $0.name : "\($0.sql) AS \($0.name)" }
         return """
             SELECT * FROM (
@@ -57,7 +55,58 @@ public struct DetectionQuery {
     }
 }
 
+extension DetectionQuery {
+    /// The expression listing a row's matching rules. Rules that need the same verbs are tested
+    /// under one test of those verbs: a `get` skips every create/update/patch rule at once,
+    /// where each would have tested the verb itself.
+    func matchedRules() -> String {
+        let sql = PredicateSQL(engine: engine)
+        var groups: [(verbs: [String], rules: [Int])] = []
+        var alone: [Int] = []
+        for (i, d) in detections.enumerated() {
+            guard let verbs = d.predicate.requiredVerbs else { alone.append(i); continue }
+            if let g = groups.firstIndex(where: { $0.verbs == verbs }) { groups[g].rules.append(i) } else { groups.append((verbs, [i])) }
+        }
+        func rule(_ i: Int) -> String { "CASE WHEN \(condition(detections[i])) THEN '\(i),' ELSE '' END" }
+        var parts: [String] = []
+        for g in groups {
+            if g.rules.count == 1 { alone.append(g.rules[0]); continue }
+            let verbTest = sql.condition(.or(g.verbs.map { .match(.text(column: "verb"), .equals($0)) }))
+            parts.append("CASE WHEN \(verbTest) THEN (" + g.rules.map(rule).joined(separator: "\n      || ") + ") ELSE '' END")
+        }
+        parts += alone.sorted().map(rule)
+        return parts.joined(separator: "\n    || ")
+    }
+}
+
 extension DetectionPredicate {
+    /// The verbs a row must have for this to match (lower-cased, sorted), when its top level
+    /// requires one of them; nil when it matches rows of any verb.
+    var requiredVerbs: [String]? {
+        func verbs(_ p: DetectionPredicate) -> [String]? {
+            switch p {
+            case .match(.text(column: "verb"), .equals(let v)): return [v.lowercased()]
+            case .or(let terms):
+                var all: [String] = []
+                for t in terms {
+                    guard let v = verbs(t) else { return nil }
+                    all += v
+                }
+                return all.isEmpty ? nil : all
+            default: return nil
+            }
+        }
+        switch self {
+        case .and(let terms):
+            // A term of an AND that requires verbs, looking into nested ANDs (`selection and not …`).
+            for t in terms {
+                if let v = verbs(t) ?? t.requiredVerbs { return Array(Set(v)).sorted() }
+            }
+            return nil
+        default: return verbs(self).map { Array(Set($0)).sorted() }
+        }
+    }
+
     /// The same predicate with, in each `and`, the terms on plain columns first: SQLite and
     /// PostgreSQL stop an AND at its first false term, so a rule's `verb`/`resource` tests keep
     /// its JSON paths from being walked on rows they already rule out.
