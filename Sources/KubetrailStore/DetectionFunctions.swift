@@ -53,6 +53,8 @@ enum DetectionFunctions {
             do { compiled = try NSRegularExpression(pattern: pattern) } catch {
                 return sqlite3_result_error(context, "regexp: invalid regular expression '\(pattern.prefix(80))'", -1)
             }
+            // Bounded: a query whose pattern comes from a column compiles one per row.
+            if ctx.patterns.count >= 64 { ctx.patterns.removeAll() }
             ctx.patterns[pattern] = compiled
         }
         // Progress reports let a pattern that backtracks without end be stopped by the time limit.
@@ -70,6 +72,7 @@ enum DetectionFunctions {
         let network: IPNetwork?
         if let cached = ctx.networks[text] { network = cached } else {
             network = IPNetwork(text)
+            if ctx.networks.count >= 64 { ctx.networks.removeAll() }
             ctx.networks[text] = network
         }
         guard let network else { return sqlite3_result_error(context, "kubetrail_in_cidr: '\(text.prefix(80))' is not a network", -1) }

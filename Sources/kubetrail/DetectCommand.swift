@@ -14,7 +14,8 @@ struct DetectCommand: ParsableCommand {
         The built-in pack (SigmaHQ's Kubernetes audit rules and kubetrail's own; --list shows \
         them) runs unless --no-builtin is given; --rules adds Sigma rule files or directories, and \
         a file with a built-in rule's id replaces that rule. Exit status: 0 (findings or not), 1 when \
-        --fail-on is given and a finding is that severe or worse, 2 on a bad rule or option.
+        --fail-on is given and a finding is that severe or worse, 2 on a bad rule or option, 3 when \
+        the rules cannot run (the store or the aggregator refused or failed).
         """)
 
     @Option(name: .customLong("rules"), help: ArgumentHelp("A Sigma rule file, or a directory of them (*.yml, *.yaml); repeatable.", valueName: "PATH"))
@@ -100,9 +101,10 @@ struct DetectCommand: ParsableCommand {
             }
             try findings.finish()
         } catch {
+            // Not 1: a gate on --fail-on must tell "cannot run" from "found something".
             out.flush()
             printError("\(error)")
-            throw ExitCode(1)
+            throw ExitCode(3)
         }
         out.flush()
         printNote(summary(findings, rules: selected.detections.count, from: start, to: end ?? now))

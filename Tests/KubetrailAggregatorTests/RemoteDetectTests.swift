@@ -28,8 +28,8 @@ import TestSupport
 
         let ingestToken = try f.dir.write("ingest-only", f.ingestToken + "\n")
         let refused = try Subprocess.kubetrail(["detect", "--server", server.baseURL, "--token-file", ingestToken] + range)
-        #expect(refused.status == 1 && refused.stderr.contains("refused the query (403)"), "\(refused.stderr)")
+        #expect(refused.status == 3 && refused.stderr.contains("refused the query (403)"), "\(refused.stderr)")
         let noToken = try Subprocess.kubetrail(["detect", "--server", server.baseURL] + range)
-        #expect(noToken.status == 1 && noToken.stderr.contains("--server needs --token-file"), "\(noToken.stderr)")
+        #expect(noToken.status == 3 && noToken.stderr.contains("--server needs --token-file"), "\(noToken.stderr)")
     }
 }

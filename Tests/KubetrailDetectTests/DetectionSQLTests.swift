@@ -41,6 +41,9 @@ import KubetrailTables
         #expect(try matches("    s:\n        user.username|startswith: 'MINI'\n    condition: s", events, on: backend) == [0, 1, 2, 3])
         #expect(try matches("    s:\n        user.username|endswith: '_user'\n    condition: s", events, on: backend) == [3])
         #expect(try matches("    s:\n        user.username|contains: '%'\n    condition: s", events, on: backend) == [2])
+        // A `%` carrying a combining mark is one Character and still a literal `%` (escaped per scalar).
+        let marked = try matches("    s:\n        user.username|contains: \"%\u{301}\"\n    condition: s", [e.with("user.username", "a%\u{301}b"), e], on: backend)
+        #expect(marked == [0])
         #expect(try matches("    s:\n        user.username: 'mini?ube*'\n    condition: s", events, on: backend) == [0, 1, 3])
         #expect(try matches("    s:\n        user.username: 'mini\\*'\n    condition: s", events, on: backend) == [])
         #expect(try matches("    s:\n        requestURI|contains: 'command=bash'\n    condition: s", events, on: backend) == [0, 1, 2, 3, 4, 5])
@@ -65,6 +68,8 @@ import KubetrailTables
         #expect(try matches("    s:\n        sourceIPs: 2001:DB8::7\n    condition: s", events, on: backend) == [2])
         #expect(try matches("    s:\n        responseStatus.code: 403\n    condition: s", events, on: backend) == [1])
         #expect(try matches("    s:\n        responseStatus.code: '101'\n    condition: s", events, on: backend) == [0, 2, 3, 4])
+        // A pattern on the integer code compares its text, on both engines.
+        #expect(try matches("    s:\n        responseStatus.code|startswith: '4'\n    condition: s", events, on: backend) == [1])
         #expect(try matches("    s:\n        user.username|re: '^mini.*r$'\n    condition: s", events, on: backend) == [0, 1, 2, 3, 4])
         // Sigma's |re is case-sensitive.
         #expect(try matches("    s:\n        user.username|re: '^MINI'\n    condition: s", events, on: backend) == [])
@@ -81,6 +86,7 @@ import KubetrailTables
             e,                                                     // groups system:masters, system:authenticated (the pods: service accounts')
             e.with("user.groups", ["system:authenticated"]),
             e.annotation("authorization.k8s.io/decision", "forbid"),
+            e.without("user.groups"),
         ]
         let privileged = "    s:\n        requestObject.spec.containers.securityContext.privileged: true\n    condition: s"
         #expect(try matches(privileged, events, on: backend) == [0])
@@ -88,6 +94,7 @@ import KubetrailTables
         #expect(try matches("    s:\n        requestObject.spec.containers.securityContext|exists: true\n    condition: s", events, on: backend) == [0, 1, 2])
         #expect(try matches("    s:\n        requestObject.spec.hostNetwork|exists: true\n    condition: s", events, on: backend) == [])
         #expect(try matches("    s:\n        user.groups: system:masters\n    condition: s", events, on: backend) == [3, 5])
+        #expect(try matches("    s:\n        user.groups: system:masters\n    condition: not s", events, on: backend) == [0, 1, 2, 4, 6])
         #expect(try matches("    s:\n        user.groups|all: [system:masters, system:authenticated]\n    condition: s", events, on: backend) == [3, 5])
         #expect(try matches("    s:\n        user.groups|all: [system:masters, nobody]\n    condition: s", events, on: backend) == [])
         #expect(try matches("    s:\n        annotations.authorization.k8s.io/decision: FORBID\n    condition: s", events, on: backend) == [5])
@@ -99,21 +106,23 @@ import KubetrailTables
                 c:
                     user.groups: system:masters
                 condition: a and (b or not c)
-            """.replacingOccurrences(of: "            ", with: ""), events, on: backend) == [0, 1, 2, 3, 4, 5])
+            """.replacingOccurrences(of: "            ", with: ""), events, on: backend) == [0, 1, 2, 3, 4, 5, 6])
         #expect(try matches("""
                 a:
                     objectRef.subresource: exec
                 b:
                     user.groups: system:masters
                 condition: a and not b
-            """.replacingOccurrences(of: "            ", with: ""), events, on: backend) == [4])
+            """.replacingOccurrences(of: "            ", with: ""), events, on: backend) == [4, 6])
+        // `not` of a test on a missing list or JSON value is a match on both engines (never NULL).
+        #expect(try matches("    s:\n        requestObject.spec.hostNetwork: true\n    condition: not s", events, on: backend) == [0, 1, 2, 3, 4, 5, 6])
         #expect(try matches("""
                 sel_one:
                     objectRef.resource: pods
                 sel_two:
                     objectRef.subresource: exec
                 condition: all of sel_*
-            """.replacingOccurrences(of: "            ", with: ""), events, on: backend) == [3, 4, 5])
+            """.replacingOccurrences(of: "            ", with: ""), events, on: backend) == [3, 4, 5, 6])
     }
 
     @Test(arguments: TestBackend.allCases) func timeRangeAndOrderOfFindings(_ backend: TestBackend) throws {
@@ -126,5 +135,13 @@ import KubetrailTables
         #expect(try lab.findings([d]).map(\.auditID) == [events[1].auditID, events[0].auditID, events[2].auditID])
         let from = Timestamp(rfc3339: "2026-12-01T09:30:00Z")!, to = Timestamp(rfc3339: "2026-12-02T10:00:00Z")!
         #expect(try lab.findings([d], from: from, to: to).map(\.auditID) == [events[0].auditID])
+    }
+
+    @Test func regularExpressionsTheEnginesReadDifferentlyAreRefused() {
+        for (pattern, construct) in [(#"\bkubectl\b"#, "\\b"), (#"\p{L}+"#, "\\p"), ("(?<user>x)", "(?<u"), ("(?i)admin", "(?i)")] {
+            let e = SigmaRuleTests.error("    s:\n        userAgent|re: '\(pattern)'\n    condition: s")
+            #expect(e?.description.contains("uses \(construct)") == true, "\(pattern): \(e.map { "\($0)" } ?? "no error")")
+        }
+        #expect(SigmaRuleTests.error("    s:\n        userAgent|re: '^kubectl/v1\\.(2[0-9]|3[0-2])(?=[ ])'\n    condition: s") == nil)
     }
 }

@@ -49,7 +49,8 @@ final class AlertDispatcher: @unchecked Sendable {
         } catch {
             Counter(label: "kubetrail_alert_failures_total", dimensions: [("sink", sink.name)]).increment()
             backoff = min(30, max(1, backoff * 2))
-            notBefore = Date().addingTimeInterval(backoff)
+            // A `Retry-After` the sink asked for stands when it is longer than the backoff.
+            notBefore = max(notBefore, Date().addingTimeInterval(backoff))
             if !failing {
                 logger.error("cannot send alerts; the findings wait in kubernetes_detections and are sent when it answers",
                              metadata: ["sink": "\(sink.name)", "error": "\(error)"])

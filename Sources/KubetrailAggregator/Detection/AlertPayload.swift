@@ -38,8 +38,9 @@ struct StoredFinding: Equatable {
 enum AlertPayload {
     /// Alertmanager's `POST /api/v2/alerts`: one alert per finding, the finding id among its
     /// labels so two findings are two alerts (and a re-send is the same one). `endsAt` an hour
-    /// on: a finding is an event, not a state that resolves.
-    static func alertmanager(_ findings: [StoredFinding]) -> String {
+    /// after it is sent (a finding is an event, not a state that resolves), so one sent late,
+    /// after an outage or behind the rate limit, still arrives firing.
+    static func alertmanager(_ findings: [StoredFinding], sentAt: Timestamp = .now) -> String {
         JSONText.arrayOfObjects(findings.map { f in
             var labels: [(String, String)] = [("alertname", "KubetrailDetection"), ("rule", f.ruleTitle), ("rule_id", f.ruleID),
                                               ("severity", f.severity), ("finding_id", f.id)]
@@ -52,7 +53,7 @@ enum AlertPayload {
             if let author = f.ruleAuthor { annotations.append(("rule_author", author)) }
             let starts = Timestamp(rfc3339: f.detectedAt) ?? .now
             return [("labels", JSONText.object(labels)), ("annotations", JSONText.object(annotations)),
-                    ("startsAt", JSONText.string(starts.iso8601)), ("endsAt", JSONText.string(starts.adding(microseconds: 3_600_000_000).iso8601))]
+                    ("startsAt", JSONText.string(starts.iso8601)), ("endsAt", JSONText.string(sentAt.adding(microseconds: 3_600_000_000).iso8601))]
         })
     }
 

@@ -18,6 +18,9 @@ final class DetectionService: @unchecked Sendable {
     let batchEntries: Int64 = 5_000
     private var thread: PeriodicThread?
     private var lastSeq: Int64 = 0
+    /// Set by `stop`: a pass catching up on a long backlog ends at its next batch, so a leader
+    /// that lost its lease stops writing before another takes over.
+    private let stopping = LockedFlag()
 
     init(store: any Store, detections: [Detection], settings: DetectionSettings, logger: Logger) {
         self.store = store
@@ -32,19 +35,34 @@ final class DetectionService: @unchecked Sendable {
         thread = PeriodicThread(name: "kubetrail-detect", interval: settings.interval) { [self] in runOnce() }
     }
 
-    func stop() { thread?.stop() }
+    func stop() {
+        stopping.set()
+        thread?.stop()
+    }
 
     func runOnce() {
+        let heads: [ChainHeadSummary], start: Int64
         do {
             lastSeq = try Self.lastDetectionSeq(store)
-            let heads = try store.chainHeads()
-            let start = try startSeq(heads)
-            for head in heads { try evaluate(cluster: head.cluster, through: head.lastSeq, start: start) }
+            heads = try store.chainHeads()
+            start = try startSeq(heads)
         } catch {
-            Counter(label: "kubetrail_detection_failures_total").increment()
-            logger.error("continuous detection failed; it retries from its cursor", metadata: ["error": "\(error)"])
+            return failed(error, cluster: nil)
+        }
+        // Each cluster on its own: one that fails (its batch, its rows) holds up no other.
+        for head in heads where !stopping.isSet {
+            do { try evaluate(cluster: head.cluster, through: head.lastSeq, start: start) } catch { failed(error, cluster: head.cluster) }
         }
     }
+
+    private func failed(_ error: Error, cluster: String?) {
+        Counter(label: "kubetrail_detection_failures_total").increment()
+        logger.error("continuous detection failed; it retries from its cursor", metadata: ["error": "\(error)", "cluster": "\(cluster ?? "-")"])
+    }
+
+    /// The last number given to a finding, kept with the findings: numbers are never reused,
+    /// also after retention deleted the newest-numbered ones.
+    static let seqCursor = "detection:seq"
 
     /// The newest finding's number (findings are numbered in commit order for the alert sinks).
     static func lastDetectionSeq(_ store: any Store) throws -> Int64 {
@@ -76,7 +94,7 @@ final class DetectionService: @unchecked Sendable {
         let name = Self.cursorName(cluster: cluster)
         var from = start
         if let saved = try store.read({ try $0.cursor(name) }), let seq = Int64(saved) { from = seq }
-        while from < last {
+        while from < last, !stopping.isSet {
             let to = min(last, from + batchEntries)
             let now = Timestamp.now
             var findings: [Finding] = []
@@ -86,7 +104,7 @@ final class DetectionService: @unchecked Sendable {
             var next = lastSeq
             var stored = 0
             try store.write { tx in
-                next = lastSeq
+                next = max(lastSeq, Int64(try tx.cursor(Self.seqCursor) ?? "") ?? 0)
                 stored = 0
                 for f in findings {
                     let row = Self.row(f, seq: next + 1, detectedAt: now)
@@ -96,6 +114,7 @@ final class DetectionService: @unchecked Sendable {
                         Counter(label: "kubetrail_detections_total", dimensions: [("severity", f.detection.severity.rawValue)]).increment()
                     }
                 }
+                try tx.setCursor(Self.seqCursor, String(next))
                 try tx.setCursor(name, String(to))
             }
             lastSeq = next
@@ -115,4 +134,12 @@ final class DetectionService: @unchecked Sendable {
                             verb: text("verb"), resource: text("resource"), namespace: text("namespace"), name: text("name"),
                             sourceIPs: ips, cluster: f.cluster, detectionSeq: seq, detectedAt: detectedAt)
     }
+}
+
+/// A flag one thread sets and others read.
+final class LockedFlag: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value = false
+    func set() { lock.lock(); value = true; lock.unlock() }
+    var isSet: Bool { lock.lock(); defer { lock.unlock() }; return value }
 }

@@ -36,7 +36,8 @@ public struct PredicateSQL {
             }
             let parts = groups.map { textAny($0.field, $0.patterns) } + others.map(condition)
             return parts.count == 1 ? parts[0] : "(" + parts.joined(separator: " OR ") + ")"
-        case .not(let inner): return "(NOT " + condition(inner) + ")"
+        // NULL (a test on a missing value, on either engine) is no match, so NOT of it is a match.
+        case .not(let inner): return "(NOT COALESCE(" + condition(inner) + ", FALSE))"
         }
     }
 
@@ -66,7 +67,8 @@ public struct PredicateSQL {
         case (.sqlite, .json(let column, let path)):
             if ascii { return "kubetrail_json_text_any(\(Self.identifier(column)), \(Self.literal(keys(path))), \(likeSpec(patterns)))" }
         case (.postgres, .text(let column)), (.postgres, .integer(let column)):
-            let c = Self.identifier(column)
+            // An integer column (`responseStatus.code|startswith: '5'`) is compared as its text, as SQLite does.
+            let c = field == .integer(column: column) ? Self.identifier(column) + "::text" : Self.identifier(column)
             if allLiteral { return "(\(c) IS NOT NULL AND lower(\(c)) IN (\(literals.map { "lower(\(Self.literal($0)))" }.joined(separator: ", "))))" }
             return "(\(c) IS NOT NULL AND \(c) ~* \(Self.literal("^(?:" + regex(patterns, any: ".") + ")$")))"
         case (.postgres, .list(let column)):
@@ -119,12 +121,12 @@ public struct PredicateSQL {
     }
 
     static func regexEscaped(_ s: String) -> String {
-        var out = ""
-        for c in s {
-            if "\\^$.|?*+()[]{}".contains(c) { out.append("\\") }
-            out.append(c)
+        var out = String.UnicodeScalarView()
+        for u in s.unicodeScalars {
+            if "\\^$.|?*+()[]{}".unicodeScalars.contains(u) { out.append("\\") }
+            out.append(u)
         }
-        return out
+        return String(out)
     }
 
     private func keys(_ path: [String]) -> String { JSONText.array(path) }
@@ -255,13 +257,14 @@ public struct PredicateSQL {
     static func identifier(_ name: String) -> String { "\"" + name.replacingOccurrences(of: "\"", with: "\"\"") + "\"" }
 
     /// A LIKE pattern matching `s` literally, with `\` as the escape character.
+    /// Per Unicode scalar: `%` followed by a combining mark is one Character, and still a `%`.
     static func likeEscaped(_ s: String) -> String {
-        var out = ""
-        for c in s {
-            if c == "%" || c == "_" || c == "\\" { out.append("\\") }
-            out.append(c)
+        var out = String.UnicodeScalarView()
+        for u in s.unicodeScalars {
+            if u == "%" || u == "_" || u == "\\" { out.append("\\") }
+            out.append(u)
         }
-        return out
+        return String(out)
     }
 
     /// `s` as a JSON string: the key syntax of a PostgreSQL JSON path and of the SQLite functions' key lists.

@@ -203,11 +203,36 @@ struct NodeReader {
                 do { _ = try NSRegularExpression(pattern: text) } catch {
                     throw SigmaError(file: file, line: line, construct: "\(key): \(text)", "is not a regular expression")
                 }
+                if let construct = Self.unportableRegexConstruct(text) {
+                    throw SigmaError(file: file, line: line, construct: "\(key): \(text)",
+                                     "uses \(construct), which SQLite (ICU) and PostgreSQL read differently or not at all; keep to classes, anchors, alternation, groups, lookahead and {m,n}")
+                }
             }
         }
         if !m.modifiers.isEmpty, !m.modifiers.contains(.exists), m.values.contains(.null) {
             throw SigmaError(file: file, line: line, construct: key, "null with a modifier has no meaning")
         }
+    }
+
+    /// A construct of ICU's regular expressions that PostgreSQL's (ARE) reads otherwise or
+    /// refuses: `\b` is a word boundary in one and a backspace in the other; `\p{…}`, named
+    /// groups and inline flags are ICU's alone. Nil when the pattern keeps to what both share.
+    static func unportableRegexConstruct(_ pattern: String) -> String? {
+        let u = Array(pattern.unicodeScalars)
+        var i = 0
+        while i < u.count {
+            if u[i] == "\\", i + 1 < u.count {
+                if "bBpPAZzGKhRQEXNX".unicodeScalars.contains(u[i + 1]) { return "\\" + String(u[i + 1]) }
+                i += 2
+                continue
+            }
+            if u[i] == "(", i + 2 < u.count, u[i + 1] == "?" {
+                let rest = String(String.UnicodeScalarView(u[(i + 2)...].prefix(2)))
+                if !(rest.hasPrefix(":") || rest.hasPrefix("=") || rest.hasPrefix("!") || rest == "<=" || rest == "<!") { return "(?" + rest }
+            }
+            i += 1
+        }
+        return nil
     }
 
     func value(_ node: Node) throws -> SigmaValue {
