@@ -15,93 +15,6 @@ import KubetrailCore
 /// value's bytes, with the patterns and the path compiled once per statement (SQLite's auxdata
 /// for a constant argument). NULL or a missing value is no match (0), never NULL.
 enum DetectionMatchers {
-    final class Patterns {
-        /// The shapes most rules' values have, matched with memcmp and memmem over the value
-        /// folded once; anything else goes to `WildcardPattern`.
-        enum Shape {
-            case exact([UInt8]), prefix([UInt8]), suffix([UInt8]), contains([UInt8])
-            case general(WildcardPattern)
-        }
-        let shapes: [Shape]
-        private var folded: [UInt8] = []
-
-        init?(_ spec: UnsafeRawBufferPointer) {
-            var s = JSONScanner(spec)
-            guard let texts = try? s.readStringArray() else { return nil }
-            shapes = texts.map(Self.shape)
-        }
-
-        /// A LIKE pattern (`\` escapes) as a shape: literal bytes folded, `%` only at its ends, no `_`.
-        static func shape(_ pattern: String) -> Shape {
-            let p = Array(pattern.utf8)
-            var literal: [UInt8] = []
-            var leading = false, trailing = false, simple = true
-            var i = 0
-            while i < p.count {
-                switch p[i] {
-                case UInt8(ascii: "\\"):
-                    guard i + 1 < p.count else { simple = false; break }
-                    if trailing { simple = false }
-                    literal.append(WildcardPattern.fold(p[i + 1]))
-                    i += 1
-                case UInt8(ascii: "%"):
-                    if literal.isEmpty && !trailing { leading = true } else { trailing = true }
-                case UInt8(ascii: "_"):
-                    simple = false
-                default:
-                    if trailing { simple = false }
-                    literal.append(WildcardPattern.fold(p[i]))
-                }
-                i += 1
-            }
-            guard simple, !literal.isEmpty else {
-                return .general(WildcardPattern(p, syntax: .like(escape: [UInt8(ascii: "\\")]), caseless: true))
-            }
-            switch (leading, trailing) {
-            case (false, false): return .exact(literal)
-            case (false, true): return .prefix(literal)
-            case (true, false): return .suffix(literal)
-            case (true, true): return .contains(literal)
-            }
-        }
-
-        /// `needle` in `haystack` (both non-empty, needle no longer): memchr to each candidate
-        /// first byte, memcmp from there.
-        static func contains(_ needle: [UInt8], in haystack: UnsafeBufferPointer<UInt8>) -> Bool {
-            let base = haystack.baseAddress!
-            let last = haystack.count - needle.count
-            var i = 0
-            return needle.withUnsafeBufferPointer { n in
-                while i <= last {
-                    guard let hit = memchr(base + i, Int32(n[0]), last - i + 1) else { return false }
-                    let at = base.distance(to: hit.assumingMemoryBound(to: UInt8.self))
-                    if memcmp(base + at, n.baseAddress!, n.count) == 0 { return true }
-                    i = at + 1
-                }
-                return false
-            }
-        }
-
-        func matches(_ value: UnsafeRawBufferPointer, _ control: QueryControl) throws -> Bool {
-            folded.removeAll(keepingCapacity: true)
-            folded.append(contentsOf: value.lazy.map(WildcardPattern.fold))
-            return try folded.withUnsafeBufferPointer { v in
-                for shape in shapes {
-                    switch shape {
-                    // Literals are never empty, so a value they fit in has a base address.
-                    case .exact(let l): if l.count == v.count, memcmp(v.baseAddress!, l, l.count) == 0 { return true }
-                    case .prefix(let l): if l.count <= v.count, memcmp(v.baseAddress!, l, l.count) == 0 { return true }
-                    case .suffix(let l): if l.count <= v.count, memcmp(v.baseAddress! + (v.count - l.count), l, l.count) == 0 { return true }
-                    case .contains(let l): if l.count <= v.count, Self.contains(l, in: v) { return true }
-                    case .general(let w):
-                        if try w.matches(value.bindMemory(to: UInt8.self), shouldStop: { control.stopped }) { return true }
-                    }
-                }
-                return false
-            }
-        }
-    }
-
     final class Keys {
         let keys: [String]
         init?(_ spec: UnsafeRawBufferPointer) {
@@ -126,14 +39,14 @@ enum DetectionMatchers {
             DetectionMatchers.call(context!) { ctx in
                 guard let patterns = try DetectionMatchers.patterns(context!, argv![1], 1) else { return false }
                 guard let value = DetectionMatchers.bytes(argv![0]) else { return false }
-                return try patterns.matches(value, ctx.control)
+                return try patterns.matches(value, shouldStop: { ctx.control.stopped })
             }
         }
         add("kubetrail_list_any", 2) { context, _, argv in
             DetectionMatchers.call(context!) { ctx in
                 guard let patterns = try DetectionMatchers.patterns(context!, argv![1], 1) else { return false }
                 guard let list = DetectionMatchers.bytes(argv![0]) else { return false }
-                return try DetectionMatchers.anyString(in: list, elementsOnly: true, patterns, ctx.control)
+                return try DetectionMatchers.anyString(in: list, patterns, ctx.control)
             }
         }
         add("kubetrail_json_text_any", 3) { context, _, argv in
@@ -186,9 +99,9 @@ enum DetectionMatchers {
         return made
     }
 
-    static func patterns(_ context: OpaquePointer, _ v: OpaquePointer?, _ index: Int32) throws -> Patterns? {
+    static func patterns(_ context: OpaquePointer, _ v: OpaquePointer?, _ index: Int32) throws -> CaselessPatterns? {
         guard let spec = bytes(v) else { return nil }
-        guard let p = cached(context, index, { Patterns(spec) }) else { throw Failure(message: "detection patterns must be a JSON array of LIKE patterns") }
+        guard let p = cached(context, index, { CaselessPatterns(json: spec) }) else { throw Failure(message: "detection patterns must be a JSON array of LIKE patterns") }
         return p
     }
 
@@ -204,29 +117,15 @@ enum DetectionMatchers {
         }
     }
 
-    /// A JSON string token (with its quotes) against the patterns, decoded only when it holds escapes.
-    static func stringMatches(_ token: UnsafeRawBufferPointer, _ patterns: Patterns, _ control: QueryControl) throws -> Bool {
-        let inner = UnsafeRawBufferPointer(rebasing: token[1..<(token.count - 1)])
-        guard inner.contains(UInt8(ascii: "\\")) else { return try patterns.matches(inner, control) }
-        var s = JSONScanner(token)
-        guard let decoded = try? s.readString() else { return false }
-        return try Array(decoded.utf8).withUnsafeBytes { try patterns.matches($0, control) }
+    /// A JSON string token (with its quotes) against the patterns.
+    static func stringMatches(_ token: UnsafeRawBufferPointer, _ patterns: CaselessPatterns, _ control: QueryControl) throws -> Bool {
+        try patterns.matches(jsonString: token, shouldStop: { control.stopped })
     }
 
     /// Any string element of a JSON array (a list column) matching.
-    static func anyString(in list: UnsafeRawBufferPointer, elementsOnly: Bool, _ patterns: Patterns, _ control: QueryControl) throws -> Bool {
-        var s = JSONScanner(list)
-        do {
-            guard s.peek() == UInt8(ascii: "[") else { throw Failure(message: "a list column holds something that is not a JSON array") }
-            try s.enterArray()
-            var first = true
-            while try s.nextElement(&first) {
-                let r = try s.skipValue()
-                if list[r.lowerBound] == UInt8(ascii: "\""), try stringMatches(UnsafeRawBufferPointer(rebasing: list[r]), patterns, control) { return true }
-            }
-        } catch let e as JSONError {
-            throw Failure(message: "a list column holds something that is not a JSON array (\(e))")
+    static func anyString(in list: UnsafeRawBufferPointer, _ patterns: CaselessPatterns, _ control: QueryControl) throws -> Bool {
+        do { return try patterns.matches(anyStringIn: list, shouldStop: { control.stopped }) } catch let e as CaselessPatterns.NotAList {
+            throw Failure(message: e.description)
         }
-        return false
     }
 }

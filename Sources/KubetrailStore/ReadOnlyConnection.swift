@@ -177,3 +177,64 @@ private let readOnlyPragmas: Set<String> = [
     "table_info", "table_xinfo", "table_list", "index_list", "index_info", "index_xinfo", "foreign_key_list",
     "integrity_check", "quick_check", "compile_options", "function_list", "collation_list", "page_count", "freelist_count",
 ]
+
+extension ReadOnlyConnection {
+    /// A dictionary's value by id (`ValueDictionary`), read by a statement of this connection.
+    final class ValueLookup {
+        private var stmt: OpaquePointer?
+        // Keeps the connection open while the statement lives.
+        private let connection: ReadOnlyConnection
+
+        init(_ connection: ReadOnlyConnection, table: String) throws {
+            self.connection = connection
+            guard sqlite3_prepare_v2(connection.handle, "SELECT value FROM \(quoteIdentifier(table)) WHERE id = ?", -1, &stmt, nil) == SQLITE_OK else {
+                throw StoreError.sql(String(cString: sqlite3_errmsg(connection.handle)))
+            }
+        }
+
+        deinit { sqlite3_finalize(stmt) }
+
+        func value(_ id: Int64) throws -> [UInt8]? {
+            defer { sqlite3_reset(stmt) }
+            sqlite3_bind_int64(stmt, 1, id)
+            switch sqlite3_step(stmt) {
+            case SQLITE_ROW:
+                guard let p = sqlite3_column_text(stmt, 0) else { return nil }
+                return Array(UnsafeRawBufferPointer(start: p, count: Int(sqlite3_column_bytes(stmt, 0))))
+            case SQLITE_DONE: return nil
+            case let rc: throw StoreError.sql("reading an interned value: " + String(cString: sqlite3_errstr(rc)))
+            }
+        }
+    }
+
+    func valueLookup(table: String) throws -> ValueLookup { try ValueLookup(self, table: table) }
+
+    /// Columns of one row of a table by rowid, read by a statement of this connection.
+    final class RowLookup {
+        private var stmt: OpaquePointer?
+        private let connection: ReadOnlyConnection
+        private let count: Int32
+
+        init(_ connection: ReadOnlyConnection, sql: String) throws {
+            self.connection = connection
+            guard sqlite3_prepare_v2(connection.handle, sql, -1, &stmt, nil) == SQLITE_OK else {
+                throw StoreError.sql(String(cString: sqlite3_errmsg(connection.handle)))
+            }
+            count = sqlite3_column_count(stmt)
+        }
+
+        deinit { sqlite3_finalize(stmt) }
+
+        func values(_ rowid: Int64) throws -> [QueryValue]? {
+            defer { sqlite3_reset(stmt) }
+            sqlite3_bind_int64(stmt, 1, rowid)
+            switch sqlite3_step(stmt) {
+            case SQLITE_ROW: return (0..<count).map { ReadOnlyConnection.value(stmt!, $0) }
+            case SQLITE_DONE: return nil
+            case let rc: throw StoreError.sql("reading an audit row: " + String(cString: sqlite3_errstr(rc)))
+            }
+        }
+    }
+
+    func rowLookup(_ sql: String) throws -> RowLookup { try RowLookup(self, sql: sql) }
+}

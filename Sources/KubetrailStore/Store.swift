@@ -33,6 +33,12 @@ public protocol Store: AnyObject, Sendable, CustomStringConvertible {
     func query<S: QuerySink>(_ sql: String, now: Timestamp, limits: QueryLimits, into sink: S) throws
 
     /// Row counts and time ranges of the four tables.
+    /// Reads audit rows for evaluation in Swift (`kubetrail detect`): the columns of the rows
+    /// `conditions` (SQL over the audit table's columns) select, in no set order, each handed
+    /// to `body` in place; returns the columns as a query would declare them.
+    func scanAudit(_ columns: [AuditScanColumn], where conditions: [String], limits: QueryLimits,
+                   _ body: (AuditScanRow) throws -> Void) throws -> [QueryColumn]
+
     func tableStats() throws -> [TableStats]
 
     /// The backend's query plan, one line per step.

@@ -28,6 +28,12 @@ public struct StoreRow {
         return UnsafeRawBufferPointer(start: p, count: p == nil ? 0 : n)
     }
 
+    /// A cell's text (UTF-8, no terminator), nil when it is NULL; one call fewer than `kind` and `bytes`.
+    func text(_ i: Int) -> UnsafeRawBufferPointer? {
+        guard let p = sqlite3_column_text(stmt, Int32(i)) else { return nil }
+        return UnsafeRawBufferPointer(start: p, count: Int(sqlite3_column_bytes(stmt, Int32(i))))
+    }
+
     /// The cell as a value (allocates for text and blobs).
     public func value(_ i: Int) -> QueryValue { ReadOnlyConnection.value(stmt, Int32(i)) }
 }

@@ -17,19 +17,26 @@ struct DetectBench: ParsableCommand {
     @Option(help: "Working directory (default: a new temp dir).") var dir: String?
     @Flag(help: "Also time each rule alone and print the slowest ten.") var perRule = false
     @Flag(help: "Keep the generated log and the database.") var keep = false
+    @Flag(help: "Use the log and database a run with --keep left in --dir (no generation or import).") var reuse = false
+    @Flag(help: "Time only kubetrail detect's evaluation, not the pack as SQL.") var scanOnly = false
     @Option(help: ArgumentHelp("Also a PostgreSQL server: the bench imports into a database of its own there.", valueName: "postgres://…"))
     var postgres: String?
 
     func run() throws {
         let work = dir ?? NSTemporaryDirectory() + "kubetrail-bench-detect-\(getpid())"
         try FileManager.default.createDirectory(atPath: work, withIntermediateDirectories: true)
-        defer { if !keep { try? FileManager.default.removeItem(atPath: work) } }
+        defer { if !keep && !reuse { try? FileManager.default.removeItem(atPath: work) } }
         let log = work + "/audit.log", db = work + "/kubetrail.db"
         let now = Timestamp.now
-        let bytes = try AuditEventGenerator.write(count: events, to: log, start: now.adding(microseconds: -Int64(hours) * 3_600_000_000), end: now)
-        say(String(format: "input     %d audit events, %.1f MB", events, Double(bytes) / 1e6))
         let kubetrail = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("kubetrail").path
-        _ = try ExportBench.run(kubetrail, ["import", "audit", log, "--db", db, "--no-progress"])
+        if reuse {
+            guard dir != nil, FileManager.default.fileExists(atPath: db) else { throw ValidationError("--reuse needs --dir with a database a run with --keep left") }
+            say("input     the log and database in \(work)")
+        } else {
+            let bytes = try AuditEventGenerator.write(count: events, to: log, start: now.adding(microseconds: -Int64(hours) * 3_600_000_000), end: now)
+            say(String(format: "input     %d audit events, %.1f MB", events, Double(bytes) / 1e6))
+            _ = try ExportBench.run(kubetrail, ["import", "audit", log, "--db", db, "--no-progress"])
+        }
         let pack = try RuleSet.load(directories: []).detections
         say("rules     \(pack.count) (the built-in pack), median of \(runs) runs, in-process")
 
@@ -48,15 +55,18 @@ struct DetectBench: ParsableCommand {
     }
 
     func measure(_ engine: String, _ store: any Store, _ pack: [Detection]) throws {
-        func median(_ sql: String, detections: [Detection]? = nil) throws -> (seconds: Double, rows: Int) {
+        func median(_ sql: String? = nil, detections: [Detection]? = nil) throws -> (seconds: Double, rows: Int) {
             var times: [Double] = []
             var rows = 0
             for _ in 0..<runs {
                 let counting = CountingSink(OutputFormat.csv.sink(writingTo: TextOutput(chunkHandler: { _ in })))
                 if let detections {
                     let findings = FindingsSink(detections, output: counting)
-                    times.append(try seconds { try store.query(sql, into: findings); try findings.finish() })
-                } else {
+                    times.append(try seconds {
+                        if let sql { try store.query(sql, into: findings) } else { try DetectionScan(detections).run(on: store, from: nil, to: nil, into: findings) }
+                        try findings.finish()
+                    })
+                } else if let sql {
                     times.append(try seconds { try store.query(sql, into: counting) })
                 }
                 rows = counting.rows
@@ -67,14 +77,19 @@ struct DetectBench: ParsableCommand {
         // the index; `verb || ''` makes the engine read every row, the scan the pack is held to.
         let indexed = try median("SELECT count(*) FROM kubernetes_audit_logs WHERE verb = 'x'")
         let scan = try median("SELECT count(*) FROM kubernetes_audit_logs WHERE verb || '' = 'x'")
-        let all = try median(DetectionQuery(pack, engine: store.engine).sql(from: nil, to: nil), detections: pack)
-        say(String(format: "%@  count where verb = 'x': %.1f ms (index)   full scan (verb || '' = 'x') %8.1f ms   whole pack %8.1f ms, %d findings   ratio to the scan %.1f (goal ≤ 10)",
-                     engine.padding(toLength: 10, withPad: " ", startingAt: 0), indexed.seconds * 1000, scan.seconds * 1000, all.seconds * 1000, all.rows,
-                     all.seconds / scan.seconds))
+        let viaSQL = scanOnly ? (seconds: 0, rows: 0) : try median(DetectionQuery(pack, engine: store.engine).sql(from: nil, to: nil), detections: pack)
+        let all = try median(detections: pack)
+        // The scan alone: the rows read and each one's rules looked up, none run.
+        let none = try median(detections: [])
+        say(String(format: "%@  count where verb = 'x': %.1f ms (index)   full scan (verb || '' = 'x') %8.1f ms", engine.padding(toLength: 10, withPad: " ", startingAt: 0),
+                     indexed.seconds * 1000, scan.seconds * 1000))
+        say(String(format: "            whole pack as SQL (--server) %8.1f ms, %d findings   ratio to the scan %.1f", viaSQL.seconds * 1000, viaSQL.rows, viaSQL.seconds / scan.seconds))
+        say(String(format: "            kubetrail detect's scan, no rule %8.1f ms   ratio to the scan %.1f", none.seconds * 1000, none.seconds / scan.seconds))
+        say(String(format: "            whole pack, kubetrail detect %8.1f ms, %d findings   ratio to the scan %.1f (goal ≤ 10)", all.seconds * 1000, all.rows, all.seconds / scan.seconds))
         guard perRule else { return }
         var each: [(String, Double, Int)] = []
         for d in pack {
-            let r = try median(DetectionQuery([d], engine: store.engine).sql(from: nil, to: nil), detections: [d])
+            let r = try median(detections: [d])
             each.append((d.name ?? d.id, r.seconds, r.rows))
         }
         for (name, s, rows) in each.sorted(by: { $0.1 > $1.1 }).prefix(10) {

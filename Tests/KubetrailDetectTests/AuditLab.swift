@@ -28,13 +28,24 @@ final class AuditLab {
         try store.write { tx in for row in rows { _ = try tx.insert(store.prepare(row)) } }
     }
 
-    /// (rule id, audit id) of every finding, in the order `detect` reports them.
+    /// (rule id, audit id) of every finding, in the order `detect` reports them. Found twice:
+    /// by the rules' SQL and by `DetectionScan`, which must agree row for row and value for value.
     func findings(_ detections: [Detection], from: Timestamp? = nil, to: Timestamp? = nil) throws -> [Finding] {
-        let collected = Collected()
-        let sink = FindingsSink(detections, output: collected)
-        try store.query(DetectionQuery(detections, engine: store.engine).sql(from: from, to: to), into: sink)
-        try sink.finish()
-        return collected.rows.map { Finding(rule: $0[0].text ?? "", auditID: $0[5].text ?? "", row: $0) }
+        let bySQL = Collected(), byScan = Collected()
+        let sqlSink = FindingsSink(detections, output: bySQL)
+        try store.query(DetectionQuery(detections, engine: store.engine).sql(from: from, to: to), into: sqlSink)
+        try sqlSink.finish()
+        let scanSink = FindingsSink(detections, output: byScan)
+        try DetectionScan(detections).run(on: store, from: from, to: to, into: scanSink)
+        try scanSink.finish()
+        guard bySQL.rows == byScan.rows, bySQL.columns == byScan.columns else {
+            throw ServerError("""
+                the SQL and the scan disagree on \(store.engine):
+                  SQL:  \(bySQL.columns.map(\.name)) \(bySQL.rows.map { "\($0[0]) \($0[5])" })
+                  scan: \(byScan.columns.map(\.name)) \(byScan.rows.map { "\($0[0]) \($0[5])" })
+                """)
+        }
+        return bySQL.rows.map { Finding(rule: $0[0].text ?? "", auditID: $0[5].text ?? "", row: $0) }
     }
 
     struct Finding: Equatable {

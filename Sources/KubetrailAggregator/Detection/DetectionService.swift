@@ -11,7 +11,7 @@ import Metrics
 /// again gives the same finding id, stored once).
 final class DetectionService: @unchecked Sendable {
     let store: any Store
-    let query: DetectionQuery
+    let scan: DetectionScan
     let settings: DetectionSettings
     let logger: Logger
     /// Chain entries per query: bounds one evaluation's memory and transaction.
@@ -24,7 +24,7 @@ final class DetectionService: @unchecked Sendable {
 
     init(store: any Store, detections: [Detection], settings: DetectionSettings, logger: Logger) {
         self.store = store
-        self.query = DetectionQuery(detections, engine: store.engine)
+        self.scan = DetectionScan(detections)
         self.settings = settings
         self.logger = logger
     }
@@ -98,9 +98,9 @@ final class DetectionService: @unchecked Sendable {
             let to = min(last, from + batchEntries)
             let now = Timestamp.now
             var findings: [Finding] = []
-            let reader = FindingsReader(query.detections) { findings.append($0) }
+            let reader = FindingsReader(scan.detections) { findings.append($0) }
             let started = Date()
-            try store.query(query.sql(cluster: cluster, after: from, through: to), into: reader)
+            try scan.run(on: store, cluster: cluster, after: from, through: to, into: reader)
             var next = lastSeq
             var stored = 0
             try store.write { tx in

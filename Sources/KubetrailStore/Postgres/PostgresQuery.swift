@@ -13,6 +13,22 @@ struct PostgresQuery {
     let limits: QueryLimits
 
     func run(_ sql: String, into sink: some QuerySink) throws {
+        var types: [UInt32] = []
+        var values: [QueryValue] = []
+        try stream(sql, begin: { columns in
+            types = columns.map(\.type)
+            values = Array(repeating: .null, count: columns.count)
+            try sink.begin(columns: columns.map { QueryColumn(name: $0.name, declaredType: PostgresValues.declaredType($0.type)) })
+        }, row: { row in
+            for i in 0..<row.count { values[i] = PostgresValues.value(row, i, type: types[i]) }
+            try sink.row(values)
+        })
+        if !types.isEmpty { try sink.end() }
+    }
+
+    /// Runs `sql` under the limits, handing each row to `row` in place (after `begin` with the
+    /// columns, also when there are none). Rows and value sizes are counted here.
+    func stream(_ sql: String, begin: ([PostgresColumn]) throws -> Void, row: (PostgresRow) throws -> Void) throws {
         let c = connection
         try c.execute("BEGIN READ ONLY")
         defer { if c.inTransaction { _ = try? c.execute("ROLLBACK") } }
@@ -32,28 +48,17 @@ struct PostgresQuery {
             if let deadline, Date() >= deadline { return QueryControl.timeLimitMessage }
             return nil
         }, heartbeat: limits.heartbeat.map { h in { h() } })
-        var types: [UInt32] = []
-        var begun = false
         var rows = 0
-        var values: [QueryValue] = []
         do {
-            try c.stream(sql, stop: stop, begin: { columns in
-                types = columns.map(\.type)
-                values = Array(repeating: .null, count: columns.count)
-                begun = true
-                try sink.begin(columns: columns.map { QueryColumn(name: $0.name, declaredType: PostgresValues.declaredType($0.type)) })
-            }, row: { row in
+            try c.stream(sql, stop: stop, begin: begin, row: { r in
                 rows += 1
                 if let max = limits.maxRows, rows > max {
                     throw StoreError.limit("the result has more than \(max) rows; add a LIMIT or narrow the query")
                 }
-                for i in 0..<row.count {
-                    if row.bytes(i).count > limits.maxValueBytes {
-                        throw StoreError.limit("a value is longer than \(limits.maxValueBytes) bytes, the most a query may read")
-                    }
-                    values[i] = PostgresValues.value(row, i, type: types[i])
+                for i in 0..<r.count where r.bytes(i).count > limits.maxValueBytes {
+                    throw StoreError.limit("a value is longer than \(limits.maxValueBytes) bytes, the most a query may read")
                 }
-                try sink.row(values)
+                try row(r)
             })
         } catch let f as PostgresConnection.Failure {
             // 57014: canceled, by statement_timeout or by the cancel this side sent.
@@ -62,7 +67,6 @@ struct PostgresQuery {
         } catch let s as PostgresConnection.Stopped {
             throw StoreError.limit(s.reason)
         }
-        if begun, !types.isEmpty { try sink.end() }
         try c.execute("COMMIT")
     }
 }
