@@ -110,25 +110,34 @@ public struct AuditScanRow {
 final class AuditScanState {
     var types: [UInt32] = []
     private let lookups: [ReadOnlyConnection.ValueLookup?]
-    private let interned: [Bool]
     private var cache: [[Int64: [UInt8]]]
     private static let maxCached = 4096
-    /// SQLite: each cell's column in the statement; -1 for one read after, by rowid (the
-    /// statement's last column), with `deferred`.
-    let position: [Int]
+    /// Read for every cell of every row, so kept where reading costs no reference count (an
+    /// array property is retained on each read): which cells are interned, and (SQLite) each
+    /// cell's column in the statement, -1 for one read after, by rowid (the statement's last
+    /// column), with `deferred`.
+    private let interned: UnsafeMutableBufferPointer<Bool>
+    let position: UnsafeMutableBufferPointer<Int>
     private let deferred: ReadOnlyConnection.RowLookup?
     private let deferredIndex: [Int]
     private var deferredRow: (rowid: Int64, values: [QueryValue])?
 
     init(_ lookups: [ReadOnlyConnection.ValueLookup?] = [], position: [Int] = [], deferred: ReadOnlyConnection.RowLookup? = nil) {
         self.lookups = lookups
-        interned = lookups.map { $0 != nil }
+        interned = .allocate(capacity: lookups.count)
+        _ = interned.initialize(from: lookups.map { $0 != nil })
         cache = Array(repeating: [:], count: lookups.count)
-        self.position = position
+        self.position = .allocate(capacity: position.count)
+        _ = self.position.initialize(from: position)
         self.deferred = deferred
         var index: [Int] = [], n = 0
         for p in position { index.append(p < 0 ? n : -1); if p < 0 { n += 1 } }
         deferredIndex = index
+    }
+
+    deinit {
+        interned.deallocate()
+        position.deallocate()
     }
 
     func deferredValue(_ i: Int, _ row: StoreRow) throws -> QueryValue {

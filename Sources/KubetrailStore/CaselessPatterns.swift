@@ -5,8 +5,9 @@ import KubetrailCore
 /// detections compare text: the SQLite functions of `DetectionMatchers` and the evaluator of
 /// `kubetrail detect` use the same one, so a rule answers the same on both.
 ///
-/// Most rules' values are a literal, a prefix, a suffix or a substring: those are matched with
-/// memcmp and memchr over the value folded once; anything else goes to `WildcardPattern`.
+/// Most rules' values are a literal, a prefix, a suffix or a substring: literals are compared
+/// folding the value's bytes as they are read, substrings found by one automaton (however many
+/// there are) that folds as it reads; anything else goes to `WildcardPattern`.
 /// Patterns of ASCII fold ASCII letters (as SQLite's NOCASE); a pattern with other letters is
 /// compared with both sides lower-cased by Unicode's rules, as kubetrail's `match` does.
 /// Not for concurrent use: it keeps one buffer for the folded value.
@@ -25,9 +26,9 @@ public final class CaselessPatterns {
 
     public init(like patterns: [String]) {
         var shapes = patterns.map(Self.shape)
-        // Many substrings: one pass of an automaton over the value instead of one search each.
+        // Substrings: one pass of an automaton that folds as it reads, whatever their number.
         let needles = shapes.compactMap { if case .contains(let l) = $0 { return l } else { return nil } }
-        if needles.count >= 4, let automaton = MultiSubstring(needles) {
+        if !needles.isEmpty, let automaton = MultiSubstring(needles, caseless: true) {
             shapes.removeAll { if case .contains = $0 { return true } else { return false } }
             shapes.append(.containsAny(automaton))
         }
@@ -98,22 +99,14 @@ public final class CaselessPatterns {
     /// The value (UTF-8) against every pattern. `shouldStop` ends a general pattern's search
     /// (thrown as `WildcardPattern.Stopped`).
     public func matches(_ value: UnsafeRawBufferPointer, shouldStop: () -> Bool) throws -> Bool {
-        if value.count > folded.count {
-            folded.deallocate()
-            folded = .allocate(capacity: max(value.count, folded.count * 2))
-        }
-        let n = value.count
-        for i in 0..<n { folded[i] = WildcardPattern.fold(value[i]) }
         var lowered: String?
-        let v = UnsafeBufferPointer(rebasing: folded[0..<n])
         for shape in shapes {
             switch shape {
-            // Literals are never empty, so a value they fit in has a base address.
-            case .exact(let l): if l.count == v.count, memcmp(v.baseAddress!, l, l.count) == 0 { return true }
-            case .prefix(let l): if l.count <= v.count, memcmp(v.baseAddress!, l, l.count) == 0 { return true }
-            case .suffix(let l): if l.count <= v.count, memcmp(v.baseAddress! + (v.count - l.count), l, l.count) == 0 { return true }
-            case .contains(let l): if l.count <= v.count, Self.contains(l, in: v) { return true }
-            case .containsAny(let m): if m.occurs(in: v) { return true }
+            case .exact(let l): if l.count == value.count, Self.foldedEquals(value, 0, l) { return true }
+            case .prefix(let l): if l.count <= value.count, Self.foldedEquals(value, 0, l) { return true }
+            case .suffix(let l): if l.count <= value.count, Self.foldedEquals(value, value.count - l.count, l) { return true }
+            case .contains(let l): if l.count <= value.count, try matchesFolded(value, l) { return true }
+            case .containsAny(let m): if m.occurs(in: value) { return true }
             case .general(let w):
                 if try w.matches(value.bindMemory(to: UInt8.self), shouldStop: shouldStop) { return true }
             case .unicode(let w):
@@ -122,6 +115,27 @@ public final class CaselessPatterns {
             }
         }
         return false
+    }
+
+    /// `value[at...]` starts with `literal` (folded), reading the value's letters folded.
+    @inline(__always) static func foldedEquals(_ value: UnsafeRawBufferPointer, _ at: Int, _ literal: [UInt8]) -> Bool {
+        literal.withUnsafeBufferPointer { l in
+            for i in 0..<l.count {
+                let b = value[at + i]
+                if (b &- 0x41 < 26 ? b | 0x20 : b) != l[i] { return false }
+            }
+            return true
+        }
+    }
+
+    /// A substring search over the value folded into the buffer (only when an automaton could not be built).
+    private func matchesFolded(_ value: UnsafeRawBufferPointer, _ needle: [UInt8]) throws -> Bool {
+        if value.count > folded.count {
+            folded.deallocate()
+            folded = .allocate(capacity: max(value.count, folded.count * 2))
+        }
+        for i in 0..<value.count { folded[i] = WildcardPattern.fold(value[i]) }
+        return Self.contains(needle, in: UnsafeBufferPointer(rebasing: folded[0..<value.count]))
     }
 
     /// A JSON string token (with its quotes) against the patterns, decoded only when it holds escapes.

@@ -12,13 +12,18 @@ struct MultiSubstring {
     private let accepting: [Bool]
 
     /// Nil when the automaton would not fit its 16-bit states; the caller searches one by one.
-    init?(_ needles: [[UInt8]]) {
+    /// `caseless`: the needles are folded (ASCII lower case) and a value's upper-case letters
+    /// are read as their lower case, so the value needs no folded copy.
+    init?(_ needles: [[UInt8]], caseless: Bool = false) {
         var classes = [UInt8](repeating: 0, count: 256)
         var count = 1
         for n in needles { for b in n where classes[Int(b)] == 0 {
             guard count < 255 else { return nil }
             classes[Int(b)] = UInt8(count); count += 1
         } }
+        if caseless {
+            for b in UInt8(ascii: "a")...UInt8(ascii: "z") where classes[Int(b)] != 0 { classes[Int(b - 0x20)] = classes[Int(b)] }
+        }
         let total = needles.reduce(1) { $0 + $1.count }
         guard total < Int(UInt16.max) else { return nil }
         // The trie.
@@ -66,7 +71,7 @@ struct MultiSubstring {
         self.accepting = accepting
     }
 
-    func occurs(in value: UnsafeBufferPointer<UInt8>) -> Bool {
+    func occurs(in value: UnsafeRawBufferPointer) -> Bool {
         classes.withUnsafeBufferPointer { classes in
             next.withUnsafeBufferPointer { next in
                 accepting.withUnsafeBufferPointer { accepting in

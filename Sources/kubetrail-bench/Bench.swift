@@ -8,7 +8,7 @@ struct Bench: AsyncParsableCommand {
         commandName: "kubetrail-bench",
         abstract: "Benchmarks that print each figure next to a baseline measured in the same run.",
         discussion: "Build in release: swift run -c release kubetrail-bench import",
-        subcommands: [ImportBench.self, StoreBench.self, IngestBench.self, AgentBench.self, WatchBench.self, E2EBench.self, ExportBench.self, DetectBench.self, Generate.self, FuzzWire.self])
+        subcommands: [ImportBench.self, StoreBench.self, IngestBench.self, AgentBench.self, WatchBench.self, E2EBench.self, ExportBench.self, DetectBench.self, AlertLatencyBench.self, Generate.self, FuzzWire.self])
 }
 
 struct Generate: ParsableCommand {

@@ -39,7 +39,7 @@ struct DetectCommand: ParsableCommand {
     @Flag(help: "List the rules instead of running them.")
     var list = false
 
-    @Flag(help: "Print the SQL the rules run as, for the store's engine, instead of running it.")
+    @Flag(help: "Print the rules as one SQL query for the store's engine (what --server runs; a local store gives the same findings from kubetrail's own evaluation), instead of running them.")
     var showSql = false
 
     @Option(help: ArgumentHelp("Exit 1 when a finding is this severe or worse (informational, low, medium, high, critical).", valueName: "SEVERITY"))

@@ -73,6 +73,8 @@ extension QueryValue {
 struct AuditEvent {
     private(set) var object: [String: Any]
     private(set) var auditID = UUID().uuidString.lowercased()
+    /// JSON keys written with their first letter as a `\u` escape, as some encoders may.
+    private(set) var escapedKeys: [String] = []
 
     /// The first event of a fixture file (`audit/falco-trace-files/exec_pod.json`).
     init(fixture: String) throws {
@@ -105,7 +107,18 @@ struct AuditEvent {
         var o = object
         o["auditID"] = auditID
         let data = try! JSONSerialization.data(withJSONObject: o, options: [.sortedKeys])
-        return String(decoding: data, as: UTF8.self)
+        var text = String(decoding: data, as: UTF8.self)
+        for key in escapedKeys {
+            let first = key.unicodeScalars.first!.value
+            text = text.replacingOccurrences(of: "\"\(key)\":", with: "\"" + String(format: "\\u%04x", first) + key.dropFirst() + "\":")
+        }
+        return text
+    }
+
+    func escapingKey(_ key: String) -> AuditEvent {
+        var copy = self
+        copy.escapedKeys.append(key)
+        return copy
     }
 }
 

@@ -125,6 +125,19 @@ import KubetrailTables
             """.replacingOccurrences(of: "            ", with: ""), events, on: backend) == [3, 4, 5, 6])
     }
 
+    /// A key written with a `\u` escape is the same key: found by the SQL and by the evaluator,
+    /// which otherwise skips documents whose bytes lack the path's last key.
+    @Test(arguments: TestBackend.allCases) func escapedJSONKeysAreTheSameKeys(_ backend: TestBackend) throws {
+        let pod = try AuditEvent(fixture: Self.privilegedPod)
+        let events = [pod.with("requestObject.spec.hostIPC", true).escapingKey("hostIPC"),
+                      pod.with("requestObject.spec.hostIPC", true),
+                      pod.with("requestObject.spec.hostIPC", false).escapingKey("hostIPC"),
+                      pod]
+        #expect(events[0].json.contains("\\u0068ostIPC"))
+        #expect(try matches("    s:\n        requestObject.spec.hostIPC: true\n    condition: s", events, on: backend) == [0, 1])
+        #expect(try matches("    s:\n        requestObject.spec.hostIPC|exists: true\n    condition: s", events, on: backend) == [0, 1, 2])
+    }
+
     @Test(arguments: TestBackend.allCases) func timeRangeAndOrderOfFindings(_ backend: TestBackend) throws {
         let e = try AuditEvent(fixture: Self.exec)
         let events = [e.with("stageTimestamp", "2026-12-01T10:00:00.000000Z"), e.with("stageTimestamp", "2026-12-01T09:00:00.000000Z"),

@@ -98,10 +98,18 @@ public struct DetectionScan {
         /// The folded pair of the current row: verb, 0, resource (a NULL is 0xFF, which no UTF-8 text has).
         private let key = UnsafeMutableBufferPointer<UInt8>.allocate(capacity: 512)
 
-        deinit { key.deallocate() }
+        /// `tests` unretained, for the per-row loop (see `AllOf`).
+        private let testRefs: UnsafeMutableBufferPointer<Unmanaged<RowTest>>
+
+        deinit {
+            key.deallocate()
+            testRefs.deallocate()
+        }
 
         init(_ scan: DetectionScan) {
             tests = scan.detections.map { RowTest.compile($0.predicate.cheapestFirst(), cell: { scan.cells[$0]! }) }
+            testRefs = .allocate(capacity: tests.count)
+            _ = testRefs.initialize(from: tests.map { Unmanaged.passUnretained($0) })
             func set(_ values: [String]?) -> Set<[UInt8]>? { values.map { Set($0.map { Array($0.utf8) }) } }
             verbs = scan.detections.map { set($0.predicate.requiredValues(of: "verb")) }
             resources = scan.detections.map { set($0.predicate.requiredValues(of: "resource")) }
@@ -112,7 +120,7 @@ public struct DetectionScan {
         /// The numbers of the rules the row matches, in rule order.
         func rules(_ row: AuditScanRow) throws -> [Int] {
             var found: [Int] = []
-            for i in try candidates(row) where try tests[i].matches(row) { found.append(i) }
+            for i in try candidates(row) where try testRefs[i]._withUnsafeGuaranteedRef({ try $0.matches(row) }) { found.append(i) }
             return found
         }
 

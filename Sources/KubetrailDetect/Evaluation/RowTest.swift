@@ -34,20 +34,34 @@ class RowTest {
     }
 }
 
+/// Terms kept unretained (the node owns them in `owned`): iterating an array of classes
+/// counts a reference per element per row.
 final class AllOf: RowTest {
-    let terms: ContiguousArray<RowTest>
-    init(_ terms: [RowTest]) { self.terms = ContiguousArray(terms) }
+    private let owned: [RowTest]
+    private let terms: UnsafeMutableBufferPointer<Unmanaged<RowTest>>
+    init(_ terms: [RowTest]) {
+        owned = terms
+        self.terms = .allocate(capacity: terms.count)
+        _ = self.terms.initialize(from: terms.map { Unmanaged.passUnretained($0) })
+    }
+    deinit { terms.deallocate() }
     override func matches(_ row: AuditScanRow) throws -> Bool {
-        for t in terms where try !t.matches(row) { return false }
+        for t in terms where try !t._withUnsafeGuaranteedRef({ try $0.matches(row) }) { return false }
         return true
     }
 }
 
 final class AnyOf: RowTest {
-    let terms: ContiguousArray<RowTest>
-    init(_ terms: [RowTest]) { self.terms = ContiguousArray(terms) }
+    private let owned: [RowTest]
+    private let terms: UnsafeMutableBufferPointer<Unmanaged<RowTest>>
+    init(_ terms: [RowTest]) {
+        owned = terms
+        self.terms = .allocate(capacity: terms.count)
+        _ = self.terms.initialize(from: terms.map { Unmanaged.passUnretained($0) })
+    }
+    deinit { terms.deallocate() }
     override func matches(_ row: AuditScanRow) throws -> Bool {
-        for t in terms where try t.matches(row) { return true }
+        for t in terms where try t._withUnsafeGuaranteedRef({ try $0.matches(row) }) { return true }
         return false
     }
 }
@@ -78,28 +92,58 @@ final class FieldTest: RowTest {
     }
     let source: Source
     let test: Test
-    /// Results by dictionary id, for a column whose values are interned (`AuditScanRow.valueID`).
+    /// The same, flattened, for the per-row path: reading an enum's payload costs a reference count.
+    private let cell: Int
+    private let columnText: Bool
+    private let textPatterns: CaselessPatterns?
+    /// A JSON path's last key, quoted, when its characters are ones only a `\u` escape could
+    /// write otherwise: a document without it (and without `\u`) has nothing at the path, which
+    /// a search of its bytes tells faster than walking it. A pod's spec is walked by a dozen
+    /// rules for keys (`hostIPC`, `privileged`) most specs do not have.
+    private let lastKey: [UInt8]?
+    /// Results by dictionary id, for a column whose values are interned (`AuditScanRow.valueID`):
+    /// small ids in a table (-1 unknown), others in a dictionary.
+    private let memoTable = UnsafeMutableBufferPointer<Int8>.allocate(capacity: 4096)
     private var memo: [Int64: Bool] = [:]
 
-    init(_ field: AuditField, cell: (String) -> Int, patterns: [[WildcardPart]]) {
-        source = Self.source(field, cell)
+    convenience init(_ field: AuditField, cell: (String) -> Int, patterns: [[WildcardPart]]) {
         // `*` alone is any value at all (SigmaHQ's `hostPath: '*'` is an object): not null.
-        test = patterns.contains([.anyRun]) ? .anyValue : .patterns(CaselessPatterns(like: patterns.map(PredicateSQL.like)))
+        self.init(Self.source(field, cell), patterns.contains([.anyRun]) ? .anyValue : .patterns(CaselessPatterns(like: patterns.map(PredicateSQL.like))))
     }
 
-    init(_ field: AuditField, cell: (String) -> Int, test: ValueTest) {
-        source = Self.source(field, cell)
+    convenience init(_ field: AuditField, cell: (String) -> Int, test: ValueTest) {
+        let compiled: Test
         switch test {
         case .equals, .wildcard: preconditionFailure("text tests are patterns")
-        case .exists(let present): self.test = .exists(present)
-        case .isNull: self.test = .isNull
-        case .number(let n): self.test = .number(n)
-        case .bool(let b): self.test = .bool(b)
+        case .exists(let present): compiled = .exists(present)
+        case .isNull: compiled = .isNull
+        case .number(let n): compiled = .number(n)
+        case .bool(let b): compiled = .bool(b)
         // A pattern the rule parser accepted compiles (RuleSet checks); nil would match nothing.
-        case .regex(let r): self.test = .regex(try? NSRegularExpression(pattern: r))
-        case .cidr(let n): self.test = .cidr(IPNetwork(n))
+        case .regex(let r): compiled = .regex(try? NSRegularExpression(pattern: r))
+        case .cidr(let n): compiled = .cidr(IPNetwork(n))
         }
+        self.init(Self.source(field, cell), compiled)
     }
+
+    private init(_ source: Source, _ test: Test) {
+        self.source = source
+        self.test = test
+        switch source {
+        case .column(let c, let integer): cell = c; columnText = !integer
+        case .list(let c), .json(let c, _): cell = c; columnText = false
+        }
+        if case .patterns(let p) = test { textPatterns = p } else { textPatterns = nil }
+        if case .json(_, let path) = source, let key = path.last, !key.isEmpty,
+           key.utf8.allSatisfy({ ($0 >= 0x30 && $0 <= 0x39) || ($0 | 0x20 >= 0x61 && $0 | 0x20 <= 0x7A) || $0 == 0x5F || $0 == 0x2D || $0 == 0x2E }) {
+            lastKey = Array("\"\(key)\"".utf8)
+        } else {
+            lastKey = nil
+        }
+        memoTable.initialize(repeating: -1)
+    }
+
+    deinit { memoTable.deallocate() }
 
     private static func source(_ field: AuditField, _ cell: (String) -> Int) -> Source {
         switch field {
@@ -113,6 +157,13 @@ final class FieldTest: RowTest {
     override func matches(_ row: AuditScanRow) throws -> Bool {
         // A test of an interned value depends on nothing else: known after the first row with it.
         guard let id = row.valueID(cell) else { return try evaluate(row) }
+        if id >= 0 && id < memoTable.count {
+            let known = memoTable[Int(id)]
+            if known >= 0 { return known == 1 }
+            let r = try evaluate(row)
+            memoTable[Int(id)] = r ? 1 : 0
+            return r
+        }
         if let known = memo[id] { return known }
         let r = try evaluate(row)
         if memo.count >= 4096 { memo.removeAll(keepingCapacity: true) }
@@ -120,13 +171,11 @@ final class FieldTest: RowTest {
         return r
     }
 
-    private var cell: Int {
-        switch source {
-        case .column(let cell, _), .list(let cell), .json(let cell, _): return cell
-        }
-    }
-
     private func evaluate(_ row: AuditScanRow) throws -> Bool {
+        // The common case first: patterns on a text column.
+        if columnText, let p = textPatterns {
+            return try row.withText(cell) { v in try v.map { try p.matches($0, shouldStop: Self.never) } ?? false }
+        }
         switch source {
         case .column(let cell, true):
             // A number on the integer column (`responseStatus.code: 403`): read as one, no text.
@@ -168,11 +217,21 @@ final class FieldTest: RowTest {
 
     private func json(_ document: UnsafeRawBufferPointer?, _ path: [String]) throws -> Bool {
         guard let document else { return try values(nil, [], kind: .json) }
+        if let lastKey, !Self.occurs(lastKey, in: document), !Self.occurs(Self.unicodeEscape, in: document) {
+            return try values(document, [], kind: .json)
+        }
         let reached: [Range<Int>]
         do { reached = try JSONLaxPath.values(in: document, path: path) } catch {
             throw NotJSON(reason: "\(error)")
         }
         return try values(document, reached, kind: .json)
+    }
+
+    private static let unicodeEscape = Array("\\u".utf8)
+
+    private static func occurs(_ needle: [UInt8], in haystack: UnsafeRawBufferPointer) -> Bool {
+        guard let base = haystack.baseAddress, haystack.count >= needle.count else { return false }
+        return needle.withUnsafeBytes { c_memmem(base, haystack.count, $0.baseAddress!, needle.count) != nil }
     }
 
     struct NotJSON: Error, CustomStringConvertible {
@@ -245,3 +304,7 @@ final class FieldTest: RowTest {
         return try? s.readString()
     }
 }
+
+/// glibc's memmem (SIMD two-way search), which Glibc's Swift module leaves out (a GNU extension).
+@_silgen_name("memmem")
+private func c_memmem(_ haystack: UnsafeRawPointer, _ haystackLength: Int, _ needle: UnsafeRawPointer, _ needleLength: Int) -> UnsafeMutableRawPointer?
