@@ -52,8 +52,8 @@ func daysFromCivil(_ year: Int64, _ month: Int64, _ day: Int64) -> Int64 {
     return era * 146_097 + doe - 719_468
 }
 
-@usableFromInline
-func civilFromDays(_ days: Int64) -> (year: Int64, month: Int64, day: Int64) {
+/// The proleptic Gregorian date `days` after 1970-01-01 (Howard Hinnant's algorithm).
+public func civilFromDays(_ days: Int64) -> (year: Int64, month: Int64, day: Int64) {
     let z = days + 719_468
     let era = (z >= 0 ? z : z - 146_096) / 146_097
     let doe = z - era * 146_097

@@ -1,3 +1,4 @@
+import KubetrailCore
 import Foundation
 
 /// The distinct values of one string column chunk, numbered in order of first appearance: an
@@ -19,7 +20,7 @@ struct ByteDictionary {
 
     /// The entry number of `value`, adding it when new.
     mutating func index(of value: UnsafeRawBufferPointer) -> UInt32 {
-        let h = Self.hash(value)
+        let h = ByteHash.of(value)
         let mask = slots.count - 1
         var slot = Int(truncatingIfNeeded: h) & mask
         while true {
@@ -51,24 +52,5 @@ struct ByteDictionary {
             while slots[slot] != 0 { slot = (slot + 1) & mask }
             slots[slot] = Int32(i + 1)
         }
-    }
-
-    static func hash(_ b: UnsafeRawBufferPointer) -> UInt64 {
-        var h: UInt64 = 0x9E37_79B9_7F4A_7C15 ^ UInt64(b.count)
-        var i = 0
-        while i + 8 <= b.count {
-            h = (h ^ b.loadUnaligned(fromByteOffset: i, as: UInt64.self)) &* 0xFF51_AFD7_ED55_8CCD
-            h ^= h >> 32
-            i += 8
-        }
-        var tail: UInt64 = 0
-        var shift: UInt64 = 0
-        while i < b.count {
-            tail |= UInt64(b[i]) << shift
-            shift += 8
-            i += 1
-        }
-        h = (h ^ tail) &* 0xC4CE_B9FE_1A85_EC53
-        return h ^ (h >> 29)
     }
 }

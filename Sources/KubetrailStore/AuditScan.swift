@@ -32,17 +32,37 @@ public struct AuditScanRow {
     let postgres: PostgresRow?
     /// Owned by the scan, which outlives its rows: no reference counting per cell read.
     unowned(unsafe) let scan: AuditScanState
+    /// The scan's per-cell tables, copied once per row: a method called through `scan` retains
+    /// it, and these are read for every cell a rule tests.
+    private let interned: UnsafeMutableBufferPointer<Bool>
+    private let position: UnsafeMutableBufferPointer<Int>
+    private let converted: UnsafeMutableBufferPointer<Bool>
+    private let interners: UnsafeMutableBufferPointer<Unmanaged<ValueInterner>?>
+    private let number: Int
+
+    init(sqlite: StoreRow?, postgres: PostgresRow?, scan: AuditScanState) {
+        self.sqlite = sqlite
+        self.postgres = postgres
+        self.scan = scan
+        interned = scan.interned
+        position = scan.position
+        converted = scan.converted
+        interners = scan.interners
+        number = scan.row
+    }
+
+    @inline(__always) private func isInterned(_ i: Int) -> Bool { i < interned.count && interned[i] }
 
     /// The cell's text as UTF-8 (a list as a JSON array of strings, a JSON document as JSON, an
     /// integer in decimal), or nil when it is NULL.
     public func withText<R>(_ i: Int, _ body: (UnsafeRawBufferPointer?) throws -> R) throws -> R {
         if let row = sqlite {
-            let at = scan.position[i]
+            let at = position[i]
             if at < 0 {
                 guard case .text(var text) = try scan.deferredValue(i, row) else { return try body(nil) }
                 return try text.withUTF8 { try body(UnsafeRawBufferPointer($0)) }
             }
-            if scan.isInterned(i) {
+            if isInterned(i) {
                 guard row.kind(at) != .null else { return try body(nil) }
                 return try scan.withValue(column: i, id: row.int(at), body)
             }
@@ -50,23 +70,28 @@ public struct AuditScanRow {
         }
         let row = postgres!
         if row.isNull(i) { return try body(nil) }
-        switch scan.types[i] {
-        case PostgresValues.textArrayOID, PostgresValues.varcharArrayOID, PostgresValues.timestamptzOID, PostgresValues.timestampOID:
-            guard case .text(var text) = PostgresValues.value(row, i, type: scan.types[i]) else { return try body(row.bytes(i)) }
+        // Binary values are read as SQLite shows them: a list as a JSON array, a time in RFC 3339.
+        guard converted[i] else { return try body(row.bytes(i)) }
+        switch PostgresBinaryValues.value(row.bytes(i), type: scan.types[i]) {
+        case .text(var text): return try text.withUTF8 { try body(UnsafeRawBufferPointer($0)) }
+        case .int(let n):
+            var text = String(n)
             return try text.withUTF8 { try body(UnsafeRawBufferPointer($0)) }
-        default:
-            return try body(row.bytes(i))
+        default: return try body(row.bytes(i))
         }
     }
 
     /// An integer cell's value; nil when it is NULL or not an integer.
     public func integer(_ i: Int) -> Int64? {
-        if let row = sqlite, !scan.isInterned(i), scan.position[i] >= 0 {
-            switch row.kind(scan.position[i]) {
-            case .int: return row.int(scan.position[i])
+        if let row = sqlite, !isInterned(i), position[i] >= 0 {
+            switch row.kind(position[i]) {
+            case .int: return row.int(position[i])
             case .null: return nil
             default: break
             }
+        }
+        if let row = postgres, converted[i] {
+            return row.isNull(i) ? nil : PostgresBinaryValues.integer(row.bytes(i), type: scan.types[i])
         }
         return try? withText(i) { $0.flatMap(Self.decimal) }
     }
@@ -89,18 +114,24 @@ public struct AuditScanRow {
     /// For a column whose values are kept once in a dictionary (SQLite's interned columns), the
     /// value's id there: equal ids are equal values, so a test of one need not be repeated.
     public func valueID(_ i: Int) -> Int64? {
-        guard let row = sqlite, scan.isInterned(i), row.kind(scan.position[i]) != .null else { return nil }
-        return row.int(scan.position[i])
+        guard let row = sqlite else {
+            // PostgreSQL's values are numbered by the scan as they come (`ValueInterner`).
+            guard i < interners.count, let interner = interners[i], let cells = postgres, !cells.isNull(i) else { return nil }
+            return interner._withUnsafeGuaranteedRef { $0.id(cells.bytes(i), row: number) }
+        }
+        guard isInterned(i), row.kind(position[i]) != .null else { return nil }
+        return row.int(position[i])
     }
 
     /// The cell as a value, for output.
     public func value(_ i: Int) throws -> QueryValue {
         if let row = sqlite {
-            if scan.position[i] < 0 { return try scan.deferredValue(i, row) }
-            guard scan.isInterned(i) else { return row.value(scan.position[i]) }
+            if position[i] < 0 { return try scan.deferredValue(i, row) }
+            guard isInterned(i) else { return row.value(position[i]) }
             return try withText(i) { $0.map { .text(String(decoding: $0, as: UTF8.self)) } ?? .null }
         }
-        return PostgresValues.value(postgres!, i, type: scan.types[i])
+        let row = postgres!
+        return row.isNull(i) ? .null : PostgresBinaryValues.value(row.bytes(i), type: scan.types[i])
     }
 }
 
@@ -108,7 +139,18 @@ public struct AuditScanRow {
 /// read by id from their dictionary once, then from memory (a dictionary has few values: at
 /// most 46 per column in the fixtures' logs).
 final class AuditScanState {
-    var types: [UInt32] = []
+    /// PostgreSQL: the column types, and which cells are read from their binary form (all but text and json).
+    var types: [UInt32] = [] {
+        didSet {
+            converted.deallocate()
+            converted = .allocate(capacity: types.count)
+            _ = converted.initialize(from: types.map { !PostgresBinaryValues.isPlainText($0) })
+        }
+    }
+    private(set) var converted = UnsafeMutableBufferPointer<Bool>.allocate(capacity: 0)
+    /// PostgreSQL: the number of the current row, and the cells numbered by value (nil: not).
+    var row = 0
+    private(set) var interners = UnsafeMutableBufferPointer<Unmanaged<ValueInterner>?>.allocate(capacity: 0)
     private let lookups: [ReadOnlyConnection.ValueLookup?]
     private var cache: [[Int64: [UInt8]]]
     private static let maxCached = 4096
@@ -116,7 +158,7 @@ final class AuditScanState {
     /// array property is retained on each read): which cells are interned, and (SQLite) each
     /// cell's column in the statement, -1 for one read after, by rowid (the statement's last
     /// column), with `deferred`.
-    private let interned: UnsafeMutableBufferPointer<Bool>
+    let interned: UnsafeMutableBufferPointer<Bool>
     let position: UnsafeMutableBufferPointer<Int>
     private let deferred: ReadOnlyConnection.RowLookup?
     private let deferredIndex: [Int]
@@ -138,7 +180,19 @@ final class AuditScanState {
     deinit {
         interned.deallocate()
         position.deallocate()
+        for i in interners { i?.release() }
+        interners.deallocate()
+        converted.deallocate()
     }
+
+    /// PostgreSQL: numbers the values of the cells `numbered` marks, as the rows come.
+    func numberValues(_ numbered: [Bool]) {
+        for i in interners { i?.release() }
+        interners.deallocate()
+        interners = .allocate(capacity: numbered.count)
+        _ = interners.initialize(from: numbered.map { $0 ? Unmanaged.passRetained(ValueInterner()) : nil })
+    }
+
 
     func deferredValue(_ i: Int, _ row: StoreRow) throws -> QueryValue {
         let rowid = row.int(row.count - 1)
@@ -149,7 +203,6 @@ final class AuditScanState {
         return deferredRow!.values[deferredIndex[i]]
     }
 
-    @inline(__always) func isInterned(_ i: Int) -> Bool { i < interned.count && interned[i] }
 
     func withValue<R>(column i: Int, id: Int64, _ body: (UnsafeRawBufferPointer?) throws -> R) throws -> R {
         if let bytes = cache[i][id] { return try bytes.withUnsafeBytes { try body($0) } }

@@ -4,8 +4,10 @@ import KubetrailTables
 extension SQLiteStore {
     /// Reads the physical rows, interned columns as their ids (`AuditLayout`): the view would
     /// run a subquery per row for each, where the scan looks each distinct value up once.
-    public func scanAudit(_ columns: [AuditScanColumn], where conditions: [String], limits: QueryLimits,
-                          _ body: (AuditScanRow) throws -> Void) throws -> [QueryColumn] {
+    /// One stream: two connections would see two snapshots of a database being written, and
+    /// on one the pack is within its goal.
+    public func scanAudit(_ columns: [AuditScanColumn], where conditions: [String], selection: AuditScanSelection?, limits: QueryLimits,
+                          streams: Int, _ body: (_ stream: Int, AuditScanRow) throws -> Void) throws -> [QueryColumn] {
         let layout = try pool.read { try AuditStorage.rows($0) }
         let connection = try ReadOnlyConnection(path: path)
         var lookups: [ReadOnlyConnection.ValueLookup?] = []
@@ -36,11 +38,13 @@ extension SQLiteStore {
             select.append("rowid")
             deferred = try connection.rowLookup("SELECT " + later.joined(separator: ", ") + " FROM \(table) WHERE rowid = ?")
         }
+        // NOCASE folds ASCII letters only, as the evaluator does.
+        let filters = conditions + (selection.map { [$0.sql(folded: { "\($0) COLLATE NOCASE" }, literal: PostgresSchema.literal)] } ?? [])
         let sql = "SELECT " + select.joined(separator: ", ") + " FROM " + table
-            + (conditions.isEmpty ? "" : " WHERE " + conditions.joined(separator: " AND "))
+            + (filters.isEmpty ? "" : " WHERE " + filters.joined(separator: " AND "))
         let state = AuditScanState(lookups, position: position, deferred: deferred)
         try withoutActuallyEscaping(body) { body in
-            try connection.run(sql, limits: limits, into: RawRows { row in try body(AuditScanRow(sqlite: row, postgres: nil, scan: state)) })
+            try connection.run(sql, limits: limits, into: RawRows { row in try body(0, AuditScanRow(sqlite: row, postgres: nil, scan: state)) })
         }
         return withExtendedLifetime(state) { columns.map(\.queryColumn) }
     }

@@ -1,3 +1,4 @@
+import Foundation
 import KubetrailCore
 import KubetrailStore
 import KubetrailTables
@@ -16,6 +17,8 @@ public struct DetectionScan {
     /// The columns read, in cell order: the finding's own first (`outputCells`), then the
     /// columns the rules test.
     let columns: [AuditScanColumn]
+    /// The rows some rule can match, by the verbs and resources the rules require.
+    let selection: AuditScanSelection?
     private let cells: [String: Int]
 
     /// The finding columns, then `tp_id`, `tp_index`, `tp_timestamp`, as `DetectionQuery` names them.
@@ -48,35 +51,46 @@ public struct DetectionScan {
             columns.append(AuditScanColumn(column, onlyForVerbs: verbs.map { $0.sorted() }))
         }
         self.columns = columns
+        selection = AuditScanSelection(detections.map {
+            AuditScanSelection.Alternative(verbs: $0.predicate.requiredValues(of: "verb"), resources: $0.predicate.requiredValues(of: "resource"))
+        })
         var cells: [String: Int] = [:]
         for (i, c) in columns.enumerated() where cells[c.name] == nil { cells[c.name] = i }
         self.cells = cells
     }
 
+    /// Streams a history scan may read at once (`Store.scanAudit`): one per core, up to four.
+    public static let historyStreams = min(4, max(1, ProcessInfo.processInfo.activeProcessorCount))
+
     /// The findings of rows whose time is in [from, to).
-    public func run(on store: any Store, from: Timestamp?, to: Timestamp?, limits: QueryLimits = QueryLimits(), into sink: some QuerySink) throws {
-        try run(on: store, where: DetectionQuery.rangeConditions(from: from, to: to), limits: limits, into: sink)
+    public func run(on store: any Store, from: Timestamp?, to: Timestamp?, limits: QueryLimits = QueryLimits(),
+                    streams: Int = historyStreams, into sink: some QuerySink) throws {
+        try run(on: store, where: DetectionQuery.rangeConditions(from: from, to: to), limits: limits, streams: streams, into: sink)
     }
 
-    /// The findings of the rows `cluster`'s audit chain committed after entry `seq` up to `last`.
+    /// The findings of the rows `cluster`'s audit chain committed after entry `seq` up to `last`
+    /// (a batch's worth: one stream).
     public func run(on store: any Store, cluster: String, after seq: Int64, through last: Int64, into sink: some QuerySink) throws {
-        try run(on: store, where: [DetectionQuery.chainCondition(cluster: cluster, after: seq, through: last)], limits: QueryLimits(), into: sink)
+        try run(on: store, where: [DetectionQuery.chainCondition(cluster: cluster, after: seq, through: last)], limits: QueryLimits(), streams: 1, into: sink)
     }
 
-    private func run(on store: any Store, where conditions: [String], limits: QueryLimits, into sink: some QuerySink) throws {
-        let evaluator = Evaluator(self)
-        var matched: [(time: String, row: String, values: [QueryValue])] = []
-        let declared = try store.scanAudit(columns, where: conditions, limits: limits) { row in
-            let rules = try evaluator.rules(row)
-            guard !rules.isEmpty else { return }
-            var values = try Self.outputs.indices.map { try row.value($0) }
-            values.append(.text(rules.map { "\($0)," }.joined()))
-            matched.append((Self.text(values[Self.outputs.count - 1]), Self.text(values[Self.outputs.count - 3]), values))
+    private func run(on store: any Store, where conditions: [String], limits: QueryLimits, streams: Int, into sink: some QuerySink) throws {
+        // Each stream has its own evaluator (they keep caches) and findings, merged in order after.
+        let evaluators = (0..<max(1, streams)).map { _ in Evaluator(self) }
+        var matched = Array(repeating: [(time: String, row: String, values: [QueryValue])](), count: evaluators.count)
+        let declared = try matched.withUnsafeMutableBufferPointer { found in
+            try store.scanAudit(columns, where: conditions, selection: selection, limits: limits, streams: streams) { stream, row in
+                let rules = try evaluators[stream].rules(row)
+                guard !rules.isEmpty else { return }
+                var values = try Self.outputs.indices.map { try row.value($0) }
+                values.append(.text(rules.map { "\($0)," }.joined()))
+                found[stream].append((Self.text(values[Self.outputs.count - 1]), Self.text(values[Self.outputs.count - 3]), values))
+            }
         }
-        matched.sort { ($0.time, $0.row) < ($1.time, $1.row) }
+        let all = matched.joined().sorted { ($0.time, $0.row) < ($1.time, $1.row) }
         try sink.begin(columns: Self.outputs.indices.map { QueryColumn(name: Self.outputs[$0].name, declaredType: declared[$0].declaredType) }
                        + [QueryColumn(name: "kt_rules", declaredType: "TEXT")])
-        for m in matched { try sink.row(m.values) }
+        for m in all { try sink.row(m.values) }
         try sink.end()
     }
 

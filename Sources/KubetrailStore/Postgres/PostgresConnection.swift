@@ -204,30 +204,6 @@ public final class PostgresConnection {
     }
 }
 
-/// COPY's text format: columns split by tabs, rows ended by newlines, NULL as `\N`, and
-/// backslash, tab, newline and carriage return escaped with a backslash.
-enum CopyText {
-    static func append(_ row: [String?], to out: inout [UInt8]) {
-        for (i, value) in row.enumerated() {
-            if i > 0 { out.append(UInt8(ascii: "\t")) }
-            guard let value else {
-                out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "N")])
-                continue
-            }
-            for b in value.utf8 {
-                switch b {
-                case UInt8(ascii: "\\"): out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "\\")])
-                case UInt8(ascii: "\t"): out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "t")])
-                case UInt8(ascii: "\n"): out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "n")])
-                case UInt8(ascii: "\r"): out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "r")])
-                default: out.append(b)
-                }
-            }
-        }
-        out.append(UInt8(ascii: "\n"))
-    }
-}
-
 /// What may be shown of a PostgreSQL URL: the password in it, if any, replaced.
 public enum PostgresURL {
     /// Query parameters that carry secrets (libpq's `password`, and the client key's).

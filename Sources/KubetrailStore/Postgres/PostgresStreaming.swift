@@ -1,20 +1,23 @@
 import CLibpq
 import Foundation
 
-/// One row of a streamed result, read in place from libpq's buffer (text format). Valid only
-/// during the call that receives it.
+/// One row of a streamed result, read in place: from libpq's buffer (single-row mode) or from
+/// a COPY line. Valid only during the call that receives it.
 struct PostgresRow {
-    let result: OpaquePointer
-    let count: Int
+    /// Each cell's bytes; a nil start is NULL.
+    let cells: UnsafeBufferPointer<PostgresCell>
 
-    func isNull(_ i: Int) -> Bool { PQgetisnull(result, 0, Int32(i)) == 1 }
-
-    func bytes(_ i: Int) -> UnsafeRawBufferPointer {
-        UnsafeRawBufferPointer(start: PQgetvalue(result, 0, Int32(i)), count: Int(PQgetlength(result, 0, Int32(i))))
-    }
-
+    var count: Int { cells.count }
+    func isNull(_ i: Int) -> Bool { cells[i].start == nil }
+    func bytes(_ i: Int) -> UnsafeRawBufferPointer { UnsafeRawBufferPointer(start: cells[i].start, count: cells[i].count) }
     func text(_ i: Int) -> String? { isNull(i) ? nil : String(decoding: bytes(i), as: UTF8.self) }
     func int(_ i: Int) -> Int64? { text(i).flatMap { Int64($0) } }
+}
+
+/// A cell of a `PostgresRow`: its text bytes, or a nil start for NULL.
+struct PostgresCell {
+    var start: UnsafeRawPointer?
+    var count: Int
 }
 
 /// A column of a streamed result: its name and PostgreSQL type.
@@ -42,6 +45,8 @@ extension PostgresConnection {
         PQsetSingleRowMode(conn)
         var failure: Error?
         var begun = false
+        var cells = UnsafeMutableBufferPointer<PostgresCell>.allocate(capacity: 0)
+        defer { cells.deallocate() }
         // Once anything fails, the rest of the results are drained so the connection stays usable.
         while let result = try next(stop: failure == nil ? stop : PostgresStop(), onStop: { failure = failure ?? $0 }) {
             defer { PQclear(result) }
@@ -54,7 +59,18 @@ extension PostgresConnection {
                         try begin((0..<PQnfields(result)).map { PostgresColumn(name: String(cString: PQfname(result, $0)), type: PQftype(result, $0)) })
                     }
                     if PQntuples(result) == 1, PQresultStatus(result) == PGRES_SINGLE_TUPLE {
-                        try row(PostgresRow(result: result, count: Int(PQnfields(result))))
+                        let n = Int(PQnfields(result))
+                        if cells.count < n {
+                            cells.deallocate()
+                            cells = .allocate(capacity: n)
+                        }
+                        for i in 0..<n {
+                            let c = Int32(i)
+                            // An empty string is a valid (non-NULL) value: the start pointer tells NULL.
+                            cells[i] = PQgetisnull(result, 0, c) == 1 ? PostgresCell(start: nil, count: 0)
+                                : PostgresCell(start: UnsafeRawPointer(PQgetvalue(result, 0, c)), count: Int(PQgetlength(result, 0, c)))
+                        }
+                        try row(PostgresRow(cells: UnsafeBufferPointer(rebasing: cells[0..<n])))
                     }
                     if let reason = stop.check() { throw Stopped(reason: reason) }
                 } catch {
@@ -76,7 +92,7 @@ extension PostgresConnection {
     }
 
     /// The next result, waiting on the socket so `stop` is checked while the server works.
-    private func next(stop: PostgresStop, onStop: (Error) -> Void) throws -> OpaquePointer? {
+    func next(stop: PostgresStop, onStop: (Error) -> Void) throws -> OpaquePointer? {
         var cancelled = false
         while PQisBusy(conn) == 1 {
             var fds = pollfd(fd: PQsocket(conn), events: Int16(POLLIN), revents: 0)
