@@ -6,8 +6,8 @@ import TestSupport
 @testable import KubetrailTables
 
 /// `Store.scanAudit` hands over the stored bytes exactly, on both backends: PostgreSQL's rows
-/// come by COPY, whose text format escapes tabs, newlines and backslashes and writes NULL as
-/// `\N`, so values made of those are read back here.
+/// come by binary COPY, and values with tabs, newlines, backslashes, `\N` and quotes, empty
+/// and NULL, lists of them, are read back here as SQLite reads them.
 @Suite struct AuditScanTests {
     static let awkward = "/api/v1/a\tb\nc\r\\d\\N é \u{0B}\u{0C}\u{08} 日本"
 
@@ -207,7 +207,7 @@ extension AuditScanTests {
         var text: [[QueryValue]] = []
         try c.stream(select, begin: { types = $0.map(\.type) }, row: { r in text.append((0..<r.count).map { PostgresValues.value(r, $0, type: types[$0]) }) })
         var binary: [[QueryValue]] = []
-        try c.copyOut(select: select, columns: types.count, binary: true, stop: PostgresStop()) { r in
+        try c.copyOut(select: select, columns: types.count, stop: PostgresStop()) { r in
             binary.append((0..<r.count).map { r.isNull($0) ? .null : PostgresBinaryValues.value(r.bytes($0), type: types[$0]) })
         }
         #expect(text.count == 8)
@@ -233,43 +233,5 @@ extension AuditScanTests {
         #expect(read(header + [0, 3, 0, 0, 0, 0]).contains("3 cells"))
         #expect(read(header + [0, 2, 0, 0, 0, 9, 65]).contains("runs past"))
         #expect(read(header + [0, 2, 0, 0, 0, 1, 65]).contains("cut short"))
-    }
-}
-
-/// The COPY text format's lines split and unescaped in place, as PostgreSQL writes them.
-@Suite struct CopyTextTests {
-    static func split(_ line: String, columns: Int) -> [String?]? {
-        var bytes = Array(line.utf8)
-        let cells = UnsafeMutableBufferPointer<PostgresCell>.allocate(capacity: columns)
-        defer { cells.deallocate() }
-        return bytes.withUnsafeMutableBytes { raw -> [String?]? in
-            guard CopyText.split(raw, into: cells, columns: columns) else { return nil }
-            let row = PostgresRow(cells: UnsafeBufferPointer(cells))
-            return (0..<columns).map { row.text($0) }
-        }
-    }
-
-    @Test func cellsAreSplitAndUnescaped() {
-        #expect(Self.split("a\tb\tc\n", columns: 3) == ["a", "b", "c"])
-        #expect(Self.split("\\N\t\t\\\\N\n", columns: 3) == [nil, "", "\\N"])
-        #expect(Self.split("x\\ty\\nz\\\\\\r\\b\\f\\v\n", columns: 1) == ["x\ty\nz\\\r\u{08}\u{0C}\u{0B}"])
-        #expect(Self.split("\\101\\x42\\7\\q\n", columns: 1) == ["AB\u{07}q"])
-        #expect(Self.split("\t\n", columns: 2) == ["", ""])
-        #expect(Self.split("日本\té\n", columns: 2) == ["日本", "é"])
-    }
-
-    /// What kubetrail writes for COPY FROM reads back the same.
-    @Test func writtenRowsReadBack() {
-        let rows: [[String?]] = [["a\tb", nil, "", "\\N", "x\ny\r\\"], ["日本", "\\", "N", nil, "\u{0B}"]]
-        for r in rows {
-            var line: [UInt8] = []
-            CopyText.append(r, to: &line)
-            #expect(Self.split(String(decoding: line, as: UTF8.self), columns: r.count) == r)
-        }
-    }
-
-    @Test func aLineWithAnotherNumberOfCellsIsRefused() {
-        #expect(Self.split("a\tb\n", columns: 3) == nil)
-        #expect(Self.split("a\tb\tc\td\n", columns: 3) == nil)
     }
 }

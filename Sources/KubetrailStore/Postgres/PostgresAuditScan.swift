@@ -40,7 +40,7 @@ extension PostgresStore {
             }
             func rows(_ stream: Int, _ connection: PostgresConnection, _ stop: PostgresStop, _ text: String) throws {
                 let state = states[stream]
-                try query.copyRows(connection, stop, select: text, columns: types.count, binary: true) { row in
+                try query.copyRows(connection, stop, select: text, columns: types.count) { row in
                     state.row += 1
                     try body(stream, AuditScanRow(sqlite: nil, postgres: row, scan: state))
                 }

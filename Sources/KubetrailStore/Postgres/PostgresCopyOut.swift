@@ -2,16 +2,16 @@ import CLibpq
 import Foundation
 
 extension PostgresConnection {
-    /// Runs `COPY (select) TO STDOUT`, in text or binary format, and hands each row to `row` in
-    /// place: text cells unescaped in libpq's line buffer, binary cells as PostgreSQL sends them
-    /// (`PostgresBinaryValues` reads them). For kubetrail's own scans only, never a user's SQL.
+    /// Runs `COPY (select) TO STDOUT WITH (FORMAT binary)` and hands each row to `row` in
+    /// place, its cells as PostgreSQL sends them (`PostgresBinaryValues` reads them). For
+    /// kubetrail's own scans only, never a user's SQL.
     ///
     /// Why not single-row mode: libpq builds a PGresult per row (allocated, copied, described),
-    /// which for a million audit rows cost 1.5 s before any row was looked at; a COPY line is
-    /// one buffer, split with memchr. A reason from `stop` cancels the statement; the rest of
+    /// which for a million audit rows cost 1.5 s before any row was looked at; a COPY row is one
+    /// buffer of length-prefixed cells. A reason from `stop` cancels the statement; the rest of
     /// the data is drained so the connection stays usable.
-    func copyOut(select sql: String, columns: Int, binary: Bool = false, stop: PostgresStop, row: (PostgresRow) throws -> Void) throws {
-        guard PQsendQuery(conn, "COPY (\(sql)) TO STDOUT" + (binary ? " WITH (FORMAT binary)" : "")) == 1 else { throw Failure(sqlState: nil, message: Self.trimmed(PQerrorMessage(conn))) }
+    func copyOut(select sql: String, columns: Int, stop: PostgresStop, row: (PostgresRow) throws -> Void) throws {
+        guard PQsendQuery(conn, "COPY (\(sql)) TO STDOUT WITH (FORMAT binary)") == 1 else { throw Failure(sqlState: nil, message: Self.trimmed(PQerrorMessage(conn))) }
         var failure: Error?
         guard let first = try next(stop: stop, onStop: { failure = failure ?? $0 }) else {
             throw Failure(sqlState: nil, message: "PostgreSQL ended the COPY before it began")
@@ -40,15 +40,11 @@ extension PostgresConnection {
                 defer { PQfreemem(line) }
                 guard failure == nil else { continue }
                 do {
-                    let raw = UnsafeMutableRawBufferPointer(start: line, count: Int(n))
-                    if binary {
-                        do {
-                            guard try decoder.read(UnsafeRawBufferPointer(raw), into: cells, columns: columns) == .row else { continue }
-                        } catch let m as CopyBinary.Malformed {
-                            throw Failure(sqlState: nil, message: m.description)
-                        }
-                    } else if !CopyText.split(raw, into: cells, columns: columns) {
-                        throw Failure(sqlState: nil, message: "a COPY row of \(n) bytes does not have the \(columns) columns the query has")
+                    do {
+                        let message = UnsafeRawBufferPointer(start: line, count: Int(n))
+                        guard try decoder.read(message, into: cells, columns: columns) == .row else { continue }
+                    } catch let m as CopyBinary.Malformed {
+                        throw Failure(sqlState: nil, message: m.description)
                     }
                     try row(PostgresRow(cells: UnsafeBufferPointer(rebasing: cells[0..<columns])))
                     if let reason = stop.check() { throw Stopped(reason: reason) }

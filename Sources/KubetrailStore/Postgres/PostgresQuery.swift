@@ -45,28 +45,18 @@ struct PostgresQuery {
         }
     }
 
-    /// As `stream`, for a SELECT of kubetrail's own (never a user's): its rows come by COPY,
-    /// several times cheaper per row than single-row mode (`PostgresConnection.copyOut`). The
-    /// columns come from the same query with no rows, in the same snapshot.
-    func copy(select sql: String, begin: ([PostgresColumn]) throws -> Void, row: (PostgresRow) throws -> Void) throws {
-        try readOnly { c, stop in
-            var columns = 0
-            try c.stream("SELECT * FROM (\(sql)) AS scanned LIMIT 0", stop: stop, begin: { columns = $0.count; try begin($0) }, row: { _ in })
-            try copyRows(c, stop, select: sql, columns: columns, row: row)
-        }
-    }
-
     /// `body` in this query's read-only transaction, which stays open while it runs: for a scan
     /// whose other connections take its snapshot.
     func inTransaction(_ body: (PostgresConnection, PostgresStop) throws -> Void) throws {
         try readOnly(body)
     }
 
-    /// The rows of `select` by COPY, inside a transaction `inTransaction` began.
-    func copyRows(_ c: PostgresConnection, _ stop: PostgresStop, select sql: String, columns: Int, binary: Bool = false,
+    /// The rows of `select` by binary COPY (several times cheaper per row than single-row
+    /// mode), inside a transaction `inTransaction` began; for kubetrail's own SQL, never a user's.
+    func copyRows(_ c: PostgresConnection, _ stop: PostgresStop, select sql: String, columns: Int,
                   row: (PostgresRow) throws -> Void) throws {
         var rows = 0
-        try c.copyOut(select: sql, columns: columns, binary: binary, stop: stop, row: { r in
+        try c.copyOut(select: sql, columns: columns, stop: stop, row: { r in
             try counted(r, &rows)
             try row(r)
         })
