@@ -1,4 +1,5 @@
 import Foundation
+import KubetrailCore
 import KubetrailStore
 import KubetrailTables
 
@@ -68,7 +69,10 @@ public final class GroupCommitWriter: @unchecked Sendable {
         condition.lock()
         defer { condition.unlock() }
         guard thread == nil else { return }
-        let t = Thread { self.loop() }
+        let t = Thread {
+            CurrentThread.name("kubetrail-commit")
+            self.loop()
+        }
         t.name = "kubetrail-commit"
         thread = t
         t.start()

@@ -1,4 +1,5 @@
 import Foundation
+import KubetrailCore
 
 /// Runs `body` now and then every `interval` seconds on a thread of its own (blocking SQLite
 /// work stays off Swift's shared executors) until `stop()`, which waits for a run in progress.
@@ -7,8 +8,11 @@ final class PeriodicThread: @unchecked Sendable {
     private var stopped = false
     private var finished = false
 
-    init(name: String, interval: Double, _ body: @escaping @Sendable () -> Void) {
+    /// `nice` above 0 lowers the thread's CPU priority (`CurrentThread.yieldCPU`).
+    init(name: String, interval: Double, nice: Int32 = 0, _ body: @escaping @Sendable () -> Void) {
         let t = Thread { [self] in
+            CurrentThread.name(name)
+            if nice > 0 { CurrentThread.yieldCPU(nice: nice) }
             while true {
                 body()
                 condition.lock()

@@ -6,7 +6,7 @@ extension SQLiteStore {
     /// run a subquery per row for each, where the scan looks each distinct value up once.
     /// One stream: two connections would see two snapshots of a database being written, and
     /// on one the pack is within its goal.
-    public func scanAudit(_ columns: [AuditScanColumn], where conditions: [String], selection: AuditScanSelection?, limits: QueryLimits,
+    public func scanAudit(_ columns: [AuditScanColumn], scope: AuditScanScope, selection: AuditScanSelection?, limits: QueryLimits,
                           streams: Int, _ body: (_ stream: Int, AuditScanRow) throws -> Void) throws -> [QueryColumn] {
         let layout = try pool.read { try AuditStorage.rows($0) }
         let connection = try ReadOnlyConnection(path: path)
@@ -39,7 +39,7 @@ extension SQLiteStore {
             deferred = try connection.rowLookup("SELECT " + later.joined(separator: ", ") + " FROM \(table) WHERE rowid = ?")
         }
         // NOCASE folds ASCII letters only, as the evaluator does.
-        let filters = conditions + (selection.map { [$0.sql(folded: { "\($0) COLLATE NOCASE" }, literal: PostgresSchema.literal)] } ?? [])
+        let filters = scope.conditions(chainRow: "rowid", pointer: "row_rowid") + (selection.map { [$0.sql(folded: { "\($0) COLLATE NOCASE" }, literal: PostgresSchema.literal)] } ?? [])
         let sql = "SELECT " + select.joined(separator: ", ") + " FROM " + table
             + (filters.isEmpty ? "" : " WHERE " + filters.joined(separator: " AND "))
         let state = AuditScanState(lookups, position: position, deferred: deferred)

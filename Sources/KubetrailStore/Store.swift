@@ -33,13 +33,13 @@ public protocol Store: AnyObject, Sendable, CustomStringConvertible {
     func query<S: QuerySink>(_ sql: String, now: Timestamp, limits: QueryLimits, into sink: S) throws
 
     /// Reads audit rows for evaluation in Swift (`kubetrail detect`): the columns of the rows
-    /// `conditions` (SQL over the audit table's columns) select, in no set order, each handed
+    /// in `scope`, in no set order, each handed
     /// to `body` in place; returns the columns as a query would declare them. `selection`
     /// names the rows the caller can use; a backend may hand over others too, never fewer.
     /// With `streams` above 1 a backend may read the rows over that many connections at once:
     /// `body` is then called from as many threads, each call with its stream's number
     /// (`0..<streams`), never two calls at once for one stream.
-    func scanAudit(_ columns: [AuditScanColumn], where conditions: [String], selection: AuditScanSelection?, limits: QueryLimits,
+    func scanAudit(_ columns: [AuditScanColumn], scope: AuditScanScope, selection: AuditScanSelection?, limits: QueryLimits,
                    streams: Int, _ body: (_ stream: Int, AuditScanRow) throws -> Void) throws -> [QueryColumn]
 
     /// Row counts and time ranges of the four tables.

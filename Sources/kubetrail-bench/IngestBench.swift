@@ -23,6 +23,8 @@ struct IngestBench: ParsableCommand {
     @Option(help: "Aggregators sharing the store (PostgreSQL only).") var aggregators = 1
     @Flag(help: "Run the aggregators with --no-detections (continuous detection off), to compare ingest with the rules and without.")
     var noDetections = false
+    @Option(help: ArgumentHelp("Instead of one run: this many pairs of runs with continuous detection on and off, alternating, each on a store of its own; prints the ratio of their rates by pair and its median.", valueName: "pairs"))
+    var compareDetections = 0
 
     func run() throws {
         let work = NSTemporaryDirectory() + "kubetrail-ingest-\(getpid())"
@@ -92,7 +94,7 @@ struct IngestBench: ParsableCommand {
 
         // The aggregators, as separate processes; several share the PostgreSQL database and sign with one key.
         let binary = kubetrail ?? URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("kubetrail").path
-        var extra: [String] = noDetections ? ["--no-detections"] : []
+        var extra: [String] = []
         if postgres != nil {
             let keygen = Process()
             keygen.executableURL = URL(fileURLWithPath: binary)
@@ -102,74 +104,56 @@ struct IngestBench: ParsableCommand {
             keygen.waitUntilExit()
             extra += ["--digest-signing-key", work + "/digest.key"]
         }
-        var servers: [(process: Process, port: Int)] = []
-        for _ in 0..<aggregators {
-            let server = Process()
-            server.executableURL = URL(fileURLWithPath: binary)
-            server.arguments = ["aggregator", "--listen", "127.0.0.1:0", "--db", database, "--ingest-token-file", work + "/tokens"] + extra
-            let out = Pipe()
-            server.standardOutput = out
-            server.standardError = FileHandle.nullDevice
-            try server.run()
-            var port = 0
-            var seen = ""
-            while port == 0 {
-                let data = out.fileHandleForReading.availableData
-                if data.isEmpty { throw ValidationError("aggregator exited") }
-                seen += String(decoding: data, as: UTF8.self)
-                if let r = seen.range(of: "listening on http://127.0.0.1:") { port = Int(seen[r.upperBound...].prefix(while: \.isNumber)) ?? 0 }
-            }
-            servers.append((server, port))
-        }
-        defer { for s in servers { s.process.terminate(); s.process.waitUntilExit() } }
-        let server = servers[0].process, port = servers[0].port
         // On PostgreSQL each phase starts from a checkpoint, so none pays for the dirty pages of
         // the one before (SQLite checkpoints its own WAL).
         func settle() { _ = try? admin?.execute("CHECKPOINT") }
-        settle()
-        let cpuBefore = servers.map { processCPUSeconds($0.process.processIdentifier) }.reduce(0, +)
-
-        // Clients: each takes the next batch until none is left, each client with one aggregator.
-        // Each is a thread with the agent's own HTTP client (libcurl, kept alive): URLSession on
-        // Linux polls so busily that 8 of its uploads took 40 % of the 2 cores from the stores.
-        let urls = servers.map { "http://127.0.0.1:\($0.port)/v1/ingest" }
-        let queue = BatchQueue(count: batches.count)
         let bodies = batches.map(\.body)
-        let results = ClientResults()
-        let started = Date()
-        let finished = DispatchGroup()
-        for client in 0..<clients {
-            let url = urls[client % urls.count]
-            finished.enter()
-            Thread {
-                defer { finished.leave() }
-                do {
-                    let http = try CurlHTTPClient()
-                    let headers = [("Authorization", "Bearer \(token)"), ("Content-Encoding", "deflate"), ("Content-Type", "application/octet-stream")]
-                    while let i = queue.next() {
-                        let t0 = Date()
-                        let reply = try http.post(url, body: bodies[i], headers: headers)
-                        guard reply.status == 200 else { throw ValidationError("batch \(i) got \(reply.status): \(reply.text)") }
-                        results.add(latency: Date().timeIntervalSince(t0))
-                    }
-                } catch {
-                    results.fail(error)
-                }
-            }.start()
-        }
-        finished.wait()
-        if let error = results.error { throw error }
-        let latencies = results.latencies.sorted()
-        let elapsed = Date().timeIntervalSince(started)
-        let cpu = servers.map { processCPUSeconds($0.process.processIdentifier) }.reduce(0, +) - cpuBefore
-        let metricsBytes = ByteSink()
-        _ = try? CurlHTTPClient().stream("http://127.0.0.1:\(port)/metrics", headers: []) { metricsBytes.append($0); return true }
-        let metricsText = String(decoding: metricsBytes.bytes, as: UTF8.self)
-        func metric(_ name: String) -> Double {
-            metricsText.split(separator: "\n").first { $0.hasPrefix(name + " ") }.flatMap { Double($0.split(separator: " ").last ?? "") } ?? 0
-        }
-        let rss = peakRSSKiB(server.processIdentifier)
         let auditRows = auditBatches * 1000, logRows = logBatches * 5000
+        func phase(_ database: String, detections: Bool) throws -> IngestPhase {
+            settle()
+            return try IngestPhase.run(binary: binary, database: database, aggregators: aggregators,
+                                       arguments: ["--ingest-token-file", work + "/tokens"] + extra + (detections ? [] : ["--no-detections"]),
+                                       token: token, bodies: bodies, clients: clients)
+        }
+        if compareDetections > 0 {
+            // Pairs of phases, each on a store of its own, the order alternating so neither side
+            // always runs on the warmer machine: one run's rate moves by a tenth here, more than
+            // the difference measured.
+            var on: [IngestPhase] = [], off: [IngestPhase] = []
+            for round in 0..<compareDetections {
+                for detections in round % 2 == 0 ? [true, false] : [false, true] {
+                    let n = on.count + off.count
+                    let database: String
+                    if let admin, let postgres {
+                        let name = "kubetrail_bench_\(getpid())_ab\(n)"
+                        try admin.execute("CREATE DATABASE \(name)")
+                        database = Self.url(postgres, database: name)
+                    } else {
+                        database = work + "/ab\(n).db"
+                    }
+                    let result = try phase(database, detections: detections)
+                    if let admin { _ = try? admin.execute("DROP DATABASE IF EXISTS kubetrail_bench_\(getpid())_ab\(n) WITH (FORCE)") }
+                    if detections { on.append(result) } else { off.append(result) }
+                    print(String(format: "phase %2d  detection ", n + 1) + (detections ? "on:  " : "off: ")
+                          + String(format: "%.0f rows/s in %.2f s, aggregator CPU %.1f s, %.1f s in commits", Double(auditRows + logRows) / result.elapsed, result.elapsed, result.cpu,
+                                         result.metric("kubetrail_commit_duration_seconds_sum"))
+                          + (detections ? String(format: ", %.0f detection passes took %.1f s", result.metric("kubetrail_detection_pass_seconds_count"),
+                                                 result.metric("kubetrail_detection_pass_seconds_sum")) : ""))
+                }
+            }
+            let pairs = zip(on, off).map { $1.elapsed / $0.elapsed }
+            let cpu = zip(on, off).map { $0.cpu / $1.cpu }
+            func median(_ v: [Double]) -> Double { let s = v.sorted(); return s.count % 2 == 1 ? s[s.count / 2] : (s[s.count / 2 - 1] + s[s.count / 2]) / 2 }
+            print("ratio     ingest rate, detection on / off, by pair: " + pairs.map { String(format: "%.2f", $0) }.joined(separator: " ")
+                  + String(format: "; median %.2f (goal ≥ 0.90)", median(pairs)))
+            print("cost      aggregator CPU, detection on / off, by pair: " + cpu.map { String(format: "%.2f", $0) }.joined(separator: " ")
+                  + String(format: "; median %.2f", median(cpu)))
+            return
+        }
+        let result = try phase(database, detections: !noDetections)
+        let latencies = result.latencies, elapsed = result.elapsed, cpu = result.cpu
+        func metric(_ name: String) -> Double { result.metric(name) }
+        let rss = result.peakRSSKiB
         let inflated = batches.map(\.inflated).reduce(0, +)
         print("store     \(postgres == nil ? "SQLite" : "PostgreSQL"), \(aggregators) aggregator\(aggregators == 1 ? "" : "s")")
         print(String(format: "INGEST    %d clients, %d batches: %.0f rows/s (%d audit + %d container lines in %.2f s), %.1f MB/s inflated, %.1f MB/s on the wire",

@@ -1,4 +1,5 @@
 import Foundation
+import KubetrailCore
 import Synchronization
 import Testing
 import TestSupport
@@ -29,7 +30,7 @@ import TestSupport
         var texts: [[String?]] = []
         var values: [[QueryValue]] = []
         var codes: [Int64?] = []
-        _ = try store.scanAudit(columns, where: [], selection: nil, limits: QueryLimits(), streams: 1) { _, row in
+        _ = try store.scanAudit(columns, scope: .all, selection: nil, limits: QueryLimits(), streams: 1) { _, row in
             texts.append(try columns.indices.map { i in try row.withText(i) { $0.map { String(decoding: $0, as: UTF8.self) } } })
             values.append(try columns.indices.map { try row.value($0) })
             codes.append(row.integer(5))
@@ -45,6 +46,37 @@ import TestSupport
         #expect(codes == [403])
     }
 
+    /// A span of the audit chain reads the rows committed in it and no other, rows of several
+    /// days (partitions on PostgreSQL) included; a time range reads by `tp_timestamp`.
+    @Test(arguments: TestBackend.allCases) func aChainSpanReadsTheRowsCommittedInIt(backend: TestBackend) throws {
+        let store = try openStore(backend)
+        var heads: [Int64] = [0]
+        var batches: [Set<String>] = []
+        for (b, day) in ["25", "26", "27"].enumerated() {
+            let ids = (0..<5).map { "b\(b)-\($0)" }
+            _ = try store.write { w in try ids.enumerated().map { i, id in try w.insert(auditRow(id, at: "2026-11-\(i % 2 == 0 ? day : "27")T10:00:0\(i)Z")) } }
+            heads.append(try #require(try store.chainHeads().first).lastSeq)
+            batches.append(Set(ids))
+        }
+        let cluster = try #require(try store.chainHeads().first).cluster
+        func ids(_ scope: AuditScanScope) throws -> [String] {
+            var found: [String] = []
+            _ = try store.scanAudit([AuditScanColumn("audit_id")], scope: scope, selection: nil, limits: QueryLimits(), streams: 1) { _, row in
+                found.append(try row.withText(0) { String(decoding: $0!, as: UTF8.self) })
+            }
+            return found
+        }
+        for b in 0..<3 {
+            let found = try ids(.chain(cluster: cluster, after: heads[b], through: heads[b + 1]))
+            #expect(found.count == 5 && Set(found) == batches[b], "batch \(b): \(found)")
+        }
+        #expect(try ids(.chain(cluster: cluster, after: heads[1], through: heads[3])).count == 10)
+        #expect(try ids(.chain(cluster: "another", after: 0, through: heads[3])).isEmpty)
+        let day = try ids(.time(from: Timestamp(rfc3339: "2026-11-26T00:00:00Z"), to: Timestamp(rfc3339: "2026-11-27T00:00:00Z")))
+        #expect(Set(day) == ["b1-0", "b1-2", "b1-4"])
+        #expect(try ids(.all).count == 15)
+    }
+
     /// A scan over more rows than the limit allows, or a value longer than it, stops with the
     /// limit's error, and the store answers the next scan.
     @Test(arguments: TestBackend.allCases) func limitsStopAScan(backend: TestBackend) throws {
@@ -53,9 +85,9 @@ import TestSupport
         let columns = [AuditScanColumn("audit_id")]
         var limits = QueryLimits()
         limits.maxRows = 5
-        #expect(throws: StoreError.self) { _ = try store.scanAudit(columns, where: [], selection: nil, limits: limits, streams: 1) { _, _ in } }
+        #expect(throws: StoreError.self) { _ = try store.scanAudit(columns, scope: .all, selection: nil, limits: limits, streams: 1) { _, _ in } }
         var seen = 0
-        _ = try store.scanAudit(columns, where: [], selection: nil, limits: QueryLimits(), streams: 1) { _, _ in seen += 1 }
+        _ = try store.scanAudit(columns, scope: .all, selection: nil, limits: QueryLimits(), streams: 1) { _, _ in seen += 1 }
         #expect(seen == 20)
     }
 
@@ -67,14 +99,14 @@ import TestSupport
         _ = try store.write { w in try (0..<2000).map { try w.insert(auditRow("r\($0)")) } }
         var seen = 0
         #expect(throws: Enough.self) {
-            _ = try store.scanAudit([AuditScanColumn("audit_id")], where: [], selection: nil, limits: QueryLimits(), streams: 1) { _, _ in
+            _ = try store.scanAudit([AuditScanColumn("audit_id")], scope: .all, selection: nil, limits: QueryLimits(), streams: 1) { _, _ in
                 seen += 1
                 if seen == 3 { throw Enough() }
             }
         }
         #expect(seen == 3)
         var again = 0
-        _ = try store.scanAudit([AuditScanColumn("audit_id")], where: [], selection: nil, limits: QueryLimits(), streams: 1) { _, _ in again += 1 }
+        _ = try store.scanAudit([AuditScanColumn("audit_id")], scope: .all, selection: nil, limits: QueryLimits(), streams: 1) { _, _ in again += 1 }
         #expect(again == 2000)
     }
 }
@@ -96,7 +128,7 @@ extension AuditScanTests {
         }
         func scan(_ alternatives: [AuditScanSelection.Alternative]) throws -> [String] {
             var ids: [String] = []
-            _ = try store.scanAudit([AuditScanColumn("audit_id")], where: [], selection: AuditScanSelection(alternatives), limits: QueryLimits(), streams: 1) { _, row in
+            _ = try store.scanAudit([AuditScanColumn("audit_id")], scope: .all, selection: AuditScanSelection(alternatives), limits: QueryLimits(), streams: 1) { _, row in
                 ids.append(try row.withText(0) { String(decoding: $0!, as: UTF8.self) })
             }
             return ids.sorted()
@@ -144,7 +176,7 @@ extension AuditScanTests {
         for streams in [1, 2, 3] {
             let seen = Mutex<[String]>([])
             let threads = Mutex<Set<Int>>([])
-            _ = try store.scanAudit([AuditScanColumn("audit_id"), AuditScanColumn("request_uri")], where: [], selection: nil, limits: QueryLimits(), streams: streams) { stream, row in
+            _ = try store.scanAudit([AuditScanColumn("audit_id"), AuditScanColumn("request_uri")], scope: .all, selection: nil, limits: QueryLimits(), streams: streams) { stream, row in
                 #expect(stream >= 0 && stream < streams)
                 let id = try row.withText(0) { String(decoding: $0!, as: UTF8.self) }
                 seen.withLock { $0.append(id) }
@@ -163,14 +195,14 @@ extension AuditScanTests {
         let (store, ids) = try Self.bigStore()
         let rows = Mutex(0)
         #expect(throws: Broken.self) {
-            _ = try store.scanAudit([AuditScanColumn("audit_id")], where: [], selection: nil, limits: QueryLimits(), streams: 2) { stream, _ in
+            _ = try store.scanAudit([AuditScanColumn("audit_id")], scope: .all, selection: nil, limits: QueryLimits(), streams: 2) { stream, _ in
                 rows.withLock { $0 += 1 }
                 if stream == 1 { throw Broken() }
             }
         }
         #expect(rows.withLock { $0 } < ids.count)
         let again = Mutex(0)
-        _ = try store.scanAudit([AuditScanColumn("audit_id")], where: [], selection: nil, limits: QueryLimits(), streams: 2) { _, _ in again.withLock { $0 += 1 } }
+        _ = try store.scanAudit([AuditScanColumn("audit_id")], scope: .all, selection: nil, limits: QueryLimits(), streams: 2) { _, _ in again.withLock { $0 += 1 } }
         #expect(again.withLock { $0 } == ids.count)
     }
 
@@ -180,7 +212,7 @@ extension AuditScanTests {
         var limits = QueryLimits()
         limits.maxRows = 4000
         #expect(throws: StoreError.self) {
-            _ = try store.scanAudit([AuditScanColumn("audit_id")], where: [], selection: nil, limits: limits, streams: 2) { _, _ in }
+            _ = try store.scanAudit([AuditScanColumn("audit_id")], scope: .all, selection: nil, limits: limits, streams: 2) { _, _ in }
         }
     }
 }

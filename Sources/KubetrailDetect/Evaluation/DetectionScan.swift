@@ -65,21 +65,21 @@ public struct DetectionScan {
     /// The findings of rows whose time is in [from, to).
     public func run(on store: any Store, from: Timestamp?, to: Timestamp?, limits: QueryLimits = QueryLimits(),
                     streams: Int = historyStreams, into sink: some QuerySink) throws {
-        try run(on: store, where: DetectionQuery.rangeConditions(from: from, to: to), limits: limits, streams: streams, into: sink)
+        try run(on: store, scope: .time(from: from, to: to), limits: limits, streams: streams, into: sink)
     }
 
     /// The findings of the rows `cluster`'s audit chain committed after entry `seq` up to `last`
     /// (a batch's worth: one stream).
     public func run(on store: any Store, cluster: String, after seq: Int64, through last: Int64, into sink: some QuerySink) throws {
-        try run(on: store, where: [DetectionQuery.chainCondition(cluster: cluster, after: seq, through: last)], limits: QueryLimits(), streams: 1, into: sink)
+        try run(on: store, scope: .chain(cluster: cluster, after: seq, through: last), limits: QueryLimits(), streams: 1, into: sink)
     }
 
-    private func run(on store: any Store, where conditions: [String], limits: QueryLimits, streams: Int, into sink: some QuerySink) throws {
+    private func run(on store: any Store, scope: AuditScanScope, limits: QueryLimits, streams: Int, into sink: some QuerySink) throws {
         // Each stream has its own evaluator (they keep caches) and findings, merged in order after.
         let evaluators = (0..<max(1, streams)).map { _ in Evaluator(self) }
         var matched = Array(repeating: [(time: String, row: String, values: [QueryValue])](), count: evaluators.count)
         let declared = try matched.withUnsafeMutableBufferPointer { found in
-            try store.scanAudit(columns, where: conditions, selection: selection, limits: limits, streams: streams) { stream, row in
+            try store.scanAudit(columns, scope: scope, selection: selection, limits: limits, streams: streams) { stream, row in
                 let rules = try evaluators[stream].rules(row)
                 guard !rules.isEmpty else { return }
                 var values = try Self.outputs.indices.map { try row.value($0) }

@@ -9,14 +9,14 @@ extension PostgresStore {
     /// process formats the rows of one stream, and its rows are evaluated on a thread of their
     /// own. One process formatting a million rows takes seven times as long as the parallel
     /// scan the engine runs for a count.
-    public func scanAudit(_ columns: [AuditScanColumn], where conditions: [String], selection: AuditScanSelection?, limits: QueryLimits,
+    public func scanAudit(_ columns: [AuditScanColumn], scope: AuditScanScope, selection: AuditScanSelection?, limits: QueryLimits,
                           streams: Int, _ body: (_ stream: Int, AuditScanRow) throws -> Void) throws -> [QueryColumn] {
         let select = "SELECT " + columns.map { c -> String in
             let name = quoteIdentifier(c.name)
             guard let verbs = c.onlyForVerbs else { return name }
             return "CASE WHEN \(Self.folded("verb")) IN (\(verbs.map(PostgresSchema.literal).joined(separator: ", "))) THEN \(name) END AS \(name)"
         }.joined(separator: ", ")
-        let filters = conditions + (selection.map { [$0.sql(folded: Self.folded, literal: PostgresSchema.literal)] } ?? [])
+        let filters = scope.conditions(chainRow: "(tp_id, stage_timestamp)", pointer: "tp_id, tp_timestamp::timestamptz") + (selection.map { [$0.sql(folded: Self.folded, literal: PostgresSchema.literal)] } ?? [])
         func sql(from source: String, _ more: [String] = []) -> String {
             let all = filters + more
             return select + " FROM " + source + (all.isEmpty ? "" : " WHERE " + all.joined(separator: " AND "))
