@@ -15,6 +15,9 @@ public enum AuditScanScope: Sendable, Equatable {
 
     public static let all = AuditScanScope.time(from: nil, to: nil)
 
+    /// The conditions over `kubernetes_audit_logs` as queries see it (for SQL a user can run).
+    public var overView: [String] { conditions(chainRow: "tp_id", pointer: "tp_id") }
+
     /// SQL conditions over the audit rows; `chainRow` is the audit row's column the chain's
     /// `pointer` column holds.
     func conditions(chainRow: String, pointer: String) -> [String] {

@@ -28,24 +28,7 @@ public struct DetectionQuery {
 
     /// The query over rows whose time is in [from, to).
     public func sql(from: Timestamp?, to: Timestamp?) -> String {
-        sql(where: Self.rangeConditions(from: from, to: to))
-    }
-
-    /// The query over the rows `cluster`'s audit chain committed after entry `seq` up to
-    /// `last`: the commit order continuous detection follows.
-    public func sql(cluster: String, after seq: Int64, through last: Int64) -> String {
-        sql(where: [Self.chainCondition(cluster: cluster, after: seq, through: last)])
-    }
-
-    static func rangeConditions(from: Timestamp?, to: Timestamp?) -> [String] {
-        var range: [String] = []
-        if let from { range.append("tp_timestamp >= \(PredicateSQL.literal(from.iso8601))") }
-        if let to { range.append("tp_timestamp < \(PredicateSQL.literal(to.iso8601))") }
-        return range
-    }
-
-    static func chainCondition(cluster: String, after seq: Int64, through last: Int64) -> String {
-        "tp_id IN (SELECT tp_id FROM kubetrail_audit_chain WHERE cluster = \(PredicateSQL.literal(cluster)) AND seq > \(seq) AND seq <= \(last))"
+        sql(where: AuditScanScope.time(from: from, to: to).overView)
     }
 
     private func sql(where conditions: [String]) -> String {
