@@ -31,6 +31,8 @@ public final class ReadOnlyConnection {
 
     private var handle: OpaquePointer?
     private let state = QueryControl()
+    /// Opens the authorizer to BEGIN and COMMIT for this connection's own read transaction.
+    private let gate = TransactionGate()
     private var builtins: GuardedBuiltins?
     public let path: String
 
@@ -57,10 +59,13 @@ public final class ReadOnlyConnection {
             throw StoreError.open(path: path, message: "cannot open the in-memory connection for guarded functions")
         }
         self.builtins = builtins
-        sqlite3_set_authorizer(h, { _, action, arg1, arg2, _, _ in
+        sqlite3_set_authorizer(h, { gate, action, arg1, arg2, _, _ in
             switch action {
             case SQLITE_SELECT, SQLITE_READ, SQLITE_RECURSIVE:
                 return SQLITE_OK
+            case SQLITE_TRANSACTION:
+                guard let gate else { return SQLITE_DENY }
+                return Unmanaged<TransactionGate>.fromOpaque(gate).takeUnretainedValue().open ? SQLITE_OK : SQLITE_DENY
             case SQLITE_UPDATE:
                 // Connecting an eponymous virtual table (json_each, pragma_table_info) reports an
                 // internal update of sqlite_master; a user's UPDATE of it needs writable_schema,
@@ -79,7 +84,7 @@ public final class ReadOnlyConnection {
             default:
                 return SQLITE_DENY
             }
-        }, nil)
+        }, Unmanaged.passUnretained(gate).toOpaque())
         sqlite3_progress_handler(h, 1000, { context in
             guard let context else { return 0 }
             let state = Unmanaged<QueryControl>.fromOpaque(context).takeUnretainedValue()
@@ -131,9 +136,7 @@ public final class ReadOnlyConnection {
                     guard step == SQLITE_ROW else { throw error(step) }
                     if !begun { try sink.begin(columns: columns); begun = true }
                     rows += 1
-                    if let max = limits.maxRows, rows > max {
-                        throw StoreError.limit("the result has more than \(max) rows; add a LIMIT or narrow the query")
-                    }
+                    if let max = limits.maxRows, rows > max { throw Self.tooManyRows(max) }
                     if let raw {
                         try raw.row(raw: StoreRow(stmt: stmt, count: Int(n)))
                     } else {
@@ -148,6 +151,26 @@ public final class ReadOnlyConnection {
             }
         }
         if !ranAny { throw StoreError.sql("no SQL statement to run") }
+    }
+
+    static func tooManyRows(_ max: Int) -> StoreError {
+        .limit("the result has more than \(max) rows; add a LIMIT or narrow the query")
+    }
+
+    /// Starts a read transaction and fixes its snapshot (the first read does), so the
+    /// statements run after it see the database as it was now; `endSnapshot` ends it.
+    func beginSnapshot() throws {
+        try internalStatement("BEGIN")
+        try internalStatement("SELECT count(*) FROM sqlite_master")
+    }
+
+    func endSnapshot() throws { try internalStatement("COMMIT") }
+
+    private func internalStatement(_ sql: String) throws {
+        gate.open = true
+        defer { gate.open = false }
+        let rc = sqlite3_exec(handle, sql, nil, nil, nil)
+        guard rc == SQLITE_OK else { throw StoreError.sql(String(cString: sqlite3_errmsg(handle))) }
     }
 
     private func error(_ rc: Int32) -> StoreError {
@@ -171,6 +194,12 @@ public final class ReadOnlyConnection {
             return .text(sqlite3_column_text(stmt, i).map { String(decoding: UnsafeBufferPointer(start: $0, count: count), as: UTF8.self) } ?? "")
         }
     }
+}
+
+/// Whether the connection's authorizer lets a transaction statement through: only while the
+/// connection itself runs one (`beginSnapshot`), never for a user's SQL.
+private final class TransactionGate {
+    var open = false
 }
 
 private let readOnlyPragmas: Set<String> = [

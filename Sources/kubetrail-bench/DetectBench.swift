@@ -101,8 +101,8 @@ struct DetectBench: ParsableCommand {
                      indexed.seconds * 1000, indexScan.seconds * 1000, try plan("SELECT count(*) FROM kubernetes_audit_logs WHERE verb || '' = 'x'")))
         say(String(format: "            full-table scan (verb || level = 'x') %8.1f ms (%@)", scan.seconds * 1000, try plan(tableScanSQL)))
         say(String(format: "            whole pack as SQL (--server) %8.1f ms, %d findings   ratio to the scan %.1f", viaSQL.seconds * 1000, viaSQL.rows, viaSQL.seconds / scan.seconds))
-        // PostgreSQL's rows come over this many connections at once (SQLite's over one).
-        let streams = store is PostgresStore ? DetectionScan.historyStreams : 1
+        // The rows come over this many connections at once, each evaluated on its own thread.
+        let streams = DetectionScan.historyStreams
         say(String(format: "            kubetrail detect's scan, no rule %8.1f ms   ratio to the scan %.1f   (%d stream%@)",
                    none.seconds * 1000, none.seconds / scan.seconds, streams, streams == 1 ? "" : "s"))
         say(String(format: "            whole pack, kubetrail detect %8.1f ms, %d findings   ratio to the scan %.1f (goal ≤ 10; %.1f × verb || '')", all.seconds * 1000, all.rows, all.seconds / scan.seconds, all.seconds / indexScan.seconds))

@@ -91,4 +91,18 @@ final class AggregatorFixture: @unchecked Sendable {
         let r = try Subprocess.kubetrail(["query", "--db", db, "--output", "csv", sql])
         return Int(r.stdout.split(separator: "\n").dropFirst().first ?? "") ?? -1
     }
+
+    /// Whether continuous detection has evaluated every chain entry of `cluster` within
+    /// `seconds`: it runs on its own thread after the commit, so what reads
+    /// `kubernetes_detections` right after an ingest waits for this first.
+    func detectionCaughtUp(cluster: String = "test", seconds: Double = 30) throws -> Bool {
+        let deadline = Date().addingTimeInterval(seconds)
+        repeat {
+            let last = try count("SELECT max(seq) FROM kubetrail_audit_chain WHERE cluster = '\(cluster)'")
+            let cursor = try count("SELECT CAST(value AS INTEGER) FROM kubetrail_cursors WHERE name = 'detection:\(cluster)'")
+            if last > 0 && cursor == last { return true }
+            Thread.sleep(forTimeInterval: 0.2)
+        } while Date() < deadline
+        return false
+    }
 }

@@ -41,6 +41,9 @@ import TestSupport
         let server = try f.start()
         defer { server.stop() }
         #expect(try f.ingest(server, file: f.write("b.z", AggregatorFixture.fixtureBatch().deflated())).status == 200)
+        // The report's Detections section reads findings the detection thread writes after the
+        // commit: both reports are made once it has read every row, or they differ by timing.
+        #expect(try f.detectionCaughtUp())
         let range = ["--from", "2020-01-01T00:00:00Z", "--to", "2025-01-01T00:00:00Z"]
         let remote = try Subprocess.kubetrail(["report", "--server", server.baseURL, "--token-file", f.dir.path("query.tokens")] + range)
         let local = try Subprocess.kubetrail(["report", "--db", f.db] + range)

@@ -141,20 +141,22 @@ extension AuditScanTests {
     }
 }
 
-/// A PostgreSQL scan split over connections that share a snapshot: every row once, whatever
-/// the number of streams, each stream's rows on its own thread.
+/// A scan split over connections that share a snapshot: every row once, whatever the number
+/// of streams, each stream's rows on its own thread.
 @Suite struct ParallelAuditScanTests {
-    /// Rows of 1.5 KB (under the size PostgreSQL compresses or moves out of line), enough for
-    /// the table to be split (`minimumPagesToSplit`).
-    static func bigStore() throws -> (any Store, Set<String>) {
-        let store = try openStore(.postgres)
+    /// Enough rows for the table to be split: on PostgreSQL rows of 1.5 KB (under the size it
+    /// compresses or moves out of line) past `minimumPagesToSplit`, on SQLite past
+    /// `minimumRowsToSplit`.
+    static func bigStore(_ backend: TestBackend) throws -> (any Store, Set<String>) {
+        let store = try openStore(backend)
         var ids = Set<String>()
         var generator = SystemRandomNumberGenerator()
-        for batch in 0..<6 {
+        let words = backend == .postgres ? 96 : 2
+        for batch in 0..<(backend == .postgres ? 6 : 11) {
             _ = try store.write { w in
                 try (0..<1000).map { i in
                     var r = auditRow("p\(batch)-\(i)")
-                    r.requestURI = "/api/v1/" + (0..<96).map { _ in String(generator.next() as UInt64, radix: 16) }.joined()
+                    r.requestURI = "/api/v1/" + (0..<words).map { _ in String(generator.next() as UInt64, radix: 16) }.joined()
                     ids.insert("p\(batch)-\(i)")
                     return try w.insert(r)
                 }
@@ -163,24 +165,28 @@ extension AuditScanTests {
         return (store, ids)
     }
 
-    @Test func everyRowOnceWhateverTheStreams() throws {
-        let (store, ids) = try Self.bigStore()
-        let postgres = try #require(store as? PostgresStore)
-        let c = try postgres.connect()
-        _ = try c.execute("ANALYZE")
-        for streams in [2, 3] {
-            // Not a split in name only: the table is split into that many parts.
-            let parts = try #require(try PostgresStore.pageRanges(of: "kubernetes_audit_logs", streams: streams, c))
-            #expect(parts.count == streams)
+    @Test(arguments: TestBackend.allCases) func everyRowOnceWhateverTheStreams(backend: TestBackend) throws {
+        let (store, ids) = try Self.bigStore(backend)
+        if let postgres = store as? PostgresStore {
+            let c = try postgres.connect()
+            _ = try c.execute("ANALYZE")
+            for streams in [2, 3] {
+                // Not a split in name only: the table is split into that many parts.
+                let parts = try #require(try PostgresStore.pageRanges(of: "kubernetes_audit_logs", streams: streams, c))
+                #expect(parts.count == streams)
+            }
         }
         for streams in [1, 2, 3] {
             let seen = Mutex<[String]>([])
             let threads = Mutex<Set<Int>>([])
-            _ = try store.scanAudit([AuditScanColumn("audit_id"), AuditScanColumn("request_uri")], scope: .all, selection: nil, limits: QueryLimits(), streams: streams) { stream, row in
+            _ = try store.scanAudit([AuditScanColumn("audit_id"), AuditScanColumn("request_uri"), AuditScanColumn("tp_id", outputOnly: true)],
+                                    scope: .all, selection: nil, limits: QueryLimits(), streams: streams) { stream, row in
                 #expect(stream >= 0 && stream < streams)
                 let id = try row.withText(0) { String(decoding: $0!, as: UTF8.self) }
+                // A column read later by rowid (SQLite) is read on the stream's own connection.
+                #expect(try row.value(2) != .null)
                 seen.withLock { $0.append(id) }
-                threads.withLock { $0.insert(stream) }
+                _ = threads.withLock { $0.insert(stream) }
             }
             let all = seen.withLock { $0 }
             #expect(all.count == ids.count && Set(all) == ids, "\(streams) streams: \(all.count) rows")
@@ -190,9 +196,9 @@ extension AuditScanTests {
 
     /// A failure in one stream stops the others and is the error the scan throws; the store
     /// answers the next scan.
-    @Test func oneStreamsErrorStopsTheScan() throws {
+    @Test(arguments: TestBackend.allCases) func oneStreamsErrorStopsTheScan(backend: TestBackend) throws {
         struct Broken: Error {}
-        let (store, ids) = try Self.bigStore()
+        let (store, ids) = try Self.bigStore(backend)
         let rows = Mutex(0)
         #expect(throws: Broken.self) {
             _ = try store.scanAudit([AuditScanColumn("audit_id")], scope: .all, selection: nil, limits: QueryLimits(), streams: 2) { stream, _ in
@@ -207,14 +213,45 @@ extension AuditScanTests {
     }
 
     /// The row limit counts the rows of all streams together.
-    @Test func theRowLimitIsForTheWholeScan() throws {
-        let (store, _) = try Self.bigStore()
+    @Test(arguments: TestBackend.allCases) func theRowLimitIsForTheWholeScan(backend: TestBackend) throws {
+        let (store, ids) = try Self.bigStore(backend)
         var limits = QueryLimits()
-        limits.maxRows = 4000
+        limits.maxRows = ids.count * 2 / 3
+        let rows = Mutex(0)
         #expect(throws: StoreError.self) {
-            _ = try store.scanAudit([AuditScanColumn("audit_id")], scope: .all, selection: nil, limits: limits, streams: 2) { _, _ in }
+            _ = try store.scanAudit([AuditScanColumn("audit_id")], scope: .all, selection: nil, limits: limits, streams: 2) { _, _ in rows.withLock { $0 += 1 } }
         }
+        #expect(rows.withLock { $0 } <= limits.maxRows!)
     }
+
+    /// SQLite's streams read one snapshot: rows committed after the connections began their
+    /// reads are seen by none of them, though each connection starts its statement later.
+    @Test func sqliteStreamsShareOneSnapshot() throws {
+        let store = try #require(try openStore(.sqlite) as? SQLiteStore)
+        _ = try store.write { w in try (0..<10).map { try w.insert(auditRow("before-\($0)")) } }
+        let connections = try (0..<2).map { _ in try ReadOnlyConnection(path: store.path) }
+        #expect(try SQLiteSharedSnapshot.begin(connections, path: store.path))
+        // The write lock was let go: a writer commits at once.
+        _ = try store.write { w in try (0..<5).map { try w.insert(auditRow("after-\($0)")) } }
+        func count(_ c: ReadOnlyConnection) throws -> Int {
+            let rows = Rows()
+            try c.run("SELECT count(*) FROM kubernetes_audit_logs", into: rows)
+            if case .int(let n) = rows.rows.first?.first { return Int(n) }
+            return -1
+        }
+        #expect(try connections.map(count) == [10, 10])
+        for c in connections { try c.endSnapshot() }
+        #expect(try connections.map(count) == [15, 15])
+        // The transaction statements are the connection's own: a user's are still refused.
+        #expect(throws: StoreError.self) { try connections[0].run("BEGIN", into: Rows()) }
+    }
+}
+
+private final class Rows: QuerySink {
+    var rows: [[QueryValue]] = []
+    func begin(columns: [QueryColumn]) {}
+    func row(_ values: [QueryValue]) { rows.append(values) }
+    func end() {}
 }
 
 /// Scans read PostgreSQL's binary forms; each type reads as the same value its text form does
@@ -265,5 +302,20 @@ extension AuditScanTests {
         #expect(read(header + [0, 3, 0, 0, 0, 0]).contains("3 cells"))
         #expect(read(header + [0, 2, 0, 0, 0, 9, 65]).contains("runs past"))
         #expect(read(header + [0, 2, 0, 0, 0, 1, 65]).contains("cut short"))
+    }
+
+    /// A cell too short for its type is shown as the bytes it holds, never read past its end.
+    @Test func malformedCellsAreReadWithinTheirBytes() {
+        func value(_ bytes: [UInt8], _ type: UInt32) -> QueryValue {
+            bytes.withUnsafeBytes { PostgresBinaryValues.value($0, type: type) }
+        }
+        for type in [PostgresValues.timestamptzOID, PostgresValues.timestampOID] {
+            #expect(value([0, 0, 0, 0, 0, 0, 0, 0], type) == .text("2000-01-01T00:00:00.000000Z"))
+            #expect(value([65, 66, 67], type) == .text("ABC"))
+        }
+        // One dimension, 2^31-1 elements declared, none there: not an array, and no 16 GiB reserved.
+        let huge: [UInt8] = [0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 25, 127, 255, 255, 255, 0, 0, 0, 1]
+        #expect(huge.withUnsafeBytes { PostgresBinaryValues.array($0) } == nil)
+        #expect(value([0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 25, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 1, 120], PostgresValues.textArrayOID) == .text("[\"x\"]"))
     }
 }

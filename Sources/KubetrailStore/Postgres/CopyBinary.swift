@@ -90,7 +90,7 @@ enum PostgresBinaryValues {
         if let n = integer(b, type: type) { return .int(n) }
         switch type {
         case PostgresValues.boolOID where b.count == 1: return .int(b[0] == 0 ? 0 : 1)
-        case PostgresValues.timestamptzOID, PostgresValues.timestampOID where b.count == 8: return .text(timestamp(CopyBinary.int64(b, 0)))
+        case PostgresValues.timestamptzOID where b.count == 8, PostgresValues.timestampOID where b.count == 8: return .text(timestamp(CopyBinary.int64(b, 0)))
         case PostgresValues.dateOID where b.count == 4: return .text(date(Int64(CopyBinary.int32(b, 0))))
         case PostgresValues.textArrayOID, PostgresValues.varcharArrayOID:
             guard let elements = array(b) else { return .text(String(decoding: b, as: UTF8.self)) }
@@ -108,7 +108,8 @@ enum PostgresBinaryValues {
         guard dimensions == 1, b.count >= 20 else { return nil }
         let count = Int(CopyBinary.int32(b, 12))
         var at = 20, out: [String?] = []
-        out.reserveCapacity(max(0, count))
+        // Each element takes 4 bytes at least: a count the cell cannot hold reserves no more than it can.
+        out.reserveCapacity(min(max(0, count), (b.count - 20) / 4))
         for _ in 0..<max(0, count) {
             guard at + 4 <= b.count else { return nil }
             let length = Int(CopyBinary.int32(b, at))

@@ -1,5 +1,4 @@
 import Foundation
-import Synchronization
 import KubetrailTables
 
 extension PostgresStore {
@@ -55,28 +54,17 @@ extension PostgresStore {
                 throw PostgresConnection.Failure(sqlState: nil, message: "PostgreSQL exported no snapshot")
             }
             let others = try texts.dropFirst().map { _ in try connect() }
-            let outcome = ScanOutcome()
-            func part(_ k: Int) {
+            let scan = ScanStreams()
+            try scan.run(texts.count) { k in
                 // A stream that fails stops the others at their next row.
-                let stopped = PostgresStop(check: { outcome.failed ? "another part of the scan failed" : stop.check() },
+                let stopped = PostgresStop(check: { scan.failed ? "another part of the scan failed" : stop.check() },
                                            heartbeat: k == 0 ? stop.heartbeat : nil)
-                do {
-                    if k == 0 { return try rows(0, c, stopped, texts[0]) }
-                    var part = query
-                    part.connection = others[k - 1]
-                    part.setup = ["SET TRANSACTION SNAPSHOT " + PostgresSchema.literal(snapshot)]
-                    try part.inTransaction { connection, _ in try rows(k, connection, stopped, texts[k]) }
-                } catch {
-                    outcome.record(error)
-                }
+                if k == 0 { return try rows(0, c, stopped, texts[0]) }
+                var part = query
+                part.connection = others[k - 1]
+                part.setup = ["SET TRANSACTION SNAPSHOT " + PostgresSchema.literal(snapshot)]
+                try part.inTransaction { connection, _ in try rows(k, connection, stopped, texts[k]) }
             }
-            // Each stream touches only its own connection, state and (in `body`) its own
-            // evaluator; the caller's closure outlives the wait.
-            withoutActuallyEscaping(part) { part in
-                let parts = UncheckedParts(run: part)
-                DispatchQueue.concurrentPerform(iterations: texts.count) { parts.run($0) }
-            }
-            if let error = outcome.error { throw error }
         }
         return withExtendedLifetime(states) { columns.map(\.queryColumn) }
     }
@@ -112,24 +100,4 @@ extension PostgresStore {
 
     /// 8 MiB of rows: below it, a second connection costs more than it saves.
     static let minimumPagesToSplit: Int64 = 1024
-}
-
-/// A scan's per-stream work, handed to the threads that run it.
-private struct UncheckedParts: @unchecked Sendable {
-    let run: (Int) -> Void
-}
-
-/// The first error of a scan's streams; `failed` is read for every row, so it is an atomic.
-private final class ScanOutcome: @unchecked Sendable {
-    private let lock = NSLock()
-    private var first: Error?
-    private let flag = Atomic<Bool>(false)
-
-    var failed: Bool { flag.load(ordering: .relaxed) }
-    var error: Error? { lock.withLock { first } }
-
-    func record(_ error: Error) {
-        lock.withLock { if first == nil { first = error } }
-        flag.store(true, ordering: .relaxed)
-    }
 }

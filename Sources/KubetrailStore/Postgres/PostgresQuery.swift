@@ -66,7 +66,7 @@ struct PostgresQuery {
         rows += 1
         if let shared = rowCount { rows = shared.add() }
         if let max = limits.maxRows, rows > max {
-            throw StoreError.limit("the result has more than \(max) rows; add a LIMIT or narrow the query")
+            throw ReadOnlyConnection.tooManyRows(max)
         }
         for i in 0..<r.count where r.cells[i].count > limits.maxValueBytes {
             throw StoreError.limit("a value is longer than \(limits.maxValueBytes) bytes, the most a query may read")
