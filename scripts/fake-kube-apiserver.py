@@ -27,6 +27,7 @@ parser.add_argument('--tls', nargs=2, metavar=('CERT', 'KEY'))
 parser.add_argument('--token', help='require this bearer token (TLS only, as kubectl sends none over http)')
 parser.add_argument('--bench', type=int, default=0)
 parser.add_argument('--forbid', action='append', default=[], help='answer 403 to lists of this resource (RBAC denial)')
+parser.add_argument('--unserved', action='append', default=[], help='answer 404 to this resource of a named API group (a kind the cluster lacks)')
 args = parser.parse_args()
 state = args.state
 os.makedirs(os.path.join(state, 'logs'), exist_ok=True)
@@ -158,6 +159,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
         elif parts[:2] == ['api', 'v1'] and len(parts) == 3:
             rest = parts[2:]
         elif parts[:1] == ['apis'] and len(parts) >= 4:
+            if parts[-1] in args.unserved:
+                return self.status(404, 'NotFound', 'the server could not find the requested resource')
             return self.list_or_watch([], parts[-1], q)   # named groups: empty collections
         else:
             return self.status(404, 'NotFound', 'the server could not find the requested resource')

@@ -49,6 +49,8 @@ public final class ClusterPollers: @unchecked Sendable {
         case starting
         case synced(items: Int)
         case forbidden(String)
+        /// The API server does not serve the kind (404): skipped, looked for again now and then.
+        case notServed
         case failing(String)
     }
 
@@ -56,6 +58,7 @@ public final class ClusterPollers: @unchecked Sendable {
     let store: any Store
     let context: IngestContext
     let collections: [Collection]
+    /// How long a kind refused by RBAC or not served waits before it is tried again.
     let forbiddenRetry: Double
     let namespaces: [String]
     /// Events last seen outside this range are not stored (`collect --from`); set before `start()`.
@@ -127,6 +130,10 @@ public final class ClusterPollers: @unchecked Sendable {
             } catch let failure as Reflector.Failure where failure.status == 403 {
                 lock.withLock { states[collection.path] = .forbidden(failure.description) }
                 log("forbidden: \(collection.path) cannot be listed with these credentials (RBAC); the other collections go on; retrying in \(Int(forbiddenRetry)) s")
+                sleepUnlessStopped(forbiddenRetry)
+            } catch let failure as Reflector.Failure where failure.status == 404 {
+                lock.withLock { states[collection.path] = .notServed }
+                log("not served: this API server has no \(collection.path) (404); skipped, looked for again in \(Int(forbiddenRetry)) s")
                 sleepUnlessStopped(forbiddenRetry)
             } catch {
                 lock.withLock { states[collection.path] = .failing("\(error)") }

@@ -194,6 +194,7 @@ public final class Collector: @unchecked Sendable {
 
     private func listOnce(events: Bool, resources: Bool) {
         var kinds = 0
+        var unserved: [String] = []
         for collection in collections(events: events, resources: resources) where !isStopped {
             let table: Table = collection.target == .events ? .events : .resources
             let sync = TableSync(target: collection.target, store: store, context: context(.apiWatch), namespaces: options.namespaces,
@@ -213,11 +214,16 @@ public final class Collector: @unchecked Sendable {
                 if table == .resources { kinds += 1 }
             } catch let failure as Reflector.Failure where failure.status == 403 {
                 fail(table, "forbidden: \(collection.path) cannot be listed with these credentials (RBAC); the other kinds were collected")
+            } catch let failure as Reflector.Failure where failure.status == 404 {
+                // A kind the cluster does not have is nothing to collect, not a failure.
+                unserved.append(collection.path)
             } catch {
                 fail(table, "\(collection.path): \(error)")
             }
         }
-        if resources { note(.resources, "\(kinds) kinds listed") }
+        if resources {
+            note(.resources, "\(kinds) kinds listed" + (unserved.isEmpty ? "" : "; not served by this API server, skipped: " + unserved.joined(separator: ", ")))
+        }
         if events { note(.events, options.from == nil && options.to == nil ? "the events the API still holds" : "events last seen in the time range") }
     }
 

@@ -3,6 +3,37 @@ import KubetrailCore
 /// The report as Markdown (GitHub-flavoured tables; the chart as text bars), to paste into or
 /// attach to an audit ticket.
 public enum ReportMarkdown {
+    /// A line of the activity chart: one bucket, or a run of quiet ones.
+    struct ActivityLine: Equatable {
+        var label: String
+        var requests: Int
+        var denied: Int
+        /// How many empty buckets the line stands for (0 for a bucket with events).
+        var quiet: Int
+    }
+
+    /// The buckets, three or more empty ones in a row shown as one line (`2020-01 – 2023-05`):
+    /// a five-year report is a page of zeros otherwise. The HTML chart keeps every bucket.
+    static func activityLines(_ buckets: [ComplianceReport.Bucket]) -> [ActivityLine] {
+        var lines: [ActivityLine] = []
+        var run: [ComplianceReport.Bucket] = []
+        func flush() {
+            if run.count >= 3 {
+                lines.append(ActivityLine(label: run[0].label + " – " + run[run.count - 1].label, requests: 0, denied: 0, quiet: run.count))
+            } else {
+                lines += run.map { ActivityLine(label: $0.label, requests: 0, denied: 0, quiet: 1) }
+            }
+            run = []
+        }
+        for b in buckets {
+            if b.requests == 0 && b.denied == 0 { run.append(b); continue }
+            flush()
+            lines.append(ActivityLine(label: b.label, requests: b.requests, denied: b.denied, quiet: 0))
+        }
+        flush()
+        return lines
+    }
+
     public static func render(_ r: ComplianceReport, tool: String = Exporter.tool) -> String {
         var out = "# Kubernetes audit report: \(r.from.iso8601) – \(r.to.iso8601)\n\n"
         out += "| | |\n|---|---|\n"
@@ -31,10 +62,13 @@ public enum ReportMarkdown {
         out += "## Activity per \(r.bucketUnit)\n\n"
         let peak = max(1, r.activity.map(\.requests).max() ?? 1)
         out += "```text\n"
-        for b in r.activity {
-            let bar = String(repeating: "█", count: (b.requests * 40 + peak - 1) / peak)
-            out += b.label.padding(toLength: 13, withPad: " ", startingAt: 0) + " " + bar.padding(toLength: 40, withPad: " ", startingAt: 0)
-                + " \(b.requests)" + (b.denied > 0 ? " (\(b.denied) denied)" : "") + "\n"
+        let lines = activityLines(r.activity)
+        let width = max(13, lines.map(\.label.count).max() ?? 0)
+        for line in lines {
+            let bar = String(repeating: "█", count: (line.requests * 40 + peak - 1) / peak)
+            out += line.label.padding(toLength: width, withPad: " ", startingAt: 0) + " " + bar.padding(toLength: 40, withPad: " ", startingAt: 0)
+                + " \(line.requests)" + (line.denied > 0 ? " (\(line.denied) denied)" : "")
+                + (line.quiet > 1 ? " (\(line.quiet) \(r.bucketUnit)s)" : "") + "\n"
         }
         out += "```\n\n"
 

@@ -76,7 +76,9 @@ public final class Reflector {
                 // The relist at the last version is gone too: a consistent read.
                 needList = true
                 relistAt = nil
-            } catch let failure as Failure where failure.status == 401 || failure.status == 403 {
+            } catch let failure as Failure where failure.status == 401 || failure.status == 403 || failure.status == 404 {
+                // Not a passing trouble: credentials refused, RBAC, or a kind this API server
+                // does not serve (an API group an older or trimmed cluster lacks).
                 throw failure
             } catch let failure as Failure {
                 _ = failure

@@ -11,10 +11,10 @@ import TestSupport
         let db: String
         var env: [String: String] { ["HOME": dir.path("home"), "KUBECONFIG": "", "KUBETRAIL_DB": db] }
 
-        init(_ backend: TestBackend = .sqlite, forbid: [String] = []) throws {
+        init(_ backend: TestBackend = .sqlite, forbid: [String] = [], unserved: [String] = []) throws {
             dir = try TemporaryDirectory()
             db = try backend.location(in: dir, name: "kt.db")
-            cluster = try FakeCluster(dir: dir, forbid: forbid)
+            cluster = try FakeCluster(dir: dir, forbid: forbid, unserved: unserved)
             try FileManager.default.createDirectory(atPath: dir.path("home/.kube"), withIntermediateDirectories: true)
             try cluster.writeKubeconfig(dir.path("home/.kube/config"))
             try cluster.addPod(namespace: "shop", name: "web", uid: "uid-web", containers: ["app"], labels: ["app": "web"])
@@ -213,6 +213,18 @@ import TestSupport
         let forbidden = try lab.collect(["kubernetes_resources", "--no-progress"])
         #expect(forbidden.status == 1)
         #expect(forbidden.stderr.contains("forbidden: /api/v1/secrets cannot be listed with these credentials (RBAC)"), "\(forbidden.stderr)")
+        #expect(try lab.value("SELECT count(*) FROM kubernetes_resources WHERE resource_type = 'Pod'") == "3")
+    }
+
+    /// A kind the API server does not serve (404: a group an older or trimmed cluster lacks)
+    /// is skipped with a note; the collection succeeds.
+    @Test func aKindTheClusterDoesNotServeIsSkippedWithANote() throws {
+        let lab = try Lab(unserved: ["ingresses", "cronjobs"])
+        defer { lab.cluster.stop() }
+        let r = try lab.collect(["kubernetes_resources", "--no-progress"])
+        #expect(r.status == 0, "\(r.stdout) \(r.stderr)")
+        #expect((r.stdout + r.stderr).contains("not served by this API server, skipped: /apis/batch/v1/cronjobs, /apis/networking.k8s.io/v1/ingresses"),
+                "\(r.stdout) \(r.stderr)")
         #expect(try lab.value("SELECT count(*) FROM kubernetes_resources WHERE resource_type = 'Pod'") == "3")
     }
 }

@@ -172,6 +172,19 @@ import TestSupport
         let unsigned = lab.dir.path("unsigned")
         #expect(try lab.kubetrail(["export", "--db", lab.db, "--table", "kubernetes_audit_logs", "--out", unsigned]).status == 0)
         #expect(try verify(unsigned).stderr.contains("the manifest is not signed"))
+
+        // Without a key: every file is checked against the manifest, and the answer says who
+        // wrote the manifest was not.
+        func unkeyed(_ dir: String) throws -> ProcessResult { try lab.kubetrail(["verify-export", dir]) }
+        for dir in [good, unsigned] {
+            let r = try unkeyed(dir)
+            #expect(r.status == 0 && r.stdout.contains("every file matches its manifest") && r.stderr.contains("authenticity NOT checked"), "\(r.stdout) \(r.stderr)")
+        }
+        let damaged = try unkeyed(changed)
+        #expect(damaged.status == 1 && damaged.stderr.contains("kubernetes_audit_logs-0002.csv was changed") && !damaged.stdout.contains("OK"), "\(damaged.stderr)")
+        #expect(try unkeyed(missing).stderr.contains("kubernetes_audit_logs-0001.csv is missing"))
+        #expect(try unkeyed(added).stderr.contains("kubernetes_audit_logs-0099.csv is not part of the export"))
+        #expect(try unkeyed(edited).stderr.contains("the manifest says 36"))
     }
 
     @Test func badRequestsAreRefusedClearly() throws {

@@ -66,11 +66,31 @@ import TestSupport
         #expect(md.contains("/api?x=&lt;script&gt;alert(1)&lt;/script&gt;") && !md.contains("<script"))
         #expect(md.contains("| 2026-11-20T10:05:00.000000Z | alice | exec | prod | web-7f9c |"))
         #expect(md.contains("| 2026-11-20T11:08:00.000000Z | alice | carol | get | pods | prod |"))
-        // 24 hourly buckets; 10:00 has five events (two denied), 11:00 four.
+        // 24 hourly buckets; 10:00 has five events (two denied), 11:00 four; the quiet hours
+        // before and after are a line each.
         let bars = md.split(separator: "\n").filter { $0.hasPrefix("2026-11-20T") }
-        #expect(bars.count == 24)
+        #expect(bars.count == 4, "\(bars)")
         #expect(bars.contains { $0.hasPrefix("2026-11-20T10") && $0.hasSuffix(" 5 (2 denied)") } && bars.contains { $0.hasPrefix("2026-11-20T11") && $0.hasSuffix(" 4") })
+        #expect(bars.first?.hasPrefix("2026-11-20T00 – 2026-11-20T09 ") == true && bars.first?.hasSuffix(" 0 (10 hours)") == true, "\(bars)")
+        #expect(bars.last?.hasPrefix("2026-11-20T12 – 2026-11-20T23 ") == true && bars.last?.hasSuffix(" 0 (12 hours)") == true, "\(bars)")
         #expect(md.contains("No problem found."))
+    }
+
+    /// Years of quiet months are one line in Markdown, every month in the HTML chart.
+    @Test func aLongPeriodsQuietMonthsAreOneLine() throws {
+        let (dir, db) = try Self.lab()
+        defer { withExtendedLifetime(dir) {} }
+        let range = ["--from", "2020-01-01T00:00:00Z", "--to", "2027-01-01T00:00:00Z"]
+        let md = try Subprocess.kubetrail(["report", "--db", db] + range)
+        #expect(md.status == 0, "\(md.stderr)")
+        let chart = md.stdout.components(separatedBy: "## Activity per month\n\n```text\n").last?.components(separatedBy: "```").first ?? ""
+        let lines = chart.split(separator: "\n")
+        #expect(lines.count == 3, "\(lines)")
+        #expect(lines.first?.hasPrefix("2020-01 – 2026-10 ") == true && lines.first?.hasSuffix(" 0 (82 months)") == true, "\(lines)")
+        #expect(lines.dropFirst().first?.hasPrefix("2026-11 ") == true && lines.dropFirst().first?.hasSuffix(" 10 (2 denied)") == true, "\(lines)")
+        #expect(lines.last?.hasPrefix("2026-12 ") == true && lines.last?.hasSuffix(" 0") == true, "\(lines)")
+        let html = try Subprocess.kubetrail(["report", "--db", db, "--format", "html"] + range)
+        #expect(html.stdout.contains("2020-02") && html.stdout.contains("2026-10"))
     }
 
     @Test(arguments: TestBackend.allCases) func htmlIsSelfContainedWellFormedAndEscaped(backend: TestBackend) throws {

@@ -43,6 +43,9 @@ final class FakeAPIServer: @unchecked Sendable {
                     return self.reply(200, json.dumps({'kind': kind, 'apiVersion': 'v1', 'metadata': {'resourceVersion': '7'}, 'items': [item]}).encode())
                 if self.path.startswith('/api/v1/secrets') and os.environ.get('FAKE_ALLOW_SECRETS') != '1':
                     return self.reply(403, b'{"kind":"Status","code":403,"reason":"Forbidden","message":"secrets is forbidden: User cannot list resource secrets"}')
+                if self.path.startswith('/apis/networking.k8s.io/v1/ingresses'):
+                    # A kind this cluster does not serve (an older or trimmed API server).
+                    return self.reply(404, b'{"kind":"Status","code":404,"reason":"NotFound","message":"the server could not find the requested resource"}')
                 if 'watch=true' in self.path:
                     import time; time.sleep(1.5)
                     return self.stream([])

@@ -162,6 +162,10 @@ final class MemorySink: QuerySink {
         #expect(try count("SELECT count(*) FROM kubernetes_events WHERE reason = 'BackOff'") == 2)
         #expect(try count("SELECT count(*) FROM kubernetes_resources WHERE resource_type = 'Pod' AND name = 'web'") == 1)
         #expect(logged.text.contains("forbidden: /api/v1/secrets"))
+        // A kind the API server does not serve: skipped with a note, not retried every 2 s.
+        #expect(pollers.status["/apis/networking.k8s.io/v1/ingresses"] == .notServed)
+        #expect(logged.text.contains("not served: this API server has no /apis/networking.k8s.io/v1/ingresses (404)"), "\(logged.text)")
+        #expect(server.requests.filter { ($0["path"] as? String)?.hasPrefix("/apis/networking.k8s.io/v1/ingresses") == true }.count == 1)
     }
 }
 

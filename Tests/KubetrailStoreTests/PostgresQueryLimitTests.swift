@@ -42,6 +42,29 @@ import TestSupport
         }
     }
 
+    /// A user's query that changes a session setting changes it for itself only: the pooled
+    /// connection comes back in UTC with standard strings, which kubetrail's own SQL (a quoted
+    /// literal, a timestamp read back) relies on.
+    @Test func aQuerysSettingsDoNotOutliveIt() throws {
+        let store = try openStore(.postgres)
+        final class Value: QuerySink {
+            var value: QueryValue?
+            func begin(columns: [QueryColumn]) {}
+            func row(_ values: [QueryValue]) { value = values.first }
+            func end() {}
+        }
+        for sql in ["SET standard_conforming_strings = off", "SELECT set_config('TimeZone', 'America/New_York', false)",
+                    "SET TimeZone = 'Asia/Tokyo'"] {
+            try store.query(sql, now: .now, limits: QueryLimits(), into: Value())
+            let settings = Value()
+            try store.query("SELECT current_setting('standard_conforming_strings') || ' ' || current_setting('TimeZone')", now: .now, limits: QueryLimits(), into: settings)
+            #expect(settings.value == .text("on UTC"), "after \(sql)")
+            let quoted = Value()
+            try store.query("SELECT " + PostgresSchema.literal("a\\' OR '1'='1"), now: .now, limits: QueryLimits(), into: quoted)
+            #expect(quoted.value == .text("a\\' OR '1'='1"))
+        }
+    }
+
     @Test func eachLimitStopsTheStatementAndTheNextQueryRuns() throws {
         let store = try openStore(.postgres)
         for sql in ["SELECT pg_sleep(30)", "SELECT count(*) FROM generate_series(1, 2000000000)"] {

@@ -11,7 +11,7 @@ public final class FakeCluster: @unchecked Sendable {
 
     public static let script = Fixtures.repositoryRoot.appendingPathComponent("scripts/fake-kube-apiserver.py").path
 
-    public init(dir: TemporaryDirectory, tls: (cert: String, key: String)? = nil, token: String? = nil, bench: Int = 0, forbid: [String] = []) throws {
+    public init(dir: TemporaryDirectory, tls: (cert: String, key: String)? = nil, token: String? = nil, bench: Int = 0, forbid: [String] = [], unserved: [String] = []) throws {
         state = dir.path("cluster-\(UUID().uuidString.prefix(8))")
         for sub in ["pods", "events", "logs"] {
             try FileManager.default.createDirectory(atPath: state + "/" + sub, withIntermediateDirectories: true)
@@ -21,6 +21,7 @@ public final class FakeCluster: @unchecked Sendable {
         if let token { arguments += ["--token", token] }
         if bench > 0 { arguments += ["--bench", String(bench)] }
         for resource in forbid { arguments += ["--forbid", resource] }
+        for resource in unserved { arguments += ["--unserved", resource] }
         port = try PythonServer.start(process, arguments: arguments)
         scheme = tls == nil ? "http" : "https"
     }

@@ -109,7 +109,10 @@ struct PostgresQuery {
         } catch let s as PostgresConnection.Stopped {
             throw StoreError.limit(s.reason)
         }
-        try c.execute("COMMIT")
+        // Nothing to commit in a read-only transaction, and a rollback undoes what a user's
+        // `SET` or `set_config(…, false)` changed for the session: the connection goes back to
+        // the pool with the settings kubetrail's own SQL relies on (UTC, standard strings).
+        try c.execute("ROLLBACK")
     }
 }
 

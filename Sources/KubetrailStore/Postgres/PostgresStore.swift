@@ -82,6 +82,9 @@ public final class PostgresStore: Store, @unchecked Sendable {
         try c.execute("SET DateStyle = 'ISO, YMD'")
         // Hashes are read back as bytea's hex form (a database may default to 'escape').
         try c.execute("SET bytea_output = 'hex'")
+        // `PostgresSchema.literal` doubles quotes only: a backslash must not escape on a server
+        // configured with standard_conforming_strings off.
+        try c.execute("SET standard_conforming_strings = on")
         if readOnly { try c.execute("SET default_transaction_read_only = on") }
         return c
     }
