@@ -24,7 +24,7 @@ extension Agent {
     // MARK: Inotify
 
     var hasReadableWork: Bool {
-        files.contains { $0.dirty && $0.isOpen } && unackedBytes < UInt64(config.maxUnackedBytes)
+        files.contains { $0.dirty && $0.isOpen } && unackedBytes < UInt64(config.maxUnackedBytes) && !compressionBacklogged
     }
 
     func handleInotify() {

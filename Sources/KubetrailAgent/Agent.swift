@@ -58,7 +58,7 @@ public final class Agent {
                                           quarantineDirectory: configuration.stateDirectory + "/quarantine",
                                           quarantineMaxBytes: configuration.maxQuarantineBytes),
                           metrics: metrics, wake: wake)
-        builder = BatchBuilder(node: configuration.nodeName, cluster: configuration.clusterName)
+        builder = BatchBuilder(node: configuration.nodeName, cluster: configuration.clusterName, expectedBytes: configuration.maxBatchBytes)
         readBuffer = .allocate(byteCount: max(64 << 10, configuration.readChunkBytes), alignment: 16)
     }
 

@@ -12,7 +12,7 @@ struct OutgoingBatch: Sendable {
     /// The zlib-deflated wire batch, as POSTed (empty until the compressor has run).
     var body: [UInt8]
     /// The encoded batch before deflate; released once `body` is made.
-    var raw: [UInt8]
+    var raw: WireBatchEncoder.Encoded
     /// Uncompressed size: what counts against the read-ahead bound.
     var rawBytes: Int
     var records: Int
@@ -33,10 +33,14 @@ struct BatchBuilder {
     private(set) var openedAt: Double = 0
     private var nextSequence: UInt64 = 1
 
-    init(node: String, cluster: String) {
+    /// The batch size the agent seals at: each batch's buffer is made that big at once.
+    let expectedBytes: Int
+
+    init(node: String, cluster: String, expectedBytes: Int = 0) {
         self.node = node
         self.cluster = cluster
-        encoder = WireBatchEncoder(node: node, cluster: cluster)
+        self.expectedBytes = expectedBytes
+        encoder = WireBatchEncoder(node: node, cluster: cluster, reservingBytes: expectedBytes)
     }
 
     var isEmpty: Bool { encoder.recordCount == 0 }
@@ -59,11 +63,11 @@ struct BatchBuilder {
 
     /// Encodes what was collected and starts a new batch (the shipper deflates it).
     mutating func seal() -> OutgoingBatch {
-        let raw = encoder.encoded()
+        let raw = encoder.parts()
         let batch = OutgoingBatch(sequence: nextSequence, body: [], raw: raw, rawBytes: raw.count, records: encoder.recordCount,
                                   batchID: encoder.batchID, ends: endList, node: node, cluster: cluster)
         nextSequence += 1
-        encoder = WireBatchEncoder(node: node, cluster: cluster)
+        encoder = WireBatchEncoder(node: node, cluster: cluster, reservingBytes: expectedBytes)
         ends = [:]
         endList = []
         lastEnd = nil
@@ -94,8 +98,8 @@ enum BatchSplitter {
                 let next = index == 0 ? parts[1].first(where: { $0.0.identity == original.key })?.1 : nil
                 ends.append(FileEnd(key: original.key, end: next ?? original.end))
             }
-            let encoded = encoder.encoded()
-            out.append(OutgoingBatch(sequence: batch.sequence, body: try Deflater(level: level).compress(encoded), raw: [],
+            let encoded = encoder.parts()
+            out.append(OutgoingBatch(sequence: batch.sequence, body: try encoded.withBuffers { try Deflater(level: level).compress($0) }, raw: .empty,
                                      rawBytes: encoded.count, records: encoder.recordCount, batchID: encoder.batchID,
                                      ends: ends, node: batch.node, cluster: batch.cluster))
         }

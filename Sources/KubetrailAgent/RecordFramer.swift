@@ -150,13 +150,18 @@ public struct RecordFramer {
     /// `<timestamp> <stdout|stderr> <P|F> …`: a `P` opens its stream's group, an `F` closes it.
     /// Anything else (docker json-file, garbage) leaves the groups as they are.
     private mutating func classify(_ head: UnsafeRawBufferPointer) {
-        guard let first = head.firstIndex(of: 0x20) else { return }
-        let streamStart = first + 1
-        guard let second = head[streamStart...].firstIndex(of: 0x20), second + 1 < head.count else { return }
+        // Run for every line of every container: memchr and memcmp, not generic collection
+        // searches and comparisons (they were 2 % of the agent's CPU).
+        guard let base = head.baseAddress, let firstSpace = memchr(base, 0x20, head.count) else { return }
+        let streamStart = base.distance(to: UnsafeRawPointer(firstSpace)) + 1
+        guard streamStart < head.count, let secondSpace = memchr(base + streamStart, 0x20, head.count - streamStart) else { return }
+        let second = base.distance(to: UnsafeRawPointer(secondSpace))
+        guard second + 1 < head.count else { return }
         let tag = head[second + 1]
         guard second + 2 == head.count || head[second + 2] == 0x20 else { return }
-        let stream = UnsafeRawBufferPointer(rebasing: head[streamStart..<second])
-        let bit: UInt8 = stream.elementsEqual("stdout".utf8) ? 1 : stream.elementsEqual("stderr".utf8) ? 2 : 4
+        let length = second - streamStart
+        let bit: UInt8 = length == 6 && memcmp(base + streamStart, "stdout", 6) == 0 ? 1
+            : length == 6 && memcmp(base + streamStart, "stderr", 6) == 0 ? 2 : 4
         if tag == UInt8(ascii: "P") { openStreams |= bit } else if tag == UInt8(ascii: "F") { openStreams &= ~bit }
     }
 }

@@ -67,18 +67,20 @@ final class Shipper: @unchecked Sendable {
             }
             guard var batch = next else { return }
             do {
-                batch.body = try batch.raw.withUnsafeBytes { try deflater.compress($0) }
+                batch.body = try batch.raw.withBuffers { try deflater.compress($0) }
             } catch {
                 // zlib failing to compress is memory exhaustion: nothing sensible to continue with.
                 AgentLog.error("cannot compress a batch", ["error": "\(error)"])
                 fatalError("zlib deflate failed: \(error)")
             }
-            batch.raw = []
+            batch.raw = .empty
             monitor.locked {
                 toCompress.removeFirst()
                 queue.append(batch)
                 monitor.broadcast()
             }
+            // The reader may be waiting for room in the compression queue.
+            wake.wake()
         }
     }
 
@@ -91,6 +93,9 @@ final class Shipper: @unchecked Sendable {
     }
 
     var pendingCount: Int { monitor.locked { toCompress.count + queue.count } }
+
+    /// Sealed batches not yet deflated: each holds its uncompressed megabyte.
+    var awaitingCompression: Int { monitor.locked { toCompress.count } }
 
     /// Gives up on whatever is not acknowledged yet (shutdown deadline): it stays unacknowledged
     /// and is read and sent again by the next start.

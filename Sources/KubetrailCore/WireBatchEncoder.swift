@@ -11,9 +11,12 @@ public struct WireBatchEncoder {
     private var lastSource: WireFormat.Source?
     private var lastIndex = 0
 
-    public init(node: String, cluster: String) {
+    /// `reservingBytes`: the record bytes a batch is expected to reach (the agent's batch
+    /// size), so the records are not copied each time the buffer would double on the way.
+    public init(node: String, cluster: String, reservingBytes: Int = 0) {
         self.node = node
         self.cluster = cluster
+        body.reserveCapacity(reservingBytes)
     }
 
     /// Bytes of record data so far (for the agent's size-based flush).
@@ -49,6 +52,29 @@ public struct WireBatchEncoder {
 
     /// The uncompressed batch.
     public func encoded() -> [UInt8] {
+        let batch = parts()
+        return batch.header + batch.records
+    }
+
+    /// The uncompressed batch as its two parts, which `encoded()` joins: deflated one after the
+    /// other as one stream (`Deflater.compress(_:)` with both) without copying the records.
+    public func parts() -> Encoded {
+        Encoded(header: header(), records: body)
+    }
+
+    /// A batch as `parts()` makes it.
+    public struct Encoded: Sendable {
+        public var header: [UInt8]
+        public var records: [UInt8]
+        public var count: Int { header.count + records.count }
+        public static let empty = Encoded(header: [], records: [])
+
+        public func withBuffers<R>(_ body: ([UnsafeRawBufferPointer]) throws -> R) rethrows -> R {
+            try header.withUnsafeBytes { h in try records.withUnsafeBytes { r in try body([h, r]) } }
+        }
+    }
+
+    private func header() -> [UInt8] {
         var out = WireFormat.magic
         out.append(WireFormat.version)
         out.append(0)
@@ -61,13 +87,12 @@ public struct WireBatchEncoder {
             Varint.appendString(s.identity, to: &out)
         }
         Varint.append(UInt64(recordCount), to: &out)
-        out.append(contentsOf: body)
         return out
     }
 
     /// The batch as sent: zlib (RFC 1950) deflated.
     public func deflated(level: Int32 = 1) throws -> [UInt8] {
-        try Deflater(level: level).compress(encoded())
+        try parts().withBuffers { try Deflater(level: level).compress($0) }
     }
 }
 

@@ -36,8 +36,15 @@ struct AgentBench: ParsableCommand {
         defer { if process.isRunning { process.terminate(); process.waitUntilExit() } }
         let secondHalf = try tree.write(&generator, containerBytes: containerTarget - containerTarget / 2, auditBytes: auditTarget - auditTarget / 2)
         let total = (bytes: firstHalf.bytes + secondHalf.bytes, lines: firstHalf.lines + secondHalf.lines)
+        var seen = 0, lastProgress = Date()
         while sink.records < total.lines {
             if !process.isRunning { throw ValidationError("agent exited with \(process.terminationStatus)") }
+            // A bench that waits forever measures nothing: an agent that stopped shipping (its
+            // batches refused, say) is an error after a minute without a record.
+            if sink.records != seen { seen = sink.records; lastProgress = Date() }
+            if Date().timeIntervalSince(lastProgress) > 60 {
+                throw ValidationError("the agent shipped nothing for 60 s: \(seen) of \(total.lines) records in \(sink.batches) requests")
+            }
             Thread.sleep(forTimeInterval: 0.01)
         }
         let elapsed = Date().timeIntervalSince(started)
@@ -285,11 +292,13 @@ final class DecodingSink: @unchecked Sendable {
             var records = 0
             var bytes: UInt64 = 0
             var status = "200 OK"
+            var batchID = ""
             do {
                 let raw = try Inflater.inflate(body, format: .zlib)
                 var decoder = WireBatchDecoder()
                 try decoder.feed(raw) { r in records += 1; bytes += UInt64(r.bytes.count) }
                 try decoder.finish()
+                batchID = decoder.batchID ?? ""
             } catch {
                 status = "400 Bad Request"
             }
@@ -299,7 +308,9 @@ final class DecodingSink: @unchecked Sendable {
                 _compressed += length
                 _batches += 1
             }
-            let reply = "{\"rejected\":0}"
+            // The agent moves its checkpoints only for a reply naming the batch it sent and its
+            // record count, as the aggregator's does.
+            let reply = "{\"batch_id\":" + JSONText.string(batchID) + ",\"records\":\(records),\"duplicate\":false,\"rejected\":0,\"rejections\":[]}"
             let text = "HTTP/1.1 \(status)\r\nContent-Type: application/json\r\nContent-Length: \(reply.utf8.count)\r\n\r\n\(reply)"
             _ = text.withCString { send(fd, $0, strlen($0), Int32(MSG_NOSIGNAL)) }
         }

@@ -30,7 +30,7 @@ import TestSupport
         let dir = try TemporaryDirectory()
         let quarantine = Quarantine(directory: dir.path("q"), maxBytes: 2000)
         func batch(_ id: String, bytes: Int) -> OutgoingBatch {
-            OutgoingBatch(sequence: 1, body: [UInt8](repeating: 7, count: bytes), raw: [], rawBytes: bytes, records: 1,
+            OutgoingBatch(sequence: 1, body: [UInt8](repeating: 7, count: bytes), raw: .empty, rawBytes: bytes, records: 1,
                           batchID: id, ends: [], node: "n", cluster: "")
         }
         let kept = try quarantine.store(batch("first", bytes: 1000), status: 422, reply: "no")
