@@ -341,11 +341,12 @@ public final class Aggregator: Sendable {
             throw APIError(status: .serviceUnavailable, reason: "store cannot commit (\(message)); retry later", headers: [.retryAfter: "5"])
         }
         if configuration.exitAfterCommit { _exit(137) }
-        var reply = "{\"batch_id\":" + (batch.batchID.map(JSONText.string) ?? "null") + ",\"records\":\(batch.records)"
+        var reply = IngestReply(batchID: batch.batchID, records: batch.records, rejected: batch.rejectedCount,
+                                rejections: batch.rejected.map { IngestReply.Rejection(reason: $0.reason, path: $0.path, offset: $0.offset, detail: $0.detail) })
         switch outcome {
         case .duplicateBatch:
             Counter(label: "kubetrail_batches_total", dimensions: [("result", "duplicate")]).increment()
-            reply += ",\"duplicate\":true,\"stored\":{\"kubernetes_audit_logs\":0,\"kubernetes_pod_logs\":0},\"duplicates\":0"
+            reply.duplicate = true
         case .stored(let audit, let logs, let duplicates, let conflicts):
             if conflicts > 0 {
                 Counter(label: "kubetrail_audit_conflicts_total").increment(by: conflicts)
@@ -355,13 +356,11 @@ public final class Aggregator: Sendable {
             Counter(label: "kubetrail_batches_total", dimensions: [("result", "stored")]).increment()
             Counter(label: "kubetrail_rows_total", dimensions: [("table", AuditLogRow.tableName)]).increment(by: audit)
             Counter(label: "kubetrail_rows_total", dimensions: [("table", PodLogRow.tableName)]).increment(by: logs)
-            reply += ",\"duplicate\":false,\"stored\":{\"kubernetes_audit_logs\":\(audit),\"kubernetes_pod_logs\":\(logs)},\"duplicates\":\(duplicates),\"conflicts\":\(conflicts)"
+            reply.storedAudit = audit
+            reply.storedPodLogs = logs
+            reply.duplicates = duplicates
+            reply.conflicts = conflicts
         }
-        reply += ",\"rejected\":\(batch.rejectedCount),\"rejections\":["
-        reply += batch.rejected.map {
-            "{\"reason\":\(JSONText.string($0.reason)),\"path\":\(JSONText.string($0.path)),\"offset\":\($0.offset),\"detail\":\(JSONText.string(String($0.detail.prefix(200))))}"
-        }.joined(separator: ",")
-        reply += "]}"
-        return jsonResponse(reply)
+        return jsonResponse(reply.encoded())
     }
 }
