@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import KubetrailCore
 
 /// The bearer token, read from a file and read again whenever the file changes (a rotated
 /// Kubernetes Secret is a new file behind a symlink), so tokens rotate without a restart.
@@ -27,11 +28,7 @@ final class TokenSource {
         var bytes = [UInt8](repeating: 0, count: 8192)
         let n = bytes.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
         guard n > 0 else { throw AgentIOError(operation: "read token file (empty)", path: path, errno: ENODATA) }
-        let text = String(decoding: bytes[0..<n], as: UTF8.self)
-        let line = text.split(whereSeparator: { $0 == "\n" || $0 == "\r" })
-            .map { $0.trimmingSpaces() }
-            .first { !$0.isEmpty && !$0.hasPrefix("#") }
-        guard let line else { throw AgentIOError(operation: "read token file (no token in it)", path: path, errno: ENODATA) }
+        guard let line = TokenLines.first(String(decoding: bytes[0..<n], as: UTF8.self)) else { throw AgentIOError(operation: "read token file (no token in it)", path: path, errno: ENODATA) }
         token = line
         seen = now
         return line

@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import KubetrailCore
 
 /// Bearer tokens from a file (one per line, each optionally scoped: `TokenScope`; `#` comments),
 /// re-read when the file changes so tokens rotate without a restart. Tokens are compared in
@@ -97,14 +98,12 @@ public final class TokenFile: @unchecked Sendable {
 extension TokenFile {
     static func parse(_ text: String) throws -> [(digest: [UInt8], scope: TokenScope)] {
         var out: [(digest: [UInt8], scope: TokenScope)] = []
-        for (index, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
-            let fields = raw.split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\r" })
-            guard let token = fields.first, !token.hasPrefix("#") else { continue }
-            guard token.count >= minimumLength else {
-                throw TokenFileError("line \(index + 1): a token must be at least \(minimumLength) characters (make one with `openssl rand -hex 32`)")
+        for line in TokenLines.parse(text) {
+            guard line.token.count >= minimumLength else {
+                throw TokenFileError("line \(line.number): a token must be at least \(minimumLength) characters (make one with `openssl rand -hex 32`)")
             }
-            let digest = Array(SHA256.hash(data: Array(token.utf8)))
-            var scope = try TokenScope.parse(Array(fields.dropFirst()), line: index + 1)
+            let digest = Array(SHA256.hash(data: Array(line.token.utf8)))
+            var scope = try TokenScope.parse(line.options, line: line.number)
             scope.id = digest
             out.append((digest, scope))
         }
