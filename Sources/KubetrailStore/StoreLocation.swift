@@ -64,7 +64,8 @@ public enum StoreLocation: Equatable, Sendable, CustomStringConvertible {
         guard let file else { return self }
         guard case .postgres(let url, _) = self else { throw Invalid(description: "--db-password-file applies to a postgres:// store only") }
         guard let text = try? String(contentsOfFile: file, encoding: .utf8) else { throw Invalid(description: "cannot read the database password file \(file)") }
-        let password = text.split(separator: "\n", maxSplits: 1, omittingEmptySubsequences: false).first.map { String($0).trimmingCharacters(in: .whitespaces) } ?? ""
+        // By Character: a CRLF line end is one newline, not an LF with a CR left in the password.
+        let password = text.split(maxSplits: 1, omittingEmptySubsequences: false, whereSeparator: \.isNewline).first.map { String($0).trimmingCharacters(in: .whitespaces) } ?? ""
         guard !password.isEmpty else { throw Invalid(description: "the database password file \(file) is empty") }
         return .postgres(url: url, password: password)
     }

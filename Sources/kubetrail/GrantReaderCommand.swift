@@ -32,7 +32,7 @@ struct GrantReaderCommand: ParsableCommand {
             var password: String?
             if let file = rolePasswordFile {
                 guard let text = try? String(contentsOfFile: expandTilde(file), encoding: .utf8),
-                      let line = text.split(separator: "\n").first.map({ $0.trimmingCharacters(in: .whitespaces) }), !line.isEmpty else {
+                      let line = text.split(whereSeparator: \.isNewline).first.map({ $0.trimmingCharacters(in: .whitespaces) }), !line.isEmpty else {
                     throw UserFacingError("cannot read a password from \(file)")
                 }
                 password = line

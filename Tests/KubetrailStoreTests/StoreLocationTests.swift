@@ -43,6 +43,9 @@ import TestSupport
         }
         let file = try dir.write("pw", "s3cret  \nignored\n")
         #expect(try StoreLocation(parsing: url).withPassword(fromFile: file) == .postgres(url: url, password: "s3cret"))
+        // Saved with CRLF line ends: the same password, no CR in it.
+        let crlf = try dir.write("pw-crlf", "s3cret\r\nignored\r\n")
+        #expect(try StoreLocation(parsing: url).withPassword(fromFile: crlf) == .postgres(url: url, password: "s3cret"))
         #expect(throws: StoreLocation.Invalid.self) { try StoreLocation(parsing: "k.db").withPassword(fromFile: file) }
         #expect(throws: StoreLocation.Invalid.self) { try StoreLocation(parsing: url).withPassword(fromFile: dir.path("missing")) }
     }
