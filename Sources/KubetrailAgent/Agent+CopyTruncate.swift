@@ -12,8 +12,11 @@ extension Agent {
     func continueFromCopy(of f: TailedFile) -> TailedFile? {
         guard f.spool == nil, let key = f.identity else { return nil }
         let original = f.copyOf ?? f.path
-        guard let found = TruncatedCopy.find(original: original, key: key, beyond: f.framer.position,
-                                             excluding: { self.byInode[$0] != nil }) else { return nil }
+        guard
+            let found = TruncatedCopy.find(
+                original: original, key: key, beyond: f.framer.position,
+                excluding: { self.byInode[$0] != nil })
+        else { return nil }
         return adoptCopy(found, kind: f.kind, original: original, key: key, framer: f.framer, acked: f.acked, containerID: f.containerID)
     }
 
@@ -27,8 +30,11 @@ extension Agent {
             var st = stat()
             guard stat(original, &st) == 0, UInt64(st.st_dev) == di.device, UInt64(st.st_ino) == di.inode else { continue }
             guard let kind = recordKind(ofFileIn: original) else { continue }
-            guard let found = TruncatedCopy.find(original: original, key: key, beyond: entry.offset,
-                                                 excluding: { self.byInode[$0] != nil }) else { continue }
+            guard
+                let found = TruncatedCopy.find(
+                    original: original, key: key, beyond: entry.offset,
+                    excluding: { self.byInode[$0] != nil })
+            else { continue }
             let resume = checkpoints.resumeOffset(for: key, size: found.size) { Checkpoints.read(fd: found.fd, offset: $0, count: $1) }
             guard !resume.truncated, resume.offset == entry.offset else {
                 close(found.fd)
@@ -36,8 +42,9 @@ extension Agent {
             }
             let cap = kind == .auditLine ? config.maxAuditLineBytes : config.maxContainerLineBytes
             let framer = RecordFramer(format: kind == .auditLine ? .lines : .containerLog, maxRecordBytes: cap, startingAt: entry.offset)
-            _ = adoptCopy(found, kind: kind, original: original, key: key, framer: framer, acked: entry.offset,
-                          containerID: parts.count > 1 ? parts[1] : nil)
+            _ = adoptCopy(
+                found, kind: kind, original: original, key: key, framer: framer, acked: entry.offset,
+                containerID: parts.count > 1 ? parts[1] : nil)
         }
     }
 
@@ -50,8 +57,10 @@ extension Agent {
         }
     }
 
-    private func adoptCopy(_ found: TruncatedCopy.Found, kind: WireFormat.RecordKind, original: String, key: String,
-                           framer: RecordFramer, acked: UInt64, containerID: String?) -> TailedFile {
+    private func adoptCopy(
+        _ found: TruncatedCopy.Found, kind: WireFormat.RecordKind, original: String, key: String,
+        framer: RecordFramer, acked: UInt64, containerID: String?
+    ) -> TailedFile {
         let copy = TailedFile(kind: kind, fd: found.fd, deviceInode: found.deviceInode, path: found.path, maxRecordBytes: framer.maxRecordBytes)
         copy.continueStream(of: original, identity: key, framer: framer, acked: acked, containerID: containerID)
         copy.refreshSize()
@@ -60,8 +69,9 @@ extension Agent {
         byKey[key] = copy
         metrics.add(.filesOpened)
         metrics.add(.copiesFollowed)
-        AgentLog.info("reading a copy-truncated file's remaining lines from its copy",
-                      ["path": original, "copy": found.path, "from": String(framer.position), "to": String(copy.size)])
+        AgentLog.info(
+            "reading a copy-truncated file's remaining lines from its copy",
+            ["path": original, "copy": found.path, "from": String(framer.position), "to": String(copy.size)])
         return copy
     }
 }

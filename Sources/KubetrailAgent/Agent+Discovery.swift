@@ -118,7 +118,8 @@ extension Agent {
         var st = stat()
         guard stat(path, &st) == 0 else { return true }
         guard let di = TruncatedCopy.deviceInode(ofKey: entry.identity), let fingerprint = TruncatedCopy.fingerprint(ofKey: entry.identity),
-              di == DeviceInode(device: UInt64(st.st_dev), inode: UInt64(st.st_ino)) else { return false }
+            di == DeviceInode(device: UInt64(st.st_dev), inode: UInt64(st.st_ino))
+        else { return false }
         let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOFOLLOW)
         guard fd >= 0 else { return false }
         defer { close(fd) }
@@ -187,14 +188,15 @@ extension Agent {
         let target: String
         switch PodsDirectory(path: config.podsDirectory).resolve(link: path) {
         case .dangling:
-            return   // the next rescan tries again
+            return  // the next rescan tries again
         case .outside(let elsewhere):
             // Said once per target: every rescan comes across the link again.
             if refusedLinks[name] != elsewhere {
                 refusedLinks[name] = elsewhere
                 metrics.add(.linksOutsidePods)
-                AgentLog.warning("container log link points outside the pods directory; not followed",
-                                 ["link": path, "target": elsewhere, "pods_dir": config.podsDirectory])
+                AgentLog.warning(
+                    "container log link points outside the pods directory; not followed",
+                    ["link": path, "target": elsewhere, "pods_dir": config.podsDirectory])
             }
             return
         case .inside(let file):
@@ -249,11 +251,12 @@ extension Agent {
         case .opened(let opened):
             fd = opened
         case .replaced:
-            return   // the event (or rescan) for the new file follows
+            return  // the event (or rescan) for the new file follows
         case .notRegular(let mode):
             metrics.add(.notRegularFiles)
-            AgentLog.warning("log path turned into something other than a regular file after it was checked; not read",
-                             ["path": path, "type": LogFileOpener.typeName(mode)])
+            AgentLog.warning(
+                "log path turned into something other than a regular file after it was checked; not read",
+                ["path": path, "type": LogFileOpener.typeName(mode)])
             return
         case .failed(let code):
             AgentLog.warning("cannot open log file; retried at the next rescan", ["path": path, "error": String(cString: strerror(code))])
@@ -283,8 +286,9 @@ extension Agent {
         let resume = checkpoints.resumeOffset(for: key, size: f.size) { f.bytes(at: $0, count: $1) }
         if resume.truncated {
             metrics.add(.truncations)
-            AgentLog.warning("file changed since its checkpoint (truncated or replaced); reading it from the start",
-                             ["path": f.path])
+            AgentLog.warning(
+                "file changed since its checkpoint (truncated or replaced); reading it from the start",
+                ["path": f.path])
             checkpoints.reset(key: key)
         }
         if resume.offset > 0 {
@@ -316,13 +320,19 @@ extension Agent {
     func truncated(_ f: TailedFile, reason: String) {
         metrics.add(.truncations)
         if let copy = continueFromCopy(of: f) {
-            AgentLog.info("file truncated (copytruncate); the rest of its old content is read from the copy, the file again from its start",
-                          ["path": f.path, "reason": reason, "read_before": String(f.framer.position),
-                           "rest_read_from": copy.path, "rest_bytes": String(copy.size - copy.framer.position)])
+            AgentLog.info(
+                "file truncated (copytruncate); the rest of its old content is read from the copy, the file again from its start",
+                [
+                    "path": f.path, "reason": reason, "read_before": String(f.framer.position),
+                    "rest_read_from": copy.path, "rest_bytes": String(copy.size - copy.framer.position)
+                ])
         } else {
-            AgentLog.warning("file truncated and no copy of it found; reading it again from the start",
-                             ["path": f.path, "reason": reason, "read_before": String(f.framer.position),
-                              "lost": f.size < f.framer.position ? "whatever was written after the last read" : "unknown"])
+            AgentLog.warning(
+                "file truncated and no copy of it found; reading it again from the start",
+                [
+                    "path": f.path, "reason": reason, "read_before": String(f.framer.position),
+                    "lost": f.size < f.framer.position ? "whatever was written after the last read" : "unknown"
+                ])
         }
         if let key = f.identity, byKey[key] === f { byKey[key] = nil }
         f.restartAfterTruncation()

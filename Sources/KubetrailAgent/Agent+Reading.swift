@@ -81,8 +81,9 @@ extension Agent {
         }
         if truncatedRecords > 0 {
             metrics.add(.truncatedLines, truncatedRecords)
-            AgentLog.warning("line longer than the cap; its first bytes are sent and flagged truncated",
-                             ["path": f.path, "cap": String(f.framer.maxRecordBytes), "count": String(truncatedRecords)])
+            AgentLog.warning(
+                "line longer than the cap; its first bytes are sent and flagged truncated",
+                ["path": f.path, "cap": String(f.framer.maxRecordBytes), "count": String(truncatedRecords)])
         }
         metrics.add(.bytesRead, UInt64(n))
         if f.framer.position >= size { f.dirty = false }

@@ -20,14 +20,15 @@ extension Agent {
             guard f.isDrained || (f.framer.position >= f.size && f.acked >= f.framer.committed) else { continue }
             let idle = now - f.lastChange
             guard idle >= config.rotatedIdle else { continue }
-            if f.framer.pendingBytes > 0 && idle < 300 { continue }   // an unterminated last line may still be finished
+            if f.framer.pendingBytes > 0 && idle < 300 { continue }  // an unterminated last line may still be finished
             if !f.deleted {
                 let dir = f.directory
                 guard files.contains(where: { $0 !== f && !$0.rotated && !$0.deleted && $0.directory == dir }) else { continue }
             }
             if f.framer.pendingBytes > 0 {
-                AgentLog.warning("closing a rotated file whose last line never ended; those bytes are not sent",
-                                 ["path": f.path, "bytes": String(f.framer.pendingBytes)])
+                AgentLog.warning(
+                    "closing a rotated file whose last line never ended; those bytes are not sent",
+                    ["path": f.path, "bytes": String(f.framer.pendingBytes)])
             }
             closed.append(f)
         }
@@ -62,8 +63,9 @@ extension Agent {
             guard spoolBytes + need <= config.maxSpoolBytes else {
                 if all {
                     metrics.add(.lostBytes, need)
-                    AgentLog.error("spool is full: bytes of a deleted file are lost at shutdown",
-                                   ["path": f.path, "bytes": String(need), "spool_limit": String(config.maxSpoolBytes)])
+                    AgentLog.error(
+                        "spool is full: bytes of a deleted file are lost at shutdown",
+                        ["path": f.path, "bytes": String(need), "spool_limit": String(config.maxSpoolBytes)])
                 } else {
                     AgentLog.warning("spool is full; holding the deleted file open instead", ["path": f.path])
                 }

@@ -51,13 +51,15 @@ public final class Agent {
         inotify = try Inotify()
         checkpoints = Checkpoints(path: configuration.stateDirectory + "/checkpoints")
         wake = try WakeSignal()
-        shipper = Shipper(settings: .init(url: configuration.ingestURL, tokenFile: configuration.tokenFile,
-                                          caFile: configuration.caFile, compressionLevel: configuration.compressionLevel,
-                                          backoffMinimum: configuration.backoffMinimum, backoffMaximum: configuration.backoffMaximum,
-                                          requestTimeout: configuration.requestTimeout,
-                                          quarantineDirectory: configuration.stateDirectory + "/quarantine",
-                                          quarantineMaxBytes: configuration.maxQuarantineBytes),
-                          metrics: metrics, wake: wake)
+        shipper = Shipper(
+            settings: .init(
+                url: configuration.ingestURL, tokenFile: configuration.tokenFile,
+                caFile: configuration.caFile, compressionLevel: configuration.compressionLevel,
+                backoffMinimum: configuration.backoffMinimum, backoffMaximum: configuration.backoffMaximum,
+                requestTimeout: configuration.requestTimeout,
+                quarantineDirectory: configuration.stateDirectory + "/quarantine",
+                quarantineMaxBytes: configuration.maxQuarantineBytes),
+            metrics: metrics, wake: wake)
         builder = BatchBuilder(node: configuration.nodeName, cluster: configuration.clusterName, expectedBytes: configuration.maxBatchBytes)
         readBuffer = .allocate(byteCount: max(64 << 10, configuration.readChunkBytes), alignment: 16)
     }
@@ -83,17 +85,23 @@ public final class Agent {
         loadSpool()
         rescan()
         continueFromCopiesCutWhileAway()
-        AgentLog.info("agent started", ["node": config.nodeName, "aggregator": config.ingestURL,
-                                        "files": String(files.count), "checkpoints": String(checkpoints.entries.count)])
+        AgentLog.info(
+            "agent started",
+            [
+                "node": config.nodeName, "aggregator": config.ingestURL,
+                "files": String(files.count), "checkpoints": String(checkpoints.entries.count)
+            ])
         loop()
         shutdown()
         metricsServer?.stop()
     }
 
     private func loop() {
-        var fds = [pollfd(fd: inotify.fd, events: Int16(POLLIN), revents: 0),
-                   pollfd(fd: wake.fd, events: Int16(POLLIN), revents: 0),
-                   pollfd(fd: signals!.fd, events: Int16(POLLIN), revents: 0)]
+        var fds = [
+            pollfd(fd: inotify.fd, events: Int16(POLLIN), revents: 0),
+            pollfd(fd: wake.fd, events: Int16(POLLIN), revents: 0),
+            pollfd(fd: signals!.fd, events: Int16(POLLIN), revents: 0)
+        ]
         while !stopping {
             let now = monotonicSeconds()
             var timeout = min(nextRescan - now, lastPublish + 1 - now)
@@ -131,8 +139,12 @@ public final class Agent {
         spoolDeletedFiles(all: true)
         saveCheckpoints(force: true)
         publish()
-        AgentLog.info("stopped", ["unacknowledged_batches": String(unsent),
-                                  "note": unsent == 0 ? "everything read was acknowledged" : "the rest is read again at the next start"])
+        AgentLog.info(
+            "stopped",
+            [
+                "unacknowledged_batches": String(unsent),
+                "note": unsent == 0 ? "everything read was acknowledged" : "the rest is read again at the next start"
+            ])
     }
 
     // MARK: Batches
@@ -182,9 +194,10 @@ public final class Agent {
         metrics.set(.heldDeletedFiles, Int64(heldDeletedCount))
         metrics.set(.spoolBytes, Int64(spoolBytes))
         metrics.set(.queuedBatches, Int64(shipper.pendingCount))
-        metrics.publish(files: files.map {
-            AgentMetrics.FileState(path: $0.path, size: $0.size, read: $0.framer.position, acked: $0.acked)
-        })
+        metrics.publish(
+            files: files.map {
+                AgentMetrics.FileState(path: $0.path, size: $0.size, read: $0.framer.position, acked: $0.acked)
+            })
     }
 }
 
@@ -193,8 +206,8 @@ enum MallocTuning {
     static func apply(mmapThreshold: Int32, arenas: Int32) {
         guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "mallopt") else { return }
         let mallopt = unsafeBitCast(symbol, to: (@convention(c) (Int32, Int32) -> Int32).self)
-        _ = mallopt(-3, mmapThreshold)   // M_MMAP_THRESHOLD
-        _ = mallopt(-8, arenas)          // M_ARENA_MAX
+        _ = mallopt(-3, mmapThreshold)  // M_MMAP_THRESHOLD
+        _ = mallopt(-8, arenas)  // M_ARENA_MAX
     }
 }
 

@@ -64,8 +64,9 @@ struct BatchBuilder {
     /// Encodes what was collected and starts a new batch (the shipper deflates it).
     mutating func seal() -> OutgoingBatch {
         let raw = encoder.parts()
-        let batch = OutgoingBatch(sequence: nextSequence, body: [], raw: raw, rawBytes: raw.count, records: encoder.recordCount,
-                                  batchID: encoder.batchID, ends: endList, node: node, cluster: cluster)
+        let batch = OutgoingBatch(
+            sequence: nextSequence, body: [], raw: raw, rawBytes: raw.count, records: encoder.recordCount,
+            batchID: encoder.batchID, ends: endList, node: node, cluster: cluster)
         nextSequence += 1
         encoder = WireBatchEncoder(node: node, cluster: cluster, reservingBytes: expectedBytes)
         ends = [:]
@@ -99,9 +100,11 @@ enum BatchSplitter {
                 ends.append(FileEnd(key: original.key, end: next ?? original.end))
             }
             let encoded = encoder.parts()
-            out.append(OutgoingBatch(sequence: batch.sequence, body: try encoded.withBuffers { try Deflater(level: level).compress($0) }, raw: .empty,
-                                     rawBytes: encoded.count, records: encoder.recordCount, batchID: encoder.batchID,
-                                     ends: ends, node: batch.node, cluster: batch.cluster))
+            out.append(
+                OutgoingBatch(
+                    sequence: batch.sequence, body: try encoded.withBuffers { try Deflater(level: level).compress($0) }, raw: .empty,
+                    rawBytes: encoded.count, records: encoder.recordCount, batchID: encoder.batchID,
+                    ends: ends, node: batch.node, cluster: batch.cluster))
         }
         return out
     }

@@ -140,14 +140,16 @@ public final class Checkpoints {
         for (i, line) in lines.dropFirst().enumerated() {
             let fields = line.split(separator: "\t", omittingEmptySubsequences: false)
             guard fields.count == 6,
-                  SHA256Hex.digest(Array(fields[0..<5].joined(separator: "\t").utf8), hexDigits: 8) == fields[5],
-                  let offset = UInt64(fields[1]), let micros = Int64(fields[3]) else {
+                SHA256Hex.digest(Array(fields[0..<5].joined(separator: "\t").utf8), hexDigits: 8) == fields[5],
+                let offset = UInt64(fields[1]), let micros = Int64(fields[3])
+            else {
                 loadProblems.append("\(path):\(i + 2): damaged checkpoint ignored; that file is read again from its start")
                 continue
             }
             let identity = String(fields[0])
-            entries[identity] = Entry(identity: identity, path: Self.unescape(String(fields[4])), offset: offset,
-                                      marker: String(fields[2]), updated: Timestamp(microseconds: micros))
+            entries[identity] = Entry(
+                identity: identity, path: Self.unescape(String(fields[4])), offset: offset,
+                marker: String(fields[2]), updated: Timestamp(microseconds: micros))
         }
     }
 

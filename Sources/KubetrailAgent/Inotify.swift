@@ -76,7 +76,7 @@ public final class Inotify {
             if n == 0 { break }
             buffer.withUnsafeBytes { raw in
                 var offset = 0
-                let header = MemoryLayout<inotify_event>.size   // 16: the flexible name[] is not imported
+                let header = MemoryLayout<inotify_event>.size  // 16: the flexible name[] is not imported
                 while offset + header <= n {
                     let wd = raw.loadUnaligned(fromByteOffset: offset, as: Int32.self)
                     let mask = raw.loadUnaligned(fromByteOffset: offset + 4, as: UInt32.self)

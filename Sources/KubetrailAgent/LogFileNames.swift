@@ -38,7 +38,7 @@ enum LogFileNames {
         let dot = name.lastIndex(of: ".") ?? name.endIndex
         let stem = name[..<dot]
         guard stem.count > 24 else { return false }
-        let stamp = Array(stem.suffix(24))   // "-2006-01-02T15-04-05.000"
+        let stamp = Array(stem.suffix(24))  // "-2006-01-02T15-04-05.000"
         let shape = Array("-0000-00-00T00-00-00.000")
         for (c, s) in zip(stamp, shape) {
             if s == "0" { guard c.isASCII && c.isNumber else { return false } } else if c != s { return false }

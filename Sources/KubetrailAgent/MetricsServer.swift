@@ -106,7 +106,9 @@ final class MetricsServer: @unchecked Sendable {
             switch parts[1].split(separator: "?").first.map(String.init) ?? "" {
             case "/healthz":
                 let stale = metrics.secondsSinceHeartbeat
-                if stale < 30 { status = "200 OK"; body = "ok\n" } else {
+                if stale < 30 {
+                    status = "200 OK"; body = "ok\n"
+                } else {
                     status = "503 Service Unavailable"; body = "tailer loop stalled for \(Int(stale)) s\n"
                 }
             case "/metrics":

@@ -28,7 +28,8 @@ struct PodsDirectory {
         }
         let kubeletPods = "/var/log/pods"
         if path != kubeletPods, let raw = readLink(link), raw.hasPrefix(kubeletPods + "/"),
-           let mapped = canonicalPath(path + raw.dropFirst(kubeletPods.count)) {
+            let mapped = canonicalPath(path + raw.dropFirst(kubeletPods.count))
+        {
             if isInside(mapped) { return .inside(mapped) }
             outside = mapped
         }

@@ -38,9 +38,13 @@ public struct QuarantineReplay {
                     problem += " without acknowledgement: \(error)"
                 }
             }
-            AgentLog.error("still refused", ["file": file, "status": String(reply.status),
-                                             "error": PeerText.excerpt(problem, hiding: token),
-                                             "reply": PeerText.excerpt(reply.text, hiding: token)])
+            AgentLog.error(
+                "still refused",
+                [
+                    "file": file, "status": String(reply.status),
+                    "error": PeerText.excerpt(problem, hiding: token),
+                    "reply": PeerText.excerpt(reply.text, hiding: token)
+                ])
             refused += 1
         }
         return (accepted, refused)

@@ -37,10 +37,10 @@ public struct RecordFramer {
     /// Offset just past the last newline seen.
     public private(set) var lastLineEnd: UInt64
 
-    private var carry: [UInt8] = []         // the open record's first bytes, when it spans feeds
+    private var carry: [UInt8] = []  // the open record's first bytes, when it spans feeds
     private var carryTruncated = false
-    private var lineHead: [UInt8] = []      // the start of a line that spans feeds (to classify it)
-    private var openStreams: UInt8 = 0      // streams with a `P` line waiting for its `F`
+    private var lineHead: [UInt8] = []  // the start of a line that spans feeds (to classify it)
+    private var openStreams: UInt8 = 0  // streams with a `P` line waiting for its `F`
     private static let headBytes = 96
 
     public init(format: Format, maxRecordBytes: Int, startingAt offset: UInt64 = 0) {
@@ -90,8 +90,10 @@ public struct RecordFramer {
                 if let rs = recordStart {
                     let length = nl - rs
                     let kept = min(length, maxRecordBytes)
-                    emit(Record(offset: start + UInt64(rs), bytes: UnsafeRawBufferPointer(rebasing: chunk[rs..<(rs + kept)]),
-                                end: end, truncated: kept < length))
+                    emit(
+                        Record(
+                            offset: start + UInt64(rs), bytes: UnsafeRawBufferPointer(rebasing: chunk[rs..<(rs + kept)]),
+                            end: end, truncated: kept < length))
                 } else {
                     appendCarry(UnsafeRawBufferPointer(rebasing: chunk[0..<nl]))
                     emitCarry(end: end, emit)
@@ -160,7 +162,9 @@ public struct RecordFramer {
         let tag = head[second + 1]
         guard second + 2 == head.count || head[second + 2] == 0x20 else { return }
         let length = second - streamStart
-        let bit: UInt8 = length == 6 && memcmp(base + streamStart, "stdout", 6) == 0 ? 1
+        let bit: UInt8 =
+            length == 6 && memcmp(base + streamStart, "stdout", 6) == 0
+            ? 1
             : length == 6 && memcmp(base + streamStart, "stderr", 6) == 0 ? 2 : 4
         if tag == UInt8(ascii: "P") { openStreams |= bit } else if tag == UInt8(ascii: "F") { openStreams &= ~bit }
     }

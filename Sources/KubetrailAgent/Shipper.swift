@@ -124,8 +124,9 @@ final class Shipper: @unchecked Sendable {
 
     /// True once the batch is committed or quarantined; false when abandoned.
     private func deliver(_ batch: OutgoingBatch, _ client: CurlHTTPClient) -> Bool {
-        var backoff = Backoff(minimum: settings.backoffMinimum, maximum: settings.backoffMaximum,
-                              seed: UInt64(truncatingIfNeeded: batch.sequence &* 0x9E37_79B9_7F4A_7C15 ^ UInt64(getpid())))
+        var backoff = Backoff(
+            minimum: settings.backoffMinimum, maximum: settings.backoffMaximum,
+            seed: UInt64(truncatingIfNeeded: batch.sequence &* 0x9E37_79B9_7F4A_7C15 ^ UInt64(getpid())))
         var failures = 0
         while true {
             var retryAfter: Double? = nil
@@ -133,8 +134,10 @@ final class Shipper: @unchecked Sendable {
             var token: String? = nil
             var unconfirmed = false
             do {
-                var headers = [("Content-Type", "application/vnd.kubetrail.batch"), ("Content-Encoding", "deflate"),
-                               ("User-Agent", "kubetrail-agent/1")]
+                var headers = [
+                    ("Content-Type", "application/vnd.kubetrail.batch"), ("Content-Encoding", "deflate"),
+                    ("User-Agent", "kubetrail-agent/1")
+                ]
                 token = try tokens.current()
                 if let token { headers.append(("Authorization", "Bearer " + token)) }
                 let reply = try client.post(settings.url, body: batch.body, headers: headers)
@@ -150,7 +153,8 @@ final class Shipper: @unchecked Sendable {
                         // is sent again until the aggregator itself confirms it.
                         metrics.add(.unconfirmedReplies)
                         unconfirmed = true
-                        problem = "HTTP \(reply.status) without acknowledgement: \(PeerText.excerpt("\(error)", hiding: token)); reply: "
+                        problem =
+                            "HTTP \(reply.status) without acknowledgement: \(PeerText.excerpt("\(error)", hiding: token)); reply: "
                             + PeerText.excerpt(reply.text, hiding: token)
                     }
                 case 413:
@@ -175,8 +179,12 @@ final class Shipper: @unchecked Sendable {
             // not the aggregator's is an error: something else answers at its address.
             if failures <= 3 || failures % max(1, Int(60 / max(settings.backoffMaximum, 1))) == 0 {
                 let say = unconfirmed ? AgentLog.error : AgentLog.warning
-                say("batch not delivered; retrying", ["batch": batch.batchID, "attempt": String(failures),
-                                                      "retry_in_s": String(Int(wait * 1000) / 1000), "error": problem])
+                say(
+                    "batch not delivered; retrying",
+                    [
+                        "batch": batch.batchID, "attempt": String(failures),
+                        "retry_in_s": String(Int(wait * 1000) / 1000), "error": problem
+                    ])
             }
             let abandoned: Bool = monitor.locked {
                 let until = monotonicSeconds() + wait
@@ -199,8 +207,9 @@ final class Shipper: @unchecked Sendable {
                 return quarantine(batch, status: 413, reply: text)
             }
             metrics.add(.batchesSplit)
-            AgentLog.warning("aggregator refused the batch as too large; sending it in two halves",
-                             ["batch": batch.batchID, "records": String(batch.records), "bytes": String(batch.rawBytes)])
+            AgentLog.warning(
+                "aggregator refused the batch as too large; sending it in two halves",
+                ["batch": batch.batchID, "records": String(batch.records), "bytes": String(batch.rawBytes)])
             for half in halves {
                 guard deliver(half, client) else { return false }
             }
@@ -217,19 +226,25 @@ final class Shipper: @unchecked Sendable {
                 let file = try quarantine.store(batch, status: status, reply: reply)
                 metrics.add(.batchesQuarantined)
                 metrics.set(.quarantineBytes, Int64(clamping: quarantine.usedBytes()))
-                AgentLog.error("aggregator refused a batch; it is kept in quarantine, not dropped",
-                               ["status": String(status), "batch": batch.batchID, "records": String(batch.records),
-                                "file": file, "reply": String(reply.prefix(300))])
+                AgentLog.error(
+                    "aggregator refused a batch; it is kept in quarantine, not dropped",
+                    [
+                        "status": String(status), "batch": batch.batchID, "records": String(batch.records),
+                        "file": file, "reply": String(reply.prefix(300))
+                    ])
                 return true
             } catch let full as Quarantine.Full {
                 // The aggregator refused this batch, so holding it back would only stall the good
                 // batches behind it; it stays in its log file on the node until that rotates.
                 metrics.add(.quarantineFull)
                 metrics.set(.quarantineBytes, Int64(clamping: full.used))
-                AgentLog.error("aggregator refused a batch and the quarantine is full; the batch is dropped",
-                               ["status": String(status), "batch": batch.batchID, "records": String(batch.records),
-                                "quarantine": settings.quarantineDirectory, "error": full.description,
-                                "reply": String(reply.prefix(300))])
+                AgentLog.error(
+                    "aggregator refused a batch and the quarantine is full; the batch is dropped",
+                    [
+                        "status": String(status), "batch": batch.batchID, "records": String(batch.records),
+                        "quarantine": settings.quarantineDirectory, "error": full.description,
+                        "reply": String(reply.prefix(300))
+                    ])
                 return true
             } catch {
                 // The batch stays unacknowledged until it is on disk: a full disk is retried.
@@ -249,9 +264,12 @@ final class Shipper: @unchecked Sendable {
         metrics.add(.bytesSentCompressed, UInt64(batch.body.count))
         if reply.rejected > 0 {
             metrics.add(.recordsRejected, UInt64(reply.rejected))
-            AgentLog.warning("aggregator stored the batch but rejected some records",
-                             ["batch": batch.batchID, "rejected": String(reply.rejected),
-                              "first": PeerText.excerpt(reply.firstRejection ?? "", hiding: token)])
+            AgentLog.warning(
+                "aggregator stored the batch but rejected some records",
+                [
+                    "batch": batch.batchID, "rejected": String(reply.rejected),
+                    "first": PeerText.excerpt(reply.firstRejection ?? "", hiding: token)
+                ])
         }
     }
 }

@@ -92,12 +92,14 @@ final class SpoolFile {
         var st = stat()
         fstat(fd, &st)
         guard fields.count == 6, fields[0] == Substring(header), let rawKind = UInt8(fields[1]),
-              let kind = WireFormat.RecordKind(rawValue: rawKind), let base = UInt64(fields[3]), let end = UInt64(fields[4]),
-              end >= base, UInt64(st.st_size) == UInt64(nl + 1) + end - base else {
+            let kind = WireFormat.RecordKind(rawValue: rawKind), let base = UInt64(fields[3]), let end = UInt64(fields[4]),
+            end >= base, UInt64(st.st_size) == UInt64(nl + 1) + end - base
+        else {
             Glibc.close(fd)
             return nil
         }
-        return SpoolFile(path: path, fd: fd, kind: kind, key: String(fields[2]), base: base, end: end,
-                         originalPath: Checkpoints.unescape(String(fields[5])), dataStart: UInt64(nl + 1))
+        return SpoolFile(
+            path: path, fd: fd, kind: kind, key: String(fields[2]), base: base, end: end,
+            originalPath: Checkpoints.unescape(String(fields[5])), dataStart: UInt64(nl + 1))
     }
 }

@@ -10,11 +10,13 @@ enum AgentThread {
     static func spawn(_ body: @escaping () -> Void) -> pthread_t {
         let box = Unmanaged.passRetained(Body(body)).toOpaque()
         var thread = pthread_t()
-        let rc = pthread_create(&thread, nil, { raw in
-            let body = Unmanaged<Body>.fromOpaque(raw!).takeRetainedValue()
-            body.run()
-            return nil
-        }, box)
+        let rc = pthread_create(
+            &thread, nil,
+            { raw in
+                let body = Unmanaged<Body>.fromOpaque(raw!).takeRetainedValue()
+                body.run()
+                return nil
+            }, box)
         precondition(rc == 0, "pthread_create failed: \(rc)")
         return thread
     }
@@ -86,7 +88,7 @@ final class WakeSignal: @unchecked Sendable {
 
     func wake() {
         var one: UInt8 = 1
-        _ = Glibc.write(writeEnd, &one, 1)   // a full pipe already means "wake up"
+        _ = Glibc.write(writeEnd, &one, 1)  // a full pipe already means "wake up"
     }
 
     func clear() {

@@ -28,7 +28,9 @@ final class TokenSource {
         var bytes = [UInt8](repeating: 0, count: 8192)
         let n = bytes.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
         guard n > 0 else { throw AgentIOError(operation: "read token file (empty)", path: path, errno: ENODATA) }
-        guard let line = TokenLines.first(String(decoding: bytes[0..<n], as: UTF8.self)) else { throw AgentIOError(operation: "read token file (no token in it)", path: path, errno: ENODATA) }
+        guard let line = TokenLines.first(String(decoding: bytes[0..<n], as: UTF8.self)) else {
+            throw AgentIOError(operation: "read token file (no token in it)", path: path, errno: ENODATA)
+        }
         token = line
         seen = now
         return line

@@ -42,7 +42,8 @@ public final class Aggregator: Sendable {
         self.configuration = configuration
         self.logger = logger
         // Acknowledged means on disk: every commit is fsynced.
-        store = try StoreLocation(parsing: configuration.databasePath).withPassword(fromFile: configuration.databasePasswordFile).open(.serving(cacheMiB: configuration.pageCacheMiB))
+        store = try StoreLocation(parsing: configuration.databasePath).withPassword(fromFile: configuration.databasePasswordFile).open(
+            .serving(cacheMiB: configuration.pageCacheMiB))
         if let queryDatabase = configuration.queryDatabase {
             queryStore = try StoreLocation(parsing: queryDatabase).withPassword(fromFile: configuration.queryDatabasePasswordFile).open(.servingQueries)
             logger.info("queries and exports run on the query database", metadata: ["query_db": "\(queryStore)"])
@@ -50,16 +51,22 @@ public final class Aggregator: Sendable {
             if let postgres = queryStore as? PostgresStore {
                 do {
                     if try postgres.roleMayWrite() {
-                        logger.warning("the query database's role may write kubetrail's tables; give one made by `kubetrail grant-reader`", metadata: ["query_db": "\(queryStore)"])
+                        logger.warning(
+                            "the query database's role may write kubetrail's tables; give one made by `kubetrail grant-reader`",
+                            metadata: ["query_db": "\(queryStore)"])
                     }
                 } catch {
-                    logger.warning("the query database cannot be queried now; queries and exports fail until it can", metadata: ["query_db": "\(queryStore)", "error": "\(error)"])
+                    logger.warning(
+                        "the query database cannot be queried now; queries and exports fail until it can",
+                        metadata: ["query_db": "\(queryStore)", "error": "\(error)"])
                 }
             }
         } else {
             queryStore = store
             if store.sharedWriters {
-                logger.notice("queries and exports run as the store's role, in read-only transactions; give --query-db with a role made by `kubetrail grant-reader` so the database itself allows them only to read")
+                logger.notice(
+                    "queries and exports run as the store's role, in read-only transactions; give --query-db with a role made by `kubetrail grant-reader` so the database itself allows them only to read"
+                )
             }
         }
         if configuration.detection.enabled {
@@ -72,9 +79,10 @@ public final class Aggregator: Sendable {
         } else {
             detections = []
         }
-        auth = Authenticator(ingest: try TokenFile(path: configuration.ingestTokenFile),
-                             query: try configuration.queryTokenFile.map { try TokenFile(path: $0) },
-                             verifiedClientCertificates: configuration.clientCA != nil)
+        auth = Authenticator(
+            ingest: try TokenFile(path: configuration.ingestTokenFile),
+            query: try configuration.queryTokenFile.map { try TokenFile(path: $0) },
+            verifiedClientCertificates: configuration.clientCA != nil)
         clusterClaims = ClusterClaims(limit: configuration.maxClustersPerToken)
         inflight = ByteBudget(limit: configuration.maxInflightBytes)
         writer = GroupCommitWriter(store: store, maxQueuedRows: configuration.maxQueuedRows)
@@ -108,8 +116,9 @@ public final class Aggregator: Sendable {
         router.get("/metrics") { [registry, writer, store] _, _ in
             Gauge(label: "kubetrail_commit_queue_rows").record(writer.queueDepth)
             Gauge(label: "kubetrail_audit_chain_refused_clusters").record(store.writtenHeads.refusals.count)
-            return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
-                            body: .init(byteBuffer: ByteBuffer(bytes: registry.emitToBuffer())))
+            return Response(
+                status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
+                body: .init(byteBuffer: ByteBuffer(bytes: registry.emitToBuffer())))
         }
         router.post("/v1/ingest") { request, _ in try await self.ingest(request) }
         router.post("/v1/audit/webhook") { request, _ in try await self.webhook(request) }
@@ -166,8 +175,9 @@ public final class Aggregator: Sendable {
         Thread {
             do {
                 for (cluster, problems) in try ChainSpanCheck.adoptHeads(checkStore) {
-                    checkLogger.critical("the audit chain was changed since its last digest; audit rows for this cluster are refused until the store is restored",
-                                         metadata: ["cluster": "\(cluster)", "problems": "\(problems.joined(separator: "; "))"])
+                    checkLogger.critical(
+                        "the audit chain was changed since its last digest; audit rows for this cluster are refused until the store is restored",
+                        metadata: ["cluster": "\(cluster)", "problems": "\(problems.joined(separator: "; "))"])
                 }
             } catch {
                 checkLogger.error("cannot check the audit chain since its last digest", metadata: ["error": "\(error)"])
@@ -178,17 +188,20 @@ public final class Aggregator: Sendable {
             // Idle connections are closed, and connections are capped, so trickling clients cannot
             // exhaust descriptors or hold up shutdown.
             server: try tls.map { try .tls(.http1(configuration: http1), tlsConfiguration: $0) } ?? .http1(configuration: http1),
-            configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "kubetrail",
-                                 availableConnectionsDelegate: MaximumAvailableConnections(configuration.maxConnections)),
+            configuration: .init(
+                address: .hostname(configuration.host, port: configuration.port), serverName: "kubetrail",
+                availableConnectionsDelegate: MaximumAvailableConnections(configuration.maxConnections)),
             onServerRunning: { channel in onListening(channel.localAddress?.port ?? 0) },
             logger: logger)
         let group = ServiceGroup(services: [app], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
-        let digestWriter = DigestWriter(key: try DigestService.key(configured: configuration.digestSigningKey, store: store, logger: logger),
-                                        interval: configuration.digestInterval, retention: configuration.retention[AuditLogRow.schema.name],
-                                        directory: configuration.digestDirectory)
-        let duties = LeaderDuties(lock: store.leaderLock("aggregator"), interval: configuration.leaderCheckInterval, logger: logger,
-                                  begin: { [self] in leaderDuties.begin(self, digestWriter: digestWriter) },
-                                  end: { [self] in leaderDuties.end() })
+        let digestWriter = DigestWriter(
+            key: try DigestService.key(configured: configuration.digestSigningKey, store: store, logger: logger),
+            interval: configuration.digestInterval, retention: configuration.retention[AuditLogRow.schema.name],
+            directory: configuration.digestDirectory)
+        let duties = LeaderDuties(
+            lock: store.leaderLock("aggregator"), interval: configuration.leaderCheckInterval, logger: logger,
+            begin: { [self] in leaderDuties.begin(self, digestWriter: digestWriter) },
+            end: { [self] in leaderDuties.end() })
         duties.start()
         do {
             try await group.run()
@@ -240,7 +253,8 @@ public final class Aggregator: Sendable {
                         try decoder.feed(inflated) { record in
                             try self.charge(reservation, ByteBudget.recordOverhead)
                             if normalizer == nil {
-                                normalizer = IngestNormalizer(node: record.header.node, clusterOverride: try permission.cluster(of: record.header), ingestTime: ingestTime)
+                                normalizer = IngestNormalizer(
+                                    node: record.header.node, clusterOverride: try permission.cluster(of: record.header), ingestTime: ingestTime)
                             }
                             try permission.check(record.header.sources[record.source].kind)
                             normalizer!.add(record)
@@ -249,7 +263,9 @@ public final class Aggregator: Sendable {
                     if used < raw.count { throw APIError(status: .badRequest, reason: "data after the end of the deflate stream") }
                 }
                 if inflater.totalOut > 1 << 20, inflater.totalOut / max(compressed, 1) > configuration.maxInflationRatio {
-                    throw APIError(status: .contentTooLarge, reason: "inflates more than \(configuration.maxInflationRatio)× (\(inflater.totalOut) bytes from \(compressed))")
+                    throw APIError(
+                        status: .contentTooLarge,
+                        reason: "inflates more than \(configuration.maxInflationRatio)× (\(inflater.totalOut) bytes from \(compressed))")
                 }
             }
             guard inflater.finished else { throw APIError(status: .badRequest, reason: "deflate stream is truncated") }
@@ -276,10 +292,13 @@ public final class Aggregator: Sendable {
             try reservation.take(bytes)
         } catch .busy {
             Counter(label: "kubetrail_batches_total", dimensions: [("result", "overloaded")]).increment()
-            throw APIError(status: .serviceUnavailable, reason: "the aggregator is decoding \(configuration.maxInflightBytes >> 20) MiB of batches already; retry later",
-                           headers: [.retryAfter: "1"])
+            throw APIError(
+                status: .serviceUnavailable, reason: "the aggregator is decoding \(configuration.maxInflightBytes >> 20) MiB of batches already; retry later",
+                headers: [.retryAfter: "1"])
         } catch .tooLarge {
-            throw APIError(status: .contentTooLarge, reason: "the batch needs more than --max-inflight-bytes (\(configuration.maxInflightBytes) bytes) to decode; send smaller batches")
+            throw APIError(
+                status: .contentTooLarge,
+                reason: "the batch needs more than --max-inflight-bytes (\(configuration.maxInflightBytes) bytes) to decode; send smaller batches")
         }
     }
 
@@ -304,8 +323,9 @@ public final class Aggregator: Sendable {
             body.append(contentsOf: chunk.readableBytesView)
         }
         var batch = IngestBatch(batchID: nil, node: "")
-        let context = IngestContext(clusterName: configuration.clusterName ?? scope?.cluster, sourceType: .auditWebhook,
-                                    sourceName: "kube-apiserver", sourceLocation: "/v1/audit/webhook")
+        let context = IngestContext(
+            clusterName: configuration.clusterName ?? scope?.cluster, sourceType: .auditWebhook,
+            sourceName: "kube-apiserver", sourceLocation: "/v1/audit/webhook")
         var wholeBodyRejected: Rejection?
         AuditDecoder.decode(body, context: context) { outcome in
             switch outcome {
@@ -313,7 +333,8 @@ public final class Aggregator: Sendable {
             case .skipped: break
             case .rejected(let r):
                 if r.item == nil { wholeBodyRejected = r }
-                batch.reject(RecordRejection(reason: r.reason, detail: String(r.description.prefix(200)), path: "/v1/audit/webhook", offset: UInt64(r.item ?? 0)))
+                batch.reject(
+                    RecordRejection(reason: r.reason, detail: String(r.description.prefix(200)), path: "/v1/audit/webhook", offset: UInt64(r.item ?? 0)))
             }
             batch.records += 1
         }
@@ -341,8 +362,9 @@ public final class Aggregator: Sendable {
             throw APIError(status: .serviceUnavailable, reason: "store cannot commit (\(message)); retry later", headers: [.retryAfter: "5"])
         }
         if configuration.exitAfterCommit { _exit(137) }
-        var reply = IngestReply(batchID: batch.batchID, records: batch.records, rejected: batch.rejectedCount,
-                                rejections: batch.rejected.map { IngestReply.Rejection(reason: $0.reason, path: $0.path, offset: $0.offset, detail: $0.detail) })
+        var reply = IngestReply(
+            batchID: batch.batchID, records: batch.records, rejected: batch.rejectedCount,
+            rejections: batch.rejected.map { IngestReply.Rejection(reason: $0.reason, path: $0.path, offset: $0.offset, detail: $0.detail) })
         switch outcome {
         case .duplicateBatch:
             Counter(label: "kubetrail_batches_total", dimensions: [("result", "duplicate")]).increment()
@@ -350,8 +372,9 @@ public final class Aggregator: Sendable {
         case .stored(let audit, let logs, let duplicates, let conflicts):
             if conflicts > 0 {
                 Counter(label: "kubetrail_audit_conflicts_total").increment(by: conflicts)
-                logger.warning("audit events conflict with stored ones under the same auditID and stage; both kept (kubetrail verify lists them)",
-                               metadata: ["conflicts": "\(conflicts)", "node": "\(batch.node)"])
+                logger.warning(
+                    "audit events conflict with stored ones under the same auditID and stage; both kept (kubetrail verify lists them)",
+                    metadata: ["conflicts": "\(conflicts)", "node": "\(batch.node)"])
             }
             Counter(label: "kubetrail_batches_total", dimensions: [("result", "stored")]).increment()
             Counter(label: "kubetrail_rows_total", dimensions: [("table", AuditLogRow.tableName)]).increment(by: audit)

@@ -140,7 +140,9 @@ public struct AggregatorConfigFile: Sendable {
         var sink = AlertSinkSettings(kind: kind, name: b.labels[1], url: "")
         do {
             sink.url = try options.string(urlAttribute)
-            guard sink.url.hasPrefix("http://") || sink.url.hasPrefix("https://") else { throw fail(urlAttribute.line, "url must be an http:// or https:// URL") }
+            guard sink.url.hasPrefix("http://") || sink.url.hasPrefix("https://") else {
+                throw fail(urlAttribute.line, "url must be an http:// or https:// URL")
+            }
             for a in b.attributes {
                 switch a.name {
                 case "url": break
@@ -158,7 +160,10 @@ public struct AggregatorConfigFile: Sendable {
                     guard sink.maxPerMinute > 0 else { throw fail(a.line, "max_per_minute must be at least 1") }
                 case "timeout": sink.timeout = try options.duration(a)
                 default:
-                    throw fail(a.line, "unknown option \(a.name) in alert \"\(sink.name)\" (url, bearer_token_file, ca_file, min_severity, batch_size, max_per_minute, timeout)")
+                    throw fail(
+                        a.line,
+                        "unknown option \(a.name) in alert \"\(sink.name)\" (url, bearer_token_file, ca_file, min_severity, batch_size, max_per_minute, timeout)"
+                    )
                 }
             }
         } catch let e as HCL.ParseError { throw AggregatorError.configuration(e.description) }

@@ -24,13 +24,16 @@ final class DigestService: @unchecked Sendable {
     static func key(configured: String?, store: any Store, logger: Logger) throws -> Curve25519PrivateKey {
         if let configured { return try SigningKey.loadPrivate(configured) }
         guard !store.sharedWriters else {
-            throw AggregatorError.configuration("a PostgreSQL store needs --digest-signing-key (digest_signing_key): every aggregator on it signs with the same key, kept in a Secret (`kubetrail keygen`)")
+            throw AggregatorError.configuration(
+                "a PostgreSQL store needs --digest-signing-key (digest_signing_key): every aggregator on it signs with the same key, kept in a Secret (`kubetrail keygen`)"
+            )
         }
         let path = (store.description as NSString).deletingLastPathComponent + "/audit-digest.key"
         // Allowed for a first run on one machine, but said: a backup or copy of this volume
         // carries the key, and with it the power to re-sign a rewritten store.
-        logger.warning("the audit digest signing key is beside the database; give --digest-signing-key on another volume (a Secret)",
-                       metadata: ["key": "\(path)"])
+        logger.warning(
+            "the audit digest signing key is beside the database; give --digest-signing-key on another volume (a Secret)",
+            metadata: ["key": "\(path)"])
         if !FileManager.default.fileExists(atPath: path) {
             try SigningKey.generate(privatePath: path, publicPath: path + ".pub")
             logger.notice("made the audit digest signing key; give verifiers its public half", metadata: ["public_key": "\(path).pub"])

@@ -44,7 +44,8 @@ extension Aggregator {
         var limits = QueryLimits(timeLimit: configuration.exportTimeout)
         limits.maxValueBytes = configuration.queryMaxValueBytes
         let stream = QueryStream.start(store: queryStore, sql: sql, format: "rows", limits: limits, maxBytes: Int.max, slot: slot)
-        return try await streamed(stream, guardian: QueryStreamGuard(stream), format: "rows", contentType: "application/x-ndjson",
-                                  started: Date(), headers: headers, metric: "kubetrail_export_duration_seconds")
+        return try await streamed(
+            stream, guardian: QueryStreamGuard(stream), format: "rows", contentType: "application/x-ndjson",
+            started: Date(), headers: headers, metric: "kubetrail_export_duration_seconds")
     }
 }

@@ -59,15 +59,20 @@ struct Authenticator: Sendable {
             if ingest.accepts(token) { throw APIError(status: .forbidden, reason: "this token may not query", headers: [.connection: "close"]) }
         } else if let scope = ingest.scope(of: token) {
             if role == .webhook && !scope.kinds.contains(.webhook) {
-                throw APIError(status: .forbidden, reason: "this token may not post audit webhook events (the webhook has its own token, kinds=webhook, or a client certificate)", headers: [.connection: "close"])
+                throw APIError(
+                    status: .forbidden,
+                    reason: "this token may not post audit webhook events (the webhook has its own token, kinds=webhook, or a client certificate)",
+                    headers: [.connection: "close"])
             }
             if role == .ingest && scope.kinds.isDisjoint(with: [.audit, .logs]) {
                 throw APIError(status: .forbidden, reason: "this token may not ship logs", headers: [.connection: "close"])
             }
             return scope
         } else if query?.accepts(token) == true {
-            throw APIError(status: .forbidden, reason: "this token may not \(role == .ingest ? "ingest" : "post audit webhook events")", headers: [.connection: "close"])
+            throw APIError(
+                status: .forbidden, reason: "this token may not \(role == .ingest ? "ingest" : "post audit webhook events")", headers: [.connection: "close"])
         }
-        throw APIError(status: .unauthorized, reason: "invalid bearer token", headers: [.wwwAuthenticate: "Bearer error=\"invalid_token\"", .connection: "close"])
+        throw APIError(
+            status: .unauthorized, reason: "invalid bearer token", headers: [.wwwAuthenticate: "Bearer error=\"invalid_token\"", .connection: "close"])
     }
 }

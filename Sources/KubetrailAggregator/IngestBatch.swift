@@ -60,8 +60,9 @@ struct IngestNormalizer {
             // Half an event is not an event: say so loudly rather than store a guess.
             reject("truncated_by_agent", "audit event longer than the agent's cap; its first \(record.bytes.count) bytes arrived", source, record.offset)
         case .auditLine:
-            let context = IngestContext(clusterName: cluster, sourceType: .auditFile, sourceName: header.node,
-                                        sourceLocation: source.path, ingestTimestamp: ingestTime)
+            let context = IngestContext(
+                clusterName: cluster, sourceType: .auditFile, sourceName: header.node,
+                sourceLocation: source.path, ingestTimestamp: ingestTime)
             AuditDecoder.decode(record.bytes, context: context) { outcome in
                 switch outcome {
                 case .row(let row): batch.audit.append(row)
@@ -103,10 +104,12 @@ struct IngestNormalizer {
         if let n = normalizers[index] { return n }
         // The path may end in `#<container id>` (docs/wire-format.md); the location is the file.
         let location = source.path.split(separator: "#", maxSplits: 1).first.map(String.init) ?? source.path
-        let context = IngestContext(clusterName: cluster, sourceType: .containerFile, sourceName: header.node,
-                                    sourceLocation: location, ingestTimestamp: ingestTime)
-        let n = PodLogNormalizer(context: context, path: ContainerLogPath(path: source.path), nodeName: header.node,
-                                 fileIdentity: source.identity)
+        let context = IngestContext(
+            clusterName: cluster, sourceType: .containerFile, sourceName: header.node,
+            sourceLocation: location, ingestTimestamp: ingestTime)
+        let n = PodLogNormalizer(
+            context: context, path: ContainerLogPath(path: source.path), nodeName: header.node,
+            fileIdentity: source.identity)
         normalizers[index] = n
         return n
     }

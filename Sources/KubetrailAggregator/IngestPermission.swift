@@ -24,7 +24,9 @@ struct IngestPermission {
         if let configuredCluster { return configuredCluster }
         guard !header.cluster.isEmpty else { return nil }
         if !claims.claim(header.cluster, for: scope.id) {
-            throw forbidden("this token (line \(scope.line)) already sent batches for \(claims.limit) other cluster\(claims.limit == 1 ? "" : "s"); bind it with cluster=NAME in the token file")
+            throw forbidden(
+                "this token (line \(scope.line)) already sent batches for \(claims.limit) other cluster\(claims.limit == 1 ? "" : "s"); bind it with cluster=NAME in the token file"
+            )
         }
         return header.cluster
     }
@@ -36,7 +38,9 @@ struct IngestPermission {
         case .containerLogLine, .truncatedContainerLogLine: needed = .logs
         }
         guard scope.kinds.contains(needed) else {
-            throw forbidden("this token (line \(scope.line)) may not ship \(needed == .audit ? "audit events" : "container logs") (kinds=\(scope.kinds.map(\.rawValue).sorted().joined(separator: ",")))")
+            throw forbidden(
+                "this token (line \(scope.line)) may not ship \(needed == .audit ? "audit events" : "container logs") (kinds=\(scope.kinds.map(\.rawValue).sorted().joined(separator: ",")))"
+            )
         }
     }
 

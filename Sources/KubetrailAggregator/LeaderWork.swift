@@ -37,10 +37,11 @@ final class LeaderWork: @unchecked Sendable {
         }
         if let cluster = configuration.kubernetes {
             let collections = ClusterPollers.standard.filter { configuration.kubernetesIncludeEvents || $0.target != .events }
-            let pollers = ClusterPollers(client: KubeClient(connection: cluster), store: store,
-                                         context: IngestContext(clusterName: configuration.clusterName, sourceType: .apiWatch, sourceName: cluster.server),
-                                         collections: collections, namespaces: configuration.kubernetesNamespaces,
-                                         log: { logger.info("kubernetes: \($0)") })
+            let pollers = ClusterPollers(
+                client: KubeClient(connection: cluster), store: store,
+                context: IngestContext(clusterName: configuration.clusterName, sourceType: .apiWatch, sourceName: cluster.server),
+                collections: collections, namespaces: configuration.kubernetesNamespaces,
+                log: { logger.info("kubernetes: \($0)") })
             pollers.start()
             self.pollers = pollers
             logger.info("polling the Kubernetes API", metadata: ["server": "\(cluster.server)", "collections": "\(collections.count)"])

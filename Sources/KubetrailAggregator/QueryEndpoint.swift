@@ -23,7 +23,8 @@ extension Aggregator {
             body.append(contentsOf: chunk.readableBytesView)
         }
         guard let object = (try? JSONSerialization.jsonObject(with: Data(body))) as? [String: Any],
-              let sql = object["sql"] as? String, !sql.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else {
+            let sql = object["sql"] as? String, !sql.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty
+        else {
             throw APIError(status: .badRequest, reason: "expected a JSON object with a non-empty \"sql\" string")
         }
         let format = request.uri.queryParameters["format"].map(String.init) ?? (object["format"] as? String) ?? "json"
@@ -38,10 +39,12 @@ extension Aggregator {
         // and never more than a quarter of the streamed formats' byte budget.
         let json = format == "json"
         let maxBytes = json ? min(configuration.queryMaxBytes / 4, configuration.queryMaxJSONBytes) : configuration.queryMaxBytes
-        let stream = QueryStream.start(store: queryStore, sql: sql, format: format, limits: limits, maxBytes: maxBytes,
-                                       tooLargeAdvice: json ? "format=json is answered whole; use format=jsonl, csv or rows, which stream, or add a LIMIT"
-                                                            : "add a LIMIT or select fewer columns",
-                                       slot: json ? nil : slot)
+        let stream = QueryStream.start(
+            store: queryStore, sql: sql, format: format, limits: limits, maxBytes: maxBytes,
+            tooLargeAdvice: json
+                ? "format=json is answered whole; use format=jsonl, csv or rows, which stream, or add a LIMIT"
+                : "add a LIMIT or select fewer columns",
+            slot: json ? nil : slot)
         let guardian = QueryStreamGuard(stream)
         let contentType = format == "csv" ? "text/csv; charset=utf-8" : json ? "application/json" : "application/x-ndjson"
         // Which engine ran it: a client writing SQL per engine (`kubetrail detect`) asks with `SELECT 1`.
@@ -50,7 +53,7 @@ extension Aggregator {
         if json {
             // A JSON document cannot carry an error after its end: answer whole or not at all.
             defer { guardian.stream.cancel() }
-            var chunks: [ByteBuffer] = []   // kept as they came: no doubling array, no final copy
+            var chunks: [ByteBuffer] = []  // kept as they came: no doubling array, no final copy
             while true {
                 switch await stream.next() {
                 case .chunk(let c): chunks.append(ByteBuffer(bytes: c))
@@ -63,11 +66,13 @@ extension Aggregator {
                     let answer = chunks
                     var headers: HTTPFields = [.contentType: contentType]
                     headers.append(contentsOf: engine)
-                    return Response(status: .ok, headers: headers, body: ResponseBody(contentLength: length) { writer in
-                        defer { slot.release() }
-                        for chunk in answer { try await writer.write(chunk) }
-                        try await writer.finish(nil)
-                    })
+                    return Response(
+                        status: .ok, headers: headers,
+                        body: ResponseBody(contentLength: length) { writer in
+                            defer { slot.release() }
+                            for chunk in answer { try await writer.write(chunk) }
+                            try await writer.finish(nil)
+                        })
                 }
             }
         }
@@ -78,45 +83,50 @@ extension Aggregator {
     func admit() throws -> QuerySlots.Slot {
         guard let slot = QuerySlots.of(self).acquire() else {
             Counter(label: "kubetrail_queries_rejected_total", dimensions: [("reason", "busy")]).increment()
-            throw APIError(status: .serviceUnavailable,
-                           reason: "\(configuration.maxConcurrentQueries) queries or exports are running; retry later",
-                           headers: [.retryAfter: "2"])
+            throw APIError(
+                status: .serviceUnavailable,
+                reason: "\(configuration.maxConcurrentQueries) queries or exports are running; retry later",
+                headers: [.retryAfter: "2"])
         }
         return slot
     }
 
     /// A streamed answer: waits for the first output so an SQL error still gets its status, then
     /// passes chunks on, ending with an explicit error line if the query fails midway.
-    func streamed(_ stream: QueryStream, guardian: QueryStreamGuard, format: String, contentType: String, started: Date,
-                  headers extra: HTTPFields = [:], metric: String = "kubetrail_query_duration_seconds") async throws -> Response {
+    func streamed(
+        _ stream: QueryStream, guardian: QueryStreamGuard, format: String, contentType: String, started: Date,
+        headers extra: HTTPFields = [:], metric: String = "kubetrail_query_duration_seconds"
+    ) async throws -> Response {
         let first = await stream.next()
         if case .failed(let message) = first { throw APIError(status: .badRequest, reason: message) }
         var headers: HTTPFields = [.contentType: contentType]
         headers.append(contentsOf: extra)
-        return Response(status: .ok, headers: headers, body: ResponseBody { writer in
-            let stream = guardian.stream
-            var event = first
-            defer { stream.cancel() }
-            do {
-                while true {
-                    switch event {
-                    case .chunk(let c): try await writer.write(ByteBuffer(bytes: c))
-                    case .failed(let message):
-                        let marker = format == "csv" ? "# error: \(message)\n" : "{\"error\":" + JSONText.string(message) + "}\n"
-                        try await writer.write(ByteBuffer(string: marker))
-                        try await writer.finish(nil)
-                        return
-                    case .finished:
-                        Metrics.Timer(label: metric).recordSeconds(Date().timeIntervalSince(started))
-                        try await writer.finish(nil)
-                        return
+        return Response(
+            status: .ok, headers: headers,
+            body: ResponseBody { writer in
+                let stream = guardian.stream
+                var event = first
+                defer { stream.cancel() }
+                do {
+                    while true {
+                        switch event {
+                        case .chunk(let c): try await writer.write(ByteBuffer(bytes: c))
+                        case .failed(let message):
+                            let marker = format == "csv" ? "# error: \(message)\n" : "{\"error\":" + JSONText.string(message) + "}\n"
+                            try await writer.write(ByteBuffer(string: marker))
+                            try await writer.finish(nil)
+                            return
+                        case .finished:
+                            Metrics.Timer(label: metric).recordSeconds(Date().timeIntervalSince(started))
+                            try await writer.finish(nil)
+                            return
+                        }
+                        event = await stream.next()
                     }
-                    event = await stream.next()
+                } catch {
+                    stream.cancel()
+                    throw error
                 }
-            } catch {
-                stream.cancel()
-                throw error
-            }
-        })
+            })
     }
 }

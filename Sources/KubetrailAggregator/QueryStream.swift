@@ -29,9 +29,11 @@ final class QueryStream: @unchecked Sendable {
     }
 
     /// `slot` is released when the query's thread is done, however the query ends.
-    static func start(store: any Store, sql: String, format: String, limits: QueryLimits, maxBytes: Int,
-                      tooLargeAdvice: String = "add a LIMIT or select fewer columns", slot: QuerySlots.Slot? = nil,
-                      stallTimeout: TimeInterval = 60, keepAlive: TimeInterval = 5) -> QueryStream {
+    static func start(
+        store: any Store, sql: String, format: String, limits: QueryLimits, maxBytes: Int,
+        tooLargeAdvice: String = "add a LIMIT or select fewer columns", slot: QuerySlots.Slot? = nil,
+        stallTimeout: TimeInterval = 60, keepAlive: TimeInterval = 5
+    ) -> QueryStream {
         let stream = QueryStream(maxBytes: maxBytes, tooLargeAdvice: tooLargeAdvice, stallTimeout: stallTimeout)
         let thread = Thread {
             defer { slot?.release() }
@@ -85,7 +87,7 @@ final class QueryStream: @unchecked Sendable {
         while queue.count >= capacity && !cancelled {
             if !condition.wait(until: deadline) {
                 cancelled = true
-                condition.broadcast()   // a reader waiting on an empty queue gets its failure
+                condition.broadcast()  // a reader waiting on an empty queue gets its failure
             }
         }
         if cancelled { return }
@@ -101,7 +103,8 @@ final class QueryStream: @unchecked Sendable {
             DispatchQueue.global().async {
                 self.condition.lock()
                 while self.queue.isEmpty && !self.cancelled { self.condition.wait() }
-                let event = self.queue.isEmpty
+                let event =
+                    self.queue.isEmpty
                     ? Event.failed("the query was stopped: its reader took nothing for \(Int(self.stallTimeout)) s")
                     : self.queue.removeFirst()
                 self.condition.broadcast()
@@ -115,7 +118,7 @@ final class QueryStream: @unchecked Sendable {
         condition.lock()
         cancelled = true
         queue.removeAll()
-        queue.append(.finished)   // wake any waiting reader
+        queue.append(.finished)  // wake any waiting reader
         condition.broadcast()
         condition.unlock()
     }

@@ -8,7 +8,7 @@ import Metrics
 /// never wait behind one long delete.
 final class Retention: @unchecked Sendable {
     let store: any Store
-    let maxAge: [String: Double]   // table name → seconds
+    let maxAge: [String: Double]  // table name → seconds
     let interval: Double
     let chunk: Int
     let logger: Logger

@@ -29,9 +29,11 @@ public final class ClusterPollers: @unchecked Sendable {
     /// Events plus the resource kinds the product documents.
     public static let standard: [Collection] = {
         var list = [Collection(target: .events, path: "/api/v1/events")]
-        let core = ["Pod": "pods", "Service": "services", "Node": "nodes", "Namespace": "namespaces", "ConfigMap": "configmaps",
-                    "Secret": "secrets", "ServiceAccount": "serviceaccounts", "PersistentVolume": "persistentvolumes",
-                    "PersistentVolumeClaim": "persistentvolumeclaims"]
+        let core = [
+            "Pod": "pods", "Service": "services", "Node": "nodes", "Namespace": "namespaces", "ConfigMap": "configmaps",
+            "Secret": "secrets", "ServiceAccount": "serviceaccounts", "PersistentVolume": "persistentvolumes",
+            "PersistentVolumeClaim": "persistentvolumeclaims"
+        ]
         for (kind, plural) in core.sorted(by: { $0.key < $1.key }) { list.append(.init(target: .resources(kind: kind), path: "/api/v1/\(plural)")) }
         let grouped: [(String, String, String)] = [
             ("Deployment", "apps/v1", "deployments"), ("DaemonSet", "apps/v1", "daemonsets"), ("StatefulSet", "apps/v1", "statefulsets"),
@@ -39,7 +41,7 @@ public final class ClusterPollers: @unchecked Sendable {
             ("Ingress", "networking.k8s.io/v1", "ingresses"), ("NetworkPolicy", "networking.k8s.io/v1", "networkpolicies"),
             ("Role", "rbac.authorization.k8s.io/v1", "roles"), ("RoleBinding", "rbac.authorization.k8s.io/v1", "rolebindings"),
             ("ClusterRole", "rbac.authorization.k8s.io/v1", "clusterroles"),
-            ("ClusterRoleBinding", "rbac.authorization.k8s.io/v1", "clusterrolebindings"),
+            ("ClusterRoleBinding", "rbac.authorization.k8s.io/v1", "clusterrolebindings")
         ]
         for (kind, group, plural) in grouped { list.append(.init(target: .resources(kind: kind), path: "/apis/\(group)/\(plural)")) }
         return list
@@ -70,8 +72,10 @@ public final class ClusterPollers: @unchecked Sendable {
     private var running = 0
     private let log: @Sendable (String) -> Void
 
-    public init(client: KubeClient, store: any Store, context: IngestContext, collections: [Collection] = standard,
-                namespaces: [String] = ["*"], forbiddenRetry: Double = 600, log: @escaping @Sendable (String) -> Void = { _ in }) {
+    public init(
+        client: KubeClient, store: any Store, context: IngestContext, collections: [Collection] = standard,
+        namespaces: [String] = ["*"], forbiddenRetry: Double = 600, log: @escaping @Sendable (String) -> Void = { _ in }
+    ) {
         self.namespaces = namespaces
         self.client = client
         self.store = store
@@ -113,7 +117,7 @@ public final class ClusterPollers: @unchecked Sendable {
         sync.eventWindow = eventWindow
         // Secrets: metadata only, so their values are never even received.
         let reflector = Reflector(client: client, path: collection.path, metadataOnly: collection.target == .resources(kind: "Secret"))
-        defer { try? sync.flush() }   // what a stopped watch held
+        defer { try? sync.flush() }  // what a stopped watch held
         while !isStopped {
             do {
                 try reflector.run(backoff: 2) { [self] event in
@@ -129,7 +133,9 @@ public final class ClusterPollers: @unchecked Sendable {
                 return
             } catch let failure as Reflector.Failure where failure.status == 403 {
                 lock.withLock { states[collection.path] = .forbidden(failure.description) }
-                log("forbidden: \(collection.path) cannot be listed with these credentials (RBAC); the other collections go on; retrying in \(Int(forbiddenRetry)) s")
+                log(
+                    "forbidden: \(collection.path) cannot be listed with these credentials (RBAC); the other collections go on; retrying in \(Int(forbiddenRetry)) s"
+                )
                 sleepUnlessStopped(forbiddenRetry)
             } catch let failure as Reflector.Failure where failure.status == 404 {
                 lock.withLock { states[collection.path] = .notServed }

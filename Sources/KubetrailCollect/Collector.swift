@@ -96,7 +96,7 @@ public final class Collector: @unchecked Sendable {
                     r.rejected += s.rejected
                     r.failures += s.failures
                 }
-                if (table == .events || table == .resources), let pollers {
+                if table == .events || table == .resources, let pollers {
                     for (path, state) in pollers.status where (table == .events) == (path == "/api/v1/events") {
                         if case .forbidden(let why) = state { r.failures.append(why) }
                     }
@@ -121,7 +121,9 @@ public final class Collector: @unchecked Sendable {
         let group = DispatchGroup()
         func background(_ body: @escaping @Sendable () -> Void) {
             group.enter()
-            let t = Thread { body(); group.leave() }
+            let t = Thread {
+                body(); group.leave()
+            }
             threads.append(t)
             t.start()
         }
@@ -197,8 +199,9 @@ public final class Collector: @unchecked Sendable {
         var unserved: [String] = []
         for collection in collections(events: events, resources: resources) where !isStopped {
             let table: Table = collection.target == .events ? .events : .resources
-            let sync = TableSync(target: collection.target, store: store, context: context(.apiWatch), namespaces: options.namespaces,
-                                 apiVersion: collection.apiVersion)
+            let sync = TableSync(
+                target: collection.target, store: store, context: context(.apiWatch), namespaces: options.namespaces,
+                apiVersion: collection.apiVersion)
             if collection.target == .events, options.from != nil || options.to != nil {
                 sync.eventWindow = (options.from ?? Timestamp(microseconds: .min))...(options.to ?? Timestamp(microseconds: .max))
             }
@@ -222,15 +225,17 @@ public final class Collector: @unchecked Sendable {
             }
         }
         if resources {
-            note(.resources, "\(kinds) kinds listed" + (unserved.isEmpty ? "" : "; not served by this API server, skipped: " + unserved.joined(separator: ", ")))
+            note(
+                .resources, "\(kinds) kinds listed" + (unserved.isEmpty ? "" : "; not served by this API server, skipped: " + unserved.joined(separator: ", ")))
         }
         if events { note(.events, options.from == nil && options.to == nil ? "the events the API still holds" : "events last seen in the time range") }
     }
 
     private func startPollers(events: Bool, resources: Bool) {
-        let pollers = ClusterPollers(client: client, store: store, context: context(.apiWatch),
-                                     collections: collections(events: events, resources: resources),
-                                     namespaces: options.namespaces, log: log)
+        let pollers = ClusterPollers(
+            client: client, store: store, context: context(.apiWatch),
+            collections: collections(events: events, resources: resources),
+            namespaces: options.namespaces, log: log)
         if let from = options.from { pollers.eventWindow = from...Timestamp(microseconds: .max) }
         adopt { self.pollers = pollers }
         if isStopped { return }
@@ -258,17 +263,21 @@ public final class Collector: @unchecked Sendable {
             note(.audit, "no audit source: " + looked.joined(separator: "; "))
             return
         }
-        let collection = PodLogCollection(client: client, store: store, context: context(.apiserverLog), table: .audit,
-                                          selections: selections, follow: options.follow, since: options.from, until: options.to,
-                                          cursorScope: cursorScope, log: log)
+        let collection = PodLogCollection(
+            client: client, store: store, context: context(.apiserverLog), table: .audit,
+            selections: selections, follow: options.follow, since: options.from, until: options.to,
+            cursorScope: cursorScope, log: log)
         collection.discoverEvery = options.rediscoverEvery
         adopt { auditLogs = collection }
         if isStopped { collection.stop() }
         do {
             try collection.run()
             let s = collection.summary
-            note(.audit, s.streams > 0 ? "from pod logs (\(s.streams) stream\(s.streams == 1 ? "" : "s"))"
-                 : "no audit source: " + (looked + ["no pods found (\(selections.map(\.summary).joined(separator: ", then ")))"]).joined(separator: "; "))
+            note(
+                .audit,
+                s.streams > 0
+                    ? "from pod logs (\(s.streams) stream\(s.streams == 1 ? "" : "s"))"
+                    : "no audit source: " + (looked + ["no pods found (\(selections.map(\.summary).joined(separator: ", then ")))"]).joined(separator: "; "))
         } catch {
             fail(.audit, "\(error)")
         }

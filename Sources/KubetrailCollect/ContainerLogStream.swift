@@ -32,9 +32,11 @@ final class ContainerLogStream {
     let report: (String) -> Void
     let onCommit: (Counts) -> Void
 
-    init(client: KubeClient, store: any Store, table: LogLineTable, pod: PodInfo, container: String, cursorScope: String,
-         context: IngestContext, since: Timestamp?, until: Timestamp?, follow: Bool,
-         shouldStop: @escaping () -> Bool, report: @escaping (String) -> Void, onCommit: @escaping (Counts) -> Void = { _ in }) throws {
+    init(
+        client: KubeClient, store: any Store, table: LogLineTable, pod: PodInfo, container: String, cursorScope: String,
+        context: IngestContext, since: Timestamp?, until: Timestamp?, follow: Bool,
+        shouldStop: @escaping () -> Bool, report: @escaping (String) -> Void, onCommit: @escaping (Counts) -> Void = { _ in }
+    ) throws {
         self.table = table
         self.store = store
         self.pod = pod
@@ -45,8 +47,9 @@ final class ContainerLogStream {
         let name = "\(table.name):\(cursorScope):\(pod.uid)/\(container)"
         cursorName = name
         let saved = try store.write { w in try w.cursor(name) }.flatMap(LogCursor.init)
-        follower = PodLogFollower(client: client, namespace: pod.namespace, pod: pod.name, uid: pod.uid, container: container,
-                                  cursor: saved, since: since, until: until, follow: follow, report: report)
+        follower = PodLogFollower(
+            client: client, namespace: pod.namespace, pod: pod.name, uid: pod.uid, container: container,
+            cursor: saved, since: since, until: until, follow: follow, report: report)
         var ctx = context
         ctx.sourceName = client.connection.server
         ctx.sourceLocation = follower.logPath

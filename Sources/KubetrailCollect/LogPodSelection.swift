@@ -17,9 +17,11 @@ public struct LogPodSelection: Sendable {
     /// `tp_source_type` of the rows, when not the table's usual one.
     public var sourceType: SourceType?
 
-    public init(namespaces: [String], labelSelector: String? = nil, summary: String, sourceType: SourceType? = nil,
-                accepts: @escaping @Sendable (PodInfo) -> Bool = { _ in true },
-                containers: @escaping @Sendable (PodInfo) -> [String] = { $0.containers }) {
+    public init(
+        namespaces: [String], labelSelector: String? = nil, summary: String, sourceType: SourceType? = nil,
+        accepts: @escaping @Sendable (PodInfo) -> Bool = { _ in true },
+        containers: @escaping @Sendable (PodInfo) -> [String] = { $0.containers }
+    ) {
         self.namespaces = namespaces
         self.labelSelector = labelSelector
         self.summary = summary
@@ -30,8 +32,9 @@ public struct LogPodSelection: Sendable {
 
     /// Every container of every pod in `namespaces` (the pod-logs table).
     public static func allPods(namespaces: [String]) -> LogPodSelection {
-        LogPodSelection(namespaces: namespaces,
-                        summary: namespaces.contains("*") ? "pods in all namespaces" : "pods in \(namespaces.joined(separator: ", "))")
+        LogPodSelection(
+            namespaces: namespaces,
+            summary: namespaces.contains("*") ? "pods in all namespaces" : "pods in \(namespaces.joined(separator: ", "))")
     }
 
     /// kube-apiserver static pods: kubeadm labels them `component=kube-apiserver`, Talos

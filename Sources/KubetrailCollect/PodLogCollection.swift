@@ -49,9 +49,11 @@ public final class PodLogCollection: @unchecked Sendable {
     private var done: Set<String> = []
     private var chosen: String?
 
-    public init(client: KubeClient, store: any Store, context: IngestContext, table: LogLineTable, selections: [LogPodSelection],
-                follow: Bool, since: Timestamp? = nil, until: Timestamp? = nil, cursorScope: String,
-                log: @escaping @Sendable (String) -> Void = { _ in }) {
+    public init(
+        client: KubeClient, store: any Store, context: IngestContext, table: LogLineTable, selections: [LogPodSelection],
+        follow: Bool, since: Timestamp? = nil, until: Timestamp? = nil, cursorScope: String,
+        log: @escaping @Sendable (String) -> Void = { _ in }
+    ) {
         self.client = client
         self.store = store
         var ctx = context
@@ -99,7 +101,7 @@ public final class PodLogCollection: @unchecked Sendable {
             do {
                 let found = try discover()
                 let keys = Set(found.map { $0.0.uid + "/" + $0.1 })
-                lock.withLock { done.formIntersection(keys) }   // pods that are gone are forgotten
+                lock.withLock { done.formIntersection(keys) }  // pods that are gone are forgotten
                 for (pod, container, sourceType) in found {
                     let key = pod.uid + "/" + container
                     let start = lock.withLock { () -> Bool in
@@ -175,11 +177,15 @@ public final class PodLogCollection: @unchecked Sendable {
         for selection in selections {
             let pods = try listPods(selection).filter(selection.accepts)
             guard !pods.isEmpty else { continue }
-            let previous = lock.withLock { () -> String? in defer { chosen = selection.summary }; return chosen }
+            let previous = lock.withLock { () -> String? in
+                defer { chosen = selection.summary }; return chosen
+            }
             if previous != selection.summary { log("\(table.name): reading \(selection.summary) (\(pods.count) found)") }
             return pods.flatMap { pod in selection.containers(pod).map { (pod, $0, selection.sourceType) } }
         }
-        let previous = lock.withLock { () -> String? in defer { chosen = "" }; return chosen }
+        let previous = lock.withLock { () -> String? in
+            defer { chosen = "" }; return chosen
+        }
         if previous != "" {
             log("\(table.name): no pods found (looked for \(selections.map(\.summary).joined(separator: ", then ")))")
         }

@@ -102,7 +102,7 @@ public final class TableSync {
                 case .added(let item), .modified(let item):
                     _ = try store(item, w)
                 case .deleted(let item):
-                    guard case .resources = target, let uid = Self.uid(item) else { continue }   // events are history
+                    guard case .resources = target, let uid = Self.uid(item) else { continue }  // events are history
                     if try w.delete(table: ResourceRow.schema, id: uid) { counts.removed += 1 }
                 default:
                     continue

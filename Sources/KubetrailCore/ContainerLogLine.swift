@@ -58,8 +58,9 @@ public struct ContainerLogLine: Equatable, Sendable {
             throw .notCRI("unknown tag '\(String(decoding: UnsafeRawBufferPointer(rebasing: b[(s2 + 1)..<s3]), as: UTF8.self).prefix(20))'")
         }
         let contentStart = min(s3 + 1, n)
-        return ContainerLogLine(format: .cri, timestamp: ts, stream: stream, isPartial: tagFirst == 0x50,
-                                content: String(decoding: UnsafeRawBufferPointer(rebasing: b[contentStart..<n]), as: UTF8.self))
+        return ContainerLogLine(
+            format: .cri, timestamp: ts, stream: stream, isPartial: tagFirst == 0x50,
+            content: String(decoding: UnsafeRawBufferPointer(rebasing: b[contentStart..<n]), as: UTF8.self))
     }
 
     static func parseDocker(_ b: UnsafeRawBufferPointer) throws(ContainerLogError) -> ContainerLogLine {
@@ -71,10 +72,15 @@ public struct ContainerLogLine: Equatable, Sendable {
             try s.enterObject()
             var first = true
             while let key = try s.nextKey(&first) {
-                if s.token(key, equals: "log") { log = try s.readString() }
-                else if s.token(key, equals: "stream") { stream = try s.readString() }
-                else if s.token(key, equals: "time") { time = try s.readString() }
-                else { try s.skipValue() }
+                if s.token(key, equals: "log") {
+                    log = try s.readString()
+                } else if s.token(key, equals: "stream") {
+                    stream = try s.readString()
+                } else if s.token(key, equals: "time") {
+                    time = try s.readString()
+                } else {
+                    try s.skipValue()
+                }
             }
             s.skipWhitespace()
             guard s.isAtEnd else { throw JSONError.trailingData(s.position) }

@@ -73,15 +73,17 @@ public final class CurlHTTPClient {
     /// GETs `url` (or POSTs `body`), handing a 200 reply's body to `onBody` chunk by chunk as it
     /// arrives (return false to stop); other replies are collected as usual. No overall time
     /// limit: a stream counts as stalled after `options.timeout` seconds without a byte.
-    public func stream(_ url: String, body: [UInt8]? = nil, headers: [(String, String)],
-                       onBody: @escaping (UnsafeRawBufferPointer) -> Bool) throws -> Response {
+    public func stream(
+        _ url: String, body: [UInt8]? = nil, headers: [(String, String)],
+        onBody: @escaping (UnsafeRawBufferPointer) -> Bool
+    ) throws -> Response {
         let collector = Collector(limit: options.maxResponseBytes)
         collector.onBody = onBody
         return try perform(url, body: body, headers: headers, collector: collector)
     }
 
     private func perform(_ url: String, body: [UInt8]?, headers: [(String, String)], collector: Collector) throws -> Response {
-        curl_easy_reset(handle)   // keeps the connection cache
+        curl_easy_reset(handle)  // keeps the connection cache
         let box = Unmanaged.passRetained(collector)
         defer { box.release() }
         var list: UnsafeMutablePointer<curl_slist>? = nil
@@ -129,7 +131,9 @@ public final class CurlHTTPClient {
             _ = ccurl_setopt_ptr(handle, CURLOPT_HEADERDATA, box.toOpaque())
             let rc = curl_easy_perform(handle)
             guard rc == CURLE_OK else {
-                if rc == CURLE_WRITE_ERROR, collector.stopped { throw Failure(code: Int32(rc.rawValue), message: "\(url): stopped by the reader", isRetryable: false) }
+                if rc == CURLE_WRITE_ERROR, collector.stopped {
+                    throw Failure(code: Int32(rc.rawValue), message: "\(url): stopped by the reader", isRetryable: false)
+                }
                 let detail = errorBuffer[0] != 0 ? String(cString: errorBuffer) : String(cString: curl_easy_strerror(rc))
                 throw Failure(code: Int32(rc.rawValue), message: "\(url): \(detail)", isRetryable: Self.retryable(rc))
             }
@@ -138,9 +142,10 @@ public final class CurlHTTPClient {
             _ = ccurl_getinfo_long(handle, CURLINFO_NUM_CONNECTS, &connects)
             if (300..<400).contains(status) {
                 let location = collector.headers["location"].map { "to \($0)" } ?? "without a Location"
-                throw Failure(code: Self.redirected,
-                              message: "\(url) answered \(status), a redirect \(location); kubetrail does not follow redirects "
-                                  + "(the token would go along): give the final URL", isRetryable: false)
+                throw Failure(
+                    code: Self.redirected,
+                    message: "\(url) answered \(status), a redirect \(location); kubetrail does not follow redirects "
+                        + "(the token would go along): give the final URL", isRetryable: false)
             }
             return Response(status: status, body: collector.body, retryAfter: collector.retryAfter, newConnection: connects > 0, headers: collector.headers)
         }
@@ -152,8 +157,8 @@ public final class CurlHTTPClient {
     static func retryable(_ rc: CURLcode) -> Bool {
         switch rc {
         case CURLE_COULDNT_RESOLVE_HOST, CURLE_COULDNT_CONNECT, CURLE_OPERATION_TIMEDOUT, CURLE_SEND_ERROR,
-             CURLE_RECV_ERROR, CURLE_GOT_NOTHING, CURLE_PARTIAL_FILE, CURLE_COULDNT_RESOLVE_PROXY, CURLE_HTTP2,
-             CURLE_HTTP2_STREAM:
+            CURLE_RECV_ERROR, CURLE_GOT_NOTHING, CURLE_PARTIAL_FILE, CURLE_COULDNT_RESOLVE_PROXY, CURLE_HTTP2,
+            CURLE_HTTP2_STREAM:
             return true
         default:
             return false

@@ -141,9 +141,13 @@ public enum HCL {
                 }
                 var labels: [String] = []
                 while let d = peek, d != "{" {
-                    if d == "\"" { labels.append(try string()) }
-                    else if let ident = identifier() { labels.append(ident) }
-                    else { throw fail("expected '=' or '{' after \(name)") }
+                    if d == "\"" {
+                        labels.append(try string())
+                    } else if let ident = identifier() {
+                        labels.append(ident)
+                    } else {
+                        throw fail("expected '=' or '{' after \(name)")
+                    }
                     try skip(newlines: false)
                 }
                 guard peek == "{" else { throw fail("expected '{' to open block \(name)") }
@@ -186,7 +190,9 @@ public enum HCL {
                 }
             case "-", "0"..."9":
                 var s = ""
-                while let d = peek, d == "-" || d == "." || d == "e" || d == "E" || d == "+" || ("0"..."9").contains(d) { s.unicodeScalars.append(d); advance() }
+                while let d = peek, d == "-" || d == "." || d == "e" || d == "E" || d == "+" || ("0"..."9").contains(d) {
+                    s.unicodeScalars.append(d); advance()
+                }
                 guard let n = Double(s) else { throw fail("invalid number \(s)") }
                 return .number(n)
             case "<": throw fail("heredoc strings are not supported")

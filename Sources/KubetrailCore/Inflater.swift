@@ -37,8 +37,10 @@ public final class Inflater {
     /// `budget` bytes (call again with the rest — and with empty input to drain what zlib holds).
     /// `limit` caps the total over the stream's life: the decompression-bomb guard.
     @discardableResult
-    public func inflate(_ input: UnsafeRawBufferPointer, limit: Int = .max, budget: Int = .max,
-                        output: (UnsafeRawBufferPointer) throws -> Void) throws -> Int {
+    public func inflate(
+        _ input: UnsafeRawBufferPointer, limit: Int = .max, budget: Int = .max,
+        output: (UnsafeRawBufferPointer) throws -> Void
+    ) throws -> Int {
         guard !finished else { return 0 }
         let chunk = 64 * 1024
         let out = UnsafeMutableRawBufferPointer.allocate(byteCount: chunk, alignment: 1)

@@ -33,8 +33,10 @@ public struct IngestReply: Equatable, Sendable {
         }
     }
 
-    public init(batchID: String?, records: Int, duplicate: Bool = false, storedAudit: Int = 0, storedPodLogs: Int = 0,
-                duplicates: Int = 0, conflicts: Int = 0, rejected: Int = 0, rejections: [Rejection] = []) {
+    public init(
+        batchID: String?, records: Int, duplicate: Bool = false, storedAudit: Int = 0, storedPodLogs: Int = 0,
+        duplicates: Int = 0, conflicts: Int = 0, rejected: Int = 0, rejections: [Rejection] = []
+    ) {
         self.batchID = batchID
         self.records = records
         self.duplicate = duplicate

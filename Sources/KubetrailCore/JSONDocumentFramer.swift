@@ -28,9 +28,12 @@ public struct JSONDocumentFramer {
         var i = 0
         let n = line.count
         if accumulating, n > 0, line[0] == 0x7B {
-            try emit(.rejected(firstLine: startLine, lastLine: lineNumber - 1,
-                               reason: overflowed ? "JSON document larger than \(maxDocumentBytes) bytes"
-                                                   : "truncated JSON document (a new document starts before it closed)"))
+            try emit(
+                .rejected(
+                    firstLine: startLine, lastLine: lineNumber - 1,
+                    reason: overflowed
+                        ? "JSON document larger than \(maxDocumentBytes) bytes"
+                        : "truncated JSON document (a new document starts before it closed)"))
             reset()
         }
         while i < n {
@@ -40,8 +43,10 @@ public struct JSONDocumentFramer {
                 if i + 2 < n, line[i] == 0xEF, line[i + 1] == 0xBB, line[i + 2] == 0xBF { i += 3; continue }
                 guard i < n else { return }
                 guard line[i] == 0x7B || line[i] == 0x5B else {
-                    try emit(.rejected(firstLine: lineNumber, lastLine: lineNumber,
-                                       reason: "not JSON: a document must start with '{' or '[', found \(describe(line[i]))"))
+                    try emit(
+                        .rejected(
+                            firstLine: lineNumber, lastLine: lineNumber,
+                            reason: "not JSON: a document must start with '{' or '[', found \(describe(line[i]))"))
                     return
                 }
                 let start = i
@@ -55,8 +60,10 @@ public struct JSONDocumentFramer {
                     append(UnsafeRawBufferPointer(rebasing: line[start..<n]))
                     return
                 case .unterminatedString:
-                    try emit(.rejected(firstLine: lineNumber, lastLine: lineNumber,
-                                       reason: "invalid JSON: string not closed at end of line"))
+                    try emit(
+                        .rejected(
+                            firstLine: lineNumber, lastLine: lineNumber,
+                            reason: "invalid JSON: string not closed at end of line"))
                     depth = 0
                     return
                 }
@@ -66,8 +73,10 @@ public struct JSONDocumentFramer {
                 case .closed:
                     append(UnsafeRawBufferPointer(rebasing: line[start..<i]))
                     if overflowed {
-                        try emit(.rejected(firstLine: startLine, lastLine: lineNumber,
-                                           reason: "JSON document larger than \(maxDocumentBytes) bytes"))
+                        try emit(
+                            .rejected(
+                                firstLine: startLine, lastLine: lineNumber,
+                                reason: "JSON document larger than \(maxDocumentBytes) bytes"))
                     } else {
                         try buffer.withUnsafeBytes { try emit(.document($0, firstLine: startLine)) }
                     }
@@ -76,8 +85,10 @@ public struct JSONDocumentFramer {
                     append(UnsafeRawBufferPointer(rebasing: line[start..<n]))
                     return
                 case .unterminatedString:
-                    try emit(.rejected(firstLine: startLine, lastLine: lineNumber,
-                                       reason: "invalid JSON: string not closed at end of line"))
+                    try emit(
+                        .rejected(
+                            firstLine: startLine, lastLine: lineNumber,
+                            reason: "invalid JSON: string not closed at end of line"))
                     reset()
                     return
                 }
@@ -95,9 +106,12 @@ public struct JSONDocumentFramer {
     /// Call at end of input: an open document is truncated.
     public mutating func finish(lastLine: Int, _ emit: (Event) throws -> Void) rethrows {
         guard accumulating else { return }
-        try emit(.rejected(firstLine: startLine, lastLine: lastLine,
-                           reason: overflowed ? "JSON document larger than \(maxDocumentBytes) bytes"
-                                               : "truncated JSON document at end of input"))
+        try emit(
+            .rejected(
+                firstLine: startLine, lastLine: lastLine,
+                reason: overflowed
+                    ? "JSON document larger than \(maxDocumentBytes) bytes"
+                    : "truncated JSON document at end of input"))
         reset()
     }
 
@@ -118,8 +132,9 @@ public struct JSONDocumentFramer {
                 i += 1
                 continue
             }
-            if c == 0x7B || c == 0x5B { depth += 1 }
-            else if c == 0x7D || c == 0x5D {
+            if c == 0x7B || c == 0x5B {
+                depth += 1
+            } else if c == 0x7D || c == 0x5D {
                 depth -= 1
                 if depth <= 0 { i += 1; depth = 0; return .closed }
             }

@@ -269,15 +269,16 @@ public struct JSONScanner {
                 guard i + 4 <= n, let hi = hex4(s, i) else { out.append(0x3F); continue }
                 i += 4
                 if (0xD800..<0xDC00).contains(hi), i + 6 <= n, s[i] == 0x5C, s[i + 1] == 0x75,
-                   let lo = hex4(s, i + 2), (0xDC00..<0xE000).contains(lo) {
+                    let lo = hex4(s, i + 2), (0xDC00..<0xE000).contains(lo)
+                {
                     i += 6
                     appendScalar(0x10000 + ((hi - 0xD800) << 10) + (lo - 0xDC00))
                 } else if hi < 0x80 {
                     out.append(UInt8(hi))
                 } else {
-                    appendScalar(hi) // lone surrogates become U+FFFD
+                    appendScalar(hi)  // lone surrogates become U+FFFD
                 }
-            default: out.append(e) // \" \\ \/
+            default: out.append(e)  // \" \\ \/
             }
         }
         return String(decoding: out, as: UTF8.self)

@@ -37,7 +37,7 @@ public final class LineReader {
 
     /// Calls `body` for every line until the source ends or `body` returns false.
     public func forEach(_ body: (Item) throws -> Bool) throws {
-        var skippedFrom: Int64? = nil   // start offset of an oversized line being skipped
+        var skippedFrom: Int64? = nil  // start offset of an oversized line being skipped
         var eof = false
         while true {
             while start < end {

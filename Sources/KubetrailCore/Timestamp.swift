@@ -87,8 +87,9 @@ extension Timestamp {
         if rem < 0 { rem += 86_400_000_000; days -= 1 }
         let (y, m, d) = civilFromDays(days)
         let secs = rem / 1_000_000
-        return Civil(year: y, month: m, day: d, hour: secs / 3600, minute: secs / 60 % 60,
-                     second: secs % 60, microsecond: rem % 1_000_000)
+        return Civil(
+            year: y, month: m, day: d, hour: secs / 3600, minute: secs / 60 % 60,
+            second: secs % 60, microsecond: rem % 1_000_000)
     }
 
     public init(civil c: Civil) {

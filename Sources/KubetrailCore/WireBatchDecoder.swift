@@ -42,7 +42,7 @@ public struct WireBatchDecoder {
             var r = Reader(bytes: raw, position: 0)
             while true {
                 let start = r.position
-                guard let progressed = try step(&r, onRecord) , progressed else {
+                guard let progressed = try step(&r, onRecord), progressed else {
                     r.position = start
                     break
                 }
@@ -82,9 +82,12 @@ public struct WireBatchDecoder {
             guard flags == 0 else { throw WireFormatError.badFlags(flags) }
             r.position += 6
             guard let node = try r.string("node", limits.maxStringBytes),
-                  let cluster = try r.string("cluster", limits.maxStringBytes),
-                  let count = try r.varint() else { return nil }
-            guard count <= UInt64(limits.maxSources) else { throw WireFormatError.limitExceeded(what: "source count", declared: count, limit: limits.maxSources) }
+                let cluster = try r.string("cluster", limits.maxStringBytes),
+                let count = try r.varint()
+            else { return nil }
+            guard count <= UInt64(limits.maxSources) else {
+                throw WireFormatError.limitExceeded(what: "source count", declared: count, limit: limits.maxSources)
+            }
             self.node = node
             self.cluster = cluster
             phase = count == 0 ? .recordCount : .sources(remaining: Int(count))
@@ -95,20 +98,25 @@ public struct WireBatchDecoder {
             guard let kind = WireFormat.RecordKind(rawValue: rawKind) else { throw WireFormatError.unknownKind(rawKind) }
             r.position += 1
             guard let path = try r.string("source path", limits.maxStringBytes),
-                  let identity = try r.string("source identity", limits.maxStringBytes) else { return nil }
+                let identity = try r.string("source identity", limits.maxStringBytes)
+            else { return nil }
             sources.append(WireFormat.Source(kind: kind, path: path, identity: identity))
             phase = remaining > 1 ? .sources(remaining: remaining - 1) : .recordCount
             return true
         case .recordCount:
             guard let count = try r.varint() else { return nil }
-            guard count <= UInt64(limits.maxRecords) else { throw WireFormatError.limitExceeded(what: "record count", declared: count, limit: limits.maxRecords) }
+            guard count <= UInt64(limits.maxRecords) else {
+                throw WireFormatError.limitExceeded(what: "record count", declared: count, limit: limits.maxRecords)
+            }
             header = WireFormat.Header(node: node, cluster: cluster, sources: sources)
             phase = count == 0 ? .done : .records(remaining: Int(count))
             return true
         case .records(let remaining):
             guard let source = try r.varint(), let offset = try r.varint(), let length = try r.varint() else { return nil }
             guard source < UInt64(sources.count) else { throw WireFormatError.badSourceIndex(source, count: sources.count) }
-            guard length <= UInt64(limits.maxRecordBytes) else { throw WireFormatError.limitExceeded(what: "record length", declared: length, limit: limits.maxRecordBytes) }
+            guard length <= UInt64(limits.maxRecordBytes) else {
+                throw WireFormatError.limitExceeded(what: "record length", declared: length, limit: limits.maxRecordBytes)
+            }
             // The record and its newline must fit in a file offset: no arithmetic later can wrap.
             guard offset <= UInt64(Int64.max) - length - 1 else { throw WireFormatError.offsetOutOfRange(offset) }
             guard r.remaining >= Int(length) else { return nil }

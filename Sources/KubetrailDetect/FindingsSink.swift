@@ -53,7 +53,9 @@ public final class FindingsReader: QuerySink {
         let cluster: String? = if case .text(let c) = values[clusterIndex] { c } else { nil }
         // In rule order, however the query grouped them.
         let numbers = try list.split(separator: ",").map { number -> Int in
-            guard let i = Int(number), detections.indices.contains(i) else { throw Malformed(message: "the detection query named rule \(number), which it was not given") }
+            guard let i = Int(number), detections.indices.contains(i) else {
+                throw Malformed(message: "the detection query named rule \(number), which it was not given")
+            }
             return i
         }.sorted()
         for i in numbers {
@@ -81,8 +83,11 @@ public final class FindingsSink: QuerySink {
     public init(_ detections: [Detection], output: any QuerySink) {
         self.output = output
         reader = FindingsReader(detections) { [unowned self] f in
-            try self.output.row([.text(f.detection.id), .text(f.detection.title), .text(f.detection.author), .text(f.detection.severity.rawValue),
-                                 .text(JSONText.array(f.detection.mitre))] + f.audit)
+            try self.output.row(
+                [
+                    .text(f.detection.id), .text(f.detection.title), .text(f.detection.author), .text(f.detection.severity.rawValue),
+                    .text(JSONText.array(f.detection.mitre))
+                ] + f.audit)
         }
     }
 
@@ -105,9 +110,11 @@ public final class FindingsSink: QuerySink {
     public func finish() throws {
         if !begun {
             begun = true
-            try output.begin(columns: Self.ruleColumns + DetectionQuery.rowColumns.map {
-                QueryColumn(name: $0.name, declaredType: $0.name == "source_ips" ? "LIST TEXT" : "TEXT")
-            })
+            try output.begin(
+                columns: Self.ruleColumns
+                    + DetectionQuery.rowColumns.map {
+                        QueryColumn(name: $0.name, declaredType: $0.name == "source_ips" ? "LIST TEXT" : "TEXT")
+                    })
         }
         try output.end()
     }
@@ -115,6 +122,6 @@ public final class FindingsSink: QuerySink {
     static let ruleColumns = [
         QueryColumn(name: "rule_id", declaredType: "TEXT"), QueryColumn(name: "rule_title", declaredType: "TEXT"),
         QueryColumn(name: "rule_author", declaredType: "TEXT"), QueryColumn(name: "severity", declaredType: "TEXT"),
-        QueryColumn(name: "mitre", declaredType: "LIST TEXT"),
+        QueryColumn(name: "mitre", declaredType: "LIST TEXT")
     ]
 }

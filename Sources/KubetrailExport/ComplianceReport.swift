@@ -58,34 +58,41 @@ public struct ComplianceReport: Sendable {
     static let when = ["stage_timestamp", "user_name"]
 
     public static let standardSections: [Section] = [
-        Section(title: "Failed authentication and authorization",
-                why: "Requests answered 401 (not authenticated) or 403 (forbidden): probing, stolen or expired credentials, missing RBAC.",
-                condition: "response_code IN (401, 403)",
-                columns: ["stage_timestamp", "user_name", "source_ips", "verb", "request_uri", "response_code"]),
-        Section(title: "Secret access",
-                why: "Reads of Secrets (get, list, watch): who could see credentials.",
-                condition: "resource = 'secrets' AND verb IN ('get', 'list', 'watch')",
-                columns: ["stage_timestamp", "user_name", "verb", "namespace", "name", "response_code"]),
-        Section(title: "Administrative actions by people",
-                why: "Changes (create, update, patch, delete) made by users that are not system components.",
-                condition: "verb IN ('create', 'update', 'patch', 'delete', 'deletecollection') AND user_name NOT LIKE 'system:%'",
-                columns: ["stage_timestamp", "user_name", "verb", "resource", "namespace", "name", "response_code"]),
-        Section(title: "Exec, attach and port-forward into pods",
-                why: "Interactive access to running containers bypasses the deployment pipeline.",
-                condition: "resource = 'pods' AND subresource IN ('exec', 'attach', 'portforward')",
-                columns: ["stage_timestamp", "user_name", "subresource", "namespace", "name", "request_uri", "response_code"]),
-        Section(title: "RBAC changes",
-                why: "Roles, ClusterRoles and their bindings created, changed or deleted: who granted what.",
-                condition: "api_group = 'rbac.authorization.k8s.io' AND verb IN ('create', 'update', 'patch', 'delete', 'deletecollection')",
-                columns: ["stage_timestamp", "user_name", "verb", "resource", "namespace", "name", "response_code"]),
-        Section(title: "Anonymous requests",
-                why: "Requests no authenticator claimed (system:anonymous); should be none or only health checks.",
-                condition: "(user_name = 'system:anonymous' OR \(Self.listHolds("user_groups", "system:unauthenticated")))",
-                columns: ["stage_timestamp", "source_ips", "verb", "request_uri", "response_code"]),
-        Section(title: "Impersonation",
-                why: "Requests made on behalf of another user (Impersonate-User): who acted as whom.",
-                condition: "impersonated_user_name IS NOT NULL",
-                columns: ["stage_timestamp", "user_name", "impersonated_user_name", "verb", "resource", "namespace", "name", "response_code"]),
+        Section(
+            title: "Failed authentication and authorization",
+            why: "Requests answered 401 (not authenticated) or 403 (forbidden): probing, stolen or expired credentials, missing RBAC.",
+            condition: "response_code IN (401, 403)",
+            columns: ["stage_timestamp", "user_name", "source_ips", "verb", "request_uri", "response_code"]),
+        Section(
+            title: "Secret access",
+            why: "Reads of Secrets (get, list, watch): who could see credentials.",
+            condition: "resource = 'secrets' AND verb IN ('get', 'list', 'watch')",
+            columns: ["stage_timestamp", "user_name", "verb", "namespace", "name", "response_code"]),
+        Section(
+            title: "Administrative actions by people",
+            why: "Changes (create, update, patch, delete) made by users that are not system components.",
+            condition: "verb IN ('create', 'update', 'patch', 'delete', 'deletecollection') AND user_name NOT LIKE 'system:%'",
+            columns: ["stage_timestamp", "user_name", "verb", "resource", "namespace", "name", "response_code"]),
+        Section(
+            title: "Exec, attach and port-forward into pods",
+            why: "Interactive access to running containers bypasses the deployment pipeline.",
+            condition: "resource = 'pods' AND subresource IN ('exec', 'attach', 'portforward')",
+            columns: ["stage_timestamp", "user_name", "subresource", "namespace", "name", "request_uri", "response_code"]),
+        Section(
+            title: "RBAC changes",
+            why: "Roles, ClusterRoles and their bindings created, changed or deleted: who granted what.",
+            condition: "api_group = 'rbac.authorization.k8s.io' AND verb IN ('create', 'update', 'patch', 'delete', 'deletecollection')",
+            columns: ["stage_timestamp", "user_name", "verb", "resource", "namespace", "name", "response_code"]),
+        Section(
+            title: "Anonymous requests",
+            why: "Requests no authenticator claimed (system:anonymous); should be none or only health checks.",
+            condition: "(user_name = 'system:anonymous' OR \(Self.listHolds("user_groups", "system:unauthenticated")))",
+            columns: ["stage_timestamp", "source_ips", "verb", "request_uri", "response_code"]),
+        Section(
+            title: "Impersonation",
+            why: "Requests made on behalf of another user (Impersonate-User): who acted as whom.",
+            condition: "impersonated_user_name IS NOT NULL",
+            columns: ["stage_timestamp", "user_name", "impersonated_user_name", "verb", "resource", "namespace", "name", "response_code"])
     ]
 
     public init(from: Timestamp, to: Timestamp, generatedAt: Timestamp = .now, source: String) {
@@ -114,7 +121,8 @@ public struct ComplianceReport: Sendable {
     /// the element is matched with either one's delimiters around it.
     static func listHolds(_ column: String, _ element: String) -> String {
         let text = "CAST(\(column) AS TEXT)"
-        return "(" + ["\"\(element)\"", "{\(element)}", "{\(element),", ",\(element)}", ",\(element),"]
+        return "("
+            + ["\"\(element)\"", "{\(element)}", "{\(element),", ",\(element)}", ",\(element),"]
             .map { "\(text) LIKE '%\($0)%'" }.joined(separator: " OR ") + ")"
     }
 

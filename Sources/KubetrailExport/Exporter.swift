@@ -67,8 +67,9 @@ public struct Exporter {
     /// Where each cluster's audit chain stands now.
     public static func chainPositions(_ store: any Store) throws -> [ExportManifest.ChainPosition] {
         try store.chainHeads().map { c in
-            ExportManifest.ChainPosition(cluster: c.cluster, lastSeq: c.lastSeq, head: Hex.encode(c.head),
-                                         entries: c.entries, lastDigest: try store.digests(cluster: c.cluster).last?.number)
+            ExportManifest.ChainPosition(
+                cluster: c.cluster, lastSeq: c.lastSeq, head: Hex.encode(c.head),
+                entries: c.entries, lastDigest: try store.digests(cluster: c.cluster).last?.number)
         }
     }
 
@@ -87,11 +88,13 @@ public struct Exporter {
         try PrivateFile.makeDirectories(options.directory)
         let existing = (try? FileManager.default.contentsOfDirectory(atPath: options.directory)) ?? []
         guard existing.isEmpty else { throw ExportError("\(options.directory) is not empty: an export goes into a directory of its own") }
-        var sink: any ExportSink = if options.format == .parquet {
-            ParquetExportSink(directory: options.directory, table: table, layout: options.layout, maxFileBytes: options.maxFileBytes, options: parquetOptions)
-        } else {
-            RollingFileSink(directory: options.directory, baseName: options.table, format: options.format, maxFileBytes: options.maxFileBytes)
-        }
+        var sink: any ExportSink =
+            if options.format == .parquet {
+                ParquetExportSink(
+                    directory: options.directory, table: table, layout: options.layout, maxFileBytes: options.maxFileBytes, options: parquetOptions)
+            } else {
+                RollingFileSink(directory: options.directory, baseName: options.table, format: options.format, maxFileBytes: options.maxFileBytes)
+            }
         sink.onRow = progress
         var chain: [ExportManifest.ChainPosition]?
         if let remote = options.remote {

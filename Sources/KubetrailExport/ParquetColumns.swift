@@ -20,14 +20,15 @@ struct ParquetColumns {
         types = kept.map { table?.column(named: $0.name)?.type ?? .text }
         schema = zip(kept, types).map { column, type in
             let notNull = table?.column(named: column.name)?.notNull ?? false
-            let kind: ParquetColumnKind = switch type {
-            case .text, .json: .string
-            case .int: .int64
-            case .bool: .boolean
-            case .timestamp: .timestampMicros
-            case .date: .date
-            case .list: .stringList
-            }
+            let kind: ParquetColumnKind =
+                switch type {
+                case .text, .json: .string
+                case .int: .int64
+                case .bool: .boolean
+                case .timestamp: .timestampMicros
+                case .date: .date
+                case .list: .stringList
+                }
             return ParquetColumn(name: column.name, kind: kind, nullable: !notNull)
         }
     }
@@ -55,7 +56,7 @@ struct ParquetColumns {
                 if let t = Timestamp.parse(row.bytes(source)) {
                     writer.append(i, int64: t.microseconds)
                 } else {
-                    try append(row.value(source), column: i, to: writer)   // reports it
+                    try append(row.value(source), column: i, to: writer)  // reports it
                 }
             case (.list, .text):
                 if !appendList(row.bytes(source), column: i, to: writer) {

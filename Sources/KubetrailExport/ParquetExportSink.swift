@@ -93,11 +93,12 @@ final class ParquetExportSink: ExportSink, RawQuerySink {
         guard layout == .tailpipe else { return ("", "") }
         var parts: [String] = []
         for (name, i) in zip(Self.partitionColumns, partitionIndices) {
-            let text: String = switch value(i) {
-            case .text(let s): s
-            case .int(let v): String(v)
-            default: "__HIVE_DEFAULT_PARTITION__"
-            }
+            let text: String =
+                switch value(i) {
+                case .text(let s): s
+                case .int(let v): String(v)
+                default: "__HIVE_DEFAULT_PARTITION__"
+                }
             parts.append(name + "=" + Self.escape(text))
         }
         let date = if case .text(let d) = value(partitionIndices[3]) { d } else { "" }

@@ -39,8 +39,10 @@ public struct RemoteRows: Sendable {
         let parser = RowsStreamParser(sink: sink)
         let response: CurlHTTPClient.Response
         do {
-            response = try client.stream(url(table: table, from: from, to: to, whereClause: whereClause),
-                                         headers: [("Authorization", "Bearer \(token)"), ("Accept", "application/x-ndjson")]) { parser.feed($0) }
+            response = try client.stream(
+                url(table: table, from: from, to: to, whereClause: whereClause),
+                headers: [("Authorization", "Bearer \(token)"), ("Accept", "application/x-ndjson")]
+            ) { parser.feed($0) }
         } catch let failure as CurlHTTPClient.Failure {
             if let error = parser.error { throw error }
             throw ExportError("cannot export from \(server): \(failure.message)")
@@ -112,8 +114,10 @@ final class RowsStreamParser {
 
     func finish() throws {
         guard ended else {
-            throw ExportError(activity == .export ? "the aggregator's answer ended early: the export is incomplete and has no manifest"
-                                                  : "the aggregator's answer ended early: the rows are incomplete")
+            throw ExportError(
+                activity == .export
+                    ? "the aggregator's answer ended early: the export is incomplete and has no manifest"
+                    : "the aggregator's answer ended early: the rows are incomplete")
         }
         try sink.end()
     }
@@ -138,7 +142,11 @@ final class RowsStreamParser {
                     default:
                         let r = try s.skipValue()
                         let text = String(decoding: UnsafeRawBufferPointer(rebasing: bytes[r]), as: UTF8.self)
-                        if let i = Int64(text) { values.append(.int(i)) } else if let d = Double(text) { values.append(.real(d)) } else {
+                        if let i = Int64(text) {
+                            values.append(.int(i))
+                        } else if let d = Double(text) {
+                            values.append(.real(d))
+                        } else {
                             throw ExportError("the aggregator sent a value kubetrail cannot read: \(text)")
                         }
                     }
@@ -158,8 +166,10 @@ final class RowsStreamParser {
             begun = true
             try sink.begin(columns: cols.map { QueryColumn(name: $0["name"] as? String ?? "", declaredType: $0["type"] as? String) })
         } else if let message = object["error"] as? String {
-            throw ExportError(activity == .export ? "the aggregator stopped the export: \(message); the files written are incomplete and have no manifest"
-                                                  : "the aggregator stopped the query: \(message)")
+            throw ExportError(
+                activity == .export
+                    ? "the aggregator stopped the export: \(message); the files written are incomplete and have no manifest"
+                    : "the aggregator stopped the query: \(message)")
         } else if object["end"] != nil {
             ended = true
         }

@@ -21,7 +21,9 @@ public struct ReportBuilder {
         var r = ComplianceReport(from: from, to: to, generatedAt: now, source: sourceName)
         let range = r.rangeCondition
         // Requests, not rows: a request is stored once per stage it reached (audit_id is shared).
-        let totals = try rows("SELECT count(DISTINCT audit_id), count(DISTINCT user_name), count(DISTINCT CASE WHEN response_code IN (401, 403) THEN audit_id END) FROM kubernetes_audit_logs WHERE \(range)")
+        let totals = try rows(
+            "SELECT count(DISTINCT audit_id), count(DISTINCT user_name), count(DISTINCT CASE WHEN response_code IN (401, 403) THEN audit_id END) FROM kubernetes_audit_logs WHERE \(range)"
+        )
         r.totalEvents = Int(totals.first?[0] ?? "") ?? 0
         r.distinctUsers = Int(totals.first?[1] ?? "") ?? 0
         r.deniedEvents = Int(totals.first?[2] ?? "") ?? 0
@@ -33,7 +35,9 @@ public struct ReportBuilder {
         r.bucketUnit = unit
         var counts: [String: (Int, Int)] = [:]
         // date_trunc: what both backends answer alike (SQLite through the dialect).
-        for row in try rows("SELECT date_trunc('\(unit)', stage_timestamp), count(DISTINCT audit_id), count(DISTINCT CASE WHEN response_code IN (401, 403) THEN audit_id END) FROM kubernetes_audit_logs WHERE \(range) GROUP BY 1 ORDER BY 1") {
+        for row in try rows(
+            "SELECT date_trunc('\(unit)', stage_timestamp), count(DISTINCT audit_id), count(DISTINCT CASE WHEN response_code IN (401, 403) THEN audit_id END) FROM kubernetes_audit_logs WHERE \(range) GROUP BY 1 ORDER BY 1"
+        ) {
             counts[String(row[0].prefix(width))] = (Int(row[1]) ?? 0, Int(row[2]) ?? 0)
         }
         r.activity = Self.buckets(from: from, to: to, unit: unit).map { label in
@@ -47,9 +51,11 @@ public struct ReportBuilder {
             let condition = "\(range) AND \(s.condition)"
             r.sections[i].total = Int(try rows("SELECT count(DISTINCT audit_id) FROM kubernetes_audit_logs WHERE \(condition)").first?[0] ?? "") ?? 0
             r.sections[i].rows = try rows(r.sql(s) + " LIMIT \(maxRows)")
-            r.sections[i].topUsers = try rows("""
+            r.sections[i].topUsers = try rows(
+                """
                 SELECT coalesce(user_name, '(none)'), count(DISTINCT audit_id) FROM kubernetes_audit_logs WHERE \(condition) GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 5
-                """).map { ($0[0], Int($0[1]) ?? 0) }
+                """
+            ).map { ($0[0], Int($0[1]) ?? 0) }
         }
         return r
     }
@@ -62,11 +68,15 @@ public struct ReportBuilder {
         d.bySeverity = try rows("SELECT severity, count(*) FROM kubernetes_detections WHERE \(range) GROUP BY severity ORDER BY min(\(order))")
             .map { ($0[0], Int($0[1]) ?? 0) }
         d.total = d.bySeverity.reduce(0) { $0 + $1.count }
-        d.byRule = try rows("""
+        d.byRule = try rows(
+            """
             SELECT rule_title, severity, count(*) FROM kubernetes_detections WHERE \(range) GROUP BY rule_title, severity
             ORDER BY 3 DESC, min(\(order)), 1 LIMIT 20
-            """).map { ($0[0], $0[1], Int($0[2]) ?? 0) }
-        d.rows = try rows("SELECT \(ComplianceReport.Detections.columns.joined(separator: ", ")) FROM kubernetes_detections WHERE \(range) ORDER BY event_time DESC, tp_id LIMIT \(maxRows)")
+            """
+        ).map { ($0[0], $0[1], Int($0[2]) ?? 0) }
+        d.rows = try rows(
+            "SELECT \(ComplianceReport.Detections.columns.joined(separator: ", ")) FROM kubernetes_detections WHERE \(range) ORDER BY event_time DESC, tp_id LIMIT \(maxRows)"
+        )
         return d
     }
 

@@ -54,7 +54,8 @@ public enum ReportMarkdown {
         }
 
         if !r.conflicts.isEmpty {
-            out += "## Conflicting audit events\n\nTwo different events arrived under one auditID and stage: one of each pair is forged. Both are kept (`kubetrail_audit_conflicts`).\n\n"
+            out +=
+                "## Conflicting audit events\n\nTwo different events arrived under one auditID and stage: one of each pair is forged. Both are kept (`kubetrail_audit_conflicts`).\n\n"
             for c in r.conflicts.prefix(50) { out += "- \(cell(c))\n" }
             out += "\n"
         }
@@ -66,7 +67,8 @@ public enum ReportMarkdown {
         let width = max(13, lines.map(\.label.count).max() ?? 0)
         for line in lines {
             let bar = String(repeating: "█", count: (line.requests * 40 + peak - 1) / peak)
-            out += line.label.padding(toLength: width, withPad: " ", startingAt: 0) + " " + bar.padding(toLength: 40, withPad: " ", startingAt: 0)
+            out +=
+                line.label.padding(toLength: width, withPad: " ", startingAt: 0) + " " + bar.padding(toLength: 40, withPad: " ", startingAt: 0)
                 + " \(line.requests)" + (line.denied > 0 ? " (\(line.denied) denied)" : "")
                 + (line.quiet > 1 ? " (\(line.quiet) \(r.bucketUnit)s)" : "") + "\n"
         }
@@ -88,7 +90,9 @@ public enum ReportMarkdown {
             }
             if !d.rows.isEmpty {
                 out += (d.rows.count < d.total ? "The \(d.rows.count) most recent:" : "All of them:") + "\n\n"
-                out += "| " + ComplianceReport.Detections.columns.joined(separator: " | ") + " |\n|" + String(repeating: "---|", count: ComplianceReport.Detections.columns.count) + "\n"
+                out +=
+                    "| " + ComplianceReport.Detections.columns.joined(separator: " | ") + " |\n|"
+                    + String(repeating: "---|", count: ComplianceReport.Detections.columns.count) + "\n"
                 for row in d.rows { out += "| " + row.map { cell($0) }.joined(separator: " | ") + " |\n" }
                 out += "\n"
             }

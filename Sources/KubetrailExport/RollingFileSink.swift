@@ -33,7 +33,7 @@ final class RollingFileSink: ExportSink {
     }
 
     func end() throws {
-        if current == nil { try rotate() }   // an empty export still has its (header-only) file
+        if current == nil { try rotate() }  // an empty export still has its (header-only) file
         try close()
     }
 

@@ -41,7 +41,9 @@ public struct ImportSummary: Sendable, Equatable {
         if truncated > 0 { lines.append("  truncated      \(n(truncated)) (joined line over the size cap)") }
         var rejectedLine = "  rejected       \(n(rejected))"
         if rejected > 0 {
-            rejectedLine += " (" + rejectedByReason.sorted { $0.value == $1.value ? $0.key < $1.key : $0.value > $1.value }
+            rejectedLine +=
+                " ("
+                + rejectedByReason.sorted { $0.value == $1.value ? $0.key < $1.key : $0.value > $1.value }
                 .map { "\(n($0.value)) \($0.key)" }.joined(separator: ", ") + ")"
         }
         lines.append(rejectedLine)

@@ -52,10 +52,11 @@ public final class Importer {
                 continue
             }
             progress?.startFile(input.path, size: raw.size, bytesRead: { raw.bytesConsumed })
-            var context = IngestContext(clusterName: options.clusterName, sourceType: options.kind.sourceType,
-                                        sourceName: options.nodeName,
-                                        sourceLocation: input.isStandardInput ? nil : input.path,
-                                        ingestTimestamp: ingestTime)
+            var context = IngestContext(
+                clusterName: options.clusterName, sourceType: options.kind.sourceType,
+                sourceName: options.nodeName,
+                sourceLocation: input.isStandardInput ? nil : input.path,
+                ingestTimestamp: ingestTime)
             if options.kind == .events || options.kind == .resources, input.isStandardInput { context.sourceLocation = "stdin" }
             let reader = LineReader(source, maxLineBytes: options.maxLineBytes)
             do {
@@ -106,8 +107,10 @@ public final class Importer {
     }
 
     /// Frames JSON documents out of the lines; what cannot be framed is rejected with its line.
-    private func forEachDocument(_ reader: LineReader, _ input: InputFiles.Input,
-                                 _ body: (UnsafeRawBufferPointer, Int) throws -> Void) throws {
+    private func forEachDocument(
+        _ reader: LineReader, _ input: InputFiles.Input,
+        _ body: (UnsafeRawBufferPointer, Int) throws -> Void
+    ) throws {
         var framer = JSONDocumentFramer(maxDocumentBytes: options.maxLineBytes)
         func rejectFraming(_ firstLine: Int, _ reason: String) {
             summary.records += 1
@@ -154,8 +157,9 @@ public final class Importer {
             switch item {
             case .line(let bytes, let number, let offset):
                 if normalizer == nil {
-                    normalizer = PodLogNormalizer(context: context, path: path, nodeName: options.nodeName,
-                                                  fileIdentity: FileIdentity.fingerprint(firstLine: bytes, input: input, path: path))
+                    normalizer = PodLogNormalizer(
+                        context: context, path: path, nodeName: options.nodeName,
+                        fileIdentity: FileIdentity.fingerprint(firstLine: bytes, input: input, path: path))
                 }
                 do {
                     let line = try ContainerLogLine.parse(bytes)
@@ -176,8 +180,10 @@ public final class Importer {
         try batch.flush(into: &summary)
     }
 
-    private func importObjects<R: TableRow>(_ reader: LineReader, _ input: InputFiles.Input, _ context: IngestContext, _: R.Type,
-                                            _ normalize: @escaping (KubeObject, IngestContext) throws -> R) throws {
+    private func importObjects<R: TableRow>(
+        _ reader: LineReader, _ input: InputFiles.Input, _ context: IngestContext, _: R.Type,
+        _ normalize: @escaping (KubeObject, IngestContext) throws -> R
+    ) throws {
         var batch = Batch<R>(store: store, maxRows: options.rowsPerTransaction)
         defer { try? batch.flush(into: &summary) }
         try forEachDocument(reader, input) { doc, firstLine in

@@ -18,8 +18,10 @@ public enum InputFiles {
 
     /// What a directory walk passes over is reported to `skipped` (standard error by default):
     /// an operator who drops a file into the directory should hear why it was not imported.
-    public static func expand(_ arguments: [String],
-                              skipped: (String) -> Void = { FileHandle.standardError.write(Data("warning: \($0)\n".utf8)) }) throws -> [Input] {
+    public static func expand(
+        _ arguments: [String],
+        skipped: (String) -> Void = { FileHandle.standardError.write(Data("warning: \($0)\n".utf8)) }
+    ) throws -> [Input] {
         var out: [Input] = []
         for arg in arguments {
             if arg == "-" { out.append(Input(path: "-")); continue }
@@ -60,14 +62,15 @@ public enum InputFiles {
     }
 
     static func notRegular(_ mode: mode_t) -> String {
-        let kind = switch mode & S_IFMT {
-        case S_IFIFO: "a FIFO"
-        case S_IFCHR: "a character device"
-        case S_IFBLK: "a block device"
-        case S_IFSOCK: "a socket"
-        case S_IFDIR: "a directory"
-        default: "of an unknown type"
-        }
+        let kind =
+            switch mode & S_IFMT {
+            case S_IFIFO: "a FIFO"
+            case S_IFCHR: "a character device"
+            case S_IFBLK: "a block device"
+            case S_IFSOCK: "a socket"
+            case S_IFDIR: "a directory"
+            default: "of an unknown type"
+            }
         return "is \(kind), not a regular file"
     }
 

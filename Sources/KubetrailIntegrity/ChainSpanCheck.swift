@@ -50,7 +50,8 @@ public enum ChainSpanCheck {
         let kept = shared && (passedWritten || written.map { $0.seq <= previous?.lastSeq ?? 0 } ?? true)
         if let written, written != end, !kept {
             let found = end.map { "seq \($0.seq)" } ?? "nothing"
-            problem("this aggregator wrote the chain up to seq \(written.seq), the store now ends at \(found) with another head: entries were removed or rewritten")
+            problem(
+                "this aggregator wrote the chain up to seq \(written.seq), the store now ends at \(found) with another head: entries were removed or rewritten")
         }
         if problems > problemsSpelledOut { result.problems.append("and \(problems - problemsSpelledOut) more") }
         result.head = end

@@ -63,26 +63,43 @@ public struct ChainVerifier {
     public func run() throws -> Report {
         var report = Report()
         let clusters = Set(try store.chainClusters()).union(offHost?.keys ?? [:].keys).sorted()
-        if publicKey == nil { report.notes.append("no --public-key: signatures were checked against the key inside each digest, which proves nothing about who made it") }
-        if offHost == nil { report.notes.append("no --digests: digests were read from the store itself; a root user on the aggregator with the signing key could have rewritten them") }
+        if publicKey == nil {
+            report.notes.append("no --public-key: signatures were checked against the key inside each digest, which proves nothing about who made it")
+        }
+        if offHost == nil {
+            report.notes.append(
+                "no --digests: digests were read from the store itself; a root user on the aggregator with the signing key could have rewritten them")
+        }
         for cluster in clusters { report.clusters.append(try verify(cluster: cluster)) }
         report.dropped = try droppedClusters(present: Set(clusters))
         let conflicts = try store.auditConflicts(from: nil, to: nil, limit: Self.findingsPerKind)
         report.conflictsTotal = conflicts.total
         report.conflicts = conflicts.conflicts.map {
-            Finding(kind: .conflict, message: "auditID \($0.auditID) stage \($0.stage) (cluster \($0.cluster)): a different event arrived from \($0.conflictingSource) at \($0.receivedAt) than the one stored from \($0.storedSource); both are kept (kubetrail_audit_conflicts id \($0.id)): one of them is forged")
+            Finding(
+                kind: .conflict,
+                message:
+                    "auditID \($0.auditID) stage \($0.stage) (cluster \($0.cluster)): a different event arrived from \($0.conflictingSource) at \($0.receivedAt) than the one stored from \($0.storedSource); both are kept (kubetrail_audit_conflicts id \($0.id)): one of them is forged"
+            )
         }
         if conflicts.total > conflicts.conflicts.count {
             report.conflicts.append(Finding(kind: .conflict, message: "and \(conflicts.total - conflicts.conflicts.count) more conflicts"))
         }
         let unchained = try store.unchainedAuditRows(from: from, to: to, limit: Self.findingsPerKind)
         report.insertedTotal = unchained.total
-        report.inserted = unchained.ids.map { Finding(kind: .inserted, message: "row \($0.id) (tp_timestamp \($0.timestamp)) is not in the chain: it was inserted behind the writer's back") }
+        report.inserted = unchained.ids.map {
+            Finding(kind: .inserted, message: "row \($0.id) (tp_timestamp \($0.timestamp)) is not in the chain: it was inserted behind the writer's back")
+        }
         if unchained.total > unchained.ids.count {
             report.inserted.append(Finding(kind: .inserted, message: "and \(unchained.total - unchained.ids.count) more rows not in the chain"))
         }
         let rekeyed = try store.rekeyedAuditRows(from: from, to: to, limit: Self.findingsPerKind)
-        report.rekeyed = rekeyed.ids.map { Finding(kind: .modified, message: "row \($0): its key (tp_key) is not its tp_id's: it was rewritten behind the writer's back, which lets a second event under that id in without a conflict") }
+        report.rekeyed = rekeyed.ids.map {
+            Finding(
+                kind: .modified,
+                message:
+                    "row \($0): its key (tp_key) is not its tp_id's: it was rewritten behind the writer's back, which lets a second event under that id in without a conflict"
+            )
+        }
         if rekeyed.total > rekeyed.ids.count {
             report.rekeyed.append(Finding(kind: .modified, message: "and \(rekeyed.total - rekeyed.ids.count) more rows with a rewritten key"))
         }
@@ -108,7 +125,11 @@ public struct ChainVerifier {
             for c in d.clusters ?? [] where !present.contains(c) { named[c] = (d.cluster, d.number, d.createdAt) }
         }
         return named.sorted { $0.key < $1.key }.map { c, by in
-            Finding(kind: .dropped, message: "cluster \(c) is named by cluster \(by.by)'s digest #\(by.number) (\(by.createdAt)) but has no chain and no digest here: it was removed whole")
+            Finding(
+                kind: .dropped,
+                message:
+                    "cluster \(c) is named by cluster \(by.by)'s digest #\(by.number) (\(by.createdAt)) but has no chain and no digest here: it was removed whole"
+            )
         }
     }
 
@@ -133,8 +154,12 @@ public struct ChainVerifier {
                     note(.digest, "digest #\(d.number) (\(d.createdAt)) is in the off-host copy but missing from the store")
                 }
             }
-            documents = Array(Dictionary(copies.compactMap { c in (try? AuditDigest.parse(c)).map { ($0.number, c) } } + stored.compactMap { s in (try? AuditDigest.parse(s)).map { ($0.number, s) } },
-                                         uniquingKeysWith: { offHostCopy, _ in offHostCopy }).values)
+            documents = Array(
+                Dictionary(
+                    copies.compactMap { c in (try? AuditDigest.parse(c)).map { ($0.number, c) } }
+                        + stored.compactMap { s in (try? AuditDigest.parse(s)).map { ($0.number, s) } },
+                    uniquingKeysWith: { offHostCopy, _ in offHostCopy }
+                ).values)
         }
         var digests: [(digest: AuditDigest, document: String)] = []
         for text in documents {
@@ -165,8 +190,12 @@ public struct ChainVerifier {
                     note(.digest, "digest #\(d.number) does not link to digest #\(p.digest.number): one of them was replaced")
                 }
                 if let a = Timestamp(rfc3339: p.digest.createdAt), let b = Timestamp(rfc3339: d.createdAt),
-                   Double(b.microseconds - a.microseconds) / 1e6 > 2 * d.intervalSeconds + 60 {
-                    note(.gap, "no digest between \(p.digest.createdAt) and \(d.createdAt) (\(Int(Double(b.microseconds - a.microseconds) / 60e6)) min, interval \(Int(d.intervalSeconds)) s): the aggregator was stopped or digests were removed")
+                    Double(b.microseconds - a.microseconds) / 1e6 > 2 * d.intervalSeconds + 60
+                {
+                    note(
+                        .gap,
+                        "no digest between \(p.digest.createdAt) and \(d.createdAt) (\(Int(Double(b.microseconds - a.microseconds) / 60e6)) min, interval \(Int(d.intervalSeconds)) s): the aggregator was stopped or digests were removed"
+                    )
                 }
             }
             for problem in d.problems ?? [] {
@@ -177,8 +206,11 @@ public struct ChainVerifier {
             previous = (d, text)
         }
         if let newest = digests.last?.digest, let made = Timestamp(rfc3339: newest.createdAt),
-           Double(Timestamp.now.microseconds - made.microseconds) / 1e6 > 2 * newest.intervalSeconds + 60 {
-            r.notes.append("the newest digest is from \(newest.createdAt): rows committed since are not signed (expected when checking a copy; if the aggregator is running, digests are not being written or were removed)")
+            Double(Timestamp.now.microseconds - made.microseconds) / 1e6 > 2 * newest.intervalSeconds + 60
+        {
+            r.notes.append(
+                "the newest digest is from \(newest.createdAt): rows committed since are not signed (expected when checking a copy; if the aggregator is running, digests are not being written or were removed)"
+            )
         }
 
         // Where to start: the last digest before --from; or, when retention pruned the chain's
@@ -199,7 +231,9 @@ public struct ChainVerifier {
             if beforeFrom || pruned { start = d }
         }
         let end = to.flatMap { t in digests.first { Timestamp(rfc3339: $0.digest.createdAt).map { $0 >= t } ?? false }?.digest }
-        let inWindow = digests.map(\.digest).filter { d in (start == nil || d.number > start!.number) && (end == nil || d.number <= end!.number) && d.lastSeq != nil }
+        let inWindow = digests.map(\.digest).filter { d in
+            (start == nil || d.number > start!.number) && (end == nil || d.number <= end!.number) && d.lastSeq != nil
+        }
         var byLastSeq: [Int64: [AuditDigest]] = [:]
         for d in inWindow { byLastSeq[d.lastSeq!, default: []].append(d) }
         r.firstDigest = inWindow.first?.number
@@ -224,13 +258,19 @@ public struct ChainVerifier {
             }
             let expected = ChainHash.next(running, cluster: entry.cluster, id: entry.id, timestamp: entry.timestamp, rowHash: entry.rowHash)
             if expected != entry.chainHash {
-                note(.chain, "chain entry seq \(entry.seq) (row \(entry.id)) does not follow from the one before it: entries were altered, removed or inserted before it")
+                note(
+                    .chain,
+                    "chain entry seq \(entry.seq) (row \(entry.id)) does not follow from the one before it: entries were altered, removed or inserted before it"
+                )
             }
             running = entry.chainHash
             for d in byLastSeq[entry.seq] ?? [] {
                 reached.insert(entry.seq)
                 if hex(expected) != d.head || hex(entry.chainHash) != d.head {
-                    note(.digest, "the chain up to seq \(entry.seq) does not match digest #\(d.number)'s signed head (\(d.createdAt)): entries since seq \(lastDigestSeq.map(String.init) ?? "0") were altered, removed or inserted")
+                    note(
+                        .digest,
+                        "the chain up to seq \(entry.seq) does not match digest #\(d.number)'s signed head (\(d.createdAt)): entries since seq \(lastDigestSeq.map(String.init) ?? "0") were altered, removed or inserted"
+                    )
                 }
                 if d.entries != sinceDigest {
                     note(.digest, "digest #\(d.number) counts \(d.entries) entries since the one before, the chain has \(sinceDigest)")

@@ -65,8 +65,10 @@ public struct DigestWriter: Sendable {
             store.writtenHeads.refuse(cluster, because: "found at digest time: " + problems.joined(separator: "; "))
         }
         if !found.isEmpty {
-            throw IntegrityError("the audit chain was changed behind the writer's back (signed into the digest; appends refused): " + found.sorted { $0.key < $1.key }
-                .map { "cluster \($0.key): \($0.value.joined(separator: "; "))" }.joined(separator: " | "))
+            throw IntegrityError(
+                "the audit chain was changed behind the writer's back (signed into the digest; appends refused): "
+                    + found.sorted { $0.key < $1.key }
+                    .map { "cluster \($0.key): \($0.value.joined(separator: "; "))" }.joined(separator: " | "))
         }
         return digests
     }

@@ -41,8 +41,9 @@ extension SignedDocument {
     }
 
     public mutating func sign(with key: Curve25519.Signing.PrivateKey) throws {
-        signature = DocumentSignature(publicKey: key.publicKey.rawRepresentation.base64EncodedString(),
-                                      value: try key.signature(for: signedBytes()).base64EncodedString())
+        signature = DocumentSignature(
+            publicKey: key.publicKey.rawRepresentation.base64EncodedString(),
+            value: try key.signature(for: signedBytes()).base64EncodedString())
     }
 
     /// Checks the signature against `trusted`, or, without one, against the key it names

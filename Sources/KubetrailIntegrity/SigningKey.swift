@@ -35,7 +35,8 @@ public enum SigningKey {
     }
 
     private static func write(_ data: Data, to path: String, mode: mode_t) throws {
-        guard FileManager.default.createFile(atPath: path, contents: Data((data.base64EncodedString() + "\n").utf8), attributes: [.posixPermissions: mode]) else {
+        guard FileManager.default.createFile(atPath: path, contents: Data((data.base64EncodedString() + "\n").utf8), attributes: [.posixPermissions: mode])
+        else {
             throw Failure(description: "cannot write \(path)")
         }
     }

@@ -26,9 +26,13 @@ enum APIResponseScanner {
                 try s.enterObject()
                 var firstMeta = true
                 while let m = try s.nextKey(&firstMeta) {
-                    if s.token(m, equals: "resourceVersion") { list.resourceVersion = try s.readString() }
-                    else if s.token(m, equals: "continue") { list.continueToken = try s.readString() }
-                    else { try s.skipValue() }
+                    if s.token(m, equals: "resourceVersion") {
+                        list.resourceVersion = try s.readString()
+                    } else if s.token(m, equals: "continue") {
+                        list.continueToken = try s.readString()
+                    } else {
+                        try s.skipValue()
+                    }
                 }
             } else {
                 try s.skipValue()
@@ -45,9 +49,13 @@ enum APIResponseScanner {
         try s.enterObject()
         var first = true
         while let key = try s.nextKey(&first) {
-            if s.token(key, equals: "type") { type = try s.readString() }
-            else if s.token(key, equals: "object") { object = try s.skipValue() }
-            else { try s.skipValue() }
+            if s.token(key, equals: "type") {
+                type = try s.readString()
+            } else if s.token(key, equals: "object") {
+                object = try s.skipValue()
+            } else {
+                try s.skipValue()
+            }
         }
         guard let type, let object else { return nil }
         return (type, object)

@@ -25,8 +25,10 @@ public final class ExecCredentials: @unchecked Sendable {
     /// that is not there must not stall every poller).
     public let timeout: Double
 
-    public init(config: KubeconfigFile.ExecConfig, connection: ClusterConnection, timeout: Double = 60,
-                now: @escaping @Sendable () -> Timestamp = { .now }) {
+    public init(
+        config: KubeconfigFile.ExecConfig, connection: ClusterConnection, timeout: Double = 60,
+        now: @escaping @Sendable () -> Timestamp = { .now }
+    ) {
         self.config = config
         self.connection = connection
         self.timeout = timeout
@@ -114,8 +116,9 @@ public final class ExecCredentials: @unchecked Sendable {
         let output = outData.get() ?? Data()
         guard process.terminationStatus == 0 else {
             let stderr = String(decoding: errData.get() ?? Data(), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-            throw KubeconfigError.invalid("getting credentials: exec: executable \(config.command) failed with exit code \(process.terminationStatus)"
-                                          + (stderr.isEmpty ? "" : ": " + stderr))
+            throw KubeconfigError.invalid(
+                "getting credentials: exec: executable \(config.command) failed with exit code \(process.terminationStatus)"
+                    + (stderr.isEmpty ? "" : ": " + stderr))
         }
         return try parse(output)
     }
@@ -126,7 +129,8 @@ public final class ExecCredentials: @unchecked Sendable {
         }
         let version = json["apiVersion"] as? String ?? ""
         guard version == config.apiVersion else {
-            throw KubeconfigError.invalid("getting credentials: exec plugin is configured to use API version \(config.apiVersion ?? ""), plugin returned version \(version)")
+            throw KubeconfigError.invalid(
+                "getting credentials: exec plugin is configured to use API version \(config.apiVersion ?? ""), plugin returned version \(version)")
         }
         guard let status = json["status"] as? [String: Any] else {
             throw KubeconfigError.invalid("getting credentials: exec plugin didn't return a status field")

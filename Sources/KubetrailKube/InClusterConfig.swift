@@ -8,22 +8,27 @@ public enum InClusterConfig {
     /// `KUBERNETES_SERVICE_HOST` and `_PORT` set and a token file present (not a directory).
     public static func isPossible(environment: [String: String], directory: String = defaultDirectory) -> Bool {
         guard let host = environment["KUBERNETES_SERVICE_HOST"], !host.isEmpty,
-              let port = environment["KUBERNETES_SERVICE_PORT"], !port.isEmpty else { return false }
+            let port = environment["KUBERNETES_SERVICE_PORT"], !port.isEmpty
+        else { return false }
         var isDirectory: ObjCBool = false
         return FileManager.default.fileExists(atPath: directory + "/token", isDirectory: &isDirectory) && !isDirectory.boolValue
     }
 
-    public static func connection(environment: [String: String], directory: String = defaultDirectory,
-                                  namespace override: String? = nil) throws -> ClusterConnection {
+    public static func connection(
+        environment: [String: String], directory: String = defaultDirectory,
+        namespace override: String? = nil
+    ) throws -> ClusterConnection {
         guard isPossible(environment: environment, directory: directory),
-              let host = environment["KUBERNETES_SERVICE_HOST"], let port = environment["KUBERNETES_SERVICE_PORT"] else {
+            let host = environment["KUBERNETES_SERVICE_HOST"], let port = environment["KUBERNETES_SERVICE_PORT"]
+        else {
             throw KubeconfigError.invalid("unable to load in-cluster configuration, KUBERNETES_SERVICE_HOST and KUBERNETES_SERVICE_PORT must be defined")
         }
         // net.JoinHostPort: an IPv6 address gets brackets.
         let joined = host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"
         let fileNamespace = (try? String(contentsOfFile: directory + "/namespace", encoding: .utf8))?
             .trimmingCharacters(in: .whitespacesAndNewlines)
-        let namespace = override ?? environment["POD_NAMESPACE"].flatMap { $0.isEmpty ? nil : $0 }
+        let namespace =
+            override ?? environment["POD_NAMESPACE"].flatMap { $0.isEmpty ? nil : $0 }
             ?? fileNamespace.flatMap { $0.isEmpty ? nil : $0 } ?? "default"
         var c = ClusterConnection(server: "https://" + joined, namespace: namespace, contextName: nil)
         if FileManager.default.fileExists(atPath: directory + "/ca.crt") { c.certificateAuthority = .file(directory + "/ca.crt") }
@@ -43,7 +48,8 @@ public final class FileTokenSource: @unchecked Sendable {
     private var readAt = -Double.infinity
     private let clock: @Sendable () -> Double
 
-    public init(path: String, fallback: String? = nil, maxAge: Double = 50, clock: @escaping @Sendable () -> Double = { ProcessInfo.processInfo.systemUptime }) {
+    public init(path: String, fallback: String? = nil, maxAge: Double = 50, clock: @escaping @Sendable () -> Double = { ProcessInfo.processInfo.systemUptime })
+    {
         self.path = path
         self.maxAge = maxAge
         self.clock = clock

@@ -17,7 +17,10 @@ public final class KubeClient: @unchecked Sendable {
         /// What an error reply says: a `Status` object's message, else the start of the body.
         public var errorText: String {
             if let status = (try? JSONSerialization.jsonObject(with: Data(body))) as? [String: Any],
-               let message = status["message"] as? String { return message }
+                let message = status["message"] as? String
+            {
+                return message
+            }
             return String(text.prefix(300))
         }
     }
@@ -58,9 +61,11 @@ public final class KubeClient: @unchecked Sendable {
     /// holds or stop a quiet stream by returning false. Returns the HTTP status; the body of a
     /// non-2xx reply is delivered as lines too.
     @discardableResult
-    public func stream(_ path: String, accept: String = "application/json", timeout: Double = 0, maxLineBytes: Int = 16 << 20,
-                       deliverUnterminatedTail: Bool = true,
-                       tick: () -> Bool = { true }, onLine: (UnsafeRawBufferPointer) -> Bool) throws -> Int {
+    public func stream(
+        _ path: String, accept: String = "application/json", timeout: Double = 0, maxLineBytes: Int = 16 << 20,
+        deliverUnterminatedTail: Bool = true,
+        tick: () -> Bool = { true }, onLine: (UnsafeRawBufferPointer) -> Bool
+    ) throws -> Int {
         var pending: [UInt8] = []
         var stopped = false
         var oversized = false
@@ -98,8 +103,10 @@ public final class KubeClient: @unchecked Sendable {
     }
 
     /// One request; `onData` receives the body in chunks and may stop it by returning false.
-    private func perform(_ path: String, accept: String, timeout: Double, tick: () -> Bool = { true },
-                         onData: ([UInt8]) -> Bool) throws -> Int {
+    private func perform(
+        _ path: String, accept: String, timeout: Double, tick: () -> Bool = { true },
+        onData: ([UInt8]) -> Bool
+    ) throws -> Int {
         guard let handle = curl_easy_init() else { throw Failure(description: "libcurl could not create a handle") }
         defer { curl_easy_cleanup(handle) }
         let https = connection.server.lowercased().hasPrefix("https://")
@@ -177,30 +184,32 @@ public final class KubeClient: @unchecked Sendable {
             case nil: break
             }
         }
-        try withoutActuallyEscaping(onData) { escapable in try withoutActuallyEscaping(tick) { escapableTick in
-            let sink = DataSink(escapable, tick: escapableTick)
-            try withExtendedLifetime(sink) {
-                let box = Unmanaged.passUnretained(sink).toOpaque()
-                _ = ccurl_setopt_writefunction(handle) { ptr, size, count, user in
-                    let s = Unmanaged<DataSink>.fromOpaque(user!).takeUnretainedValue()
-                    let n = size * count
-                    let bytes = Array(UnsafeRawBufferPointer(start: ptr, count: n))
-                    return s.deliver(bytes) ? n : 0
-                }
-                _ = ccurl_setopt_ptr(handle, CURLOPT_WRITEDATA, box)
-                _ = ccurl_setopt_xferinfofunction(handle) { user, _, _, _, _ in
-                    Unmanaged<DataSink>.fromOpaque(user!).takeUnretainedValue().idle() ? 0 : 1
-                }
-                _ = ccurl_setopt_ptr(handle, CURLOPT_XFERINFODATA, box)
-                _ = ccurl_setopt_long(handle, CURLOPT_NOPROGRESS, 0)
-                let rc = curl_easy_perform(handle)
-                let stopped = sink.stoppedByCaller && (rc == CURLE_WRITE_ERROR || rc == CURLE_ABORTED_BY_CALLBACK)
-                if rc != CURLE_OK && !stopped {
-                    let detail = errorBuffer[0] != 0 ? String(cString: errorBuffer) : String(cString: curl_easy_strerror(rc))
-                    throw Failure(description: "GET \(connection.server)\(path): \(detail)")
+        try withoutActuallyEscaping(onData) { escapable in
+            try withoutActuallyEscaping(tick) { escapableTick in
+                let sink = DataSink(escapable, tick: escapableTick)
+                try withExtendedLifetime(sink) {
+                    let box = Unmanaged.passUnretained(sink).toOpaque()
+                    _ = ccurl_setopt_writefunction(handle) { ptr, size, count, user in
+                        let s = Unmanaged<DataSink>.fromOpaque(user!).takeUnretainedValue()
+                        let n = size * count
+                        let bytes = Array(UnsafeRawBufferPointer(start: ptr, count: n))
+                        return s.deliver(bytes) ? n : 0
+                    }
+                    _ = ccurl_setopt_ptr(handle, CURLOPT_WRITEDATA, box)
+                    _ = ccurl_setopt_xferinfofunction(handle) { user, _, _, _, _ in
+                        Unmanaged<DataSink>.fromOpaque(user!).takeUnretainedValue().idle() ? 0 : 1
+                    }
+                    _ = ccurl_setopt_ptr(handle, CURLOPT_XFERINFODATA, box)
+                    _ = ccurl_setopt_long(handle, CURLOPT_NOPROGRESS, 0)
+                    let rc = curl_easy_perform(handle)
+                    let stopped = sink.stoppedByCaller && (rc == CURLE_WRITE_ERROR || rc == CURLE_ABORTED_BY_CALLBACK)
+                    if rc != CURLE_OK && !stopped {
+                        let detail = errorBuffer[0] != 0 ? String(cString: errorBuffer) : String(cString: curl_easy_strerror(rc))
+                        throw Failure(description: "GET \(connection.server)\(path): \(detail)")
+                    }
                 }
             }
-        } }
+        }
         var status = 0
         _ = ccurl_getinfo_long(handle, CURLINFO_RESPONSE_CODE, &status)
         if status == 401 {

@@ -74,7 +74,7 @@ public struct KubeconfigFile: Sendable, Equatable {
         do { root = try Yams.compose(yaml: text) } catch {
             throw KubeconfigError.parse(path: path, detail: "\(error)")
         }
-        guard let root else { return }   // an empty file is an empty config
+        guard let root else { return }  // an empty file is an empty config
         guard let map = root.mapping else { throw KubeconfigError.parse(path: path, detail: "the top level is not a mapping") }
         currentContext = map["current-context"]?.string.flatMap { $0.isEmpty ? nil : $0 }
         for item in map["clusters"]?.sequence ?? [] {
@@ -122,8 +122,13 @@ public struct KubeconfigFile: Sendable, Equatable {
         }
         for item in map["contexts"]?.sequence ?? [] {
             guard let name = item.mapping?["name"]?.string, let c = item.mapping?["context"]?.mapping else { continue }
-            contexts.append((name, Context(cluster: c["cluster"]?.string ?? "", user: c["user"]?.string ?? "",
-                                           namespace: c["namespace"]?.string.flatMap { $0.isEmpty ? nil : $0 })))
+            contexts.append(
+                (
+                    name,
+                    Context(
+                        cluster: c["cluster"]?.string ?? "", user: c["user"]?.string ?? "",
+                        namespace: c["namespace"]?.string.flatMap { $0.isEmpty ? nil : $0 })
+                ))
         }
     }
 

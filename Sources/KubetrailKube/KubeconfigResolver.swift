@@ -22,8 +22,10 @@ public struct MergedKubeconfig: Sendable {
 
     /// `--kubeconfig` alone (it must exist), else the `KUBECONFIG` list (missing entries skipped,
     /// duplicates dropped), else `~/.kube/config` when it exists.
-    public static func load(explicit: String?, environment: [String: String],
-                            home: String? = nil) throws -> MergedKubeconfig {
+    public static func load(
+        explicit: String?, environment: [String: String],
+        home: String? = nil
+    ) throws -> MergedKubeconfig {
         if let explicit {
             guard FileManager.default.fileExists(atPath: explicit) else {
                 throw KubeconfigError.unreadable(path: explicit, detail: "no such file or directory")
@@ -47,12 +49,15 @@ public struct MergedKubeconfig: Sendable {
 
     /// Picks the context (`--context` or `current-context`), its cluster and user, resolves
     /// relative paths against the file each came from, and rejects what kubectl rejects.
-    public func connection(context override: String? = nil, namespace: String? = nil,
-                           environment: [String: String] = [:]) throws -> ClusterConnection {
+    public func connection(
+        context override: String? = nil, namespace: String? = nil,
+        environment: [String: String] = [:]
+    ) throws -> ClusterConnection {
         guard let name = override ?? currentContext else {
             // No context at all: client-go's default server.
-            return ClusterConnection(server: environment["KUBERNETES_MASTER"] ?? "http://localhost:8080",
-                                     namespace: namespace ?? "default", contextName: nil)
+            return ClusterConnection(
+                server: environment["KUBERNETES_MASTER"] ?? "http://localhost:8080",
+                namespace: namespace ?? "default", contextName: nil)
         }
         guard let context = contexts[name] else {
             // kubectl words the two cases differently.
@@ -75,7 +80,9 @@ public struct MergedKubeconfig: Sendable {
 
         // Cluster: CA, verification, SNI, proxy.
         if cluster.certificateAuthority != nil && cluster.certificateAuthorityData != nil {
-            throw KubeconfigError.invalid("error: certificate-authority-data and certificate-authority are both specified for \(context.cluster). certificate-authority-data will override.")
+            throw KubeconfigError.invalid(
+                "error: certificate-authority-data and certificate-authority are both specified for \(context.cluster). certificate-authority-data will override."
+            )
         }
         if cluster.insecureSkipTLSVerify && (cluster.certificateAuthority != nil || cluster.certificateAuthorityData != nil) {
             throw KubeconfigError.invalid("error: specifying a root certificates file with the insecure flag is not allowed")
@@ -99,10 +106,12 @@ public struct MergedKubeconfig: Sendable {
         if user.token != nil || user.tokenFile != nil { methods.append("token") }
         if user.username != nil || user.password != nil { methods.append("basicAuth") }
         if methods.count > 1 {
-            throw KubeconfigError.invalid("error: more than one authentication method found for \(context.user); found [\(methods.joined(separator: " "))], only one is allowed")
+            throw KubeconfigError.invalid(
+                "error: more than one authentication method found for \(context.user); found [\(methods.joined(separator: " "))], only one is allowed")
         }
         if user.exec != nil && user.authProviderName != nil {
-            throw KubeconfigError.invalid("error: more than one authentication method found for \(context.user); found [exec auth-provider], only one is allowed")
+            throw KubeconfigError.invalid(
+                "error: more than one authentication method found for \(context.user); found [exec auth-provider], only one is allowed")
         }
         if user.clientCertificate != nil && user.clientCertificateData != nil {
             throw KubeconfigError.invalid("error: client-cert-data and client-cert are both specified for \(context.user). client-cert-data will override.")
@@ -113,7 +122,8 @@ public struct MergedKubeconfig: Sendable {
         let hasCert = user.clientCertificate != nil || user.clientCertificateData != nil
         let hasKey = user.clientKey != nil || user.clientKeyData != nil
         if hasCert != hasKey {
-            throw KubeconfigError.invalid("error: client-key-data or client-key must be specified for \(context.user) to use the clientCert authentication method.")
+            throw KubeconfigError.invalid(
+                "error: client-key-data or client-key must be specified for \(context.user) to use the clientCert authentication method.")
         }
         if let file = user.clientCertificate { c.clientCertificate = .file(Self.resolve(file, against: user.origin)) }
         if let data = user.clientCertificateData { c.clientCertificate = .data(try Self.base64(data, "client-certificate-data")) }

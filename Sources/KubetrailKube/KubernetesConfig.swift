@@ -125,14 +125,17 @@ public struct KubernetesConfig: Sendable, Equatable {
                 }
                 connection = c
             case ("connection", _):
-                throw fail(block.line, "unknown connection \(block.labels.map { "\"\($0)\"" }.joined(separator: " ")) (kubetrail reads connection \"kubernetes\")")
+                throw fail(
+                    block.line, "unknown connection \(block.labels.map { "\"\($0)\"" }.joined(separator: " ")) (kubetrail reads connection \"kubernetes\")")
             case ("source", ["kubernetes_audit_logs"]):
                 var s = AuditSource()
                 for a in block.attributes {
                     switch a.name {
                     case "method":
                         let m = try wrap { try options.string(a) }
-                        guard let method = AuditMethod(rawValue: m) else { throw fail(a.line, "method must be one of file, apiserver, daemonset, not \"\(m)\"") }
+                        guard let method = AuditMethod(rawValue: m) else {
+                            throw fail(a.line, "method must be one of file, apiserver, daemonset, not \"\(m)\"")
+                        }
                         s.method = method
                     case "api_only": s.apiOnly = try bool(a)
                     case "audit_log_paths": s.auditLogPaths = try wrap { try options.strings(a) }.map { Self.expandHome($0, home: home) }
@@ -149,7 +152,7 @@ public struct KubernetesConfig: Sendable, Equatable {
             case ("source", _):
                 throw fail(block.line, "unknown source \(block.labels.map { "\"\($0)\"" }.joined(separator: " "))")
             default:
-                continue   // aggregator { }, agent { }: other components' blocks
+                continue  // aggregator { }, agent { }: other components' blocks
             }
         }
     }

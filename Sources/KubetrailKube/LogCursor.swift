@@ -30,14 +30,16 @@ public struct LogCursor: Sendable, Equatable, LosslessStringConvertible {
     public init?(_ text: String) {
         let parts = text.split(separator: " ")
         guard parts.count == 3 || parts.count == 4, let us = Int64(parts[0]), us % 1_000_000 == 0,
-              let n = Int(parts[1]), n >= 0 else { return nil }
+            let n = Int(parts[1]), n >= 0
+        else { return nil }
         var fingerprint: UInt64?
         if parts[2] != "-" {
             guard let f = UInt64(parts[2], radix: 16) else { return nil }
             fingerprint = f
         }
-        self.init(second: Timestamp(microseconds: us), taken: n, fingerprint: fingerprint,
-                  containerID: parts.count == 4 ? String(parts[3]) : nil)
+        self.init(
+            second: Timestamp(microseconds: us), taken: n, fingerprint: fingerprint,
+            containerID: parts.count == 4 ? String(parts[3]) : nil)
     }
 
     static func wholeSecond(_ t: Timestamp) -> Timestamp {
@@ -62,7 +64,7 @@ public struct LogCursor: Sendable, Equatable, LosslessStringConvertible {
 /// resumed request starts early enough to return a late-stamped line not read yet, and the
 /// lines it repeats are skipped by count.
 public struct LogSequence: Sendable {
-    public static let window: Int64 = 5_000_000   // microseconds
+    public static let window: Int64 = 5_000_000  // microseconds
 
     public enum Outcome: Equatable {
         /// A line not taken before, with its ordinal.
@@ -113,7 +115,7 @@ public struct LogSequence: Sendable {
             // Another instance writes another log: none of its lines were taken yet.
             c = LogCursor(second: c.second, taken: 0, containerID: id)
         } else if c.containerID == nil {
-            c.containerID = containerID   // checked against the fingerprint while skipping
+            c.containerID = containerID  // checked against the fingerprint while skipping
         }
         cursor = c
         toSkip = c.taken

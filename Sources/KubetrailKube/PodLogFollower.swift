@@ -52,8 +52,10 @@ public final class PodLogFollower {
     public var retryDelay: Double = 1
     let report: (String) -> Void
 
-    public init(client: KubeClient, namespace: String, pod: String, uid: String? = nil, container: String, cursor: LogCursor?,
-                since: Timestamp? = nil, until: Timestamp? = nil, follow: Bool, report: @escaping (String) -> Void = { _ in }) {
+    public init(
+        client: KubeClient, namespace: String, pod: String, uid: String? = nil, container: String, cursor: LogCursor?,
+        since: Timestamp? = nil, until: Timestamp? = nil, follow: Bool, report: @escaping (String) -> Void = { _ in }
+    ) {
         self.client = client
         self.namespace = namespace
         self.pod = pod
@@ -129,10 +131,14 @@ public final class PodLogFollower {
                         continue
                     }
                     if status != 200 {
-                        report("\(name): the end of the previous container instance could not be read (HTTP \(status): \(text)); lines it wrote after \(c.second) may be missing")
+                        report(
+                            "\(name): the end of the previous container instance could not be read (HTTP \(status): \(text)); lines it wrote after \(c.second) may be missing"
+                        )
                     }
                 } else {
-                    report("\(name): container instance \(was) was replaced more than once since it was last read; lines it wrote after \(c.second) are no longer available")
+                    report(
+                        "\(name): container instance \(was) was replaced more than once since it was last read; lines it wrote after \(c.second) are no longer available"
+                    )
                 }
             }
 
@@ -183,11 +189,14 @@ public final class PodLogFollower {
         do {
             // A followed stream can be cut mid-line (a kubelet restart): its unterminated end is
             // not a line, and is read whole from the next request.
-            status = try client.stream(options.path(namespace: namespace, pod: pod), accept: "application/json, */*",
-                                       deliverUnterminatedTail: !options.follow, tick: {
-                do { if try !handler(.tick) { end = .stopped; return false } } catch { thrown = error; return false }
-                return true
-            }) { line in
+            status = try client.stream(
+                options.path(namespace: namespace, pod: pod), accept: "application/json, */*",
+                deliverUnterminatedTail: !options.follow,
+                tick: {
+                    do { if try !handler(.tick) { end = .stopped; return false } } catch { thrown = error; return false }
+                    return true
+                }
+            ) { line in
                 guard thrown == nil, end == nil, !mismatched else { return false }
                 guard let (t, message) = Self.split(line) else {
                     if errorBody.count < 1024 { errorBody.append(contentsOf: line.prefix(1024)) }
@@ -200,12 +209,14 @@ public final class PodLogFollower {
                 case .new(let n): ordinal = n
                 case .repeated: return true
                 case .mismatch:
-                    report("\(name): the log from \(sequence.cursor?.second.description ?? "?") is not the one read before (rotated, or another instance); reading it again from there")
+                    report(
+                        "\(name): the log from \(sequence.cursor?.second.description ?? "?") is not the one read before (rotated, or another instance); reading it again from there"
+                    )
                     sequence.discardCount()
                     mismatched = true
                     return false
                 }
-                if let since, t < since { return true }   // before the range: passed, not kept
+                if let since, t < since { return true }  // before the range: passed, not kept
                 do {
                     if try !handler(.line(t, ordinal: ordinal, instance: containerID, message: message)) { end = .stopped; return false }
                 } catch {
@@ -221,7 +232,7 @@ public final class PodLogFollower {
         }
         if let thrown { throw thrown }
         if mismatched { return (nil, Self.mismatch, "") }
-        if status != 200 { malformedLines -= min(malformedLines, 1) }   // the error body is not a log line
+        if status != 200 { malformedLines -= min(malformedLines, 1) }  // the error body is not a log line
         return (end, status, KubeClient.Response(status: status, body: errorBody).errorText)
     }
 

@@ -25,8 +25,11 @@ public struct PodLogOptions: Sendable, Equatable {
         if follow { query.append(("follow", "true")) }
         if let limitBytes { query.append(("limitBytes", String(limitBytes))) }
         if previous { query.append(("previous", "true")) }
-        if let sinceSeconds { query.append(("sinceSeconds", String(sinceSeconds))) }
-        else if let sinceTime { query.append(("sinceTime", Self.secondPrecision(sinceTime))) }
+        if let sinceSeconds {
+            query.append(("sinceSeconds", String(sinceSeconds)))
+        } else if let sinceTime {
+            query.append(("sinceTime", Self.secondPrecision(sinceTime)))
+        }
         if let tailLines { query.append(("tailLines", String(tailLines))) }
         if timestamps { query.append(("timestamps", "true")) }
         return "/api/v1/namespaces/\(namespace)/pods/\(pod)/log" + Reflector.encode(query)

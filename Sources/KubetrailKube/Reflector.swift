@@ -124,16 +124,20 @@ public final class Reflector {
 
     func watch(from version: String, handler: (Event) throws -> Void) throws -> WatchEnd {
         let timeout = 300 + Int(random.next() % 300)
-        let query = [("allowWatchBookmarks", "true"), ("resourceVersion", version),
-                     ("timeoutSeconds", String(timeout)), ("watch", "true")]
+        let query = [
+            ("allowWatchBookmarks", "true"), ("resourceVersion", version),
+            ("timeoutSeconds", String(timeout)), ("watch", "true")
+        ]
         var expired = false
         var thrown: Error?
         func deliver(_ event: Event) -> Bool {
             do { try handler(event) } catch { thrown = error; return false }
             return true
         }
-        let status = try client.stream(path + Self.encode(query), accept: metadataOnly ? Self.metadataAccept : "application/json",
-                                       tick: { thrown == nil && deliver(.idle) }) { line in
+        let status = try client.stream(
+            path + Self.encode(query), accept: metadataOnly ? Self.metadataAccept : "application/json",
+            tick: { thrown == nil && deliver(.idle) }
+        ) { line in
             guard let (type, range) = try? APIResponseScanner.watchEvent(line) else { return true }
             let object = UnsafeRawBufferPointer(rebasing: line[range])
             events += 1
@@ -147,7 +151,7 @@ public final class Reflector {
             case "ADDED": return deliver(.added(Data(object)))
             case "MODIFIED": return deliver(.modified(Data(object)))
             case "DELETED": return deliver(.deleted(Data(object)))
-            default: return true   // BOOKMARK: only its version matters
+            default: return true  // BOOKMARK: only its version matters
             }
         }
         if let thrown { throw thrown }
@@ -161,7 +165,8 @@ public final class Reflector {
         guard !query.isEmpty else { return "" }
         var allowed = CharacterSet.urlQueryAllowed
         allowed.remove(charactersIn: "&=+:/")
-        return "?" + query.sorted { $0.0 < $1.0 }
+        return "?"
+            + query.sorted { $0.0 < $1.0 }
             .map { "\($0.0)=\($0.1.addingPercentEncoding(withAllowedCharacters: allowed) ?? $0.1)" }
             .joined(separator: "&")
     }

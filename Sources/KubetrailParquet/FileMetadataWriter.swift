@@ -10,10 +10,12 @@ struct FileMetadataWriter {
         var w = ThriftCompactWriter()
         w.structBody { w in
             w.field(1, i32: 2)
-            var elements: [(inout ThriftCompactWriter) -> Void] = [{ w in
-                w.field(4, string: "schema")
-                w.field(5, i32: Int32(columns.count))
-            }]
+            var elements: [(inout ThriftCompactWriter) -> Void] = [
+                { w in
+                    w.field(4, string: "schema")
+                    w.field(5, i32: Int32(columns.count))
+                }
+            ]
             for c in columns { elements += schemaElements(c) }
             w.field(2, structs: elements) { w, body in body(&w) }
             w.field(3, i64: Int64(rows))
@@ -53,40 +55,42 @@ struct FileMetadataWriter {
                     w.field(4, string: "element")
                     w.field(6, i32: ConvertedType.utf8.rawValue)
                     w.field(10) { $0.field(1, emptyStruct: ()) }
-                },
+                }
             ]
         default:
-            return [{ w in
-                w.field(1, i32: c.physicalType.rawValue)
-                w.field(3, i32: repetition.rawValue)
-                w.field(4, string: c.name)
-                switch c.kind {
-                case .string:
-                    w.field(6, i32: ConvertedType.utf8.rawValue)
-                    w.field(10) { $0.field(1, emptyStruct: ()) }
-                case .int64:
-                    w.field(6, i32: ConvertedType.int64.rawValue)
-                    w.field(10) { w in
+            return [
+                { w in
+                    w.field(1, i32: c.physicalType.rawValue)
+                    w.field(3, i32: repetition.rawValue)
+                    w.field(4, string: c.name)
+                    switch c.kind {
+                    case .string:
+                        w.field(6, i32: ConvertedType.utf8.rawValue)
+                        w.field(10) { $0.field(1, emptyStruct: ()) }
+                    case .int64:
+                        w.field(6, i32: ConvertedType.int64.rawValue)
                         w.field(10) { w in
-                            w.field(1, byte: 64)
-                            w.field(2, bool: true)
+                            w.field(10) { w in
+                                w.field(1, byte: 64)
+                                w.field(2, bool: true)
+                            }
                         }
-                    }
-                case .timestampMicros:
-                    w.field(6, i32: ConvertedType.timestampMicros.rawValue)
-                    w.field(10) { w in
-                        w.field(8) { w in
-                            w.field(1, bool: true)
-                            w.field(2) { $0.field(2, emptyStruct: ()) }
+                    case .timestampMicros:
+                        w.field(6, i32: ConvertedType.timestampMicros.rawValue)
+                        w.field(10) { w in
+                            w.field(8) { w in
+                                w.field(1, bool: true)
+                                w.field(2) { $0.field(2, emptyStruct: ()) }
+                            }
                         }
+                    case .date:
+                        w.field(6, i32: ConvertedType.date.rawValue)
+                        w.field(10) { $0.field(6, emptyStruct: ()) }
+                    case .boolean, .stringList:
+                        break
                     }
-                case .date:
-                    w.field(6, i32: ConvertedType.date.rawValue)
-                    w.field(10) { $0.field(6, emptyStruct: ()) }
-                case .boolean, .stringList:
-                    break
                 }
-            }]
+            ]
         }
     }
 

@@ -80,7 +80,7 @@ struct ThriftCompactWriter {
     mutating func structBody(_ body: (inout ThriftCompactWriter) -> Void) {
         lastField.append(0)
         body(&self)
-        bytes.append(0)   // stop
+        bytes.append(0)  // stop
         lastField.removeLast()
     }
 

@@ -109,9 +109,10 @@ final class AuditChain {
     func append(rowHash: [UInt8], rowid: Int64, id: String, timestamp: String, cluster: String) throws {
         let previous = try head(cluster)
         let hash = ChainHash.next(previous.hash, cluster: cluster, id: id, timestamp: timestamp, rowHash: rowHash)
-        let insert = try db.cachedStatement(sql: """
-            INSERT INTO kubetrail_audit_chain (cluster, row_rowid, tp_id, tp_timestamp, row_hash, chain_hash) VALUES (?, ?, ?, ?, ?, ?)
-            """)
+        let insert = try db.cachedStatement(
+            sql: """
+                INSERT INTO kubetrail_audit_chain (cluster, row_rowid, tp_id, tp_timestamp, row_hash, chain_hash) VALUES (?, ?, ?, ?, ?, ?)
+                """)
         // Bound through the C API, as the row itself is: GRDB's argument arrays cost a third of
         // the insert rate here.
         let h = insert.sqliteStatement
@@ -134,7 +135,9 @@ final class AuditChain {
     /// The stored head of `cluster`: its newest entry, or, when retention pruned every entry, the
     /// head of the digest it was pruned back to; nil for a chain never begun.
     static func storedHead(_ db: Database, cluster: String) throws -> ChainHeads.Head? {
-        if let r = try Row.fetchOne(db, sql: "SELECT seq, chain_hash FROM kubetrail_audit_chain WHERE cluster = ? ORDER BY seq DESC LIMIT 1", arguments: [cluster]) {
+        if let r = try Row.fetchOne(
+            db, sql: "SELECT seq, chain_hash FROM kubetrail_audit_chain WHERE cluster = ? ORDER BY seq DESC LIMIT 1", arguments: [cluster])
+        {
             return ChainHeads.Head(seq: r[0], hash: Array(r[1] as Data))
         }
         return try String.fetchOne(db, sql: "SELECT document FROM kubetrail_audit_digests WHERE cluster = ? ORDER BY number DESC LIMIT 1", arguments: [cluster])
@@ -144,8 +147,9 @@ final class AuditChain {
     /// The chain head a digest document signed (its `last_seq` and `head`).
     static func head(ofDigest document: String) -> ChainHeads.Head? {
         guard let object = try? JSONSerialization.jsonObject(with: Data(document.utf8)) as? [String: Any],
-              let seq = (object["last_seq"] as? NSNumber)?.int64Value,
-              let head = object["head"] as? String, let bytes = Hex.decode(head), bytes.count == 32 else { return nil }
+            let seq = (object["last_seq"] as? NSNumber)?.int64Value,
+            let head = object["head"] as? String, let bytes = Hex.decode(head), bytes.count == 32
+        else { return nil }
         return ChainHeads.Head(seq: seq, hash: bytes)
     }
 

@@ -50,14 +50,17 @@ extension RowWriter {
     }
 
     public func lastDigest(cluster: String) throws -> StoredDigest? {
-        try Row.fetchOne(db, sql: "SELECT * FROM kubetrail_audit_digests WHERE cluster = ? ORDER BY number DESC LIMIT 1", arguments: [cluster]).map(StoredDigest.init)
+        try Row.fetchOne(db, sql: "SELECT * FROM kubetrail_audit_digests WHERE cluster = ? ORDER BY number DESC LIMIT 1", arguments: [cluster]).map(
+            StoredDigest.init)
     }
 
     /// The entries of `cluster` after `seq`: how many, their seq and time range, the head.
     public func chainSpan(cluster: String, after seq: Int64) throws -> ChainSpan {
-        let r = try Row.fetchOne(db, sql: """
-            SELECT count(*), min(seq), max(seq), min(tp_timestamp), max(tp_timestamp) FROM kubetrail_audit_chain WHERE cluster = ? AND seq > ?
-            """, arguments: [cluster, seq])!
+        let r = try Row.fetchOne(
+            db,
+            sql: """
+                SELECT count(*), min(seq), max(seq), min(tp_timestamp), max(tp_timestamp) FROM kubetrail_audit_chain WHERE cluster = ? AND seq > ?
+                """, arguments: [cluster, seq])!
         var span = ChainSpan(count: r[0], firstSeq: r[1], lastSeq: r[2], firstTimestamp: r[3], lastTimestamp: r[4])
         if let last = span.lastSeq {
             span.head = try Data.fetchOne(db, sql: "SELECT chain_hash FROM kubetrail_audit_chain WHERE seq = ?", arguments: [last]).map { Array($0) }
@@ -69,9 +72,11 @@ extension RowWriter {
     /// them): audit rows may only be deleted up to it, so no row goes missing before a digest
     /// says it may. Nil when there is no digest.
     public func signedAuditRetentionCutoff() throws -> Timestamp? {
-        let documents = try String.fetchAll(db, sql: """
-            SELECT document FROM kubetrail_audit_digests d WHERE number = (SELECT max(number) FROM kubetrail_audit_digests WHERE cluster = d.cluster)
-            """)
+        let documents = try String.fetchAll(
+            db,
+            sql: """
+                SELECT document FROM kubetrail_audit_digests d WHERE number = (SELECT max(number) FROM kubetrail_audit_digests WHERE cluster = d.cluster)
+                """)
         return AuditChain.signedRetentionCutoff(documents)
     }
 
@@ -82,13 +87,15 @@ extension RowWriter {
         let stored = try AuditStorage.rows(db)
         let columns = Self.exactColumns(of: stored, alias: "a")
         do {
-            let rows = try Row.fetchCursor(db, sql: """
-                SELECT c.seq, c.cluster, c.tp_id, c.tp_timestamp, c.row_hash, c.chain_hash,
-                       a.rowid IS NOT NULL AND NOT EXISTS (SELECT 1 FROM kubetrail_audit_chain d WHERE d.row_rowid = c.row_rowid AND d.seq > c.seq),
-                       \(columns)
-                FROM kubetrail_audit_chain c LEFT JOIN \(stored.table) a ON a.rowid = c.row_rowid
-                WHERE c.cluster = ? AND c.seq > ? AND c.seq <= ? ORDER BY c.seq
-                """, arguments: [cluster, seq, last])
+            let rows = try Row.fetchCursor(
+                db,
+                sql: """
+                    SELECT c.seq, c.cluster, c.tp_id, c.tp_timestamp, c.row_hash, c.chain_hash,
+                           a.rowid IS NOT NULL AND NOT EXISTS (SELECT 1 FROM kubetrail_audit_chain d WHERE d.row_rowid = c.row_rowid AND d.seq > c.seq),
+                           \(columns)
+                    FROM kubetrail_audit_chain c LEFT JOIN \(stored.table) a ON a.rowid = c.row_rowid
+                    WHERE c.cluster = ? AND c.seq > ? AND c.seq <= ? ORDER BY c.seq
+                    """, arguments: [cluster, seq, last])
             while let r = try rows.next() {
                 let entry = ChainEntry(seq: r[0], cluster: r[1], id: r[2], timestamp: r[3], rowHash: Array(r[4] as Data), chainHash: Array(r[5] as Data))
                 let present: Bool = r[6]
@@ -121,8 +128,9 @@ extension RowWriter {
     }
 
     public func insertDigest(_ d: StoredDigest) throws {
-        try db.execute(sql: "INSERT INTO kubetrail_audit_digests (cluster, number, created_at, last_seq, document) VALUES (?, ?, ?, ?, ?)",
-                       arguments: [d.cluster, d.number, d.createdAt, d.lastSeq, d.document])
+        try db.execute(
+            sql: "INSERT INTO kubetrail_audit_digests (cluster, number, created_at, last_seq, document) VALUES (?, ?, ?, ?, ?)",
+            arguments: [d.cluster, d.number, d.createdAt, d.lastSeq, d.document])
     }
 
     /// After retention: drops the chain's prefix up to the last digest whose entries are all
@@ -132,11 +140,17 @@ extension RowWriter {
     public func pruneAuditChain(olderThan cutoff: Timestamp) throws -> Int {
         var removed = 0
         for cluster in try chainClusters() {
-            let firstLive = try Int64.fetchOne(db, sql: "SELECT min(seq) FROM kubetrail_audit_chain WHERE cluster = ? AND tp_timestamp >= ?",
-                                               arguments: [cluster, cutoff.iso8601]) ?? Int64.max
-            guard let through = try Int64.fetchOne(db, sql: """
-                SELECT max(last_seq) FROM kubetrail_audit_digests WHERE cluster = ? AND last_seq < ?
-                """, arguments: [cluster, firstLive]) else { continue }
+            let firstLive =
+                try Int64.fetchOne(
+                    db, sql: "SELECT min(seq) FROM kubetrail_audit_chain WHERE cluster = ? AND tp_timestamp >= ?",
+                    arguments: [cluster, cutoff.iso8601]) ?? Int64.max
+            guard
+                let through = try Int64.fetchOne(
+                    db,
+                    sql: """
+                        SELECT max(last_seq) FROM kubetrail_audit_digests WHERE cluster = ? AND last_seq < ?
+                        """, arguments: [cluster, firstLive])
+            else { continue }
             try db.execute(sql: "DELETE FROM kubetrail_audit_chain WHERE cluster = ? AND seq <= ?", arguments: [cluster, through])
             removed += db.changesCount
         }
@@ -156,7 +170,8 @@ extension SQLiteStore {
         try pool.read { db in
             if let cluster {
                 let limit = newest.map { " DESC LIMIT \($0)" } ?? ""
-                let rows = try Row.fetchAll(db, sql: "SELECT * FROM kubetrail_audit_digests WHERE cluster = ? ORDER BY number" + limit, arguments: [cluster]).map(StoredDigest.init)
+                let rows = try Row.fetchAll(db, sql: "SELECT * FROM kubetrail_audit_digests WHERE cluster = ? ORDER BY number" + limit, arguments: [cluster])
+                    .map(StoredDigest.init)
                 return newest == nil ? rows : rows.reversed()
             }
             return try Row.fetchAll(db, sql: "SELECT * FROM kubetrail_audit_digests ORDER BY cluster, number").map(StoredDigest.init)
@@ -173,10 +188,13 @@ extension SQLiteStore {
     /// The head of each cluster's chain now: for export manifests.
     public func chainHeads() throws -> [ChainHeadSummary] {
         try pool.read { db in
-            try Row.fetchAll(db, sql: """
-                SELECT c.cluster, c.seq, c.chain_hash, (SELECT count(*) FROM kubetrail_audit_chain WHERE cluster = c.cluster)
-                FROM kubetrail_audit_chain c WHERE c.seq = (SELECT max(seq) FROM kubetrail_audit_chain WHERE cluster = c.cluster) ORDER BY c.cluster
-                """).map { r in ChainHeadSummary(cluster: r[0], lastSeq: r[1], head: Array(r[2] as Data), entries: r[3]) }
+            try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT c.cluster, c.seq, c.chain_hash, (SELECT count(*) FROM kubetrail_audit_chain WHERE cluster = c.cluster)
+                    FROM kubetrail_audit_chain c WHERE c.seq = (SELECT max(seq) FROM kubetrail_audit_chain WHERE cluster = c.cluster) ORDER BY c.cluster
+                    """
+            ).map { r in ChainHeadSummary(cluster: r[0], lastSeq: r[1], head: Array(r[2] as Data), entries: r[3]) }
         }
     }
 
@@ -201,9 +219,12 @@ extension SQLiteStore {
             // A file from before the key, opened read-only, has none to check.
             guard try AuditStorage.rows(db).keyed else { return ([], 0) }
             AuditStorage.addKeyFunction(db)
-            let ids = try String.fetchAll(db, sql: "SELECT a.tp_id FROM \(AuditStorage.table) a WHERE \(whereSQL) ORDER BY a.rowid LIMIT \(limit)",
-                                          arguments: StatementArguments(arguments))
-            let total = ids.count < limit ? ids.count
+            let ids = try String.fetchAll(
+                db, sql: "SELECT a.tp_id FROM \(AuditStorage.table) a WHERE \(whereSQL) ORDER BY a.rowid LIMIT \(limit)",
+                arguments: StatementArguments(arguments))
+            let total =
+                ids.count < limit
+                ? ids.count
                 : try Int.fetchOne(db, sql: "SELECT count(*) FROM \(AuditStorage.table) a WHERE \(whereSQL)", arguments: StatementArguments(arguments)) ?? 0
             return (ids, total)
         }
@@ -216,8 +237,10 @@ extension SQLiteStore {
         return try pool.read { db in
             let table = try AuditStorage.rows(db).table
             let total = try Int.fetchOne(db, sql: "SELECT count(*) FROM \(table) a WHERE \(whereSQL)", arguments: StatementArguments(arguments)) ?? 0
-            let ids = try Row.fetchAll(db, sql: "SELECT a.tp_id, a.tp_timestamp FROM \(table) a WHERE \(whereSQL) ORDER BY a.tp_timestamp LIMIT \(limit)",
-                                       arguments: StatementArguments(arguments)).map { (id: $0[0] as String, timestamp: $0[1] as String) }
+            let ids = try Row.fetchAll(
+                db, sql: "SELECT a.tp_id, a.tp_timestamp FROM \(table) a WHERE \(whereSQL) ORDER BY a.tp_timestamp LIMIT \(limit)",
+                arguments: StatementArguments(arguments)
+            ).map { (id: $0[0] as String, timestamp: $0[1] as String) }
             return (ids, total)
         }
     }

@@ -58,8 +58,11 @@ extension RowWriter {
     func recordConflict(_ values: [ColumnValue], storedAt rowid: Int64) throws -> Bool {
         let columns = AuditLogRow.schema.columns
         guard case .text(let id) = values[0] else { return false }
-        guard let stored = try Row.fetchOne(db, sql: "SELECT \(RowWriter.exactColumns(of: .current, alias: "a")) FROM \(AuditStorage.table) a WHERE rowid = ?",
-                                            arguments: [rowid]) else { return false }
+        guard
+            let stored = try Row.fetchOne(
+                db, sql: "SELECT \(RowWriter.exactColumns(of: .current, alias: "a")) FROM \(AuditStorage.table) a WHERE rowid = ?",
+                arguments: [rowid])
+        else { return false }
         let storedValues = RowWriter.exactValues(stored, from: 0)
         if AuditContent.hash(storedValues) == AuditContent.hash(values) { return false }
         func storedText(_ name: String) -> String? {
@@ -71,12 +74,16 @@ extension RowWriter {
             return s
         }
         let storedSource = [storedText("tp_source_type"), storedText("tp_source_name")].compactMap { $0 }.joined(separator: " ")
-        try db.execute(sql: """
-            INSERT INTO kubetrail_audit_conflicts (tp_id, audit_id, stage, cluster, received_at, stored_source, conflicting_source, row_json)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-            """, arguments: [id, text("audit_id"), text("stage"), text("tp_index"), Timestamp.now.iso8601, storedSource,
-                             [text("tp_source_type"), text("tp_source_name")].filter { !$0.isEmpty }.joined(separator: " "),
-                             AuditContent.json(values)])
+        try db.execute(
+            sql: """
+                INSERT INTO kubetrail_audit_conflicts (tp_id, audit_id, stage, cluster, received_at, stored_source, conflicting_source, row_json)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                """,
+            arguments: [
+                id, text("audit_id"), text("stage"), text("tp_index"), Timestamp.now.iso8601, storedSource,
+                [text("tp_source_type"), text("tp_source_name")].filter { !$0.isEmpty }.joined(separator: " "),
+                AuditContent.json(values)
+            ])
         return true
     }
 }
@@ -94,13 +101,17 @@ extension SQLiteStore {
             // A store made before conflicts were recorded has no table: none recorded.
             guard try db.tableExists("kubetrail_audit_conflicts") else { return ([], 0) }
             let total = try Int.fetchOne(db, sql: "SELECT count(*) FROM kubetrail_audit_conflicts" + whereSQL, arguments: StatementArguments(arguments)) ?? 0
-            let rows = try Row.fetchAll(db, sql: "SELECT * FROM kubetrail_audit_conflicts" + whereSQL + " ORDER BY id DESC LIMIT \(limit)",
-                                        arguments: StatementArguments(arguments))
-            return (rows.map { r in
-                AuditConflict(id: r["id"], tpID: r["tp_id"], auditID: r["audit_id"] ?? "", stage: r["stage"] ?? "", cluster: r["cluster"] ?? "",
-                              receivedAt: r["received_at"], storedSource: r["stored_source"] ?? "", conflictingSource: r["conflicting_source"] ?? "",
-                              row: r["row_json"])
-            }, total)
+            let rows = try Row.fetchAll(
+                db, sql: "SELECT * FROM kubetrail_audit_conflicts" + whereSQL + " ORDER BY id DESC LIMIT \(limit)",
+                arguments: StatementArguments(arguments))
+            return (
+                rows.map { r in
+                    AuditConflict(
+                        id: r["id"], tpID: r["tp_id"], auditID: r["audit_id"] ?? "", stage: r["stage"] ?? "", cluster: r["cluster"] ?? "",
+                        receivedAt: r["received_at"], storedSource: r["stored_source"] ?? "", conflictingSource: r["conflicting_source"] ?? "",
+                        row: r["row_json"])
+                }, total
+            )
         }
     }
 }

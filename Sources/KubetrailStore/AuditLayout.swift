@@ -25,7 +25,7 @@ enum AuditLayout {
 
     /// Contract columns kept as dictionary ids.
     static let interned: Set<String> = [
-        "tp_table", "tp_source_location", "tp_usernames", "user_agent", "user_groups", "authorization_reason", "annotations",
+        "tp_table", "tp_source_location", "tp_usernames", "user_agent", "user_groups", "authorization_reason", "annotations"
     ]
 
     /// The columns in the contract's order; `internedType[i]` is the dictionary type of column

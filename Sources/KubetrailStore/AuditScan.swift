@@ -193,7 +193,6 @@ final class AuditScanState {
         _ = interners.initialize(from: numbered.map { $0 ? Unmanaged.passRetained(ValueInterner()) : nil })
     }
 
-
     func deferredValue(_ i: Int, _ row: StoreRow) throws -> QueryValue {
         let rowid = row.int(row.count - 1)
         if deferredRow?.rowid != rowid {
@@ -202,7 +201,6 @@ final class AuditScanState {
         }
         return deferredRow!.values[deferredIndex[i]]
     }
-
 
     func withValue<R>(column i: Int, id: Int64, _ body: (UnsafeRawBufferPointer?) throws -> R) throws -> R {
         if let bytes = cache[i][id] { return try bytes.withUnsafeBytes { try body($0) } }

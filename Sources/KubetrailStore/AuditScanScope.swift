@@ -28,7 +28,9 @@ public enum AuditScanScope: Sendable, Equatable {
             if let to { range.append("tp_timestamp < \(PostgresSchema.literal(to.iso8601))") }
             return range
         case .chain(let cluster, let after, let through):
-            return ["\(chainRow) IN (SELECT \(pointer) FROM kubetrail_audit_chain WHERE cluster = \(PostgresSchema.literal(cluster)) AND seq > \(after) AND seq <= \(through))"]
+            return [
+                "\(chainRow) IN (SELECT \(pointer) FROM kubetrail_audit_chain WHERE cluster = \(PostgresSchema.literal(cluster)) AND seq > \(after) AND seq <= \(through))"
+            ]
         }
     }
 }

@@ -21,8 +21,9 @@ public struct AuditScanSelection: Sendable, Equatable {
     /// everything, as the benchmark times it).
     public init?(_ alternatives: [Alternative]) {
         guard !alternatives.isEmpty, !alternatives.contains(where: { $0.verbs == nil && $0.resources == nil }) else { return nil }
-        precondition(alternatives.allSatisfy { a in (a.verbs ?? []).allSatisfy(Self.isFoldedASCII) && (a.resources ?? []).allSatisfy(Self.isFoldedASCII) },
-                     "a selection's values are lower-case ASCII")
+        precondition(
+            alternatives.allSatisfy { a in (a.verbs ?? []).allSatisfy(Self.isFoldedASCII) && (a.resources ?? []).allSatisfy(Self.isFoldedASCII) },
+            "a selection's values are lower-case ASCII")
         self.alternatives = Self.merged(alternatives)
     }
 

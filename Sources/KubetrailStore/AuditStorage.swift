@@ -69,9 +69,10 @@ enum AuditStorage {
     /// the table. It takes the id's bytes: read as text, an id holding a NUL would be cut there
     /// and keyed apart from the same id inserted later.
     static func addKeyFunction(_ db: Database) {
-        db.add(function: DatabaseFunction("kubetrail_tp_key", argumentCount: 1, pure: true) { values in
-            guard let bytes = Data.fromDatabaseValue(values[0]) else { return nil }
-            return key(bytes: Array(bytes))
-        })
+        db.add(
+            function: DatabaseFunction("kubetrail_tp_key", argumentCount: 1, pure: true) { values in
+                guard let bytes = Data.fromDatabaseValue(values[0]) else { return nil }
+                return key(bytes: Array(bytes))
+            })
     }
 }

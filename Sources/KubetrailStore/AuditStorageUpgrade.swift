@@ -69,11 +69,12 @@ enum AuditStorageUpgrade {
         let interned = columns.filter { AuditLayout.interned.contains($0.name) }
         for c in interned {
             let t = ValueDictionary.table(for: c.type)
-            try db.execute(sql: """
-                INSERT INTO \(t) (hash, value)
-                SELECT DISTINCT kubetrail_tp_key(CAST(v AS BLOB)), v FROM (SELECT \(quoteIdentifier(c.name)) AS v FROM \(chunk) WHERE v IS NOT NULL) AS x
-                WHERE NOT EXISTS (SELECT 1 FROM \(t) WHERE hash = kubetrail_tp_key(CAST(x.v AS BLOB)) AND value = x.v)
-                """)
+            try db.execute(
+                sql: """
+                    INSERT INTO \(t) (hash, value)
+                    SELECT DISTINCT kubetrail_tp_key(CAST(v AS BLOB)), v FROM (SELECT \(quoteIdentifier(c.name)) AS v FROM \(chunk) WHERE v IS NOT NULL) AS x
+                    WHERE NOT EXISTS (SELECT 1 FROM \(t) WHERE hash = kubetrail_tp_key(CAST(x.v AS BLOB)) AND value = x.v)
+                    """)
         }
         let targets = columns.map { quoteIdentifier(AuditLayout.physicalName($0.name)) }
         let sources = columns.map { c -> String in
@@ -81,18 +82,20 @@ enum AuditStorageUpgrade {
             guard AuditLayout.interned.contains(c.name) else { return q }
             return "(SELECT id FROM \(ValueDictionary.table(for: c.type)) WHERE hash = kubetrail_tp_key(CAST(\(q) AS BLOB)) AND value = \(q))"
         }
-        try db.execute(sql: """
-            INSERT INTO \(AuditStorage.table) (rowid, \(targets.joined(separator: ", ")), \(AuditStorage.keyColumn))
-            SELECT l.kubetrail_rowid, \(sources.joined(separator: ", ")), kubetrail_tp_key(CAST(l.tp_id AS BLOB)) FROM \(chunk) AS l
-            """)
+        try db.execute(
+            sql: """
+                INSERT INTO \(AuditStorage.table) (rowid, \(targets.joined(separator: ", ")), \(AuditStorage.keyColumn))
+                SELECT l.kubetrail_rowid, \(sources.joined(separator: ", ")), kubetrail_tp_key(CAST(l.tp_id AS BLOB)) FROM \(chunk) AS l
+                """)
         let moved = db.changesCount
         // Each value counts the rows holding it, as the writer keeps it (ValueDictionary).
         for c in interned {
             let t = ValueDictionary.table(for: c.type), ref = quoteIdentifier(AuditLayout.physicalName(c.name))
-            try db.execute(sql: """
-                WITH held AS (SELECT \(ref) AS id, count(*) AS n FROM \(AuditStorage.table) WHERE rowid > \(after) AND \(ref) IS NOT NULL GROUP BY \(ref))
-                UPDATE \(t) SET refs = refs + (SELECT n FROM held WHERE held.id = \(t).id) WHERE id IN (SELECT id FROM held)
-                """)
+            try db.execute(
+                sql: """
+                    WITH held AS (SELECT \(ref) AS id, count(*) AS n FROM \(AuditStorage.table) WHERE rowid > \(after) AND \(ref) IS NOT NULL GROUP BY \(ref))
+                    UPDATE \(t) SET refs = refs + (SELECT n FROM held WHERE held.id = \(t).id) WHERE id IN (SELECT id FROM held)
+                    """)
         }
         return moved
     }

@@ -156,7 +156,9 @@ public final class CaselessPatterns {
             var first = true
             while try s.nextElement(&first) {
                 let r = try s.skipValue()
-                if list[r.lowerBound] == UInt8(ascii: "\""), try matches(jsonString: UnsafeRawBufferPointer(rebasing: list[r]), shouldStop: shouldStop) { return true }
+                if list[r.lowerBound] == UInt8(ascii: "\""), try matches(jsonString: UnsafeRawBufferPointer(rebasing: list[r]), shouldStop: shouldStop) {
+                    return true
+                }
             }
         } catch let e as JSONError {
             throw NotAList(reason: "\(e)")

@@ -37,11 +37,13 @@ enum DetectionFunctions {
 
     private static func add(_ db: OpaquePointer, _ name: String, _ control: QueryControl, _ body: @escaping Body) {
         let box = Unmanaged.passRetained(Registration(Context(control), body)).toOpaque()
-        sqlite3_create_function_v2(db, name, 2, SQLITE_UTF8 | SQLITE_DETERMINISTIC, box, { context, _, argv in
-            let r = Unmanaged<Registration>.fromOpaque(sqlite3_user_data(context)!).takeUnretainedValue()
-            if r.context.control.stopped { return sqlite3_result_error(context, QueryControl.timeLimitMessage, -1) }
-            r.body(context!, r.context, argv!)
-        }, nil, nil, { p in if let p { Unmanaged<Registration>.fromOpaque(p).release() } })
+        sqlite3_create_function_v2(
+            db, name, 2, SQLITE_UTF8 | SQLITE_DETERMINISTIC, box,
+            { context, _, argv in
+                let r = Unmanaged<Registration>.fromOpaque(sqlite3_user_data(context)!).takeUnretainedValue()
+                if r.context.control.stopped { return sqlite3_result_error(context, QueryControl.timeLimitMessage, -1) }
+                r.body(context!, r.context, argv!)
+            }, nil, nil, { p in if let p { Unmanaged<Registration>.fromOpaque(p).release() } })
     }
 
     private static func regexp(_ context: OpaquePointer, _ ctx: Context, _ p: OpaquePointer?, _ v: OpaquePointer?) {
@@ -70,7 +72,9 @@ enum DetectionFunctions {
     private static func inCIDR(_ context: OpaquePointer, _ ctx: Context, _ a: OpaquePointer?, _ n: OpaquePointer?) {
         guard let address = string(a), let text = string(n) else { return sqlite3_result_null(context) }
         let network: IPNetwork?
-        if let cached = ctx.networks[text] { network = cached } else {
+        if let cached = ctx.networks[text] {
+            network = cached
+        } else {
             network = IPNetwork(text)
             if ctx.networks.count >= 64 { ctx.networks.removeAll() }
             ctx.networks[text] = network

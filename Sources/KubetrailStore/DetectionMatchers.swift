@@ -51,7 +51,9 @@ enum DetectionMatchers {
         }
         add("kubetrail_json_text_any", 3) { context, _, argv in
             DetectionMatchers.call(context!) { ctx in
-                guard let keys = try DetectionMatchers.keys(context!, argv![1], 1), let patterns = try DetectionMatchers.patterns(context!, argv![2], 2) else { return false }
+                guard let keys = try DetectionMatchers.keys(context!, argv![1], 1), let patterns = try DetectionMatchers.patterns(context!, argv![2], 2) else {
+                    return false
+                }
                 guard let document = DetectionMatchers.bytes(argv![0]) else { return false }
                 for r in try DetectionMatchers.values(document, keys) where document[r.lowerBound] == UInt8(ascii: "\"") {
                     if try DetectionMatchers.stringMatches(UnsafeRawBufferPointer(rebasing: document[r]), patterns, ctx.control) { return true }
@@ -93,15 +95,19 @@ enum DetectionMatchers {
     static func cached<T: AnyObject>(_ context: OpaquePointer, _ index: Int32, _ make: () -> T?) -> T? {
         if let p = sqlite3_get_auxdata(context, index) { return Unmanaged<T>.fromOpaque(p).takeUnretainedValue() }
         guard let made = make() else { return nil }
-        sqlite3_set_auxdata(context, index, Unmanaged.passRetained(made).toOpaque(), { p in
-            if let p { Unmanaged<AnyObject>.fromOpaque(p).release() }
-        })
+        sqlite3_set_auxdata(
+            context, index, Unmanaged.passRetained(made).toOpaque(),
+            { p in
+                if let p { Unmanaged<AnyObject>.fromOpaque(p).release() }
+            })
         return made
     }
 
     static func patterns(_ context: OpaquePointer, _ v: OpaquePointer?, _ index: Int32) throws -> CaselessPatterns? {
         guard let spec = bytes(v) else { return nil }
-        guard let p = cached(context, index, { CaselessPatterns(json: spec) }) else { throw Failure(message: "detection patterns must be a JSON array of LIKE patterns") }
+        guard let p = cached(context, index, { CaselessPatterns(json: spec) }) else {
+            throw Failure(message: "detection patterns must be a JSON array of LIKE patterns")
+        }
         return p
     }
 

@@ -16,7 +16,7 @@ final class GuardedBuiltins {
     static let wrapped: [(String, [Int32])] = [
         ("replace", [3]), ("substr", [2, 3]), ("substring", [2, 3]), ("printf", [-1]), ("format", [-1]),
         ("hex", [1]), ("upper", [1]), ("lower", [1]), ("trim", [1, 2]), ("ltrim", [1, 2]), ("rtrim", [1, 2]),
-        ("quote", [1]), ("char", [-1]), ("zeroblob", [1]), ("randomblob", [1]), ("length", [1]),
+        ("quote", [1]), ("char", [-1]), ("zeroblob", [1]), ("randomblob", [1]), ("length", [1])
     ]
     static let volatile: Set<String> = ["randomblob"]
 
@@ -47,10 +47,12 @@ final class GuardedBuiltins {
             for argc in counts {
                 let flags = SQLITE_UTF8 | (Self.volatile.contains(name) ? 0 : SQLITE_DETERMINISTIC)
                 let entry = Unmanaged.passRetained(Entry(self, name)).toOpaque()
-                sqlite3_create_function_v2(db, name, argc, flags, entry, { context, argc, argv in
-                    let entry = Unmanaged<Entry>.fromOpaque(sqlite3_user_data(context)!).takeUnretainedValue()
-                    entry.owner.call(entry.name, context!, Int(argc), argv)
-                }, nil, nil, { p in if let p { Unmanaged<Entry>.fromOpaque(p).release() } })
+                sqlite3_create_function_v2(
+                    db, name, argc, flags, entry,
+                    { context, argc, argv in
+                        let entry = Unmanaged<Entry>.fromOpaque(sqlite3_user_data(context)!).takeUnretainedValue()
+                        entry.owner.call(entry.name, context!, Int(argc), argv)
+                    }, nil, nil, { p in if let p { Unmanaged<Entry>.fromOpaque(p).release() } })
             }
         }
     }

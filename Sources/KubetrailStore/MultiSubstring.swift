@@ -17,10 +17,12 @@ struct MultiSubstring {
     init?(_ needles: [[UInt8]], caseless: Bool = false) {
         var classes = [UInt8](repeating: 0, count: 256)
         var count = 1
-        for n in needles { for b in n where classes[Int(b)] == 0 {
-            guard count < 255 else { return nil }
-            classes[Int(b)] = UInt8(count); count += 1
-        } }
+        for n in needles {
+            for b in n where classes[Int(b)] == 0 {
+                guard count < 255 else { return nil }
+                classes[Int(b)] = UInt8(count); count += 1
+            }
+        }
         if caseless {
             for b in UInt8(ascii: "a")...UInt8(ascii: "z") where classes[Int(b)] != 0 { classes[Int(b - 0x20)] = classes[Int(b)] }
         }

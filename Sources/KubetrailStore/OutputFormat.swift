@@ -135,7 +135,7 @@ final class CSVSink: QuerySink {
     init(_ out: TextOutput) { self.out = out }
 
     private static func needsQuoting(_ b: UInt8) -> Bool {
-        b == 0x2C || b == 0x22 || b == 0x0A || b == 0x0D   // , " LF CR
+        b == 0x2C || b == 0x22 || b == 0x0A || b == 0x0D  // , " LF CR
     }
 
     /// Writes one field, on UTF-8 bytes: exports push hundreds of MB through here.
@@ -147,7 +147,7 @@ final class CSVSink: QuerySink {
             out.write(byte: UInt8(ascii: "\""))
             var start = 0
             for (i, b) in u.enumerated() where b == UInt8(ascii: "\"") {
-                out.write(bytes: UnsafeRawBufferPointer(UnsafeBufferPointer(rebasing: u[start...i])))   // the quote, then its double
+                out.write(bytes: UnsafeRawBufferPointer(UnsafeBufferPointer(rebasing: u[start...i])))  // the quote, then its double
                 start = i
             }
             out.write(bytes: UnsafeRawBufferPointer(UnsafeBufferPointer(rebasing: u[start...])))

@@ -20,16 +20,20 @@ enum PatternFunctions {
         let flags = SQLITE_UTF8 | SQLITE_DETERMINISTIC
         for (name, argc, glob) in [("like", Int32(2), false), ("like", 3, false), ("glob", 2, true)] {
             let box = Unmanaged.passRetained(Context(control, glob: glob)).toOpaque()
-            sqlite3_create_function_v2(db, name, argc, flags, box, { context, argc, argv in
-                let ctx = Unmanaged<Context>.fromOpaque(sqlite3_user_data(context)!).takeUnretainedValue()
-                PatternFunctions.match(context!, ctx, Int(argc), argv!)
-            }, nil, nil, { p in if let p { Unmanaged<Context>.fromOpaque(p).release() } })
+            sqlite3_create_function_v2(
+                db, name, argc, flags, box,
+                { context, argc, argv in
+                    let ctx = Unmanaged<Context>.fromOpaque(sqlite3_user_data(context)!).takeUnretainedValue()
+                    PatternFunctions.match(context!, ctx, Int(argc), argv!)
+                }, nil, nil, { p in if let p { Unmanaged<Context>.fromOpaque(p).release() } })
         }
         let box = Unmanaged.passRetained(Context(control, glob: false)).toOpaque()
-        sqlite3_create_function_v2(db, "instr", 2, flags, box, { context, _, argv in
-            let ctx = Unmanaged<Context>.fromOpaque(sqlite3_user_data(context)!).takeUnretainedValue()
-            PatternFunctions.instr(context!, ctx.control, argv![0], argv![1])
-        }, nil, nil, { p in if let p { Unmanaged<Context>.fromOpaque(p).release() } })
+        sqlite3_create_function_v2(
+            db, "instr", 2, flags, box,
+            { context, _, argv in
+                let ctx = Unmanaged<Context>.fromOpaque(sqlite3_user_data(context)!).takeUnretainedValue()
+                PatternFunctions.instr(context!, ctx.control, argv![0], argv![1])
+            }, nil, nil, { p in if let p { Unmanaged<Context>.fromOpaque(p).release() } })
     }
 
     /// `like(pattern, value [, escape])` and `glob(pattern, value)`: the operators' argument order.
@@ -106,7 +110,7 @@ enum ByteSearch {
         let n = haystack.count, m = needle.count
         guard m > 0, m <= n, let h = haystack.baseAddress, let p = needle.baseAddress else { return m == 0 ? 0 : nil }
         let base = UInt64.random(in: 256..<prime)
-        var power: UInt64 = 1   // base^(m-1)
+        var power: UInt64 = 1  // base^(m-1)
         var target: UInt64 = 0, window: UInt64 = 0
         for i in 0..<m {
             target = (mulmod(target, base) + UInt64(needle[i])) % prime

@@ -59,38 +59,42 @@ public final class ReadOnlyConnection {
             throw StoreError.open(path: path, message: "cannot open the in-memory connection for guarded functions")
         }
         self.builtins = builtins
-        sqlite3_set_authorizer(h, { gate, action, arg1, arg2, _, _ in
-            switch action {
-            case SQLITE_SELECT, SQLITE_READ, SQLITE_RECURSIVE:
-                return SQLITE_OK
-            case SQLITE_TRANSACTION:
-                guard let gate else { return SQLITE_DENY }
-                return Unmanaged<TransactionGate>.fromOpaque(gate).takeUnretainedValue().open ? SQLITE_OK : SQLITE_DENY
-            case SQLITE_UPDATE:
-                // Connecting an eponymous virtual table (json_each, pragma_table_info) reports an
-                // internal update of sqlite_master; a user's UPDATE of it needs writable_schema,
-                // a PRAGMA this connection refuses, and the connection is read-only anyway.
-                guard let table = arg1 else { return SQLITE_DENY }
-                return strcmp(table, "sqlite_master") == 0 ? SQLITE_OK : SQLITE_DENY
-            case SQLITE_PRAGMA:
-                // Only pragmas that report and cannot change anything, whatever their argument.
-                guard let name = arg1 else { return SQLITE_DENY }
-                return readOnlyPragmas.contains(String(cString: name).lowercased()) ? SQLITE_OK : SQLITE_DENY
-            case SQLITE_FUNCTION:
-                // For SQLITE_FUNCTION the third argument is the function's name.
-                // load_extension runs native code; fts3_tokenizer reads and writes raw pointers.
-                guard let name = arg2 else { return SQLITE_DENY }
-                return strcasecmp(name, "load_extension") == 0 || strcasecmp(name, "fts3_tokenizer") == 0 ? SQLITE_DENY : SQLITE_OK
-            default:
-                return SQLITE_DENY
-            }
-        }, Unmanaged.passUnretained(gate).toOpaque())
-        sqlite3_progress_handler(h, 1000, { context in
-            guard let context else { return 0 }
-            let state = Unmanaged<QueryControl>.fromOpaque(context).takeUnretainedValue()
-            state.heartbeat?()
-            return state.stopped || state.cancelled?() == true ? 1 : 0
-        }, Unmanaged.passUnretained(state).toOpaque())
+        sqlite3_set_authorizer(
+            h,
+            { gate, action, arg1, arg2, _, _ in
+                switch action {
+                case SQLITE_SELECT, SQLITE_READ, SQLITE_RECURSIVE:
+                    return SQLITE_OK
+                case SQLITE_TRANSACTION:
+                    guard let gate else { return SQLITE_DENY }
+                    return Unmanaged<TransactionGate>.fromOpaque(gate).takeUnretainedValue().open ? SQLITE_OK : SQLITE_DENY
+                case SQLITE_UPDATE:
+                    // Connecting an eponymous virtual table (json_each, pragma_table_info) reports an
+                    // internal update of sqlite_master; a user's UPDATE of it needs writable_schema,
+                    // a PRAGMA this connection refuses, and the connection is read-only anyway.
+                    guard let table = arg1 else { return SQLITE_DENY }
+                    return strcmp(table, "sqlite_master") == 0 ? SQLITE_OK : SQLITE_DENY
+                case SQLITE_PRAGMA:
+                    // Only pragmas that report and cannot change anything, whatever their argument.
+                    guard let name = arg1 else { return SQLITE_DENY }
+                    return readOnlyPragmas.contains(String(cString: name).lowercased()) ? SQLITE_OK : SQLITE_DENY
+                case SQLITE_FUNCTION:
+                    // For SQLITE_FUNCTION the third argument is the function's name.
+                    // load_extension runs native code; fts3_tokenizer reads and writes raw pointers.
+                    guard let name = arg2 else { return SQLITE_DENY }
+                    return strcasecmp(name, "load_extension") == 0 || strcasecmp(name, "fts3_tokenizer") == 0 ? SQLITE_DENY : SQLITE_OK
+                default:
+                    return SQLITE_DENY
+                }
+            }, Unmanaged.passUnretained(gate).toOpaque())
+        sqlite3_progress_handler(
+            h, 1000,
+            { context in
+                guard let context else { return 0 }
+                let state = Unmanaged<QueryControl>.fromOpaque(context).takeUnretainedValue()
+                state.heartbeat?()
+                return state.stopped || state.cancelled?() == true ? 1 : 0
+            }, Unmanaged.passUnretained(state).toOpaque())
     }
 
     deinit { sqlite3_close_v2(handle) }
@@ -119,13 +123,14 @@ public final class ReadOnlyConnection {
                 let rc = sqlite3_prepare_v2(handle, start, -1, &stmt, &next)
                 tail = next
                 guard rc == SQLITE_OK else { throw error(rc) }
-                guard let stmt else { continue }   // whitespace or a comment
+                guard let stmt else { continue }  // whitespace or a comment
                 defer { sqlite3_finalize(stmt) }
                 ranAny = true
                 let n = sqlite3_column_count(stmt)
                 let columns = (0..<n).map { i in
-                    QueryColumn(name: String(cString: sqlite3_column_name(stmt, i)),
-                                declaredType: sqlite3_column_decltype(stmt, i).map { String(cString: $0) })
+                    QueryColumn(
+                        name: String(cString: sqlite3_column_name(stmt, i)),
+                        declaredType: sqlite3_column_decltype(stmt, i).map { String(cString: $0) })
                 }
                 var values = [QueryValue](repeating: .null, count: Int(n))
                 let raw = sink as? any RawQuerySink
@@ -204,7 +209,7 @@ private final class TransactionGate {
 
 private let readOnlyPragmas: Set<String> = [
     "table_info", "table_xinfo", "table_list", "index_list", "index_info", "index_xinfo", "foreign_key_list",
-    "integrity_check", "quick_check", "compile_options", "function_list", "collation_list", "page_count", "freelist_count",
+    "integrity_check", "quick_check", "compile_options", "function_list", "collation_list", "page_count", "freelist_count"
 ]
 
 extension ReadOnlyConnection {

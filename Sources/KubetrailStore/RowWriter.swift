@@ -102,8 +102,9 @@ public final class RowWriter: StoreTransaction {
         }
         if let stored { return try recordConflict(prepared.values, storedAt: stored) ? .conflict : .duplicate }
         try execute(try statement(AuditStorage.table, 0, AuditLayout.insertSQL()), prepared.values, key: key, interned: AuditLayout.internedType)
-        try chain.append(rowHash: rowHash, rowid: sqlite3_last_insert_rowid(db.sqliteConnection),
-                         id: prepared.id, timestamp: prepared.timestamp, cluster: prepared.cluster)
+        try chain.append(
+            rowHash: rowHash, rowid: sqlite3_last_insert_rowid(db.sqliteConnection),
+            id: prepared.id, timestamp: prepared.timestamp, cluster: prepared.cluster)
         return .inserted
     }
 
@@ -111,7 +112,8 @@ public final class RowWriter: StoreTransaction {
     public func recordBatch(id: String, node: String, records: Int) throws -> Bool {
         let known = try statement("kubetrail_ingest_batches", 0, "SELECT 1 FROM kubetrail_ingest_batches WHERE batch_id = ?")
         if try Row.fetchOne(known, arguments: [id]) != nil { return false }
-        let insert = try statement("kubetrail_ingest_batches", 1, "INSERT INTO kubetrail_ingest_batches (batch_id, node, committed_at, records) VALUES (?, ?, ?, ?)")
+        let insert = try statement(
+            "kubetrail_ingest_batches", 1, "INSERT INTO kubetrail_ingest_batches (batch_id, node, committed_at, records) VALUES (?, ?, ?, ?)")
         try insert.execute(arguments: [id, node, Timestamp.now.iso8601, records])
         return true
     }
@@ -137,7 +139,9 @@ public final class RowWriter: StoreTransaction {
 
     /// Saves a stream's position in this transaction, with the rows read up to it.
     public func setCursor(_ name: String, _ value: String) throws {
-        let upsert = try statement("kubetrail_cursors", 1, """
+        let upsert = try statement(
+            "kubetrail_cursors", 1,
+            """
             INSERT INTO kubetrail_cursors (name, value, updated_at) VALUES (?, ?, ?)
             ON CONFLICT(name) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at
             """)
@@ -150,8 +154,9 @@ public final class RowWriter: StoreTransaction {
         if schema.name == AuditStorage.view {
             return try deleteAuditRows(rowids: Int64.fetchAll(db, sql: "SELECT rowid FROM \(t) WHERE \(c) < ? LIMIT ?", arguments: [cutoff.iso8601, limit]))
         }
-        try db.execute(sql: "DELETE FROM \(t) WHERE rowid IN (SELECT rowid FROM \(t) WHERE \(c) < ? LIMIT ?)",
-                       arguments: [cutoff.iso8601, limit])
+        try db.execute(
+            sql: "DELETE FROM \(t) WHERE rowid IN (SELECT rowid FROM \(t) WHERE \(c) < ? LIMIT ?)",
+            arguments: [cutoff.iso8601, limit])
         return db.changesCount
     }
 
@@ -194,7 +199,9 @@ public final class RowWriter: StoreTransaction {
                 case .text(let s): rc = sqlite3_bind_int64(h, index, try valueID(s, type))
                 case .int, .bool: throw StoreError.sql("column \(AuditLayout.columns[i].name) holds text, not \(value)")
                 }
-                guard rc == SQLITE_OK else { throw DatabaseError(resultCode: ResultCode(rawValue: rc), message: String(cString: sqlite3_errmsg(db.sqliteConnection))) }
+                guard rc == SQLITE_OK else {
+                    throw DatabaseError(resultCode: ResultCode(rawValue: rc), message: String(cString: sqlite3_errmsg(db.sqliteConnection)))
+                }
                 continue
             }
             switch value {
@@ -203,7 +210,9 @@ public final class RowWriter: StoreTransaction {
             case .bool(let b): rc = sqlite3_bind_int64(h, index, b ? 1 : 0)
             case .text(let s): rc = bindText(h, index, s)
             }
-            guard rc == SQLITE_OK else { throw DatabaseError(resultCode: ResultCode(rawValue: rc), message: String(cString: sqlite3_errmsg(db.sqliteConnection))) }
+            guard rc == SQLITE_OK else {
+                throw DatabaseError(resultCode: ResultCode(rawValue: rc), message: String(cString: sqlite3_errmsg(db.sqliteConnection)))
+            }
         }
         let rc = sqlite3_step(h)
         sqlite3_reset(h)
@@ -274,7 +283,11 @@ extension RowWriter {
         let list = rowids.map(String.init).joined(separator: ",")
         let refColumns = AuditLayout.columns.filter { AuditLayout.interned.contains($0.name) }
         var released: [ValueRef: Int] = [:]
-        let refs = try Row.fetchCursor(db, sql: "SELECT \(refColumns.map { quoteIdentifier(AuditLayout.physicalName($0.name)) }.joined(separator: ", ")) FROM \(AuditStorage.table) WHERE rowid IN (\(list))")
+        let refs = try Row.fetchCursor(
+            db,
+            sql:
+                "SELECT \(refColumns.map { quoteIdentifier(AuditLayout.physicalName($0.name)) }.joined(separator: ", ")) FROM \(AuditStorage.table) WHERE rowid IN (\(list))"
+        )
         while let r = try refs.next() {
             for (i, c) in refColumns.enumerated() {
                 if let id: Int64 = r[i] { released[ValueRef(table: ValueDictionary.table(for: c.type), id: id), default: 0] += 1 }
@@ -341,7 +354,8 @@ enum SQLCache {
     }
 
     static func updateAll(_ schema: TableSchema) -> String {
-        "DO UPDATE SET " + schema.columns.filter { $0.name != "tp_id" }
+        "DO UPDATE SET "
+            + schema.columns.filter { $0.name != "tp_id" }
             .map { "\(quoteIdentifier($0.name)) = excluded.\(quoteIdentifier($0.name))" }.joined(separator: ", ")
     }
 }

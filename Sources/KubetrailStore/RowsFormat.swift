@@ -12,9 +12,11 @@ public final class RowsFormatSink: QuerySink {
 
     public func begin(columns: [QueryColumn]) throws {
         self.columns = columns
-        out.write("{\"columns\":[" + columns.map {
-            "{\"name\":" + JSONText.string($0.name) + ",\"type\":" + ($0.declaredType.map(JSONText.string) ?? "null") + "}"
-        }.joined(separator: ",") + "]}\n")
+        out.write(
+            "{\"columns\":["
+                + columns.map {
+                    "{\"name\":" + JSONText.string($0.name) + ",\"type\":" + ($0.declaredType.map(JSONText.string) ?? "null") + "}"
+                }.joined(separator: ",") + "]}\n")
     }
 
     public func row(_ values: [QueryValue]) throws {

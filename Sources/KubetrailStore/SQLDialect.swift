@@ -17,12 +17,16 @@ public enum SQLDialect {
         var i = 0
         while i < tokens.count {
             if tokens[i].isWord("NOW"), let open = tokens.nextSignificant(after: i), tokens[open].text == "(",
-               let close = tokens.nextSignificant(after: open), tokens[close].text == ")" {
+                let close = tokens.nextSignificant(after: open), tokens[close].text == ")"
+            {
                 tokens.replaceSubrange(i...close, with: [SQLToken(.string, nowLiteral)])
             } else if tokens[i].isWord("CURRENT_TIMESTAMP") {
                 var end = i
                 if let open = tokens.nextSignificant(after: i), tokens[open].text == "(",
-                   let close = tokens.nextSignificant(after: open), tokens[close].text == ")" { end = close }
+                    let close = tokens.nextSignificant(after: open), tokens[close].text == ")"
+                {
+                    end = close
+                }
                 tokens.replaceSubrange(i...end, with: [SQLToken(.string, nowLiteral)])
             } else if tokens[i].kind == .string, let canonical = canonicalTimestampLiteral(tokens[i].text) {
                 tokens[i] = SQLToken(.string, canonical)
@@ -41,17 +45,20 @@ public enum SQLDialect {
                 throw .unsupported("INTERVAL must be added to or subtracted from a timestamp, as in `ts - INTERVAL '1 hour'`")
             }
             guard let operandEnd = tokens.previousSignificant(before: op),
-                  let operandStart = operandStart(tokens, endingAt: operandEnd) else {
+                let operandStart = operandStart(tokens, endingAt: operandEnd)
+            else {
                 throw .unsupported("INTERVAL must follow a timestamp expression, as in `ts - INTERVAL '1 hour'`")
             }
             if let before = tokens.previousSignificant(before: operandStart),
-               ["+", "-", "*", "/", "%", "||"].contains(tokens[before].text) {
+                ["+", "-", "*", "/", "%", "||"].contains(tokens[before].text)
+            {
                 throw .unsupported("put parentheses around the timestamp expression before `\(tokens[op].text) INTERVAL`")
             }
             let delta = tokens[op].text == "-" ? -micros : micros
             let replacement: SQLToken
             if operandStart == operandEnd, tokens[operandStart].kind == .string,
-               let t = TimestampLiteral.parse(tokens[operandStart].unquotedString) {
+                let t = TimestampLiteral.parse(tokens[operandStart].unquotedString)
+            {
                 let result = t.adding(microseconds: delta)
                 guard result.isWithinTextRange else { throw .invalidInterval("the result is outside the years 0000–9999") }
                 replacement = SQLToken(.string, "'" + result.iso8601 + "'")
@@ -69,7 +76,8 @@ public enum SQLDialect {
     static func canonicalTimestampLiteral(_ quoted: String) -> String? {
         let text = SQLToken(.string, quoted).unquotedString
         guard text.count >= 19, text.count <= 40, text.utf8.dropFirst(10).first.map({ $0 == 0x54 || $0 == 0x20 || $0 == 0x74 }) == true,
-              let t = TimestampLiteral.parse(text) else { return nil }
+            let t = TimestampLiteral.parse(text)
+        else { return nil }
         return "'" + t.iso8601 + "'"
     }
 
@@ -84,7 +92,8 @@ public enum SQLDialect {
         default: throw .invalidInterval("INTERVAL needs a quoted value such as '1 hour'")
         }
         if let u = tokens.nextSignificant(after: v), tokens[u].kind == .word, IntervalUnit.isUnit(tokens[u].text),
-           !text.contains(where: { $0.isLetter }) {
+            !text.contains(where: { $0.isLetter })
+        {
             text += " " + tokens[u].text
             end = u
         }
@@ -101,8 +110,9 @@ public enum SQLDialect {
             if tokens[end].kind == .word, SQLToken.keywords.contains(tokens[end].text.uppercased()) { return nil }
             var start = end
             while let dot = tokens.previousSignificant(before: start), tokens[dot].text == ".",
-                  let qualifier = tokens.previousSignificant(before: dot),
-                  tokens[qualifier].kind == .word || tokens[qualifier].kind == .quotedIdentifier {
+                let qualifier = tokens.previousSignificant(before: dot),
+                tokens[qualifier].kind == .word || tokens[qualifier].kind == .quotedIdentifier
+            {
                 start = qualifier
             }
             return start
@@ -119,7 +129,8 @@ public enum SQLDialect {
             }
             guard j >= 0 else { return nil }
             if let name = tokens.previousSignificant(before: j), tokens[name].kind == .word,
-               !SQLToken.keywords.contains(tokens[name].text.uppercased()) {
+                !SQLToken.keywords.contains(tokens[name].text.uppercased())
+            {
                 return name
             }
             return j
@@ -165,7 +176,8 @@ enum IntervalUnit {
         if trimmed.contains(":") {
             let parts = trimmed.split(separator: ":")
             guard parts.count == 2 || parts.count == 3, let h = Double(parts[0]), let m = Double(parts[1]),
-                  let s = parts.count == 3 ? Double(parts[2]) : 0 else { throw .invalidInterval("cannot read '\(text)'") }
+                let s = parts.count == 3 ? Double(parts[2]) : 0
+            else { throw .invalidInterval("cannot read '\(text)'") }
             return try checked((h * 3600 + m * 60 + s) * 1_000_000, text)
         }
         var total = 0.0

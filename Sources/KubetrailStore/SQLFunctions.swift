@@ -19,7 +19,7 @@ enum TruncationUnit: String {
             if self == .week || self == .weeks {
                 // ISO weeks start on Monday; 1970-01-01 was a Thursday.
                 let days = Timestamp(civil: c).microseconds / 86_400_000_000
-                let weekday = ((days % 7) + 7 + 3) % 7   // 0 = Monday
+                let weekday = ((days % 7) + 7 + 3) % 7  // 0 = Monday
                 return Timestamp(microseconds: (days - weekday) * 86_400_000_000)
             }
         case .month, .months: c.microsecond = 0; c.second = 0; c.minute = 0; c.hour = 0; c.day = 1
@@ -37,7 +37,10 @@ enum TimestampLiteral {
         if let t = Timestamp(rfc3339: text) { return t }
         if text.count == 10, let t = Timestamp(rfc3339: text + "T00:00:00Z") { return t }
         if text.count >= 19, !text.hasSuffix("Z"), !text.dropFirst(19).contains("+"), !text.dropFirst(19).contains("-"),
-           let t = Timestamp(rfc3339: text + "Z") { return t }
+            let t = Timestamp(rfc3339: text + "Z")
+        {
+            return t
+        }
         return nil
     }
 }
@@ -58,8 +61,10 @@ enum LikePattern {
         var description: String { "ILIKE operands too long (value length × pattern length over \(LikePattern.maxWork))" }
     }
 
-    static func matches(value: String, pattern: String, escape: Character?,
-                        shouldStop: () -> Bool = { false }) throws -> Bool {
+    static func matches(
+        value: String, pattern: String, escape: Character?,
+        shouldStop: () -> Bool = { false }
+    ) throws -> Bool {
         let compiled = WildcardPattern(pattern.lowercased().utf8, syntax: .like(escape: escape.map { Array(String($0).lowercased().utf8) }))
         var lowered = value.lowercased()
         return try lowered.withUTF8 { try compiled.matches($0, shouldStop: shouldStop) }

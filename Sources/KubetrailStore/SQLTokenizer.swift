@@ -19,7 +19,7 @@ struct SQLToken: Equatable {
     static let keywords: Set<String> = [
         "SELECT", "FROM", "WHERE", "AND", "OR", "NOT", "IN", "IS", "NULL", "LIKE", "MATCH", "GLOB", "BETWEEN",
         "CASE", "WHEN", "THEN", "ELSE", "END", "ON", "AS", "BY", "GROUP", "ORDER", "HAVING", "LIMIT", "OFFSET",
-        "JOIN", "UNION", "ALL", "DISTINCT", "EXISTS", "INTERVAL", "ESCAPE", "WITH", "VALUES", "SET",
+        "JOIN", "UNION", "ALL", "DISTINCT", "EXISTS", "INTERVAL", "ESCAPE", "WITH", "VALUES", "SET"
     ]
 }
 
@@ -62,8 +62,10 @@ enum SQLTokenizer {
                 }
                 out.append(SQLToken(c == "'" ? .string : .quotedIdentifier, text(start, i)))
             } else if ("0"..."9").contains(c) || (c == "." && i + 1 < s.count && ("0"..."9").contains(s[i + 1])) {
-                while i < s.count, ("0"..."9").contains(s[i]) || s[i] == "." || s[i] == "e" || s[i] == "E" || s[i] == "x" || s[i] == "X"
-                        || (("a"..."f").contains(s[i]) || ("A"..."F").contains(s[i])) { i += 1 }
+                while i < s.count,
+                    ("0"..."9").contains(s[i]) || s[i] == "." || s[i] == "e" || s[i] == "E" || s[i] == "x" || s[i] == "X"
+                        || (("a"..."f").contains(s[i]) || ("A"..."F").contains(s[i]))
+                { i += 1 }
                 out.append(SQLToken(.number, text(start, i)))
             } else if isWordStart(c) {
                 while i < s.count, isWordChar(s[i]) { i += 1 }

@@ -7,11 +7,15 @@ extension SQLiteStore {
     /// With `streams` above 1 and a table big enough, the rows are split by rowid range over
     /// that many connections, which share one snapshot (`SQLiteSharedSnapshot`), each stream's
     /// rows read and evaluated on a thread of its own.
-    public func scanAudit(_ columns: [AuditScanColumn], scope: AuditScanScope, selection: AuditScanSelection?, limits: QueryLimits,
-                          streams: Int, _ body: (_ stream: Int, AuditScanRow) throws -> Void) throws -> [QueryColumn] {
+    public func scanAudit(
+        _ columns: [AuditScanColumn], scope: AuditScanScope, selection: AuditScanSelection?, limits: QueryLimits,
+        streams: Int, _ body: (_ stream: Int, AuditScanRow) throws -> Void
+    ) throws -> [QueryColumn] {
         let plan = SQLiteAuditScanPlan(columns, layout: try pool.read { try AuditStorage.rows($0) })
         // NOCASE folds ASCII letters only, as the evaluator does.
-        let filters = scope.conditions(chainRow: "rowid", pointer: "row_rowid") + (selection.map { [$0.sql(folded: { "\($0) COLLATE NOCASE" }, literal: PostgresSchema.literal)] } ?? [])
+        let filters =
+            scope.conditions(chainRow: "rowid", pointer: "row_rowid")
+            + (selection.map { [$0.sql(folded: { "\($0) COLLATE NOCASE" }, literal: PostgresSchema.literal)] } ?? [])
         let first = try ReadOnlyConnection(path: path)
         try withoutActuallyEscaping(body) { body in
             guard streams > 1, let ranges = try rowidRanges(plan.table, streams: streams, first) else {
@@ -95,8 +99,10 @@ private struct SQLiteAuditScanPlan {
     }
 
     /// Reads the rows matching `filters` over `connection`, as stream `stream`.
-    func read(_ stream: Int, over connection: ReadOnlyConnection, filters: [String], limits: QueryLimits,
-              _ body: @escaping (_ stream: Int, AuditScanRow) throws -> Void) throws {
+    func read(
+        _ stream: Int, over connection: ReadOnlyConnection, filters: [String], limits: QueryLimits,
+        _ body: @escaping (_ stream: Int, AuditScanRow) throws -> Void
+    ) throws {
         let lookups = try dictionaries.map { try $0.map { try connection.valueLookup(table: $0) } }
         let deferred = later.isEmpty ? nil : try connection.rowLookup("SELECT " + later.joined(separator: ", ") + " FROM \(table) WHERE rowid = ?")
         let state = AuditScanState(lookups, position: position, deferred: deferred)

@@ -60,7 +60,11 @@ public final class SQLiteStore: Store {
         do {
             pool = try DatabasePool(path: path, configuration: config)
             if try pool.read({ db in try AuditStorageUpgrade.kind(db, AuditStorageUpgrade.legacy) }) != nil {
-                throw StoreError.open(path: path, message: "its audit rows are part way through the upgrade to this version's layout: wait for the process upgrading it, or, if none is, open it for writing once (the aggregator, or kubetrail import) to finish")
+                throw StoreError.open(
+                    path: path,
+                    message:
+                        "its audit rows are part way through the upgrade to this version's layout: wait for the process upgrading it, or, if none is, open it for writing once (the aggregator, or kubetrail import) to finish"
+                )
             }
         } catch let error as DatabaseError {
             throw StoreError.open(path: path, message: error.message ?? "\(error)")

@@ -39,8 +39,10 @@ public protocol Store: AnyObject, Sendable, CustomStringConvertible {
     /// With `streams` above 1 a backend may read the rows over that many connections at once:
     /// `body` is then called from as many threads, each call with its stream's number
     /// (`0..<streams`), never two calls at once for one stream.
-    func scanAudit(_ columns: [AuditScanColumn], scope: AuditScanScope, selection: AuditScanSelection?, limits: QueryLimits,
-                   streams: Int, _ body: (_ stream: Int, AuditScanRow) throws -> Void) throws -> [QueryColumn]
+    func scanAudit(
+        _ columns: [AuditScanColumn], scope: AuditScanScope, selection: AuditScanSelection?, limits: QueryLimits,
+        streams: Int, _ body: (_ stream: Int, AuditScanRow) throws -> Void
+    ) throws -> [QueryColumn]
 
     /// Row counts and time ranges of the four tables.
     func tableStats() throws -> [TableStats]

@@ -63,9 +63,14 @@ public enum StoreLocation: Equatable, Sendable, CustomStringConvertible {
     public func withPassword(fromFile file: String?) throws -> StoreLocation {
         guard let file else { return self }
         guard case .postgres(let url, _) = self else { throw Invalid(description: "--db-password-file applies to a postgres:// store only") }
-        guard let text = try? String(contentsOfFile: file, encoding: .utf8) else { throw Invalid(description: "cannot read the database password file \(file)") }
+        guard let text = try? String(contentsOfFile: file, encoding: .utf8) else {
+            throw Invalid(description: "cannot read the database password file \(file)")
+        }
         // By Character: a CRLF line end is one newline, not an LF with a CR left in the password.
-        let password = text.split(maxSplits: 1, omittingEmptySubsequences: false, whereSeparator: \.isNewline).first.map { String($0).trimmingCharacters(in: .whitespaces) } ?? ""
+        let password =
+            text.split(maxSplits: 1, omittingEmptySubsequences: false, whereSeparator: \.isNewline).first.map {
+                String($0).trimmingCharacters(in: .whitespaces)
+            } ?? ""
         guard !password.isEmpty else { throw Invalid(description: "the database password file \(file) is empty") }
         return .postgres(url: url, password: password)
     }
@@ -81,7 +86,9 @@ public enum StoreLocation: Equatable, Sendable, CustomStringConvertible {
         case (.postgres(let url, let password), .readOnly): return try PostgresStore(url: url, password: password, readOnly: true)
         case (.postgres(let url, let password), .servingQueries): return try PostgresStore(url: url, password: password, readOnly: true, waitForServer: true)
         case (.sqlite, .servingQueries):
-            throw Invalid(description: "a query database is for PostgreSQL (a role that may only read); on SQLite queries run on a read-only connection of the store itself")
+            throw Invalid(
+                description:
+                    "a query database is for PostgreSQL (a role that may only read); on SQLite queries run on a read-only connection of the store itself")
         case (.postgres(let url, let password), .readWrite): return try PostgresStore(url: url, password: password)
         }
     }

@@ -31,10 +31,14 @@ enum ValueDictionary {
     static func createSQL() -> [String] {
         types.flatMap { type -> [String] in
             let t = table(for: type)
-            return ["CREATE TABLE IF NOT EXISTS \(t) (id INTEGER PRIMARY KEY AUTOINCREMENT, hash INTEGER NOT NULL, value \(type.sqliteDeclaration) NOT NULL, refs INTEGER NOT NULL DEFAULT 0)",
-                    "CREATE INDEX IF NOT EXISTS \(t)_hash ON \(t) (hash)"]
-        } + ["CREATE TABLE IF NOT EXISTS \(generationTable) (generation INTEGER NOT NULL)",
-             "INSERT INTO \(generationTable) SELECT 0 WHERE NOT EXISTS (SELECT 1 FROM \(generationTable))"]
+            return [
+                "CREATE TABLE IF NOT EXISTS \(t) (id INTEGER PRIMARY KEY AUTOINCREMENT, hash INTEGER NOT NULL, value \(type.sqliteDeclaration) NOT NULL, refs INTEGER NOT NULL DEFAULT 0)",
+                "CREATE INDEX IF NOT EXISTS \(t)_hash ON \(t) (hash)"
+            ]
+        } + [
+            "CREATE TABLE IF NOT EXISTS \(generationTable) (generation INTEGER NOT NULL)",
+            "INSERT INTO \(generationTable) SELECT 0 WHERE NOT EXISTS (SELECT 1 FROM \(generationTable))"
+        ]
     }
 
     /// The hash a value is looked up by: the first 64 bits of SHA-256 of its bytes (as `tp_key`).

@@ -57,7 +57,8 @@ final class ValueInterner {
         while slots[i].id >= 0 {
             let s = slots[i]
             if s.hash == h, s.count == value.count,
-               s.count == 0 || memcmp(bytes.baseAddress! + s.offset, value.baseAddress!, s.count) == 0 {
+                s.count == 0 || memcmp(bytes.baseAddress! + s.offset, value.baseAddress!, s.count) == 0
+            {
                 return s.id
             }
             i = (i + 1) & mask

@@ -10,10 +10,10 @@ struct WildcardPattern {
     struct Stopped: Error {}
 
     private enum Token: Equatable {
-        case many                 // % or *
-        case one                  // _ or ?: one UTF-8 character
+        case many  // % or *
+        case one  // _ or ?: one UTF-8 character
         case byte(UInt8)
-        case set(Int)             // index into `sets` (GLOB's [...])
+        case set(Int)  // index into `sets` (GLOB's [...])
     }
 
     private struct CharacterSet {
@@ -136,7 +136,7 @@ struct WildcardPattern {
             if i + 1 < p.count, p[i] == UInt8(ascii: "-"), p[i + 1] != UInt8(ascii: "]") {
                 let (hi, m) = p.withUnsafeBufferPointer { decode($0, at: i + 1) }
                 i += 1 + m
-                if lo <= hi { set.ranges.append(lo...hi) }   // a reversed range matches nothing
+                if lo <= hi { set.ranges.append(lo...hi) }  // a reversed range matches nothing
             } else {
                 set.ranges.append(lo...lo)
             }

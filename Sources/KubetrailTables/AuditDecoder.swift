@@ -1,7 +1,9 @@
 /// Expands one audit input document (event, EventList, AKS export or record) into rows.
 public enum AuditDecoder {
-    public static func decode(_ document: UnsafeRawBufferPointer, context: IngestContext,
-                              _ emit: (RowOutcome<AuditLogRow>) throws -> Void) rethrows {
+    public static func decode(
+        _ document: UnsafeRawBufferPointer, context: IngestContext,
+        _ emit: (RowOutcome<AuditLogRow>) throws -> Void
+    ) rethrows {
         let parsed: AuditEventParser.Parsed
         switch parse(document, context) {
         case .success(let p): parsed = p
@@ -25,8 +27,10 @@ public enum AuditDecoder {
         }
     }
 
-    public static func decode(_ document: [UInt8], context: IngestContext,
-                              _ emit: (RowOutcome<AuditLogRow>) throws -> Void) rethrows {
+    public static func decode(
+        _ document: [UInt8], context: IngestContext,
+        _ emit: (RowOutcome<AuditLogRow>) throws -> Void
+    ) rethrows {
         try document.withUnsafeBytes { try decode($0, context: context, emit) }
     }
 
@@ -34,8 +38,10 @@ public enum AuditDecoder {
         Result { () throws(AuditParseError) in try AuditEventParser.parse(bytes, context: context) }
     }
 
-    private static func decodeSingle(_ bytes: UnsafeRawBufferPointer, context: IngestContext, item: Int,
-                                     _ emit: (RowOutcome<AuditLogRow>) throws -> Void) rethrows {
+    private static func decodeSingle(
+        _ bytes: UnsafeRawBufferPointer, context: IngestContext, item: Int,
+        _ emit: (RowOutcome<AuditLogRow>) throws -> Void
+    ) rethrows {
         switch parse(bytes, context) {
         case .success(.event(let row)): try emit(.row(row))
         case .success: try emit(.rejected(Rejection(reason: "not an audit event", detail: "list item is not an audit Event", item: item)))
@@ -43,8 +49,10 @@ public enum AuditDecoder {
         }
     }
 
-    private static func decodeRecord(_ bytes: UnsafeRawBufferPointer, context: IngestContext, item: Int,
-                                     _ emit: (RowOutcome<AuditLogRow>) throws -> Void) rethrows {
+    private static func decodeRecord(
+        _ bytes: UnsafeRawBufferPointer, context: IngestContext, item: Int,
+        _ emit: (RowOutcome<AuditLogRow>) throws -> Void
+    ) rethrows {
         switch parse(bytes, context) {
         case .success(.aksRecord(let record)): try emitRecord(record, context: context, item: item, emit)
         case .success(.event(let row)): try emit(.row(row))
@@ -53,8 +61,10 @@ public enum AuditDecoder {
         }
     }
 
-    private static func emitRecord(_ record: AuditEventParser.AKSRecord, context: IngestContext, item: Int?,
-                                   _ emit: (RowOutcome<AuditLogRow>) throws -> Void) rethrows {
+    private static func emitRecord(
+        _ record: AuditEventParser.AKSRecord, context: IngestContext, item: Int?,
+        _ emit: (RowOutcome<AuditLogRow>) throws -> Void
+    ) rethrows {
         // Other diagnostic categories sent to the same hub carry klog text, not audit events.
         if let category = record.category, category != "kube-audit", category != "kube-audit-admin" {
             try emit(.skipped(reason: "AKS record of category \(category)"))
@@ -74,8 +84,10 @@ public enum AuditDecoder {
     }
 
     /// Calls `body` with each element's bytes of the JSON array at `range` (already validated).
-    static func forEachElement(_ range: Range<Int>, in document: UnsafeRawBufferPointer,
-                               _ body: (Int, UnsafeRawBufferPointer) throws -> Void) rethrows {
+    static func forEachElement(
+        _ range: Range<Int>, in document: UnsafeRawBufferPointer,
+        _ body: (Int, UnsafeRawBufferPointer) throws -> Void
+    ) rethrows {
         var s = JSONScanner(document, position: range.lowerBound)
         var index = 0
         // The parser validated this array already, so scanning it again cannot fail.

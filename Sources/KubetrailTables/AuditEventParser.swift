@@ -126,8 +126,7 @@ public enum AuditEventParser {
             switch key.hasEscapes ? s.string(key).utf8.count : key.range.count {
             case 4:
                 if s.token(key, equals: "kind") {
-                    if s.peek() == 0x22 || s.peek() == 0x6E { kind = try s.readString() }
-                    else { kindWasNotString = true; try s.skipValue() }
+                    if s.peek() == 0x22 || s.peek() == 0x6E { kind = try s.readString() } else { kindWasNotString = true; try s.skipValue() }
                     return
                 }
                 if s.token(key, equals: "verb") { verb = try s.readString(); return }
@@ -187,11 +186,17 @@ public enum AuditEventParser {
             try s.enterObject()
             var first = true
             while let key = try s.nextKey(&first) {
-                if s.token(key, equals: "username") { u.name = try s.readString() }
-                else if s.token(key, equals: "uid") { u.uid = try s.readString() }
-                else if s.token(key, equals: "groups") { u.groups = try s.readStringArray() }
-                else if s.token(key, equals: "extra") { u.extra = try s.readRawValue() }
-                else { try s.skipValue() }
+                if s.token(key, equals: "username") {
+                    u.name = try s.readString()
+                } else if s.token(key, equals: "uid") {
+                    u.uid = try s.readString()
+                } else if s.token(key, equals: "groups") {
+                    u.groups = try s.readStringArray()
+                } else if s.token(key, equals: "extra") {
+                    u.extra = try s.readRawValue()
+                } else {
+                    try s.skipValue()
+                }
             }
             return u
         }
@@ -201,8 +206,11 @@ public enum AuditEventParser {
             try s.enterObject()
             var first = true
             while let key = try s.nextKey(&first) {
-                if s.token(key, equals: "creationTimestamp") { creationTimestamp = try readTimestamp(&s, "metadata.creationTimestamp") }
-                else { try s.skipValue() }
+                if s.token(key, equals: "creationTimestamp") {
+                    creationTimestamp = try readTimestamp(&s, "metadata.creationTimestamp")
+                } else {
+                    try s.skipValue()
+                }
             }
         }
 
@@ -211,15 +219,25 @@ public enum AuditEventParser {
             try s.enterObject()
             var first = true
             while let key = try s.nextKey(&first) {
-                if s.token(key, equals: "resource") { objectRef.resource = try s.readString() }
-                else if s.token(key, equals: "namespace") { objectRef.namespace = try s.readString() }
-                else if s.token(key, equals: "name") { objectRef.name = try s.readString() }
-                else if s.token(key, equals: "apiVersion") { objectRef.apiVersion = try s.readString() }
-                else if s.token(key, equals: "apiGroup") { objectRef.apiGroup = try s.readString() }
-                else if s.token(key, equals: "subresource") { objectRef.subresource = try s.readString() }
-                else if s.token(key, equals: "uid") { objectRef.uid = try s.readString() }
-                else if s.token(key, equals: "resourceVersion") { objectRef.resourceVersion = try s.readString() }
-                else { try s.skipValue() }
+                if s.token(key, equals: "resource") {
+                    objectRef.resource = try s.readString()
+                } else if s.token(key, equals: "namespace") {
+                    objectRef.namespace = try s.readString()
+                } else if s.token(key, equals: "name") {
+                    objectRef.name = try s.readString()
+                } else if s.token(key, equals: "apiVersion") {
+                    objectRef.apiVersion = try s.readString()
+                } else if s.token(key, equals: "apiGroup") {
+                    objectRef.apiGroup = try s.readString()
+                } else if s.token(key, equals: "subresource") {
+                    objectRef.subresource = try s.readString()
+                } else if s.token(key, equals: "uid") {
+                    objectRef.uid = try s.readString()
+                } else if s.token(key, equals: "resourceVersion") {
+                    objectRef.resourceVersion = try s.readString()
+                } else {
+                    try s.skipValue()
+                }
             }
         }
 
@@ -228,11 +246,17 @@ public enum AuditEventParser {
             try s.enterObject()
             var first = true
             while let key = try s.nextKey(&first) {
-                if s.token(key, equals: "code") { responseCode = try s.readInt() }
-                else if s.token(key, equals: "status") { responseStatus = try s.readString() }
-                else if s.token(key, equals: "reason") { responseReason = try s.readString() }
-                else if s.token(key, equals: "message") { responseMessage = try s.readString() }
-                else { try s.skipValue() }
+                if s.token(key, equals: "code") {
+                    responseCode = try s.readInt()
+                } else if s.token(key, equals: "status") {
+                    responseStatus = try s.readString()
+                } else if s.token(key, equals: "reason") {
+                    responseReason = try s.readString()
+                } else if s.token(key, equals: "message") {
+                    responseMessage = try s.readString()
+                } else {
+                    try s.skipValue()
+                }
             }
         }
 
@@ -242,9 +266,13 @@ public enum AuditEventParser {
             try s.enterObject()
             var first = true
             while let key = try s.nextKey(&first) {
-                if s.token(key, equals: "authorization.k8s.io/decision") { decision = try s.readString() }
-                else if s.token(key, equals: "authorization.k8s.io/reason") { reason = try s.readString() }
-                else { try s.skipValue() }
+                if s.token(key, equals: "authorization.k8s.io/decision") {
+                    decision = try s.readString()
+                } else if s.token(key, equals: "authorization.k8s.io/reason") {
+                    reason = try s.readString()
+                } else {
+                    try s.skipValue()
+                }
             }
             var raw = UnsafeRawBufferPointer(rebasing: s.bytes[start..<s.position])
             while let c = raw.first, c == 0x20 || c == 0x0A || c == 0x0D || c == 0x09 { raw = UnsafeRawBufferPointer(rebasing: raw[1...]) }

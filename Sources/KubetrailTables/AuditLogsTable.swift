@@ -46,7 +46,9 @@ public struct AuditLogRow: TableRow, Equatable {
             Column("level", .text, "Audit level: Metadata, Request or RequestResponse."),
             Column("stage_timestamp", .timestamp, "When the request reached this stage (v1beta1: metadata.creationTimestamp).", notNull: true),
             Column("request_received_timestamp", .timestamp, "When the request reached the API server (v1beta1: timestamp)."),
-            Column("verb", .text, "API verb: get, list, watch, create, update, patch, delete, deletecollection; lower-cased HTTP method for non-resource requests."),
+            Column(
+                "verb", .text, "API verb: get, list, watch, create, update, patch, delete, deletecollection; lower-cased HTTP method for non-resource requests."
+            ),
             Column("request_uri", .text, "The request URI as sent by the client, query included."),
             Column("user_agent", .text, "Client user agent (untrusted)."),
             Column("user_name", .text, "Authenticated user name."),
@@ -73,7 +75,7 @@ public struct AuditLogRow: TableRow, Equatable {
             Column("annotations", .json, "All annotations set by authn, authz and admission."),
             Column("request_object", .json, "The request body as logged (Request level and above)."),
             Column("response_object", .json, "The response body as logged (RequestResponse level)."),
-            Column("cluster_name", .text, "Configured cluster name."),
+            Column("cluster_name", .text, "Configured cluster name.")
         ],
         timeColumn: "stage_timestamp",
         // Each index costs every insert a B-tree update (about 3 µs of a ~1.8 KB row here), so
@@ -91,7 +93,7 @@ public struct AuditLogRow: TableRow, Equatable {
             ["response_code", "stage_timestamp"],
             ["verb", "resource", "stage_timestamp", "user_name", "namespace", "name", "response_code"],
             ["user_name"],
-            ["namespace"],
+            ["namespace"]
         ],
         conflict: .keepExisting)
 

@@ -23,8 +23,10 @@ public struct IngestContext: Sendable {
     public var sourceLocation: String?
     public var ingestTimestamp: Timestamp
 
-    public init(clusterName: String? = nil, partition: String = "default", sourceType: SourceType,
-                sourceName: String? = nil, sourceLocation: String? = nil, ingestTimestamp: Timestamp = .now) {
+    public init(
+        clusterName: String? = nil, partition: String = "default", sourceType: SourceType,
+        sourceName: String? = nil, sourceLocation: String? = nil, ingestTimestamp: Timestamp = .now
+    ) {
         self.clusterName = clusterName
         self.partition = partition
         self.sourceType = sourceType
@@ -84,7 +86,7 @@ public struct CommonFields: Sendable, Equatable {
         Column("tp_usernames", .list, "Searchable user names (including impersonated users)."),
         Column("tp_tags", .list, "Searchable labels as k=v."),
         Column("tp_emails", .list, "E-mail addresses found in user names."),
-        Column("tp_domains", .list, "Domains of those e-mail addresses."),
+        Column("tp_domains", .list, "Domains of those e-mail addresses.")
     ]
 
     @inlinable

@@ -14,8 +14,10 @@ public struct ContainerLogAssembler {
         /// The input ended before the final piece arrived.
         public var incomplete: Bool
 
-        public init(timestamp: Timestamp?, stream: String?, message: String, offset: Int64, lineNumber: Int,
-                    truncated: Bool, incomplete: Bool) {
+        public init(
+            timestamp: Timestamp?, stream: String?, message: String, offset: Int64, lineNumber: Int,
+            truncated: Bool, incomplete: Bool
+        ) {
             self.timestamp = timestamp
             self.stream = stream
             self.message = message
@@ -52,8 +54,9 @@ public struct ContainerLogAssembler {
                 return nil
             }
             pending[key] = nil
-            return Record(timestamp: p.first.timestamp, stream: p.first.stream, message: p.message,
-                          offset: p.offset, lineNumber: p.lineNumber, truncated: p.truncated, incomplete: unterminated)
+            return Record(
+                timestamp: p.first.timestamp, stream: p.first.stream, message: p.message,
+                offset: p.offset, lineNumber: p.lineNumber, truncated: p.truncated, incomplete: unterminated)
         }
         var p = Pending(first: line, message: "", offset: offset, lineNumber: lineNumber, truncated: false)
         append(line.content, to: &p)
@@ -61,15 +64,17 @@ public struct ContainerLogAssembler {
             pending[key] = p
             return nil
         }
-        return Record(timestamp: line.timestamp, stream: line.stream, message: p.message,
-                      offset: offset, lineNumber: lineNumber, truncated: p.truncated, incomplete: unterminated)
+        return Record(
+            timestamp: line.timestamp, stream: line.stream, message: p.message,
+            offset: offset, lineNumber: lineNumber, truncated: p.truncated, incomplete: unterminated)
     }
 
     /// At end of input: what is still open is emitted rather than lost, marked incomplete.
     public mutating func finish() -> [Record] {
         let out = pending.values.sorted { $0.offset < $1.offset }.map {
-            Record(timestamp: $0.first.timestamp, stream: $0.first.stream, message: $0.message,
-                   offset: $0.offset, lineNumber: $0.lineNumber, truncated: $0.truncated, incomplete: true)
+            Record(
+                timestamp: $0.first.timestamp, stream: $0.first.stream, message: $0.message,
+                offset: $0.offset, lineNumber: $0.lineNumber, truncated: $0.truncated, incomplete: true)
         }
         pending = [:]
         return out

@@ -11,8 +11,10 @@ public struct ContainerLogPath: Equatable, Sendable {
     public var containerID: String?
     public var restartCount: Int64?
 
-    public init(namespace: String? = nil, podName: String? = nil, podUID: String? = nil,
-                containerName: String? = nil, containerID: String? = nil, restartCount: Int64? = nil) {
+    public init(
+        namespace: String? = nil, podName: String? = nil, podUID: String? = nil,
+        containerName: String? = nil, containerID: String? = nil, restartCount: Int64? = nil
+    ) {
         self.namespace = namespace
         self.podName = podName
         self.podUID = podUID

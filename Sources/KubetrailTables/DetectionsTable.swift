@@ -43,7 +43,7 @@ public struct DetectionRow: TableRow, Equatable {
             Column("name", .text, "The object's name."),
             Column("source_ips", .list, "The request's source addresses."),
             Column("detection_seq", .int, "The order findings were committed in.", notNull: true),
-            Column("detected_at", .timestamp, "When the aggregator found it.", notNull: true),
+            Column("detected_at", .timestamp, "When the aggregator found it.", notNull: true)
         ],
         timeColumn: "event_time",
         indexes: [["event_time"], ["detection_seq"], ["rule_id", "event_time"]],
@@ -55,11 +55,14 @@ public struct DetectionRow: TableRow, Equatable {
         SHA256Hex.digest(Array((ruleID + "\u{0}" + auditRowID).utf8), hexDigits: 32)
     }
 
-    public init(ruleID: String, ruleTitle: String, ruleAuthor: String?, severity: String, mitre: [String], auditRowID: String,
-                auditID: String?, stage: String?, eventTime: Timestamp, userName: String?, verb: String?, resource: String?,
-                namespace: String?, name: String?, sourceIPs: [String], cluster: String?, detectionSeq: Int64, detectedAt: Timestamp) {
-        common = CommonFields(id: Self.id(ruleID: ruleID, auditRowID: auditRowID), timestamp: eventTime, table: Self.tableName,
-                              context: IngestContext(clusterName: cluster, sourceType: .detection, sourceName: "kubetrail", ingestTimestamp: detectedAt))
+    public init(
+        ruleID: String, ruleTitle: String, ruleAuthor: String?, severity: String, mitre: [String], auditRowID: String,
+        auditID: String?, stage: String?, eventTime: Timestamp, userName: String?, verb: String?, resource: String?,
+        namespace: String?, name: String?, sourceIPs: [String], cluster: String?, detectionSeq: Int64, detectedAt: Timestamp
+    ) {
+        common = CommonFields(
+            id: Self.id(ruleID: ruleID, auditRowID: auditRowID), timestamp: eventTime, table: Self.tableName,
+            context: IngestContext(clusterName: cluster, sourceType: .detection, sourceName: "kubetrail", ingestTimestamp: detectedAt))
         common.usernames = userName.map { [$0] } ?? []
         common.ips = sourceIPs
         common.sourceIP = sourceIPs.first

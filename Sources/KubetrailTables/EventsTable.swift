@@ -51,13 +51,13 @@ public struct EventRow: TableRow, Equatable {
             Column("event_time", .timestamp, "eventTime (microseconds, new-style events)."),
             Column("count", .int, "How often it occurred (count, series.count; 1 for singletons)."),
             Column("resource_version", .text, "resourceVersion of the stored state."),
-            Column("cluster_name", .text, "Configured cluster name."),
+            Column("cluster_name", .text, "Configured cluster name.")
         ],
         timeColumn: "last_timestamp",
         indexes: [
             ["last_timestamp"],
             ["reason", "event_type", "last_timestamp"],
-            ["object_namespace", "object_name"],
+            ["object_namespace", "object_name"]
         ],
         conflict: .replaceIfNewer(column: "resource_version"))
 

@@ -83,7 +83,7 @@ public struct KubeObject: KubeFields, @unchecked Sendable {
         guard let value, !(value is NSNull) else { return nil }
         if let s = value as? String { return JSONText.string(s) }
         guard JSONSerialization.isValidJSONObject(value),
-              let data = try? JSONSerialization.data(withJSONObject: value, options: [.sortedKeys, .withoutEscapingSlashes])
+            let data = try? JSONSerialization.data(withJSONObject: value, options: [.sortedKeys, .withoutEscapingSlashes])
         else { return nil }
         return String(decoding: data, as: UTF8.self)
     }

@@ -2,7 +2,7 @@
 /// aggregator's continuous detection makes of the first.
 public enum KubernetesTables {
     public static let all: [TableSchema] = [
-        AuditLogRow.schema, PodLogRow.schema, EventRow.schema, ResourceRow.schema, DetectionRow.schema,
+        AuditLogRow.schema, PodLogRow.schema, EventRow.schema, ResourceRow.schema, DetectionRow.schema
     ]
 
     public static func schema(named name: String) -> TableSchema? {

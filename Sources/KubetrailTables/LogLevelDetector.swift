@@ -94,7 +94,8 @@ public enum LogLevelDetector {
     /// klog / glog: `E0102 15:04:05.123456 ...`.
     private static func klog(_ b: UnsafeBufferPointer<UInt8>, _ i: Int) -> LogLevel? {
         guard b.count - i >= 9, b[i + 5] == .space, b[i + 8] == .colon,
-              !(i + 1...i + 7).contains(where: { $0 != i + 5 && !b[$0].isDigit }) else { return nil }
+            !(i + 1...i + 7).contains(where: { $0 != i + 5 && !b[$0].isDigit })
+        else { return nil }
         switch b[i] {
         case UInt8(ascii: "I"), UInt8(ascii: "W"), UInt8(ascii: "E"), UInt8(ascii: "F"): return letterCode(b, i, i + 1)
         default: return nil
@@ -228,7 +229,8 @@ public enum LogLevelDetector {
     private static func jsonField(_ b: UnsafeBufferPointer<UInt8>, _ s: Int, _ e: Int) -> JSONField {
         if e - s == 1 { return b[s] == UInt8(ascii: "s") ? .mongo : .other }
         if equalsFolded(b, s, e, "level") { return .level }
-        let named = equalsFolded(b, s, e, "lvl") || equalsFolded(b, s, e, "severity")
+        let named =
+            equalsFolded(b, s, e, "lvl") || equalsFolded(b, s, e, "severity")
             || equalsFolded(b, s, e, "log.level") || equalsFolded(b, s, e, "loglevel")
             || equalsFolded(b, s, e, "log_level") || equalsFolded(b, s, e, "levelname") || equalsFolded(b, s, e, "@l")
         return named ? .named : .other
@@ -258,8 +260,9 @@ public enum LogLevelDetector {
             var k = i
             while k > 0, i - k < 10, !b[k - 1].isBlank { k -= 1 }
             guard k == 0 || b[k - 1].isBlank,
-                  equalsFolded(b, k, i, "level") || equalsFolded(b, k, i, "lvl")
-                    || equalsFolded(b, k, i, "severity") || equalsFolded(b, k, i, "log.level") else { continue }
+                equalsFolded(b, k, i, "level") || equalsFolded(b, k, i, "lvl")
+                    || equalsFolded(b, k, i, "severity") || equalsFolded(b, k, i, "log.level")
+            else { continue }
             let s = i + 1 < b.count && b[i + 1] == .quote ? i + 2 : i + 1
             var e = s
             while e < b.count, b[e].isLetter { e += 1 }

@@ -37,13 +37,13 @@ public struct PodLogRow: TableRow, Equatable {
             Column("labels", .json, "Pod labels, when known."),
             Column("cluster_name", .text, "Configured cluster name."),
             Column("log_truncated", .bool, "True when the joined line exceeded the size cap and was cut."),
-            Column("log_partial", .bool, "True when the input ended before the line did; replaced once the whole line is read."),
+            Column("log_partial", .bool, "True when the input ended before the line did; replaced once the whole line is read.")
         ],
         timeColumn: "timestamp",
         indexes: [
             ["timestamp"],
             ["log_level", "timestamp"],
-            ["namespace", "pod_name", "timestamp"],
+            ["namespace", "pod_name", "timestamp"]
         ],
         // A line stored while its file was still being written is completed, never duplicated.
         conflict: .replaceWhileStored(column: "log_partial"))
@@ -93,11 +93,12 @@ public struct PodLogNormalizer: Sendable {
         let id = RowID.hash([nodeName ?? "", fileIdentity, String(record.offset)])
         var common = CommonFields(id: id, timestamp: when, table: PodLogRow.tableName, context: context)
         if let uid = path.podUID { common.akas = [uid] }
-        return PodLogRow(common: common, timestamp: when, namespace: path.namespace, podName: path.podName,
-                         podUID: path.podUID, containerName: path.containerName, containerID: path.containerID,
-                         restartCount: path.restartCount, stream: record.stream, logMessage: record.message,
-                         logLevel: LogLevelDetector.detect(record.message), nodeName: nodeName, labels: labels,
-                         clusterName: context.clusterName, truncated: record.truncated, partial: record.incomplete)
+        return PodLogRow(
+            common: common, timestamp: when, namespace: path.namespace, podName: path.podName,
+            podUID: path.podUID, containerName: path.containerName, containerID: path.containerID,
+            restartCount: path.restartCount, stream: record.stream, logMessage: record.message,
+            logLevel: LogLevelDetector.detect(record.message), nodeName: nodeName, labels: labels,
+            clusterName: context.clusterName, truncated: record.truncated, partial: record.incomplete)
     }
 }
 
@@ -122,15 +123,19 @@ public struct APIPodLogNormalizer: Sendable {
         }
     }
 
-    public static func row(timestamp: Timestamp, ordinal: Int, message: String, pod: Pod, container: String,
-                           containerID: String?, restartCount: Int64?, context: IngestContext) -> PodLogRow {
-        var common = CommonFields(id: RowID.hash([pod.uid, container, containerID ?? "", String(timestamp.microseconds), String(ordinal)]),
-                                  timestamp: timestamp, table: PodLogRow.tableName, context: context)
+    public static func row(
+        timestamp: Timestamp, ordinal: Int, message: String, pod: Pod, container: String,
+        containerID: String?, restartCount: Int64?, context: IngestContext
+    ) -> PodLogRow {
+        var common = CommonFields(
+            id: RowID.hash([pod.uid, container, containerID ?? "", String(timestamp.microseconds), String(ordinal)]),
+            timestamp: timestamp, table: PodLogRow.tableName, context: context)
         common.akas = [pod.uid]
-        return PodLogRow(common: common, timestamp: timestamp, namespace: pod.namespace, podName: pod.name,
-                         podUID: pod.uid, containerName: container, containerID: containerID,
-                         restartCount: restartCount, stream: nil, logMessage: message,
-                         logLevel: LogLevelDetector.detect(message), nodeName: pod.nodeName, labels: pod.labels,
-                         clusterName: context.clusterName, truncated: false, partial: false)
+        return PodLogRow(
+            common: common, timestamp: timestamp, namespace: pod.namespace, podName: pod.name,
+            podUID: pod.uid, containerName: container, containerID: containerID,
+            restartCount: restartCount, stream: nil, logMessage: message,
+            logLevel: LogLevelDetector.detect(message), nodeName: pod.nodeName, labels: pod.labels,
+            clusterName: context.clusterName, truncated: false, partial: false)
     }
 }

@@ -59,12 +59,12 @@ public struct ResourceRow: TableRow, Equatable {
             Column("replicas_available", .int, "Workloads: available replicas."),
             Column("service_type", .text, "Services: spec.type."),
             Column("cluster_ip", .text, "Services: spec.clusterIP."),
-            Column("cluster_name", .text, "Configured cluster name."),
+            Column("cluster_name", .text, "Configured cluster name.")
         ],
         timeColumn: "observed_at",
         indexes: [
             ["resource_type", "namespace"],
-            ["namespace", "name"],
+            ["namespace", "name"]
         ],
         conflict: .replaceIfNewer(column: "resource_version"))
 

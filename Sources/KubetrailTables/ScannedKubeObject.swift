@@ -83,10 +83,11 @@ public final class ScannedKubeObject: KubeFields {
         var range = root
         for key in path {
             guard bytes[range.lowerBound] == 0x7B,
-                  let member = members(of: range).last(where: { keyEquals($0.key, key) }) else { return nil }
+                let member = members(of: range).last(where: { keyEquals($0.key, key) })
+            else { return nil }
             range = member.value
         }
-        if bytes[range.lowerBound] == 0x6E { return nil }   // null
+        if bytes[range.lowerBound] == 0x6E { return nil }  // null
         return range
     }
 
@@ -112,13 +113,15 @@ public final class ScannedKubeObject: KubeFields {
     private func integer(_ r: Range<Int>) -> Int64? {
         if let n = scan(r, { (s: inout JSONScanner) throws(JSONError) in try s.readInt() }) { return n }
         guard bytes[r.lowerBound] == 0x2D || (0x30...0x39).contains(bytes[r.lowerBound]),
-              let d = Double(String(decoding: bytes[r], as: UTF8.self)), d.isFinite, abs(d) < 9e18 else { return nil }
+            let d = Double(String(decoding: bytes[r], as: UTF8.self)), d.isFinite, abs(d) < 9e18
+        else { return nil }
         return Int64(d)
     }
 
     public func timestamp(_ path: String...) throws(Rejection) -> Timestamp? {
         guard let r = locate(path), bytes[r.lowerBound] == 0x22,
-              let text = scan(r, { (s: inout JSONScanner) throws(JSONError) in try s.readString() }), !text.isEmpty else { return nil }
+            let text = scan(r, { (s: inout JSONScanner) throws(JSONError) in try s.readString() }), !text.isEmpty
+        else { return nil }
         guard let t = Timestamp(rfc3339: text) else {
             throw Rejection(reason: "invalid timestamp", detail: "invalid \(path.joined(separator: ".")) '\(text.prefix(40))'")
         }
@@ -155,7 +158,8 @@ public final class ScannedKubeObject: KubeFields {
         guard let r = locate(path), bytes[r.lowerBound] == 0x7B else { return [] }
         return members(of: r).compactMap { m in
             guard bytes[m.value.lowerBound] == 0x22,
-                  let v = scan(m.value, { (s: inout JSONScanner) throws(JSONError) in try s.readString() }) else { return nil }
+                let v = scan(m.value, { (s: inout JSONScanner) throws(JSONError) in try s.readString() })
+            else { return nil }
             return (keyString(m.key), v)
         }
     }
@@ -173,8 +177,9 @@ public final class ScannedKubeObject: KubeFields {
         var total: Int64 = 0
         for element in elements {
             guard bytes[element.lowerBound] == 0x7B,
-                  let m = members(of: element).last(where: { keyEquals($0.key, key) }),
-                  let n = integer(m.value) else { continue }
+                let m = members(of: element).last(where: { keyEquals($0.key, key) }),
+                let n = integer(m.value)
+            else { continue }
             total &+= max(0, n)
         }
         return total

@@ -38,8 +38,10 @@ public struct TableSchema: Sendable {
     public var indexes: [[String]]
     public var conflict: ConflictPolicy
 
-    public init(name: String, description: String, columns: [Column], timeColumn: String,
-                indexes: [[String]], conflict: ConflictPolicy) {
+    public init(
+        name: String, description: String, columns: [Column], timeColumn: String,
+        indexes: [[String]], conflict: ConflictPolicy
+    ) {
         self.name = name
         self.description = description
         self.columns = columns

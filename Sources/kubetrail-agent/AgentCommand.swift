@@ -11,10 +11,10 @@ struct AgentCommand: ParsableCommand {
         commandName: "kubetrail-agent",
         abstract: "Tail Kubernetes audit and container logs on this node and ship them to the kubetrail aggregator.",
         discussion: """
-        Flags win over KUBETRAIL_* environment variables, which win over the agent { … } block of \
-        --config. Checkpoints move only when the aggregator has committed a batch; SIGTERM flushes \
-        and saves them within --shutdown-timeout.
-        """,
+            Flags win over KUBETRAIL_* environment variables, which win over the agent { … } block of \
+            --config. Checkpoints move only when the aggregator has committed a batch; SIGTERM flushes \
+            and saves them within --shutdown-timeout.
+            """,
         subcommands: [Run.self, ReplayQuarantine.self],
         defaultSubcommand: Run.self)
 }
@@ -50,7 +50,11 @@ struct Run: ParsableCommand {
 
     @OptionGroup var connection: ConnectionOptions
 
-    @Option(name: .customLong("audit-path"), help: "Audit log glob (repeatable). Default: /var/log/audit/kube/*.log, /var/log/kube-audit/*.log, /var/log/kubernetes/audit/*.log. Env: KUBETRAIL_AUDIT_PATHS (comma list).")
+    @Option(
+        name: .customLong("audit-path"),
+        help:
+            "Audit log glob (repeatable). Default: /var/log/audit/kube/*.log, /var/log/kube-audit/*.log, /var/log/kubernetes/audit/*.log. Env: KUBETRAIL_AUDIT_PATHS (comma list)."
+    )
     var auditPaths: [String] = []
 
     @Flag(help: "Tail no audit logs (container logs only).")
@@ -127,7 +131,9 @@ struct Run: ParsableCommand {
         var config = AgentConfiguration()
         do {
             try connection.resolve(into: &config, env)
-            if !auditPaths.isEmpty { config.auditPaths = auditPaths } else if let list = env["KUBETRAIL_AUDIT_PATHS"] {
+            if !auditPaths.isEmpty {
+                config.auditPaths = auditPaths
+            } else if let list = env["KUBETRAIL_AUDIT_PATHS"] {
                 config.auditPaths = list.split(separator: ",").map(String.init)
             }
             if noAudit { config.auditPaths = [] }

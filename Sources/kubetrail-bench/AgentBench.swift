@@ -53,11 +53,15 @@ struct AgentBench: ParsableCommand {
         process.terminate()
         process.waitUntilExit()
         let mib = Double(total.bytes) / 1048576
-        print(String(format: "AGENT     %.0f MiB in %d lines over %d files: %.1f MiB/s, %.0f lines/s end to end (%.2f s)",
-                     mib, total.lines, files + 1, mib / elapsed, Double(total.lines) / elapsed, elapsed))
-        print(String(format: "          agent CPU %.1f s = %.1f CPU s per GiB, peak RSS %.1f MiB; %d batches, %.1f MiB on the wire (%.1f×)",
-                     cpu, cpu / (mib / 1024), rss, sink.batches, Double(sink.compressedBytes) / 1048576,
-                     Double(sink.recordBytes) / Double(max(1, sink.compressedBytes))))
+        print(
+            String(
+                format: "AGENT     %.0f MiB in %d lines over %d files: %.1f MiB/s, %.0f lines/s end to end (%.2f s)",
+                mib, total.lines, files + 1, mib / elapsed, Double(total.lines) / elapsed, elapsed))
+        print(
+            String(
+                format: "          agent CPU %.1f s = %.1f CPU s per GiB, peak RSS %.1f MiB; %d batches, %.1f MiB on the wire (%.1f×)",
+                cpu, cpu / (mib / 1024), rss, sink.batches, Double(sink.compressedBytes) / 1048576,
+                Double(sink.recordBytes) / Double(max(1, sink.compressedBytes))))
         guard sink.recordBytes + UInt64(total.lines) == UInt64(total.bytes) else {
             throw ValidationError("sink got \(sink.recordBytes) record bytes + \(total.lines) newlines, files hold \(total.bytes)")
         }
@@ -77,8 +81,10 @@ struct AgentBench: ParsableCommand {
             }
         }
         let zlibMiBs = Double(zlibIn) / 1048576 / zlibSeconds
-        print(String(format: "BASELINE  zlib level %d alone, one core, same bytes: %.1f MiB/s (%.1f×); the agent end to end is %.0f%% of it",
-                     level, zlibMiBs, Double(zlibIn) / Double(max(1, zlibOut)), 100 * (mib / elapsed) / zlibMiBs))
+        print(
+            String(
+                format: "BASELINE  zlib level %d alone, one core, same bytes: %.1f MiB/s (%.1f×); the agent end to end is %.0f%% of it",
+                level, zlibMiBs, Double(zlibIn) / Double(max(1, zlibOut)), 100 * (mib / elapsed) / zlibMiBs))
         sink.stop()
 
         if idleFiles > 0 { try idle(binary: binary, dir: dir + "/idle") }
@@ -99,16 +105,20 @@ struct AgentBench: ParsableCommand {
         let window = 20.0
         Thread.sleep(forTimeInterval: window)
         let used = processCPUSeconds(process.processIdentifier) - before
-        print(String(format: "IDLE      %d idle files: agent CPU %.2f s in %.0f s (%.2f%% of one core), RSS %.1f MiB",
-                     idleFiles + 1, used, window, 100 * used / window, Double(peakRSSKiB(process.processIdentifier)) / 1024))
+        print(
+            String(
+                format: "IDLE      %d idle files: agent CPU %.2f s in %.0f s (%.2f%% of one core), RSS %.1f MiB",
+                idleFiles + 1, used, window, 100 * used / window, Double(peakRSSKiB(process.processIdentifier)) / 1024))
     }
 
     static func startAgent(_ binary: String, tree: NodeTree, port: Int, state: String, level: Int) throws -> Process {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: binary)
-        process.arguments = ["--aggregator", "http://127.0.0.1:\(port)", "--state-dir", state, "--audit-path", tree.auditDir + "/*.log",
-                             "--containers-dir", tree.containersDir, "--pods-dir", tree.podsDir, "--node-name", "bench-node", "--metrics-listen", "off",
-                             "--compression-level", String(level)]
+        process.arguments = [
+            "--aggregator", "http://127.0.0.1:\(port)", "--state-dir", state, "--audit-path", tree.auditDir + "/*.log",
+            "--containers-dir", tree.containersDir, "--pods-dir", tree.podsDir, "--node-name", "bench-node", "--metrics-listen", "off",
+            "--compression-level", String(level)
+        ]
         process.standardError = FileHandle.nullDevice
         try process.run()
         return process
@@ -195,7 +205,8 @@ struct LogGenerator {
             clock += Int64(below(2000))
             let ts = Timestamp(microseconds: clock).description
             let stream = below(10) == 0 ? "stderr" : "stdout"
-            let line = "\(ts) \(stream) F {\"level\":\"\(levels[below(levels.count)])\",\"ts\":\"\(ts)\",\"msg\":\"request served\",\"method\":\"\(below(4) == 0 ? "POST" : "GET")\",\"path\":\"\(paths[below(paths.count)])\",\"status\":\(below(20) == 0 ? 500 : 200),\"duration_ms\":\(below(900)),\"trace_id\":\"\(String(random.next(), radix: 16))\(String(random.next(), radix: 16))\",\"bytes\":\(below(100_000))}\n"
+            let line =
+                "\(ts) \(stream) F {\"level\":\"\(levels[below(levels.count)])\",\"ts\":\"\(ts)\",\"msg\":\"request served\",\"method\":\"\(below(4) == 0 ? "POST" : "GET")\",\"path\":\"\(paths[below(paths.count)])\",\"status\":\(below(20) == 0 ? 500 : 200),\"duration_ms\":\(below(900)),\"trace_id\":\"\(String(random.next(), radix: 16))\(String(random.next(), radix: 16))\",\"bytes\":\(below(100_000))}\n"
             out.append(contentsOf: line.utf8)
             n += 1
         }
@@ -212,7 +223,8 @@ struct LogGenerator {
             let ts = Timestamp(microseconds: clock).description
             let id = "\(String(random.next(), radix: 16))-\(String(random.next() & 0xffff, radix: 16))"
             let resource = resources[below(resources.count)]
-            let line = "{\"kind\":\"Event\",\"apiVersion\":\"audit.k8s.io/v1\",\"level\":\"Metadata\",\"auditID\":\"\(id)\",\"stage\":\"ResponseComplete\",\"requestURI\":\"/api/v1/namespaces/ns\(below(7))/\(resource)/obj-\(below(5000))\",\"verb\":\"\(verbs[below(verbs.count)])\",\"user\":{\"username\":\"system:serviceaccount:ns\(below(7)):sa-\(below(40))\",\"groups\":[\"system:serviceaccounts\",\"system:authenticated\"]},\"sourceIPs\":[\"10.0.\(below(255)).\(below(255))\"],\"userAgent\":\"kube-controller-manager/v1.32.0 (linux/amd64)\",\"objectRef\":{\"resource\":\"\(resource)\",\"namespace\":\"ns\(below(7))\",\"name\":\"obj-\(below(5000))\",\"apiVersion\":\"v1\"},\"responseStatus\":{\"metadata\":{},\"code\":200},\"requestReceivedTimestamp\":\"\(ts)\",\"stageTimestamp\":\"\(ts)\",\"annotations\":{\"authorization.k8s.io/decision\":\"allow\",\"authorization.k8s.io/reason\":\"RBAC: allowed by ClusterRoleBinding\"}}\n"
+            let line =
+                "{\"kind\":\"Event\",\"apiVersion\":\"audit.k8s.io/v1\",\"level\":\"Metadata\",\"auditID\":\"\(id)\",\"stage\":\"ResponseComplete\",\"requestURI\":\"/api/v1/namespaces/ns\(below(7))/\(resource)/obj-\(below(5000))\",\"verb\":\"\(verbs[below(verbs.count)])\",\"user\":{\"username\":\"system:serviceaccount:ns\(below(7)):sa-\(below(40))\",\"groups\":[\"system:serviceaccounts\",\"system:authenticated\"]},\"sourceIPs\":[\"10.0.\(below(255)).\(below(255))\"],\"userAgent\":\"kube-controller-manager/v1.32.0 (linux/amd64)\",\"objectRef\":{\"resource\":\"\(resource)\",\"namespace\":\"ns\(below(7))\",\"name\":\"obj-\(below(5000))\",\"apiVersion\":\"v1\"},\"responseStatus\":{\"metadata\":{},\"code\":200},\"requestReceivedTimestamp\":\"\(ts)\",\"stageTimestamp\":\"\(ts)\",\"annotations\":{\"authorization.k8s.io/decision\":\"allow\",\"authorization.k8s.io/reason\":\"RBAC: allowed by ClusterRoleBinding\"}}\n"
             out.append(contentsOf: line.utf8)
             n += 1
         }
@@ -245,7 +257,9 @@ final class DecodingSink: @unchecked Sendable {
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
         address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        _ = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(listener, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        _ = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(listener, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
         listen(listener, 16)
         var length = socklen_t(MemoryLayout<sockaddr_in>.size)
         _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(listener, $0, &length) } }
@@ -284,7 +298,8 @@ final class DecodingSink: @unchecked Sendable {
                 if let r = buffer.firstRange(of: [13, 10, 13, 10]) { headerEnd = r.upperBound } else if !fill() { return }
             }
             let head = String(decoding: buffer[..<headerEnd!], as: UTF8.self).lowercased()
-            let length = head.split(separator: "\r\n").first { $0.hasPrefix("content-length:") }
+            let length =
+                head.split(separator: "\r\n").first { $0.hasPrefix("content-length:") }
                 .flatMap { Int($0.dropFirst("content-length:".count).trimmingCharacters(in: .whitespaces)) } ?? 0
             while buffer.count < headerEnd! + length { if !fill() { return } }
             let body = Array(buffer[headerEnd!..<(headerEnd! + length)])
@@ -296,7 +311,9 @@ final class DecodingSink: @unchecked Sendable {
             do {
                 let raw = try Inflater.inflate(body, format: .zlib)
                 var decoder = WireBatchDecoder()
-                try decoder.feed(raw) { r in records += 1; bytes += UInt64(r.bytes.count) }
+                try decoder.feed(raw) { r in
+                    records += 1; bytes += UInt64(r.bytes.count)
+                }
                 try decoder.finish()
                 batchID = decoder.batchID ?? ""
             } catch {

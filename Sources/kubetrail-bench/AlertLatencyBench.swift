@@ -16,7 +16,10 @@ struct AlertLatencyBench: ParsableCommand {
     @Option(help: "Rows per batch.") var batch = 1_000
     @Option(help: "Detection interval of the aggregator, in seconds (its default is 1).") var interval = 1.0
     @Option(help: "The webhook's min_severity.") var minSeverity = "low"
-    @Option(help: "The webhook's max_per_minute: high by default, so the figure is the pipeline's and not the rate limit's (the default of 600 a minute holds back the generated log's ~550 findings a second).")
+    @Option(
+        help:
+            "The webhook's max_per_minute: high by default, so the figure is the pipeline's and not the rate limit's (the default of 600 a minute holds back the generated log's ~550 findings a second)."
+    )
     var maxPerMinute = 1_000_000
     @Option(help: "The kubetrail binary (default: next to this one).") var kubetrail: String?
 
@@ -28,17 +31,17 @@ struct AlertLatencyBench: ParsableCommand {
         try (token + "\n").write(toFile: work + "/tokens", atomically: true, encoding: .utf8)
         let receiver = try WebhookReceiver()
         try """
-            aggregator {
-              detection {
-                interval = \(interval)
-              }
-              alert "webhook" "bench" {
-                url          = "http://127.0.0.1:\(receiver.port)/hook"
-                min_severity   = "\(minSeverity)"
-                max_per_minute = \(maxPerMinute)
-              }
-            }
-            """.write(toFile: work + "/aggregator.tpc", atomically: true, encoding: .utf8)
+        aggregator {
+          detection {
+            interval = \(interval)
+          }
+          alert "webhook" "bench" {
+            url          = "http://127.0.0.1:\(receiver.port)/hook"
+            min_severity   = "\(minSeverity)"
+            max_per_minute = \(maxPerMinute)
+          }
+        }
+        """.write(toFile: work + "/aggregator.tpc", atomically: true, encoding: .utf8)
 
         // Batches, and each row's audit id by batch.
         let count = rate * seconds / batch
@@ -63,8 +66,10 @@ struct AlertLatencyBench: ParsableCommand {
         let binary = kubetrail ?? URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("kubetrail").path
         let server = Process()
         server.executableURL = URL(fileURLWithPath: binary)
-        server.arguments = ["aggregator", "--listen", "127.0.0.1:0", "--db", work + "/agg.db", "--ingest-token-file", work + "/tokens",
-                            "--config", work + "/aggregator.tpc"]
+        server.arguments = [
+            "aggregator", "--listen", "127.0.0.1:0", "--db", work + "/agg.db", "--ingest-token-file", work + "/tokens",
+            "--config", work + "/aggregator.tpc"
+        ]
         let out = Pipe()
         server.standardOutput = out
         server.standardError = FileHandle.nullDevice
@@ -92,8 +97,10 @@ struct AlertLatencyBench: ParsableCommand {
             guard reply.status == 200 else { throw ValidationError("batch \(b) got \(reply.status): \(reply.text)") }
         }
         let sending = Date().timeIntervalSince(start)
-        say(String(format: "ingest    %d audit rows in %.1f s: %.0f rows/s (asked %d), batches of %d, detection interval %.1f s",
-                   count * batch, sending, Double(count * batch) / sending, rate, batch, interval))
+        say(
+            String(
+                format: "ingest    %d audit rows in %.1f s: %.0f rows/s (asked %d), batches of %d, detection interval %.1f s",
+                count * batch, sending, Double(count * batch) / sending, rate, batch, interval))
 
         // Every finding stored at the sink's severity or above must arrive: wait until the count stops growing and matches.
         let db = work + "/agg.db"
@@ -128,7 +135,10 @@ struct AlertLatencyBench: ParsableCommand {
         latencies.sort()
         func p(_ q: Double) -> Double { latencies.isEmpty ? 0 : latencies[min(latencies.count - 1, Int(Double(latencies.count) * q))] }
         say("findings  \(stored()) stored at \(minSeverity) or above, \(ids.count) received (\(repeats) repeated) in \(receiver.posts) webhook posts")
-        say(String(format: "latency   batch sent → its finding received: p50 %.2f s, p99 %.2f s, max %.2f s (goal p99 ≤ 5 s)", p(0.5), p(0.99), latencies.last ?? 0))
+        say(
+            String(
+                format: "latency   batch sent → its finding received: p50 %.2f s, p99 %.2f s, max %.2f s (goal p99 ≤ 5 s)", p(0.5), p(0.99), latencies.last ?? 0
+            ))
     }
 }
 
@@ -149,7 +159,9 @@ final class WebhookReceiver: @unchecked Sendable {
         address.sin_port = 0
         var one: Int32 = 1
         setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
-        let bound = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
         guard bound == 0, listen(fd, 16) == 0 else { throw ValidationError("the webhook receiver cannot listen") }
         var length = socklen_t(MemoryLayout<sockaddr_in>.size)
         _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) } }
@@ -185,7 +197,9 @@ final class WebhookReceiver: @unchecked Sendable {
                 }
             }
             let head = String(decoding: buffer[..<headerEnd!], as: UTF8.self).lowercased()
-            let length = head.split(separator: "\r\n").first { $0.hasPrefix("content-length:") }.flatMap { Int($0.dropFirst(15).trimmingCharacters(in: .whitespaces)) } ?? 0
+            let length =
+                head.split(separator: "\r\n").first { $0.hasPrefix("content-length:") }.flatMap { Int($0.dropFirst(15).trimmingCharacters(in: .whitespaces)) }
+                ?? 0
             while buffer.count < headerEnd! + length {
                 let n = read(c, &chunk, chunk.count)
                 guard n > 0 else { return }

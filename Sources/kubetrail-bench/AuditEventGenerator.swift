@@ -20,17 +20,20 @@ struct AuditEventGenerator {
     static let controllers = [
         "system:serviceaccount:kube-system:replicaset-controller", "system:serviceaccount:kube-system:deployment-controller",
         "system:kube-controller-manager", "system:kube-scheduler", "system:node:ip-10-0-1-17.ec2.internal",
-        "system:node:ip-10-0-2-9.ec2.internal", "system:serviceaccount:monitoring:prometheus", "system:apiserver",
+        "system:node:ip-10-0-2-9.ec2.internal", "system:serviceaccount:monitoring:prometheus", "system:apiserver"
     ]
     static let namespaces = ["default", "kube-system", "monitoring", "payments", "web", "ingress-nginx", "cert-manager", "argocd"]
     static let resources: [(resource: String, group: String, version: String)] = [
         ("pods", "", "v1"), ("configmaps", "", "v1"), ("services", "", "v1"), ("endpoints", "", "v1"),
         ("deployments", "apps", "v1"), ("replicasets", "apps", "v1"), ("leases", "coordination.k8s.io", "v1"),
         ("events", "", "v1"), ("nodes", "", "v1"), ("roles", "rbac.authorization.k8s.io", "v1"),
-        ("secrets", "", "v1"), ("serviceaccounts", "", "v1"),
+        ("secrets", "", "v1"), ("serviceaccounts", "", "v1")
     ]
-    static let agents = ["kubectl/v1.32.4 (linux/amd64) kubernetes/4cb5f07", "kube-controller-manager/v1.32.4 (linux/amd64) kubernetes/4cb5f07/system:serviceaccount:kube-system:replicaset-controller",
-                         "kubelet/v1.32.4 (linux/amd64) kubernetes/4cb5f07", "Prometheus/2.53.0", "argocd-application-controller/v0.0.0 (linux/amd64) kubernetes/$Format"]
+    static let agents = [
+        "kubectl/v1.32.4 (linux/amd64) kubernetes/4cb5f07",
+        "kube-controller-manager/v1.32.4 (linux/amd64) kubernetes/4cb5f07/system:serviceaccount:kube-system:replicaset-controller",
+        "kubelet/v1.32.4 (linux/amd64) kubernetes/4cb5f07", "Prometheus/2.53.0", "argocd-application-controller/v0.0.0 (linux/amd64) kubernetes/$Format"
+    ]
 
     mutating func pick<T>(_ items: [T]) -> T { items[Int(rng.next() % UInt64(items.count))] }
     mutating func chance(_ percent: UInt64) -> Bool { rng.next() % 100 < percent }
@@ -64,7 +67,9 @@ struct AuditEventGenerator {
         let r = rng.next() % 1000
         if r < 6 { code = 401 } else if r < 25 { code = 403 } else if r < 55 { code = 404 } else if r < 62 { code = 409 }
         let stage = verb == "watch" ? "ResponseStarted" : (chance(10) ? "RequestReceived" : "ResponseComplete")
-        let level = resource == "secrets" || resource == "configmaps" ? "Metadata" : (["create", "update", "patch"].contains(verb) && chance(60) ? "RequestResponse" : (chance(30) ? "Request" : "Metadata"))
+        let level =
+            resource == "secrets" || resource == "configmaps"
+            ? "Metadata" : (["create", "update", "patch"].contains(verb) && chance(60) ? "RequestResponse" : (chance(30) ? "Request" : "Metadata"))
         let ip = human ? "203.0.113.\(rng.next() % 200 + 1)" : "10.0.\(rng.next() % 4).\(rng.next() % 250 + 1)"
         var uri = group.isEmpty ? "/api/\(version)" : "/apis/\(group)/\(version)"
         if namespaced { uri += "/namespaces/\(ns)" }
@@ -74,12 +79,19 @@ struct AuditEventGenerator {
         if verb == "watch" { uri += "?allowWatchBookmarks=true&resourceVersion=\(rng.next() % 9_000_000)&timeout=9m2s&timeoutSeconds=542&watch=true" }
         let received = when.adding(microseconds: -Int64(rng.next() % 40_000))
         let decision = code == 403 ? "forbid" : "allow"
-        let reason = code == 403 ? "" : (human ? "RBAC: allowed by ClusterRoleBinding \\\"cluster-admins\\\" of ClusterRole \\\"cluster-admin\\\" to Group \\\"system:masters\\\"" : "RBAC: allowed by ClusterRoleBinding \\\"system:controller\\\" of ClusterRole \\\"system:controller\\\" to ServiceAccount \\\"controller/kube-system\\\"")
+        let reason =
+            code == 403
+            ? ""
+            : (human
+                ? "RBAC: allowed by ClusterRoleBinding \\\"cluster-admins\\\" of ClusterRole \\\"cluster-admin\\\" to Group \\\"system:masters\\\""
+                : "RBAC: allowed by ClusterRoleBinding \\\"system:controller\\\" of ClusterRole \\\"system:controller\\\" to ServiceAccount \\\"controller/kube-system\\\"")
 
         var s = "{\"kind\":\"Event\",\"apiVersion\":\"audit.k8s.io/v1\",\"level\":\"\(level)\",\"auditID\":\"\(uuid())\",\"stage\":\"\(stage)\","
-        s += "\"requestURI\":\"\(uri)\",\"verb\":\"\(verb)\",\"user\":{\"username\":\"\(user)\",\"uid\":\"\(uuid())\",\"groups\":[\(human ? "\"system:authenticated\",\"platform-team\"" : "\"system:serviceaccounts\",\"system:serviceaccounts:kube-system\",\"system:authenticated\"")]"
+        s +=
+            "\"requestURI\":\"\(uri)\",\"verb\":\"\(verb)\",\"user\":{\"username\":\"\(user)\",\"uid\":\"\(uuid())\",\"groups\":[\(human ? "\"system:authenticated\",\"platform-team\"" : "\"system:serviceaccounts\",\"system:serviceaccounts:kube-system\",\"system:authenticated\"")]"
         if user.hasPrefix("system:serviceaccount:") {
-            s += ",\"extra\":{\"authentication.kubernetes.io/credential-id\":[\"JTI=\(uuid())\"],\"authentication.kubernetes.io/node-name\":[\"ip-10-0-1-17.ec2.internal\"]}"
+            s +=
+                ",\"extra\":{\"authentication.kubernetes.io/credential-id\":[\"JTI=\(uuid())\"],\"authentication.kubernetes.io/node-name\":[\"ip-10-0-1-17.ec2.internal\"]}"
         }
         s += "},"
         if human && chance(3) { s += "\"impersonatedUser\":{\"username\":\"system:serviceaccount:\(ns):deployer\",\"groups\":[\"system:serviceaccounts\"]}," }
@@ -93,15 +105,18 @@ struct AuditEventGenerator {
             s += "\"responseStatus\":{\"metadata\":{},"
             if code >= 400 {
                 let why = code == 401 ? "Unauthorized" : code == 403 ? "Forbidden" : code == 404 ? "NotFound" : "Conflict"
-                s += "\"status\":\"Failure\",\"message\":\"\(resource) \\\"\(name ?? "")\\\" is \(why.lowercased()): User \\\"\(user)\\\" cannot \(verb) resource \\\"\(resource)\\\" in namespace \\\"\(ns)\\\"\",\"reason\":\"\(why)\","
+                s +=
+                    "\"status\":\"Failure\",\"message\":\"\(resource) \\\"\(name ?? "")\\\" is \(why.lowercased()): User \\\"\(user)\\\" cannot \(verb) resource \\\"\(resource)\\\" in namespace \\\"\(ns)\\\"\",\"reason\":\"\(why)\","
             }
             s += "\"code\":\(code)},"
         }
         if level == "RequestResponse" || level == "Request" {
-            s += "\"requestObject\":{\"kind\":\"\(resource.prefix(1).uppercased() + resource.dropFirst().dropLast())\",\"apiVersion\":\"\(group.isEmpty ? version : group + "/" + version)\",\"metadata\":{\"name\":\"\(name ?? "generated")\",\"namespace\":\"\(ns)\",\"labels\":{\"app\":\"web\",\"tier\":\"frontend\"}},\"spec\":{\"replicas\":\(rng.next() % 5 + 1)}},"
+            s +=
+                "\"requestObject\":{\"kind\":\"\(resource.prefix(1).uppercased() + resource.dropFirst().dropLast())\",\"apiVersion\":\"\(group.isEmpty ? version : group + "/" + version)\",\"metadata\":{\"name\":\"\(name ?? "generated")\",\"namespace\":\"\(ns)\",\"labels\":{\"app\":\"web\",\"tier\":\"frontend\"}},\"spec\":{\"replicas\":\(rng.next() % 5 + 1)}},"
         }
         if level == "RequestResponse" {
-            s += "\"responseObject\":{\"metadata\":{\"name\":\"\(name ?? "generated")\",\"uid\":\"\(uuid())\",\"resourceVersion\":\"\(rng.next() % 9_000_000)\"},\"status\":{\"readyReplicas\":\(rng.next() % 5)}},"
+            s +=
+                "\"responseObject\":{\"metadata\":{\"name\":\"\(name ?? "generated")\",\"uid\":\"\(uuid())\",\"resourceVersion\":\"\(rng.next() % 9_000_000)\"},\"status\":{\"readyReplicas\":\(rng.next() % 5)}},"
         }
         s += "\"requestReceivedTimestamp\":\"\(received.iso8601)\",\"stageTimestamp\":\"\(when.iso8601)\","
         s += "\"annotations\":{\"authorization.k8s.io/decision\":\"\(decision)\",\"authorization.k8s.io/reason\":\"\(reason)\"}}\n"
@@ -111,7 +126,8 @@ struct AuditEventGenerator {
     /// Writes `count` events to `path`; returns the byte count.
     static func write(count: Int, to path: String, seed: UInt64 = 1, start: Timestamp, end: Timestamp) throws -> Int64 {
         guard FileManager.default.createFile(atPath: path, contents: nil),
-              let handle = FileHandle(forWritingAtPath: path) else { throw IOError(path: path, message: "cannot create") }
+            let handle = FileHandle(forWritingAtPath: path)
+        else { throw IOError(path: path, message: "cannot create") }
         defer { try? handle.close() }
         var generator = AuditEventGenerator(seed: seed, start: start, end: end)
         var buffer = ""

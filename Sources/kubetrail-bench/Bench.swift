@@ -8,7 +8,10 @@ struct Bench: AsyncParsableCommand {
         commandName: "kubetrail-bench",
         abstract: "Benchmarks that print each figure next to a baseline measured in the same run.",
         discussion: "Build in release: swift run -c release kubetrail-bench import",
-        subcommands: [ImportBench.self, StoreBench.self, IngestBench.self, AgentBench.self, WatchBench.self, E2EBench.self, ExportBench.self, DetectBench.self, AlertLatencyBench.self, Generate.self, FuzzWire.self])
+        subcommands: [
+            ImportBench.self, StoreBench.self, IngestBench.self, AgentBench.self, WatchBench.self, E2EBench.self, ExportBench.self, DetectBench.self,
+            AlertLatencyBench.self, Generate.self, FuzzWire.self
+        ])
 }
 
 struct Generate: ParsableCommand {
@@ -23,8 +26,9 @@ struct Generate: ParsableCommand {
 
     func run() throws {
         let end = Timestamp.now
-        let bytes = try AuditEventGenerator.write(count: events, to: out, seed: seed,
-                                                  start: end.adding(microseconds: -Int64(minutes) * 60_000_000), end: end)
+        let bytes = try AuditEventGenerator.write(
+            count: events, to: out, seed: seed,
+            start: end.adding(microseconds: -Int64(minutes) * 60_000_000), end: end)
         print("wrote \(events) audit events (\(bytes) bytes) to \(out)")
     }
 }

@@ -31,7 +31,9 @@ struct DetectBench: ParsableCommand {
         let now = Timestamp.now
         let kubetrail = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("kubetrail").path
         if reuse {
-            guard dir != nil, FileManager.default.fileExists(atPath: db) else { throw ValidationError("--reuse needs --dir with a database a run with --keep left") }
+            guard dir != nil, FileManager.default.fileExists(atPath: db) else {
+                throw ValidationError("--reuse needs --dir with a database a run with --keep left")
+            }
             say("input     the log and database in \(work)")
         } else {
             let bytes = try AuditEventGenerator.write(count: events, to: log, start: now.adding(microseconds: -Int64(hours) * 3_600_000_000), end: now)
@@ -68,10 +70,15 @@ struct DetectBench: ParsableCommand {
                 let counting = CountingSink(OutputFormat.csv.sink(writingTo: TextOutput(chunkHandler: { _ in })))
                 if let detections {
                     let findings = FindingsSink(detections, output: counting)
-                    times.append(try seconds {
-                        if let sql { try store.query(sql, into: findings) } else { try DetectionScan(detections).run(on: store, from: nil, to: nil, into: findings) }
-                        try findings.finish()
-                    })
+                    times.append(
+                        try seconds {
+                            if let sql {
+                                try store.query(sql, into: findings)
+                            } else {
+                                try DetectionScan(detections).run(on: store, from: nil, to: nil, into: findings)
+                            }
+                            try findings.finish()
+                        })
                 } else if let sql {
                     times.append(try seconds { try store.query(sql, into: counting) })
                 }
@@ -97,15 +104,26 @@ struct DetectBench: ParsableCommand {
         let all = try median(detections: pack)
         // The scan alone: the rows read and each one's rules looked up, none run.
         let none = try median(detections: [])
-        say(String(format: "%@  count where verb = 'x': %.1f ms (index seek)   verb || '' = 'x': %.1f ms (%@)", engine.padding(toLength: 10, withPad: " ", startingAt: 0),
-                     indexed.seconds * 1000, indexScan.seconds * 1000, try plan("SELECT count(*) FROM kubernetes_audit_logs WHERE verb || '' = 'x'")))
+        say(
+            String(
+                format: "%@  count where verb = 'x': %.1f ms (index seek)   verb || '' = 'x': %.1f ms (%@)",
+                engine.padding(toLength: 10, withPad: " ", startingAt: 0),
+                indexed.seconds * 1000, indexScan.seconds * 1000, try plan("SELECT count(*) FROM kubernetes_audit_logs WHERE verb || '' = 'x'")))
         say(String(format: "            full-table scan (verb || level = 'x') %8.1f ms (%@)", scan.seconds * 1000, try plan(tableScanSQL)))
-        say(String(format: "            whole pack as SQL (--server) %8.1f ms, %d findings   ratio to the scan %.1f", viaSQL.seconds * 1000, viaSQL.rows, viaSQL.seconds / scan.seconds))
+        say(
+            String(
+                format: "            whole pack as SQL (--server) %8.1f ms, %d findings   ratio to the scan %.1f", viaSQL.seconds * 1000, viaSQL.rows,
+                viaSQL.seconds / scan.seconds))
         // The rows come over this many connections at once, each evaluated on its own thread.
         let streams = DetectionScan.historyStreams
-        say(String(format: "            kubetrail detect's scan, no rule %8.1f ms   ratio to the scan %.1f   (%d stream%@)",
-                   none.seconds * 1000, none.seconds / scan.seconds, streams, streams == 1 ? "" : "s"))
-        say(String(format: "            whole pack, kubetrail detect %8.1f ms, %d findings   ratio to the scan %.1f (goal ≤ 10; %.1f × verb || '')", all.seconds * 1000, all.rows, all.seconds / scan.seconds, all.seconds / indexScan.seconds))
+        say(
+            String(
+                format: "            kubetrail detect's scan, no rule %8.1f ms   ratio to the scan %.1f   (%d stream%@)",
+                none.seconds * 1000, none.seconds / scan.seconds, streams, streams == 1 ? "" : "s"))
+        say(
+            String(
+                format: "            whole pack, kubetrail detect %8.1f ms, %d findings   ratio to the scan %.1f (goal ≤ 10; %.1f × verb || '')",
+                all.seconds * 1000, all.rows, all.seconds / scan.seconds, all.seconds / indexScan.seconds))
         guard perRule else { return }
         var each: [(String, Double, Int)] = []
         for d in pack {
@@ -113,7 +131,10 @@ struct DetectBench: ParsableCommand {
             each.append((d.name ?? d.id, r.seconds, r.rows))
         }
         for (name, s, rows) in each.sorted(by: { $0.1 > $1.1 }).prefix(10) {
-            say(String(format: "    %@ %8.1f ms  ratio %.1f  %d findings", name.padding(toLength: 48, withPad: " ", startingAt: 0), s * 1000, s / scan.seconds, rows))
+            say(
+                String(
+                    format: "    %@ %8.1f ms  ratio %.1f  %d findings", name.padding(toLength: 48, withPad: " ", startingAt: 0), s * 1000, s / scan.seconds,
+                    rows))
         }
     }
 }

@@ -27,7 +27,10 @@ struct E2EBench: ParsableCommand {
     @Option(help: "Copy the aggregator's database here at the end.") var keepDb: String?
     @Option(help: "The kubetrail binary (default: next to this one).") var kubetrail: String?
     @Option(help: "The kubetrail-agent binary (default: next to this one).") var kubetrailAgent: String?
-    @Flag(help: "The PostgreSQL round: a PostgreSQL 15 of the run's own, two aggregators on it (each node's agent sends to one), aggregator kills spread over both, and PostgreSQL itself crashed and restarted.")
+    @Flag(
+        help:
+            "The PostgreSQL round: a PostgreSQL 15 of the run's own, two aggregators on it (each node's agent sends to one), aggregator kills spread over both, and PostgreSQL itself crashed and restarted."
+    )
     var postgres = false
     @Option(help: "Crashes of PostgreSQL (with --postgres).") var postgresKills = 2
 
@@ -92,22 +95,31 @@ struct E2EBench: ParsableCommand {
             let node = try E2ENode(index: i, root: work + "/node-\(i)", keepRotated: outage + 30)
             simulated.append(node)
             let agent = ManagedProcess(name: "agent-\(i)", executable: agentBinary, logPath: work + "/agent-\(i).log") {
-                ["--aggregator", "http://127.0.0.1:\(i % 2 == 1 ? port2 : port)", "--token-file", work + "/agent.token", "--state-dir", node.stateDir,
-                 "--audit-path", node.auditDir + "/*.log", "--containers-dir", node.containersDir, "--pods-dir", node.podsDir, "--node-name", "node-\(i)",
-                 "--cluster-name", "e2e", "--batch-wait", "200ms", "--rescan-interval", "1s", "--rotated-idle", "2s",
-                 "--backoff", "100ms,2s", "--shutdown-timeout", "5s", "--metrics-listen", "off"]
+                [
+                    "--aggregator", "http://127.0.0.1:\(i % 2 == 1 ? port2 : port)", "--token-file", work + "/agent.token", "--state-dir", node.stateDir,
+                    "--audit-path", node.auditDir + "/*.log", "--containers-dir", node.containersDir, "--pods-dir", node.podsDir, "--node-name", "node-\(i)",
+                    "--cluster-name", "e2e", "--batch-wait", "200ms", "--rescan-interval", "1s", "--rotated-idle", "2s",
+                    "--backoff", "100ms,2s", "--shutdown-timeout", "5s", "--metrics-listen", "off"
+                ]
             }
             try agent.start()
             agents.append(agent)
         }
         if postgres { print("e2e on PostgreSQL: 2 aggregators on one database, \(postgresKills) PostgreSQL crashes") }
-        print("e2e: \(nodes) nodes × \(rate) lines/s each of audit events, container lines and copy-truncated audit events for \(Int(duration)) s; "
-              + "\(agentKills) agent and \(aggregatorKills) aggregator SIGKILLs, " + (outage > 0 ? "a \(Int(outage)) s outage, " : "no outage, ")
-              + (mounted ? "a full disk" : noFullDisk ? "no full-disk episode (--no-full-disk)" : postgres ? "no full-disk episode (not with PostgreSQL)" : "no full-disk episode (cannot mount a tmpfs here)"))
+        print(
+            "e2e: \(nodes) nodes × \(rate) lines/s each of audit events, container lines and copy-truncated audit events for \(Int(duration)) s; "
+                + "\(agentKills) agent and \(aggregatorKills) aggregator SIGKILLs, " + (outage > 0 ? "a \(Int(outage)) s outage, " : "no outage, ")
+                + (mounted
+                    ? "a full disk"
+                    : noFullDisk
+                        ? "no full-disk episode (--no-full-disk)"
+                        : postgres ? "no full-disk episode (not with PostgreSQL)" : "no full-disk episode (cannot mount a tmpfs here)"))
         let writing = DispatchGroup()
         for node in simulated {
             writing.enter()
-            Thread { node.run(perSecond: rate, rotateBytes: rotateBytes); writing.leave() }.start()
+            Thread {
+                node.run(perSecond: rate, rotateBytes: rotateBytes); writing.leave()
+            }.start()
         }
 
         // The chaos: kills spread over the run, around an outage and a full-disk episode.
@@ -190,7 +202,11 @@ struct E2EBench: ParsableCommand {
         let expectedAudit = written.reduce(0) { $0 + $1.audit }, expectedLines = written.reduce(0) { $0 + $1.renamed }
         var last = [-1, -1], still = Date()
         while true {
-            let row = e2eQuery(kubetrail, db: db, "SELECT (SELECT count(*) FROM kubernetes_audit_logs WHERE audit_id NOT LIKE '%-legacy-%'), (SELECT count(*) FROM kubernetes_pod_logs WHERE log_message LIKE '%-web-%')").first ?? []
+            let row =
+                e2eQuery(
+                    kubetrail, db: db,
+                    "SELECT (SELECT count(*) FROM kubernetes_audit_logs WHERE audit_id NOT LIKE '%-legacy-%'), (SELECT count(*) FROM kubernetes_pod_logs WHERE log_message LIKE '%-web-%')"
+                ).first ?? []
             let now = row.compactMap { Int($0) }
             if now.count == 2 && now[0] >= expectedAudit && now[1] >= expectedLines { break }
             if now != last { last = now; still = Date() }
@@ -236,16 +252,20 @@ struct E2EBench: ParsableCommand {
         let storedSet = expected - lost
         let rotations = written.reduce(0) { $0 + $1.rotations }
         let restarts = agentKilled + aggregatorKilled + 1
-        let refusedCommits = ((try? String(contentsOfFile: work + "/aggregator.log", encoding: .utf8)) ?? "")
+        let refusedCommits =
+            ((try? String(contentsOfFile: work + "/aggregator.log", encoding: .utf8)) ?? "")
             .components(separatedBy: "commit failed").count - 1
         // Lines appended after the agent's last read and before the cut are in the copy; with
         // the copy kept as long as the other rotated files, none may be missing.
         let truncWritten = written.reduce(0) { $0 + $1.truncated }
-        print("copy-truncate audit log: written \(truncWritten), stored \(truncStored), lost \(truncLost) "
-              + "(read on from logrotate's copies, docs/agent.md)")
+        print(
+            "copy-truncate audit log: written \(truncWritten), stored \(truncStored), lost \(truncLost) "
+                + "(read on from logrotate's copies, docs/agent.md)")
         if unexpected > 0 { print("stored rows that were never written: \(unexpected)") }
-        print("kills: \(agentKilled) agents, \(aggregatorKilled) aggregator" + (postgres ? " (of 2), \(postgresKilled) PostgreSQL" : "") + "; outage \(Int(outage)) s; full disk: "
-              + (mounted ? "\(refusedCommits) commits refused" : postgres ? "not with PostgreSQL" : "skipped"))
+        print(
+            "kills: \(agentKilled) agents, \(aggregatorKilled) aggregator" + (postgres ? " (of 2), \(postgresKilled) PostgreSQL" : "")
+                + "; outage \(Int(outage)) s; full disk: "
+                + (mounted ? "\(refusedCommits) commits refused" : postgres ? "not with PostgreSQL" : "skipped"))
         print("written \(expected), stored \(storedSet), lost \(lost), duplicated \(duplicated), restarts \(restarts), rotations \(rotations)")
         let verifySummary = verify.output.split(separator: "\n").filter { $0.hasPrefix("cluster ") }.joined(separator: "; ")
         print("kubetrail verify: exit \(verify.status)" + (verifySummary.isEmpty ? "" : ": " + verifySummary))
@@ -254,7 +274,8 @@ struct E2EBench: ParsableCommand {
             print("fewer kills than asked for: a process was not running when its turn came (see the logs)")
         }
         if lost > 0 || duplicated > 0 || unexpected > 0 || truncLost > 0 || verify.status != 0 || agentKilled < agentKills || aggregatorKilled < aggregatorKills
-            || postgresKilled < (postgres ? postgresKills : 0) {
+            || postgresKilled < (postgres ? postgresKills : 0)
+        {
             if !keepFiles { print("the run's files in \(work) are removed on exit; rerun with the same options and --keep-files to investigate") }
             throw ExitCode(1)
         }

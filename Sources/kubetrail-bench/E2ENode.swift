@@ -59,7 +59,9 @@ final class E2ENode: @unchecked Sendable {
             append(auditDir + "/audit.log", auditLines)
             append(renamedPod + "/0.log", renamedLines)
             append(truncatedLog, truncatedLines)
-            lock.withLock { audit = a; renamed = r; truncated = t }
+            lock.withLock {
+                audit = a; renamed = r; truncated = t
+            }
 
             let stamp = Self.stamp()
             if size(auditDir + "/audit.log") > rotateBytes {
@@ -115,15 +117,18 @@ final class E2ENode: @unchecked Sendable {
     /// A realistic audit event stamped now, numbered `e2e-n<node>-<n>`: reads of Secrets, some of
     /// them refused, and changes by people and by controllers.
     static func auditEvent(node: Int, n number: Int, series: String = "") -> String {
-        let n = series.isEmpty ? number : number * 7 + 3   // another log, other requests
+        let n = series.isEmpty ? number : number * 7 + 3  // another log, other requests
         let users = ["alice@example.com", "system:serviceaccount:shop:deployer", "bob@example.com", "system:kube-controller-manager"]
-        let (verb, resource) = [("get", "secrets"), ("list", "pods"), ("delete", "pods"), ("patch", "deployments"),
-                                ("get", "configmaps"), ("create", "rolebindings")][n % 6]
+        let (verb, resource) = [
+            ("get", "secrets"), ("list", "pods"), ("delete", "pods"), ("patch", "deployments"),
+            ("get", "configmaps"), ("create", "rolebindings")
+        ][n % 6]
         let user = users[(n / 6) % users.count]
         let code = n % 13 == 0 ? 403 : n % 31 == 0 ? 401 : verb == "create" ? 201 : 200
         let group = resource == "deployments" ? "apps" : resource == "rolebindings" ? "rbac.authorization.k8s.io" : ""
         let now = criTime()
-        return #"{"kind":"Event","apiVersion":"audit.k8s.io/v1","level":"Metadata","auditID":"e2e-n\#(node)-\#(series.isEmpty ? "" : series + "-")\#(number)","stage":"ResponseComplete","requestURI":"/api/v1/namespaces/shop/\#(resource)/item-\#(n % 7)","verb":"\#(verb)","user":{"username":"\#(user)","groups":["system:authenticated"]},"sourceIPs":["10.0.\#(node).\#(7 + n % 5)"],"userAgent":"kubectl/v1.32.0","objectRef":{"resource":"\#(resource)","namespace":"shop","name":"item-\#(n % 7)","apiGroup":"\#(group)","apiVersion":"v1"},"responseStatus":{"metadata":{},"code":\#(code)},"requestReceivedTimestamp":"\#(now)","stageTimestamp":"\#(now)"}"#
+        return
+            #"{"kind":"Event","apiVersion":"audit.k8s.io/v1","level":"Metadata","auditID":"e2e-n\#(node)-\#(series.isEmpty ? "" : series + "-")\#(number)","stage":"ResponseComplete","requestURI":"/api/v1/namespaces/shop/\#(resource)/item-\#(n % 7)","verb":"\#(verb)","user":{"username":"\#(user)","groups":["system:authenticated"]},"sourceIPs":["10.0.\#(node).\#(7 + n % 5)"],"userAgent":"kubectl/v1.32.0","objectRef":{"resource":"\#(resource)","namespace":"shop","name":"item-\#(n % 7)","apiGroup":"\#(group)","apiVersion":"v1"},"responseStatus":{"metadata":{},"code":\#(code)},"requestReceivedTimestamp":"\#(now)","stageTimestamp":"\#(now)"}"#
     }
 
     /// A container line's level: mostly info, some warnings and errors.
@@ -136,7 +141,8 @@ final class E2ENode: @unchecked Sendable {
         var t = time_t(ts.tv_sec)
         var parts = tm()
         gmtime_r(&t, &parts)
-        return String(format: "%04d-%02d-%02dT%02d:%02d:%02d.%09dZ", Int(parts.tm_year) + 1900, Int(parts.tm_mon) + 1, Int(parts.tm_mday),
-                      Int(parts.tm_hour), Int(parts.tm_min), Int(parts.tm_sec), Int(ts.tv_nsec))
+        return String(
+            format: "%04d-%02d-%02dT%02d:%02d:%02d.%09dZ", Int(parts.tm_year) + 1900, Int(parts.tm_mon) + 1, Int(parts.tm_mday),
+            Int(parts.tm_hour), Int(parts.tm_min), Int(parts.tm_sec), Int(ts.tv_nsec))
     }
 }

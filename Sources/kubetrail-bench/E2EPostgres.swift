@@ -22,7 +22,8 @@ final class E2EPostgres {
     }
 
     func start() throws {
-        guard Self.tool("pg_ctl", "-D '\(dir)/data' -l '\(dir)/server.log' -w -t 60 -o \"-p \(port) -k '\(dir)' -c listen_addresses=127.0.0.1\" start") == 0 else {
+        guard Self.tool("pg_ctl", "-D '\(dir)/data' -l '\(dir)/server.log' -w -t 60 -o \"-p \(port) -k '\(dir)' -c listen_addresses=127.0.0.1\" start") == 0
+        else {
             throw E2EError("PostgreSQL did not start: see \(dir)/server.log")
         }
     }
@@ -36,6 +37,7 @@ final class E2EPostgres {
     /// it may leave running must hold none of this process's pipes).
     private static func tool(_ name: String, _ arguments: String) -> Int32 {
         let user = getuid() == 0 ? "/usr/sbin/runuser -u postgres -- " : ""
-        return e2eShell("python3 -c 'import os, sys; os.closerange(3, 65536); os.execvp(sys.argv[1], sys.argv[1:])' \(user)\(bin)\(name) \(arguments) > /dev/null 2>&1")
+        return e2eShell(
+            "python3 -c 'import os, sys; os.closerange(3, 65536); os.execvp(sys.argv[1], sys.argv[1:])' \(user)\(bin)\(name) \(arguments) > /dev/null 2>&1")
     }
 }

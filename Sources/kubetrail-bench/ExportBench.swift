@@ -26,7 +26,9 @@ struct ExportBench: ParsableCommand {
             let file = work + "/audit.log"
             let now = Timestamp.now
             _ = try AuditEventGenerator.write(count: events, to: file, start: now.adding(microseconds: -72 * 3_600_000_000), end: now)
-            let t = try seconds { _ = try Importer(store: StoreLocation.sqlite(path: database).open(.readWrite), options: .init(kind: .audit)).run(InputFiles.expand([file])) }
+            let t = try seconds {
+                _ = try Importer(store: StoreLocation.sqlite(path: database).open(.readWrite), options: .init(kind: .audit)).run(InputFiles.expand([file]))
+            }
             try FileManager.default.removeItem(atPath: file)
             print(String(format: "setup     imported %d events in %.1f s", events, t))
         } else {
@@ -43,8 +45,11 @@ struct ExportBench: ParsableCommand {
             let t = try seconds {
                 let p = Process()
                 p.executableURL = kubetrail
-                p.arguments = ["export", "--db", database, "--table", "kubernetes_audit_logs", "--format", format, "--out", out,
-                               "--max-file-bytes", "\(1 << 40)", "--no-progress"] + extra
+                p.arguments =
+                    [
+                        "export", "--db", database, "--table", "kubernetes_audit_logs", "--format", format, "--out", out,
+                        "--max-file-bytes", "\(1 << 40)", "--no-progress"
+                    ] + extra
                 p.standardOutput = FileHandle.nullDevice
                 try p.run()
                 p.waitUntilExit()
@@ -64,39 +69,52 @@ struct ExportBench: ParsableCommand {
 
         // Baseline: DuckDB reads our CSV and writes Parquet (its defaults: snappy), same machine, same run.
         let csvFile = work + "/export-csv/kubernetes_audit_logs-0001.csv"
-        let duck = try Self.duckdb(python, """
-        import duckdb, sys, time, os
-        con = duckdb.connect()
-        con.execute("SET enable_progress_bar = false")
-        src, dst = sys.argv[1], sys.argv[2]
-        t = time.monotonic()
-        con.execute(f"COPY (SELECT * FROM read_csv('{src}', header=true, max_line_size=100000000)) TO '{dst}' (FORMAT parquet)")
-        copy = time.monotonic() - t
-        t = time.monotonic()
-        con.execute(f"COPY (SELECT * FROM read_csv('{src}', header=true, max_line_size=100000000)) TO '{dst}.zstd' (FORMAT parquet, COMPRESSION zstd)")
-        zstd = time.monotonic() - t
-        t = time.monotonic()
-        n = con.execute(f"SELECT count(*) FROM read_csv('{src}', header=true, max_line_size=100000000)").fetchall()[0][0]
-        scan = time.monotonic() - t
-        print(copy, os.path.getsize(dst), zstd, os.path.getsize(dst + '.zstd'), scan, n, os.cpu_count())
-        """, [csvFile, work + "/duckdb.parquet"])
+        let duck = try Self.duckdb(
+            python,
+            """
+            import duckdb, sys, time, os
+            con = duckdb.connect()
+            con.execute("SET enable_progress_bar = false")
+            src, dst = sys.argv[1], sys.argv[2]
+            t = time.monotonic()
+            con.execute(f"COPY (SELECT * FROM read_csv('{src}', header=true, max_line_size=100000000)) TO '{dst}' (FORMAT parquet)")
+            copy = time.monotonic() - t
+            t = time.monotonic()
+            con.execute(f"COPY (SELECT * FROM read_csv('{src}', header=true, max_line_size=100000000)) TO '{dst}.zstd' (FORMAT parquet, COMPRESSION zstd)")
+            zstd = time.monotonic() - t
+            t = time.monotonic()
+            n = con.execute(f"SELECT count(*) FROM read_csv('{src}', header=true, max_line_size=100000000)").fetchall()[0][0]
+            scan = time.monotonic() - t
+            print(copy, os.path.getsize(dst), zstd, os.path.getsize(dst + '.zstd'), scan, n, os.cpu_count())
+            """, [csvFile, work + "/duckdb.parquet"])
         let f = duck.split(whereSeparator: \.isWhitespace).compactMap { Double($0) }
         guard f.count == 7 else { throw ValidationError("unexpected output from the DuckDB baseline: \(duck)") }
         let (duckTime, duckBytes, duckZstdTime, duckZstdBytes, duckScan, duckRows) = (f[0], f[1], f[2], f[3], f[4], f[5])
 
         func line(_ name: String, _ r: (seconds: Double, rows: Int, bytes: Int, rssMiB: Double)) {
-            print(String(format: "%@ %9.0f rows/s  %7.1f MB/s of CSV-equivalent  %8.1f MB written  peak RSS %5.1f MiB",
-                         name.padding(toLength: 26, withPad: " ", startingAt: 0), Double(r.rows) / r.seconds, csvMB / r.seconds, Double(r.bytes) / 1e6, r.rssMiB))
+            print(
+                String(
+                    format: "%@ %9.0f rows/s  %7.1f MB/s of CSV-equivalent  %8.1f MB written  peak RSS %5.1f MiB",
+                    name.padding(toLength: 26, withPad: " ", startingAt: 0), Double(r.rows) / r.seconds, csvMB / r.seconds, Double(r.bytes) / 1e6, r.rssMiB))
         }
         print(String(format: "rows      %d audit rows, %.1f MB as CSV", csv.rows, csvMB))
         line("EXPORT    csv", csv)
         line("EXPORT    parquet (zstd)", parquet)
         line("EXPORT    parquet (gzip)", gzip)
-        print(String(format: "baseline  duckdb COPY csv→parquet (snappy) %9.0f rows/s  %7.1f MB/s  %8.1f MB  (%d threads)", duckRows / duckTime, csvMB / duckTime, duckBytes / 1e6, Int(f[6])))
-        print(String(format: "baseline  duckdb COPY csv→parquet (zstd)   %9.0f rows/s  %7.1f MB/s  %8.1f MB", duckRows / duckZstdTime, csvMB / duckZstdTime, duckZstdBytes / 1e6))
+        print(
+            String(
+                format: "baseline  duckdb COPY csv→parquet (snappy) %9.0f rows/s  %7.1f MB/s  %8.1f MB  (%d threads)", duckRows / duckTime, csvMB / duckTime,
+                duckBytes / 1e6, Int(f[6])))
+        print(
+            String(
+                format: "baseline  duckdb COPY csv→parquet (zstd)   %9.0f rows/s  %7.1f MB/s  %8.1f MB", duckRows / duckZstdTime, csvMB / duckZstdTime,
+                duckZstdBytes / 1e6))
         print(String(format: "baseline  duckdb read_csv count(*) only    %9.0f rows/s", duckRows / duckScan))
-        print(String(format: "ratios    parquet speed / duckdb %.2f (goal ≥ 0.50)   size / duckdb %.2f (goal ≤ 1.50)   size / duckdb zstd %.2f   csv speed / duckdb %.2f",
-                     duckTime / parquet.seconds, Double(parquet.bytes) / duckBytes, Double(parquet.bytes) / duckZstdBytes, duckTime / csv.seconds))
+        print(
+            String(
+                format:
+                    "ratios    parquet speed / duckdb %.2f (goal ≥ 0.50)   size / duckdb %.2f (goal ≤ 1.50)   size / duckdb zstd %.2f   csv speed / duckdb %.2f",
+                duckTime / parquet.seconds, Double(parquet.bytes) / duckBytes, Double(parquet.bytes) / duckZstdBytes, duckTime / csv.seconds))
     }
 
     static func toolsPython() throws -> String {

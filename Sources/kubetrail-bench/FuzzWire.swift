@@ -31,7 +31,9 @@ struct FuzzWire: ParsableCommand {
                 precondition(outcome.maxBuffered <= limit + 64, "decoder buffered \(outcome.maxBuffered) bytes")
             }
         }
-        print(String(format: "fuzz-wire: %d mutated batches in %.1f s (%.0f/s), %d accepted, %d rejected, max buffered %d bytes (record limit %d), no crash",
-                     iterations, elapsed, Double(iterations) / elapsed, accepted, iterations - accepted, maxBuffered, limit))
+        print(
+            String(
+                format: "fuzz-wire: %d mutated batches in %.1f s (%.0f/s), %d accepted, %d rejected, max buffered %d bytes (record limit %d), no crash",
+                iterations, elapsed, Double(iterations) / elapsed, accepted, iterations - accepted, maxBuffered, limit))
     }
 }

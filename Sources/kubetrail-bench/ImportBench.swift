@@ -33,7 +33,9 @@ struct ImportBench: ParsableCommand {
         // Baseline 1: read(2) + memchr line splitting of the same file.
         var lines = 0
         let splitTime = try seconds {
-            try LineReader(FileDescriptorSource(path: file)).forEach { _ in lines += 1; return true }
+            try LineReader(FileDescriptorSource(path: file)).forEach { _ in
+                lines += 1; return true
+            }
         }
         print(String(format: "baseline  read+split lines:   %8.0f lines/s  %7.1f MB/s", Double(lines) / splitTime, mb / splitTime))
 
@@ -82,10 +84,18 @@ struct ImportBench: ParsableCommand {
         print(String(format: "baseline  insert built rows:  %8.0f rows/s   (%d rows, all indexes)", insertRate, built.count))
         built = []
 
-        print(String(format: "IMPORT    audit events:       %8.0f events/s %7.1f MB/s  (%d stored, %d rejected)", rate, mb / importTime, summary.stored, summary.rejected))
-        print(String(format: "ratios    import/split %.3f   import/parse %.2f   import/insert-only %.2f",
-                     rate / (Double(lines) / splitTime), rate / (Double(parsed) / parseTime), rate / insertRate))
-        print(String(format: "memory    peak RSS during import %.0f MiB (%.0f MiB before it; insert-only baseline holds its rows: %.0f MiB after)", importRSS, rssStart, maxRSSMiB()))
+        print(
+            String(
+                format: "IMPORT    audit events:       %8.0f events/s %7.1f MB/s  (%d stored, %d rejected)", rate, mb / importTime, summary.stored,
+                summary.rejected))
+        print(
+            String(
+                format: "ratios    import/split %.3f   import/parse %.2f   import/insert-only %.2f",
+                rate / (Double(lines) / splitTime), rate / (Double(parsed) / parseTime), rate / insertRate))
+        print(
+            String(
+                format: "memory    peak RSS during import %.0f MiB (%.0f MiB before it; insert-only baseline holds its rows: %.0f MiB after)", importRSS,
+                rssStart, maxRSSMiB()))
         let dbSize = (try? FileManager.default.attributesOfItem(atPath: work + "/import.db")[.size] as? Int64) ?? 0
         print(String(format: "database  %.1f MB for %.1f MB of input", Double(dbSize) / 1e6, mb))
 
@@ -94,20 +104,29 @@ struct ImportBench: ParsableCommand {
 
     func queryLatency(_ store: any Store) throws {
         let queries: [(String, String)] = [
-            ("failed authentication (last hour)", """
-            SELECT stage_timestamp, user_name, source_ips, request_uri, response_code
-            FROM kubernetes_audit_logs WHERE response_code IN (401, 403) AND stage_timestamp > NOW() - INTERVAL '1 hour'
-            ORDER BY stage_timestamp DESC
-            """),
-            ("secret access", """
-            SELECT stage_timestamp, user_name, verb, namespace, name, response_code
-            FROM kubernetes_audit_logs WHERE resource = 'secrets' AND verb IN ('get', 'list') ORDER BY stage_timestamp DESC
-            """),
-            ("administrative actions", """
-            SELECT stage_timestamp, user_name, verb, resource, namespace, name
-            FROM kubernetes_audit_logs WHERE verb IN ('create', 'update', 'patch', 'delete') AND user_name NOT LIKE 'system:%'
-            ORDER BY stage_timestamp DESC
-            """),
+            (
+                "failed authentication (last hour)",
+                """
+                SELECT stage_timestamp, user_name, source_ips, request_uri, response_code
+                FROM kubernetes_audit_logs WHERE response_code IN (401, 403) AND stage_timestamp > NOW() - INTERVAL '1 hour'
+                ORDER BY stage_timestamp DESC
+                """
+            ),
+            (
+                "secret access",
+                """
+                SELECT stage_timestamp, user_name, verb, namespace, name, response_code
+                FROM kubernetes_audit_logs WHERE resource = 'secrets' AND verb IN ('get', 'list') ORDER BY stage_timestamp DESC
+                """
+            ),
+            (
+                "administrative actions",
+                """
+                SELECT stage_timestamp, user_name, verb, resource, namespace, name
+                FROM kubernetes_audit_logs WHERE verb IN ('create', 'update', 'patch', 'delete') AND user_name NOT LIKE 'system:%'
+                ORDER BY stage_timestamp DESC
+                """
+            )
         ]
         final class Count: QuerySink {
             var rows = 0
@@ -124,7 +143,9 @@ struct ImportBench: ParsableCommand {
                 rows = c.rows
             }
             times.sort()
-            print(String(format: "query     %-34@ median %7.1f ms  min %7.1f ms  (%d rows)", name as NSString, times[times.count / 2] * 1000, times[0] * 1000, rows))
+            print(
+                String(
+                    format: "query     %-34@ median %7.1f ms  min %7.1f ms  (%d rows)", name as NSString, times[times.count / 2] * 1000, times[0] * 1000, rows))
         }
     }
 }

@@ -18,12 +18,18 @@ struct IngestBench: ParsableCommand {
     @Option(help: "Audit batches (1,000 events each).") var auditBatches = 200
     @Option(help: "Container-log batches (5,000 lines each).") var logBatches = 100
     @Option(help: "The kubetrail binary (default: next to this one).") var kubetrail: String?
-    @Option(help: ArgumentHelp("A PostgreSQL server's URL (any database on it, password in the URL or PGPASSWORD): the bench makes a database of its own there, and drops it after. Default: SQLite.", valueName: "postgres://…"))
+    @Option(
+        help: ArgumentHelp(
+            "A PostgreSQL server's URL (any database on it, password in the URL or PGPASSWORD): the bench makes a database of its own there, and drops it after. Default: SQLite.",
+            valueName: "postgres://…"))
     var postgres: String?
     @Option(help: "Aggregators sharing the store (PostgreSQL only).") var aggregators = 1
     @Flag(help: "Run the aggregators with --no-detections (continuous detection off), to compare ingest with the rules and without.")
     var noDetections = false
-    @Option(help: ArgumentHelp("Instead of one run: this many pairs of runs with continuous detection on and off, alternating, each on a store of its own; prints the ratio of their rates by pair and its median.", valueName: "pairs"))
+    @Option(
+        help: ArgumentHelp(
+            "Instead of one run: this many pairs of runs with continuous detection on and off, alternating, each on a store of its own; prints the ratio of their rates by pair and its median.",
+            valueName: "pairs"))
     var compareDetections = 0
 
     func run() throws {
@@ -50,16 +56,19 @@ struct IngestBench: ParsableCommand {
             }
             batches.append((try encoder.deflated(), 1000, encoder.encoded().count))
         }
-        let messages = ["level=info msg=\"request served\" status=200 path=/api/v1/items duration=3ms",
-                        "E1127 10:00:00.000000       1 reflector.go:138] failed to watch *v1.Pod: connection refused",
-                        "{\"level\":\"warn\",\"ts\":1732700000.1,\"msg\":\"slow query\",\"table\":\"orders\",\"ms\":812}",
-                        "GET /healthz 200 0.4ms"]
+        let messages = [
+            "level=info msg=\"request served\" status=200 path=/api/v1/items duration=3ms",
+            "E1127 10:00:00.000000       1 reflector.go:138] failed to watch *v1.Pod: connection refused",
+            "{\"level\":\"warn\",\"ts\":1732700000.1,\"msg\":\"slow query\",\"table\":\"orders\",\"ms\":812}",
+            "GET /healthz 200 0.4ms"
+        ]
         for b in 0..<logBatches {
             var encoder = WireBatchEncoder(node: "node-\(b % 4)", cluster: "bench")
             let source = WireFormat.Source(kind: .containerLogLine, path: "/var/log/pods/shop_web-\(b)_uid-\(b)/app/0.log", identity: "dev:log:\(b)")
             var offset: UInt64 = 0
             for i in 0..<5000 {
-                let line = Array("2026-11-27T10:\(String(format: "%02d:%02d", (i / 60) % 60, i % 60)).\(String(format: "%06d", i))Z stdout F \(messages[i % 4]) #\(i)".utf8)
+                let line = Array(
+                    "2026-11-27T10:\(String(format: "%02d:%02d", (i / 60) % 60, i % 60)).\(String(format: "%06d", i))Z stdout F \(messages[i % 4]) #\(i)".utf8)
                 encoder.append(source, offset: offset, bytes: line)
                 offset += UInt64(line.count + 1)
             }
@@ -111,9 +120,10 @@ struct IngestBench: ParsableCommand {
         let auditRows = auditBatches * 1000, logRows = logBatches * 5000
         func phase(_ database: String, detections: Bool) throws -> IngestPhase {
             settle()
-            return try IngestPhase.run(binary: binary, database: database, aggregators: aggregators,
-                                       arguments: ["--ingest-token-file", work + "/tokens"] + extra + (detections ? [] : ["--no-detections"]),
-                                       token: token, bodies: bodies, clients: clients)
+            return try IngestPhase.run(
+                binary: binary, database: database, aggregators: aggregators,
+                arguments: ["--ingest-token-file", work + "/tokens"] + extra + (detections ? [] : ["--no-detections"]),
+                token: token, bodies: bodies, clients: clients)
         }
         if compareDetections > 0 {
             // Pairs of phases, each on a store of its own, the order alternating so neither side
@@ -136,20 +146,27 @@ struct IngestBench: ParsableCommand {
                     }
                     let result = try phase(database, detections: detections)
                     if detections { on.append(result) } else { off.append(result) }
-                    print(String(format: "phase %2d  detection ", n + 1) + (detections ? "on:  " : "off: ")
-                          + String(format: "%.0f rows/s in %.2f s, aggregator CPU %.1f s, %.1f s in commits", Double(auditRows + logRows) / result.elapsed, result.elapsed, result.cpu,
-                                         result.metric("kubetrail_commit_duration_seconds_sum"))
-                          + (detections ? String(format: ", %.0f detection passes took %.1f s", result.metric("kubetrail_detection_pass_seconds_count"),
-                                                 result.metric("kubetrail_detection_pass_seconds_sum")) : ""))
+                    print(
+                        String(format: "phase %2d  detection ", n + 1) + (detections ? "on:  " : "off: ")
+                            + String(
+                                format: "%.0f rows/s in %.2f s, aggregator CPU %.1f s, %.1f s in commits", Double(auditRows + logRows) / result.elapsed,
+                                result.elapsed, result.cpu,
+                                result.metric("kubetrail_commit_duration_seconds_sum"))
+                            + (detections
+                                ? String(
+                                    format: ", %.0f detection passes took %.1f s", result.metric("kubetrail_detection_pass_seconds_count"),
+                                    result.metric("kubetrail_detection_pass_seconds_sum")) : ""))
                 }
             }
             let pairs = zip(on, off).map { $1.elapsed / $0.elapsed }
             let cpu = zip(on, off).map { $0.cpu / $1.cpu }
             func median(_ v: [Double]) -> Double { let s = v.sorted(); return s.count % 2 == 1 ? s[s.count / 2] : (s[s.count / 2 - 1] + s[s.count / 2]) / 2 }
-            print("ratio     ingest rate, detection on / off, by pair: " + pairs.map { String(format: "%.2f", $0) }.joined(separator: " ")
-                  + String(format: "; median %.2f (goal ≥ 0.90)", median(pairs)))
-            print("cost      aggregator CPU, detection on / off, by pair: " + cpu.map { String(format: "%.2f", $0) }.joined(separator: " ")
-                  + String(format: "; median %.2f", median(cpu)))
+            print(
+                "ratio     ingest rate, detection on / off, by pair: " + pairs.map { String(format: "%.2f", $0) }.joined(separator: " ")
+                    + String(format: "; median %.2f (goal ≥ 0.90)", median(pairs)))
+            print(
+                "cost      aggregator CPU, detection on / off, by pair: " + cpu.map { String(format: "%.2f", $0) }.joined(separator: " ")
+                    + String(format: "; median %.2f", median(cpu)))
             return
         }
         let result = try phase(database, detections: !noDetections)
@@ -158,37 +175,63 @@ struct IngestBench: ParsableCommand {
         let rss = result.peakRSSKiB
         let inflated = batches.map(\.inflated).reduce(0, +)
         print("store     \(postgres == nil ? "SQLite" : "PostgreSQL"), \(aggregators) aggregator\(aggregators == 1 ? "" : "s")")
-        print(String(format: "INGEST    %d clients, %d batches: %.0f rows/s (%d audit + %d container lines in %.2f s), %.1f MB/s inflated, %.1f MB/s on the wire",
-                     clients, batches.count, Double(auditRows + logRows) / elapsed, auditRows, logRows, elapsed,
-                     Double(inflated) / elapsed / 1e6, Double(batches.map(\.body.count).reduce(0, +)) / elapsed / 1e6))
-        print(String(format: "latency   ack p50 %.1f ms, p99 %.1f ms", latencies[latencies.count / 2] * 1000, latencies[min(latencies.count - 1, latencies.count * 99 / 100)] * 1000))
+        print(
+            String(
+                format: "INGEST    %d clients, %d batches: %.0f rows/s (%d audit + %d container lines in %.2f s), %.1f MB/s inflated, %.1f MB/s on the wire",
+                clients, batches.count, Double(auditRows + logRows) / elapsed, auditRows, logRows, elapsed,
+                Double(inflated) / elapsed / 1e6, Double(batches.map(\.body.count).reduce(0, +)) / elapsed / 1e6))
+        print(
+            String(
+                format: "latency   ack p50 %.1f ms, p99 %.1f ms", latencies[latencies.count / 2] * 1000,
+                latencies[min(latencies.count - 1, latencies.count * 99 / 100)] * 1000))
         let commits = metric("kubetrail_commit_batches_count"), grouped = metric("kubetrail_commit_batches_sum")
         let commitSeconds = metric("kubetrail_commit_duration_seconds_sum")
-        print(String(format: "commits   %.0f transactions for %.0f batches (%.1f per commit), %.1f s inside commits", commits, grouped, grouped / max(commits, 1), commitSeconds))
-        print(String(format: "aggregator CPU %.1f s for %.2f s wall (%.0f%% of one core, all aggregators), peak RSS %.0f MiB (the first)", cpu, elapsed, 100 * cpu / elapsed, Double(rss) / 1024))
+        print(
+            String(
+                format: "commits   %.0f transactions for %.0f batches (%.1f per commit), %.1f s inside commits", commits, grouped, grouped / max(commits, 1),
+                commitSeconds))
+        print(
+            String(
+                format: "aggregator CPU %.1f s for %.2f s wall (%.0f%% of one core, all aggregators), peak RSS %.0f MiB (the first)", cpu, elapsed,
+                100 * cpu / elapsed, Double(rss) / 1024))
 
         // Baseline: the same kinds of rows inserted straight into a store (no HTTP, no parsing).
         // The same page cache as the aggregator, so the baseline differs only by HTTP and parsing.
-        let store = try baselineDatabase.map { try StoreLocation(parsing: $0).open(.readWrite) }
+        let store =
+            try baselineDatabase.map { try StoreLocation(parsing: $0).open(.readWrite) }
             ?? StoreLocation.sqlite(path: work + "/baseline.db").open(.readWrite(durability: .full, cacheMiB: Aggregator.pageCacheMiB))
         let ctx = IngestContext(clusterName: "bench", sourceType: .auditFile, sourceName: "node-0")
         var auditRowsBuilt: [AuditLogRow] = []
         for line in rawAudit { line.withUnsafeBytes { AuditDecoder.decode($0, context: ctx) { if case .row(let r) = $0 { auditRowsBuilt.append(r) } } } }
-        let normalizer = PodLogNormalizer(context: IngestContext(sourceType: .containerFile), path: ContainerLogPath(path: "/var/log/pods/shop_web-0_uid-0/app/0.log"), nodeName: "node-0", fileIdentity: "x")
+        let normalizer = PodLogNormalizer(
+            context: IngestContext(sourceType: .containerFile), path: ContainerLogPath(path: "/var/log/pods/shop_web-0_uid-0/app/0.log"), nodeName: "node-0",
+            fileIdentity: "x")
         var logRowsBuilt: [PodLogRow] = []
         for i in 0..<100_000 {
             let message: String = messages[i % 4] + " #" + String(i)
-            let record = ContainerLogAssembler.Record(timestamp: .now, stream: "stdout", message: message, offset: Int64(i) * 100,
-                                                      lineNumber: i, truncated: false, incomplete: false)
+            let record = ContainerLogAssembler.Record(
+                timestamp: .now, stream: "stdout", message: message, offset: Int64(i) * 100,
+                lineNumber: i, truncated: false, incomplete: false)
             logRowsBuilt.append(normalizer.row(record))
         }
         // Prepared as the aggregator prepares them, inserted a batch at a time as it does.
         let auditPrepared = auditRowsBuilt.map { store.prepare($0) }, logPrepared = logRowsBuilt.map { store.prepare($0) }
         settle()
-        let ta = try seconds { for chunk in stride(from: 0, to: auditPrepared.count, by: 1000) { _ = try store.write { w in try w.insert(Array(auditPrepared[chunk..<min(chunk + 1000, auditPrepared.count)])) } } }
+        let ta = try seconds {
+            for chunk in stride(from: 0, to: auditPrepared.count, by: 1000) {
+                _ = try store.write { w in try w.insert(Array(auditPrepared[chunk..<min(chunk + 1000, auditPrepared.count)])) }
+            }
+        }
         settle()
-        let tl = try seconds { for chunk in stride(from: 0, to: logPrepared.count, by: 5000) { _ = try store.write { w in try w.insert(Array(logPrepared[chunk..<min(chunk + 5000, logPrepared.count)])) } } }
-        print(String(format: "baseline  the store's own insert, one transaction per batch: audit %.0f rows/s, container lines %.0f rows/s", Double(auditRowsBuilt.count) / ta, Double(logRowsBuilt.count) / tl))
+        let tl = try seconds {
+            for chunk in stride(from: 0, to: logPrepared.count, by: 5000) {
+                _ = try store.write { w in try w.insert(Array(logPrepared[chunk..<min(chunk + 5000, logPrepared.count)])) }
+            }
+        }
+        print(
+            String(
+                format: "baseline  the store's own insert, one transaction per batch: audit %.0f rows/s, container lines %.0f rows/s",
+                Double(auditRowsBuilt.count) / ta, Double(logRowsBuilt.count) / tl))
         if let copyDatabase {
             // What the server takes with no kubetrail logic at all: the same rows, bare COPY into
             // the same tables (of a database of their own), a commit per batch.
@@ -196,9 +239,17 @@ struct IngestBench: ParsableCommand {
             func copyRate(preEncoded: Bool) throws -> (audit: Double, lines: Double) {
                 try PostgresConnection(url: copyDatabase).execute("TRUNCATE kubernetes_audit_logs, kubernetes_pod_logs")
                 settle()
-                let tc = try seconds { for chunk in stride(from: 0, to: auditPrepared.count, by: 1000) { try pg.copyWithoutChecks(Array(auditPrepared[chunk..<min(chunk + 1000, auditPrepared.count)]), preEncoded: preEncoded) } }
+                let tc = try seconds {
+                    for chunk in stride(from: 0, to: auditPrepared.count, by: 1000) {
+                        try pg.copyWithoutChecks(Array(auditPrepared[chunk..<min(chunk + 1000, auditPrepared.count)]), preEncoded: preEncoded)
+                    }
+                }
                 settle()
-                let tcl = try seconds { for chunk in stride(from: 0, to: logPrepared.count, by: 5000) { try pg.copyWithoutChecks(Array(logPrepared[chunk..<min(chunk + 5000, logPrepared.count)]), preEncoded: preEncoded) } }
+                let tcl = try seconds {
+                    for chunk in stride(from: 0, to: logPrepared.count, by: 5000) {
+                        try pg.copyWithoutChecks(Array(logPrepared[chunk..<min(chunk + 5000, logPrepared.count)]), preEncoded: preEncoded)
+                    }
+                }
                 return (tc / Double(auditPrepared.count), tcl / Double(logPrepared.count))
             }
             // Seconds per row: COPY of lines encoded beforehand (the server's own rate), and COPY
@@ -208,8 +259,9 @@ struct IngestBench: ParsableCommand {
                 // The ingest's mix of audit and container rows, at the bare COPY rates.
                 let mixSeconds = Double(auditRows) * audit + Double(logRows) * lines
                 print("baseline  \(name) (a commit per batch): " + String(format: "audit %.0f rows/s, container lines %.0f rows/s", 1 / audit, 1 / lines))
-                print(String(format: "ratio     ingest %.0f rows/s, ", Double(auditRows + logRows) / elapsed) + name
-                      + String(format: " of the same mix %.0f rows/s: %.2f", Double(auditRows + logRows) / mixSeconds, mixSeconds / elapsed))
+                print(
+                    String(format: "ratio     ingest %.0f rows/s, ", Double(auditRows + logRows) / elapsed) + name
+                        + String(format: " of the same mix %.0f rows/s: %.2f", Double(auditRows + logRows) / mixSeconds, mixSeconds / elapsed))
             }
         }
     }
@@ -241,7 +293,8 @@ final class BatchQueue: @unchecked Sendable {
 
 func processCPUSeconds(_ pid: Int32) -> Double {
     guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
-          let close = stat.lastIndex(of: ")") else { return 0 }
+        let close = stat.lastIndex(of: ")")
+    else { return 0 }
     let fields = stat[stat.index(after: close)...].split(separator: " ")
     guard fields.count > 13, let utime = Double(fields[11]), let stime = Double(fields[12]) else { return 0 }
     return (utime + stime) / Double(sysconf(Int32(_SC_CLK_TCK)))

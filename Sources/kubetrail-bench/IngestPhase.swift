@@ -18,8 +18,10 @@ struct IngestPhase {
         metrics.split(separator: "\n").first { $0.hasPrefix(name + " ") }.flatMap { Double($0.split(separator: " ").last ?? "") } ?? 0
     }
 
-    static func run(binary: String, database: String, aggregators: Int, arguments: [String], token: String,
-                    bodies: [[UInt8]], clients: Int) throws -> IngestPhase {
+    static func run(
+        binary: String, database: String, aggregators: Int, arguments: [String], token: String,
+        bodies: [[UInt8]], clients: Int
+    ) throws -> IngestPhase {
         var servers: [(process: Process, port: Int)] = []
         defer { for s in servers { s.process.terminate(); s.process.waitUntilExit() } }
         for _ in 0..<aggregators {
@@ -36,7 +38,9 @@ struct IngestPhase {
                 let data = out.fileHandleForReading.availableData
                 if data.isEmpty { throw ValidationError("aggregator exited") }
                 seen += String(decoding: data, as: UTF8.self)
-                if let r = seen.range(of: "listening on http://127.0.0.1:") { servers[servers.count - 1].port = Int(seen[r.upperBound...].prefix(while: \.isNumber)) ?? 0 }
+                if let r = seen.range(of: "listening on http://127.0.0.1:") {
+                    servers[servers.count - 1].port = Int(seen[r.upperBound...].prefix(while: \.isNumber)) ?? 0
+                }
             }
         }
         let cpuBefore = servers.map { processCPUSeconds($0.process.processIdentifier) }.reduce(0, +)
@@ -72,8 +76,11 @@ struct IngestPhase {
         let elapsed = Date().timeIntervalSince(started)
         let cpu = servers.map { processCPUSeconds($0.process.processIdentifier) }.reduce(0, +) - cpuBefore
         let metricsBytes = ByteSink()
-        _ = try? CurlHTTPClient().stream("http://127.0.0.1:\(servers[0].port)/metrics", headers: []) { metricsBytes.append($0); return true }
-        return IngestPhase(elapsed: elapsed, cpu: cpu, latencies: results.latencies.sorted(),
-                           metrics: String(decoding: metricsBytes.bytes, as: UTF8.self), peakRSSKiB: kubetrail_bench.peakRSSKiB(servers[0].process.processIdentifier))
+        _ = try? CurlHTTPClient().stream("http://127.0.0.1:\(servers[0].port)/metrics", headers: []) {
+            metricsBytes.append($0); return true
+        }
+        return IngestPhase(
+            elapsed: elapsed, cpu: cpu, latencies: results.latencies.sorted(),
+            metrics: String(decoding: metricsBytes.bytes, as: UTF8.self), peakRSSKiB: kubetrail_bench.peakRSSKiB(servers[0].process.processIdentifier))
     }
 }

@@ -20,7 +20,10 @@ struct StoreBench: ParsableCommand {
     @Option(help: "Working directory (default: a new temp dir).") var dir: String?
     @Option(help: "Python with duckdb importable (default: the tools virtualenv, installed if needed).") var python: String?
     @Flag(help: "Keep the generated log and both databases.") var keep = false
-    @Option(help: ArgumentHelp("Also a PostgreSQL server (any database on it): the bench imports into a database of its own there and runs the same queries.", valueName: "postgres://…"))
+    @Option(
+        help: ArgumentHelp(
+            "Also a PostgreSQL server (any database on it): the bench imports into a database of its own there and runs the same queries.",
+            valueName: "postgres://…"))
     var postgres: String?
 
     /// One query in kubetrail's dialect and DuckDB's spelling over `read_json`'s columns, and the
@@ -33,49 +36,70 @@ struct StoreBench: ParsableCommand {
     }
 
     static let queries: [Query] = [
-        Query(name: "README: failed authentication, last hour", kubetrail: """
-            SELECT stage_timestamp, user_name, source_ips, request_uri, response_code FROM kubernetes_audit_logs
-            WHERE response_code IN (401, 403) AND stage_timestamp > NOW() - INTERVAL '1 hour' ORDER BY stage_timestamp DESC
-            """, duckdb: """
-            SELECT stageTimestamp, "user".username, sourceIPs, requestURI, responseStatus.code FROM audit
-            WHERE responseStatus.code IN (401, 403) AND stageTimestamp > now() - INTERVAL 1 hour ORDER BY stageTimestamp DESC
-            """, goal: 2),
-        Query(name: "README: secret access", kubetrail: """
-            SELECT stage_timestamp, user_name, verb, namespace, name, response_code FROM kubernetes_audit_logs
-            WHERE resource = 'secrets' AND verb IN ('get', 'list') ORDER BY stage_timestamp DESC
-            """, duckdb: """
-            SELECT stageTimestamp, "user".username, verb, objectRef.namespace, objectRef.name, responseStatus.code FROM audit
-            WHERE objectRef.resource = 'secrets' AND verb IN ('get', 'list') ORDER BY stageTimestamp DESC
-            """, goal: 2),
-        Query(name: "README: administrative actions", kubetrail: """
-            SELECT stage_timestamp, user_name, verb, resource, namespace, name FROM kubernetes_audit_logs
-            WHERE verb IN ('create', 'update', 'patch', 'delete') AND user_name NOT LIKE 'system:%' ORDER BY stage_timestamp DESC
-            """, duckdb: """
-            SELECT stageTimestamp, "user".username, verb, objectRef.resource, objectRef.namespace, objectRef.name FROM audit
-            WHERE verb IN ('create', 'update', 'patch', 'delete') AND "user".username NOT LIKE 'system:%' ORDER BY stageTimestamp DESC
-            """, goal: 2),
-        Query(name: "top 10 users", kubetrail: """
-            SELECT user_name, count(*) AS n FROM kubernetes_audit_logs GROUP BY user_name ORDER BY n DESC LIMIT 10
-            """, duckdb: """
-            SELECT "user".username AS user_name, count(*) AS n FROM audit GROUP BY 1 ORDER BY n DESC LIMIT 10
-            """, goal: 5),
-        Query(name: "top 20 verb × resource", kubetrail: """
-            SELECT verb, resource, count(*) AS n FROM kubernetes_audit_logs GROUP BY verb, resource ORDER BY n DESC LIMIT 20
-            """, duckdb: """
-            SELECT verb, objectRef.resource, count(*) AS n FROM audit GROUP BY 1, 2 ORDER BY n DESC LIMIT 20
-            """, goal: 5),
-        Query(name: "top 10 namespaces", kubetrail: """
-            SELECT namespace, count(*) AS n FROM kubernetes_audit_logs GROUP BY namespace ORDER BY n DESC LIMIT 10
-            """, duckdb: """
-            SELECT objectRef.namespace, count(*) AS n FROM audit GROUP BY 1 ORDER BY n DESC LIMIT 10
-            """, goal: 5),
-        Query(name: "403s per hour", kubetrail: """
-            SELECT date_trunc('hour', stage_timestamp) AS hour, count(*) AS n FROM kubernetes_audit_logs
-            WHERE response_code = 403 GROUP BY 1 ORDER BY 1
-            """, duckdb: """
-            SELECT date_trunc('hour', stageTimestamp) AS hour, count(*) AS n FROM audit
-            WHERE responseStatus.code = 403 GROUP BY 1 ORDER BY 1
-            """, goal: 2),
+        Query(
+            name: "README: failed authentication, last hour",
+            kubetrail: """
+                SELECT stage_timestamp, user_name, source_ips, request_uri, response_code FROM kubernetes_audit_logs
+                WHERE response_code IN (401, 403) AND stage_timestamp > NOW() - INTERVAL '1 hour' ORDER BY stage_timestamp DESC
+                """,
+            duckdb: """
+                SELECT stageTimestamp, "user".username, sourceIPs, requestURI, responseStatus.code FROM audit
+                WHERE responseStatus.code IN (401, 403) AND stageTimestamp > now() - INTERVAL 1 hour ORDER BY stageTimestamp DESC
+                """, goal: 2),
+        Query(
+            name: "README: secret access",
+            kubetrail: """
+                SELECT stage_timestamp, user_name, verb, namespace, name, response_code FROM kubernetes_audit_logs
+                WHERE resource = 'secrets' AND verb IN ('get', 'list') ORDER BY stage_timestamp DESC
+                """,
+            duckdb: """
+                SELECT stageTimestamp, "user".username, verb, objectRef.namespace, objectRef.name, responseStatus.code FROM audit
+                WHERE objectRef.resource = 'secrets' AND verb IN ('get', 'list') ORDER BY stageTimestamp DESC
+                """, goal: 2),
+        Query(
+            name: "README: administrative actions",
+            kubetrail: """
+                SELECT stage_timestamp, user_name, verb, resource, namespace, name FROM kubernetes_audit_logs
+                WHERE verb IN ('create', 'update', 'patch', 'delete') AND user_name NOT LIKE 'system:%' ORDER BY stage_timestamp DESC
+                """,
+            duckdb: """
+                SELECT stageTimestamp, "user".username, verb, objectRef.resource, objectRef.namespace, objectRef.name FROM audit
+                WHERE verb IN ('create', 'update', 'patch', 'delete') AND "user".username NOT LIKE 'system:%' ORDER BY stageTimestamp DESC
+                """, goal: 2),
+        Query(
+            name: "top 10 users",
+            kubetrail: """
+                SELECT user_name, count(*) AS n FROM kubernetes_audit_logs GROUP BY user_name ORDER BY n DESC LIMIT 10
+                """,
+            duckdb: """
+                SELECT "user".username AS user_name, count(*) AS n FROM audit GROUP BY 1 ORDER BY n DESC LIMIT 10
+                """, goal: 5),
+        Query(
+            name: "top 20 verb × resource",
+            kubetrail: """
+                SELECT verb, resource, count(*) AS n FROM kubernetes_audit_logs GROUP BY verb, resource ORDER BY n DESC LIMIT 20
+                """,
+            duckdb: """
+                SELECT verb, objectRef.resource, count(*) AS n FROM audit GROUP BY 1, 2 ORDER BY n DESC LIMIT 20
+                """, goal: 5),
+        Query(
+            name: "top 10 namespaces",
+            kubetrail: """
+                SELECT namespace, count(*) AS n FROM kubernetes_audit_logs GROUP BY namespace ORDER BY n DESC LIMIT 10
+                """,
+            duckdb: """
+                SELECT objectRef.namespace, count(*) AS n FROM audit GROUP BY 1 ORDER BY n DESC LIMIT 10
+                """, goal: 5),
+        Query(
+            name: "403s per hour",
+            kubetrail: """
+                SELECT date_trunc('hour', stage_timestamp) AS hour, count(*) AS n FROM kubernetes_audit_logs
+                WHERE response_code = 403 GROUP BY 1 ORDER BY 1
+                """,
+            duckdb: """
+                SELECT date_trunc('hour', stageTimestamp) AS hour, count(*) AS n FROM audit
+                WHERE responseStatus.code = 403 GROUP BY 1 ORDER BY 1
+                """, goal: 2)
     ]
 
     func run() throws {
@@ -102,35 +126,43 @@ struct StoreBench: ParsableCommand {
 
         // DuckDB: read_json into a table, its size after a checkpoint, then every query.
         let script = """
-        import duckdb, json, os, statistics, sys, time
-        log, path, runs = sys.argv[1], sys.argv[2], int(sys.argv[3])
-        queries = json.loads(sys.stdin.read())
-        con = duckdb.connect(path)
-        con.execute("SET enable_progress_bar = false")
-        t = time.perf_counter()
-        con.execute("CREATE TABLE audit AS SELECT * FROM read_json(?, format='newline_delimited')", [log])
-        seconds = time.perf_counter() - t
-        con.execute("CHECKPOINT")
-        rows = con.execute("SELECT count(*) FROM audit").fetchone()[0]
-        print(json.dumps({"import": seconds, "rows": rows, "bytes": os.path.getsize(path), "threads": con.execute("SELECT current_setting('threads')").fetchone()[0]}))
-        for q in queries:
-            times, out = [], 0
-            for _ in range(runs):
-                t = time.perf_counter()
-                out = con.execute("COPY (" + q + ") TO '/dev/null' (FORMAT csv, HEADER)").fetchone()[0]
-                times.append(time.perf_counter() - t)
-            print(json.dumps({"seconds": statistics.median(times), "rows": out}))
-        """
-        let duckOutput = try Self.runPython(python, script, [log, duckFile, String(runs)],
-                                            stdin: try JSONSerialization.data(withJSONObject: Self.queries.map(\.duckdb)))
-        let duck = duckOutput.split(separator: "\n").filter { $0.hasPrefix("{") }.map { try! JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any] }
+            import duckdb, json, os, statistics, sys, time
+            log, path, runs = sys.argv[1], sys.argv[2], int(sys.argv[3])
+            queries = json.loads(sys.stdin.read())
+            con = duckdb.connect(path)
+            con.execute("SET enable_progress_bar = false")
+            t = time.perf_counter()
+            con.execute("CREATE TABLE audit AS SELECT * FROM read_json(?, format='newline_delimited')", [log])
+            seconds = time.perf_counter() - t
+            con.execute("CHECKPOINT")
+            rows = con.execute("SELECT count(*) FROM audit").fetchone()[0]
+            print(json.dumps({"import": seconds, "rows": rows, "bytes": os.path.getsize(path), "threads": con.execute("SELECT current_setting('threads')").fetchone()[0]}))
+            for q in queries:
+                times, out = [], 0
+                for _ in range(runs):
+                    t = time.perf_counter()
+                    out = con.execute("COPY (" + q + ") TO '/dev/null' (FORMAT csv, HEADER)").fetchone()[0]
+                    times.append(time.perf_counter() - t)
+                print(json.dumps({"seconds": statistics.median(times), "rows": out}))
+            """
+        let duckOutput = try Self.runPython(
+            python, script, [log, duckFile, String(runs)],
+            stdin: try JSONSerialization.data(withJSONObject: Self.queries.map(\.duckdb)))
+        let duck = duckOutput.split(separator: "\n").filter { $0.hasPrefix("{") }.map {
+            try! JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any]
+        }
         let duckImport = duck[0]["import"] as! Double, duckBytes = duck[0]["bytes"] as! Int, duckRows = duck[0]["rows"] as! Int
 
-        print(String(format: "import    kubetrail %8.0f events/s (%.1f s, peak RSS %.0f MiB)   duckdb read_json %8.0f events/s (%.1f s, %@ threads)   ratio %.2f (goal ≥ 1.00)",
-                     Double(events) / importSeconds, importSeconds, importRSS, Double(duckRows) / duckImport, duckImport,
-                     "\(duck[0]["threads"] ?? "?")", duckImport / importSeconds))
-        print(String(format: "size      kubetrail %8.1f MB   duckdb %8.1f MB   ratio %.2f (goal ≤ 1.50)",
-                     Double(ourBytes) / 1e6, Double(duckBytes) / 1e6, Double(ourBytes) / Double(duckBytes)))
+        print(
+            String(
+                format:
+                    "import    kubetrail %8.0f events/s (%.1f s, peak RSS %.0f MiB)   duckdb read_json %8.0f events/s (%.1f s, %@ threads)   ratio %.2f (goal ≥ 1.00)",
+                Double(events) / importSeconds, importSeconds, importRSS, Double(duckRows) / duckImport, duckImport,
+                "\(duck[0]["threads"] ?? "?")", duckImport / importSeconds))
+        print(
+            String(
+                format: "size      kubetrail %8.1f MB   duckdb %8.1f MB   ratio %.2f (goal ≤ 1.50)",
+                Double(ourBytes) / 1e6, Double(duckBytes) / 1e6, Double(ourBytes) / Double(duckBytes)))
 
         // PostgreSQL: the same CLI import into a database of the bench's own, analysed (as
         // autovacuum would) before the queries.
@@ -146,9 +178,14 @@ struct StoreBench: ParsableCommand {
             let pgSeconds = try seconds { _ = try ExportBench.run(kubetrail, ["import", "audit", log, "--db", url, "--no-progress"]) }
             let pc = try PostgresConnection(url: url)
             try pc.execute("VACUUM ANALYZE")
-            let pgBytes = Int(try pc.execute("SELECT sum(pg_total_relation_size(oid)) FROM pg_class WHERE relnamespace = 'public'::regnamespace AND relkind = 'r'").rows[0][0] ?? "0") ?? 0
-            print(String(format: "import    PostgreSQL %8.0f events/s (%.1f s)   ratio to duckdb %.2f   size %.1f MB (ratio %.2f)",
-                         Double(events) / pgSeconds, pgSeconds, duckImport / pgSeconds, Double(pgBytes) / 1e6, Double(pgBytes) / Double(duckBytes)))
+            let pgBytes =
+                Int(
+                    try pc.execute("SELECT sum(pg_total_relation_size(oid)) FROM pg_class WHERE relnamespace = 'public'::regnamespace AND relkind = 'r'").rows[
+                        0][0] ?? "0") ?? 0
+            print(
+                String(
+                    format: "import    PostgreSQL %8.0f events/s (%.1f s)   ratio to duckdb %.2f   size %.1f MB (ratio %.2f)",
+                    Double(events) / pgSeconds, pgSeconds, duckImport / pgSeconds, Double(pgBytes) / 1e6, Double(pgBytes) / Double(duckBytes)))
             pgStore = try StoreLocation(parsing: url).open(.readOnly)
         }
 
@@ -169,13 +206,17 @@ struct StoreBench: ParsableCommand {
             let (ours, rows) = try timed(store, q.kubetrail)
             let theirs = duck[i + 1]["seconds"] as! Double
             let theirRows = duck[i + 1]["rows"] as! Int
-            print(String(format: "  %@ kubetrail %9.1f ms  duckdb %8.1f ms  ratio %6.1f (goal ≤ %.0f)  rows %d%@",
-                         q.name.padding(toLength: 42, withPad: " ", startingAt: 0), ours * 1000, theirs * 1000, ours / theirs, q.goal, rows,
-                         rows == theirRows ? "" : " (duckdb \(theirRows): the tables disagree)"))
+            print(
+                String(
+                    format: "  %@ kubetrail %9.1f ms  duckdb %8.1f ms  ratio %6.1f (goal ≤ %.0f)  rows %d%@",
+                    q.name.padding(toLength: 42, withPad: " ", startingAt: 0), ours * 1000, theirs * 1000, ours / theirs, q.goal, rows,
+                    rows == theirRows ? "" : " (duckdb \(theirRows): the tables disagree)"))
             if let pgStore {
                 let (pg, pgRows) = try timed(pgStore, q.kubetrail)
-                print(String(format: "  %@ PostgreSQL %8.1f ms  ratio to duckdb %6.1f  rows %d%@", "".padding(toLength: 42, withPad: " ", startingAt: 0),
-                             pg * 1000, pg / theirs, pgRows, pgRows == theirRows ? "" : " (duckdb \(theirRows): the tables disagree)"))
+                print(
+                    String(
+                        format: "  %@ PostgreSQL %8.1f ms  ratio to duckdb %6.1f  rows %d%@", "".padding(toLength: 42, withPad: " ", startingAt: 0),
+                        pg * 1000, pg / theirs, pgRows, pgRows == theirRows ? "" : " (duckdb \(theirRows): the tables disagree)"))
             }
         }
     }

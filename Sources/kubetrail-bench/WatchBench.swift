@@ -29,8 +29,11 @@ struct WatchBench: ParsableCommand {
         fake.standardError = FileHandle.nullDevice
         try fake.run()
         defer { kill(fake.processIdentifier, SIGKILL); fake.waitUntilExit() }
-        guard let port = Int(String(decoding: fakeOut.fileHandleForReading.availableData, as: UTF8.self)
-            .trimmingCharacters(in: .whitespacesAndNewlines)) else { throw ValidationError("the fake API server did not start") }
+        guard
+            let port = Int(
+                String(decoding: fakeOut.fileHandleForReading.availableData, as: UTF8.self)
+                    .trimmingCharacters(in: .whitespacesAndNewlines))
+        else { throw ValidationError("the fake API server did not start") }
         let server = "http://127.0.0.1:\(port)"
         print("fake API server: \(2 * half) pods and \(2 * half) events, half of each listed, half watched")
 
@@ -45,7 +48,8 @@ struct WatchBench: ParsableCommand {
                     let reply = try client.get(path + "?limit=500&resourceVersion=0" + (next.isEmpty ? "" : "&continue=\(next)"))
                     fetchedBytes += reply.body.count
                     let text = reply.text
-                    next = text.range(of: "\"continue\":").map { String(text[$0.upperBound...].drop { $0 == " " || $0 == "\"" }.prefix(while: \.isNumber)) } ?? ""
+                    next =
+                        text.range(of: "\"continue\":").map { String(text[$0.upperBound...].drop { $0 == " " || $0 == "\"" }.prefix(while: \.isNumber)) } ?? ""
                 } while !next.isEmpty
                 try client.stream(path + "?allowWatchBookmarks=true&resourceVersion=100&watch=true") { line in
                     fetchedBytes += line.count + 1
@@ -57,7 +61,8 @@ struct WatchBench: ParsableCommand {
         fetchedBytes = 0
         let fetch = try seconds { try fetchAll() }
         let baselineRate = Double(4 * half) / fetch
-        print(String(format: "baseline  fetch only (no decoding, no storing): %.2f s, %.0f objects/s, %.0f MB", fetch, baselineRate, Double(fetchedBytes) / 1e6))
+        print(
+            String(format: "baseline  fetch only (no decoding, no storing): %.2f s, %.0f objects/s, %.0f MB", fetch, baselineRate, Double(fetchedBytes) / 1e6))
 
         // An idle aggregator's memory, then one that polls the fake server.
         let binary = kubetrail ?? URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("kubetrail").path
@@ -85,8 +90,10 @@ struct WatchBench: ParsableCommand {
         idle.waitUntilExit()
 
         let started = Date()
-        let aggregator = try startAggregator(binary, ["--db", work + "/agg.db", "--config", work + "/kubetrail.tpc"]
-                                             + (pageCacheMib.map { ["--page-cache-mib", String($0)] } ?? []))
+        let aggregator = try startAggregator(
+            binary,
+            ["--db", work + "/agg.db", "--config", work + "/kubetrail.tpc"]
+                + (pageCacheMib.map { ["--page-cache-mib", String($0)] } ?? []))
         defer { aggregator.terminate(); aggregator.waitUntilExit() }
         let target = 2 * half
         var pods = 0, events = 0
@@ -101,10 +108,15 @@ struct WatchBench: ParsableCommand {
         let fileKiB = currentRSSKiB(aggregator.processIdentifier, field: "RssFile:")
         let cpu = processCPUSeconds(aggregator.processIdentifier)
         let rate = Double(4 * half) / elapsed
-        print(String(format: "aggregator list+watch → tables: %.2f s, %.0f objects/s stored (%.0f%% of the baseline), CPU %.1f s",
-                     elapsed, rate, 100 * rate / baselineRate, cpu))
-        print(String(format: "aggregator memory: idle %.1f MiB, peak %.1f MiB, %.1f MiB once stored (%.1f MiB of it file pages), with %d live pods and %d events (peak growth %.1f MiB)",
-                     Double(idleKiB) / 1024, Double(peakKiB) / 1024, Double(nowKiB) / 1024, Double(fileKiB) / 1024, pods, events, Double(peakKiB - idleKiB) / 1024))
+        print(
+            String(
+                format: "aggregator list+watch → tables: %.2f s, %.0f objects/s stored (%.0f%% of the baseline), CPU %.1f s",
+                elapsed, rate, 100 * rate / baselineRate, cpu))
+        print(
+            String(
+                format:
+                    "aggregator memory: idle %.1f MiB, peak %.1f MiB, %.1f MiB once stored (%.1f MiB of it file pages), with %d live pods and %d events (peak growth %.1f MiB)",
+                Double(idleKiB) / 1024, Double(peakKiB) / 1024, Double(nowKiB) / 1024, Double(fileKiB) / 1024, pods, events, Double(peakKiB - idleKiB) / 1024))
     }
 
     private func startAggregator(_ binary: String, _ arguments: [String]) throws -> Process {
@@ -121,8 +133,10 @@ struct WatchBench: ParsableCommand {
     private func counts(_ binary: String, _ db: String) throws -> (Int, Int) {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: binary)
-        p.arguments = ["query", "--db", db, "--output", "csv",
-                       "SELECT (SELECT count(*) FROM kubernetes_resources WHERE resource_type = 'Pod'), (SELECT count(*) FROM kubernetes_events)"]
+        p.arguments = [
+            "query", "--db", db, "--output", "csv",
+            "SELECT (SELECT count(*) FROM kubernetes_resources WHERE resource_type = 'Pod'), (SELECT count(*) FROM kubernetes_events)"
+        ]
         let out = Pipe()
         p.standardOutput = out
         p.standardError = FileHandle.nullDevice

@@ -16,10 +16,16 @@ struct AggregatorCommand: AsyncParsableCommand {
 
     @OptionGroup var database: DatabaseOptions
 
-    @Option(name: .customLong("query-db"), help: ArgumentHelp("PostgreSQL only: the same database as a role that may only read (`kubetrail grant-reader`), for /v1/query and /v1/export. Env: KUBETRAIL_QUERY_DB.", valueName: "postgres://…"))
+    @Option(
+        name: .customLong("query-db"),
+        help: ArgumentHelp(
+            "PostgreSQL only: the same database as a role that may only read (`kubetrail grant-reader`), for /v1/query and /v1/export. Env: KUBETRAIL_QUERY_DB.",
+            valueName: "postgres://…"))
     var queryDB: String?
 
-    @Option(name: .customLong("query-db-password-file"), help: ArgumentHelp("A file whose first line is the query role's password. Env: KUBETRAIL_QUERY_DB_PASSWORD_FILE.", valueName: "path"))
+    @Option(
+        name: .customLong("query-db-password-file"),
+        help: ArgumentHelp("A file whose first line is the query role's password. Env: KUBETRAIL_QUERY_DB_PASSWORD_FILE.", valueName: "path"))
     var queryDBPasswordFile: String?
 
     @Option(help: "File of ingest tokens, one per line (re-read when it changes). Env: KUBETRAIL_INGEST_TOKEN_FILE.")
@@ -73,7 +79,9 @@ struct AggregatorCommand: AsyncParsableCommand {
     @Flag(help: "Turn continuous detection off (default: the built-in rules run on every committed audit row).")
     var noDetections = false
 
-    @Option(name: .customLong("detection-rules"), help: ArgumentHelp("Sigma rule files or directories continuous detection runs beside the built-in pack; repeatable.", valueName: "PATH"))
+    @Option(
+        name: .customLong("detection-rules"),
+        help: ArgumentHelp("Sigma rule files or directories continuous detection runs beside the built-in pack; repeatable.", valueName: "PATH"))
     var detectionRules: [String] = []
 
     @Option(help: "Most rows one query may return (default 100,000).")
@@ -141,7 +149,8 @@ struct AggregatorCommand: AsyncParsableCommand {
         var config = AggregatorConfiguration(databasePath: dbPath, ingestTokenFile: expandTilde(tokens))
         config.databasePasswordFile = database.passwordFile ?? file.dbPasswordFile.map(expandTilde)
         config.queryDatabase = queryDB ?? env["KUBETRAIL_QUERY_DB"].flatMap { $0.isEmpty ? nil : $0 } ?? file.queryDB
-        config.queryDatabasePasswordFile = (queryDBPasswordFile ?? env["KUBETRAIL_QUERY_DB_PASSWORD_FILE"].flatMap { $0.isEmpty ? nil : $0 } ?? file.queryDBPasswordFile).map(expandTilde)
+        config.queryDatabasePasswordFile =
+            (queryDBPasswordFile ?? env["KUBETRAIL_QUERY_DB_PASSWORD_FILE"].flatMap { $0.isEmpty ? nil : $0 } ?? file.queryDBPasswordFile).map(expandTilde)
         // A deployment may set the file's place for a reader its Secret does not have (yet):
         // only the flag, given by hand, is an error without a query database.
         if queryDBPasswordFile != nil, config.queryDatabase == nil {
@@ -151,7 +160,9 @@ struct AggregatorCommand: AsyncParsableCommand {
         if config.queryDatabase == nil { config.queryDatabasePasswordFile = nil }
         if let query = config.queryDatabase {
             guard case .postgres = try? StoreLocation(parsing: dbPath), case .postgres = try? StoreLocation(parsing: query) else {
-                printError("--query-db is a postgres:// URL for a PostgreSQL store (a role that may only read, `kubetrail grant-reader`); on SQLite, queries already run on a read-only connection")
+                printError(
+                    "--query-db is a postgres:// URL for a PostgreSQL store (a role that may only read, `kubetrail grant-reader`); on SQLite, queries already run on a read-only connection"
+                )
                 throw ExitCode(2)
             }
         }
@@ -168,7 +179,9 @@ struct AggregatorCommand: AsyncParsableCommand {
         for rule in retention {
             let parts = rule.split(separator: "=", maxSplits: 1).map(String.init)
             guard parts.count == 2, KubernetesTables.schema(named: parts[0]) != nil, let seconds = DurationText.seconds(parts[1]), seconds > 0 else {
-                printError("--retention must be TABLE=DURATION with one of \(KubernetesTables.all.map(\.name).joined(separator: ", ")) and a duration like 14d, got \(rule)")
+                printError(
+                    "--retention must be TABLE=DURATION with one of \(KubernetesTables.all.map(\.name).joined(separator: ", ")) and a duration like 14d, got \(rule)"
+                )
                 throw ExitCode(2)
             }
             config.retention[parts[0]] = seconds
@@ -177,7 +190,9 @@ struct AggregatorCommand: AsyncParsableCommand {
         config.digestSigningKey = (digestSigningKey ?? file.digestSigningKey).map(expandTilde)
         config.digestDirectory = (digestDirectory ?? file.digestDirectory).map(expandTilde)
         if let text = digestInterval {
-            guard let seconds = DurationText.seconds(text), seconds > 0 else { printError("--digest-interval must be a duration like 5m, got \(text)"); throw ExitCode(2) }
+            guard let seconds = DurationText.seconds(text), seconds > 0 else {
+                printError("--digest-interval must be a duration like 5m, got \(text)"); throw ExitCode(2)
+            }
             config.digestInterval = seconds
         } else if let seconds = file.digestInterval {
             config.digestInterval = seconds
@@ -234,7 +249,8 @@ struct AggregatorCommand: AsyncParsableCommand {
                         config.kubernetesAuditSince = c.since(now: .now)
                     }
                 } else if kube.auditSource.readsThroughAPI {
-                    throw UserFacingError("\(path): source \"kubernetes_audit_logs\" reads pod logs through the API, which needs a connection \"kubernetes\" block")
+                    throw UserFacingError(
+                        "\(path): source \"kubernetes_audit_logs\" reads pod logs through the API, which needs a connection \"kubernetes\" block")
                 }
             } catch {
                 printError("\(error)")

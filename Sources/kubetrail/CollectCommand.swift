@@ -10,14 +10,14 @@ struct CollectCommand: ParsableCommand {
         commandName: "collect",
         abstract: "Collect pod logs, events, resources and audit events from a cluster's API into the local database.",
         discussion: """
-        The cluster and options come from the connection "kubernetes" and source "kubernetes_audit_logs" \
-        blocks of ~/.kubetrail/config/*.tpc and --config files (flags win); with none, the current \
-        kubeconfig context, as kubectl would use it. Log streams resume where the last collection \
-        stopped, so running it again reads only what is new. --from and --to take a duration ago \
-        (15m, 1h, 7d) or an RFC 3339 time; --from defaults to the block's since_time. With --follow \
-        it keeps collecting (logs followed across container restarts, events and resources watched) \
-        until interrupted; `follow_logs = true` in the block does the same unless --no-follow or --to is given.
-        """)
+            The cluster and options come from the connection "kubernetes" and source "kubernetes_audit_logs" \
+            blocks of ~/.kubetrail/config/*.tpc and --config files (flags win); with none, the current \
+            kubeconfig context, as kubectl would use it. Log streams resume where the last collection \
+            stopped, so running it again reads only what is new. --from and --to take a duration ago \
+            (15m, 1h, 7d) or an RFC 3339 time; --from defaults to the block's since_time. With --follow \
+            it keeps collecting (logs followed across container restarts, events and resources watched) \
+            until interrupted; `follow_logs = true` in the block does the same unless --no-follow or --to is given.
+            """)
 
     @Argument(help: ArgumentHelp("Tables to collect (default: all four).", valueName: "TABLE"))
     var tables: [String] = []
@@ -64,8 +64,9 @@ struct CollectCommand: ParsableCommand {
                 }
             }
             if !tables.isEmpty { options.tables = Collector.Table.allCases.filter { tables.contains($0.rawValue) } }
-            let config = try KubernetesConfig.load(directory: env["KUBETRAIL_CONFIG_DIR"].map(expandTilde) ?? home + "/.kubetrail/config",
-                                                   extra: configFiles.map(expandTilde), home: home)
+            let config = try KubernetesConfig.load(
+                directory: env["KUBETRAIL_CONFIG_DIR"].map(expandTilde) ?? home + "/.kubetrail/config",
+                extra: configFiles.map(expandTilde), home: home)
             var connection = config.connection ?? KubernetesConfig.Connection()
             if let kubeconfig { connection.kubeconfigPath = expandTilde(kubeconfig); connection.serviceAccount = false }
             if let context { connection.kubeconfigContext = context; connection.serviceAccount = false }
@@ -115,7 +116,9 @@ struct CollectCommand: ParsableCommand {
         do { reports = try collector.run() } catch { drawing?.stop(); printError("\(error)"); throw ExitCode(1) }
         drawing?.stop()
         let cut = !options.follow && interrupted.count > 0
-        print((cut ? "Interrupted; collected before that from " : "Collected from ") + "\(client.connection.server)\(options.clusterName.map { " (cluster \($0))" } ?? ""):")
+        print(
+            (cut ? "Interrupted; collected before that from " : "Collected from ")
+                + "\(client.connection.server)\(options.clusterName.map { " (cluster \($0))" } ?? ""):")
         for r in reports {
             var line = "  " + r.table.rawValue.padding(toLength: 23, withPad: " ", startingAt: 0) + " stored \(r.stored)"
             if r.removed > 0 { line += ", removed \(r.removed)" }
@@ -146,7 +149,11 @@ struct CollectCommand: ParsableCommand {
 private final class Interruption: @unchecked Sendable {
     private let lock = NSLock()
     private var signals = 0
-    func record() -> Int { lock.withLock { signals += 1; return signals } }
+    func record() -> Int {
+        lock.withLock {
+            signals += 1; return signals
+        }
+    }
     var count: Int { lock.withLock { signals } }
 }
 

@@ -11,12 +11,12 @@ struct DetectCommand: ParsableCommand {
         commandName: "detect",
         abstract: "Run detection rules (Sigma) over the audit table: one finding per matching audit row.",
         discussion: """
-        The built-in pack (SigmaHQ's Kubernetes audit rules and kubetrail's own; --list shows \
-        them) runs unless --no-builtin is given; --rules adds Sigma rule files or directories, and \
-        a file with a built-in rule's id replaces that rule. Exit status: 0 (findings or not), 1 when \
-        --fail-on is given and a finding is that severe or worse, 2 on a bad rule or option, 3 when \
-        the rules cannot run (the store or the aggregator refused or failed).
-        """)
+            The built-in pack (SigmaHQ's Kubernetes audit rules and kubetrail's own; --list shows \
+            them) runs unless --no-builtin is given; --rules adds Sigma rule files or directories, and \
+            a file with a built-in rule's id replaces that rule. Exit status: 0 (findings or not), 1 when \
+            --fail-on is given and a finding is that severe or worse, 2 on a bad rule or option, 3 when \
+            the rules cannot run (the store or the aggregator refused or failed).
+            """)
 
     @Option(name: .customLong("rules"), help: ArgumentHelp("A Sigma rule file, or a directory of them (*.yml, *.yaml); repeatable.", valueName: "PATH"))
     var ruleDirectories: [String] = []
@@ -39,7 +39,10 @@ struct DetectCommand: ParsableCommand {
     @Flag(help: "List the rules instead of running them.")
     var list = false
 
-    @Flag(help: "Print the rules as one SQL query for the store's engine (what --server runs; a local store gives the same findings from kubetrail's own evaluation), instead of running them.")
+    @Flag(
+        help:
+            "Print the rules as one SQL query for the store's engine (what --server runs; a local store gives the same findings from kubetrail's own evaluation), instead of running them."
+    )
     var showSql = false
 
     @Option(help: ArgumentHelp("Exit 1 when a finding is this severe or worse (informational, low, medium, high, critical).", valueName: "SEVERITY"))
@@ -122,13 +125,17 @@ struct DetectCommand: ParsableCommand {
 enum RuleListing {
     static func write(_ detections: [Detection], format: OutputFormat, to out: TextOutput) throws {
         let sink = format.sink(writingTo: out)
-        try sink.begin(columns: [QueryColumn(name: "id", declaredType: "TEXT"), QueryColumn(name: "name", declaredType: "TEXT"),
-                                 QueryColumn(name: "severity", declaredType: "TEXT"), QueryColumn(name: "mitre", declaredType: "LIST TEXT"),
-                                 QueryColumn(name: "title", declaredType: "TEXT"), QueryColumn(name: "author", declaredType: "TEXT"),
-                                 QueryColumn(name: "source", declaredType: "TEXT")])
+        try sink.begin(columns: [
+            QueryColumn(name: "id", declaredType: "TEXT"), QueryColumn(name: "name", declaredType: "TEXT"),
+            QueryColumn(name: "severity", declaredType: "TEXT"), QueryColumn(name: "mitre", declaredType: "LIST TEXT"),
+            QueryColumn(name: "title", declaredType: "TEXT"), QueryColumn(name: "author", declaredType: "TEXT"),
+            QueryColumn(name: "source", declaredType: "TEXT")
+        ])
         for d in detections {
-            try sink.row([.text(d.id), d.name.map(QueryValue.text) ?? .null, .text(d.severity.rawValue), .text(JSONText.array(d.mitre)),
-                          .text(d.title), .text(d.author), .text(d.file)])
+            try sink.row([
+                .text(d.id), d.name.map(QueryValue.text) ?? .null, .text(d.severity.rawValue), .text(JSONText.array(d.mitre)),
+                .text(d.title), .text(d.author), .text(d.file)
+            ])
         }
         try sink.end()
         out.flush()

@@ -11,12 +11,12 @@ struct ExportCommand: ParsableCommand {
         commandName: "export",
         abstract: "Export one table's rows in a time range to CSV, JSON-lines or Parquet files with a signed manifest.",
         discussion: """
-        Files go into --out (a new or empty directory), split at --max-file-bytes, each named \
-        TABLE-0001.csv and so on (with --layout tailpipe, Parquet goes into \
-        tp_table=…/tp_partition=…/tp_index=…/tp_date=…/ directories), with manifest.json listing the query, the row count, each file's \
-        size and SHA-256, and the first and last tp_timestamp. With --signing-key the manifest is \
-        signed (Ed25519); `kubetrail verify-export DIR --public-key F` checks it all.
-        """)
+            Files go into --out (a new or empty directory), split at --max-file-bytes, each named \
+            TABLE-0001.csv and so on (with --layout tailpipe, Parquet goes into \
+            tp_table=…/tp_partition=…/tp_index=…/tp_date=…/ directories), with manifest.json listing the query, the row count, each file's \
+            size and SHA-256, and the first and last tp_timestamp. With --signing-key the manifest is \
+            signed (Ed25519); `kubetrail verify-export DIR --public-key F` checks it all.
+            """)
 
     @Option(help: "The table.") var table: String
     @Option(help: ArgumentHelp("Rows from this time on: a duration ago (1h) or RFC 3339.", valueName: "WHEN")) var from: String?
@@ -59,7 +59,10 @@ struct ExportCommand: ParsableCommand {
             func quoted(_ s: String) -> String { "'" + s.replacingOccurrences(of: "'", with: "''") + "'" }
             if let user { conditions.append("user_name = \(quoted(user))") }
             if let namespace { conditions.append("namespace = \(quoted(namespace))") }
-            if let verb { conditions.append("verb IN (" + verb.split(separator: ",").map { quoted($0.trimmingCharacters(in: .whitespaces)) }.joined(separator: ", ") + ")") }
+            if let verb {
+                conditions.append(
+                    "verb IN (" + verb.split(separator: ",").map { quoted($0.trimmingCharacters(in: .whitespaces)) }.joined(separator: ", ") + ")")
+            }
             if let resource { conditions.append("resource = \(quoted(resource))") }
             options.whereClause = conditions.isEmpty ? nil : conditions.joined(separator: " AND ")
             if let server {
@@ -83,8 +86,9 @@ struct ExportCommand: ParsableCommand {
             let manifest = try exporter.run(signingKey: key)
             if exporter.progress != nil { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
             let bytes = manifest.files.reduce(0) { $0 + $1.bytes }
-            print("Exported \(manifest.rowCount) rows of \(manifest.table)\(server.map { " from \($0)" } ?? "") into \(manifest.files.count) file\(manifest.files.count == 1 ? "" : "s") "
-                  + "(\(bytes) bytes) in \(options.directory); manifest.json " + (manifest.signature == nil ? "not signed" : "signed"))
+            print(
+                "Exported \(manifest.rowCount) rows of \(manifest.table)\(server.map { " from \($0)" } ?? "") into \(manifest.files.count) file\(manifest.files.count == 1 ? "" : "s") "
+                    + "(\(bytes) bytes) in \(options.directory); manifest.json " + (manifest.signature == nil ? "not signed" : "signed"))
         } catch {
             printError("\(error)")
             throw ExitCode(1)

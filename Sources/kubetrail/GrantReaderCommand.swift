@@ -9,16 +9,18 @@ struct GrantReaderCommand: ParsableCommand {
         commandName: "grant-reader",
         abstract: "Make (or update) a PostgreSQL role that can only read kubetrail's tables.",
         discussion: """
-        The role gets SELECT on every table, also day partitions made later; its sessions are \
-        read-only (default_transaction_read_only) with a statement timeout. Run it as the role \
-        that owns kubetrail's schema, which must be allowed to create roles. docs/postgres.md.
-        """)
+            The role gets SELECT on every table, also day partitions made later; its sessions are \
+            read-only (default_transaction_read_only) with a statement timeout. Run it as the role \
+            that owns kubetrail's schema, which must be allowed to create roles. docs/postgres.md.
+            """)
 
     @OptionGroup var database: DatabaseOptions
 
     @Option(help: "The role's name.") var role: String = "kubetrail_reader"
 
-    @Option(help: ArgumentHelp("A file whose first line is the role's password (without one, an existing role keeps its own; a new one cannot log in).", valueName: "path"))
+    @Option(
+        help: ArgumentHelp(
+            "A file whose first line is the role's password (without one, an existing role keeps its own; a new one cannot log in).", valueName: "path"))
     var rolePasswordFile: String?
 
     @Option(help: ArgumentHelp("Longest a statement of the role may run (default 60s).", valueName: "DURATION"))
@@ -32,7 +34,8 @@ struct GrantReaderCommand: ParsableCommand {
             var password: String?
             if let file = rolePasswordFile {
                 guard let text = try? String(contentsOfFile: expandTilde(file), encoding: .utf8),
-                      let line = text.split(whereSeparator: \.isNewline).first.map({ $0.trimmingCharacters(in: .whitespaces) }), !line.isEmpty else {
+                    let line = text.split(whereSeparator: \.isNewline).first.map({ $0.trimmingCharacters(in: .whitespaces) }), !line.isEmpty
+                else {
                     throw UserFacingError("cannot read a password from \(file)")
                 }
                 password = line

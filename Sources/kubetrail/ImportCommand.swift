@@ -8,13 +8,13 @@ struct ImportCommand: ParsableCommand {
         commandName: "import",
         abstract: "Load audit logs, container logs, events or resources from files into the local database.",
         discussion: """
-        PATH may be a file, a directory (its *.log, *.json and *.jsonl files, recursively), or - for \
-        standard input; .gz files are decompressed. Only regular files are read: a FIFO or device \
-        in a directory is skipped with a warning, and named as PATH is an error (use - for a pipe). Audit input may be JSON lines, pretty-printed \
-        events, an audit.k8s.io EventList, or an AKS Event Hub export ({"records":[…]}). Events and \
-        resources take `kubectl get … -o json` output, lists, single objects or watch streams. A bad \
-        record is reported with its file and line and skipped; the rest is imported.
-        """)
+            PATH may be a file, a directory (its *.log, *.json and *.jsonl files, recursively), or - for \
+            standard input; .gz files are decompressed. Only regular files are read: a FIFO or device \
+            in a directory is skipped with a warning, and named as PATH is an error (use - for a pipe). Audit input may be JSON lines, pretty-printed \
+            events, an audit.k8s.io EventList, or an AKS Event Hub export ({"records":[…]}). Events and \
+            resources take `kubectl get … -o json` output, lists, single objects or watch streams. A bad \
+            record is reported with its file and line and skipped; the rest is imported.
+            """)
 
     @Argument(help: "What the input holds: audit, pod-logs, events or resources.")
     var kind: ImportKind
@@ -45,8 +45,9 @@ struct ImportCommand: ParsableCommand {
         guard !inputs.isEmpty else { printError("no input files found in \(paths.joined(separator: " "))"); throw ExitCode(1) }
         do {
             let store = try database.open(.readWrite)
-            var options = Importer.Options(kind: kind, clusterName: clusterName,
-                                           nodeName: nodeName ?? (kind == .podLogs ? ProcessInfo.processInfo.hostName : nil))
+            var options = Importer.Options(
+                kind: kind, clusterName: clusterName,
+                nodeName: nodeName ?? (kind == .podLogs ? ProcessInfo.processInfo.hostName : nil))
             options.maxLineBytes = maxLineBytes
             options.rowsPerTransaction = max(1, rowsPerTransaction)
             let importer = Importer(store: store, options: options)

@@ -42,7 +42,9 @@ struct InteractiveShell {
             }
             format = f
         case ".help":
-            print(".tables            list the tables\n.inspect TABLE     columns of a table\n.output FORMAT     table, csv, json, jsonl or line\n.exit              leave")
+            print(
+                ".tables            list the tables\n.inspect TABLE     columns of a table\n.output FORMAT     table, csv, json, jsonl or line\n.exit              leave"
+            )
         default:
             print("unknown command \(words.first ?? ""); try .help")
         }

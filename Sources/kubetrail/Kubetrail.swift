@@ -8,17 +8,26 @@ struct Kubetrail: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "kubetrail",
         abstract: "Collect Kubernetes audit logs, pod logs, events and resources into SQL tables and query them.",
-        subcommands: [ImportCommand.self, CollectCommand.self, QueryCommand.self, TablesCommand.self, ExportCommand.self, VerifyCommand.self, ReportCommand.self,
-                      VerifyExportCommand.self, KeygenCommand.self, AggregatorCommand.self, GrantReaderCommand.self, DetectCommand.self])
+        subcommands: [
+            ImportCommand.self, CollectCommand.self, QueryCommand.self, TablesCommand.self, ExportCommand.self, VerifyCommand.self, ReportCommand.self,
+            VerifyExportCommand.self, KeygenCommand.self, AggregatorCommand.self, GrantReaderCommand.self, DetectCommand.self
+        ])
 }
 
 /// `--db` and `--db-password-file`, shared by every command that opens the store.
 struct DatabaseOptions: ParsableArguments {
-    @Option(name: .long, help: ArgumentHelp("The store: a SQLite file path, sqlite:///path, or postgres://USER@HOST:PORT/DB?sslmode=verify-full.",
-                                            discussion: "Default: $KUBETRAIL_DB, else ~/.kubetrail/kubetrail.db. PostgreSQL's password comes from --db-password-file, else PGPASSWORD or ~/.pgpass, as for psql."))
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "The store: a SQLite file path, sqlite:///path, or postgres://USER@HOST:PORT/DB?sslmode=verify-full.",
+            discussion:
+                "Default: $KUBETRAIL_DB, else ~/.kubetrail/kubetrail.db. PostgreSQL's password comes from --db-password-file, else PGPASSWORD or ~/.pgpass, as for psql."
+        ))
     var db: String?
 
-    @Option(name: .customLong("db-password-file"), help: ArgumentHelp("A file whose first line is the PostgreSQL password (default: $KUBETRAIL_DB_PASSWORD_FILE).", valueName: "path"))
+    @Option(
+        name: .customLong("db-password-file"),
+        help: ArgumentHelp("A file whose first line is the PostgreSQL password (default: $KUBETRAIL_DB_PASSWORD_FILE).", valueName: "path"))
     var dbPasswordFile: String?
 
     /// What was given (or the default), before parsing.

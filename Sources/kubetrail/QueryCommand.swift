@@ -8,10 +8,10 @@ struct QueryCommand: ParsableCommand {
         commandName: "query",
         abstract: "Run SQL against the tables.",
         discussion: """
-        SQL comes from the argument, a .sql file, or standard input; with none on a terminal an \
-        interactive shell starts (.tables, .inspect TABLE, .output FORMAT, .exit). The PostgreSQL/\
-        DuckDB forms NOW(), CURRENT_TIMESTAMP, ts ± INTERVAL '1 hour', ILIKE and date_trunc work.
-        """)
+            SQL comes from the argument, a .sql file, or standard input; with none on a terminal an \
+            interactive shell starts (.tables, .inspect TABLE, .output FORMAT, .exit). The PostgreSQL/\
+            DuckDB forms NOW(), CURRENT_TIMESTAMP, ts ± INTERVAL '1 hour', ILIKE and date_trunc work.
+            """)
 
     @Argument(help: "SQL text, or the path of a .sql file.")
     var sql: String?

@@ -23,8 +23,10 @@ enum RemoteQuery {
         var data = Data()
         let response: CurlHTTPClient.Response
         do {
-            response = try client.stream(base.appendingPathComponent("v1/query").absoluteString, body: Array(body),
-                                         headers: [("Authorization", "Bearer \(token)"), ("Content-Type", "application/json")]) {
+            response = try client.stream(
+                base.appendingPathComponent("v1/query").absoluteString, body: Array(body),
+                headers: [("Authorization", "Bearer \(token)"), ("Content-Type", "application/json")]
+            ) {
                 data.append(contentsOf: $0)
                 return true
             }

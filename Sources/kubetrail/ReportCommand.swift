@@ -10,11 +10,11 @@ struct ReportCommand: ParsableCommand {
         commandName: "report",
         abstract: "A compliance summary of the audit log for a period, as Markdown or self-contained HTML.",
         discussion: """
-        Failed authentication, Secret access, administrative actions by people, exec/attach into \
-        pods, RBAC changes, anonymous requests and impersonation, each with its count, most \
-        active users, most recent events and the SQL that selects them; activity over time; and, \
-        on a local database, the audit trail's integrity (as `kubetrail verify`).
-        """)
+            Failed authentication, Secret access, administrative actions by people, exec/attach into \
+            pods, RBAC changes, anonymous requests and impersonation, each with its count, most \
+            active users, most recent events and the SQL that selects them; activity over time; and, \
+            on a local database, the audit trail's integrity (as `kubetrail verify`).
+            """)
 
     @Option(help: ArgumentHelp("Start of the period: a duration ago (7d) or RFC 3339.", valueName: "WHEN")) var from: String = "7d"
     @Option(help: ArgumentHelp("End of the period (excluded; default now).", valueName: "WHEN")) var to: String?
@@ -59,17 +59,21 @@ struct ReportCommand: ParsableCommand {
                 let key = try publicKey.map { try SigningKey.loadPublic(expandTilde($0)) }
                 let copies = try digests.map { try DigestWriter.load(directory: expandTilde($0)) }
                 let v = try ChainVerifier(store: store, publicKey: key, offHost: copies, from: start, to: end).run()
-                report.integrity = v.clusters.map { c in
-                    "cluster \(c.cluster): \(c.entriesChecked) chain entries checked, \(c.digestsChecked) signed digests"
-                        + (c.unsignedTail > 0 ? ", \(c.unsignedTail) entries not yet signed" : "") + (c.rowsExpired > 0 ? ", \(c.rowsExpired) rows past retention" : "")
-                } + v.allNotes.map { "note: \($0)" }
+                report.integrity =
+                    v.clusters.map { c in
+                        "cluster \(c.cluster): \(c.entriesChecked) chain entries checked, \(c.digestsChecked) signed digests"
+                            + (c.unsignedTail > 0 ? ", \(c.unsignedTail) entries not yet signed" : "")
+                            + (c.rowsExpired > 0 ? ", \(c.rowsExpired) rows past retention" : "")
+                    } + v.allNotes.map { "note: \($0)" }
                 report.integrityProblems = v.findings.map(\.description)
                 report.conflicts = v.conflicts.map(\.message)
             }
             let text = html ? ReportHTML.render(report) : ReportMarkdown.render(report)
             if let out {
                 try PrivateFile.write(Data(text.utf8), to: expandTilde(out))
-                print("wrote \(out): \(report.totalEvents) audit events, " + report.sections.map { "\($0.total) \($0.title.lowercased())" }.joined(separator: ", "))
+                print(
+                    "wrote \(out): \(report.totalEvents) audit events, "
+                        + report.sections.map { "\($0.total) \($0.title.lowercased())" }.joined(separator: ", "))
             } else {
                 FileHandle.standardOutput.write(Data(text.utf8))
             }

@@ -9,25 +9,28 @@ struct VerifyCommand: ParsableCommand {
         commandName: "verify",
         abstract: "Check the audit trail: recompute the hash chain of kubernetes_audit_logs and check it against the signed digests.",
         discussion: """
-        Reports every row modified, deleted or inserted behind kubetrail's back, every altered \
-        chain entry, and every digest that is missing, unlinked, wrongly signed or out of step \
-        with the chain. --from/--to pick the digests around a period (by when they were made). \
-        Give --digests with a copy of the digest files kept off the aggregator's host: only then \
-        can a rewrite by someone holding the host's signing key be seen. See docs/integrity.md.
-        """)
+            Reports every row modified, deleted or inserted behind kubetrail's back, every altered \
+            chain entry, and every digest that is missing, unlinked, wrongly signed or out of step \
+            with the chain. --from/--to pick the digests around a period (by when they were made). \
+            Give --digests with a copy of the digest files kept off the aggregator's host: only then \
+            can a rewrite by someone holding the host's signing key be seen. See docs/integrity.md.
+            """)
 
     @OptionGroup var database: DatabaseOptions
     @Option(help: ArgumentHelp("Check the chain from the last digest before this time: a duration ago (1h) or RFC 3339.", valueName: "WHEN")) var from: String?
     @Option(help: ArgumentHelp("…to the first digest after this time.", valueName: "WHEN")) var to: String?
     @Option(help: "The aggregator's digest-signing public key (Ed25519, base64).") var publicKey: String?
     @Option(help: "A directory of digest files kept off the aggregator's host (digest_directory, copied).") var digests: String?
-    @Flag(help: "Check signatures only against the key inside each digest (proves nothing about who signed); without it --public-key is required.") var skipSignatures = false
+    @Flag(help: "Check signatures only against the key inside each digest (proves nothing about who signed); without it --public-key is required.")
+    var skipSignatures = false
     @Flag(help: "Succeed on a store with no audit chain at all (a new store); otherwise an empty chain is a failure.") var allowEmpty = false
 
     func run() throws {
         let now = Timestamp.now
         if publicKey == nil && !skipSignatures {
-            printError("give --public-key (the aggregator's audit-digest.key.pub, kept where the aggregator's host cannot change it), or --skip-signatures to check the chain without knowing who signed it")
+            printError(
+                "give --public-key (the aggregator's audit-digest.key.pub, kept where the aggregator's host cannot change it), or --skip-signatures to check the chain without knowing who signed it"
+            )
             throw ExitCode(2)
         }
         let start: Timestamp?, end: Timestamp?, key: Curve25519PublicKey?, copies: [String: [String]]?

@@ -8,7 +8,7 @@ import TestSupport
     static let impostorReplies = [
         "ok",
         // Well-formed, but for another batch.
-        #"{"batch_id":"00000000000000000000000000000000","records":30,"duplicate":false,"stored":{"kubernetes_audit_logs":30,"kubernetes_pod_logs":0},"duplicates":0,"rejected":0,"rejections":[]}"#,
+        #"{"batch_id":"00000000000000000000000000000000","records":30,"duplicate":false,"stored":{"kubernetes_audit_logs":30,"kubernetes_pod_logs":0},"duplicates":0,"rejected":0,"rejections":[]}"#
     ]
 
     @Test(arguments: impostorReplies)
@@ -19,8 +19,9 @@ import TestSupport
         defer { impostor.stop() }
         try node.startAgent(aggregator: impostor.url)
         LineWriter.append(node.auditDir + "/audit.log", (0..<30).map { LineWriter.auditEvent($0) })
-        #expect(node.waitUntil(30) { (node.agent?.metric("kubetrail_agent_unconfirmed_replies_total") ?? 0) >= 2 },
-                "\(node.agent?.log ?? "")")
+        #expect(
+            node.waitUntil(30) { (node.agent?.metric("kubetrail_agent_unconfirmed_replies_total") ?? 0) >= 2 },
+            "\(node.agent?.log ?? "")")
         #expect(node.agent?.metric("kubetrail_agent_batches_acked_total") == 0)
         #expect((node.agent?.metric("kubetrail_agent_retries_total") ?? 0) >= 2)
         #expect(node.agent?.stop() == 0)

@@ -37,9 +37,9 @@ import TestSupport
 
     @Test func validationSaysWhatIsMissing() {
         var config = AgentConfiguration()
-        #expect(throws: AgentConfigurationError.self) { try config.validate() }   // no aggregator
+        #expect(throws: AgentConfigurationError.self) { try config.validate() }  // no aggregator
         config.aggregatorURL = "http://127.0.0.1:1"
-        #expect(throws: AgentConfigurationError.self) { try config.validate() }   // no node name
+        #expect(throws: AgentConfigurationError.self) { try config.validate() }  // no node name
         config.nodeName = "n"
         #expect(throws: Never.self) { try config.validate() }
     }

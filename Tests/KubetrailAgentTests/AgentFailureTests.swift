@@ -31,7 +31,10 @@ import TestSupport
             node.number("SELECT count(*) FROM kubernetes_audit_logs") == written
                 && node.number("SELECT count(*) FROM kubernetes_pod_logs") == written
         }
-        #expect(done, "written \(written), audit \(node.number("SELECT count(*) FROM kubernetes_audit_logs")), logs \(node.number("SELECT count(*) FROM kubernetes_pod_logs"))")
+        #expect(
+            done,
+            "written \(written), audit \(node.number("SELECT count(*) FROM kubernetes_audit_logs")), logs \(node.number("SELECT count(*) FROM kubernetes_pod_logs"))"
+        )
         #expect(node.number("SELECT count(DISTINCT audit_id) FROM kubernetes_audit_logs") == written)
         #expect(node.number("SELECT count(DISTINCT log_message) FROM kubernetes_pod_logs") == written)
         #expect(node.agent?.log.contains("batch not delivered; retrying") == true)
@@ -69,9 +72,12 @@ import TestSupport
         #expect(files.contains { $0.hasSuffix(".ktwb.zz") } && files.contains { $0.hasSuffix(".txt") })
         // After the cause is fixed, the operator sends them again.
         try node.startAggregator()
-        let replay = try Subprocess.run(Subprocess.productURL("kubetrail-agent"),
-                                        ["replay-quarantine", "--aggregator", "http://127.0.0.1:\(node.port)",
-                                         "--token-file", node.dir.path("agent.token"), "--state-dir", node.stateDir])
+        let replay = try Subprocess.run(
+            Subprocess.productURL("kubetrail-agent"),
+            [
+                "replay-quarantine", "--aggregator", "http://127.0.0.1:\(node.port)",
+                "--token-file", node.dir.path("agent.token"), "--state-dir", node.stateDir
+            ])
         #expect(replay.status == 0, "\(replay.stderr)")
         #expect(replay.stdout.contains("; 0 still refused"))
         #expect(node.number("SELECT count(*) FROM kubernetes_audit_logs") == 30)
@@ -90,8 +96,10 @@ import TestSupport
         #expect(node.waitUntil(30) { node.number("SELECT count(*) FROM kubernetes_audit_logs") == 1 })
         node.agent?.pause()
         // More events than the kernel queues (max_queued_events, 16384 by default).
-        let limit = Int((try? String(contentsOfFile: "/proc/sys/fs/inotify/max_queued_events", encoding: .utf8))?
-            .trimmingCharacters(in: .whitespacesAndNewlines) ?? "16384") ?? 16384
+        let limit =
+            Int(
+                (try? String(contentsOfFile: "/proc/sys/fs/inotify/max_queued_events", encoding: .utf8))?
+                    .trimmingCharacters(in: .whitespacesAndNewlines) ?? "16384") ?? 16384
         for i in 0..<(limit / 2 + 100) {
             let p = node.auditDir + "/churn-\(i).tmp"
             _ = FileManager.default.createFile(atPath: p, contents: nil)

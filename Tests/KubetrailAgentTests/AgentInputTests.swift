@@ -14,10 +14,13 @@ import TestSupport
         let random = try #require(FileHandle(forReadingAtPath: "/dev/urandom")).readData(ofLength: 38 << 20)
         let huge = "yyy" + random.base64EncodedString()
         LineWriter.append(podDir + "/0.log", [LineWriter.criLine(1), "2026-11-27T10:00:01.000000000Z stdout F " + huge, LineWriter.criLine(2)])
-        LineWriter.append(node.auditDir + "/audit.log", [LineWriter.auditEvent(1), String(LineWriter.auditEvent(2).dropLast()) + #","pad":""# + huge + "\"}", LineWriter.auditEvent(3)])
-        #expect(node.waitUntil(60) {
-            node.number("SELECT count(*) FROM kubernetes_pod_logs") == 3 && node.number("SELECT count(*) FROM kubernetes_audit_logs") == 2
-        }, "\(node.agent?.log ?? "")")
+        LineWriter.append(
+            node.auditDir + "/audit.log",
+            [LineWriter.auditEvent(1), String(LineWriter.auditEvent(2).dropLast()) + #","pad":""# + huge + "\"}", LineWriter.auditEvent(3)])
+        #expect(
+            node.waitUntil(60) {
+                node.number("SELECT count(*) FROM kubernetes_pod_logs") == 3 && node.number("SELECT count(*) FROM kubernetes_audit_logs") == 2
+            }, "\(node.agent?.log ?? "")")
         // The container line keeps its first MiB and says it was cut.
         let cut = node.query("SELECT log_truncated, length(log_message) FROM kubernetes_pod_logs WHERE log_message LIKE 'yyy%'")
         #expect(cut.count == 1)
@@ -43,12 +46,13 @@ import TestSupport
         h.write(bytes)
         try h.close()
         var audit = Data((LineWriter.auditEvent(1) + "\n").utf8)
-        audit += Data([0x7B, 0x22, 0xFF, 0x0A])   // {"<invalid>
+        audit += Data([0x7B, 0x22, 0xFF, 0x0A])  // {"<invalid>
         audit += Data((LineWriter.auditEvent(2) + "\n").utf8)
         _ = FileManager.default.createFile(atPath: node.auditDir + "/audit.log", contents: audit)
-        #expect(node.waitUntil(30) {
-            node.number("SELECT count(*) FROM kubernetes_pod_logs") == 3 && node.number("SELECT count(*) FROM kubernetes_audit_logs") == 2
-        }, "\(node.agent?.log ?? "")")
+        #expect(
+            node.waitUntil(30) {
+                node.number("SELECT count(*) FROM kubernetes_pod_logs") == 3 && node.number("SELECT count(*) FROM kubernetes_audit_logs") == 2
+            }, "\(node.agent?.log ?? "")")
         #expect(node.number("SELECT count(*) FROM kubernetes_pod_logs WHERE log_message LIKE 'bad %' AND instr(log_message, char(65533)) > 0") == 1)
         #expect((node.agent?.metric("kubetrail_agent_records_rejected_by_aggregator_total") ?? 0) == 2)
     }
@@ -81,11 +85,13 @@ import TestSupport
         try FileManager.default.createDirectory(atPath: podDir, withIntermediateDirectories: true)
         LineWriter.append(podDir + "/0.log", (0..<5).map { LineWriter.criLine($0, tag: "mounted") })
         let id = String(repeating: "c", count: 64)
-        try FileManager.default.createSymbolicLink(atPath: node.containersDir + "/web-9_shop_app-\(id).log",
-                                                   withDestinationPath: "/var/log/pods/shop_web-9_uid-9/app/0.log")
+        try FileManager.default.createSymbolicLink(
+            atPath: node.containersDir + "/web-9_shop_app-\(id).log",
+            withDestinationPath: "/var/log/pods/shop_web-9_uid-9/app/0.log")
         try node.startAgent(["--pods-dir", node.podsDir, "--no-audit"])
-        #expect(node.waitUntil(20) { node.number("SELECT count(*) FROM kubernetes_pod_logs WHERE container_id = '\(id)'") == 5 },
-                "\(node.agent?.log ?? "")")
+        #expect(
+            node.waitUntil(20) { node.number("SELECT count(*) FROM kubernetes_pod_logs WHERE container_id = '\(id)'") == 5 },
+            "\(node.agent?.log ?? "")")
     }
 }
 

@@ -15,21 +15,24 @@ import TestSupport
         let elsewhere = node.dir.path("pods-evil/shop_evil_uid/app")
         try FileManager.default.createDirectory(atPath: elsewhere, withIntermediateDirectories: true)
         LineWriter.append(elsewhere + "/0.log", (0..<5).map { LineWriter.criLine($0, tag: "secret") })
-        try FileManager.default.createSymbolicLink(atPath: node.containersDir + "/evil_shop_app-\(String(repeating: "e", count: 64)).log",
-                                                   withDestinationPath: elsewhere + "/0.log")
+        try FileManager.default.createSymbolicLink(
+            atPath: node.containersDir + "/evil_shop_app-\(String(repeating: "e", count: 64)).log",
+            withDestinationPath: elsewhere + "/0.log")
         // A link through `..` out of the pods directory.
         try FileManager.default.createDirectory(atPath: node.dir.path("host"), withIntermediateDirectories: true)
         LineWriter.append(node.dir.path("host/0.log"), (0..<5).map { LineWriter.criLine($0, tag: "dotdot") })
-        try FileManager.default.createSymbolicLink(atPath: node.containersDir + "/up_shop_app-\(String(repeating: "d", count: 64)).log",
-                                                   withDestinationPath: node.podsDir + "/../host/0.log")
+        try FileManager.default.createSymbolicLink(
+            atPath: node.containersDir + "/up_shop_app-\(String(repeating: "d", count: 64)).log",
+            withDestinationPath: node.podsDir + "/../host/0.log")
         // A symlink planted among kubelet's files in a watched container directory.
         LineWriter.append(node.dir.path("planted.log"), (0..<5).map { LineWriter.criLine($0, tag: "planted") })
         try FileManager.default.createSymbolicLink(atPath: legit + "/1.log", withDestinationPath: node.dir.path("planted.log"))
         try node.startAgent(["--no-audit"])
-        #expect(node.waitUntil(30) {
-            node.number("SELECT count(*) FROM kubernetes_pod_logs WHERE log_message LIKE 'legit %'") == 5
-                && (node.agent?.metric("kubetrail_agent_links_outside_pods_dir_total") ?? 0) == 2
-        }, "\(node.agent?.log ?? "")")
+        #expect(
+            node.waitUntil(30) {
+                node.number("SELECT count(*) FROM kubernetes_pod_logs WHERE log_message LIKE 'legit %'") == 5
+                    && (node.agent?.metric("kubetrail_agent_links_outside_pods_dir_total") ?? 0) == 2
+            }, "\(node.agent?.log ?? "")")
         // Stopping flushes and waits for every batch of what was read: nothing else was read.
         #expect(node.agent?.stop() == 0)
         #expect(node.number("SELECT count(*) FROM kubernetes_pod_logs") == 5)

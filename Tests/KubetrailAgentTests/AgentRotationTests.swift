@@ -18,7 +18,9 @@ import TestSupport
                 LineWriter.append(audit, (base..<(base + 100)).map { LineWriter.auditEvent($0) })
                 // A CRI P…F pair per batch, the rest single lines.
                 var cri = (base..<(base + 99)).map { LineWriter.criLine($0) }
-                cri.append(LineWriter.criLine(base + 99).replacingOccurrences(of: " F ", with: " P ") + "\n" + LineWriter.criLine(base + 99).replacingOccurrences(of: "line", with: "rest"))
+                cri.append(
+                    LineWriter.criLine(base + 99).replacingOccurrences(of: " F ", with: " P ") + "\n"
+                        + LineWriter.criLine(base + 99).replacingOccurrences(of: "line", with: "rest"))
                 LineWriter.append(podDir + "/0.log", cri)
                 written += 100
                 Thread.sleep(forTimeInterval: 0.02)
@@ -41,7 +43,10 @@ import TestSupport
         #expect(node.number("SELECT count(DISTINCT log_message) FROM kubernetes_pod_logs") == containerLines)
         // The P…F pairs were joined, and pod metadata came from the path and the link.
         #expect(node.number("SELECT count(*) FROM kubernetes_pod_logs WHERE log_message LIKE '%line%rest%'") == 20)
-        #expect(node.number("SELECT count(*) FROM kubernetes_pod_logs WHERE namespace = 'shop' AND pod_name = 'web-1' AND container_id = '" + String(repeating: "0", count: 64) + "'") == containerLines)
+        #expect(
+            node.number(
+                "SELECT count(*) FROM kubernetes_pod_logs WHERE namespace = 'shop' AND pod_name = 'web-1' AND container_id = '"
+                    + String(repeating: "0", count: 64) + "'") == containerLines)
         #expect((node.agent?.metric("kubetrail_agent_rotations_total") ?? 0) >= 8)
         // Rotated files that are drained, acknowledged and idle are closed.
         let closed = node.waitUntil(15) { (node.agent?.metric("kubetrail_agent_files_closed_total") ?? 0) >= 8 }
@@ -76,13 +81,13 @@ import TestSupport
     @Test func aDeletedRotatedFileIsDrainedOrSpooledNeverLost() throws {
         let node = try NodeFixture()
         defer { node.stopAll() }
-        try node.reservePort()   // the aggregator is down at first: nothing is acknowledged
+        try node.reservePort()  // the aggregator is down at first: nothing is acknowledged
         let podDir = try node.makeContainer()
         try node.startAgent()
         LineWriter.append(podDir + "/0.log", (0..<500).map { LineWriter.criLine($0) })
         try FileManager.default.moveItem(atPath: podDir + "/0.log", toPath: podDir + "/0.log.20261127-103045")
         LineWriter.append(podDir + "/0.log", (500..<510).map { LineWriter.criLine($0) })
-        Thread.sleep(forTimeInterval: 1.5)   // the agent has both open
+        Thread.sleep(forTimeInterval: 1.5)  // the agent has both open
         try FileManager.default.removeItem(atPath: podDir + "/0.log.20261127-103045")
         Thread.sleep(forTimeInterval: 1.5)
         #expect((node.agent?.metric("kubetrail_agent_held_deleted_files") ?? 0) == 1)
@@ -112,7 +117,8 @@ import TestSupport
         LineWriter.append(path, (0..<80).map { LineWriter.auditEvent($0, tag: "new") })
         let newInode = try FileManager.default.attributesOfItem(atPath: path)[.systemFileNumber] as? Int
         try node.startAgent()
-        #expect(node.waitUntil(30) { node.number("SELECT count(*) FROM kubernetes_audit_logs WHERE audit_id LIKE 'new-%'") == 80 },
-                "inode reused: \(oldInode == newInode); \(node.agent?.log ?? "")")
+        #expect(
+            node.waitUntil(30) { node.number("SELECT count(*) FROM kubernetes_audit_logs WHERE audit_id LIKE 'new-%'") == 80 },
+            "inode reused: \(oldInode == newInode); \(node.agent?.log ?? "")")
     }
 }

@@ -23,10 +23,10 @@ final class OpenFile {
         let log = try dir.write("audit.log", String(repeating: "{\"line\":1}\n", count: 200))
         let file = try OpenFile(log)
         let id = try file.identity
-        #expect(id.fingerprint != nil)   // 2,200 bytes: long enough to fingerprint
+        #expect(id.fingerprint != nil)  // 2,200 bytes: long enough to fingerprint
         let store = Checkpoints(path: dir.path("checkpoints"))
         store.advance(id, path: log, to: 1100, fd: file.fd)
-        store.advance(id, path: log, to: 550, fd: file.fd)   // an older ack arriving late changes nothing
+        store.advance(id, path: log, to: 550, fd: file.fd)  // an older ack arriving late changes nothing
         try store.save()
         let reloaded = Checkpoints(path: dir.path("checkpoints"))
         #expect(reloaded.loadProblems.isEmpty)
@@ -86,7 +86,7 @@ final class OpenFile {
         store.advance(try file.identity, path: log, to: 5, fd: file.fd, now: t0)
         try store.saveIfDue(now: t0)
         store.advance(FileIdentity(device: 9, inode: 9, fingerprint: nil), path: "/b", to: 0, fd: file.fd, now: t0)
-        try store.saveIfDue(now: t0.adding(microseconds: 200_000))   // too soon: not written
+        try store.saveIfDue(now: t0.adding(microseconds: 200_000))  // too soon: not written
         #expect(Checkpoints(path: dir.path("cp")).entries.count == 1)
         try store.saveIfDue(now: t0.adding(microseconds: 1_100_000))
         #expect(Checkpoints(path: dir.path("cp")).entries.count == 2)
@@ -100,7 +100,7 @@ final class OpenFile {
     @Test func identityTellsAReusedInodeFromTheFileThatHadIt() throws {
         let a = FileIdentity(device: 1, inode: 7, fingerprint: "aaa")
         #expect(a.isSameFile(as: FileIdentity(device: 1, inode: 7, fingerprint: "aaa")))
-        #expect(a.isSameFile(as: FileIdentity(device: 1, inode: 7, fingerprint: nil)))   // still short then
+        #expect(a.isSameFile(as: FileIdentity(device: 1, inode: 7, fingerprint: nil)))  // still short then
         #expect(!a.isSameFile(as: FileIdentity(device: 1, inode: 7, fingerprint: "bbb")))
         #expect(!a.isSameFile(as: FileIdentity(device: 2, inode: 7, fingerprint: "aaa")))
     }

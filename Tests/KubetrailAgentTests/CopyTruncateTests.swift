@@ -11,8 +11,10 @@ import TestSupport
         for name in ["audit.log.1", "audit.log-20261204", "audit.log_old", "audit.log.1.txt"] {
             #expect(TruncatedCopy.isCopyName(name, of: "audit.log"), "\(name)")
         }
-        for name in ["audit.log", "audit.log.", "audit.logs", "audit.log.1.gz", "audit.log-20261204.zst", "audit.log.1.tmp",
-                     "xaudit.log.1", "audit.lo.1"] {
+        for name in [
+            "audit.log", "audit.log.", "audit.logs", "audit.log.1.gz", "audit.log-20261204.zst", "audit.log.1.tmp",
+            "xaudit.log.1", "audit.lo.1"
+        ] {
             #expect(!TruncatedCopy.isCopyName(name, of: "audit.log"), "\(name)")
         }
         #expect(TruncatedCopy.fingerprint(ofKey: "64769:1234:0123456789abcdef") == "0123456789abcdef")
@@ -68,7 +70,7 @@ import TestSupport
         let audit = node.auditDir + "/audit.log"
         LineWriter.append(audit, (0..<300).map { LineWriter.auditEvent($0, tag: "before") })
         #expect(node.waitUntil(30) { node.number("SELECT count(*) FROM kubernetes_audit_logs") == 300 })
-        Thread.sleep(forTimeInterval: 3)   // checkpoints are saved at most once a second
+        Thread.sleep(forTimeInterval: 3)  // checkpoints are saved at most once a second
         agent.kill()
 
         LineWriter.append(audit, (0..<200).map { LineWriter.auditEvent($0, tag: "unread") })
@@ -121,7 +123,7 @@ import TestSupport
         let audit = node.auditDir + "/audit.log"
         for (generation, copy) in [("g1", "-1"), ("g2", "-2")] {
             LineWriter.append(audit, (0..<100).map { LineWriter.auditEvent($0, tag: generation) })
-            Thread.sleep(forTimeInterval: 1.5)   // read, and the checkpoints saved
+            Thread.sleep(forTimeInterval: 1.5)  // read, and the checkpoints saved
             try copyTruncate(audit, to: audit + copy)
         }
         LineWriter.append(audit, (0..<100).map { LineWriter.auditEvent($0, tag: "g3") })

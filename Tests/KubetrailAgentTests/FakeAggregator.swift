@@ -10,19 +10,19 @@ final class FakeAggregator: @unchecked Sendable {
 
     init(status: Int, body: String) throws {
         let script = """
-        import http.server, sys
-        STATUS, BODY = int(sys.argv[1]), sys.argv[2]
-        class H(http.server.BaseHTTPRequestHandler):
-            protocol_version = 'HTTP/1.1'
-            def do_POST(self):
-                self.rfile.read(int(self.headers.get('Content-Length', 0)))
-                body = BODY.replace('{auth}', self.headers.get('Authorization', '')).encode()
-                self.send_response(STATUS); self.send_header('Content-Length', str(len(body))); self.end_headers(); self.wfile.write(body)
-            def log_message(self, *a): pass
-        s = http.server.ThreadingHTTPServer(('127.0.0.1', 0), H)
-        print(s.server_address[1], flush=True)
-        s.serve_forever()
-        """
+            import http.server, sys
+            STATUS, BODY = int(sys.argv[1]), sys.argv[2]
+            class H(http.server.BaseHTTPRequestHandler):
+                protocol_version = 'HTTP/1.1'
+                def do_POST(self):
+                    self.rfile.read(int(self.headers.get('Content-Length', 0)))
+                    body = BODY.replace('{auth}', self.headers.get('Authorization', '')).encode()
+                    self.send_response(STATUS); self.send_header('Content-Length', str(len(body))); self.end_headers(); self.wfile.write(body)
+                def log_message(self, *a): pass
+            s = http.server.ThreadingHTTPServer(('127.0.0.1', 0), H)
+            print(s.server_address[1], flush=True)
+            s.serve_forever()
+            """
         port = try PythonServer.start(process, arguments: ["-c", script, String(status), body])
     }
 

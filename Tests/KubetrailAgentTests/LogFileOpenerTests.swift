@@ -17,7 +17,7 @@ import TestSupport
         let thread = Thread { result.set(LogFileOpener.open(path, expected: expected, followLinks: followLinks)) }
         thread.start()
         if result.done.wait(timeout: .now() + 10) == .success { return result.value }
-        let writer = open(path, O_WRONLY | O_NONBLOCK)   // unblocks a reader stuck in open(2)
+        let writer = open(path, O_WRONLY | O_NONBLOCK)  // unblocks a reader stuck in open(2)
         _ = result.done.wait(timeout: .now() + 10)
         if writer >= 0 { close(writer) }
         if case .opened(let fd)? = result.value { close(fd) }

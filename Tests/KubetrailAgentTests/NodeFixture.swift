@@ -27,9 +27,12 @@ final class NodeFixture: @unchecked Sendable {
 
     /// Starts the aggregator, on the same port as before when it ran already.
     func startAggregator(_ extra: [String] = []) throws {
-        let server = try ServerProcess(arguments: ["--db", db, "--ingest-token-file", dir.path("ingest.tokens"),
-                                                   "--query-token-file", dir.path("query.tokens")] + extra,
-                                       listen: "127.0.0.1:\(port)")
+        let server = try ServerProcess(
+            arguments: [
+                "--db", db, "--ingest-token-file", dir.path("ingest.tokens"),
+                "--query-token-file", dir.path("query.tokens")
+            ] + extra,
+            listen: "127.0.0.1:\(port)")
         port = server.port
         aggregator = server
     }
@@ -44,17 +47,20 @@ final class NodeFixture: @unchecked Sendable {
     var agentArguments: [String] { agentArguments(aggregator: "http://127.0.0.1:\(port)") }
 
     func agentArguments(aggregator: String) -> [String] {
-        ["--aggregator", aggregator, "--token-file", dir.path("agent.token"), "--state-dir", stateDir,
-         "--audit-path", auditDir + "/*.log", "--containers-dir", containersDir, "--pods-dir", podsDir, "--node-name", "node-a",
-         "--cluster-name", "test", "--batch-wait", "200ms", "--rescan-interval", "1s", "--rotated-idle", "1s",
-         "--backoff", "100ms,1s", "--shutdown-timeout", "5s"]
+        [
+            "--aggregator", aggregator, "--token-file", dir.path("agent.token"), "--state-dir", stateDir,
+            "--audit-path", auditDir + "/*.log", "--containers-dir", containersDir, "--pods-dir", podsDir, "--node-name", "node-a",
+            "--cluster-name", "test", "--batch-wait", "200ms", "--rescan-interval", "1s", "--rotated-idle", "1s",
+            "--backoff", "100ms,1s", "--shutdown-timeout", "5s"
+        ]
     }
 
     /// Starts the agent, sending to the fixture's aggregator or to `aggregator` (a URL).
     @discardableResult
     func startAgent(aggregator: String? = nil, _ extra: [String] = []) throws -> AgentProcess {
-        let a = try AgentProcess(arguments: agentArguments(aggregator: aggregator ?? "http://127.0.0.1:\(port)") + extra,
-                                 logPath: dir.path("agent.log"))
+        let a = try AgentProcess(
+            arguments: agentArguments(aggregator: aggregator ?? "http://127.0.0.1:\(port)") + extra,
+            logPath: dir.path("agent.log"))
         agent = a
         return a
     }
@@ -65,8 +71,9 @@ final class NodeFixture: @unchecked Sendable {
         try FileManager.default.createDirectory(atPath: podDir, withIntermediateDirectories: true)
         let id = String(repeating: "\(restart % 10)", count: 64)
         _ = FileManager.default.createFile(atPath: podDir + "/\(restart).log", contents: nil)
-        try FileManager.default.createSymbolicLink(atPath: containersDir + "/\(pod)_\(namespace)_\(container)-\(id).log",
-                                                   withDestinationPath: podDir + "/\(restart).log")
+        try FileManager.default.createSymbolicLink(
+            atPath: containersDir + "/\(pod)_\(namespace)_\(container)-\(id).log",
+            withDestinationPath: podDir + "/\(restart).log")
         return podDir
     }
 
@@ -98,7 +105,8 @@ final class NodeFixture: @unchecked Sendable {
 struct LineWriter {
     static func auditEvent(_ n: Int, tag: String = "a") -> String {
         let id = "\(tag)-\(n)-" + String(repeating: "0", count: max(0, 8 - String(n).count)) + String(n)
-        return #"{"kind":"Event","apiVersion":"audit.k8s.io/v1","level":"Metadata","auditID":"\#(id)","stage":"ResponseComplete","requestURI":"/api/v1/namespaces/shop/pods?limit=\#(n)","verb":"list","user":{"username":"system:serviceaccount:shop:deployer","groups":["system:serviceaccounts"]},"sourceIPs":["10.0.0.7"],"userAgent":"kubectl/v1.32.0","objectRef":{"resource":"pods","namespace":"shop","apiVersion":"v1"},"responseStatus":{"metadata":{},"code":200},"requestReceivedTimestamp":"2026-11-27T10:00:00.000000Z","stageTimestamp":"2026-11-27T10:00:00.001000Z"}"#
+        return
+            #"{"kind":"Event","apiVersion":"audit.k8s.io/v1","level":"Metadata","auditID":"\#(id)","stage":"ResponseComplete","requestURI":"/api/v1/namespaces/shop/pods?limit=\#(n)","verb":"list","user":{"username":"system:serviceaccount:shop:deployer","groups":["system:serviceaccounts"]},"sourceIPs":["10.0.0.7"],"userAgent":"kubectl/v1.32.0","objectRef":{"resource":"pods","namespace":"shop","apiVersion":"v1"},"responseStatus":{"metadata":{},"code":200},"requestReceivedTimestamp":"2026-11-27T10:00:00.000000Z","stageTimestamp":"2026-11-27T10:00:00.001000Z"}"#
     }
 
     static func criLine(_ n: Int, tag: String = "c", stream: String = "stdout") -> String {
@@ -106,10 +114,12 @@ struct LineWriter {
     }
 
     static func append(_ path: String, _ lines: [String]) {
-        let h = FileHandle(forWritingAtPath: path) ?? {
-            _ = FileManager.default.createFile(atPath: path, contents: nil)
-            return FileHandle(forWritingAtPath: path)!
-        }()
+        let h =
+            FileHandle(forWritingAtPath: path)
+            ?? {
+                _ = FileManager.default.createFile(atPath: path, contents: nil)
+                return FileHandle(forWritingAtPath: path)!
+            }()
         h.seekToEndOfFile()
         h.write(Data((lines.joined(separator: "\n") + "\n").utf8))
         try? h.close()

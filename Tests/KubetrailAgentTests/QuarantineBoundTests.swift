@@ -14,8 +14,9 @@ import TestSupport
         // ~1 KiB batches: 60 events make about 30 refused batches of some 650 bytes on disk each.
         try node.startAgent(aggregator: refuser.url, ["--max-quarantine-bytes", String(bound), "--batch-bytes", "1024"])
         LineWriter.append(node.auditDir + "/audit.log", (0..<60).map { LineWriter.auditEvent($0) })
-        #expect(node.waitUntil(30) { (node.agent?.metric("kubetrail_agent_quarantine_full_dropped_batches_total") ?? 0) >= 3 },
-                "\(node.agent?.log ?? "")")
+        #expect(
+            node.waitUntil(30) { (node.agent?.metric("kubetrail_agent_quarantine_full_dropped_batches_total") ?? 0) >= 3 },
+            "\(node.agent?.log ?? "")")
         #expect((node.agent?.metric("kubetrail_agent_batches_quarantined_total") ?? 0) >= 1)
         #expect(node.agent?.stop() == 0)
         #expect(node.agent?.log.contains("the quarantine is full; the batch is dropped") == true)
@@ -30,8 +31,9 @@ import TestSupport
         let dir = try TemporaryDirectory()
         let quarantine = Quarantine(directory: dir.path("q"), maxBytes: 2000)
         func batch(_ id: String, bytes: Int) -> OutgoingBatch {
-            OutgoingBatch(sequence: 1, body: [UInt8](repeating: 7, count: bytes), raw: .empty, rawBytes: bytes, records: 1,
-                          batchID: id, ends: [], node: "n", cluster: "")
+            OutgoingBatch(
+                sequence: 1, body: [UInt8](repeating: 7, count: bytes), raw: .empty, rawBytes: bytes, records: 1,
+                batchID: id, ends: [], node: "n", cluster: "")
         }
         let kept = try quarantine.store(batch("first", bytes: 1000), status: 422, reply: "no")
         #expect(throws: Quarantine.Full.self) { try quarantine.store(batch("second", bytes: 1000), status: 422, reply: "no") }

@@ -21,22 +21,23 @@ private func frame(_ text: String, format: RecordFramer.Format, cap: Int = 1 << 
 
 @Suite struct RecordFramerTests {
     let cri = """
-    2026-11-27T10:00:00.000000001Z stdout F one
-    2026-11-27T10:00:00.000000002Z stdout P two-a
-    2026-11-27T10:00:00.000000003Z stderr F err
-    2026-11-27T10:00:00.000000004Z stdout F two-b
-    2026-11-27T10:00:00.000000005Z stdout F three
-    partial-without-newline
-    """
+        2026-11-27T10:00:00.000000001Z stdout F one
+        2026-11-27T10:00:00.000000002Z stdout P two-a
+        2026-11-27T10:00:00.000000003Z stderr F err
+        2026-11-27T10:00:00.000000004Z stdout F two-b
+        2026-11-27T10:00:00.000000005Z stdout F three
+        partial-without-newline
+        """
 
     @Test(arguments: [[1], [7], [64], [4096], [3, 50, 1]])
     func criGroupsStayWholeAndResumePointsAreBetweenThem(chunks: [Int]) {
         let (records, framer) = frame(cri, format: .containerLog, chunks: chunks)
-        #expect(records.map(\.1) == [
-            "2026-11-27T10:00:00.000000001Z stdout F one",
-            "2026-11-27T10:00:00.000000002Z stdout P two-a\n2026-11-27T10:00:00.000000003Z stderr F err\n2026-11-27T10:00:00.000000004Z stdout F two-b",
-            "2026-11-27T10:00:00.000000005Z stdout F three",
-        ])
+        #expect(
+            records.map(\.1) == [
+                "2026-11-27T10:00:00.000000001Z stdout F one",
+                "2026-11-27T10:00:00.000000002Z stdout P two-a\n2026-11-27T10:00:00.000000003Z stderr F err\n2026-11-27T10:00:00.000000004Z stdout F two-b",
+                "2026-11-27T10:00:00.000000005Z stdout F three"
+            ])
         // Offsets are file offsets; each record starts where the previous ended.
         #expect(records[0].0 == 0)
         #expect(records[1].0 == records[0].2)
@@ -55,7 +56,7 @@ private func frame(_ text: String, format: RecordFramer.Format, cap: Int = 1 << 
         let (records, framer) = frame(text, format: .lines, cap: 1024, chunks: chunks)
         #expect(records.map(\.1.count) == [5, 1024, 5])
         #expect(records.map(\.3) == [false, true, false])
-        #expect(records[2].0 == UInt64(6 + 5000 + 1))   // the long line's full span was skipped, not lost track of
+        #expect(records[2].0 == UInt64(6 + 5000 + 1))  // the long line's full span was skipped, not lost track of
         #expect(framer.committed == UInt64(text.utf8.count))
     }
 
@@ -76,7 +77,7 @@ private func frame(_ text: String, format: RecordFramer.Format, cap: Int = 1 << 
     @Test func dockerJSONAndInvalidUTF8AreSingleRecords() {
         let text = "{\"log\":\"a\\n\",\"stream\":\"stdout\",\"time\":\"2026-11-27T10:00:00Z\"}\n\u{FF}garbage \u{00} bytes\n"
         var bytes = Array(text.utf8)
-        bytes[bytes.firstIndex(of: 0xC3)!] = 0xFF   // make it really invalid UTF-8
+        bytes[bytes.firstIndex(of: 0xC3)!] = 0xFF  // make it really invalid UTF-8
         var framer = RecordFramer(format: .containerLog, maxRecordBytes: 1 << 20)
         var count = 0
         bytes.withUnsafeBytes { raw in framer.feed(raw) { _ in count += 1 } }

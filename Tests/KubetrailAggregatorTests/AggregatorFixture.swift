@@ -42,8 +42,10 @@ final class AggregatorFixture: @unchecked Sendable {
     var serverArguments: [String] {
         var database = ["--db", db]
         if let password = dbPassword, let file = try? dir.write("db-password", password + "\n") {
-            database = ["--db", db.replacingOccurrences(of: ":\(password)@", with: "@"), "--db-password-file", file,
-                        "--digest-signing-key", dir.path("digest.key")]
+            database = [
+                "--db", db.replacingOccurrences(of: ":\(password)@", with: "@"), "--db-password-file", file,
+                "--digest-signing-key", dir.path("digest.key")
+            ]
         }
         return database + ["--ingest-token-file", dir.path("ingest.tokens"), "--query-token-file", dir.path("query.tokens")]
     }
@@ -71,7 +73,7 @@ final class AggregatorFixture: @unchecked Sendable {
         var i = 0
         while i < lines.count {
             var record = lines[i]
-            if i == 2 { record += [0x0A] + lines[3]; i += 1 }   // the P line travels with its F
+            if i == 2 { record += [0x0A] + lines[3]; i += 1 }  // the P line travels with its F
             encoder.append(cri, offset: criOffset, bytes: record)
             criOffset += UInt64(record.count + 1)
             i += 1

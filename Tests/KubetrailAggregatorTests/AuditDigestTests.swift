@@ -28,9 +28,11 @@ import TestSupport
         #expect(ok.stdout.contains("cluster test: 100 chain entries checked") && ok.stdout.contains(": OK"), "\(ok.stdout)")
         #expect(!ok.stdout.contains("not yet signed"), "the shutdown digest covers the last rows: \(ok.stdout)")
 
-        try TestBackend.behindTheBack(f.db, backend == .sqlite
-            ? "UPDATE kubetrail_audit_rows SET verb = 'tampered' WHERE rowid = 7"
-            : "UPDATE kubernetes_audit_logs SET verb = 'tampered' WHERE tp_id = (SELECT tp_id FROM kubetrail_audit_chain ORDER BY seq OFFSET 6 LIMIT 1)")
+        try TestBackend.behindTheBack(
+            f.db,
+            backend == .sqlite
+                ? "UPDATE kubetrail_audit_rows SET verb = 'tampered' WHERE rowid = 7"
+                : "UPDATE kubernetes_audit_logs SET verb = 'tampered' WHERE tp_id = (SELECT tp_id FROM kubetrail_audit_chain ORDER BY seq OFFSET 6 LIMIT 1)")
         let bad = try Subprocess.kubetrail(["verify", "--db", f.db, "--public-key", key + ".pub", "--digests", copies])
         #expect(bad.status == 1 && bad.stdout.contains("modified: row") && bad.stdout.contains("(seq 7,"), "\(bad.stdout)")
         let flags = try Subprocess.kubetrail(["verify", "--db", f.db, "--skip-signatures", "--from", "yesterday"])

@@ -6,29 +6,32 @@ import KubetrailAggregator
 @Suite(.serialized) struct ConfigFileTests {
     @Test func aggregatorRunsFromAConfigFileAlone() throws {
         let f = try AggregatorFixture()
-        let config = try f.dir.write("kubetrail.tpc", """
-        # kubetrail aggregator
-        connection "kubernetes" {
-          plugin = "kubernetes"     # other components' blocks are left alone
-        }
-        aggregator {
-          db                = "\(f.db)"
-          ingest_token_file = "\(f.dir.path("ingest.tokens"))"
-          query_token_file  = "\(f.dir.path("query.tokens"))"
-          cluster_name      = "from-file"
-          query_max_rows    = 3
-          retention_interval = "1h"
-          retention {
-            kubernetes_events = "30d"
-          }
-        }
-        """)
+        let config = try f.dir.write(
+            "kubetrail.tpc",
+            """
+            # kubetrail aggregator
+            connection "kubernetes" {
+              plugin = "kubernetes"     # other components' blocks are left alone
+            }
+            aggregator {
+              db                = "\(f.db)"
+              ingest_token_file = "\(f.dir.path("ingest.tokens"))"
+              query_token_file  = "\(f.dir.path("query.tokens"))"
+              cluster_name      = "from-file"
+              query_max_rows    = 3
+              retention_interval = "1h"
+              retention {
+                kubernetes_events = "30d"
+              }
+            }
+            """)
         let server = try ServerProcess(arguments: ["--config", config])
         defer { server.stop() }
         #expect(try f.ingest(server, file: f.write("b.z", AggregatorFixture.fixtureBatch().deflated())).status == 200)
         #expect(try f.count("SELECT COUNT(*) FROM kubernetes_audit_logs WHERE cluster_name = 'from-file'") == 100)
-        let tooMany = try Curl.request(server.baseURL + "/v1/query", headers: ["Authorization": "Bearer \(f.queryToken)"],
-                                       body: Data(#"{"sql":"SELECT audit_id FROM kubernetes_audit_logs"}"#.utf8))
+        let tooMany = try Curl.request(
+            server.baseURL + "/v1/query", headers: ["Authorization": "Bearer \(f.queryToken)"],
+            body: Data(#"{"sql":"SELECT audit_id FROM kubernetes_audit_logs"}"#.utf8))
         #expect(tooMany.status == 400 && tooMany.body.contains("more than 3 rows"))
     }
 
@@ -39,7 +42,7 @@ import KubetrailAggregator
             ("aggregator {\n  query_max_rows = \"many\"\n}", ":2: query_max_rows must be a whole number"),
             ("aggregator {\n  retention {\n    kubernetes_nothing = \"1d\"\n  }\n}", ":3: unknown table kubernetes_nothing"),
             ("aggregator {\n  query_timeout = \"soon\"\n}", ":2: query_timeout must be a duration"),
-            ("aggregator {\n  listen = \n}", ":2: expected a value"),
+            ("aggregator {\n  listen = \n}", ":2: expected a value")
         ] {
             let path = try f.dir.write("bad.tpc", text)
             let r = try Subprocess.kubetrail(["aggregator", "--config", path])

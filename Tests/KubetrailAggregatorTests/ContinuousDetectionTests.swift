@@ -18,8 +18,12 @@ import TestSupport
             record = dir.path("received-\(UUID().uuidString.prefix(6)).jsonl")
             self.down = dir.path("down-\(UUID().uuidString.prefix(6))")
             if down { _ = FileManager.default.createFile(atPath: self.down, contents: nil) }
-            port = try PythonServer.start(process, arguments: [Fixtures.repositoryRoot.appendingPathComponent("scripts/alert-receiver.py").path,
-                                                                "--record", record, "--down", self.down])
+            port = try PythonServer.start(
+                process,
+                arguments: [
+                    Fixtures.repositoryRoot.appendingPathComponent("scripts/alert-receiver.py").path,
+                    "--record", record, "--down", self.down
+                ])
         }
 
         deinit { process.terminate() }
@@ -49,7 +53,9 @@ import TestSupport
 
     static func config(_ f: AggregatorFixture, _ receiver: Receiver, extra: String = "") throws -> String {
         let token = try f.dir.write("sink.token", "sink-secret\n")
-        return try f.dir.write("aggregator.tpc", """
+        return try f.dir.write(
+            "aggregator.tpc",
+            """
             aggregator {
               detection {
                 interval = 0.2
@@ -123,13 +129,17 @@ import TestSupport
         // In the compliance report, and exported like any table.
         let total = try Self.stored(f).count
         let report = try Subprocess.kubetrail(["report", "--db", f.db, "--from", "2023-06-01T00:00:00Z", "--to", "2023-07-01T00:00:00Z"])
-        #expect(report.status == 0 && report.stdout.contains("## Detections") && report.stdout.contains("(`kubernetes_detections`) on audit events of the period: \(total) ("),
-                "\(report.stdout.prefix(3000)) \(report.stderr)")
+        #expect(
+            report.status == 0 && report.stdout.contains("## Detections")
+                && report.stdout.contains("(`kubernetes_detections`) on audit events of the period: \(total) ("),
+            "\(report.stdout.prefix(3000)) \(report.stderr)")
         #expect(report.stdout.contains("| Potential Remote Command Execution In Pod Container | medium |"))
         let html = try Subprocess.kubetrail(["report", "--db", f.db, "--from", "2023-06-01T00:00:00Z", "--to", "2023-07-01T00:00:00Z", "--format", "html"])
         #expect(html.stdout.contains("<h2 id=\"detections\">Detections</h2>"))
-        let export = try Subprocess.kubetrail(["export", "--db", f.db, "--table", "kubernetes_detections", "--format", "jsonl", "--out", f.dir.path("findings"),
-                                               "--from", "2023-06-01T00:00:00Z"])
+        let export = try Subprocess.kubetrail([
+            "export", "--db", f.db, "--table", "kubernetes_detections", "--format", "jsonl", "--out", f.dir.path("findings"),
+            "--from", "2023-06-01T00:00:00Z"
+        ])
         #expect(export.status == 0 && export.stdout.contains("Exported \(total) rows of kubernetes_detections"), "\(export.stdout) \(export.stderr)")
 
         // The same batch again is a duplicate: no new finding, nothing sent again.
@@ -157,10 +167,11 @@ import TestSupport
         #expect(Self.waitUntil(30) { receiver.webhookIDs.count >= expected.count })
         // A second kill once the sink's cursor is saved (a kill between the sink's answer and
         // that save sends the group again: the finding ids are there to deduplicate on).
-        #expect(Self.waitUntil(10) {
-            (try? f.count("SELECT CAST(value AS INTEGER) FROM kubetrail_cursors WHERE name = 'alerts:webhook:siem'")) ==
-                (try? f.count("SELECT max(detection_seq) FROM kubernetes_detections"))
-        })
+        #expect(
+            Self.waitUntil(10) {
+                (try? f.count("SELECT CAST(value AS INTEGER) FROM kubetrail_cursors WHERE name = 'alerts:webhook:siem'"))
+                    == (try? f.count("SELECT max(detection_seq) FROM kubernetes_detections"))
+            })
         server.kill()
         let again = try f.start(["--config", config])
         defer { again.stop() }
@@ -202,13 +213,14 @@ import TestSupport
             ("alert \"pagerduty\" \"p\" {\n  url = \"http://x\"\n}", ":2: an alert block is alert \"alertmanager\""),
             ("alert \"webhook\" \"w\" {\n  url = \"ftp://x\"\n}", ":3: url must be an http:// or https:// URL"),
             ("alert \"webhook\" \"w\" {\n  url = \"http://x\"\n  min_severity = \"urgent\"\n}", ":4: min_severity must be"),
-            ("alert \"webhook\" \"w\" {\n  url = \"http://x\"\n  colour = 1\n}", ":4: unknown option colour"),
+            ("alert \"webhook\" \"w\" {\n  url = \"http://x\"\n  colour = 1\n}", ":4: unknown option colour")
         ] {
             let path = try f.dir.write("bad.tpc", "aggregator {\n" + block + "\n}\n")
             let r = try Subprocess.kubetrail(["aggregator", "--config", path] + f.serverArguments)
             #expect(r.status == 2 && r.stderr.contains(path + message), "\(message): \(r.stderr)")
         }
-        let rules = try f.dir.write("rules/bad.yml", "title: t\nlogsource: {product: kubernetes, service: audit}\ndetection:\n  s:\n    verb|base64: x\n  condition: s\n")
+        let rules = try f.dir.write(
+            "rules/bad.yml", "title: t\nlogsource: {product: kubernetes, service: audit}\ndetection:\n  s:\n    verb|base64: x\n  condition: s\n")
         let r = try Subprocess.kubetrail(["aggregator", "--detection-rules", rules] + f.serverArguments)
         #expect(r.status == 2 && r.stderr.contains("bad.yml:5: base64: is not a modifier"), "\(r.stderr)")
     }

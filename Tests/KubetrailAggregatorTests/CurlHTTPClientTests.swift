@@ -17,9 +17,10 @@ import TestSupport
         let first = try client.post(server.baseURL + "/v1/ingest", body: AggregatorFixture.fixtureBatch().deflated(), headers: headers(f.ingestToken))
         #expect(first.status == 200, "\(first.text)")
         #expect(first.newConnection)
-        let again = try client.post(server.baseURL + "/v1/ingest", body: AggregatorFixture.fixtureBatch(auditCopy: 2).deflated(), headers: headers(f.ingestToken))
+        let again = try client.post(
+            server.baseURL + "/v1/ingest", body: AggregatorFixture.fixtureBatch(auditCopy: 2).deflated(), headers: headers(f.ingestToken))
         #expect(again.status == 200)
-        #expect(!again.newConnection)   // keep-alive
+        #expect(!again.newConnection)  // keep-alive
         let denied = try client.post(server.baseURL + "/v1/ingest", body: [1, 2, 3], headers: headers("wrong"))
         #expect(denied.status == 401 && denied.text.contains("invalid bearer token"))
         // A 2 MB body goes out without waiting on Expect: 100-continue.
@@ -36,7 +37,8 @@ import TestSupport
         let server = try f.start(["--tls-cert", f.dir.path("server.pem"), "--tls-key", f.dir.path("server.key")])
         defer { server.stop() }
         let trusted = try CurlHTTPClient(options: .init(caFile: f.dir.path("ca.pem")))
-        #expect(try trusted.post(server.baseURL + "/v1/ingest", body: AggregatorFixture.fixtureBatch().deflated(), headers: headers(f.ingestToken)).status == 200)
+        #expect(
+            try trusted.post(server.baseURL + "/v1/ingest", body: AggregatorFixture.fixtureBatch().deflated(), headers: headers(f.ingestToken)).status == 200)
         let untrusting = try CurlHTTPClient()
         do {
             _ = try untrusting.post(server.baseURL + "/v1/ingest", body: [], headers: [])
@@ -57,7 +59,7 @@ import TestSupport
         c.header("HTTP/1.1 503 Service Unavailable\r\n")
         c.header("Retry-After: 5\r\n")
         #expect(c.retryAfter == 5)
-        #expect(Array("0123456789abcdef".utf8).withUnsafeBytes { c.append(body: $0) })   // not a stream: collected, never stopped
-        #expect(c.body.count == 10)   // capped
+        #expect(Array("0123456789abcdef".utf8).withUnsafeBytes { c.append(body: $0) })  // not a stream: collected, never stopped
+        #expect(c.body.count == 10)  // capped
     }
 }

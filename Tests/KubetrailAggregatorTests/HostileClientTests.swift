@@ -6,8 +6,9 @@ import TestSupport
 /// Inputs found by review: each once crashed, leaked or bloated the aggregator.
 @Suite(.serialized) struct HostileClientTests {
     func query(_ server: ServerProcess, _ f: AggregatorFixture, _ sql: String, format: String = "json") throws -> Curl.Reply {
-        try Curl.request(server.baseURL + "/v1/query", headers: ["Authorization": "Bearer \(f.queryToken)"],
-                         body: try JSONSerialization.data(withJSONObject: ["sql": sql, "format": format]))
+        try Curl.request(
+            server.baseURL + "/v1/query", headers: ["Authorization": "Bearer \(f.queryToken)"],
+            body: try JSONSerialization.data(withJSONObject: ["sql": sql, "format": format]))
     }
 
     @Test func hostileBatchesAreRefusedOrBounded() throws {
@@ -49,7 +50,7 @@ import TestSupport
         let big = try query(server, f, "SELECT request_object, response_object FROM kubernetes_audit_logs", format: "jsonl")
         #expect(big.status == 200)
         #expect(big.body.split(separator: "\n").last?.contains("larger than 200000 bytes") == true)
-        #expect(big.body.utf8.count < 200_000 + 20_000)   // over by one row at most
+        #expect(big.body.utf8.count < 200_000 + 20_000)  // over by one row at most
         let bigJSON = try query(server, f, "SELECT request_object, response_object FROM kubernetes_audit_logs")
         #expect(bigJSON.status == 400 && bigJSON.body.contains("larger than 50000 bytes"), "\(bigJSON.body)")
     }

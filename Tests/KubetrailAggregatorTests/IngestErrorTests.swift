@@ -42,36 +42,46 @@ import TestSupport
 
         // 1 GiB of zeros deflates to about a megabyte: a bomb.
         let bomb = f.dir.path("bomb.z")
-        let made = try Subprocess.run(URL(fileURLWithPath: "/usr/bin/env"), ["python3", "-c", """
-            import zlib
-            c = zlib.compressobj(9)
-            with open('\(bomb)', 'wb') as out:
-                chunk = bytes(1 << 20)
-                for _ in range(1024): out.write(c.compress(chunk))
-                out.write(c.flush())
-            """])
+        let made = try Subprocess.run(
+            URL(fileURLWithPath: "/usr/bin/env"),
+            [
+                "python3", "-c",
+                """
+                import zlib
+                c = zlib.compressobj(9)
+                with open('\(bomb)', 'wb') as out:
+                    chunk = bytes(1 << 20)
+                    for _ in range(1024): out.write(c.compress(chunk))
+                    out.write(c.flush())
+                """
+            ])
         #expect(made.status == 0, "\(made.stderr)")
         let zeros = try f.ingest(server, file: bomb)
-        #expect(zeros.status == 400, "\(zeros.body)")   // rejected at its first inflated bytes
+        #expect(zeros.status == 400, "\(zeros.body)")  // rejected at its first inflated bytes
 
         // A well-formed bomb: a valid header, then 8 MiB records of zeros, 1 GiB in all.
         let validBomb = f.dir.path("valid-bomb.z")
-        let madeValid = try Subprocess.run(URL(fileURLWithPath: "/usr/bin/env"), ["python3", "-c", """
-            import zlib
-            def v(n):
-                out = bytearray()
-                while n >= 0x80:
-                    out.append((n & 0x7f) | 0x80); n >>= 7
-                out.append(n); return bytes(out)
-            c = zlib.compressobj(9)
-            with open('\(validBomb)', 'wb') as out:
-                out.write(c.compress(b'KTWB' + bytes([1, 0]) + v(1) + b'n' + v(0) + v(1) + bytes([1]) + v(2) + b'/a' + v(1) + b'x' + v(128)))
-                record = bytes(8 << 20)
-                for i in range(128):
-                    out.write(c.compress(v(0) + v(i * ((8 << 20) + 1)) + v(8 << 20)))
-                    out.write(c.compress(record))
-                out.write(c.flush())
-            """])
+        let madeValid = try Subprocess.run(
+            URL(fileURLWithPath: "/usr/bin/env"),
+            [
+                "python3", "-c",
+                """
+                import zlib
+                def v(n):
+                    out = bytearray()
+                    while n >= 0x80:
+                        out.append((n & 0x7f) | 0x80); n >>= 7
+                    out.append(n); return bytes(out)
+                c = zlib.compressobj(9)
+                with open('\(validBomb)', 'wb') as out:
+                    out.write(c.compress(b'KTWB' + bytes([1, 0]) + v(1) + b'n' + v(0) + v(1) + bytes([1]) + v(2) + b'/a' + v(1) + b'x' + v(128)))
+                    record = bytes(8 << 20)
+                    for i in range(128):
+                        out.write(c.compress(v(0) + v(i * ((8 << 20) + 1)) + v(8 << 20)))
+                        out.write(c.compress(record))
+                    out.write(c.flush())
+                """
+            ])
         #expect(madeValid.status == 0, "\(madeValid.stderr)")
         let b = try f.ingest(server, file: validBomb)
         #expect(b.status == 413, "\(b.body)")

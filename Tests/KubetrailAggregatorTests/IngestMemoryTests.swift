@@ -49,15 +49,18 @@ import TestSupport
         // 8,000 short lines cost more as rows than as bytes.
         var tiny = WireBatchEncoder(node: "n", cluster: "test")
         for i in 0..<8_000 {
-            tiny.append(.init(kind: .containerLogLine, path: "/var/log/pods/a_b_c/d/0.log", identity: "tiny"), offset: UInt64(i * 50),
-                        bytes: Array("2026-12-01T10:00:00.000000000Z stdout F \(i)".utf8))
+            tiny.append(
+                .init(kind: .containerLogLine, path: "/var/log/pods/a_b_c/d/0.log", identity: "tiny"), offset: UInt64(i * 50),
+                bytes: Array("2026-12-01T10:00:00.000000000Z stdout F \(i)".utf8))
         }
         let alone = try f.ingest(server, file: f.write("tiny.z", tiny.deflated()))
         #expect(alone.status == 413 && alone.body.contains("--max-inflight-bytes"), "\(alone.status) \(alone.body)")
         // A slow sender holds most of the budget with the first part of a 3 MiB batch…
         let slow = try Self.batch(inflatedMiB: 3).deflated()
         let c = try RawConnection(port: server.port)
-        c.send("POST /v1/ingest HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer \(f.ingestToken)\r\nContent-Encoding: deflate\r\nContent-Length: \(slow.count)\r\n\r\n")
+        c.send(
+            "POST /v1/ingest HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer \(f.ingestToken)\r\nContent-Encoding: deflate\r\nContent-Length: \(slow.count)\r\n\r\n"
+        )
         let part = slow.count * 3 / 4
         try slow[0..<part].withUnsafeBytes { raw in
             var sent = 0

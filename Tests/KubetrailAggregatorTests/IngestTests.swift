@@ -48,8 +48,13 @@ import TestSupport
         #expect(json["duplicate"] as? Bool == false)
         #expect((json["stored"] as? [String: Int]) == ["kubernetes_audit_logs": 100, "kubernetes_pod_logs": 5])
         #expect(json["rejected"] as? Int == 0)
-        #expect(try f.count("SELECT COUNT(*) FROM kubernetes_audit_logs WHERE tp_source_type = 'audit_file' AND tp_source_name = 'cp-1' AND cluster_name = 'test'") == 100)
-        #expect(try f.count("SELECT COUNT(*) FROM kubernetes_pod_logs WHERE namespace = 'default' AND pod_name = 'web-1' AND container_name = 'app' AND node_name = 'cp-1'") == 5)
+        #expect(
+            try f.count("SELECT COUNT(*) FROM kubernetes_audit_logs WHERE tp_source_type = 'audit_file' AND tp_source_name = 'cp-1' AND cluster_name = 'test'")
+                == 100)
+        #expect(
+            try f.count(
+                "SELECT COUNT(*) FROM kubernetes_pod_logs WHERE namespace = 'default' AND pod_name = 'web-1' AND container_name = 'app' AND node_name = 'cp-1'")
+                == 5)
         #expect(try f.count("SELECT COUNT(*) FROM kubernetes_pod_logs WHERE log_message LIKE '%(part of log)%(end of log)%'") == 1)
 
         let again = try f.ingest(server, file: file)
@@ -64,11 +69,11 @@ import TestSupport
         let file = try f.write("batch.z", AggregatorFixture.fixtureBatch().deflated())
         let crashing = try f.start(environment: ["KUBETRAIL_TEST_EXIT_AFTER_COMMIT": "1"])
         let lost = try f.ingest(crashing, file: file)
-        #expect(lost.status != 200)          // the agent never saw an acknowledgement…
+        #expect(lost.status != 200)  // the agent never saw an acknowledgement…
         crashing.kill()
         let server = try f.start()
         defer { server.stop() }
-        let resent = try f.ingest(server, file: file)   // …so it sends the batch again
+        let resent = try f.ingest(server, file: file)  // …so it sends the batch again
         #expect(resent.status == 200)
         #expect(resent.json?["duplicate"] as? Bool == true)
         #expect(try f.count("SELECT COUNT(*) FROM kubernetes_audit_logs") == 100)
@@ -81,7 +86,7 @@ import TestSupport
         defer { server.stop() }
         var files: [String] = []
         for copy in 1...6 { files.append(try f.write("b\(copy).z", AggregatorFixture.fixtureBatch(auditCopy: copy).deflated())) }
-        files += [files[0], files[1]]   // two agents resending the same batches
+        files += [files[0], files[1]]  // two agents resending the same batches
         let replies = LockedArray<Curl.Reply>()
         let all8 = files
         DispatchQueue.concurrentPerform(iterations: all8.count) { i in

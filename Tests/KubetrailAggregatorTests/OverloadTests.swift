@@ -28,7 +28,9 @@ import TestSupport
         var encoder = try AggregatorFixture.fixtureBatch()
         encoder.append(.init(kind: .auditLine, path: "/pad", identity: "pad"), offset: 0, bytes: Array(repeating: 0x20, count: 1))
         let batch = try f.write("b.z", encoder.deflated())
-        let reply = try Curl.request("http://127.0.0.1:\(port)/v1/ingest", headers: ["Authorization": "Bearer \(f.ingestToken)", "Content-Encoding": "deflate"], bodyFile: batch, extra: ["-i"])
+        let reply = try Curl.request(
+            "http://127.0.0.1:\(port)/v1/ingest", headers: ["Authorization": "Bearer \(f.ingestToken)", "Content-Encoding": "deflate"], bodyFile: batch,
+            extra: ["-i"])
         #expect(reply.status == 503, "\(reply.body)")
         #expect(reply.body.lowercased().contains("retry-after:"))
         #expect(reply.body.contains("store cannot commit"))

@@ -14,7 +14,7 @@ import TestSupport
         defer { server.stop() }
         let batches = try (1...3).map { try f.write("b\($0).z", AggregatorFixture.fixtureBatch(auditCopy: $0).deflated()) }
         #expect(try f.ingest(server, file: batches[0]).status == 200)
-        pg.stop()   // as a crash: immediate, no goodbye to clients
+        pg.stop()  // as a crash: immediate, no goodbye to clients
         let refused = try f.ingest(server, file: batches[1])
         #expect(refused.status == 503 && refused.body.contains("retry later"), "\(refused.status) \(refused.body)")
         #expect(!refused.body.contains(pg.password))
@@ -55,8 +55,12 @@ import TestSupport
         defer { server.stop() }
         let setReadOnly = try Subprocess.kubetrail(["query", "--db", f.db, "SELECT 1"])
         #expect(setReadOnly.status == 0)
-        try pg.run("psql", ["-h", "127.0.0.1", "-p", String(pg.port), "-U", TestPostgres.user, "-d", "postgres", "-c",
-                            "ALTER DATABASE postgres SET default_transaction_read_only = on"], environment: ["PGPASSWORD": pg.password])
+        try pg.run(
+            "psql",
+            [
+                "-h", "127.0.0.1", "-p", String(pg.port), "-U", TestPostgres.user, "-d", "postgres", "-c",
+                "ALTER DATABASE postgres SET default_transaction_read_only = on"
+            ], environment: ["PGPASSWORD": pg.password])
         // The aggregator's writer connection predates the setting; a restart picks it up.
         server.stop()
         let again = try f.start()
@@ -100,7 +104,9 @@ import TestSupport
         #expect(try f.ingest(server, file: f.write("b0.z", AggregatorFixture.fixtureBatch(auditCopy: 1).deflated())).status == 200)
         // The next batch's transaction stops once its batch id, audit rows and chain entries
         // are written (its pod log lines not yet), until its backend is terminated.
-        try TestBackend.behindTheBack(f.db, """
+        try TestBackend.behindTheBack(
+            f.db,
+            """
             CREATE FUNCTION hold() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN PERFORM pg_sleep(60); RETURN NULL; END $$;
             CREATE TRIGGER hold AFTER INSERT ON kubetrail_audit_chain FOR EACH STATEMENT EXECUTE FUNCTION hold();
             """)
@@ -137,10 +143,12 @@ import TestSupport
         let disk = try SmallDisk(megabytes: 24, owner: "postgres")
         // The server first: it holds files on the disk until it stops.
         defer { pg.stop(); disk.unmount() }
-        try TestBackend.behindTheBack("postgres://\(TestPostgres.user):\(pg.password)@127.0.0.1:\(pg.port)/postgres",
-                                      "CREATE TABLESPACE small LOCATION '\(disk.path)'")
-        try TestBackend.behindTheBack("postgres://\(TestPostgres.user):\(pg.password)@127.0.0.1:\(pg.port)/postgres",
-                                      "CREATE DATABASE small TABLESPACE small")
+        try TestBackend.behindTheBack(
+            "postgres://\(TestPostgres.user):\(pg.password)@127.0.0.1:\(pg.port)/postgres",
+            "CREATE TABLESPACE small LOCATION '\(disk.path)'")
+        try TestBackend.behindTheBack(
+            "postgres://\(TestPostgres.user):\(pg.password)@127.0.0.1:\(pg.port)/postgres",
+            "CREATE DATABASE small TABLESPACE small")
         let f = try AggregatorFixture(.postgres, server: pg, database: "small")
         let server = try f.start()
         defer { server.stop() }

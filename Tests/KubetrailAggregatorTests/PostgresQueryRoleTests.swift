@@ -6,8 +6,9 @@ import TestSupport
 /// (`--query-db`, made by `kubetrail grant-reader`), while ingest writes as the store's role.
 @Suite(.serialized) struct PostgresQueryRoleTests {
     func query(_ server: ServerProcess, _ f: AggregatorFixture, _ sql: String) throws -> Curl.Reply {
-        try Curl.request(server.baseURL + "/v1/query", headers: ["Authorization": "Bearer \(f.queryToken)", "Content-Type": "application/json"],
-                         body: try JSONSerialization.data(withJSONObject: ["sql": sql, "format": "csv"]))
+        try Curl.request(
+            server.baseURL + "/v1/query", headers: ["Authorization": "Bearer \(f.queryToken)", "Content-Type": "application/json"],
+            body: try JSONSerialization.data(withJSONObject: ["sql": sql, "format": "csv"]))
     }
 
     @Test func queriesRunAsTheReaderRoleAndIngestAsTheWriter() throws {
@@ -26,14 +27,19 @@ import TestSupport
         defer { server.stop() }
         #expect(try f.ingest(server, file: f.write("b.z", AggregatorFixture.fixtureBatch().deflated())).status == 200)
 
-        let who = try query(server, f, "SELECT current_user AS who, has_table_privilege('kubernetes_audit_logs', 'INSERT') AS may_insert, (SELECT COUNT(*) FROM kubernetes_audit_logs) AS n")
+        let who = try query(
+            server, f,
+            "SELECT current_user AS who, has_table_privilege('kubernetes_audit_logs', 'INSERT') AS may_insert, (SELECT COUNT(*) FROM kubernetes_audit_logs) AS n"
+        )
         #expect(who.status == 200 && who.body == "who,may_insert,n\n\(role),0,100\n", "\(who.body)")
         let delete = try query(server, f, "DELETE FROM kubernetes_audit_logs")
         #expect(delete.status == 400, "\(delete.body)")
         // Exports read through the same role.
         let out = f.dir.path("export")
-        let export = try Subprocess.kubetrail(["export", "--table", "kubernetes_audit_logs", "--from", "2020-01-01T00:00:00Z", "--server", server.baseURL,
-                                               "--token-file", f.dir.path("query.tokens"), "--format", "jsonl", "--out", out])
+        let export = try Subprocess.kubetrail([
+            "export", "--table", "kubernetes_audit_logs", "--from", "2020-01-01T00:00:00Z", "--server", server.baseURL,
+            "--token-file", f.dir.path("query.tokens"), "--format", "jsonl", "--out", out
+        ])
         #expect(export.status == 0, "\(export.stderr)")
         let exported = try FileManager.default.contentsOfDirectory(atPath: out).filter { $0.hasSuffix(".jsonl") }
             .map { try String(contentsOfFile: out + "/" + $0, encoding: .utf8).split(separator: "\n").count }.reduce(0, +)

@@ -69,7 +69,8 @@ import TestSupport
         defer { server.stop() }
         #expect(try f.ingest(server, file: f.write("b.z", AggregatorFixture.fixtureBatch().deflated())).status == 200)
         let tokenFile = f.dir.path("query.tokens")
-        let sql = "SELECT stage_timestamp, user_name, verb, response_code, source_ips, annotations FROM kubernetes_audit_logs WHERE response_code >= 400 ORDER BY stage_timestamp DESC, audit_id"
+        let sql =
+            "SELECT stage_timestamp, user_name, verb, response_code, source_ips, annotations FROM kubernetes_audit_logs WHERE response_code >= 400 ORDER BY stage_timestamp DESC, audit_id"
         for format in ["table", "csv", "json", "jsonl", "line"] {
             let remote = try Subprocess.kubetrail(["query", "--server", server.baseURL, "--token-file", tokenFile, "--output", format, sql])
             let local = try Subprocess.kubetrail(["query", "--db", f.db, "--output", format, sql])
@@ -95,10 +96,16 @@ enum Engine {
     /// Writes a query must not do, in each engine's dialect.
     static func writes(_ backend: TestBackend) -> [String] {
         switch backend {
-        case .sqlite: ["DELETE FROM kubernetes_audit_logs", "ATTACH ':memory:' AS m", "PRAGMA journal_mode = DELETE",
-                       "SELECT load_extension('x')", "CREATE TABLE t (a)"]
-        case .postgres: ["DELETE FROM kubernetes_audit_logs", "COMMIT; DELETE FROM kubernetes_audit_logs", "SET TRANSACTION READ WRITE",
-                         "CREATE TABLE t (a int)", "SELECT nextval('kubetrail_audit_chain_seq_seq')", "COPY kubernetes_events FROM STDIN"]
+        case .sqlite:
+            [
+                "DELETE FROM kubernetes_audit_logs", "ATTACH ':memory:' AS m", "PRAGMA journal_mode = DELETE",
+                "SELECT load_extension('x')", "CREATE TABLE t (a)"
+            ]
+        case .postgres:
+            [
+                "DELETE FROM kubernetes_audit_logs", "COMMIT; DELETE FROM kubernetes_audit_logs", "SET TRANSACTION READ WRITE",
+                "CREATE TABLE t (a int)", "SELECT nextval('kubetrail_audit_chain_seq_seq')", "COPY kubernetes_events FROM STDIN"
+            ]
         }
     }
 

@@ -8,12 +8,14 @@ import TestSupport
 /// memory for buffered JSON answers.
 @Suite(.serialized) struct QueryLimitAPITests {
     func query(_ server: ServerProcess, _ f: AggregatorFixture, _ sql: String, format: String = "json", extra: [String] = []) throws -> Curl.Reply {
-        try Curl.request(server.baseURL + "/v1/query", headers: ["Authorization": "Bearer \(f.queryToken)"],
-                         body: try JSONSerialization.data(withJSONObject: ["sql": sql, "format": format]), extra: extra)
+        try Curl.request(
+            server.baseURL + "/v1/query", headers: ["Authorization": "Bearer \(f.queryToken)"],
+            body: try JSONSerialization.data(withJSONObject: ["sql": sql, "format": format]), extra: extra)
     }
 
     static let a4M = "replace(hex(zeroblob(2000000)), '0', 'a')"
-    static let replaceColumns = "SELECT " + Array(repeating: "length(replace(x, 'a', 'bc'))", count: 300).joined(separator: ", ")
+    static let replaceColumns =
+        "SELECT " + Array(repeating: "length(replace(x, 'a', 'bc'))", count: 300).joined(separator: ", ")
         + " FROM (SELECT \(a4M) AS x)"
     static let slow = "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n) SELECT COUNT(*) FROM n"
 
@@ -30,9 +32,12 @@ import TestSupport
         defer { server.stop() }
         let probes = [
             ("replace columns", Self.replaceColumns),
-            ("ilike sum", "SELECT " + Array(repeating: "(h ILIKE p)", count: 300).joined(separator: " + ")
-                + " FROM (SELECT printf('%.*c', 40000, 'a') AS h, '%' || printf('%.*c', 1200, 'a') || 'b' AS p)"),
-            ("like", "SELECT h LIKE '%' || p FROM (SELECT \(Self.a4M) AS h, replace(hex(zeroblob(1000)), '0', 'a') || 'b' AS p)"),
+            (
+                "ilike sum",
+                "SELECT " + Array(repeating: "(h ILIKE p)", count: 300).joined(separator: " + ")
+                    + " FROM (SELECT printf('%.*c', 40000, 'a') AS h, '%' || printf('%.*c', 1200, 'a') || 'b' AS p)"
+            ),
+            ("like", "SELECT h LIKE '%' || p FROM (SELECT \(Self.a4M) AS h, replace(hex(zeroblob(1000)), '0', 'a') || 'b' AS p)")
         ]
         for (name, sql) in probes {
             let started = Date()

@@ -15,7 +15,9 @@ import TestSupport
         var out: [String] = []
         for part in body.components(separatedBy: "```\(language)\n").dropFirst() {
             let code = part.components(separatedBy: "\n```")[0]
-            out += code.replacingOccurrences(of: "\\\n", with: " ").split(separator: "\n").map(String.init).filter { !$0.trimmingCharacters(in: .whitespaces).isEmpty }
+            out += code.replacingOccurrences(of: "\\\n", with: " ").split(separator: "\n").map(String.init).filter {
+                !$0.trimmingCharacters(in: .whitespaces).isEmpty
+            }
         }
         return out
     }
@@ -36,18 +38,21 @@ import TestSupport
         #expect(commands.count == 6, "\(commands)")
         for command in commands {
             let line = command.replacingOccurrences(of: "/mnt/offhost/digests", with: offHost)
-            let r = try Subprocess.run(URL(fileURLWithPath: "/bin/bash"), ["-euo", "pipefail", "-c", line], environment: env, currentDirectory: URL(fileURLWithPath: work))
+            let r = try Subprocess.run(
+                URL(fileURLWithPath: "/bin/bash"), ["-euo", "pipefail", "-c", line], environment: env, currentDirectory: URL(fileURLWithPath: work))
             #expect(r.status == 0, "\(line)\n\(r.stdout)\(r.stderr)")
         }
         let report = try String(contentsOfFile: work + "/q3-report.html", encoding: .utf8)
         #expect(report.hasPrefix("<!DOCTYPE html>") && report.contains("Audit trail integrity"))
         let sql = try Self.blocks(section: "Export", language: "sql")
         #expect(sql.count == 1)
-        let rows = try DuckDB.json("""
-        import duckdb, json, os, sys
-        os.chdir(sys.argv[1])
-        print(json.dumps([[str(c) for c in r] for r in duckdb.sql(sys.argv[2]).fetchall()]))
-        """, [work, sql[0]]) as! [[String]]
+        let rows =
+            try DuckDB.json(
+                """
+                import duckdb, json, os, sys
+                os.chdir(sys.argv[1])
+                print(json.dumps([[str(c) for c in r] for r in duckdb.sql(sys.argv[2]).fetchall()]))
+                """, [work, sql[0]]) as! [[String]]
         let total = rows.reduce(0) { $0 + Int($1[2])! }
         #expect(total == 37 && rows.allSatisfy { $0[0] == "2017-09-11" }, "\(rows)")
     }

@@ -12,8 +12,9 @@ import TestSupport
         #expect(try f.ingest(server, file: f.write("b.z", AggregatorFixture.fixtureBatch().deflated())).status == 200)
 
         let headers = f.dir.path("headers")
-        let reply = try Curl.request(server.baseURL + "/v1/query", headers: ["Authorization": "Bearer \(f.queryToken)", "Content-Type": "application/json"],
-                                     body: Data(#"{"sql":"SELECT 1","format":"rows"}"#.utf8), extra: ["-D", headers])
+        let reply = try Curl.request(
+            server.baseURL + "/v1/query", headers: ["Authorization": "Bearer \(f.queryToken)", "Content-Type": "application/json"],
+            body: Data(#"{"sql":"SELECT 1","format":"rows"}"#.utf8), extra: ["-D", headers])
         #expect(reply.status == 200)
         #expect(try String(contentsOfFile: headers, encoding: .utf8).lowercased().contains("kubetrail-sql-engine: \(backend.rawValue)"))
 
@@ -23,7 +24,9 @@ import TestSupport
         #expect(remote.status == 0 && local.status == 0, "\(remote.stderr) \(local.stderr)")
         #expect(remote.stdout == local.stdout)
         // The OpenShift log holds kube:admin's exec into a pod (the capture itself) and 403s.
-        #expect(remote.stdout.contains("Potential Remote Command Execution In Pod Container") && remote.stdout.contains("\"kube:admin\""), "\(remote.stdout.prefix(2000))")
+        #expect(
+            remote.stdout.contains("Potential Remote Command Execution In Pod Container") && remote.stdout.contains("\"kube:admin\""),
+            "\(remote.stdout.prefix(2000))")
         #expect(remote.stdout.contains("Kubernetes Unauthorized or Unauthenticated Access"))
 
         let ingestToken = try f.dir.write("ingest-only", f.ingestToken + "\n")

@@ -14,7 +14,9 @@ import TestSupport
         defer { server.stop() }
         #expect(try f.ingest(server, file: f.write("b.z", AggregatorFixture.fixtureBatch().deflated())).status == 200)
         for (table, format) in [("kubernetes_audit_logs", "csv"), ("kubernetes_audit_logs", "parquet"), ("kubernetes_pod_logs", "jsonl")] {
-            let common = ["export", "--table", table, "--format", format, "--verb", "get,list,watch,create,update,patch,delete", "--from", "2020-01-01T00:00:00Z"]
+            let common = [
+                "export", "--table", table, "--format", format, "--verb", "get,list,watch,create,update,patch,delete", "--from", "2020-01-01T00:00:00Z"
+            ]
             let filters = table == "kubernetes_audit_logs" ? common : Array(common.prefix(5)) + ["--from", "2020-01-01T00:00:00Z"]
             let remoteDir = f.dir.path("remote-\(table)-\(format)"), localDir = f.dir.path("local-\(table)-\(format)")
             let remote = try Subprocess.kubetrail(filters + ["--out", remoteDir, "--server", server.baseURL, "--token-file", f.dir.path("query.tokens")])
@@ -61,7 +63,8 @@ import TestSupport
         #expect(try f.ingest(server, file: f.write("b.z", AggregatorFixture.fixtureBatch().deflated())).status == 200)
         func export(_ token: String, _ extra: [String] = [], out: String) throws -> ProcessResult {
             let file = try f.dir.write("t-\(out)", token + "\n")
-            return try Subprocess.kubetrail(["export", "--table", "kubernetes_audit_logs", "--out", f.dir.path(out), "--server", server.baseURL, "--token-file", file] + extra)
+            return try Subprocess.kubetrail(
+                ["export", "--table", "kubernetes_audit_logs", "--out", f.dir.path(out), "--server", server.baseURL, "--token-file", file] + extra)
         }
         let wrong = try export("not-a-token", out: "a")
         #expect(wrong.status == 1 && wrong.stderr.contains("refused the export (401)"), "\(wrong.stderr)")
@@ -73,8 +76,9 @@ import TestSupport
         // Past the client's check, the server refuses it too, and a condition closing its parenthesis.
         for condition in ["1=1; DELETE FROM kubernetes_audit_logs", "1=1) UNION ALL SELECT * FROM kubetrail_audit_chain WHERE (1=1"] {
             let encoded = condition.addingPercentEncoding(withAllowedCharacters: .alphanumerics)!
-            let r = try Curl.request(server.baseURL + "/v1/export?table=kubernetes_audit_logs&where=" + encoded, method: "GET",
-                                     headers: ["Authorization": "Bearer \(f.queryToken)"])
+            let r = try Curl.request(
+                server.baseURL + "/v1/export?table=kubernetes_audit_logs&where=" + encoded, method: "GET",
+                headers: ["Authorization": "Bearer \(f.queryToken)"])
             #expect(r.status == 400 && r.body.contains("where:"), "\(r.status) \(r.body)")
         }
         let sql = try export(f.queryToken, ["--where", "no_such_column = 1"], out: "d")
@@ -95,12 +99,12 @@ import TestSupport
             func end() { ended = true }
         }
         let stream = """
-        {"columns":[{"name":"a","type":"TEXT"},{"name":"n","type":"INTEGER"},{"name":"x","type":null}]}
-        ["line\\nbreak, \\"quoted\\" €",42,null]
-        ["",-7,1.5]
-        {"end":true}
+            {"columns":[{"name":"a","type":"TEXT"},{"name":"n","type":"INTEGER"},{"name":"x","type":null}]}
+            ["line\\nbreak, \\"quoted\\" €",42,null]
+            ["",-7,1.5]
+            {"end":true}
 
-        """
+            """
         let bytes = Array(stream.utf8)
         for size in [1, 2, 7, 64, bytes.count] {
             let sink = Collect()
@@ -119,7 +123,10 @@ import TestSupport
         _ = Array(stream.utf8.prefix(140)).withUnsafeBytes { cut.feed($0) }
         #expect(throws: ExportError.self) { try cut.finish() }
         let stopped = RowsStreamParser(sink: Collect())
-        #expect(!Array("{\"columns\":[{\"name\":\"a\",\"type\":null}]}\n[\"x\"]\n{\"error\":\"the query ran longer than its time limit\"}\n".utf8).withUnsafeBytes { stopped.feed($0) })
+        #expect(
+            !Array("{\"columns\":[{\"name\":\"a\",\"type\":null}]}\n[\"x\"]\n{\"error\":\"the query ran longer than its time limit\"}\n".utf8).withUnsafeBytes {
+                stopped.feed($0)
+            })
         #expect("\(stopped.error!)".contains("the query ran longer than its time limit"))
         // A line that never ends is refused at the limit instead of buffered for ever.
         let endless = RowsStreamParser(sink: Collect(), maxLineBytes: 1000)
@@ -146,7 +153,7 @@ import TestSupport
         // About 2 MB of output: far more than the queue holds (8 chunks of 64 KiB).
         let sql = "WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n LIMIT 20000) SELECT x, printf('%0100d', x) FROM n"
         let stream = QueryStream.start(store: store, sql: sql, format: "rows", limits: .init(), maxBytes: Int.max, stallTimeout: 0.3)
-        try await Task.sleep(nanoseconds: 1_000_000_000)   // the reader takes nothing past the timeout
+        try await Task.sleep(nanoseconds: 1_000_000_000)  // the reader takes nothing past the timeout
         let outcome = try await withThrowingTaskGroup(of: String.self) { group in
             group.addTask {
                 var chunks = 0

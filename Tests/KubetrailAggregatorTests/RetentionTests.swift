@@ -12,7 +12,8 @@ import TestSupport
         #expect(try f.ingest(server, file: f.write("b.z", AggregatorFixture.fixtureBatch().deflated())).status == 200)
         // New: an event from a minute ago, through the webhook.
         let recent = ISO8601DateFormatter().string(from: Date().addingTimeInterval(-60))
-        let event = #"{"kind":"Event","apiVersion":"audit.k8s.io/v1","level":"Metadata","auditID":"fresh","stage":"ResponseComplete","requestURI":"/api","verb":"get","user":{"username":"u"},"stageTimestamp":"\#(recent)"}"#
+        let event =
+            #"{"kind":"Event","apiVersion":"audit.k8s.io/v1","level":"Metadata","auditID":"fresh","stage":"ResponseComplete","requestURI":"/api","verb":"get","user":{"username":"u"},"stageTimestamp":"\#(recent)"}"#
         let list = Data(#"{"kind":"EventList","items":[\#(event)]}"#.utf8)
         #expect(try Curl.request(server.baseURL + "/v1/audit/webhook", headers: ["Authorization": "Bearer \(f.webhookToken)"], body: list).status == 200)
         var remaining = -1

@@ -24,7 +24,8 @@ import TestSupport
         c2.send("POST /nowhere HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000\r\n\r\nx")
         #expect(c2.secondsUntilClosed(limit: 15) { "x" }?.received.hasPrefix("HTTP/1.1 404") == true)
         let c3 = try RawConnection(port: server.port)
-        c3.send("POST /v1/ingest HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer \(f.ingestToken)\r\nContent-Encoding: deflate\r\nContent-Length: 999999999\r\n\r\nx")
+        c3.send(
+            "POST /v1/ingest HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer \(f.ingestToken)\r\nContent-Encoding: deflate\r\nContent-Length: 999999999\r\n\r\nx")
         #expect(c3.secondsUntilClosed(limit: 15) { "x" }?.received.hasPrefix("HTTP/1.1 413") == true)
     }
 

@@ -13,12 +13,14 @@ import TestSupport
 
     init() throws {
         f = try AggregatorFixture()
-        try f.dir.write("scoped.tokens", """
-        \(controlPlane) node=cp-1 cluster=test kinds=audit,logs
-        \(worker) node=worker-1 kinds=logs
-        \(f.webhookToken) kinds=webhook
-        \(f.ingestToken)
-        """)
+        try f.dir.write(
+            "scoped.tokens",
+            """
+            \(controlPlane) node=cp-1 cluster=test kinds=audit,logs
+            \(worker) node=worker-1 kinds=logs
+            \(f.webhookToken) kinds=webhook
+            \(f.ingestToken)
+            """)
     }
 
     func start() throws -> ServerProcess {
@@ -40,8 +42,9 @@ import TestSupport
         let asWorker = try send(server, AggregatorFixture.fixtureBatch(node: "worker-1"), token: worker)
         #expect(asWorker.status == 403 && asWorker.body.contains("may not ship audit events"), "\(asWorker.body)")
         var logsOnly = WireBatchEncoder(node: "cp-1", cluster: "")
-        logsOnly.append(.init(kind: .containerLogLine, path: "/var/log/pods/a_b_c/d/0.log", identity: "1"), offset: 0,
-                        bytes: Array("2026-12-01T10:00:00.000000000Z stdout F hello".utf8))
+        logsOnly.append(
+            .init(kind: .containerLogLine, path: "/var/log/pods/a_b_c/d/0.log", identity: "1"), offset: 0,
+            bytes: Array("2026-12-01T10:00:00.000000000Z stdout F hello".utf8))
         let posing = try send(server, logsOnly, token: worker)
         #expect(posing.status == 403 && posing.body.contains("bound to node worker-1"), "\(posing.body)")
         // The control plane's token: its cluster only.
@@ -66,8 +69,9 @@ import TestSupport
         // sent first, then kube-apiserver's genuine event arrives through the webhook.
         let genuine = try Self.lines()
         var forged = WireBatchEncoder(node: "cp-1", cluster: "test")
-        forged.append(.init(kind: .auditLine, path: "/var/log/kube-apiserver/audit.log", identity: "1"), offset: 0,
-                      bytes: Array(genuine[0].replacingOccurrences(of: "\"requestURI\":\"", with: "\"requestURI\":\"/forged").utf8))
+        forged.append(
+            .init(kind: .auditLine, path: "/var/log/kube-apiserver/audit.log", identity: "1"), offset: 0,
+            bytes: Array(genuine[0].replacingOccurrences(of: "\"requestURI\":\"", with: "\"requestURI\":\"/forged").utf8))
         #expect(try send(server, forged, token: controlPlane).status == 200)
         let list = Data((#"{"kind":"EventList","apiVersion":"audit.k8s.io/v1","metadata":{},"items":["# + genuine.joined(separator: ",") + "]}").utf8)
         let reply = try Curl.request(server.baseURL + "/v1/audit/webhook", headers: ["Authorization": "Bearer \(f.webhookToken)"], body: list)

@@ -17,8 +17,9 @@ import TestSupport
     /// The policy's rules, as JSON from PyYAML (what the tests' Python already has).
     static func rules() throws -> [[String: Any]] {
         let path = Fixtures.repositoryRoot.appendingPathComponent("docs/audit-policy.yaml").path
-        let r = try Subprocess.run(URL(fileURLWithPath: "/usr/bin/python3"),
-                                   ["-c", "import json, sys, yaml; print(json.dumps(yaml.safe_load(open(sys.argv[1]))))", path])
+        let r = try Subprocess.run(
+            URL(fileURLWithPath: "/usr/bin/python3"),
+            ["-c", "import json, sys, yaml; print(json.dumps(yaml.safe_load(open(sys.argv[1]))))", path])
         guard r.status == 0 else { throw ServerError(r.stderr) }
         let policy = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as! [String: Any]
         #expect(policy["kind"] as? String == "Policy")
@@ -59,18 +60,20 @@ import TestSupport
             Request(verb: "create", group: "", resource: "secrets"),
             Request(verb: "update", group: "", resource: "secrets"),
             Request(verb: "get", group: "", resource: "secrets"),
-            Request(verb: "patch", group: "", resource: "configmaps"),
+            Request(verb: "patch", group: "", resource: "configmaps")
         ]
         for request in credentials {
             let match = Self.firstMatch(rules, request)
-            #expect(match?.level == "Metadata", "\(request.verb) \(request.resource)\(request.subresource.map { "/" + $0 } ?? ""): \(String(describing: match))")
+            #expect(
+                match?.level == "Metadata", "\(request.verb) \(request.resource)\(request.subresource.map { "/" + $0 } ?? ""): \(String(describing: match))")
         }
     }
 
     /// The safe rule must not swallow what the policy is for.
     @Test func otherRequestsKeepTheirLevels() throws {
         let rules = try Self.rules()
-        #expect(Self.firstMatch(rules, Request(verb: "create", group: "rbac.authorization.k8s.io", resource: "clusterrolebindings"))?.level == "RequestResponse")
+        #expect(
+            Self.firstMatch(rules, Request(verb: "create", group: "rbac.authorization.k8s.io", resource: "clusterrolebindings"))?.level == "RequestResponse")
         #expect(Self.firstMatch(rules, Request(verb: "create", group: "apps", resource: "deployments"))?.level == "Request")
         #expect(Self.firstMatch(rules, Request(verb: "get", group: "", resource: "pods"))?.level == "Metadata")
         #expect(Self.firstMatch(rules, Request(user: "system:kube-proxy", verb: "watch", group: "", resource: "endpoints"))?.level == "None")

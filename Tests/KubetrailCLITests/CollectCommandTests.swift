@@ -19,21 +19,27 @@ import TestSupport
             try cluster.writeKubeconfig(dir.path("home/.kube/config"))
             try cluster.addPod(namespace: "shop", name: "web", uid: "uid-web", containers: ["app"], labels: ["app": "web"])
             try cluster.addPod(namespace: "default", name: "hello", uid: "uid-hello", containers: ["hello"])
-            try cluster.appendLog(namespace: "shop", pod: "web", container: "app", [
-                "2026-11-27T09:00:00.000000000Z {\"level\":\"info\",\"msg\":\"started\"}",
-                "2026-11-27T10:00:00.000000000Z {\"level\":\"error\",\"msg\":\"payment failed\"}",
-            ])
+            try cluster.appendLog(
+                namespace: "shop", pod: "web", container: "app",
+                [
+                    "2026-11-27T09:00:00.000000000Z {\"level\":\"info\",\"msg\":\"started\"}",
+                    "2026-11-27T10:00:00.000000000Z {\"level\":\"error\",\"msg\":\"payment failed\"}"
+                ])
             try cluster.appendLog(namespace: "default", pod: "hello", container: "hello", ["2026-11-27T10:00:00.500000000Z hello"])
             let events = try JSONSerialization.jsonObject(with: Fixtures.data("k8s-api/ddagent_core_v1_EventList_gke_2017_1.json")) as! [String: Any]
             for (i, event) in (events["items"] as! [[String: Any]]).enumerated() { try cluster.addEvent(event, file: "e\(i)") }
-            try cluster.addPod(namespace: "kube-system", name: "kube-apiserver-cp-1", uid: "uid-api", containers: ["kube-apiserver"],
-                               labels: ["component": "kube-apiserver"])
+            try cluster.addPod(
+                namespace: "kube-system", name: "kube-apiserver-cp-1", uid: "uid-api", containers: ["kube-apiserver"],
+                labels: ["component": "kube-apiserver"])
             let audit = try Fixtures.text("audit/audit2rbac_demo.log").split(separator: "\n")
-            try cluster.appendLog(namespace: "kube-system", pod: "kube-apiserver-cp-1", container: "kube-apiserver",
-                                  audit.enumerated().flatMap { i, line in
-                                      [String(format: "2026-11-27T10:00:%02d.000000000Z %@", i, String(line)),
-                                       String(format: "2026-11-27T10:00:%02d.500000000Z I1127 10:00:00.000000 1 trace.go:236] Trace[1]: slow", i)]
-                                  })
+            try cluster.appendLog(
+                namespace: "kube-system", pod: "kube-apiserver-cp-1", container: "kube-apiserver",
+                audit.enumerated().flatMap { i, line in
+                    [
+                        String(format: "2026-11-27T10:00:%02d.000000000Z %@", i, String(line)),
+                        String(format: "2026-11-27T10:00:%02d.500000000Z I1127 10:00:00.000000 1 trace.go:236] Trace[1]: slow", i)
+                    ]
+                })
         }
 
         func config(_ name: String, _ text: String) throws {
@@ -52,28 +58,30 @@ import TestSupport
         let lab = try Lab(backend)
         defer { lab.cluster.stop() }
         // The product README's "API-only Ingestion" example, verbatim apart from the names.
-        try lab.config("kubernetes.tpc", """
-        # Connection config (e.g., ~/.tailpipe/config/kubernetes.tpc)
-        connection "kubernetes" {
-          plugin          = "kubernetes"
+        try lab.config(
+            "kubernetes.tpc",
+            """
+            # Connection config (e.g., ~/.tailpipe/config/kubernetes.tpc)
+            connection "kubernetes" {
+              plugin          = "kubernetes"
 
-          # Auth: pick one
-          kubeconfig_path = "~/.kube/config"    # or
-          # service_account = true               # when running in-cluster
+              # Auth: pick one
+              kubeconfig_path = "~/.kube/config"    # or
+              # service_account = true               # when running in-cluster
 
-          # Filter by namespaces ("*" for all)
-          namespace       = "kube-system,default,shop"
+              # Filter by namespaces ("*" for all)
+              namespace       = "kube-system,default,shop"
 
-          # Optional: used for row enrichment/identification
-          cluster_name    = "talos"
-        }
+              # Optional: used for row enrichment/identification
+              cluster_name    = "talos"
+            }
 
-        # Source config forcing API-only
-        source "kubernetes_audit_logs" {
-          api_only = true         # tries apiserver -> daemonset (no file reads)
-          # Or force explicitly: method = "apiserver"
-        }
-        """)
+            # Source config forcing API-only
+            source "kubernetes_audit_logs" {
+              api_only = true         # tries apiserver -> daemonset (no file reads)
+              # Or force explicitly: method = "apiserver"
+            }
+            """)
         let first = try lab.collect(["--no-progress"])
         #expect(first.status == 0, "\(first.stderr)")
         #expect(first.stdout.contains("Collected from \(lab.cluster.url) (cluster talos):"))
@@ -97,10 +105,14 @@ import TestSupport
     @Test(arguments: TestBackend.allCases) func fromAndToBoundTheLogsAndTheEvents(backend: TestBackend) throws {
         let lab = try Lab(backend)
         defer { lab.cluster.stop() }
-        let r = try lab.collect(["kubernetes_pod_logs", "kubernetes_events", "--from", "2026-11-27T09:30:00Z", "--to", "2026-11-27T10:00:00.6Z",
-                                 "--namespace", "shop,default", "--no-progress"])
+        let r = try lab.collect([
+            "kubernetes_pod_logs", "kubernetes_events", "--from", "2026-11-27T09:30:00Z", "--to", "2026-11-27T10:00:00.6Z",
+            "--namespace", "shop,default", "--no-progress"
+        ])
         #expect(r.status == 0, "\(r.stderr)")
-        #expect(try lab.value("SELECT log_message FROM kubernetes_pod_logs ORDER BY timestamp") == "\"{\"\"level\"\":\"\"error\"\",\"\"msg\"\":\"\"payment failed\"\"}\"\nhello")
+        #expect(
+            try lab.value("SELECT log_message FROM kubernetes_pod_logs ORDER BY timestamp")
+                == "\"{\"\"level\"\":\"\"error\"\",\"\"msg\"\":\"\"payment failed\"\"}\"\nhello")
         // The fixture's events are from 2017: outside the range.
         #expect(try lab.value("SELECT count(*) FROM kubernetes_events") == "0")
         #expect(r.stdout.contains("kubernetes_events       stored 0, filtered 3"), "\(r.stdout)")
@@ -114,7 +126,10 @@ import TestSupport
         f.locale = Locale(identifier: "en_US_POSIX")
         f.timeZone = TimeZone(identifier: "UTC")
         f.dateFormat = "yyyy-MM-dd'T'HH"
-        #expect(lab.cluster.requestPaths.contains { $0.contains("sinceTime=\(f.string(from: hourAgo))%3A") || $0.contains("sinceTime=\(f.string(from: hourAgo.addingTimeInterval(-60)))%3A") })
+        #expect(
+            lab.cluster.requestPaths.contains {
+                $0.contains("sinceTime=\(f.string(from: hourAgo))%3A") || $0.contains("sinceTime=\(f.string(from: hourAgo.addingTimeInterval(-60)))%3A")
+            })
     }
 
     @Test(arguments: TestBackend.allCases) func followKeepsCollectingUntilInterrupted(backend: TestBackend) throws {
@@ -146,13 +161,15 @@ import TestSupport
     @Test func followLogsInTheBlockStreamsUnlessNoFollow() throws {
         let lab = try Lab()
         defer { lab.cluster.stop() }
-        try lab.config("kubernetes.tpc", """
-        connection "kubernetes" {
-          kubeconfig_path = "~/.kube/config"
-          namespace       = "shop"
-          follow_logs     = true       # Real-time streaming
-        }
-        """)
+        try lab.config(
+            "kubernetes.tpc",
+            """
+            connection "kubernetes" {
+              kubeconfig_path = "~/.kube/config"
+              namespace       = "shop"
+              follow_logs     = true       # Real-time streaming
+            }
+            """)
         let once = try lab.collect(["kubernetes_pod_logs", "--no-follow", "--no-progress"])
         #expect(once.status == 0 && once.stdout.contains("stored 2"), "\(once.stdout)")
         #expect(!lab.cluster.requestPaths.contains { $0.contains("follow=true") })
@@ -177,18 +194,20 @@ import TestSupport
         defer { lab.cluster.stop() }
         try FileManager.default.createDirectory(atPath: lab.dir.path("audit"), withIntermediateDirectories: true)
         try FileManager.default.copyItem(atPath: Fixtures.url("audit/audit2rbac_demo.log").path, toPath: lab.dir.path("audit/kube-apiserver.log"))
-        try lab.config("audit.tpc", """
-        source "kubernetes_audit_logs" {
-          # one of: file | apiserver | daemonset
-          method = "file"
+        try lab.config(
+            "audit.tpc",
+            """
+            source "kubernetes_audit_logs" {
+              # one of: file | apiserver | daemonset
+              method = "file"
 
-          # optional override of default file search paths (file method only)
-          audit_log_paths = [
-            "\(lab.dir.path("audit"))/*.log",
-            "/var/log/kube-audit/audit.log"
-          ]
-        }
-        """)
+              # optional override of default file search paths (file method only)
+              audit_log_paths = [
+                "\(lab.dir.path("audit"))/*.log",
+                "/var/log/kube-audit/audit.log"
+              ]
+            }
+            """)
         let r = try lab.collect(["kubernetes_audit_logs", "--no-progress"])
         #expect(r.status == 0, "\(r.stderr)")
         #expect(r.stdout.contains("stored 37  (from 1 file: \(lab.dir.path("audit/kube-apiserver.log")))"), "\(r.stdout)")
@@ -223,8 +242,9 @@ import TestSupport
         defer { lab.cluster.stop() }
         let r = try lab.collect(["kubernetes_resources", "--no-progress"])
         #expect(r.status == 0, "\(r.stdout) \(r.stderr)")
-        #expect((r.stdout + r.stderr).contains("not served by this API server, skipped: /apis/batch/v1/cronjobs, /apis/networking.k8s.io/v1/ingresses"),
-                "\(r.stdout) \(r.stderr)")
+        #expect(
+            (r.stdout + r.stderr).contains("not served by this API server, skipped: /apis/batch/v1/cronjobs, /apis/networking.k8s.io/v1/ingresses"),
+            "\(r.stdout) \(r.stderr)")
         #expect(try lab.value("SELECT count(*) FROM kubernetes_resources WHERE resource_type = 'Pod'") == "3")
     }
 }

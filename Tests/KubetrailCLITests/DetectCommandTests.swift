@@ -7,7 +7,7 @@ import TestSupport
 /// user's own rules and bad rule files.
 @Suite struct DetectCommandTests {
     static let all = ["--from", "2010-01-01T00:00:00Z"]
-    static let execAuditID = "ca1ed9f4-7bf4-4c85-81a8-1b11253d1ba6"     // exec_pod.json
+    static let execAuditID = "ca1ed9f4-7bf4-4c85-81a8-1b11253d1ba6"  // exec_pod.json
 
     static func lab(_ backend: TestBackend) throws -> (TemporaryDirectory, String) {
         let dir = try TemporaryDirectory()
@@ -27,9 +27,13 @@ import TestSupport
         let r = try Subprocess.kubetrail(["detect", "--db", db, "-o", "jsonl"] + Self.all)
         #expect(r.status == 0, "\(r.stderr)")
         let findings = try Self.jsonLines(r.stdout)
-        #expect(findings.first.map { Array($0.keys).sorted() } == ["audit_id", "event_time", "mitre", "name", "namespace", "resource", "rule_author", "rule_id",
-                                                                   "rule_title", "severity", "source_ips", "stage", "user_name", "verb"])
-        let exec = try #require(findings.first { $0["audit_id"] as? String == Self.execAuditID && $0["rule_id"] as? String == "a1b0ca4e-7835-413e-8471-3ff2b8a66be6" })
+        #expect(
+            findings.first.map { Array($0.keys).sorted() } == [
+                "audit_id", "event_time", "mitre", "name", "namespace", "resource", "rule_author", "rule_id",
+                "rule_title", "severity", "source_ips", "stage", "user_name", "verb"
+            ])
+        let exec = try #require(
+            findings.first { $0["audit_id"] as? String == Self.execAuditID && $0["rule_id"] as? String == "a1b0ca4e-7835-413e-8471-3ff2b8a66be6" })
         #expect(exec["rule_title"] as? String == "Potential Remote Command Execution In Pod Container")
         #expect(exec["rule_author"] as? String == "Leo Tsaousis (@laripping)")
         #expect(exec["severity"] as? String == "medium")
@@ -42,8 +46,10 @@ import TestSupport
         let ids = Set(findings.compactMap { $0["rule_id"] as? String })
         let list = try Subprocess.kubetrail(["detect", "--list", "-o", "jsonl"])
         let byName = Dictionary(try Self.jsonLines(list.stdout).compactMap { row in (row["name"] as? String).map { ($0, row["id"] as! String) } }) { a, _ in a }
-        for name in ["kubetrail_privileged_container", "kubetrail_nodeport_service", "kubetrail_cluster_admin_binding", "kubetrail_attach_to_pod",
-                     "kubetrail_anonymous_request_allowed", "kubetrail_wildcard_role", "kubetrail_sensitive_hostpath_mount", "kubetrail_hostnetwork_pod"] {
+        for name in [
+            "kubetrail_privileged_container", "kubetrail_nodeport_service", "kubetrail_cluster_admin_binding", "kubetrail_attach_to_pod",
+            "kubetrail_anonymous_request_allowed", "kubetrail_wildcard_role", "kubetrail_sensitive_hostpath_mount", "kubetrail_hostnetwork_pod"
+        ] {
             #expect(ids.contains(byName[name] ?? "?"), "\(name) found nothing in Falco's trace files")
         }
         #expect(r.stderr.contains("\(findings.count) findings ("), "\(r.stderr)")
@@ -75,15 +81,19 @@ import TestSupport
         let rows = one.stdout.split(separator: "\n").dropFirst()
         #expect(rows.count == 1 && rows.allSatisfy { $0.contains("Attach To A Running Container") }, "\(one.stdout)")
         // By file name and by id too.
-        let byFile = try Subprocess.kubetrail(["detect", "--db", db, "--rule", "kubernetes_audit_exec_into_container", "--rule", "a1b0ca4e-7835-413e-8471-3ff2b8a66be6", "-o", "csv"] + Self.all)
+        let byFile = try Subprocess.kubetrail(
+            ["detect", "--db", db, "--rule", "kubernetes_audit_exec_into_container", "--rule", "a1b0ca4e-7835-413e-8471-3ff2b8a66be6", "-o", "csv"] + Self.all)
         #expect(byFile.stdout.split(separator: "\n").count == 2, "\(byFile.stdout)")
         let unknown = try Subprocess.kubetrail(["detect", "--db", db, "--rule", "no_such_rule"])
         #expect(unknown.status == 2 && unknown.stderr.contains("no rule has the id or name no_such_rule"))
         let sql = try Subprocess.kubetrail(["detect", "--db", db, "--rule", "kubetrail_privileged_container", "--show-sql"])
         #expect(sql.status == 0 && sql.stdout.contains("FROM kubernetes_audit_logs"))
-        #expect(sql.stdout.contains(backend == .sqlite ? "kubetrail_json_bool(\"request_object\", '[\"spec\",\"containers\",\"securityContext\",\"privileged\"]', 1)"
-                                                      : "jsonb_path_exists(\"request_object\"::jsonb, 'lax $.\"spec\".\"containers\".\"securityContext\".\"privileged\"[*] ? (@ == true)')"),
-                "\(sql.stdout)")
+        #expect(
+            sql.stdout.contains(
+                backend == .sqlite
+                    ? "kubetrail_json_bool(\"request_object\", '[\"spec\",\"containers\",\"securityContext\",\"privileged\"]', 1)"
+                    : "jsonb_path_exists(\"request_object\"::jsonb, 'lax $.\"spec\".\"containers\".\"securityContext\".\"privileged\"[*] ? (@ == true)')"),
+            "\(sql.stdout)")
     }
 
     @Test func theListShowsThePack() throws {
@@ -104,7 +114,9 @@ import TestSupport
         // A copy of a built-in rule with its level raised replaces it (same id).
         let builtIn = try String(contentsOf: Fixtures.repositoryRoot.appendingPathComponent("rules/kubetrail/kubetrail_attach_to_pod.yml"), encoding: .utf8)
         _ = try dir.write("rules/attach.yml", builtIn.replacingOccurrences(of: "level: medium", with: "level: critical"))
-        _ = try dir.write("rules/mine.yaml", """
+        _ = try dir.write(
+            "rules/mine.yaml",
+            """
             title: Anything by minikube-user
             id: 0f0f0f0f-0000-4000-8000-000000000001
             logsource: {product: kubernetes, service: audit}
@@ -134,10 +146,11 @@ import TestSupport
             ("    sel:\n        nosuchfield: x\n    condition: sel", ":8: nosuchfield: is not a field"),
             ("    sel:\n        verb: get\n    condition: sel | count() > 5", "aggregation"),
             ("    sel:\n        sourceIPs|cidr: 10.0.0.300/8\n    condition: sel", ":8: sourceIPs|cidr: 10.0.0.300/8: is not a network"),
-            ("    sel:\n        verb|re: '(unclosed'\n    condition: sel", ":8: verb|re: (unclosed: is not a regular expression"),
+            ("    sel:\n        verb|re: '(unclosed'\n    condition: sel", ":8: verb|re: (unclosed: is not a regular expression")
         ]
         for (i, (detection, message)) in cases.enumerated() {
-            let file = try dir.write("bad\(i)/rule.yml", "title: t\nid: 1\nlogsource:\n    product: kubernetes\n    service: audit\ndetection:\n" + detection + "\nlevel: low\n")
+            let file = try dir.write(
+                "bad\(i)/rule.yml", "title: t\nid: 1\nlogsource:\n    product: kubernetes\n    service: audit\ndetection:\n" + detection + "\nlevel: low\n")
             let r = try Subprocess.kubetrail(["detect", "--rules", file, "--no-builtin", "--db", dir.path("none.db")])
             #expect(r.status == 2 && r.stderr.contains(file) && r.stderr.contains(message), "\(message): \(r.stderr)")
         }

@@ -66,21 +66,25 @@ import TestSupport
             #expect(csv.status == 0, "\(csv.stderr)")
             let files = try FileManager.default.contentsOfDirectory(atPath: csvDir).filter { $0.hasSuffix(".csv") }.sorted()
             #expect(files.count > 1 || table == "kubernetes_pod_logs")
-            let read = try Self.python("""
-            import csv, json, sys
-            rows = []
-            for path in sys.argv[1:]:
-                with open(path, newline='', encoding='utf-8') as f:
-                    rows += list(csv.DictReader(f))
-            print(json.dumps(rows))
-            """, files.map { csvDir + "/" + $0 }) as! [[String: String]]
+            let read =
+                try Self.python(
+                    """
+                    import csv, json, sys
+                    rows = []
+                    for path in sys.argv[1:]:
+                        with open(path, newline='', encoding='utf-8') as f:
+                            rows += list(csv.DictReader(f))
+                    print(json.dumps(rows))
+                    """, files.map { csvDir + "/" + $0 }) as! [[String: String]]
             #expect(read.count == expected.count)
             for (got, want) in zip(read, expected) {
                 for (column, value) in want {
                     let text = Self.csvText(value)
                     // JSON columns: compare as JSON, the text's key order is the store's.
-                    if let a = try? JSONSerialization.jsonObject(with: Data(text.utf8)), let b = try? JSONSerialization.jsonObject(with: Data((got[column] ?? "").utf8)),
-                       (text.hasPrefix("{") || text.hasPrefix("[")) {
+                    if let a = try? JSONSerialization.jsonObject(with: Data(text.utf8)),
+                        let b = try? JSONSerialization.jsonObject(with: Data((got[column] ?? "").utf8)),
+                        text.hasPrefix("{") || text.hasPrefix("[")
+                    {
                         #expect(NSDictionary(dictionary: ["v": a]).isEqual(to: ["v": b]), "\(table).\(column)")
                     } else {
                         #expect(got[column] == text, "\(table).\(column): \(got[column] ?? "nil") vs \(text)")
@@ -91,10 +95,12 @@ import TestSupport
             let jsonDir = lab.dir.path("jsonl-\(table)")
             let jsonl = try lab.kubetrail(["export", "--db", lab.db, "--table", table, "--out", jsonDir, "--format", "jsonl"])
             #expect(jsonl.status == 0, "\(jsonl.stderr)")
-            let lines = try Self.python("""
-            import json, sys
-            print(json.dumps([json.loads(l) for l in open(sys.argv[1], encoding='utf-8')]))
-            """, [jsonDir + "/\(table)-0001.jsonl"]) as! [[String: Any]]
+            let lines =
+                try Self.python(
+                    """
+                    import json, sys
+                    print(json.dumps([json.loads(l) for l in open(sys.argv[1], encoding='utf-8')]))
+                    """, [jsonDir + "/\(table)-0001.jsonl"]) as! [[String: Any]]
             #expect(lines.count == expected.count)
             for (got, want) in zip(lines, expected) {
                 // Compared as JSON text: Foundation on Linux does not call two parsed `false`s equal.
@@ -113,11 +119,15 @@ import TestSupport
     @Test(arguments: TestBackend.allCases) func filtersAndTheManifestDescribeWhatWasExported(backend: TestBackend) throws {
         let lab = try Lab(backend)
         let out = lab.dir.path("secrets")
-        let r = try lab.kubetrail(["export", "--db", lab.db, "--table", "kubernetes_audit_logs", "--out", out, "--format", "jsonl",
-                                   "--verb", "get,list", "--resource", "pods", "--from", "2017-01-01T00:00:00Z", "--to", "2030-01-01T00:00:00Z"])
+        let r = try lab.kubetrail([
+            "export", "--db", lab.db, "--table", "kubernetes_audit_logs", "--out", out, "--format", "jsonl",
+            "--verb", "get,list", "--resource", "pods", "--from", "2017-01-01T00:00:00Z", "--to", "2030-01-01T00:00:00Z"
+        ])
         #expect(r.status == 0, "\(r.stderr)")
-        let want = try lab.kubetrail(["query", "--db", lab.db, "--output", "csv",
-                                      "SELECT count(*) FROM kubernetes_audit_logs WHERE verb IN ('get','list') AND resource = 'pods'"])
+        let want = try lab.kubetrail([
+            "query", "--db", lab.db, "--output", "csv",
+            "SELECT count(*) FROM kubernetes_audit_logs WHERE verb IN ('get','list') AND resource = 'pods'"
+        ])
         let count = Int(want.stdout.split(separator: "\n")[1])!
         let manifest = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: out + "/manifest.json"))) as! [String: Any]
         #expect(manifest["row_count"] as? Int == count && count > 0)
@@ -133,8 +143,10 @@ import TestSupport
         #expect(try lab.kubetrail(["keygen", "--out", lab.dir.path("other")]).status == 0)
         func export(_ name: String) throws -> String {
             let out = lab.dir.path(name)
-            let r = try lab.kubetrail(["export", "--db", lab.db, "--table", "kubernetes_audit_logs", "--out", out,
-                                       "--max-file-bytes", "8192", "--signing-key", lab.dir.path("key")])
+            let r = try lab.kubetrail([
+                "export", "--db", lab.db, "--table", "kubernetes_audit_logs", "--out", out,
+                "--max-file-bytes", "8192", "--signing-key", lab.dir.path("key")
+            ])
             #expect(r.status == 0 && r.stdout.contains("manifest.json signed"), "\(r.stderr)")
             return out
         }
@@ -178,10 +190,13 @@ import TestSupport
         func unkeyed(_ dir: String) throws -> ProcessResult { try lab.kubetrail(["verify-export", dir]) }
         for dir in [good, unsigned] {
             let r = try unkeyed(dir)
-            #expect(r.status == 0 && r.stdout.contains("every file matches its manifest") && r.stderr.contains("authenticity NOT checked"), "\(r.stdout) \(r.stderr)")
+            #expect(
+                r.status == 0 && r.stdout.contains("every file matches its manifest") && r.stderr.contains("authenticity NOT checked"),
+                "\(r.stdout) \(r.stderr)")
         }
         let damaged = try unkeyed(changed)
-        #expect(damaged.status == 1 && damaged.stderr.contains("kubernetes_audit_logs-0002.csv was changed") && !damaged.stdout.contains("OK"), "\(damaged.stderr)")
+        #expect(
+            damaged.status == 1 && damaged.stderr.contains("kubernetes_audit_logs-0002.csv was changed") && !damaged.stdout.contains("OK"), "\(damaged.stderr)")
         #expect(try unkeyed(missing).stderr.contains("kubernetes_audit_logs-0001.csv is missing"))
         #expect(try unkeyed(added).stderr.contains("kubernetes_audit_logs-0099.csv is not part of the export"))
         #expect(try unkeyed(edited).stderr.contains("the manifest says 36"))
@@ -197,10 +212,14 @@ import TestSupport
         try "keep me".write(toFile: lab.dir.path("full/notes.txt"), atomically: true, encoding: .utf8)
         let full = try lab.kubetrail(["export", "--db", lab.db, "--table", "kubernetes_audit_logs", "--out", lab.dir.path("full")])
         #expect(full.status == 1 && full.stderr.contains("is not empty"))
-        let sqlError = try lab.kubetrail(["export", "--db", lab.db, "--table", "kubernetes_audit_logs", "--out", lab.dir.path("z"), "--where", "no_such_column = 1"])
+        let sqlError = try lab.kubetrail([
+            "export", "--db", lab.db, "--table", "kubernetes_audit_logs", "--out", lab.dir.path("z"), "--where", "no_such_column = 1"
+        ])
         #expect(sqlError.status == 1 && sqlError.stderr.contains("no_such_column"), "\(sqlError.stderr)")
         try "not a key".write(toFile: lab.dir.path("bad.key"), atomically: true, encoding: .utf8)
-        let key = try lab.kubetrail(["export", "--db", lab.db, "--table", "kubernetes_audit_logs", "--out", lab.dir.path("k"), "--signing-key", lab.dir.path("bad.key")])
+        let key = try lab.kubetrail([
+            "export", "--db", lab.db, "--table", "kubernetes_audit_logs", "--out", lab.dir.path("k"), "--signing-key", lab.dir.path("bad.key")
+        ])
         #expect(key.status == 1 && key.stderr.contains("does not hold base64 of 32 bytes"))
     }
 }

@@ -48,19 +48,19 @@ func count(_ db: String, _ sql: String) throws -> Int {
         let dir = try TemporaryDirectory()
         let good = try Fixtures.text("audit/openshift/clo_apiaudit_audit.log").split(separator: "\n").map(String.init)
         var bytes = Data()
-        bytes.append(Data((good[0] + "\n").utf8))                                   // 1 good
-        bytes.append(Data("{\"kind\":\"Event\",\"auditID\":\"trunc\n".utf8))         // 2 truncated
-        bytes.append(Data((good[1] + "\n").utf8))                                   // 3 good
-        bytes.append(Data("this is not json\n".utf8))                               // 4 garbage
+        bytes.append(Data((good[0] + "\n").utf8))  // 1 good
+        bytes.append(Data("{\"kind\":\"Event\",\"auditID\":\"trunc\n".utf8))  // 2 truncated
+        bytes.append(Data((good[1] + "\n").utf8))  // 3 good
+        bytes.append(Data("this is not json\n".utf8))  // 4 garbage
         var withBadUTF8 = Array(good[2].utf8)
         let uriKey = Array(#""requestURI":"/"#.utf8)
         let at = try #require((0..<withBadUTF8.count).first { withBadUTF8[$0...].starts(with: uriKey) })
         withBadUTF8.insert(contentsOf: [0xC3, 0x28, 0xFF], at: at + uriKey.count)
-        bytes.append(Data(withBadUTF8 + [0x0A]))                                     // 5 good, invalid UTF-8 repaired
-        bytes.append(Data(("{\"pad\":\"" + String(repeating: "x", count: 7000) + "\"}\n").utf8)) // 6 oversized
-        bytes.append(Data((good[3] + "\n").utf8))                                   // 7 good
-        bytes.append(Data("{\"kind\":\"Event\",\"auditID\":\"no-stage\",\"stageTimestamp\":\"2026-01-01T00:00:00Z\"}\n".utf8)) // 8
-        bytes.append(Data(good[4].utf8))                                            // 9 good, no final newline
+        bytes.append(Data(withBadUTF8 + [0x0A]))  // 5 good, invalid UTF-8 repaired
+        bytes.append(Data(("{\"pad\":\"" + String(repeating: "x", count: 7000) + "\"}\n").utf8))  // 6 oversized
+        bytes.append(Data((good[3] + "\n").utf8))  // 7 good
+        bytes.append(Data("{\"kind\":\"Event\",\"auditID\":\"no-stage\",\"stageTimestamp\":\"2026-01-01T00:00:00Z\"}\n".utf8))  // 8
+        bytes.append(Data(good[4].utf8))  // 9 good, no final newline
         let path = try dir.write("mixed.log", bytes)
         let r = try Subprocess.kubetrail(["import", "audit", path, "--db", dir.path("k.db"), "--max-line-bytes", "6000"])
         #expect(r.status == 0, "\(r.stderr)")
@@ -76,7 +76,8 @@ func count(_ db: String, _ sql: String) throws -> Int {
     @Test func standardInputAndGzipGiveTheSameRows() throws {
         let dir = try TemporaryDirectory()
         let file = Fixtures.url("audit/openshift/clo_vrl_audit_in_k8s1.25_100events.log").path
-        let stdin = try Subprocess.kubetrail(["import", "audit", "-", "--db", dir.path("a.db")], stdin: Fixtures.data("audit/openshift/clo_vrl_audit_in_k8s1.25_100events.log"))
+        let stdin = try Subprocess.kubetrail(
+            ["import", "audit", "-", "--db", dir.path("a.db")], stdin: Fixtures.data("audit/openshift/clo_vrl_audit_in_k8s1.25_100events.log"))
         #expect(lastNumber(stdin.stdout, "stored") == 100)
         let gz = dir.path("audit.log.gz")
         let gzip = try Subprocess.run(URL(fileURLWithPath: "/bin/sh"), ["-c", "gzip -c '\(file)' > '\(gz)'"])
@@ -93,7 +94,8 @@ func count(_ db: String, _ sql: String) throws -> Int {
         let dir = try TemporaryDirectory()
         let gz = dir.path("cut.log.gz")
         let file = Fixtures.url("audit/audit2rbac_demo_original_v1beta1_757lines.log").path
-        _ = try Subprocess.run(URL(fileURLWithPath: "/bin/sh"), ["-c", "gzip -c '\(file)' > '\(gz).full' && head -c $(( $(stat -c %s '\(gz).full') / 2 )) '\(gz).full' > '\(gz)'"])
+        _ = try Subprocess.run(
+            URL(fileURLWithPath: "/bin/sh"), ["-c", "gzip -c '\(file)' > '\(gz).full' && head -c $(( $(stat -c %s '\(gz).full') / 2 )) '\(gz).full' > '\(gz)'"])
         let r = try Subprocess.kubetrail(["import", "audit", gz, "--db", dir.path("k.db")])
         #expect(r.status == 1)
         #expect(r.stderr.contains("truncated gzip") || r.stderr.contains("gzip"))
@@ -108,16 +110,22 @@ func count(_ db: String, _ sql: String) throws -> Int {
         try root.write("\(podDir)/sidecar/2.log", Fixtures.data("container-logs/otel_examples_docker_json_0.log"))
         try FileManager.default.createDirectory(atPath: root.path("containers"), withIntermediateDirectories: true)
         let id = String(repeating: "ab", count: 32)
-        try FileManager.default.createSymbolicLink(atPath: root.path("containers/web-7d9f_default_app-\(id).log"), withDestinationPath: root.path("\(podDir)/app/0.log"))
+        try FileManager.default.createSymbolicLink(
+            atPath: root.path("containers/web-7d9f_default_app-\(id).log"), withDestinationPath: root.path("\(podDir)/app/0.log"))
         let db = root.path("k.db")
         let r = try Subprocess.kubetrail(["import", "pod-logs", root.path("pods"), "--db", db, "--node-name", "node-a"])
         #expect(r.status == 0, "\(r.stderr)")
-        #expect(lastNumber(r.stdout, "stored") == 11)   // 5 CRI records (one P+F pair) + 6 docker records (one split pair)
-        let csv = try Subprocess.kubetrail(["query", "--db", db, "--output", "csv",
-            "SELECT namespace, pod_name, pod_uid, container_name, restart_count, node_name, stream, log_message FROM kubernetes_pod_logs WHERE log_message LIKE '%(part of log)%' ORDER BY container_name"]).stdout
+        #expect(lastNumber(r.stdout, "stored") == 11)  // 5 CRI records (one P+F pair) + 6 docker records (one split pair)
+        let csv = try Subprocess.kubetrail([
+            "query", "--db", db, "--output", "csv",
+            "SELECT namespace, pod_name, pod_uid, container_name, restart_count, node_name, stream, log_message FROM kubernetes_pod_logs WHERE log_message LIKE '%(part of log)%' ORDER BY container_name"
+        ]).stdout
         let lines = csv.split(separator: "\n").map(String.init)
         #expect(lines.count == 3)
-        #expect(lines[1] == "default,web-7d9f,\(uid),app,0,node-a,stdout,example: 13 (part of log) Tue Feb 16 08:59:33 UTC 2021example: 13 (end of log) Tue Feb 16 08:59:33 UTC 2021")
+        #expect(
+            lines[1]
+                == "default,web-7d9f,\(uid),app,0,node-a,stdout,example: 13 (part of log) Tue Feb 16 08:59:33 UTC 2021example: 13 (end of log) Tue Feb 16 08:59:33 UTC 2021"
+        )
         #expect(lines[2].hasPrefix("default,web-7d9f,\(uid),sidecar,2,node-a,stdout,example: 13 (part of log)"))
         // The same file through its /var/log/containers link is recognised, and adds its container id.
         let viaLink = try Subprocess.kubetrail(["import", "pod-logs", root.path("containers"), "--db", db, "--node-name", "node-a"])
@@ -136,17 +144,21 @@ func count(_ db: String, _ sql: String) throws -> Int {
     @Test func eventsAndResourcesFromApiResponses() throws {
         let dir = try TemporaryDirectory()
         let db = dir.path("k.db")
-        let events = try Subprocess.kubetrail(["import", "events",
+        let events = try Subprocess.kubetrail([
+            "import", "events",
             Fixtures.url("k8s-api/ddagent_core_v1_EventList_k8s1.x_2016.json").path,
             Fixtures.url("k8s-api/fluentbit_eventlist_v1_with_creationTimestamp.json").path,
-            Fixtures.url("k8s-api/fluentbit_watch_v1_with_lastTimestamp.json").path, "--db", db])
+            Fixtures.url("k8s-api/fluentbit_watch_v1_with_lastTimestamp.json").path, "--db", db
+        ])
         #expect(events.status == 0, "\(events.stderr)")
         #expect(lastNumber(events.stdout, "stored") == 21)
         #expect(try count(db, "SELECT COUNT(*) FROM kubernetes_events WHERE reason = 'FailedMount' AND count = 16") == 1)
-        let resources = try Subprocess.kubetrail(["import", "resources",
+        let resources = try Subprocess.kubetrail([
+            "import", "resources",
             Fixtures.url("k8s-api/ddagent_kubelet_PodList_k8s1.2.json").path,
             Fixtures.url("k8s-api/ddagent_ServiceList_gke_2017_2.json").path,
-            Fixtures.url("k8s-api/javaclient_deployment.json").path, "--db", db])
+            Fixtures.url("k8s-api/javaclient_deployment.json").path, "--db", db
+        ])
         #expect(resources.status == 0, "\(resources.stderr)")
         #expect(try count(db, "SELECT COUNT(*) FROM kubernetes_resources WHERE resource_type = 'Pod'") == 4)
         #expect(try count(db, "SELECT COUNT(*) FROM kubernetes_resources WHERE resource_type = 'Deployment'") == 1)

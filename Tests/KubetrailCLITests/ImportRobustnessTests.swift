@@ -4,7 +4,8 @@ import TestSupport
 
 /// Runs a command and returns its result plus the child's peak resident memory in KiB.
 func runMeasuringRSS(_ arguments: [String]) throws -> (ProcessResult, Int) {
-    let script = "import resource, subprocess, sys\np = subprocess.run(sys.argv[1:], capture_output=True)\nsys.stdout.buffer.write(p.stdout)\nsys.stderr.buffer.write(p.stderr)\nprint('RSS', resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)\nsys.exit(p.returncode)"
+    let script =
+        "import resource, subprocess, sys\np = subprocess.run(sys.argv[1:], capture_output=True)\nsys.stdout.buffer.write(p.stdout)\nsys.stderr.buffer.write(p.stderr)\nprint('RSS', resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)\nsys.exit(p.returncode)"
     let r = try Subprocess.run(URL(fileURLWithPath: "/usr/bin/env"), ["python3", "-c", script] + arguments)
     let rss = r.stdout.split(separator: "\n").last(where: { $0.hasPrefix("RSS ") }).flatMap { Int($0.dropFirst(4)) } ?? -1
     return (r, rss)
@@ -31,12 +32,15 @@ func runMeasuringRSS(_ arguments: [String]) throws -> (ProcessResult, Int) {
         let secret = try dir.write("in/b.log", lines[2] + "\n")
         try dir.write("in/c.log", lines[3] + "\n")
         try FileManager.default.setAttributes([.posixPermissions: 0o000], ofItemAtPath: secret)
-        try FileManager.default.createDirectory(atPath: dir.path("in/d.log"), withIntermediateDirectories: true) // a directory named like a log
+        try FileManager.default.createDirectory(atPath: dir.path("in/d.log"), withIntermediateDirectories: true)  // a directory named like a log
         for sub in ["", "in"] { try FileManager.default.setAttributes([.posixPermissions: 0o777], ofItemAtPath: dir.path(sub)) }
         // As an unprivileged user, for whom b.log cannot be opened.
-        let r = try Subprocess.run(URL(fileURLWithPath: "/usr/bin/setpriv"),
-                                   ["--reuid=65534", "--regid=65534", "--clear-groups", Subprocess.productURL("kubetrail").path,
-                                    "import", "audit", dir.path("in"), "--db", dir.path("k.db")])
+        let r = try Subprocess.run(
+            URL(fileURLWithPath: "/usr/bin/setpriv"),
+            [
+                "--reuid=65534", "--regid=65534", "--clear-groups", Subprocess.productURL("kubetrail").path,
+                "import", "audit", dir.path("in"), "--db", dir.path("k.db")
+            ])
         #expect(r.status == 1)
         #expect(r.stderr.contains("b.log: Permission denied"), "\(r.stderr)")
         #expect(r.stdout.contains("from 3 files"), "\(r.stdout)")
@@ -48,7 +52,9 @@ func runMeasuringRSS(_ arguments: [String]) throws -> (ProcessResult, Int) {
         let dir = try TemporaryDirectory()
         let db = dir.path("k.db")
         let path = dir.path("pods/ns_web_uid-1/app/0.log")
-        try dir.write("pods/ns_web_uid-1/app/0.log", "2026-11-27T10:00:00Z stdout F first line\n2026-11-27T10:00:01Z stdout P long line, part one; \n2026-11-27T10:00:01Z stdout F part tw")
+        try dir.write(
+            "pods/ns_web_uid-1/app/0.log",
+            "2026-11-27T10:00:00Z stdout F first line\n2026-11-27T10:00:01Z stdout P long line, part one; \n2026-11-27T10:00:01Z stdout F part tw")
         let first = try Subprocess.kubetrail(["import", "pod-logs", path, "--db", db])
         #expect(lastNumber(first.stdout, "stored") == 2)
         let handle = try #require(FileHandle(forWritingAtPath: path))
@@ -59,7 +65,9 @@ func runMeasuringRSS(_ arguments: [String]) throws -> (ProcessResult, Int) {
         #expect(lastNumber(second.stdout, "stored") == 1)
         #expect(lastNumber(second.stdout, "updated") == 1)
         #expect(lastNumber(second.stdout, "duplicates") == 1)
-        let rows = try Subprocess.kubetrail(["query", "--db", db, "--output", "csv", "SELECT log_message, log_partial FROM kubernetes_pod_logs ORDER BY timestamp"]).stdout
+        let rows = try Subprocess.kubetrail([
+            "query", "--db", db, "--output", "csv", "SELECT log_message, log_partial FROM kubernetes_pod_logs ORDER BY timestamp"
+        ]).stdout
         #expect(rows == "log_message,log_partial\nfirst line,0\n\"long line, part one; part two\",0\nthird,0\n")
     }
 
@@ -82,8 +90,9 @@ func runMeasuringRSS(_ arguments: [String]) throws -> (ProcessResult, Int) {
         for copy in 0..<40 { for line in source { text += line.replacingOccurrences(of: "\"auditID\":\"", with: "\"auditID\":\"\(copy)-") + "\n" } }
         let big = try dir.write("big.log", text)
         let kubetrail = Subprocess.productURL("kubetrail").path
-        let r = try Subprocess.run(URL(fileURLWithPath: "/bin/sh"),
-                                   ["-c", "trap '' XFSZ; ulimit -f 16384; exec '\(kubetrail)' import audit '\(big)' --db '\(db)' --rows-per-transaction 200"])
+        let r = try Subprocess.run(
+            URL(fileURLWithPath: "/bin/sh"),
+            ["-c", "trap '' XFSZ; ulimit -f 16384; exec '\(kubetrail)' import audit '\(big)' --db '\(db)' --rows-per-transaction 200"])
         #expect(r.status == 1)
         let reported = try #require(lastNumber(r.stdout, "stored"))
         #expect(reported > 0 && reported < 4000, "\(r.stdout)")

@@ -32,7 +32,7 @@ import TestSupport
             "csv": ["--format", "csv", "--max-file-bytes", "8192"],
             "jsonl": ["--format", "jsonl"],
             "parquet": ["--format", "parquet"],
-            "tailpipe": ["--format", "parquet", "--layout", "tailpipe"],
+            "tailpipe": ["--format", "parquet", "--layout", "tailpipe"]
         ]
         for (name, options) in exports.sorted(by: { $0.key < $1.key }) {
             let out = dir.path("exports/\(name)")

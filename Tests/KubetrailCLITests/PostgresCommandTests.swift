@@ -20,7 +20,8 @@ import TestSupport
         let imported = try Subprocess.kubetrail(["import", "audit", Fixtures.url("audit/audit2rbac_demo.log").path] + db)
         #expect(imported.status == 0, "\(imported.stderr)")
         #expect(lastNumber(imported.stdout, "stored") == 37)
-        let q = try Subprocess.kubetrail(["query", "--output", "csv", "SELECT user_name, count(*) AS n FROM kubernetes_audit_logs GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 1"] + db)
+        let q = try Subprocess.kubetrail(
+            ["query", "--output", "csv", "SELECT user_name, count(*) AS n FROM kubernetes_audit_logs GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 1"] + db)
         #expect(q.status == 0, "\(q.stderr)")
         #expect(q.stdout.hasPrefix("user_name,n\n"), "\(q.stdout)")
         // The environment variable does what the flag does.
@@ -45,7 +46,9 @@ import TestSupport
         let port = try TestPostgres.freePort()
         let down = try Subprocess.kubetrail(["query", "--db", "postgres://kubetrail@127.0.0.1:\(port)/kubetrail", "SELECT 1"])
         #expect(down.status == 1)
-        #expect(down.stderr.contains("cannot open postgres://kubetrail@127.0.0.1:\(port)/kubetrail") && down.stderr.contains("Connection refused"), "\(down.stderr)")
+        #expect(
+            down.stderr.contains("cannot open postgres://kubetrail@127.0.0.1:\(port)/kubetrail") && down.stderr.contains("Connection refused"), "\(down.stderr)"
+        )
         let empty = try dir.write("empty", "\n")
         let noPassword = try Subprocess.kubetrail(["query", "--db", url, "--db-password-file", empty, "SELECT 1"])
         #expect(noPassword.status != 0 && noPassword.stderr.contains("is empty"), "\(noPassword.stderr)")
@@ -56,8 +59,10 @@ import TestSupport
         let dir = try TemporaryDirectory()
         let url = try SharedPostgres.newDatabase()
         _ = try Subprocess.kubetrail(["import", "audit", Fixtures.url("audit/audit2rbac_demo.log").path, "--db", url])
-        for sql in ["DELETE FROM kubernetes_audit_logs", "COMMIT; DELETE FROM kubernetes_audit_logs",
-                    "SET TRANSACTION READ WRITE", "CREATE TABLE x (a int)", "SELECT nextval('kubetrail_audit_chain_seq_seq')"] {
+        for sql in [
+            "DELETE FROM kubernetes_audit_logs", "COMMIT; DELETE FROM kubernetes_audit_logs",
+            "SET TRANSACTION READ WRITE", "CREATE TABLE x (a int)", "SELECT nextval('kubetrail_audit_chain_seq_seq')"
+        ] {
             let r = try Subprocess.kubetrail(["query", "--db", url, sql])
             #expect(r.status == 1, "\(sql): \(r.stdout)")
         }
@@ -82,15 +87,22 @@ import TestSupport
         let database = String(url.split(separator: "/").last!)
         let reader = "postgres://\(role):\(rolePassword)@127.0.0.1:\(pg.port)/\(database)"
         #expect(try count(reader, "SELECT COUNT(*) FROM kubernetes_audit_logs") == 37)
-        let settings = try Subprocess.kubetrail(["query", "--db", reader, "--output", "csv", "SELECT current_setting('statement_timeout'), current_setting('default_transaction_read_only')"])
+        let settings = try Subprocess.kubetrail([
+            "query", "--db", reader, "--output", "csv", "SELECT current_setting('statement_timeout'), current_setting('default_transaction_read_only')"
+        ])
         #expect(settings.stdout.contains("7s,on"), "\(settings.stdout)\(settings.stderr)")
         // Another day's rows, in a partition made after the grant: readable too.
-        #expect(try Subprocess.kubetrail(["import", "audit", Fixtures.url("audit/openshift/clo_vrl_audit_in_k8s1.25_100events.log").path, "--db", url]).status == 0)
+        #expect(
+            try Subprocess.kubetrail(["import", "audit", Fixtures.url("audit/openshift/clo_vrl_audit_in_k8s1.25_100events.log").path, "--db", url]).status == 0)
         #expect(try count(reader, "SELECT COUNT(*) FROM kubernetes_audit_logs") == 137)
         // Outside kubetrail (psql), asking for a writable session: the grants still refuse.
         do {
-            try pg.run("psql", ["-h", "127.0.0.1", "-p", String(pg.port), "-U", role, "-d", database, "-v", "ON_ERROR_STOP=1", "-c",
-                                "SET default_transaction_read_only = off", "-c", "DELETE FROM kubernetes_audit_logs"], environment: ["PGPASSWORD": rolePassword])
+            try pg.run(
+                "psql",
+                [
+                    "-h", "127.0.0.1", "-p", String(pg.port), "-U", role, "-d", database, "-v", "ON_ERROR_STOP=1", "-c",
+                    "SET default_transaction_read_only = off", "-c", "DELETE FROM kubernetes_audit_logs"
+                ], environment: ["PGPASSWORD": rolePassword])
             Issue.record("the reader deleted rows")
         } catch {
             #expect("\(error)".contains("permission denied"), "\(error)")

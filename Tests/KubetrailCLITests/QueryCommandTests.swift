@@ -28,7 +28,7 @@ final class LoadedDatabase: @unchecked Sendable {
         let rows = try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [[String: Any]])
         #expect(rows.count == 4)
         #expect(rows.allSatisfy { ($0["response_code"] as? Int) == 403 })
-        #expect(rows.allSatisfy { ($0["source_ips"] as? [String])?.isEmpty == false })   // list columns are JSON arrays
+        #expect(rows.allSatisfy { ($0["source_ips"] as? [String])?.isEmpty == false })  // list columns are JSON arrays
     }
 
     @Test(arguments: TestBackend.allCases) func jsonlCsvLineAndTableAgree(backend: TestBackend) throws {
@@ -42,7 +42,7 @@ final class LoadedDatabase: @unchecked Sendable {
         let csvLines = csv.split(separator: "\n").map(String.init)
         #expect(csvLines[0] == "audit_id,response_code,source_ips,user_name")
         #expect(csvLines.dropFirst().map { String($0.split(separator: ",")[0]) } == ids)
-        #expect(csvLines[1].contains("\"[\"\"")) // the JSON list is quoted per RFC 4180
+        #expect(csvLines[1].contains("\"[\"\""))  // the JSON list is quoted per RFC 4180
 
         let line = try Subprocess.kubetrail(["query", "--db", db, "--output", "line", forbidden]).stdout
         #expect(line.components(separatedBy: "response_code = 403").count - 1 == 4)
@@ -73,13 +73,16 @@ final class LoadedDatabase: @unchecked Sendable {
         let db = LoadedDatabase.on(backend)
         let r = try Subprocess.kubetrail(["query", "--db", db, "SELECT nope FROM kubernetes_audit_logs"])
         #expect(r.status == 1)
-        #expect(r.stderr.hasPrefix("Error: ") && r.stderr.contains(backend == .sqlite ? "no such column: nope" : "column \"nope\" does not exist"), "\(r.stderr)")
+        #expect(
+            r.stderr.hasPrefix("Error: ") && r.stderr.contains(backend == .sqlite ? "no such column: nope" : "column \"nope\" does not exist"), "\(r.stderr)")
         let write = try Subprocess.kubetrail(["query", "--db", db, "DROP TABLE kubernetes_audit_logs"])
         #expect(write.status == 1)
         #expect(write.stderr.contains(backend == .sqlite ? "not authorized" : "cannot execute DROP TABLE in a read-only transaction"), "\(write.stderr)")
         let interval = try Subprocess.kubetrail(["query", "--db", db, "SELECT 1 WHERE NOW() > NOW() - INTERVAL '3 fortnights'"])
         #expect(interval.status == 1)
-        #expect(interval.stderr.contains(backend == .sqlite ? "unknown unit 'fortnights'" : "invalid input syntax for type interval: \"3 fortnights\""), "\(interval.stderr)")
+        #expect(
+            interval.stderr.contains(backend == .sqlite ? "unknown unit 'fortnights'" : "invalid input syntax for type interval: \"3 fortnights\""),
+            "\(interval.stderr)")
         guard backend == .sqlite else { return }
         let missing = try Subprocess.kubetrail(["query", "--db", "/nonexistent/x.db", "SELECT 1"])
         #expect(missing.status == 1 && missing.stderr.contains("no database at /nonexistent/x.db"))
@@ -104,9 +107,10 @@ final class LoadedDatabase: @unchecked Sendable {
         let db = LoadedDatabase.on(backend)
         // script(1) gives the command a real pseudo-terminal, as a person would have.
         let input = ".tables\n.output csv\nSELECT COUNT(*) AS n\nFROM kubernetes_audit_logs;\n.inspect kubernetes_events\nSELECT nope;\n.output bogus\n.exit\n"
-        let r = try Subprocess.run(URL(fileURLWithPath: "/usr/bin/script"),
-                                   ["-qec", "\(Subprocess.productURL("kubetrail").path) query --db \(db)", "/dev/null"],
-                                   stdin: Data(input.utf8))
+        let r = try Subprocess.run(
+            URL(fileURLWithPath: "/usr/bin/script"),
+            ["-qec", "\(Subprocess.productURL("kubetrail").path) query --db \(db)", "/dev/null"],
+            stdin: Data(input.utf8))
         let out = r.stdout.replacingOccurrences(of: "\r", with: "")
         #expect(out.contains("kubetrail query shell"))
         #expect(out.contains("kubernetes_pod_logs"))

@@ -11,34 +11,34 @@ import TestSupport
     /// one-row `rows` stream, as an aggregator would.
     final class HTTPServer {
         static let script = """
-        import sys, http.server
-        mode = sys.argv[1]
-        class Handler(http.server.BaseHTTPRequestHandler):
-            protocol_version = 'HTTP/1.1'
-            def log_message(self, *args): pass
-            def answer(self):
-                length = int(self.headers.get('Content-Length') or 0)
-                if length: self.rfile.read(length)
-                if mode == 'redirect':
-                    self.send_response(int(sys.argv[3]))
-                    self.send_header('Location', 'http://127.0.0.1:%s%s' % (sys.argv[2], self.path))
-                    self.send_header('Content-Length', '0')
+            import sys, http.server
+            mode = sys.argv[1]
+            class Handler(http.server.BaseHTTPRequestHandler):
+                protocol_version = 'HTTP/1.1'
+                def log_message(self, *args): pass
+                def answer(self):
+                    length = int(self.headers.get('Content-Length') or 0)
+                    if length: self.rfile.read(length)
+                    if mode == 'redirect':
+                        self.send_response(int(sys.argv[3]))
+                        self.send_header('Location', 'http://127.0.0.1:%s%s' % (sys.argv[2], self.path))
+                        self.send_header('Content-Length', '0')
+                        self.end_headers()
+                        return
+                    with open(sys.argv[2], 'a') as log:
+                        log.write('%s %s authorization=%s\\n' % (self.command, self.path, self.headers.get('Authorization')))
+                    body = b'{"columns":[{"name":"n","type":"INTEGER"}]}\\n[1]\\n{"end":true}\\n'
+                    self.send_response(200)
+                    self.send_header('Content-Type', 'application/x-ndjson')
+                    self.send_header('Content-Length', str(len(body)))
                     self.end_headers()
-                    return
-                with open(sys.argv[2], 'a') as log:
-                    log.write('%s %s authorization=%s\\n' % (self.command, self.path, self.headers.get('Authorization')))
-                body = b'{"columns":[{"name":"n","type":"INTEGER"}]}\\n[1]\\n{"end":true}\\n'
-                self.send_response(200)
-                self.send_header('Content-Type', 'application/x-ndjson')
-                self.send_header('Content-Length', str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-            do_GET = answer
-            do_POST = answer
-        server = http.server.ThreadingHTTPServer(('127.0.0.1', 0), Handler)
-        print(server.server_address[1], flush=True)
-        server.serve_forever()
-        """
+                    self.wfile.write(body)
+                do_GET = answer
+                do_POST = answer
+            server = http.server.ThreadingHTTPServer(('127.0.0.1', 0), Handler)
+            print(server.server_address[1], flush=True)
+            server.serve_forever()
+            """
         let process = Process()
         let port: Int
 
@@ -72,7 +72,7 @@ import TestSupport
         let commands: [[String]] = [
             ["query", "--server", redirecting.url, "--token-file", token, "SELECT 1"],
             ["export", "--server", redirecting.url, "--token-file", token, "--table", "kubernetes_audit_logs", "--out", dir.path("export")],
-            ["report", "--server", redirecting.url, "--token-file", token, "--out", dir.path("report.md")],
+            ["report", "--server", redirecting.url, "--token-file", token, "--out", dir.path("report.md")]
         ]
         for command in commands {
             let r = try Subprocess.kubetrail(command)

@@ -5,9 +5,11 @@ import TestSupport
 /// `kubetrail report` on a hand-made audit log where every section's answer is known, as
 /// Markdown and as HTML (checked by Python's HTML parser), plus the integrity section.
 @Suite struct ReportCommandTests {
-    static func event(_ id: String, _ time: String, user: String, verb: String, resource: String? = nil, sub: String? = nil,
-                      group: String = "", ns: String? = nil, name: String? = nil, code: Int = 200, impersonated: String? = nil,
-                      uri: String = "/api", agent: String = "kubectl/v1.32", stage: String = "ResponseComplete") -> String {
+    static func event(
+        _ id: String, _ time: String, user: String, verb: String, resource: String? = nil, sub: String? = nil,
+        group: String = "", ns: String? = nil, name: String? = nil, code: Int = 200, impersonated: String? = nil,
+        uri: String = "/api", agent: String = "kubectl/v1.32", stage: String = "ResponseComplete"
+    ) -> String {
         var ref: [String: Any] = [:]
         if let resource { ref["resource"] = resource; ref["apiGroup"] = group; ref["apiVersion"] = "v1" }
         if let sub { ref["subresource"] = sub }
@@ -15,29 +17,39 @@ import TestSupport
         if let name { ref["name"] = name }
         var e: [String: Any] = [
             "kind": "Event", "apiVersion": "audit.k8s.io/v1", "level": "Metadata", "auditID": id, "stage": stage,
-            "requestURI": uri, "verb": verb, "user": ["username": user, "groups": user == "system:anonymous" ? ["system:unauthenticated"] : ["system:authenticated"]],
+            "requestURI": uri, "verb": verb,
+            "user": ["username": user, "groups": user == "system:anonymous" ? ["system:unauthenticated"] : ["system:authenticated"]],
             "sourceIPs": ["10.0.0.7"], "userAgent": agent, "responseStatus": ["metadata": [:], "code": code],
-            "requestReceivedTimestamp": time, "stageTimestamp": time,
+            "requestReceivedTimestamp": time, "stageTimestamp": time
         ]
         if !ref.isEmpty { e["objectRef"] = ref }
         if let impersonated { e["impersonatedUser"] = ["username": impersonated] }
         return String(decoding: try! JSONSerialization.data(withJSONObject: e, options: [.sortedKeys]), as: UTF8.self)
     }
 
-    static let log = [
-        event("1", "2026-11-20T10:01:00.000000Z", user: "bob", verb: "get", resource: "secrets", ns: "prod", name: "db|pass", stage: "RequestReceived"),
-        event("1", "2026-11-20T10:01:00.000000Z", user: "bob", verb: "get", resource: "secrets", ns: "prod", name: "db|pass"),
-        event("2", "2026-11-20T10:02:00.000000Z", user: "bob", verb: "get", resource: "pods", ns: "prod", code: 403),
-        event("3", "2026-11-20T10:03:00.000000Z", user: "system:anonymous", verb: "get", code: 401, uri: "/api?x=<script>alert(1)</script>"),
-        event("4", "2026-11-20T10:04:00.000000Z", user: "alice", verb: "create", resource: "deployments", group: "apps", ns: "prod", name: "web", code: 201),
-        event("5", "2026-11-20T10:05:00.000000Z", user: "alice", verb: "create", resource: "pods", sub: "exec", ns: "prod", name: "web-7f9c", code: 101,
-              uri: "/api/v1/namespaces/prod/pods/web-7f9c/exec?command=sh"),
-        event("6", "2026-11-20T11:06:00.000000Z", user: "alice", verb: "create", resource: "rolebindings", group: "rbac.authorization.k8s.io", ns: "prod", name: "admins", code: 201),
-        event("7", "2026-11-20T11:07:00.000000Z", user: "system:serviceaccount:kube-system:deployer", verb: "patch", resource: "clusterroles", group: "rbac.authorization.k8s.io", name: "view"),
-        event("8", "2026-11-20T11:08:00.000000Z", user: "alice", verb: "get", resource: "pods", ns: "prod", impersonated: "carol"),
-        event("9", "2026-11-20T11:09:00.000000Z", user: "system:kube-controller-manager", verb: "update", resource: "leases", group: "coordination.k8s.io", ns: "kube-system"),
-        event("10", "2026-11-25T09:00:00.000000Z", user: "bob", verb: "get", resource: "secrets", ns: "prod", name: "later"),
-    ].joined(separator: "\n") + "\n"
+    static let log =
+        [
+            event("1", "2026-11-20T10:01:00.000000Z", user: "bob", verb: "get", resource: "secrets", ns: "prod", name: "db|pass", stage: "RequestReceived"),
+            event("1", "2026-11-20T10:01:00.000000Z", user: "bob", verb: "get", resource: "secrets", ns: "prod", name: "db|pass"),
+            event("2", "2026-11-20T10:02:00.000000Z", user: "bob", verb: "get", resource: "pods", ns: "prod", code: 403),
+            event("3", "2026-11-20T10:03:00.000000Z", user: "system:anonymous", verb: "get", code: 401, uri: "/api?x=<script>alert(1)</script>"),
+            event(
+                "4", "2026-11-20T10:04:00.000000Z", user: "alice", verb: "create", resource: "deployments", group: "apps", ns: "prod", name: "web", code: 201),
+            event(
+                "5", "2026-11-20T10:05:00.000000Z", user: "alice", verb: "create", resource: "pods", sub: "exec", ns: "prod", name: "web-7f9c", code: 101,
+                uri: "/api/v1/namespaces/prod/pods/web-7f9c/exec?command=sh"),
+            event(
+                "6", "2026-11-20T11:06:00.000000Z", user: "alice", verb: "create", resource: "rolebindings", group: "rbac.authorization.k8s.io", ns: "prod",
+                name: "admins", code: 201),
+            event(
+                "7", "2026-11-20T11:07:00.000000Z", user: "system:serviceaccount:kube-system:deployer", verb: "patch", resource: "clusterroles",
+                group: "rbac.authorization.k8s.io", name: "view"),
+            event("8", "2026-11-20T11:08:00.000000Z", user: "alice", verb: "get", resource: "pods", ns: "prod", impersonated: "carol"),
+            event(
+                "9", "2026-11-20T11:09:00.000000Z", user: "system:kube-controller-manager", verb: "update", resource: "leases", group: "coordination.k8s.io",
+                ns: "kube-system"),
+            event("10", "2026-11-25T09:00:00.000000Z", user: "bob", verb: "get", resource: "secrets", ns: "prod", name: "later")
+        ].joined(separator: "\n") + "\n"
 
     static func lab(_ backend: TestBackend = .sqlite) throws -> (TemporaryDirectory, String) {
         let dir = try TemporaryDirectory()
@@ -56,8 +68,10 @@ import TestSupport
         let r = try Subprocess.kubetrail(["report", "--db", db] + Self.range)
         #expect(r.status == 0, "\(r.stderr)")
         let md = r.stdout
-        for (title, count) in [("Failed authentication and authorization", 2), ("Secret access", 1), ("Administrative actions by people", 3),
-                               ("Exec, attach and port-forward into pods", 1), ("RBAC changes", 2), ("Anonymous requests", 1), ("Impersonation", 1)] {
+        for (title, count) in [
+            ("Failed authentication and authorization", 2), ("Secret access", 1), ("Administrative actions by people", 3),
+            ("Exec, attach and port-forward into pods", 1), ("RBAC changes", 2), ("Anonymous requests", 1), ("Impersonation", 1)
+        ] {
             #expect(md.contains("| \(title) | \(count) |"), "\(title) should count \(count)")
         }
         #expect(md.contains("| Audit events | 9 from 5 users; 2 denied (401/403) |"), "\(md.prefix(600))")
@@ -70,7 +84,9 @@ import TestSupport
         // before and after are a line each.
         let bars = md.split(separator: "\n").filter { $0.hasPrefix("2026-11-20T") }
         #expect(bars.count == 4, "\(bars)")
-        #expect(bars.contains { $0.hasPrefix("2026-11-20T10") && $0.hasSuffix(" 5 (2 denied)") } && bars.contains { $0.hasPrefix("2026-11-20T11") && $0.hasSuffix(" 4") })
+        #expect(
+            bars.contains { $0.hasPrefix("2026-11-20T10") && $0.hasSuffix(" 5 (2 denied)") }
+                && bars.contains { $0.hasPrefix("2026-11-20T11") && $0.hasSuffix(" 4") })
         #expect(bars.first?.hasPrefix("2026-11-20T00 – 2026-11-20T09 ") == true && bars.first?.hasSuffix(" 0 (10 hours)") == true, "\(bars)")
         #expect(bars.last?.hasPrefix("2026-11-20T12 – 2026-11-20T23 ") == true && bars.last?.hasSuffix(" 0 (12 hours)") == true, "\(bars)")
         #expect(md.contains("No problem found."))
@@ -98,27 +114,32 @@ import TestSupport
         let out = dir.path("report.html")
         let r = try Subprocess.kubetrail(["report", "--db", db, "--out", out] + Self.range)
         #expect(r.status == 0 && r.stdout.contains("9 audit events"), "\(r.stderr)")
-        let checked = try Subprocess.run(URL(fileURLWithPath: "/usr/bin/python3"), ["-c", """
-        import sys, json
-        from html.parser import HTMLParser
-        VOID = {'meta', 'br', 'img', 'input', 'link', 'hr', 'rect'}
-        class P(HTMLParser):
-            def __init__(self):
-                super().__init__(); self.stack = []; self.errors = []; self.external = []; self.tags = {}; self.text = []
-            def handle_starttag(self, tag, attrs):
-                self.tags[tag] = self.tags.get(tag, 0) + 1
-                for k, v in attrs:
-                    if k in ('src', 'href') and v and not v.startswith('#'): self.external.append(v)
-                if tag not in VOID: self.stack.append(tag)
-            def handle_startendtag(self, tag, attrs): self.tags[tag] = self.tags.get(tag, 0) + 1
-            def handle_endtag(self, tag):
-                if tag in VOID: return
-                if not self.stack or self.stack[-1] != tag: self.errors.append(f'</{tag}> closes {self.stack[-1:]}')
-                else: self.stack.pop()
-            def handle_data(self, d): self.text.append(d)
-        p = P(); p.feed(open(sys.argv[1], encoding='utf-8').read()); p.close()
-        print(json.dumps({'errors': p.errors, 'open': p.stack, 'external': p.external, 'tags': p.tags, 'text': ''.join(p.text)}))
-        """, out])
+        let checked = try Subprocess.run(
+            URL(fileURLWithPath: "/usr/bin/python3"),
+            [
+                "-c",
+                """
+                import sys, json
+                from html.parser import HTMLParser
+                VOID = {'meta', 'br', 'img', 'input', 'link', 'hr', 'rect'}
+                class P(HTMLParser):
+                    def __init__(self):
+                        super().__init__(); self.stack = []; self.errors = []; self.external = []; self.tags = {}; self.text = []
+                    def handle_starttag(self, tag, attrs):
+                        self.tags[tag] = self.tags.get(tag, 0) + 1
+                        for k, v in attrs:
+                            if k in ('src', 'href') and v and not v.startswith('#'): self.external.append(v)
+                        if tag not in VOID: self.stack.append(tag)
+                    def handle_startendtag(self, tag, attrs): self.tags[tag] = self.tags.get(tag, 0) + 1
+                    def handle_endtag(self, tag):
+                        if tag in VOID: return
+                        if not self.stack or self.stack[-1] != tag: self.errors.append(f'</{tag}> closes {self.stack[-1:]}')
+                        else: self.stack.pop()
+                    def handle_data(self, d): self.text.append(d)
+                p = P(); p.feed(open(sys.argv[1], encoding='utf-8').read()); p.close()
+                print(json.dumps({'errors': p.errors, 'open': p.stack, 'external': p.external, 'tags': p.tags, 'text': ''.join(p.text)}))
+                """, out
+            ])
         #expect(checked.status == 0, "\(checked.stderr)")
         let result = try JSONSerialization.jsonObject(with: Data(checked.stdout.utf8)) as! [String: Any]
         #expect((result["errors"] as! [String]).isEmpty && (result["open"] as! [String]).isEmpty, "\(result["errors"]!) \(result["open"]!)")

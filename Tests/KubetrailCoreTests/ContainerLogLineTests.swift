@@ -51,7 +51,7 @@ import TestSupport
         ("yesterday stdout F x", "invalid timestamp"),
         (#"{"stream":"stdout"}"#, "no \"log\" field"),
         (#"{"log":"x\n","time":"soon"}"#, "invalid time"),
-        (#"{"log":"x\n","stream":"stdsomething"}"#, "unknown stream"),
+        (#"{"log":"x\n","stream":"stdsomething"}"#, "unknown stream")
     ])
     func malformedLinesSayWhy(line: String, why: String) {
         #expect(throws: ContainerLogError.self) { try ContainerLogLine.parse(line) }

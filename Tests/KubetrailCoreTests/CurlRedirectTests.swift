@@ -10,27 +10,27 @@ import TestSupport
     /// `redirect PORT` answers 307 to 127.0.0.1:PORT; `record LOG` appends each request's
     /// Authorization header to LOG and answers 200.
     static let script = """
-    import sys, http.server
-    class Handler(http.server.BaseHTTPRequestHandler):
-        protocol_version = 'HTTP/1.1'
-        def log_message(self, *args): pass
-        def answer(self):
-            length = int(self.headers.get('Content-Length') or 0)
-            if length: self.rfile.read(length)
-            if sys.argv[1] == 'redirect':
-                self.send_response(307)
-                self.send_header('Location', 'http://127.0.0.1:%s%s' % (sys.argv[2], self.path))
-            else:
-                with open(sys.argv[2], 'a') as log: log.write('%s\\n' % self.headers.get('Authorization'))
-                self.send_response(200)
-            self.send_header('Content-Length', '0')
-            self.end_headers()
-        do_GET = answer
-        do_POST = answer
-    server = http.server.ThreadingHTTPServer(('127.0.0.1', 0), Handler)
-    print(server.server_address[1], flush=True)
-    server.serve_forever()
-    """
+        import sys, http.server
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = 'HTTP/1.1'
+            def log_message(self, *args): pass
+            def answer(self):
+                length = int(self.headers.get('Content-Length') or 0)
+                if length: self.rfile.read(length)
+                if sys.argv[1] == 'redirect':
+                    self.send_response(307)
+                    self.send_header('Location', 'http://127.0.0.1:%s%s' % (sys.argv[2], self.path))
+                else:
+                    with open(sys.argv[2], 'a') as log: log.write('%s\\n' % self.headers.get('Authorization'))
+                    self.send_response(200)
+                self.send_header('Content-Length', '0')
+                self.end_headers()
+            do_GET = answer
+            do_POST = answer
+        server = http.server.ThreadingHTTPServer(('127.0.0.1', 0), Handler)
+        print(server.server_address[1], flush=True)
+        server.serve_forever()
+        """
 
     @Test func aRedirectFailsNamingItsLocationAndIsNotFollowed() throws {
         let dir = try TemporaryDirectory()
@@ -49,7 +49,7 @@ import TestSupport
 
         let requests: [(String, () throws -> CurlHTTPClient.Response)] = [
             ("post", { try client.post("http://127.0.0.1:\(redirectingPort)/v1/ingest", body: [1, 2, 3], headers: headers) }),
-            ("stream", { try client.stream("http://127.0.0.1:\(redirectingPort)/v1/export", headers: headers) { _ in true } }),
+            ("stream", { try client.stream("http://127.0.0.1:\(redirectingPort)/v1/export", headers: headers) { _ in true } })
         ]
         for (name, request) in requests {
             do {

@@ -17,7 +17,7 @@ import Testing
                 done.resume(returning: (Self.comm(), Self.nice()))
             }.start()
         }
-        #expect(seen.comm == "kubetrail-test-\n")   // 15 bytes: the kernel's limit
+        #expect(seen.comm == "kubetrail-test-\n")  // 15 bytes: the kernel's limit
         #expect(seen.nice == min(19, base + 5))
         #expect(Self.nice() == base)
         #expect(Self.comm() != seen.comm)

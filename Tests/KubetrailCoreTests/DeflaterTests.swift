@@ -13,8 +13,10 @@ import Testing
     @Test func partsInflateToTheirConcatenation() throws {
         let deflater = try Deflater(level: 1)
         // Incompressible data is where deflate's output outgrows its input.
-        for (sizes, compressible) in [([0], true), ([], true), ([10, 0, 5], true), ([1 << 20, 37], false), ([3, 2 << 20, 0, 1], true),
-                                      ([100_000, 100_000, 100_000], false), ([1], false)] {
+        for (sizes, compressible) in [
+            ([0], true), ([], true), ([10, 0, 5], true), ([1 << 20, 37], false), ([3, 2 << 20, 0, 1], true),
+            ([100_000, 100_000, 100_000], false), ([1], false)
+        ] {
             let parts = sizes.enumerated().map { Self.bytes($1, seed: UInt64($0 + 1), compressible: compressible) }
             let z = try deflater.compress(parts.map { p in p.withUnsafeBytes { UnsafeRawBufferPointer(start: $0.baseAddress, count: $0.count) } })
             #expect(try Inflater.inflate(z, format: .zlib, limit: 64 << 20) == parts.flatMap { $0 }, "\(sizes)")

@@ -22,29 +22,31 @@ import TestSupport
         #expect(connection.attribute("since_time")?.value == .string("1h"))
         let source = try #require(try HCL.parse(blocks[1], file: "readme-2.tpc").blocks.first)
         #expect(source.type == "source" && source.labels == ["kubernetes_audit_logs"])
-        #expect(source.attribute("audit_log_paths")?.value == .list([.string("/var/log/audit/kube/kube-apiserver.log"), .string("/var/log/kube-audit/audit.log")]))
+        #expect(
+            source.attribute("audit_log_paths")?.value == .list([.string("/var/log/audit/kube/kube-apiserver.log"), .string("/var/log/kube-audit/audit.log")]))
         let third = try HCL.parse(blocks[2], file: "readme-3.tpc")
         #expect(third.blocks.map(\.type) == ["connection", "source"])
         #expect(third.blocks[0].attribute("cluster_name")?.value == .string("talos"))
         #expect(third.blocks[1].attribute("api_only")?.value == .bool(true))
-        #expect(third.blocks[0].attribute("service_account") == nil)   // commented out in the README
+        #expect(third.blocks[0].attribute("service_account") == nil)  // commented out in the README
     }
 
     @Test func valuesCommentsAndNesting() throws {
-        let doc = try HCL.parse("""
-        /* header */
-        top = 1.5 // trailing
-        aggregator {
-          listen = "0.0.0.0:8443"   # note
-          ports  = [1, 2,
-                    3,]
-          labels = { team = "sre", "tier": "db" }
-          retention {
-            kubernetes_pod_logs = "14d"
-          }
-          escaped = "a\\"b\\n"
-        }
-        """, file: "x.tpc")
+        let doc = try HCL.parse(
+            """
+            /* header */
+            top = 1.5 // trailing
+            aggregator {
+              listen = "0.0.0.0:8443"   # note
+              ports  = [1, 2,
+                        3,]
+              labels = { team = "sre", "tier": "db" }
+              retention {
+                kubernetes_pod_logs = "14d"
+              }
+              escaped = "a\\"b\\n"
+            }
+            """, file: "x.tpc")
         #expect(doc.attributes.first?.value == .number(1.5))
         let agg = doc.blocks[0]
         #expect(agg.attribute("ports")?.value == .list([.number(1), .number(2), .number(3)]))
@@ -61,7 +63,7 @@ import TestSupport
         ("z = 1 2", 1, "unexpected '2'"),
         ("}", 1, "unexpected '}'"),
         ("/* never closed", 1, "comment not closed"),
-        ("k = <<EOF\nx\nEOF", 1, "heredoc"),
+        ("k = <<EOF\nx\nEOF", 1, "heredoc")
     ])
     func errorsNameTheLine(text: String, line: Int, message: String) {
         do {

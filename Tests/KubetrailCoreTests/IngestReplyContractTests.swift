@@ -4,9 +4,14 @@ import Testing
 /// The ingest reply as a contract: what the aggregator encodes the agent decodes to the same
 /// value, unknown keys are skipped, and no mangled document decodes or traps.
 @Suite struct IngestReplyContractTests {
-    static let full = IngestReply(batchID: "5f2b0c1e9a7d4e3f8b6a1c2d3e4f5a6b", records: 7, storedAudit: 3, storedPodLogs: 2, duplicates: 1, conflicts: 1,
-                                  rejected: 1, rejections: [.init(reason: "invalid_utf8", path: "/var/log/pods/a \"b\"\n/0.log", offset: 9_223_372_036_854_775_807,
-                                                                  detail: "é\u{0}\\")])
+    static let full = IngestReply(
+        batchID: "5f2b0c1e9a7d4e3f8b6a1c2d3e4f5a6b", records: 7, storedAudit: 3, storedPodLogs: 2, duplicates: 1, conflicts: 1,
+        rejected: 1,
+        rejections: [
+            .init(
+                reason: "invalid_utf8", path: "/var/log/pods/a \"b\"\n/0.log", offset: 9_223_372_036_854_775_807,
+                detail: "é\u{0}\\")
+        ])
 
     @Test func whatIsEncodedDecodesToTheSameReply() throws {
         for reply in [Self.full, IngestReply(batchID: nil, records: 0), IngestReply(batchID: "x", records: 5, duplicate: true)] {
@@ -19,11 +24,14 @@ import Testing
     }
 
     @Test func unknownKeysAreSkippedAndRequiredOnesChecked() throws {
-        let newer = #"{"version":2,"batch_id":"a","records":1,"duplicate":false,"stored":{"kubernetes_audit_logs":1,"x":[1]},"rejected":0,"extra":{"a":[null]}}"#
+        let newer =
+            #"{"version":2,"batch_id":"a","records":1,"duplicate":false,"stored":{"kubernetes_audit_logs":1,"x":[1]},"rejected":0,"extra":{"a":[null]}}"#
         #expect(try IngestReply.decode(Array(newer.utf8)) == IngestReply(batchID: "a", records: 1, storedAudit: 1))
-        for bad in [#"{"records":1,"duplicate":false,"rejected":0}"#, #"{"batch_id":"a","records":-1,"duplicate":false,"rejected":0}"#,
-                    #"{"batch_id":"a","records":1,"duplicate":"no","rejected":0}"#, #"{"batch_id":"a","records":1,"duplicate":false,"rejected":0}x"#,
-                    #"{"batch_id":"a","records":1,"duplicate":false,"rejected":0,"rejections":[{"offset":-3}]}"#, "", "null", "[]"] {
+        for bad in [
+            #"{"records":1,"duplicate":false,"rejected":0}"#, #"{"batch_id":"a","records":-1,"duplicate":false,"rejected":0}"#,
+            #"{"batch_id":"a","records":1,"duplicate":"no","rejected":0}"#, #"{"batch_id":"a","records":1,"duplicate":false,"rejected":0}x"#,
+            #"{"batch_id":"a","records":1,"duplicate":false,"rejected":0,"rejections":[{"offset":-3}]}"#, "", "null", "[]"
+        ] {
             #expect(throws: JSONError.self, "\(bad)") { try IngestReply.decode(Array(bad.utf8)) }
         }
     }

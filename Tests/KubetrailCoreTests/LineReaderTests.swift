@@ -61,7 +61,9 @@ func readLines(_ source: ByteSource, max: Int = 1 << 20, chunk: Int = 4096) thro
         let path = try dir.write("a.log.gz", Data(gz.prefix(gz.count / 2)))
         var seen = 0
         #expect(throws: IOError.self) {
-            try LineReader(GzipSource(FileDescriptorSource(path: path), path: path)).forEach { _ in seen += 1; return true }
+            try LineReader(GzipSource(FileDescriptorSource(path: path), path: path)).forEach { _ in
+                seen += 1; return true
+            }
         }
         #expect(seen > 100)
     }

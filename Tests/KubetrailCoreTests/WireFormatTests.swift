@@ -42,7 +42,7 @@ func fixtureBatch() throws -> (WireBatchEncoder, [DecodedRecord]) {
         }
         if i < criLines.count {
             var b = Array(criLines[i])
-            if i == 2 { b += [0x0A] + Array(criLines[3]) }   // a P…F group travels as one record
+            if i == 2 { b += [0x0A] + Array(criLines[3]) }  // a P…F group travels as one record
             if i == 3 { continue }
             encoder.append(cri, offset: criOffset, bytes: b)
             expected.append(DecodedRecord(source: cri, offset: criOffset, bytes: b))
@@ -78,7 +78,9 @@ func fixtureBatch() throws -> (WireBatchEncoder, [DecodedRecord]) {
         let inflater = try Inflater(format: .zlib)
         try wire.withUnsafeBytes { raw in
             _ = try inflater.inflate(raw, limit: 64 << 20) { chunk in
-                try decoder.feed(chunk) { r in count += 1; got += r.bytes }
+                try decoder.feed(chunk) { r in
+                    count += 1; got += r.bytes
+                }
             }
         }
         try decoder.finish()
@@ -108,9 +110,11 @@ func fixtureBatch() throws -> (WireBatchEncoder, [DecodedRecord]) {
     @Test func sha256MatchesTheStandardVectors() {
         #expect(SHA256Hex.digest([], hexDigits: 64) == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
         #expect(SHA256Hex.digest(Array("abc".utf8), hexDigits: 64) == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
-        #expect(SHA256Hex.digest(Array("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq".utf8), hexDigits: 64)
+        #expect(
+            SHA256Hex.digest(Array("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq".utf8), hexDigits: 64)
                 == "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1")
-        #expect(SHA256Hex.digest([UInt8](repeating: 0x61, count: 1_000_000), hexDigits: 64)
+        #expect(
+            SHA256Hex.digest([UInt8](repeating: 0x61, count: 1_000_000), hexDigits: 64)
                 == "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0")
     }
 
@@ -159,6 +163,6 @@ func fixtureBatch() throws -> (WireBatchEncoder, [DecodedRecord]) {
             #expect(outcome.maxBuffered <= 4096 + 64)
             if outcome.accepted { accepted += 1 }
         }
-        #expect(accepted > 0 && accepted < iterations)   // both paths exercised
+        #expect(accepted > 0 && accepted < iterations)  // both paths exercised
     }
 }

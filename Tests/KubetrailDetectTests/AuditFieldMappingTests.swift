@@ -11,7 +11,8 @@ import KubetrailTables
         #expect(AuditField.resolve("sourceIPs") == .list(column: "source_ips"))
         #expect(AuditField.resolve("user.groups") == .list(column: "user_groups"))
         #expect(AuditField.resolve("annotations.authorization.k8s.io/decision") == .json(column: "annotations", path: ["authorization.k8s.io/decision"]))
-        #expect(AuditField.resolve("requestObject.spec.containers.securityContext.privileged")
+        #expect(
+            AuditField.resolve("requestObject.spec.containers.securityContext.privileged")
                 == .json(column: "request_object", path: ["spec", "containers", "securityContext", "privileged"]))
         #expect(AuditField.resolve("responseObject.status.phase") == .json(column: "response_object", path: ["status", "phase"]))
         for unknown in ["Image", "requestObject.", "requestObject.spec..x", "annotations.", "objectRef"] {

@@ -39,7 +39,8 @@ final class AuditLab {
         try DetectionScan(detections).run(on: store, from: from, to: to, into: scanSink)
         try scanSink.finish()
         guard bySQL.rows == byScan.rows, bySQL.columns == byScan.columns else {
-            throw ServerError("""
+            throw ServerError(
+                """
                 the SQL and the scan disagree on \(store.engine):
                   SQL:  \(bySQL.columns.map(\.name)) \(bySQL.rows.map { "\($0[0]) \($0[5])" })
                   scan: \(byScan.columns.map(\.name)) \(byScan.rows.map { "\($0[0]) \($0[5])" })

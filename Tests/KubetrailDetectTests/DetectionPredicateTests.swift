@@ -12,47 +12,57 @@ import TestSupport
 
     @Test func theExecRuleIsThreeColumnTests() throws {
         let rule = try SigmaRule.load(path: Fixtures.url("sigma/kubernetes_audit_exec_into_container.yml").path)
-        #expect(try rule.predicate() == .and([
-            .match(.text(column: "verb"), .equals("create")),
-            .match(.text(column: "resource"), .equals("pods")),
-            .match(.text(column: "subresource"), .equals("exec")),
-        ]))
+        #expect(
+            try rule.predicate()
+                == .and([
+                    .match(.text(column: "verb"), .equals("create")),
+                    .match(.text(column: "resource"), .equals("pods")),
+                    .match(.text(column: "subresource"), .equals("exec"))
+                ]))
     }
 
     @Test func modifiersBecomeTests() throws {
-        let p = try predicate("""
-            sel:
-                requestURI|contains: '/exec'
-                userAgent|startswith: 'kubectl/'
-                objectRef.name|endswith: '-admin'
-                user.username|re: '^system:serviceaccount:'
-                sourceIPs|cidr: '10.0.0.0/8'
-                impersonatedUser.username|exists: true
-                requestObject.spec.hostNetwork: true
-                responseStatus.code: 403
-                objectRef.namespace: null
-            condition: sel
-        """)
-        #expect(p == .and([
-            .match(.text(column: "request_uri"), .wildcard([.anyRun, .literal("/exec"), .anyRun])),
-            .match(.text(column: "user_agent"), .wildcard([.literal("kubectl/"), .anyRun])),
-            .match(.text(column: "name"), .wildcard([.anyRun, .literal("-admin")])),
-            .match(.text(column: "user_name"), .regex("^system:serviceaccount:")),
-            .match(.list(column: "source_ips"), .cidr("10.0.0.0/8")),
-            .match(.text(column: "impersonated_user_name"), .exists(true)),
-            .match(.json(column: "request_object", path: ["spec", "hostNetwork"]), .bool(true)),
-            .match(.integer(column: "response_code"), .number(403)),
-            .match(.text(column: "namespace"), .isNull),
-        ]))
+        let p = try predicate(
+            """
+                sel:
+                    requestURI|contains: '/exec'
+                    userAgent|startswith: 'kubectl/'
+                    objectRef.name|endswith: '-admin'
+                    user.username|re: '^system:serviceaccount:'
+                    sourceIPs|cidr: '10.0.0.0/8'
+                    impersonatedUser.username|exists: true
+                    requestObject.spec.hostNetwork: true
+                    responseStatus.code: 403
+                    objectRef.namespace: null
+                condition: sel
+            """)
+        #expect(
+            p
+                == .and([
+                    .match(.text(column: "request_uri"), .wildcard([.anyRun, .literal("/exec"), .anyRun])),
+                    .match(.text(column: "user_agent"), .wildcard([.literal("kubectl/"), .anyRun])),
+                    .match(.text(column: "name"), .wildcard([.anyRun, .literal("-admin")])),
+                    .match(.text(column: "user_name"), .regex("^system:serviceaccount:")),
+                    .match(.list(column: "source_ips"), .cidr("10.0.0.0/8")),
+                    .match(.text(column: "impersonated_user_name"), .exists(true)),
+                    .match(.json(column: "request_object", path: ["spec", "hostNetwork"]), .bool(true)),
+                    .match(.integer(column: "response_code"), .number(403)),
+                    .match(.text(column: "namespace"), .isNull)
+                ]))
     }
 
     @Test func listsAreAlternativesUnlessAll() throws {
-        #expect(try predicate("    sel:\n        verb:\n            - create\n            - patch\n    condition: sel")
+        #expect(
+            try predicate("    sel:\n        verb:\n            - create\n            - patch\n    condition: sel")
                 == .or([.match(.text(column: "verb"), .equals("create")), .match(.text(column: "verb"), .equals("patch"))]))
-        #expect(try predicate("    sel:\n        requestURI|contains|all:\n            - a\n            - b\n    condition: sel")
-                == .and([.match(.text(column: "request_uri"), .wildcard([.anyRun, .literal("a"), .anyRun])),
-                         .match(.text(column: "request_uri"), .wildcard([.anyRun, .literal("b"), .anyRun]))]))
-        #expect(try predicate("    sel:\n        verb: create\n    filter:\n        user.username: admin\n    condition: sel and not filter")
+        #expect(
+            try predicate("    sel:\n        requestURI|contains|all:\n            - a\n            - b\n    condition: sel")
+                == .and([
+                    .match(.text(column: "request_uri"), .wildcard([.anyRun, .literal("a"), .anyRun])),
+                    .match(.text(column: "request_uri"), .wildcard([.anyRun, .literal("b"), .anyRun]))
+                ]))
+        #expect(
+            try predicate("    sel:\n        verb: create\n    filter:\n        user.username: admin\n    condition: sel and not filter")
                 == .and([.match(.text(column: "verb"), .equals("create")), .not(.match(.text(column: "user_name"), .equals("admin")))]))
     }
 
@@ -64,17 +74,20 @@ import TestSupport
             predicates[(file as NSString).lastPathComponent] = try SigmaRule.load(path: file).predicate()
         }
         #expect(predicates.count == 16)
-        #expect(predicates["kubernetes_audit_hostpath_mount.yml"] == .and([
-            .match(.text(column: "verb"), .equals("create")), .match(.text(column: "resource"), .equals("pods")),
-            .match(.json(column: "request_object", path: ["spec", "volumes", "hostPath"]), .wildcard([.anyRun])),
-        ]))
+        #expect(
+            predicates["kubernetes_audit_hostpath_mount.yml"]
+                == .and([
+                    .match(.text(column: "verb"), .equals("create")), .match(.text(column: "resource"), .equals("pods")),
+                    .match(.json(column: "request_object", path: ["spec", "volumes", "hostPath"]), .wildcard([.anyRun]))
+                ]))
         guard case .and(let privileged) = predicates["kubernetes_audit_privileged_pod_creation.yml"], case .or(let containers) = privileged.last else {
             Issue.record("\(String(describing: predicates["kubernetes_audit_privileged_pod_creation.yml"]))"); return
         }
         #expect(containers.count == 3)
         guard case .and(let enumeration) = predicates["kubernetes_audit_potential_enumeration_activity.yml"] else { Issue.record("not an and"); return }
         #expect(enumeration.first == .match(.text(column: "authorization_decision"), .equals("allow")))
-        #expect(predicates["kubernetes_audit_unauthorized_unauthenticated_actions.yml"]
+        #expect(
+            predicates["kubernetes_audit_unauthorized_unauthenticated_actions.yml"]
                 == .or([.match(.integer(column: "response_code"), .number(401)), .match(.integer(column: "response_code"), .number(403))]))
         #expect(try predicate("    sel:\n        responseStatus.code: '404'\n    condition: sel") == .match(.integer(column: "response_code"), .number(404)))
         do { _ = try predicate("    sel:\n        responseStatus.code: 'teapot'\n    condition: sel"); Issue.record("compiled") } catch let e as SigmaError {

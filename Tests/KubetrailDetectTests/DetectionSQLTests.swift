@@ -26,12 +26,12 @@ import KubetrailTables
     @Test(arguments: TestBackend.allCases) func textTestsIgnoreCaseAndHonourWildcards(_ backend: TestBackend) throws {
         let e = try AuditEvent(fixture: Self.exec)
         let events = [
-            e,                                                     // verb create, user minikube-user, groups system:masters…
-            e.with("verb", "CREATE"),                               // case differs
-            e.with("user.username", "mini%user"),                  // % is a literal in the value
-            e.with("user.username", "minikube_user"),              // _ is a literal in the value
+            e,  // verb create, user minikube-user, groups system:masters…
+            e.with("verb", "CREATE"),  // case differs
+            e.with("user.username", "mini%user"),  // % is a literal in the value
+            e.with("user.username", "minikube_user"),  // _ is a literal in the value
             e.with("user.username", "Ünïcode-User"),
-            e.without("user.username"),
+            e.without("user.username")
         ]
         #expect(try matches("    s:\n        verb: create\n    condition: s", events, on: backend) == [0, 1, 2, 3, 4, 5])
         #expect(try matches("    s:\n        user.username: MINIKUBE-USER\n    condition: s", events, on: backend) == [0, 1])
@@ -42,7 +42,8 @@ import KubetrailTables
         #expect(try matches("    s:\n        user.username|endswith: '_user'\n    condition: s", events, on: backend) == [3])
         #expect(try matches("    s:\n        user.username|contains: '%'\n    condition: s", events, on: backend) == [2])
         // A `%` carrying a combining mark is one Character and still a literal `%` (escaped per scalar).
-        let marked = try matches("    s:\n        user.username|contains: \"%\u{301}\"\n    condition: s", [e.with("user.username", "a%\u{301}b"), e], on: backend)
+        let marked = try matches(
+            "    s:\n        user.username|contains: \"%\u{301}\"\n    condition: s", [e.with("user.username", "a%\u{301}b"), e], on: backend)
         #expect(marked == [0])
         #expect(try matches("    s:\n        user.username: 'mini?ube*'\n    condition: s", events, on: backend) == [0, 1, 3])
         #expect(try matches("    s:\n        user.username: 'mini\\*'\n    condition: s", events, on: backend) == [])
@@ -56,11 +57,11 @@ import KubetrailTables
     @Test(arguments: TestBackend.allCases) func regexCIDRAndNumbers(_ backend: TestBackend) throws {
         let e = try AuditEvent(fixture: Self.exec)
         let events = [
-            e,                                                         // 192.168.99.1, code 101
+            e,  // 192.168.99.1, code 101
             e.with("sourceIPs", ["10.1.2.3", "192.168.99.1"]).with("responseStatus.code", 403),
             e.with("sourceIPs", ["2001:db8::7"]),
             e.with("sourceIPs", ["not-an-address"]),
-            e.with("sourceIPs", ["::ffff:10.1.2.3"]),
+            e.with("sourceIPs", ["::ffff:10.1.2.3"])
         ]
         #expect(try matches("    s:\n        sourceIPs|cidr: 10.0.0.0/8\n    condition: s", events, on: backend) == [1])
         #expect(try matches("    s:\n        sourceIPs|cidr: 192.168.99.1/32\n    condition: s", events, on: backend) == [0, 1])
@@ -80,13 +81,13 @@ import KubetrailTables
         let pod = try AuditEvent(fixture: Self.privilegedPod)
         let e = try AuditEvent(fixture: Self.exec)
         let events = [
-            pod,                                                   // 2nd container privileged
+            pod,  // 2nd container privileged
             pod.with("requestObject.spec.containers", [["name": "a", "image": "nginx", "securityContext": ["privileged": false]]]),
             pod.with("requestObject.spec.containers", [["name": "a", "securityContext": ["privileged": "true"]]]),  // a string, not a bool
-            e,                                                     // groups system:masters, system:authenticated (the pods: service accounts')
+            e,  // groups system:masters, system:authenticated (the pods: service accounts')
             e.with("user.groups", ["system:authenticated"]),
             e.annotation("authorization.k8s.io/decision", "forbid"),
-            e.without("user.groups"),
+            e.without("user.groups")
         ]
         let privileged = "    s:\n        requestObject.spec.containers.securityContext.privileged: true\n    condition: s"
         #expect(try matches(privileged, events, on: backend) == [0])
@@ -98,41 +99,49 @@ import KubetrailTables
         #expect(try matches("    s:\n        user.groups|all: [system:masters, system:authenticated]\n    condition: s", events, on: backend) == [3, 5])
         #expect(try matches("    s:\n        user.groups|all: [system:masters, nobody]\n    condition: s", events, on: backend) == [])
         #expect(try matches("    s:\n        annotations.authorization.k8s.io/decision: FORBID\n    condition: s", events, on: backend) == [5])
-        #expect(try matches("""
-                a:
-                    verb: create
-                b:
-                    objectRef.subresource: exec
-                c:
-                    user.groups: system:masters
-                condition: a and (b or not c)
-            """.replacingOccurrences(of: "            ", with: ""), events, on: backend) == [0, 1, 2, 3, 4, 5, 6])
-        #expect(try matches("""
-                a:
-                    objectRef.subresource: exec
-                b:
-                    user.groups: system:masters
-                condition: a and not b
-            """.replacingOccurrences(of: "            ", with: ""), events, on: backend) == [4, 6])
+        #expect(
+            try matches(
+                """
+                    a:
+                        verb: create
+                    b:
+                        objectRef.subresource: exec
+                    c:
+                        user.groups: system:masters
+                    condition: a and (b or not c)
+                """.replacingOccurrences(of: "            ", with: ""), events, on: backend) == [0, 1, 2, 3, 4, 5, 6])
+        #expect(
+            try matches(
+                """
+                    a:
+                        objectRef.subresource: exec
+                    b:
+                        user.groups: system:masters
+                    condition: a and not b
+                """.replacingOccurrences(of: "            ", with: ""), events, on: backend) == [4, 6])
         // `not` of a test on a missing list or JSON value is a match on both engines (never NULL).
         #expect(try matches("    s:\n        requestObject.spec.hostNetwork: true\n    condition: not s", events, on: backend) == [0, 1, 2, 3, 4, 5, 6])
-        #expect(try matches("""
-                sel_one:
-                    objectRef.resource: pods
-                sel_two:
-                    objectRef.subresource: exec
-                condition: all of sel_*
-            """.replacingOccurrences(of: "            ", with: ""), events, on: backend) == [3, 4, 5, 6])
+        #expect(
+            try matches(
+                """
+                    sel_one:
+                        objectRef.resource: pods
+                    sel_two:
+                        objectRef.subresource: exec
+                    condition: all of sel_*
+                """.replacingOccurrences(of: "            ", with: ""), events, on: backend) == [3, 4, 5, 6])
     }
 
     /// A key written with a `\u` escape is the same key: found by the SQL and by the evaluator,
     /// which otherwise skips documents whose bytes lack the path's last key.
     @Test(arguments: TestBackend.allCases) func escapedJSONKeysAreTheSameKeys(_ backend: TestBackend) throws {
         let pod = try AuditEvent(fixture: Self.privilegedPod)
-        let events = [pod.with("requestObject.spec.hostIPC", true).escapingKey("hostIPC"),
-                      pod.with("requestObject.spec.hostIPC", true),
-                      pod.with("requestObject.spec.hostIPC", false).escapingKey("hostIPC"),
-                      pod]
+        let events = [
+            pod.with("requestObject.spec.hostIPC", true).escapingKey("hostIPC"),
+            pod.with("requestObject.spec.hostIPC", true),
+            pod.with("requestObject.spec.hostIPC", false).escapingKey("hostIPC"),
+            pod
+        ]
         #expect(events[0].json.contains("\\u0068ostIPC"))
         #expect(try matches("    s:\n        requestObject.spec.hostIPC: true\n    condition: s", events, on: backend) == [0, 1])
         #expect(try matches("    s:\n        requestObject.spec.hostIPC|exists: true\n    condition: s", events, on: backend) == [0, 1, 2])
@@ -140,8 +149,10 @@ import KubetrailTables
 
     @Test(arguments: TestBackend.allCases) func timeRangeAndOrderOfFindings(_ backend: TestBackend) throws {
         let e = try AuditEvent(fixture: Self.exec)
-        let events = [e.with("stageTimestamp", "2026-12-01T10:00:00.000000Z"), e.with("stageTimestamp", "2026-12-01T09:00:00.000000Z"),
-                      e.with("stageTimestamp", "2026-12-02T10:00:00.000000Z")]
+        let events = [
+            e.with("stageTimestamp", "2026-12-01T10:00:00.000000Z"), e.with("stageTimestamp", "2026-12-01T09:00:00.000000Z"),
+            e.with("stageTimestamp", "2026-12-02T10:00:00.000000Z")
+        ]
         let lab = try AuditLab(backend)
         try lab.add(events)
         let d = try detection("    s:\n        verb: create\n    condition: s")

@@ -37,42 +37,48 @@ import TestSupport
         #expect(rule.id == "a1b0ca4e-7835-413e-8471-3ff2b8a66be6" && rule.level == "medium")
         #expect(rule.mitreTechniques == ["T1609"])
         #expect(rule.condition == .search("selection"))
-        #expect(rule.searches["selection"] == .allOf([
-            SigmaFieldMatch(field: "verb", modifiers: [], values: [.string("create")], line: 19),
-            SigmaFieldMatch(field: "objectRef.resource", modifiers: [], values: [.string("pods")], line: 20),
-            SigmaFieldMatch(field: "objectRef.subresource", modifiers: [], values: [.string("exec")], line: 21),
-        ]))
+        #expect(
+            rule.searches["selection"]
+                == .allOf([
+                    SigmaFieldMatch(field: "verb", modifiers: [], values: [.string("create")], line: 19),
+                    SigmaFieldMatch(field: "objectRef.resource", modifiers: [], values: [.string("pods")], line: 20),
+                    SigmaFieldMatch(field: "objectRef.subresource", modifiers: [], values: [.string("exec")], line: 21)
+                ]))
     }
 
     @Test func valuesKeepTheirYAMLTypesAndQuotedOnesStayText() throws {
-        let r = try Self.rule(Self.yaml(detection: """
-            sel:
-                responseStatus.code:
-                    - 403
-                    - '401'
-                requestObject.spec.hostNetwork: true
-                impersonatedUser.username: null
-                userAgent: 'kubectl/*'
-            condition: sel
-        """))
+        let r = try Self.rule(
+            Self.yaml(
+                detection: """
+                        sel:
+                            responseStatus.code:
+                                - 403
+                                - '401'
+                            requestObject.spec.hostNetwork: true
+                            impersonatedUser.username: null
+                            userAgent: 'kubectl/*'
+                        condition: sel
+                    """))
         guard case .allOf(let m) = r.searches["sel"] else { Issue.record("not a map"); return }
         #expect(m.map(\.values) == [[.number(403), .string("401")], [.bool(true)], [.null], [.string("kubectl/*")]])
     }
 
     @Test func everyModifierParses() throws {
-        let r = try Self.rule(Self.yaml(detection: """
-            sel:
-                requestURI|contains: '/exec'
-                userAgent|startswith: 'kubectl'
-                objectRef.name|endswith: '-admin'
-                requestObject.spec.containers.command|contains|all:
-                    - 'curl'
-                    - 'sh'
-                user.username|re: '^system:serviceaccount:[^:]+:default$'
-                sourceIPs|cidr: '10.0.0.0/8'
-                impersonatedUser.username|exists: true
-            condition: sel
-        """))
+        let r = try Self.rule(
+            Self.yaml(
+                detection: """
+                        sel:
+                            requestURI|contains: '/exec'
+                            userAgent|startswith: 'kubectl'
+                            objectRef.name|endswith: '-admin'
+                            requestObject.spec.containers.command|contains|all:
+                                - 'curl'
+                                - 'sh'
+                            user.username|re: '^system:serviceaccount:[^:]+:default$'
+                            sourceIPs|cidr: '10.0.0.0/8'
+                            impersonatedUser.username|exists: true
+                        condition: sel
+                    """))
         guard case .allOf(let m) = r.searches["sel"] else { Issue.record("not a map"); return }
         #expect(m.map(\.modifiers) == [[.contains], [.startswith], [.endswith], [.contains, .all], [.re], [.cidr], [.exists]])
     }
@@ -93,21 +99,27 @@ import TestSupport
     }
 
     @Test func aListOfFieldMapsIsAnyOfThem() throws {
-        let r = try Self.rule(Self.yaml(detection: """
-            sel:
-                - verb: create
-                  objectRef.resource: pods
-                - verb: delete
-            keywords:
-                - 'hostPath'
-                - 'privileged'
-            condition: sel or keywords
-        """))
-        #expect(r.searches["sel"] == .anyOf([
-            .allOf([SigmaFieldMatch(field: "verb", modifiers: [], values: [.string("create")], line: 8),
-                    SigmaFieldMatch(field: "objectRef.resource", modifiers: [], values: [.string("pods")], line: 9)]),
-            .allOf([SigmaFieldMatch(field: "verb", modifiers: [], values: [.string("delete")], line: 10)]),
-        ]))
+        let r = try Self.rule(
+            Self.yaml(
+                detection: """
+                        sel:
+                            - verb: create
+                              objectRef.resource: pods
+                            - verb: delete
+                        keywords:
+                            - 'hostPath'
+                            - 'privileged'
+                        condition: sel or keywords
+                    """))
+        #expect(
+            r.searches["sel"]
+                == .anyOf([
+                    .allOf([
+                        SigmaFieldMatch(field: "verb", modifiers: [], values: [.string("create")], line: 8),
+                        SigmaFieldMatch(field: "objectRef.resource", modifiers: [], values: [.string("pods")], line: 9)
+                    ]),
+                    .allOf([SigmaFieldMatch(field: "verb", modifiers: [], values: [.string("delete")], line: 10)])
+                ]))
         #expect(r.searches["keywords"] == .keywords([.string("hostPath"), .string("privileged")], line: 11))
     }
 
@@ -126,17 +138,21 @@ import TestSupport
             ("    sel:\n        verb|contains|startswith: x\n    condition: sel", 8, "verb|contains|startswith", "combines"),
             ("    sel:\n        verb|exists: yes please\n    condition: sel", 8, "verb|exists", "true or false"),
             ("    sel:\n        verb: []\n    condition: sel", 8, "verb", "empty list"),
-            ("    sel:\n        verb|contains: null\n    condition: sel", 8, "verb|contains", "null with a modifier"),
+            ("    sel:\n        verb|contains: null\n    condition: sel", 8, "verb|contains", "null with a modifier")
         ]
         for c in cases {
             let e = Self.error(c.detection)
-            #expect(e?.file == "test.yml" && e?.line == c.line && e?.construct == c.construct && e?.message.contains(c.says) == true,
-                    "\(c.detection): \(e.map { "\($0)" } ?? "no error")")
+            #expect(
+                e?.file == "test.yml" && e?.line == c.line && e?.construct == c.construct && e?.message.contains(c.says) == true,
+                "\(c.detection): \(e.map { "\($0)" } ?? "no error")")
         }
         let windows = Self.yaml(detection: "    sel:\n        Image: x\n    condition: sel", logsource: "    product: windows\n    category: process_creation")
         #expect(throws: SigmaError.self) { try Self.rule(windows) }
         do { _ = try Self.rule(windows) } catch let e as SigmaError {
-            #expect(e.description == "test.yml:3: logsource: is not Kubernetes audit logs (product: kubernetes, service: audit); kubetrail runs rules over kubernetes_audit_logs only")
+            #expect(
+                e.description
+                    == "test.yml:3: logsource: is not Kubernetes audit logs (product: kubernetes, service: audit); kubetrail runs rules over kubernetes_audit_logs only"
+            )
         }
         let correlation = "title: t\ncorrelation:\n    type: event_count\nlogsource:\n    product: kubernetes\n    service: audit\n"
         do { _ = try Self.rule(correlation); Issue.record("a correlation loaded") } catch let e as SigmaError {

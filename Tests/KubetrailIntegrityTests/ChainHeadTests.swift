@@ -19,7 +19,8 @@ import TestSupport
     }
 
     static func auditRows(auditID: String = UUID().uuidString) -> [AuditLogRow] {
-        let line = #"{"kind":"Event","apiVersion":"audit.k8s.io/v1","level":"Metadata","auditID":"\#(auditID)","stage":"ResponseComplete","requestURI":"/api/v1/pods","verb":"list","user":{"username":"alice"},"sourceIPs":["10.0.0.1"],"responseStatus":{"code":200},"requestReceivedTimestamp":"2026-12-01T10:00:00.000000Z","stageTimestamp":"2026-12-01T10:00:00.100000Z"}"#
+        let line =
+            #"{"kind":"Event","apiVersion":"audit.k8s.io/v1","level":"Metadata","auditID":"\#(auditID)","stage":"ResponseComplete","requestURI":"/api/v1/pods","verb":"list","user":{"username":"alice"},"sourceIPs":["10.0.0.1"],"responseStatus":{"code":200},"requestReceivedTimestamp":"2026-12-01T10:00:00.000000Z","stageTimestamp":"2026-12-01T10:00:00.100000Z"}"#
         var rows: [AuditLogRow] = []
         AuditDecoder.decode(Array(line.utf8), context: IngestContext(clusterName: nil, sourceType: .auditFile)) { outcome in
             if case .row(let r) = outcome { rows.append(r) }
@@ -32,11 +33,12 @@ import TestSupport
         try lab.digest()
         for _ in 0..<5 { try Self.appendOne(lab.store) }
         // The probe: the newest rows and their chain entries go, the chain stays consistent.
-        try lab.behindTheBack("""
-        for (rowid,) in con.execute("SELECT row_rowid FROM kubetrail_audit_chain ORDER BY seq DESC LIMIT 2").fetchall():
-            con.execute("DELETE FROM kubetrail_audit_rows WHERE rowid = ?", (rowid,))
-            con.execute("DELETE FROM kubetrail_audit_chain WHERE row_rowid = ?", (rowid,))
-        """)
+        try lab.behindTheBack(
+            """
+            for (rowid,) in con.execute("SELECT row_rowid FROM kubetrail_audit_chain ORDER BY seq DESC LIMIT 2").fetchall():
+                con.execute("DELETE FROM kubetrail_audit_rows WHERE rowid = ?", (rowid,))
+                con.execute("DELETE FROM kubetrail_audit_chain WHERE row_rowid = ?", (rowid,))
+            """)
         #expect(throws: IntegrityError.self) { try lab.digest() }
         let report = try lab.verify()
         let text = report.findings.map(\.description).joined(separator: "\n")
@@ -51,12 +53,13 @@ import TestSupport
         let lab = try Lab()
         try lab.digest()
         for _ in 0..<5 { try Self.appendOne(lab.store) }
-        try lab.behindTheBack("""
-        tp_id = con.execute("SELECT tp_id FROM kubetrail_audit_chain ORDER BY seq DESC LIMIT 1 OFFSET 2").fetchone()[0]
-        con.execute("DELETE FROM kubetrail_audit_rows WHERE tp_id = ?", (tp_id,))
-        con.execute("DELETE FROM kubetrail_audit_chain WHERE tp_id = ?", (tp_id,))
-        relink('default')
-        """)
+        try lab.behindTheBack(
+            """
+            tp_id = con.execute("SELECT tp_id FROM kubetrail_audit_chain ORDER BY seq DESC LIMIT 1 OFFSET 2").fetchone()[0]
+            con.execute("DELETE FROM kubetrail_audit_rows WHERE tp_id = ?", (tp_id,))
+            con.execute("DELETE FROM kubetrail_audit_chain WHERE tp_id = ?", (tp_id,))
+            relink('default')
+            """)
         #expect(throws: IntegrityError.self) { try lab.digest() }
         let text = try lab.verify().findings.map(\.description).joined(separator: "\n")
         #expect(text.contains("does not match digest #2's signed head"), "\(text)")
@@ -73,7 +76,9 @@ import TestSupport
         #expect(restarted.writtenHeads.head("default")?.seq == 40)
         try Self.appendOne(restarted)
         // Stopped, then a row of the unsigned span edited: the next start refuses the cluster.
-        try lab.behindTheBack("con.execute(\"UPDATE kubetrail_audit_rows SET user_name = 'mallory' WHERE rowid = (SELECT row_rowid FROM kubetrail_audit_chain ORDER BY seq DESC LIMIT 1)\")")
+        try lab.behindTheBack(
+            "con.execute(\"UPDATE kubetrail_audit_rows SET user_name = 'mallory' WHERE rowid = (SELECT row_rowid FROM kubetrail_audit_chain ORDER BY seq DESC LIMIT 1)\")"
+        )
         let again = try SQLiteStore(path: lab.db)
         let refused = try ChainSpanCheck.adoptHeads(again)
         #expect(refused["default"]?.contains { $0.contains("was modified") } == true, "\(refused)")
@@ -106,7 +111,8 @@ import TestSupport
         try Self.appendOne(lab.store, auditID: "forged-first")
         #expect(try lab.store.auditConflicts().total == 0)
         // …a different event under the same auditID and stage is a conflict, kept whole.
-        let genuine = #"{"kind":"Event","apiVersion":"audit.k8s.io/v1","level":"Metadata","auditID":"forged-first","stage":"ResponseComplete","requestURI":"/api/v1/namespaces/kube-system/secrets","verb":"get","user":{"username":"system:admin"},"sourceIPs":["10.0.0.9"],"responseStatus":{"code":200},"requestReceivedTimestamp":"2026-12-01T10:00:00.000000Z","stageTimestamp":"2026-12-01T10:00:00.100000Z"}"#
+        let genuine =
+            #"{"kind":"Event","apiVersion":"audit.k8s.io/v1","level":"Metadata","auditID":"forged-first","stage":"ResponseComplete","requestURI":"/api/v1/namespaces/kube-system/secrets","verb":"get","user":{"username":"system:admin"},"sourceIPs":["10.0.0.9"],"responseStatus":{"code":200},"requestReceivedTimestamp":"2026-12-01T10:00:00.000000Z","stageTimestamp":"2026-12-01T10:00:00.100000Z"}"#
         var outcome: RowWriter.Outcome?
         AuditDecoder.decode(Array(genuine.utf8), context: IngestContext(clusterName: nil, sourceType: .auditWebhook, sourceName: "kube-apiserver")) { o in
             if case .row(let r) = o { outcome = try? lab.store.write { try $0.insert(r) } }
@@ -125,10 +131,11 @@ import TestSupport
         try lab.importAudit("audit/openshift/clo_vrl_audit_in_k8s1.25_100events.log", cluster: "prod")
         try lab.digest()
         // One cluster removed whole, digests and all: the other cluster's digest still names it.
-        try lab.behindTheBack("""
-        for t in ("kubetrail_audit_rows", "kubetrail_audit_chain", "kubetrail_audit_digests"):
-            con.execute(f"DELETE FROM {t} WHERE {'tp_index' if t == 'kubetrail_audit_rows' else 'cluster'} = 'prod'")
-        """)
+        try lab.behindTheBack(
+            """
+            for t in ("kubetrail_audit_rows", "kubetrail_audit_chain", "kubetrail_audit_digests"):
+                con.execute(f"DELETE FROM {t} WHERE {'tp_index' if t == 'kubetrail_audit_rows' else 'cluster'} = 'prod'")
+            """)
         let report = try lab.verify(offHost: false)
         #expect(report.dropped.map(\.kind) == [.dropped], "\(report.findings)")
         #expect(report.dropped.first?.message.contains("cluster prod is named by cluster default's digest #1") == true)
@@ -138,10 +145,11 @@ import TestSupport
         #expect(dropped.status == 1 && dropped.stdout.contains("removed whole"), "\(dropped.stdout)\(dropped.stderr)")
 
         // Everything wiped: "empty" is a failure unless a new store is expected.
-        try lab.behindTheBack("""
-        for t in ("kubetrail_audit_rows", "kubetrail_audit_chain", "kubetrail_audit_digests"):
-            con.execute(f"DELETE FROM {t}")
-        """)
+        try lab.behindTheBack(
+            """
+            for t in ("kubetrail_audit_rows", "kubetrail_audit_chain", "kubetrail_audit_digests"):
+                con.execute(f"DELETE FROM {t}")
+            """)
         let wiped = try Subprocess.kubetrail(["verify", "--db", lab.db, "--public-key", pub])
         #expect(wiped.status == 1 && wiped.stderr.contains("the audit chain is empty"), "\(wiped.stdout)\(wiped.stderr)")
         #expect(try Subprocess.kubetrail(["verify", "--db", lab.db, "--public-key", pub, "--allow-empty"]).status == 0)

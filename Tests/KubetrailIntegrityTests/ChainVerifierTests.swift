@@ -40,7 +40,9 @@ import TestSupport
 
         func verify(key: Curve25519PublicKey? = nil, offHost: Bool = true, from: Timestamp? = nil, to: Timestamp? = nil) throws -> ChainVerifier.Report {
             let copies = offHost ? try DigestWriter.load(directory: self.offHost) : nil
-            return try ChainVerifier(store: StoreLocation(parsing: db).open(.readOnly), publicKey: key ?? self.key.publicKey, offHost: copies, from: from, to: to).run()
+            return try ChainVerifier(
+                store: StoreLocation(parsing: db).open(.readOnly), publicKey: key ?? self.key.publicKey, offHost: copies, from: from, to: to
+            ).run()
         }
 
         /// Plain SQL run past kubetrail on either backend (sqlite3 from Python, psql).
@@ -48,31 +50,44 @@ import TestSupport
 
         /// SQL run by Python's sqlite3 module: the store's own engine, none of kubetrail's code.
         func behindTheBack(_ script: String) throws {
-            let r = try Subprocess.run(URL(fileURLWithPath: "/usr/bin/python3"), ["-c", """
-            import sqlite3, hashlib, sys
-            con = sqlite3.connect(sys.argv[1])
-            def field(b):
-                return len(b).to_bytes(4, 'little') + b
-            def relink(cluster):
-                # docs/integrity.md: SHA-256(previous || SHA-256(cluster, tp_id, tp_timestamp, row_hash))
-                prev = bytes(32)
-                for seq, tp_id, ts, row_hash in con.execute("SELECT seq, tp_id, tp_timestamp, row_hash FROM kubetrail_audit_chain WHERE cluster = ? ORDER BY seq", (cluster,)).fetchall():
-                    entry = hashlib.sha256(field(cluster.encode()) + field(tp_id.encode()) + field(ts.encode()) + field(row_hash)).digest()
-                    prev = hashlib.sha256(prev + entry).digest()
-                    con.execute("UPDATE kubetrail_audit_chain SET chain_hash = ? WHERE seq = ?", (prev, seq))
-            \(script)
-            con.commit()
-            """, db])
+            let r = try Subprocess.run(
+                URL(fileURLWithPath: "/usr/bin/python3"),
+                [
+                    "-c",
+                    """
+                    import sqlite3, hashlib, sys
+                    con = sqlite3.connect(sys.argv[1])
+                    def field(b):
+                        return len(b).to_bytes(4, 'little') + b
+                    def relink(cluster):
+                        # docs/integrity.md: SHA-256(previous || SHA-256(cluster, tp_id, tp_timestamp, row_hash))
+                        prev = bytes(32)
+                        for seq, tp_id, ts, row_hash in con.execute("SELECT seq, tp_id, tp_timestamp, row_hash FROM kubetrail_audit_chain WHERE cluster = ? ORDER BY seq", (cluster,)).fetchall():
+                            entry = hashlib.sha256(field(cluster.encode()) + field(tp_id.encode()) + field(ts.encode()) + field(row_hash)).digest()
+                            prev = hashlib.sha256(prev + entry).digest()
+                            con.execute("UPDATE kubetrail_audit_chain SET chain_hash = ? WHERE seq = ?", (prev, seq))
+                    \(script)
+                    con.commit()
+                    """, db
+                ])
             guard r.status == 0 else { throw ServerError(r.stderr) }
         }
 
         func count(_ sql: String) throws -> Int {
-            let r = try Subprocess.run(URL(fileURLWithPath: "/usr/bin/python3"), ["-c", "import sqlite3, sys; print(sqlite3.connect(sys.argv[1]).execute(sys.argv[2]).fetchone()[0])", db, sql])
+            let r = try Subprocess.run(
+                URL(fileURLWithPath: "/usr/bin/python3"),
+                ["-c", "import sqlite3, sys; print(sqlite3.connect(sys.argv[1]).execute(sys.argv[2]).fetchone()[0])", db, sql])
             return Int(r.stdout.trimmingCharacters(in: .whitespacesAndNewlines)) ?? -1
         }
 
         func id(rowid: Int) throws -> String {
-            let r = try Subprocess.run(URL(fileURLWithPath: "/usr/bin/python3"), ["-c", "import sqlite3, sys; print(sqlite3.connect(sys.argv[1]).execute('SELECT tp_id FROM kubetrail_audit_rows WHERE rowid = \(rowid)').fetchone()[0])", db])
+            let r = try Subprocess.run(
+                URL(fileURLWithPath: "/usr/bin/python3"),
+                [
+                    "-c",
+                    "import sqlite3, sys; print(sqlite3.connect(sys.argv[1]).execute('SELECT tp_id FROM kubetrail_audit_rows WHERE rowid = \(rowid)').fetchone()[0])",
+                    db
+                ])
             return r.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
         }
     }
@@ -95,13 +110,14 @@ import TestSupport
         let lab = try Lab()
         try lab.digest()
         let (changed, removed) = (try lab.id(rowid: 5), try lab.id(rowid: 9))
-        try lab.behindTheBack("""
-        con.execute("UPDATE kubetrail_audit_rows SET user_name = 'someone-else' WHERE rowid = 5")
-        con.execute("DELETE FROM kubetrail_audit_rows WHERE rowid = 9")
-        cols = [r[1] for r in con.execute("PRAGMA table_info(kubetrail_audit_rows)")]
-        sel = ", ".join("'forged-row'" if c == "tp_id" else c for c in cols)
-        con.execute(f"INSERT INTO kubetrail_audit_rows ({', '.join(cols)}) SELECT {sel} FROM kubetrail_audit_rows WHERE rowid = 1")
-        """)
+        try lab.behindTheBack(
+            """
+            con.execute("UPDATE kubetrail_audit_rows SET user_name = 'someone-else' WHERE rowid = 5")
+            con.execute("DELETE FROM kubetrail_audit_rows WHERE rowid = 9")
+            cols = [r[1] for r in con.execute("PRAGMA table_info(kubetrail_audit_rows)")]
+            sel = ", ".join("'forged-row'" if c == "tp_id" else c for c in cols)
+            con.execute(f"INSERT INTO kubetrail_audit_rows ({', '.join(cols)}) SELECT {sel} FROM kubetrail_audit_rows WHERE rowid = 1")
+            """)
         let report = try lab.verify()
         // The forged row kept row 1's key: it is named as inserted and as rekeyed.
         #expect(Self.kinds(report) == ["deleted", "inserted", "modified", "modified"], "\(report.findings)")
@@ -117,18 +133,20 @@ import TestSupport
         try lab.digest()
         // Delete a row and its chain entry, then re-link every later chain hash: the chain is
         // consistent again, but no longer ends at the head the digest signed.
-        try lab.behindTheBack("""
-        tp_id = con.execute("SELECT tp_id FROM kubetrail_audit_rows WHERE rowid = 9").fetchone()[0]
-        con.execute("DELETE FROM kubetrail_audit_rows WHERE tp_id = ?", (tp_id,))
-        con.execute("DELETE FROM kubetrail_audit_chain WHERE tp_id = ?", (tp_id,))
-        relink('default')
-        """)
+        try lab.behindTheBack(
+            """
+            tp_id = con.execute("SELECT tp_id FROM kubetrail_audit_rows WHERE rowid = 9").fetchone()[0]
+            con.execute("DELETE FROM kubetrail_audit_rows WHERE tp_id = ?", (tp_id,))
+            con.execute("DELETE FROM kubetrail_audit_chain WHERE tp_id = ?", (tp_id,))
+            relink('default')
+            """)
         let report = try lab.verify()
         #expect(Self.kinds(report).allSatisfy { $0 == "digest" } && !report.findings.isEmpty, "\(report.findings)")
         #expect(report.findings.map(\.message).joined().contains("does not match digest #1's signed head"))
         // Without re-linking, the break itself is found at the entry after the removed one.
         let lab2 = try Lab()
-        try lab2.behindTheBack("con.execute(\"DELETE FROM kubetrail_audit_chain WHERE seq = 9\")\ncon.execute(\"DELETE FROM kubetrail_audit_rows WHERE rowid = 9\")")
+        try lab2.behindTheBack(
+            "con.execute(\"DELETE FROM kubetrail_audit_chain WHERE seq = 9\")\ncon.execute(\"DELETE FROM kubetrail_audit_rows WHERE rowid = 9\")")
         let r2 = try lab2.verify()
         #expect(r2.findings.map(\.message).contains { $0.contains("chain entry seq 10") && $0.contains("does not follow") }, "\(r2.findings)")
     }
@@ -137,7 +155,8 @@ import TestSupport
         let lab = try Lab(backend)
         let t0 = Timestamp.now
         for i in 0..<3 { try lab.digest(at: t0.adding(microseconds: Int64(i) * 60_000_000)) }
-        try lab.sql("""
+        try lab.sql(
+            """
             DELETE FROM kubetrail_audit_digests WHERE number = 2;
             UPDATE kubetrail_audit_digests SET document = replace(document, '"entries":0', '"entries":5') WHERE number = 3;
             """)
@@ -147,7 +166,8 @@ import TestSupport
         #expect(text.contains("signature: digest #3") && text.contains("the digest was altered"), "\(text)")
         // The off-host copy still has #2 and the original #3.
         let withCopy = try lab.verify().findings.map(\.description).joined(separator: "\n")
-        #expect(withCopy.contains("digest #2") && withCopy.contains("missing from the store") && withCopy.contains("digest #3 in the store differs"), "\(withCopy)")
+        #expect(
+            withCopy.contains("digest #2") && withCopy.contains("missing from the store") && withCopy.contains("digest #3 in the store differs"), "\(withCopy)")
         let other = Curve25519PrivateKey().publicKey
         #expect(try lab.verify(key: other).findings.contains { $0.kind == .signature && $0.message.contains("signed with another key") })
     }
@@ -155,13 +175,14 @@ import TestSupport
     @Test func aStoreRewrittenAndReSignedWithTheHostKeyIsCaughtOnlyByTheOffHostCopy() throws {
         let lab = try Lab()
         try lab.digest()
-        try lab.behindTheBack("""
-        tp_id = con.execute("SELECT tp_id FROM kubetrail_audit_rows WHERE rowid = 3").fetchone()[0]
-        con.execute("DELETE FROM kubetrail_audit_rows WHERE tp_id = ?", (tp_id,))
-        con.execute("DELETE FROM kubetrail_audit_chain WHERE tp_id = ?", (tp_id,))
-        relink('default')
-        con.execute("DELETE FROM kubetrail_audit_digests")
-        """)
+        try lab.behindTheBack(
+            """
+            tp_id = con.execute("SELECT tp_id FROM kubetrail_audit_rows WHERE rowid = 3").fetchone()[0]
+            con.execute("DELETE FROM kubetrail_audit_rows WHERE tp_id = ?", (tp_id,))
+            con.execute("DELETE FROM kubetrail_audit_chain WHERE tp_id = ?", (tp_id,))
+            relink('default')
+            con.execute("DELETE FROM kubetrail_audit_digests")
+            """)
         // The attacker holds the host's key and re-signs from a process of their own (the
         // aggregator's would refuse: its writer kept the head it wrote); their digests go to the
         // store only.
@@ -198,10 +219,12 @@ import TestSupport
         let lab = try Lab()
         try lab.digest()
         #expect(try lab.verify().findings.isEmpty)
-        try lab.behindTheBack("""
-        con.execute("UPDATE kubetrail_values_list SET value = '[\\"system:masters\\"]' WHERE id = (SELECT user_groups_ref FROM kubetrail_audit_rows WHERE rowid = 3)")
-        """)
-        let holding = try lab.count("SELECT count(*) FROM kubetrail_audit_rows WHERE user_groups_ref = (SELECT user_groups_ref FROM kubetrail_audit_rows WHERE rowid = 3)")
+        try lab.behindTheBack(
+            """
+            con.execute("UPDATE kubetrail_values_list SET value = '[\\"system:masters\\"]' WHERE id = (SELECT user_groups_ref FROM kubetrail_audit_rows WHERE rowid = 3)")
+            """)
+        let holding = try lab.count(
+            "SELECT count(*) FROM kubetrail_audit_rows WHERE user_groups_ref = (SELECT user_groups_ref FROM kubetrail_audit_rows WHERE rowid = 3)")
         #expect(holding > 1)
         let findings = try lab.verify().findings
         #expect(findings.count == holding && findings.allSatisfy { $0.kind == .modified }, "\(findings)")
@@ -226,7 +249,8 @@ import TestSupport
         try lab.digest()
         // Everything up to digest #1 removed, rows and chain entries, as retention would — but
         // no signed cutoff allows it (and these rows are not old by any).
-        try lab.sql("""
+        try lab.sql(
+            """
             DELETE FROM \(lab.rowsTable) WHERE tp_id IN (SELECT tp_id FROM kubetrail_audit_chain WHERE seq <= 37);
             DELETE FROM kubetrail_audit_chain WHERE seq <= 37;
             """)
@@ -239,8 +263,9 @@ import TestSupport
         let lab = try Lab(backend)
         let now = Timestamp.now
         try lab.importAudit("audit/openshift/clo_vrl_audit_in_k8s1.25_100events.log", cluster: nil)
-        try lab.digest(at: now, retention: 400 * 86_400)   // the 2017 rows are past it, the 2023 ones not
-        try lab.sql("""
+        try lab.digest(at: now, retention: 400 * 86_400)  // the 2017 rows are past it, the 2023 ones not
+        try lab.sql(
+            """
             DELETE FROM \(lab.rowsTable) WHERE tp_id = (SELECT tp_id FROM kubetrail_audit_chain WHERE seq = 60);
             UPDATE kubetrail_audit_chain SET tp_timestamp = '2000-01-01T00:00:00.000000Z' WHERE seq = 60;
             """)
@@ -258,7 +283,8 @@ import TestSupport
 
     @Test func aNulInsideAValueHashesAsWritten() throws {
         let lab = try Lab()
-        let event = #"{"kind":"Event","apiVersion":"audit.k8s.io/v1","level":"Metadata","auditID":"nul-1","stage":"ResponseComplete","requestURI":"/api/v1/namespaces/d/pods/a%00b","verb":"get","user":{"username":"u\u0000v"},"objectRef":{"resource":"pods","namespace":"d","name":"a\u0000b"},"stageTimestamp":"2026-11-27T10:00:00.000000Z"}"#
+        let event =
+            #"{"kind":"Event","apiVersion":"audit.k8s.io/v1","level":"Metadata","auditID":"nul-1","stage":"ResponseComplete","requestURI":"/api/v1/namespaces/d/pods/a%00b","verb":"get","user":{"username":"u\u0000v"},"objectRef":{"resource":"pods","namespace":"d","name":"a\u0000b"},"stageTimestamp":"2026-11-27T10:00:00.000000Z"}"#
         let file = try lab.dir.write("nul.log", event + "\n")
         _ = try Importer(store: lab.store, options: .init(kind: .audit)).run(InputFiles.expand([file]))
         try lab.digest()

@@ -19,11 +19,12 @@ import TestSupport
             try lab.store.write { w in
                 for r in rows { _ = try w.insert(r) }
                 // A deferred foreign key is checked at COMMIT: the statement that fails is the commit.
-                try (w as! RowWriter).db.execute(sql: """
-                    CREATE TEMP TABLE IF NOT EXISTS fk_parent(id INTEGER PRIMARY KEY);
-                    CREATE TEMP TABLE IF NOT EXISTS fk_child(parent INTEGER REFERENCES fk_parent(id) DEFERRABLE INITIALLY DEFERRED);
-                    INSERT INTO fk_child VALUES (42);
-                    """)
+                try (w as! RowWriter).db.execute(
+                    sql: """
+                        CREATE TEMP TABLE IF NOT EXISTS fk_parent(id INTEGER PRIMARY KEY);
+                        CREATE TEMP TABLE IF NOT EXISTS fk_child(parent INTEGER REFERENCES fk_parent(id) DEFERRABLE INITIALLY DEFERRED);
+                        INSERT INTO fk_child VALUES (42);
+                        """)
             }
         }
         #expect(lab.store.writtenHeads.head("default") == before)
@@ -53,8 +54,12 @@ import TestSupport
         let before = try #require(store.writtenHeads.head("default"))
 
         // An empty WAL, then a disk with no room left: the next commit cannot append its frames.
-        let truncated = try Subprocess.run(URL(fileURLWithPath: "/usr/bin/python3"), ["-c",
-            "import sqlite3, sys; print(sqlite3.connect(sys.argv[1]).execute('PRAGMA wal_checkpoint(TRUNCATE)').fetchone())", db])
+        let truncated = try Subprocess.run(
+            URL(fileURLWithPath: "/usr/bin/python3"),
+            [
+                "-c",
+                "import sqlite3, sys; print(sqlite3.connect(sys.argv[1]).execute('PRAGMA wal_checkpoint(TRUNCATE)').fetchone())", db
+            ])
         #expect(truncated.stdout.hasPrefix("(0,"), "\(truncated.stdout)")
         try disk.fill()
 

@@ -27,7 +27,8 @@ import TestSupport
         }
 
         func importAudit(_ fixture: String, cluster: String?, into store: (any Store)? = nil) throws {
-            _ = try Importer(store: store ?? self.store, options: .init(kind: .audit, clusterName: cluster)).run(InputFiles.expand([Fixtures.url(fixture).path]))
+            _ = try Importer(store: store ?? self.store, options: .init(kind: .audit, clusterName: cluster)).run(
+                InputFiles.expand([Fixtures.url(fixture).path]))
         }
 
         func digest(at now: Timestamp = .now, retention: Double? = nil) throws {
@@ -35,8 +36,10 @@ import TestSupport
         }
 
         func verify() throws -> ChainVerifier.Report {
-            try ChainVerifier(store: StoreLocation(parsing: url).open(.readOnly), publicKey: key.publicKey,
-                              offHost: try DigestWriter.load(directory: offHost), from: nil, to: nil).run()
+            try ChainVerifier(
+                store: StoreLocation(parsing: url).open(.readOnly), publicKey: key.publicKey,
+                offHost: try DigestWriter.load(directory: offHost), from: nil, to: nil
+            ).run()
         }
 
         @discardableResult
@@ -67,9 +70,11 @@ import TestSupport
         let (changed, removed) = (try lab.id(entry: 5), try lab.id(entry: 9))
         try lab.behindTheBack("UPDATE kubernetes_audit_logs SET user_name = 'someone-else' WHERE tp_id = $1", [changed])
         try lab.behindTheBack("DELETE FROM kubernetes_audit_logs WHERE tp_id = $1", [removed])
-        try lab.behindTheBack("""
+        try lab.behindTheBack(
+            """
             INSERT INTO kubernetes_audit_logs SELECT * FROM kubernetes_audit_logs WHERE tp_id = $1
-            """.replacingOccurrences(of: "SELECT *", with: "SELECT 'forged-row', " + AuditLogRow.schema.columns.dropFirst().map { "\"\($0.name)\"" }.joined(separator: ", ")),
+            """.replacingOccurrences(
+                of: "SELECT *", with: "SELECT 'forged-row', " + AuditLogRow.schema.columns.dropFirst().map { "\"\($0.name)\"" }.joined(separator: ", ")),
             [try lab.id(entry: 1)])
         let report = try lab.verify()
         #expect(ChainVerifierTests.kinds(report) == ["deleted", "inserted", "modified"], "\(report.findings)")
@@ -87,7 +92,9 @@ import TestSupport
         try lab.behindTheBack("DELETE FROM kubetrail_audit_chain WHERE tp_id = $1", [removed])
         // Re-link every later entry, as docs/integrity.md says the chain is computed.
         var previous = ChainHash.genesis
-        for r in try lab.behindTheBack("SELECT seq, tp_id, tp_timestamp, encode(row_hash, 'hex') FROM kubetrail_audit_chain WHERE cluster = 'default' ORDER BY seq").rows {
+        for r in try lab.behindTheBack(
+            "SELECT seq, tp_id, tp_timestamp, encode(row_hash, 'hex') FROM kubetrail_audit_chain WHERE cluster = 'default' ORDER BY seq"
+        ).rows {
             previous = ChainHash.next(previous, cluster: "default", id: r[1]!, timestamp: r[2]!, rowHash: Hex.decode(r[3]!)!)
             try lab.behindTheBack("UPDATE kubetrail_audit_chain SET chain_hash = decode($1, 'hex') WHERE seq = $2", [Hex.encode(previous), r[0]])
         }
@@ -99,7 +106,8 @@ import TestSupport
     /// PostgreSQL text cannot hold NUL: it is stored as U+FFFD, and the row hashed as stored.
     @Test func aNulInsideAValueIsStoredReplacedAndVerifies() throws {
         let lab = try Lab()
-        let event = #"{"kind":"Event","apiVersion":"audit.k8s.io/v1","level":"Metadata","auditID":"nul-1","stage":"ResponseComplete","requestURI":"/api/v1/namespaces/d/pods/a%00b","verb":"get","user":{"username":"u\u0000v"},"objectRef":{"resource":"pods","namespace":"d","name":"a\u0000b"},"requestObject":{"k":"x\u0000y","s":"\ud800"},"stageTimestamp":"2026-11-27T10:00:00.000000Z"}"#
+        let event =
+            #"{"kind":"Event","apiVersion":"audit.k8s.io/v1","level":"Metadata","auditID":"nul-1","stage":"ResponseComplete","requestURI":"/api/v1/namespaces/d/pods/a%00b","verb":"get","user":{"username":"u\u0000v"},"objectRef":{"resource":"pods","namespace":"d","name":"a\u0000b"},"requestObject":{"k":"x\u0000y","s":"\ud800"},"stageTimestamp":"2026-11-27T10:00:00.000000Z"}"#
         let file = try lab.dir.write("nul.log", event + "\n")
         let summary = try Importer(store: lab.store, options: .init(kind: .audit)).run(InputFiles.expand([file]))
         #expect(summary.stored == 1, "\(summary)")
@@ -163,8 +171,10 @@ import TestSupport
     /// PostgreSQL's): stored made storable, chained as stored, verified.
     @Test func aNulInTheIdAndYearZeroAreStoredAsTheyCanBe() throws {
         let lab = try Lab()
-        let events = [#"{"kind":"Event","apiVersion":"audit.k8s.io/v1","level":"Metadata","auditID":"id\u0000x","stage":"ResponseComplete","verb":"get","user":{"username":"u"},"stageTimestamp":"2026-11-27T10:00:00Z"}"#,
-                      #"{"kind":"Event","apiVersion":"audit.k8s.io/v1","level":"Metadata","auditID":"year-zero","stage":"ResponseComplete","verb":"get","user":{"username":"u"},"stageTimestamp":"0000-01-01T00:00:00Z"}"#]
+        let events = [
+            #"{"kind":"Event","apiVersion":"audit.k8s.io/v1","level":"Metadata","auditID":"id\u0000x","stage":"ResponseComplete","verb":"get","user":{"username":"u"},"stageTimestamp":"2026-11-27T10:00:00Z"}"#,
+            #"{"kind":"Event","apiVersion":"audit.k8s.io/v1","level":"Metadata","auditID":"year-zero","stage":"ResponseComplete","verb":"get","user":{"username":"u"},"stageTimestamp":"0000-01-01T00:00:00Z"}"#
+        ]
         let file = try lab.dir.write("odd.log", events.joined(separator: "\n") + "\n")
         let summary = try Importer(store: lab.store, options: .init(kind: .audit)).run(InputFiles.expand([file]))
         #expect(summary.stored == 2, "\(summary)")

@@ -6,50 +6,56 @@ import KubetrailCore
 
 @Suite struct ExecCredentialsTests {
     /// A plugin that records its KUBERNETES_EXEC_INFO and how often it ran, and prints a token.
-    func plugin(_ dir: TemporaryDirectory, apiVersion: String = "client.authentication.k8s.io/v1", expiration: String? = nil,
-                status: String? = nil) throws -> String {
+    func plugin(
+        _ dir: TemporaryDirectory, apiVersion: String = "client.authentication.k8s.io/v1", expiration: String? = nil,
+        status: String? = nil
+    ) throws -> String {
         let expiry = expiration.map { ",\"expirationTimestamp\":\"\($0)\"" } ?? ""
         let body = status ?? "{\"token\":\"exec-tok-$n\"\(expiry)}"
-        let path = try dir.write("plugin.sh", """
-        #!/bin/sh
-        printf '%s' "$KUBERNETES_EXEC_INFO" > "$(dirname "$0")/exec-info.json"
-        n=$(( $(cat "$(dirname "$0")/runs" 2>/dev/null || echo 0) + 1 ))
-        echo $n > "$(dirname "$0")/runs"
-        cat <<JSON
-        {"apiVersion":"\(apiVersion)","kind":"ExecCredential","status":\(body)}
-        JSON
-        """)
+        let path = try dir.write(
+            "plugin.sh",
+            """
+            #!/bin/sh
+            printf '%s' "$KUBERNETES_EXEC_INFO" > "$(dirname "$0")/exec-info.json"
+            n=$(( $(cat "$(dirname "$0")/runs" 2>/dev/null || echo 0) + 1 ))
+            echo $n > "$(dirname "$0")/runs"
+            cat <<JSON
+            {"apiVersion":"\(apiVersion)","kind":"ExecCredential","status":\(body)}
+            JSON
+            """)
         chmod(path, 0o755)
         return path
     }
 
     func kubeconfig(_ dir: TemporaryDirectory, plugin: String, extra: String = "") throws -> String {
-        try dir.write("kc", """
-        apiVersion: v1
-        kind: Config
-        current-context: x
-        clusters:
-        - name: c1
-          cluster:
-            server: https://127.0.0.1:1
-            insecure-skip-tls-verify: true
-            tls-server-name: fake.example
-            extensions:
-            - name: client.authentication.k8s.io/exec
-              extension: {audience: my-audience, someKey: someValue}
-        contexts:
-        - name: x
-          context: {cluster: c1, user: u}
-        users:
-        - name: u
-          user:
-            exec:
-              apiVersion: client.authentication.k8s.io/v1
-              command: \(plugin)
-              interactiveMode: Never
-              provideClusterInfo: true
-              env: [{name: PLUGIN_MODE, value: test}]\(extra)
-        """)
+        try dir.write(
+            "kc",
+            """
+            apiVersion: v1
+            kind: Config
+            current-context: x
+            clusters:
+            - name: c1
+              cluster:
+                server: https://127.0.0.1:1
+                insecure-skip-tls-verify: true
+                tls-server-name: fake.example
+                extensions:
+                - name: client.authentication.k8s.io/exec
+                  extension: {audience: my-audience, someKey: someValue}
+            contexts:
+            - name: x
+              context: {cluster: c1, user: u}
+            users:
+            - name: u
+              user:
+                exec:
+                  apiVersion: client.authentication.k8s.io/v1
+                  command: \(plugin)
+                  interactiveMode: Never
+                  provideClusterInfo: true
+                  env: [{name: PLUGIN_MODE, value: test}]\(extra)
+            """)
     }
 
     @Test func theExecInfoIsWhatKubectlSends() throws {
@@ -60,15 +66,17 @@ import KubetrailCore
         let info = ExecCredentials(config: execConfig, connection: connection).execInfoJSON
         let ours = try #require(try JSONSerialization.jsonObject(with: Data(info.utf8)) as? NSDictionary)
         // kubectl runs the plugin before it connects (and fails to connect: nothing listens).
-        _ = try Subprocess.run(URL(fileURLWithPath: "/usr/bin/kubectl"), ["--kubeconfig", config, "get", "--raw", "/version", "--request-timeout", "2s"],
-                               environment: ["HOME": "/nonexistent-home"])
+        _ = try Subprocess.run(
+            URL(fileURLWithPath: "/usr/bin/kubectl"), ["--kubeconfig", config, "get", "--raw", "/version", "--request-timeout", "2s"],
+            environment: ["HOME": "/nonexistent-home"])
         let theirs = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: dir.path("exec-info.json")))) as? NSDictionary)
         #expect(ours == theirs, "ours \(ours)\nkubectl's \(theirs)")
     }
 
     @Test func credentialsAreCachedUntilTheyExpireAndRerunAfterA401() throws {
         let dir = try TemporaryDirectory()
-        let connection = try MergedKubeconfig.load(explicit: kubeconfig(dir, plugin: plugin(dir, expiration: "2099-01-01T00:00:00Z")), environment: [:]).connection()
+        let connection = try MergedKubeconfig.load(explicit: kubeconfig(dir, plugin: plugin(dir, expiration: "2099-01-01T00:00:00Z")), environment: [:])
+            .connection()
         let exec = ExecCredentials(config: try #require(connection.exec), connection: connection)
         let first = try exec.current()
         #expect(first.token == "exec-tok-1")
@@ -76,20 +84,25 @@ import KubetrailCore
         #expect(exec.runs == 1)
         exec.refused(first)
         #expect(try exec.current().token == "exec-tok-2")
-        exec.refused(first)   // a stale refusal does not throw away the new credential
+        exec.refused(first)  // a stale refusal does not throw away the new credential
         #expect(try exec.current().token == "exec-tok-2")
 
         let expiredDir = try TemporaryDirectory()
-        let expiredConnection = try MergedKubeconfig.load(explicit: kubeconfig(expiredDir, plugin: plugin(expiredDir, expiration: "2020-01-01T00:00:00Z")), environment: [:]).connection()
+        let expiredConnection = try MergedKubeconfig.load(
+            explicit: kubeconfig(expiredDir, plugin: plugin(expiredDir, expiration: "2020-01-01T00:00:00Z")), environment: [:]
+        ).connection()
         let expired = ExecCredentials(config: try #require(expiredConnection.exec), connection: expiredConnection)
         #expect(try expired.current().token == "exec-tok-1")
         #expect(try expired.current().token == "exec-tok-2")
     }
 
     @Test(arguments: [
-        ("version", "exec plugin is configured to use API version client.authentication.k8s.io/v1, plugin returned version client.authentication.k8s.io/v1beta1"),
+        (
+            "version",
+            "exec plugin is configured to use API version client.authentication.k8s.io/v1, plugin returned version client.authentication.k8s.io/v1beta1"
+        ),
         ("nothing", "exec plugin didn't return a token or cert/key pair"),
-        ("halfPair", "exec plugin returned only certData or keyData, expected both"),
+        ("halfPair", "exec plugin returned only certData or keyData, expected both")
     ])
     func badPluginOutputIsAClearError(kind: String, message: String) throws {
         let dir = try TemporaryDirectory()

@@ -12,7 +12,7 @@ private final class FakeClock: @unchecked Sendable {
         let dir = try TemporaryDirectory()
         let sa = dir.path("sa")
         let env = ["KUBERNETES_SERVICE_HOST": "fd00::1", "KUBERNETES_SERVICE_PORT": "443"]
-        #expect(!InClusterConfig.isPossible(environment: env, directory: sa))   // no token yet
+        #expect(!InClusterConfig.isPossible(environment: env, directory: sa))  // no token yet
         try dir.write("sa/token", "tok-1\n")
         try dir.write("sa/ca.crt", "pem")
         try dir.write("sa/namespace", "kubetrail\n")
@@ -32,12 +32,12 @@ private final class FakeClock: @unchecked Sendable {
         let source = FileTokenSource(path: path, clock: { clock.now })
         #expect(try source.current() == "tok-1")
         try dir.write("token", "tok-2\n")
-        #expect(try source.current() == "tok-1")   // cached
+        #expect(try source.current() == "tok-1")  // cached
         clock.now += 51
         #expect(try source.current() == "tok-2")
         try dir.write("token", "")
         clock.now += 51
-        #expect(try source.current() == "tok-2")   // an empty file keeps the previous token
+        #expect(try source.current() == "tok-2")  // an empty file keeps the previous token
         try dir.write("token", "tok-3")
         source.refused()
         #expect(try source.current() == "tok-3")

@@ -11,8 +11,9 @@ import TestSupport
     }
 
     func runKubectl(_ config: String) throws {
-        _ = try Subprocess.run(URL(fileURLWithPath: "/usr/bin/kubectl"), ["--kubeconfig", config, "get", "--raw", "/version"],
-                               environment: ["HOME": "/nonexistent-home"])
+        _ = try Subprocess.run(
+            URL(fileURLWithPath: "/usr/bin/kubectl"), ["--kubeconfig", config, "get", "--raw", "/version"],
+            environment: ["HOME": "/nonexistent-home"])
     }
 
     @Test func tokensAndClientCertificatesGoOverTheWireAsKubectlSendsThem() throws {
@@ -23,8 +24,9 @@ import TestSupport
         let caData = try Data(contentsOf: dir.url.appendingPathComponent("ca.pem")).base64EncodedString()
         let certData = try Data(contentsOf: dir.url.appendingPathComponent("client.pem")).base64EncodedString()
         let keyData = try Data(contentsOf: dir.url.appendingPathComponent("client.key")).base64EncodedString()
-        let config = try kubeconfig(dir, port: server.port, cluster: "certificate-authority-data: \(caData)",
-                                    user: "token: static-token-A\nclient-certificate-data: \(certData)\nclient-key-data: \(keyData)")
+        let config = try kubeconfig(
+            dir, port: server.port, cluster: "certificate-authority-data: \(caData)",
+            user: "token: static-token-A\nclient-certificate-data: \(certData)\nclient-key-data: \(keyData)")
         let client = KubeClient(connection: try MergedKubeconfig.load(explicit: config, environment: [:]).connection())
         let reply = try client.get("/version")
         #expect(reply.status == 200 && reply.text.contains("v1.32.0-fake"))
@@ -48,7 +50,8 @@ import TestSupport
         #expect(throws: KubeClient.Failure.self) {
             try KubeClient(connection: MergedKubeconfig.load(explicit: without, environment: [:]).connection()).get("/version")
         }
-        let with = try kubeconfig(dir, port: server.port, cluster: "certificate-authority: \(dir.path("ca.pem"))\ntls-server-name: fake.example", user: "token: t")
+        let with = try kubeconfig(
+            dir, port: server.port, cluster: "certificate-authority: \(dir.path("ca.pem"))\ntls-server-name: fake.example", user: "token: t")
         let reply = try KubeClient(connection: MergedKubeconfig.load(explicit: with, environment: [:]).connection()).get("/version")
         #expect(reply.status == 200)
         try runKubectl(with)
@@ -63,7 +66,10 @@ import TestSupport
         let dir = try TemporaryDirectory()
         let server = try FakeAPIServer(dir: dir, cert: nil, key: nil, clientCA: nil)
         defer { server.stop() }
-        let config = try dir.write("kc", "apiVersion: v1\nkind: Config\ncurrent-context: x\nclusters:\n- name: c\n  cluster: {server: \"http://127.0.0.1:\(server.port)\"}\ncontexts:\n- name: x\n  context: {cluster: c, user: u}\nusers:\n- name: u\n  user: {token: faketoken123}\n")
+        let config = try dir.write(
+            "kc",
+            "apiVersion: v1\nkind: Config\ncurrent-context: x\nclusters:\n- name: c\n  cluster: {server: \"http://127.0.0.1:\(server.port)\"}\ncontexts:\n- name: x\n  context: {cluster: c, user: u}\nusers:\n- name: u\n  user: {token: faketoken123}\n"
+        )
         #expect(try KubeClient(connection: MergedKubeconfig.load(explicit: config, environment: [:]).connection()).get("/version").status == 200)
         try runKubectl(config)
         #expect(server.requests.count >= 2)
@@ -78,9 +84,9 @@ import TestSupport
         try dir.write("token", "bad-token\n")
         let config = try kubeconfig(dir, port: server.port, cluster: "certificate-authority: \(dir.path("ca.pem"))", user: "tokenFile: \(dir.path("token"))")
         let client = KubeClient(connection: try MergedKubeconfig.load(explicit: config, environment: [:]).connection())
-        #expect(try client.get("/version").status == 401)   // returned to the caller, as client-go does
+        #expect(try client.get("/version").status == 401)  // returned to the caller, as client-go does
         try dir.write("token", "good-token\n")
-        #expect(try client.get("/version").status == 200)   // the 401 made the file be read again
+        #expect(try client.get("/version").status == 200)  // the 401 made the file be read again
         #expect(server.requests.last?["auth"] as? String == "Bearer good-token")
         var names: [String] = []
         let status = try client.stream("/api/v1/pods?watch=1&allowWatchBookmarks=true") { line in
@@ -92,7 +98,9 @@ import TestSupport
         #expect(names == ["p0", "p1", "p2"])
         // A line longer than the cap is an error, not a cut line handed on.
         #expect(throws: KubeClient.Failure.self) {
-            try client.stream("/api/v1/pods?watch=1", maxLineBytes: 40) { _ in Issue.record("a line over the cap was delivered"); return true }
+            try client.stream("/api/v1/pods?watch=1", maxLineBytes: 40) { _ in
+                Issue.record("a line over the cap was delivered"); return true
+            }
         }
     }
 }

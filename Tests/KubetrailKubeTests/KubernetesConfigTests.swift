@@ -63,7 +63,8 @@ import KubetrailCollect
         let dir = try TemporaryDirectory()
         try dir.write("config/kubernetes.tpc", "connection \"kubernetes\" {\n  service_account = true\n  since_time = \"2026-11-27T10:00:00Z\"\n}\n")
         try dir.write("config/other.txt", "not read")
-        let extra = try dir.write("extra.tpc", "source \"kubernetes_audit_logs\" {\n  method = \"apiserver\"\n}\naggregator {\n  listen = \"0.0.0.0:8443\"\n}\n")
+        let extra = try dir.write(
+            "extra.tpc", "source \"kubernetes_audit_logs\" {\n  method = \"apiserver\"\n}\naggregator {\n  listen = \"0.0.0.0:8443\"\n}\n")
         let config = try KubernetesConfig.load(directory: dir.path("config"), extra: [extra], home: "/h")
         #expect(config.connection?.serviceAccount == true)
         #expect(config.connection?.sinceTime == .at(try #require(Timestamp(rfc3339: "2026-11-27T10:00:00Z"))))
@@ -78,11 +79,17 @@ import KubetrailCollect
     @Test(arguments: [
         ("connection \"kubernetes\" {\n  namespace = \"*\"\n  follow_log = true\n}\n", ":3: unknown option follow_log in connection \"kubernetes\""),
         ("source \"kubernetes_audit_logs\" {\n  method = \"ssh\"\n}\n", ":2: method must be one of file, apiserver, daemonset, not \"ssh\""),
-        ("connection \"kubernetes\" {\n  since_time = \"yesterday\"\n}\n", ":2: since_time must be a duration such as \"1h\" or \"15m\", or an RFC 3339 time, not \"yesterday\""),
+        (
+            "connection \"kubernetes\" {\n  since_time = \"yesterday\"\n}\n",
+            ":2: since_time must be a duration such as \"1h\" or \"15m\", or an RFC 3339 time, not \"yesterday\""
+        ),
         ("connection \"kubernetes\" {\n  follow_logs = \"yes\"\n}\n", ":2: follow_logs must be true or false, not a string"),
-        ("connection \"kubernetes\" {\n  service_account = true\n  kubeconfig_path = \"~/.kube/config\"\n}\n", ":1: service_account = true cannot be combined with kubeconfig_path"),
+        (
+            "connection \"kubernetes\" {\n  service_account = true\n  kubeconfig_path = \"~/.kube/config\"\n}\n",
+            ":1: service_account = true cannot be combined with kubeconfig_path"
+        ),
         ("source \"kubernetes_audit_logs\" {\n  api_only = true\n  method = \"file\"\n}\n", ":1: api_only = true and method = \"file\" contradict each other"),
-        ("connection \"aws\" {\n}\n", ":1: unknown connection \"aws\""),
+        ("connection \"aws\" {\n}\n", ":1: unknown connection \"aws\"")
     ])
     func mistakesNameTheFileLineAndOption(text: String, message: String) throws {
         var config = KubernetesConfig()

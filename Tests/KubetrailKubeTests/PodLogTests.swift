@@ -13,8 +13,9 @@ import KubetrailTables
     static let kubectl = URL(fileURLWithPath: "/usr/bin/kubectl")
 
     func kubectl(_ dir: TemporaryDirectory, _ config: String, _ args: [String]) throws -> ProcessResult {
-        try Subprocess.run(Self.kubectl, ["--kubeconfig", config, "--request-timeout", "10s"] + args,
-                           environment: ["HOME": dir.path("kubectl-home")])
+        try Subprocess.run(
+            Self.kubectl, ["--kubeconfig", config, "--request-timeout", "10s"] + args,
+            environment: ["HOME": dir.path("kubectl-home")])
     }
 
     func client(_ cluster: FakeCluster) -> KubeClient {
@@ -29,8 +30,9 @@ import KubetrailTables
         for pod in pods["items"] as! [[String: Any]] { try cluster.addPod(pod) }
         let events = try JSONSerialization.jsonObject(with: Fixtures.data("k8s-api/ddagent_core_v1_EventList_gke_2017_1.json")) as! [String: Any]
         for (i, event) in (events["items"] as! [[String: Any]]).enumerated() { try cluster.addEvent(event, file: "e\(i)") }
-        try cluster.appendLog(namespace: "mssql", pod: "mssql-75b8b44f6b-znftp", container: "mssql",
-                              ["2026-11-27T10:00:00.000000001Z SQL Server is starting.", "2026-11-27T10:00:01.250000000Z Recovery is complete."])
+        try cluster.appendLog(
+            namespace: "mssql", pod: "mssql-75b8b44f6b-znftp", container: "mssql",
+            ["2026-11-27T10:00:00.000000001Z SQL Server is starting.", "2026-11-27T10:00:01.250000000Z Recovery is complete."])
         let config = try cluster.writeKubeconfig(dir.path("kubeconfig"))
 
         let get = try kubectl(dir, config, ["get", "pods", "-A"])
@@ -45,8 +47,12 @@ import KubetrailTables
         // The same request from kubectl and from us, byte for byte; and the same answer.
         cluster.stopContainer(namespace: "mssql", pod: "mssql-75b8b44f6b-znftp", container: "mssql")
         let since = try #require(Timestamp(rfc3339: "2026-11-27T10:00:01.9Z"))
-        let followed = try Subprocess.run(Self.kubectl, ["--kubeconfig", config, "logs", "-f", "--timestamps", "--since-time=2026-11-27T10:00:01Z", "-c", "mssql",
-                                                         "-n", "mssql", "mssql-75b8b44f6b-znftp"], environment: ["HOME": dir.path("kubectl-home")])
+        let followed = try Subprocess.run(
+            Self.kubectl,
+            [
+                "--kubeconfig", config, "logs", "-f", "--timestamps", "--since-time=2026-11-27T10:00:01Z", "-c", "mssql",
+                "-n", "mssql", "mssql-75b8b44f6b-znftp"
+            ], environment: ["HOME": dir.path("kubectl-home")])
         #expect(followed.stdout == "2026-11-27T10:00:01.250000000Z Recovery is complete.\n")
         let theirs = try #require(cluster.requestPaths.last)
         var options = PodLogOptions(container: "mssql", follow: true, timestamps: true, sinceTime: since)
@@ -67,8 +73,8 @@ import KubetrailTables
         seq.beginRequest(containerID: "c1", start: nil)
         #expect(seq.accept(t("10:00:00.1"), fingerprint: f("a")) == .new(1))
         #expect(seq.accept(t("10:00:00.2"), fingerprint: f("b")) == .new(1))
-        #expect(seq.accept(t("10:00:00.2"), fingerprint: f("c")) == .new(2))    // same instant: the ordinal tells them apart
-        #expect(seq.accept(t("09:59:59.9"), fingerprint: f("d")) == .new(1))    // stamped earlier (stderr vs stdout)
+        #expect(seq.accept(t("10:00:00.2"), fingerprint: f("c")) == .new(2))  // same instant: the ordinal tells them apart
+        #expect(seq.accept(t("09:59:59.9"), fingerprint: f("d")) == .new(1))  // stamped earlier (stderr vs stdout)
         #expect(seq.accept(t("10:00:07.5"), fingerprint: f("e")) == .new(1))
         // The cursor stays five seconds behind the newest line: 10:00:02, where only e is.
         #expect(seq.cursor == LogCursor(second: t("10:00:02"), taken: 1, fingerprint: f("e"), containerID: "c1"))
@@ -102,7 +108,7 @@ import KubetrailTables
             func grow(_ n: Int) {
                 for _ in 0..<n {
                     clock += Int64(random.next() % 400_000)
-                    let skew = random.next() % 4 == 0 ? Int64(random.next() % 2_000_000) : 0   // stderr stamped earlier
+                    let skew = random.next() % 4 == 0 ? Int64(random.next() % 2_000_000) : 0  // stderr stamped earlier
                     log.append((Timestamp(microseconds: clock - skew), "line \(log.count)"))
                 }
             }
@@ -139,8 +145,9 @@ import KubetrailTables
         let cluster = try FakeCluster(dir: dir)
         defer { cluster.stop() }
         try cluster.addPod(namespace: "shop", name: "web", uid: "uid-web", containers: ["app"])
-        try cluster.appendLog(namespace: "shop", pod: "web", container: "app",
-                              ["2026-11-27T10:00:00.100000000Z one", "2026-11-27T10:00:00.200000000Z two", "2026-11-27T10:00:00.200000000Z two-again"])
+        try cluster.appendLog(
+            namespace: "shop", pod: "web", container: "app",
+            ["2026-11-27T10:00:00.100000000Z one", "2026-11-27T10:00:00.200000000Z two", "2026-11-27T10:00:00.200000000Z two-again"])
         let follower = PodLogFollower(client: client(cluster), namespace: "shop", pod: "web", uid: "uid-web", container: "app", cursor: nil, follow: true)
         follower.retryDelay = 0.1
         var lines: [String] = []
@@ -164,8 +171,9 @@ import KubetrailTables
                     // with a line in the second the reader stopped in.
                     step = 2
                     cluster.startContainer(namespace: "shop", pod: "web", container: "app")
-                    try cluster.appendLog(namespace: "shop", pod: "web", container: "app",
-                                          ["2026-11-27T10:00:00.200000000Z three", "2026-11-27T10:00:05.000000000Z four"])
+                    try cluster.appendLog(
+                        namespace: "shop", pod: "web", container: "app",
+                        ["2026-11-27T10:00:00.200000000Z three", "2026-11-27T10:00:05.000000000Z four"])
                 } else if step == 2 && lines.count == 5 {
                     step = 3
                     cluster.removePod(namespace: "shop", name: "web")
@@ -175,8 +183,11 @@ import KubetrailTables
             return true
         }
         #expect(end == .podGone)
-        #expect(lines == ["one#1@containerd://app-0", "two#1@containerd://app-0", "two-again#2@containerd://app-0",
-                          "three#1@containerd://app-1", "four#1@containerd://app-1"])
+        #expect(
+            lines == [
+                "one#1@containerd://app-0", "two#1@containerd://app-0", "two-again#2@containerd://app-0",
+                "three#1@containerd://app-1", "four#1@containerd://app-1"
+            ])
         #expect(restarts.first == 0 && restarts.last == 1)
         let logRequests = cluster.requestPaths.filter { $0.contains("/log?") }
         // Resumed five seconds before the newest line read, to catch lines stamped out of order.
@@ -210,7 +221,7 @@ import KubetrailTables
         let cluster = try FakeCluster(dir: dir)
         defer { cluster.stop() }
         try cluster.addPod(namespace: "ci", name: "job-x", uid: "uid-job", containers: ["run"], phase: "Failed")
-        cluster.holdContainer(namespace: "ci", pod: "job-x", container: "run")   // never started: image pull failed
+        cluster.holdContainer(namespace: "ci", pod: "job-x", container: "run")  // never started: image pull failed
         let follower = PodLogFollower(client: client(cluster), namespace: "ci", pod: "job-x", container: "run", cursor: nil, follow: true)
         #expect(try follower.run { _ in true } == .podCompleted)
         #expect(follower.requests == 1)
@@ -230,8 +241,10 @@ import KubetrailTables
         try cluster.appendLog(namespace: "shop", pod: "web", container: "app", ["2026-11-27T10:00:00.000000000Z a", "2026-11-27T10:00:01.000000000Z b"])
         let store = try SQLiteStore(path: dir.path("kt.db"))
         func collect() throws -> PodLogCollection.Summary {
-            try PodLogCollection(client: client(cluster), store: store, context: IngestContext(sourceType: .podLogAPI),
-                                 table: .podLogs, selections: [.allPods(namespaces: ["shop"])], follow: false, cursorScope: "c").run()
+            try PodLogCollection(
+                client: client(cluster), store: store, context: IngestContext(sourceType: .podLogAPI),
+                table: .podLogs, selections: [.allPods(namespaces: ["shop"])], follow: false, cursorScope: "c"
+            ).run()
         }
         #expect(try collect().stored == 2)
         // After the first collection the instance writes one more line, crashes and restarts.
@@ -252,27 +265,35 @@ import KubetrailTables
         defer { cluster.stop() }
         try cluster.addPod(namespace: "shop", name: "web", uid: "uid-web", containers: ["app", "proxy"], labels: ["app": "web"], restartCount: 2)
         try cluster.addPod(namespace: "other", name: "batch", uid: "uid-batch", containers: ["job"])
-        try cluster.appendLog(namespace: "shop", pod: "web", container: "app",
-                              ["2026-11-27T10:00:00.100000000Z {\"level\":\"error\",\"msg\":\"db down\"}", "2026-11-27T10:00:01.000000000Z I1127 10:00:01.000000 1 main.go:10] ready"])
+        try cluster.appendLog(
+            namespace: "shop", pod: "web", container: "app",
+            [
+                "2026-11-27T10:00:00.100000000Z {\"level\":\"error\",\"msg\":\"db down\"}",
+                "2026-11-27T10:00:01.000000000Z I1127 10:00:01.000000 1 main.go:10] ready"
+            ])
         try cluster.appendLog(namespace: "shop", pod: "web", container: "proxy", ["2026-11-27T10:00:02.000000000Z [warn] slow upstream"])
         try cluster.appendLog(namespace: "other", pod: "batch", container: "job", ["2026-11-27T10:00:03.000000000Z not selected"])
         let store = try SQLiteStore(path: dir.path("kt.db"))
         func collect() throws -> PodLogCollection.Summary {
-            try PodLogCollection(client: client(cluster), store: store, context: IngestContext(clusterName: "lab", sourceType: .podLogAPI),
-                                 table: .podLogs, selections: [.allPods(namespaces: ["shop"])], follow: false, cursorScope: "lab").run()
+            try PodLogCollection(
+                client: client(cluster), store: store, context: IngestContext(clusterName: "lab", sourceType: .podLogAPI),
+                table: .podLogs, selections: [.allPods(namespaces: ["shop"])], follow: false, cursorScope: "lab"
+            ).run()
         }
         let first = try collect()
         #expect(first.stored == 3 && first.duplicates == 0 && first.streams == 2 && first.failures.isEmpty)
         let rows = MemorySink()
-        try store.query("""
+        try store.query(
+            """
             SELECT container_name, log_level, container_id, restart_count, labels, tp_source_type, node_name, pod_uid, log_message
             FROM kubernetes_pod_logs ORDER BY timestamp
             """, into: rows)
-        #expect(rows.rows.map { $0.prefix(8).joined(separator: "|") } == [
-            "app|ERROR|app-2|2|{\"app\":\"web\"}|pod_log_api|node-a|uid-web",
-            "app|INFO|app-2|2|{\"app\":\"web\"}|pod_log_api|node-a|uid-web",
-            "proxy|WARN|proxy-2|2|{\"app\":\"web\"}|pod_log_api|node-a|uid-web",
-        ])
+        #expect(
+            rows.rows.map { $0.prefix(8).joined(separator: "|") } == [
+                "app|ERROR|app-2|2|{\"app\":\"web\"}|pod_log_api|node-a|uid-web",
+                "app|INFO|app-2|2|{\"app\":\"web\"}|pod_log_api|node-a|uid-web",
+                "proxy|WARN|proxy-2|2|{\"app\":\"web\"}|pod_log_api|node-a|uid-web"
+            ])
         // Again: nothing new, and nothing read twice (the cursor starts each request).
         let second = try collect()
         #expect(second.stored == 0 && second.duplicates == 0)

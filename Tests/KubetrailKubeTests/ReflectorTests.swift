@@ -36,20 +36,26 @@ import TestSupport
                 }
             }
         }
-        #expect(seen == ["synced ns0,ns1,ns2,ns3,ns4 @100", "added ns5", "modified ns1", "deleted ns2",
-                         "synced ns0,ns1,ns2,ns3,ns4 @100", "added ns9"])
-        #expect(pages == 4)   // the first list in pages of 2, the relist at a version in one
-        let paths = server.requests.compactMap { $0["path"] as? String }.map { $0.replacingOccurrences(of: #"timeoutSeconds=\d+"#, with: "timeoutSeconds=T", options: .regularExpression) }
-        #expect(paths == [
-            "/api/v1/namespaces?limit=2&resourceVersion=0",
-            "/api/v1/namespaces?continue=c%3A2&limit=2",
-            "/api/v1/namespaces?continue=c%3A4&limit=2",
-            "/api/v1/namespaces?allowWatchBookmarks=true&resourceVersion=100&timeoutSeconds=T&watch=true",
-            "/api/v1/namespaces?allowWatchBookmarks=true&resourceVersion=104&timeoutSeconds=T&watch=true",   // after the bookmark
-            "/api/v1/namespaces?resourceVersion=104",   // relist at the last version after ERROR 410 …
-            "/api/v1/namespaces",                        // … gone too: a consistent relist
-            "/api/v1/namespaces?allowWatchBookmarks=true&resourceVersion=100&timeoutSeconds=T&watch=true",
-        ])
+        #expect(
+            seen == [
+                "synced ns0,ns1,ns2,ns3,ns4 @100", "added ns5", "modified ns1", "deleted ns2",
+                "synced ns0,ns1,ns2,ns3,ns4 @100", "added ns9"
+            ])
+        #expect(pages == 4)  // the first list in pages of 2, the relist at a version in one
+        let paths = server.requests.compactMap { $0["path"] as? String }.map {
+            $0.replacingOccurrences(of: #"timeoutSeconds=\d+"#, with: "timeoutSeconds=T", options: .regularExpression)
+        }
+        #expect(
+            paths == [
+                "/api/v1/namespaces?limit=2&resourceVersion=0",
+                "/api/v1/namespaces?continue=c%3A2&limit=2",
+                "/api/v1/namespaces?continue=c%3A4&limit=2",
+                "/api/v1/namespaces?allowWatchBookmarks=true&resourceVersion=100&timeoutSeconds=T&watch=true",
+                "/api/v1/namespaces?allowWatchBookmarks=true&resourceVersion=104&timeoutSeconds=T&watch=true",  // after the bookmark
+                "/api/v1/namespaces?resourceVersion=104",  // relist at the last version after ERROR 410 …
+                "/api/v1/namespaces",  // … gone too: a consistent relist
+                "/api/v1/namespaces?allowWatchBookmarks=true&resourceVersion=100&timeoutSeconds=T&watch=true"
+            ])
         let timeouts = server.requests.compactMap { $0["path"] as? String }.compactMap { p -> Int? in
             guard let r = p.range(of: "timeoutSeconds=") else { return nil }
             return Int(p[r.upperBound...].prefix { $0.isNumber })
@@ -58,8 +64,10 @@ import TestSupport
     }
 
     @Test func watchErrorsAreReadWhateverTheirMetadataSays() throws {
-        for text in [#"{"type":"ERROR","object":{"kind":"Status","metadata":null,"code":410,"reason":"Expired"}}"#,
-                     #"{"type":"ERROR","object":{"kind":"Status","metadata":{},"code":410}}"#] {
+        for text in [
+            #"{"type":"ERROR","object":{"kind":"Status","metadata":null,"code":410,"reason":"Expired"}}"#,
+            #"{"type":"ERROR","object":{"kind":"Status","metadata":{},"code":410}}"#
+        ] {
             let (type, range) = try #require(try Array(text.utf8).withUnsafeBytes { try APIResponseScanner.watchEvent($0) })
             #expect(type == "ERROR")
             let fields = try Array(text.utf8).withUnsafeBytes { try APIResponseScanner.objectFields(UnsafeRawBufferPointer(rebasing: $0[range])) }

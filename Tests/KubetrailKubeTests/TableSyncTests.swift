@@ -12,8 +12,9 @@ import KubetrailTables
         let server = try FakeAPIServer(dir: dir, cert: nil, key: nil, clientCA: nil)
         defer { server.stop() }
         let store = try SQLiteStore(path: dir.path("kt.db"))
-        let sync = TableSync(target: .resources(kind: "Namespace"), store: store,
-                             context: IngestContext(clusterName: "test", sourceType: .apiWatch, sourceName: "fake"))
+        let sync = TableSync(
+            target: .resources(kind: "Namespace"), store: store,
+            context: IngestContext(clusterName: "test", sourceType: .apiWatch, sourceName: "fake"))
         let client = KubeClient(connection: ClusterConnection(server: "http://127.0.0.1:\(server.port)", namespace: "default", contextName: nil))
         var rowsAfterWatch: [String] = []
         func names() throws -> [String] {
@@ -32,7 +33,7 @@ import KubetrailTables
                 if case .added(let d) = event, String(decoding: d, as: UTF8.self).contains("ns9") { throw Reflector.Stop.requested }
             }
         }
-        try sync.flush()   // what the stopped watch held (ClusterPollers does this when a poller stops)
+        try sync.flush()  // what the stopped watch held (ClusterPollers does this when a poller stops)
         // During the first watch: ns5 added, ns2 deleted.
         #expect(rowsAfterWatch == ["ns0", "ns1", "ns3", "ns4", "ns5"])
         // The relist brought ns2 back and removed ns5, which vanished; ns9 came after.
@@ -74,15 +75,16 @@ final class MemorySink: QuerySink {
     var rows: [[String]] = []
     func begin(columns: [QueryColumn]) throws {}
     func row(_ values: [QueryValue]) throws {
-        rows.append(values.map {
-            switch $0 {
-            case .text(let s): return s
-            case .int(let v): return String(v)
-            case .real(let v): return String(v)
-            case .null: return "NULL"
-            case .blob: return "BLOB"
-            }
-        })
+        rows.append(
+            values.map {
+                switch $0 {
+                case .text(let s): return s
+                case .int(let v): return String(v)
+                case .real(let v): return String(v)
+                case .null: return "NULL"
+                case .blob: return "BLOB"
+                }
+            })
     }
     func end() throws {}
 }
@@ -95,16 +97,20 @@ final class MemorySink: QuerySink {
         let store = try SQLiteStore(path: dir.path("kt.db"))
         let client = KubeClient(connection: ClusterConnection(server: "http://127.0.0.1:\(server.port)", namespace: "default", contextName: nil))
         let context = IngestContext(clusterName: "test", sourceType: .apiWatch, sourceName: "fake")
-        for (target, path) in [(TableSync.Target.events, "/api/v1/events"), (.resources(kind: "Pod"), "/api/v1/pods"),
-                               (.resources(kind: "Namespace"), "/api/v1/namespaces")] {
+        for (target, path) in [
+            (TableSync.Target.events, "/api/v1/events"), (.resources(kind: "Pod"), "/api/v1/pods"),
+            (.resources(kind: "Namespace"), "/api/v1/namespaces")
+        ] {
             let sync = TableSync(target: target, store: store, context: context, namespaces: ["kube-system", "default"])
             let (count, rv) = try Reflector(client: client, path: path).listAll(resourceVersion: "0") { try sync.apply(.listed($0, first: true)) }
             try sync.apply(.synced(count: count, resourceVersion: rv))
             if target == .events || target == .resources(kind: "Pod") { #expect(sync.counts.filtered == count && sync.counts.stored == 0) }
         }
         let out = MemorySink()
-        try store.query("SELECT (SELECT count(*) FROM kubernetes_events), (SELECT count(*) FROM kubernetes_resources WHERE resource_type = 'Pod'), (SELECT count(*) FROM kubernetes_resources WHERE resource_type = 'Namespace')", into: out)
-        #expect(out.rows.first == ["0", "0", "5"])   // shop's event and pod are filtered; namespaces are cluster-scoped
+        try store.query(
+            "SELECT (SELECT count(*) FROM kubernetes_events), (SELECT count(*) FROM kubernetes_resources WHERE resource_type = 'Pod'), (SELECT count(*) FROM kubernetes_resources WHERE resource_type = 'Namespace')",
+            into: out)
+        #expect(out.rows.first == ["0", "0", "5"])  // shop's event and pod are filtered; namespaces are cluster-scoped
     }
 }
 
@@ -115,8 +121,9 @@ final class MemorySink: QuerySink {
         defer { server.stop() }
         let store = try SQLiteStore(path: dir.path("kt.db"))
         let client = KubeClient(connection: ClusterConnection(server: "http://127.0.0.1:\(server.port)", namespace: "default", contextName: nil))
-        let pollers = ClusterPollers(client: client, store: store, context: IngestContext(clusterName: "t", sourceType: .apiWatch),
-                                     collections: [.init(target: .resources(kind: "Secret"), path: "/api/v1/secrets")])
+        let pollers = ClusterPollers(
+            client: client, store: store, context: IngestContext(clusterName: "t", sourceType: .apiWatch),
+            collections: [.init(target: .resources(kind: "Secret"), path: "/api/v1/secrets")])
         pollers.start()
         defer { pollers.stop() }
         let until = Date().addingTimeInterval(10)
@@ -141,9 +148,10 @@ final class MemorySink: QuerySink {
         let store = try SQLiteStore(path: dir.path("kt.db"))
         let client = KubeClient(connection: ClusterConnection(server: "http://127.0.0.1:\(server.port)", namespace: "default", contextName: nil))
         let logged = LogLines()
-        let pollers = ClusterPollers(client: client, store: store,
-                                     context: IngestContext(clusterName: "test", sourceType: .apiWatch, sourceName: "fake"),
-                                     log: { logged.add($0) })
+        let pollers = ClusterPollers(
+            client: client, store: store,
+            context: IngestContext(clusterName: "test", sourceType: .apiWatch, sourceName: "fake"),
+            log: { logged.add($0) })
         pollers.start()
         defer { pollers.stop() }
         let deadline = Date().addingTimeInterval(20)

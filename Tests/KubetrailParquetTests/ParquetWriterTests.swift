@@ -20,7 +20,7 @@ import TestSupport
         ParquetColumn(name: "flag", kind: .boolean),
         ParquetColumn(name: "ts", kind: .timestampMicros, nullable: false),
         ParquetColumn(name: "dt", kind: .date),
-        ParquetColumn(name: "groups", kind: .stringList),
+        ParquetColumn(name: "groups", kind: .stringList)
     ]
 
     static let awkward = ["", "a,b", "say \"hi\"", "line\nbreak\r\nmore", "数据库 €", "tab\there", "'single'", "\u{1F600}", "\\back\\slash"]
@@ -31,13 +31,14 @@ import TestSupport
         var rng = SplitMix64(seed: seed)
         func pick(_ k: Int) -> Int { Int(rng.next() % UInt64(k)) }
         return (0..<n).map { i in
-            let nullRun = (i / 37) % 3 == 0   // stretches with no nulls, to make RLE runs
+            let nullRun = (i / 37) % 3 == 0  // stretches with no nulls, to make RLE runs
             func maybe(_ c: Cell) -> Cell { !nullRun && pick(4) == 0 ? .null : c }
-            let list: Cell = switch pick(5) {
-            case 0: .null
-            case 1: .list([])
-            default: .list((0..<(1 + pick(4))).map { _ in awkward[pick(awkward.count)] + "g\(pick(7))" })
-            }
+            let list: Cell =
+                switch pick(5) {
+                case 0: .null
+                case 1: .list([])
+                default: .list((0..<(1 + pick(4))).map { _ in awkward[pick(awkward.count)] + "g\(pick(7))" })
+                }
             return [
                 .int(Int64(i)),
                 maybe(.string(["system:admin", "alice@example.com", "system:serviceaccount:kube-system:x"][pick(3)] + awkward[pick(awkward.count)])),
@@ -46,7 +47,7 @@ import TestSupport
                 maybe(.bool(pick(2) == 0)),
                 .micros(1_764_000_000_000_000 + Int64(i) * 1_000_003),
                 maybe(.day(Int32(20_400 + i / 1000))),
-                list,
+                list
             ]
         }
     }
@@ -75,10 +76,10 @@ import TestSupport
     /// DuckDB's reading of the file, as cells.
     static func read(_ path: String) throws -> [[Cell]] {
         let script = """
-        import duckdb, json, sys
-        rows = duckdb.sql("SELECT id, name, body, code, flag, epoch_us(ts), datediff('day', DATE '1970-01-01', dt), groups FROM read_parquet(?) ORDER BY id", params=[sys.argv[1]]).fetchall()
-        print(json.dumps([list(r) for r in rows]))
-        """
+            import duckdb, json, sys
+            rows = duckdb.sql("SELECT id, name, body, code, flag, epoch_us(ts), datediff('day', DATE '1970-01-01', dt), groups FROM read_parquet(?) ORDER BY id", params=[sys.argv[1]]).fetchall()
+            print(json.dumps([list(r) for r in rows]))
+            """
         let raw = try DuckDB.json(script, [path]) as! [[Any]]
         return raw.map { r in
             func opt(_ v: Any, _ f: (Any) -> Cell) -> Cell { v is NSNull ? .null : f(v) }
@@ -90,7 +91,7 @@ import TestSupport
                 opt(r[4]) { .bool(($0 as! NSNumber).boolValue) },
                 .micros((r[5] as! NSNumber).int64Value),
                 opt(r[6]) { .day(($0 as! NSNumber).int32Value) },
-                opt(r[7]) { .list(($0 as! [Any]).map { $0 as! String }) },
+                opt(r[7]) { .list(($0 as! [Any]).map { $0 as! String }) }
             ]
         }
     }
@@ -101,8 +102,8 @@ import TestSupport
         let rows = Self.rows(5000, seed: 7)
         var options = ParquetWriter.Options()
         options.compression = compression
-        options.rowGroupRows = 1500     // four row groups, the last one short
-        options.pageSize = 4096         // many pages per chunk
+        options.rowGroupRows = 1500  // four row groups, the last one short
+        options.pageSize = 4096  // many pages per chunk
         try Self.write(rows, to: dir.path("t.parquet"), options: options)
         let back = try Self.read(dir.path("t.parquet"))
         #expect(back.count == rows.count)
@@ -115,28 +116,37 @@ import TestSupport
     @Test func schemaTypesAreWhatDuckDBSees() throws {
         let dir = try TemporaryDirectory()
         try Self.write(Self.rows(10, seed: 1), to: dir.path("t.parquet"), options: .init())
-        let types = try DuckDB.json("""
-        import duckdb, json, sys
-        print(json.dumps(dict((r[0], r[1]) for r in duckdb.sql("DESCRIBE SELECT * FROM read_parquet(?)", params=[sys.argv[1]]).fetchall())))
-        """, [dir.path("t.parquet")]) as! [String: String]
-        #expect(types == ["id": "BIGINT", "name": "VARCHAR", "body": "VARCHAR", "code": "BIGINT", "flag": "BOOLEAN",
-                          "ts": "TIMESTAMP WITH TIME ZONE", "dt": "DATE", "groups": "VARCHAR[]"])
+        let types =
+            try DuckDB.json(
+                """
+                import duckdb, json, sys
+                print(json.dumps(dict((r[0], r[1]) for r in duckdb.sql("DESCRIBE SELECT * FROM read_parquet(?)", params=[sys.argv[1]]).fetchall())))
+                """, [dir.path("t.parquet")]) as! [String: String]
+        #expect(
+            types == [
+                "id": "BIGINT", "name": "VARCHAR", "body": "VARCHAR", "code": "BIGINT", "flag": "BOOLEAN",
+                "ts": "TIMESTAMP WITH TIME ZONE", "dt": "DATE", "groups": "VARCHAR[]"
+            ])
     }
 
     @Test func highCardinalityStringsFallBackToPlain() throws {
         let dir = try TemporaryDirectory()
         // 40,000 distinct 60-byte names: past the 1 MiB dictionary limit within the row group.
         let rows: [[Cell]] = (0..<40_000).map { i in
-            [.int(Int64(i)), .string(String(repeating: "x", count: 50) + String(format: "%010d", i)), .null, .null, .null,
-             .micros(Int64(i)), .null, .null]
+            [
+                .int(Int64(i)), .string(String(repeating: "x", count: 50) + String(format: "%010d", i)), .null, .null, .null,
+                .micros(Int64(i)), .null, .null
+            ]
         }
         try Self.write(rows, to: dir.path("t.parquet"), options: .init())
         let back = try Self.read(dir.path("t.parquet"))
         #expect(back == rows)
-        let encodings = try DuckDB.json("""
-        import duckdb, json, sys
-        print(json.dumps([r[0] for r in duckdb.sql("SELECT encodings FROM parquet_metadata(?) WHERE path_in_schema = 'name'", params=[sys.argv[1]]).fetchall()]))
-        """, [dir.path("t.parquet")]) as! [String]
+        let encodings =
+            try DuckDB.json(
+                """
+                import duckdb, json, sys
+                print(json.dumps([r[0] for r in duckdb.sql("SELECT encodings FROM parquet_metadata(?) WHERE path_in_schema = 'name'", params=[sys.argv[1]]).fetchall()]))
+                """, [dir.path("t.parquet")]) as! [String]
         #expect(encodings.count == 1 && !encodings[0].contains("DICTIONARY"), "\(encodings)")
     }
 
@@ -153,11 +163,13 @@ import TestSupport
         var options = ParquetWriter.Options()
         options.rowGroupRows = 1000
         try Self.write(rows, to: path, options: options)
-        let stats = try DuckDB.json("""
-        import duckdb, json, sys
-        q = "SELECT row_group_id, stats_min_value, stats_max_value, stats_null_count FROM parquet_metadata(?) WHERE path_in_schema = ? ORDER BY row_group_id"
-        print(json.dumps({c: duckdb.sql(q, params=[sys.argv[1], c]).fetchall() for c in ["id", "code", "name"]}))
-        """, [path]) as! [String: [[Any]]]
+        let stats =
+            try DuckDB.json(
+                """
+                import duckdb, json, sys
+                q = "SELECT row_group_id, stats_min_value, stats_max_value, stats_null_count FROM parquet_metadata(?) WHERE path_in_schema = ? ORDER BY row_group_id"
+                print(json.dumps({c: duckdb.sql(q, params=[sys.argv[1], c]).fetchall() for c in ["id", "code", "name"]}))
+                """, [path]) as! [String: [[Any]]]
         for g in 0..<4 {
             let slice = rows[(g * 1000)..<((g + 1) * 1000)]
             let id = stats["id"]![g]
@@ -172,22 +184,27 @@ import TestSupport
         // Overwrite the first row group's pages with garbage, footer untouched: a query that
         // needs them fails, one whose filter the statistics exclude never reads them.
         var bytes = try Data(contentsOf: URL(fileURLWithPath: path))
-        let firstGroupEnd = try DuckDB.json("""
-        import duckdb, json, sys
-        print(duckdb.sql("SELECT max(total_compressed_size + coalesce(dictionary_page_offset, data_page_offset)) FROM parquet_metadata(?) WHERE row_group_id = 0", params=[sys.argv[1]]).fetchall()[0][0])
-        """, [path]) as! NSNumber
+        let firstGroupEnd =
+            try DuckDB.json(
+                """
+                import duckdb, json, sys
+                print(duckdb.sql("SELECT max(total_compressed_size + coalesce(dictionary_page_offset, data_page_offset)) FROM parquet_metadata(?) WHERE row_group_id = 0", params=[sys.argv[1]]).fetchall()[0][0])
+                """, [path]) as! NSNumber
         for i in 4..<firstGroupEnd.intValue { bytes[i] = 0xA5 }
         try bytes.write(to: URL(fileURLWithPath: path))
-        let pruned = try DuckDB.json("""
-        import duckdb, json, sys
-        print(duckdb.sql("SELECT count(*), sum(length(body)) FROM read_parquet(?) WHERE id >= 1000", params=[sys.argv[1]]).fetchall()[0][1])
-        """, [path]) as! NSNumber
+        let pruned =
+            try DuckDB.json(
+                """
+                import duckdb, json, sys
+                print(duckdb.sql("SELECT count(*), sum(length(body)) FROM read_parquet(?) WHERE id >= 1000", params=[sys.argv[1]]).fetchall()[0][1])
+                """, [path]) as! NSNumber
         let bodies = rows[1000...].reduce(0) { n, r in if case .string(let s) = r[2] { return n + s.count } else { return n } }
         #expect(pruned.intValue == bodies)
-        let whole = try DuckDB.run("""
-        import duckdb, sys
-        print(duckdb.sql("SELECT sum(length(body)) FROM read_parquet(?) WHERE id >= 0", params=[sys.argv[1]]).fetchall()[0][0])
-        """, [path])
+        let whole = try DuckDB.run(
+            """
+            import duckdb, sys
+            print(duckdb.sql("SELECT sum(length(body)) FROM read_parquet(?) WHERE id >= 0", params=[sys.argv[1]]).fetchall()[0][0])
+            """, [path])
         #expect(whole.status != 0, "reading the garbled row group should fail: \(whole.stdout)")
     }
 }

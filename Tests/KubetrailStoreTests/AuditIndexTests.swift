@@ -11,7 +11,7 @@ import TestSupport
     static let topN = [
         "SELECT user_name, count(*) AS n FROM kubernetes_audit_logs GROUP BY user_name ORDER BY n DESC LIMIT 10",
         "SELECT namespace, count(*) AS n FROM kubernetes_audit_logs GROUP BY namespace ORDER BY n DESC LIMIT 10",
-        "SELECT verb, resource, count(*) AS n FROM kubernetes_audit_logs GROUP BY verb, resource ORDER BY n DESC LIMIT 20",
+        "SELECT verb, resource, count(*) AS n FROM kubernetes_audit_logs GROUP BY verb, resource ORDER BY n DESC LIMIT 20"
     ]
 
     /// A group-by that reads an index in its own order never sorts the table's keys.
@@ -30,10 +30,13 @@ import TestSupport
     @Test func readmeQueriesSeekTheVerbIndex() throws {
         let dir = try TemporaryDirectory()
         let store = try SQLiteStore(path: dir.path("s.db"))
-        let secrets = "SELECT stage_timestamp, user_name, verb, namespace, name, response_code FROM kubernetes_audit_logs WHERE resource = 'secrets' AND verb IN ('get', 'list') ORDER BY stage_timestamp DESC"
-        let admin = "SELECT stage_timestamp, user_name, verb, resource, namespace, name FROM kubernetes_audit_logs WHERE verb IN ('create', 'update', 'patch', 'delete') AND user_name NOT LIKE 'system:%' ORDER BY stage_timestamp DESC"
+        let secrets =
+            "SELECT stage_timestamp, user_name, verb, namespace, name, response_code FROM kubernetes_audit_logs WHERE resource = 'secrets' AND verb IN ('get', 'list') ORDER BY stage_timestamp DESC"
+        let admin =
+            "SELECT stage_timestamp, user_name, verb, resource, namespace, name FROM kubernetes_audit_logs WHERE verb IN ('create', 'update', 'patch', 'delete') AND user_name NOT LIKE 'system:%' ORDER BY stage_timestamp DESC"
         let secretsPlan = try store.explain(secrets).joined(separator: "\n")
-        #expect(secretsPlan.contains("COVERING INDEX kubernetes_audit_logs__verb__resource__") && secretsPlan.contains("(verb=? AND resource=?)"), "\(secretsPlan)")
+        #expect(
+            secretsPlan.contains("COVERING INDEX kubernetes_audit_logs__verb__resource__") && secretsPlan.contains("(verb=? AND resource=?)"), "\(secretsPlan)")
         let adminPlan = try store.explain(admin).joined(separator: "\n")
         #expect(adminPlan.contains("COVERING INDEX kubernetes_audit_logs__verb__resource__") && adminPlan.contains("(verb=?)"), "\(adminPlan)")
     }
@@ -58,7 +61,10 @@ import TestSupport
             try db.execute(sql: #"DROP INDEX "kubernetes_audit_logs__user_name""#)
             try db.execute(sql: #"DROP INDEX "kubernetes_audit_logs__namespace""#)
             try db.execute(sql: #"DROP INDEX "kubernetes_audit_logs__verb__resource__stage_timestamp__user_name__namespace__name__response_code""#)
-            try db.execute(sql: #"CREATE INDEX "kubernetes_audit_logs__resource__verb__stage_timestamp__user_name__namespace__name__response_code" ON kubetrail_audit_rows (resource, verb, stage_timestamp, user_name, namespace, name, response_code)"#)
+            try db.execute(
+                sql:
+                    #"CREATE INDEX "kubernetes_audit_logs__resource__verb__stage_timestamp__user_name__namespace__name__response_code" ON kubetrail_audit_rows (resource, verb, stage_timestamp, user_name, namespace, name, response_code)"#
+            )
             try db.execute(sql: "CREATE INDEX someone_elses ON kubetrail_audit_rows (verb)")
         }
         try queue.close()

@@ -53,8 +53,10 @@ import TestSupport
         let physical = try Self.physicalColumns(path)
         #expect(physical.contains("annotations_ref") && !physical.contains("annotations"))
         let (legacy, indexes, distinct) = try store.pool.read { db in
-            (try AuditStorageUpgrade.kind(db, AuditStorageUpgrade.legacy), try db.indexes(on: "kubetrail_audit_rows").map(\.name),
-             try Int.fetchOne(db, sql: "SELECT count(*) FROM kubetrail_values_list"))
+            (
+                try AuditStorageUpgrade.kind(db, AuditStorageUpgrade.legacy), try db.indexes(on: "kubetrail_audit_rows").map(\.name),
+                try Int.fetchOne(db, sql: "SELECT count(*) FROM kubetrail_values_list")
+            )
         }
         #expect(legacy == nil)
         #expect(Set(indexes) == Set(AuditLogRow.schema.indexNames + [AuditStorage.keyIndex]))
@@ -101,7 +103,10 @@ import TestSupport
             try db.execute(sql: "ALTER TABLE kubernetes_audit_logs RENAME TO kubetrail_audit_legacy")
             let cols = AuditLogRow.schema.columns.map { "\"\($0.name)\"" }
             try db.execute(sql: "CREATE TABLE kubetrail_audit_rows (\(cols.map { $0 + " TEXT" }.joined(separator: ", ")), tp_key INTEGER NOT NULL)")
-            try db.execute(sql: "INSERT INTO kubetrail_audit_rows (rowid, \(cols.joined(separator: ", ")), tp_key) SELECT rowid, \(cols.joined(separator: ", ")), 0 FROM kubetrail_audit_legacy ORDER BY rowid LIMIT 10")
+            try db.execute(
+                sql:
+                    "INSERT INTO kubetrail_audit_rows (rowid, \(cols.joined(separator: ", ")), tp_key) SELECT rowid, \(cols.joined(separator: ", ")), 0 FROM kubetrail_audit_legacy ORDER BY rowid LIMIT 10"
+            )
         }
         try queue.close()
         let store = try SQLiteStore(path: path)
@@ -125,8 +130,9 @@ import TestSupport
         try store.query("SELECT * FROM kubernetes_audit_logs LIMIT 1", into: t)
         #expect(t.types == AuditLogRow.schema.columns.map { $0.type.sqliteDeclaration })
         var json = ""
-        try store.query("SELECT source_ips, annotations FROM kubernetes_audit_logs WHERE source_ips IS NOT NULL AND annotations IS NOT NULL LIMIT 1",
-                        into: OutputFormat.json.sink(writingTo: TextOutput(chunkHandler: { json += String(decoding: $0, as: UTF8.self) })))
+        try store.query(
+            "SELECT source_ips, annotations FROM kubernetes_audit_logs WHERE source_ips IS NOT NULL AND annotations IS NOT NULL LIMIT 1",
+            into: OutputFormat.json.sink(writingTo: TextOutput(chunkHandler: { json += String(decoding: $0, as: UTF8.self) })))
         #expect(json.contains(#""source_ips":["#) && json.contains(#""annotations":{"#), "\(json)")
     }
 
@@ -138,9 +144,12 @@ import TestSupport
         let rows = try AuditStorageTests.fixtureRows()
         _ = try store.write { w in try rows.map { try w.insert($0) } }
         let (stored, distinct, refs) = try store.pool.read { db in
-            (try Int.fetchOne(db, sql: "SELECT count(*) FROM kubetrail_values_list WHERE value IN (SELECT user_groups FROM kubernetes_audit_logs)"),
-             try Int.fetchOne(db, sql: "SELECT count(DISTINCT user_groups) FROM kubernetes_audit_logs"),
-             try String.fetchOne(db, sql: "SELECT group_concat(DISTINCT typeof(user_groups_ref)) FROM kubetrail_audit_rows WHERE user_groups_ref IS NOT NULL"))
+            (
+                try Int.fetchOne(db, sql: "SELECT count(*) FROM kubetrail_values_list WHERE value IN (SELECT user_groups FROM kubernetes_audit_logs)"),
+                try Int.fetchOne(db, sql: "SELECT count(DISTINCT user_groups) FROM kubernetes_audit_logs"),
+                try String.fetchOne(
+                    db, sql: "SELECT group_concat(DISTINCT typeof(user_groups_ref)) FROM kubetrail_audit_rows WHERE user_groups_ref IS NOT NULL")
+            )
         }
         #expect(stored == distinct && distinct! > 1 && distinct! < rows.count / 5, "\(String(describing: distinct)) of \(rows.count)")
         #expect(refs == "integer")
@@ -201,7 +210,8 @@ import TestSupport
         let bytes = try store.pool.read { db in
             try Row.fetchAll(db, sql: "SELECT tp_id, hex(user_agent) FROM kubernetes_audit_logs ORDER BY tp_id").map { "\($0[0] as String) \($0[1] as String)" }
         }
-        #expect(bytes == ["a:ResponseComplete 636166C3A9", "b:ResponseComplete 63616665CC81", "c:ResponseComplete 63616665CC81", "d:ResponseComplete 636166C3A9"])
+        #expect(
+            bytes == ["a:ResponseComplete 636166C3A9", "b:ResponseComplete 63616665CC81", "c:ResponseComplete 63616665CC81", "d:ResponseComplete 636166C3A9"])
         try AuditStorageTests.chainHolds(store, entries: 4)
         try Self.refsHold(store)
     }
@@ -218,7 +228,10 @@ import TestSupport
         oldShared.userAgent = "shared"
         _ = try store.write { w in try [old, oldShared, kept].map { try w.insert($0) } }
         func agents() throws -> [String] {
-            try store.pool.read { db in try String.fetchAll(db, sql: "SELECT value FROM kubetrail_values_text WHERE value NOT LIKE '%kubernetes_audit_logs%' AND value NOT LIKE 'file%' ORDER BY value") }
+            try store.pool.read { db in
+                try String.fetchAll(
+                    db, sql: "SELECT value FROM kubetrail_values_text WHERE value NOT LIKE '%kubernetes_audit_logs%' AND value NOT LIKE 'file%' ORDER BY value")
+            }
         }
         #expect(try agents().contains("only-in-old-rows"))
         let deleted = try store.write { try $0.deleteOlder(in: AuditLogRow.schema, than: Timestamp(rfc3339: "2026-03-01T00:00:00Z")!, limit: 100) }

@@ -116,8 +116,10 @@ extension AuditScanTests {
     /// letters folded, a NULL verb held only by an alternative that takes any verb.
     @Test(arguments: TestBackend.allCases) func theSelectionPicksRows(backend: TestBackend) throws {
         let store = try openStore(backend)
-        let rows: [(String, String?, String?)] = [("a", "create", "pods"), ("b", "CREATE", "Pods"), ("c", "get", "pods"), ("d", "create", "secrets"),
-                                                   ("e", "list", "secrets"), ("f", nil, "secrets"), ("g", "delete", "events"), ("h", "get", nil)]
+        let rows: [(String, String?, String?)] = [
+            ("a", "create", "pods"), ("b", "CREATE", "Pods"), ("c", "get", "pods"), ("d", "create", "secrets"),
+            ("e", "list", "secrets"), ("f", nil, "secrets"), ("g", "delete", "events"), ("h", "get", nil)
+        ]
         _ = try store.write { w in
             try rows.map { id, verb, resource in
                 var r = auditRow(id)
@@ -128,7 +130,8 @@ extension AuditScanTests {
         }
         func scan(_ alternatives: [AuditScanSelection.Alternative]) throws -> [String] {
             var ids: [String] = []
-            _ = try store.scanAudit([AuditScanColumn("audit_id")], scope: .all, selection: AuditScanSelection(alternatives), limits: QueryLimits(), streams: 1) { _, row in
+            _ = try store.scanAudit([AuditScanColumn("audit_id")], scope: .all, selection: AuditScanSelection(alternatives), limits: QueryLimits(), streams: 1)
+            { _, row in
                 ids.append(try row.withText(0) { String(decoding: $0!, as: UTF8.self) })
             }
             return ids.sorted()
@@ -179,8 +182,10 @@ extension AuditScanTests {
         for streams in [1, 2, 3] {
             let seen = Mutex<[String]>([])
             let threads = Mutex<Set<Int>>([])
-            _ = try store.scanAudit([AuditScanColumn("audit_id"), AuditScanColumn("request_uri"), AuditScanColumn("tp_id", outputOnly: true)],
-                                    scope: .all, selection: nil, limits: QueryLimits(), streams: streams) { stream, row in
+            _ = try store.scanAudit(
+                [AuditScanColumn("audit_id"), AuditScanColumn("request_uri"), AuditScanColumn("tp_id", outputOnly: true)],
+                scope: .all, selection: nil, limits: QueryLimits(), streams: streams
+            ) { stream, row in
                 #expect(stream >= 0 && stream < streams)
                 let id = try row.withText(0) { String(decoding: $0!, as: UTF8.self) }
                 // A column read later by rowid (SQLite) is read on the stream's own connection.
@@ -208,7 +213,9 @@ extension AuditScanTests {
         }
         #expect(rows.withLock { $0 } < ids.count)
         let again = Mutex(0)
-        _ = try store.scanAudit([AuditScanColumn("audit_id")], scope: .all, selection: nil, limits: QueryLimits(), streams: 2) { _, _ in again.withLock { $0 += 1 } }
+        _ = try store.scanAudit([AuditScanColumn("audit_id")], scope: .all, selection: nil, limits: QueryLimits(), streams: 2) { _, _ in
+            again.withLock { $0 += 1 }
+        }
         #expect(again.withLock { $0 } == ids.count)
     }
 
@@ -219,7 +226,8 @@ extension AuditScanTests {
         limits.maxRows = ids.count * 2 / 3
         let rows = Mutex(0)
         #expect(throws: StoreError.self) {
-            _ = try store.scanAudit([AuditScanColumn("audit_id")], scope: .all, selection: nil, limits: limits, streams: 2) { _, _ in rows.withLock { $0 += 1 } }
+            _ = try store.scanAudit([AuditScanColumn("audit_id")], scope: .all, selection: nil, limits: limits, streams: 2) { _, _ in rows.withLock { $0 += 1 }
+            }
         }
         #expect(rows.withLock { $0 } <= limits.maxRows!)
     }

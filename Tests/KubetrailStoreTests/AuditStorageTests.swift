@@ -25,9 +25,12 @@ import TestSupport
         let pool = try DatabasePool(path: path)
         try Migrations.migrator.migrate(pool, upTo: "v5-audit-conflicts")
         try pool.write { db in
-            for index in [["stage_timestamp"], ["response_code", "stage_timestamp"],
-                          ["resource", "verb", "stage_timestamp", "user_name", "namespace", "name", "response_code"]] {
-                try db.execute(sql: "CREATE INDEX \"kubernetes_audit_logs__\(index.joined(separator: "__"))\" ON kubernetes_audit_logs (\(index.joined(separator: ", ")))")
+            for index in [
+                ["stage_timestamp"], ["response_code", "stage_timestamp"],
+                ["resource", "verb", "stage_timestamp", "user_name", "namespace", "name", "response_code"]
+            ] {
+                try db.execute(
+                    sql: "CREATE INDEX \"kubernetes_audit_logs__\(index.joined(separator: "__"))\" ON kubernetes_audit_logs (\(index.joined(separator: ", ")))")
             }
             let cols = AuditLogRow.schema.columns.map { "\"\($0.name)\"" }.joined(separator: ", ")
             let chain = AuditChain(db)
@@ -35,18 +38,21 @@ import TestSupport
                 let values = row.values
                 // Text bound by length, as that version's writer did: a NUL stays in the value.
                 let params = values.map { v -> String in if case .text = v { return "CAST(? AS TEXT)" } else { return "?" } }.joined(separator: ", ")
-                try db.execute(sql: "INSERT INTO kubernetes_audit_logs (\(cols)) VALUES (\(params)) ON CONFLICT(tp_id) DO NOTHING",
-                               arguments: StatementArguments(values.map { v -> (any DatabaseValueConvertible)? in
-                                   switch v {
-                                   case .null: return nil
-                                   case .int(let i): return i
-                                   case .bool(let b): return b ? 1 : 0
-                                   case .text(let s): return Data(s.utf8)
-                                   }
-                               }))
+                try db.execute(
+                    sql: "INSERT INTO kubernetes_audit_logs (\(cols)) VALUES (\(params)) ON CONFLICT(tp_id) DO NOTHING",
+                    arguments: StatementArguments(
+                        values.map { v -> (any DatabaseValueConvertible)? in
+                            switch v {
+                            case .null: return nil
+                            case .int(let i): return i
+                            case .bool(let b): return b ? 1 : 0
+                            case .text(let s): return Data(s.utf8)
+                            }
+                        }))
                 guard db.changesCount > 0 else { continue }
-                try chain.append(rowHash: RowHash.of(values), rowid: db.lastInsertedRowID, id: row.common.id,
-                                 timestamp: row.common.timestamp.iso8601, cluster: row.common.index)
+                try chain.append(
+                    rowHash: RowHash.of(values), rowid: db.lastInsertedRowID, id: row.common.id,
+                    timestamp: row.common.timestamp.iso8601, cluster: row.common.index)
             }
         }
         try pool.close()
@@ -91,8 +97,10 @@ import TestSupport
         let store = try SQLiteStore(path: path)
         #expect(try Self.snapshot(store) == before)
         let (kind, legacy, moved) = try store.pool.read { db in
-            (try AuditStorageUpgrade.kind(db, "kubernetes_audit_logs"), try AuditStorageUpgrade.kind(db, AuditStorageUpgrade.legacy),
-             try Int.fetchOne(db, sql: "SELECT count(*) FROM kubetrail_audit_rows"))
+            (
+                try AuditStorageUpgrade.kind(db, "kubernetes_audit_logs"), try AuditStorageUpgrade.kind(db, AuditStorageUpgrade.legacy),
+                try Int.fetchOne(db, sql: "SELECT count(*) FROM kubetrail_audit_rows")
+            )
         }
         #expect(kind == "view" && legacy == nil && moved == before.count)
         try Self.chainHolds(store, entries: before.count)
@@ -145,7 +153,10 @@ import TestSupport
         try Self.oldLayout(at: path, rows: [nul, auditRow("plain")])
         let queue = try DatabaseQueue(path: path)
         try queue.write { db in
-            try db.execute(sql: "INSERT INTO kubernetes_audit_logs (rowid, tp_id, tp_timestamp, audit_id, stage, stage_timestamp) SELECT -5, 'by-hand', tp_timestamp, 'h', stage, stage_timestamp FROM kubernetes_audit_logs LIMIT 1")
+            try db.execute(
+                sql:
+                    "INSERT INTO kubernetes_audit_logs (rowid, tp_id, tp_timestamp, audit_id, stage, stage_timestamp) SELECT -5, 'by-hand', tp_timestamp, 'h', stage, stage_timestamp FROM kubernetes_audit_logs LIMIT 1"
+            )
         }
         try queue.close()
 

@@ -45,12 +45,12 @@ import TestSupport
         let cases: [(String, String, QueryValue)] = [
             ("10.1.2.3", "10.0.0.0/8", .int(1)), ("11.1.2.3", "10.0.0.0/8", .int(0)),
             ("10.1.2.3", "10.1.2.0/24", .int(1)), ("10.1.3.3", "10.1.2.0/23", .int(1)), ("10.1.4.3", "10.1.2.0/23", .int(0)),
-            ("10.1.2.3", "10.1.2.77/8", .int(1)),                 // host bits of the network ignored
+            ("10.1.2.3", "10.1.2.77/8", .int(1)),  // host bits of the network ignored
             ("192.168.99.1", "192.168.99.1", .int(1)), ("192.168.99.2", "192.168.99.1", .int(0)),
             ("2001:db8::7", "2001:db8::/32", .int(1)), ("2001:db9::7", "2001:db8::/32", .int(0)),
-            ("::ffff:10.1.2.3", "10.0.0.0/8", .int(0)),            // the families differ
+            ("::ffff:10.1.2.3", "10.0.0.0/8", .int(0)),  // the families differ
             ("not-an-address", "10.0.0.0/8", .int(0)), ("10.0.0.256", "10.0.0.0/8", .int(0)), ("", "0.0.0.0/0", .int(0)),
-            ("1.2.3.4", "0.0.0.0/0", .int(1)),
+            ("1.2.3.4", "0.0.0.0/0", .int(1))
         ]
         for (address, network, expected) in cases {
             #expect(try value("SELECT kubetrail_in_cidr('\(address)', '\(network)')") == expected, "\(address) in \(network)")
@@ -62,7 +62,8 @@ import TestSupport
     }
 
     @Test func jsonValuesStepIntoArraysAsALaxPathDoes() throws {
-        let pod = #"{"spec":{"containers":[{"name":"a","securityContext":{"privileged":true,"capabilities":{"add":["NET_ADMIN","SYS_TIME"]}}},{"name":"b"},{"name":"c","securityContext":{"privileged":false}}],"volumes":[{"hostPath":{"path":"/etc"}}],"nested":[[{"k":1}]]}}"#
+        let pod =
+            #"{"spec":{"containers":[{"name":"a","securityContext":{"privileged":true,"capabilities":{"add":["NET_ADMIN","SYS_TIME"]}}},{"name":"b"},{"name":"c","securityContext":{"privileged":false}}],"volumes":[{"hostPath":{"path":"/etc"}}],"nested":[[{"k":1}]]}}"#
         func values(_ keys: String) throws -> QueryValue? { try value("SELECT kubetrail_json_values('\(pod)', '\(keys)')") }
         #expect(try values(#"["spec","containers","securityContext","privileged"]"#) == .text("[true,false]"))
         #expect(try values(#"["spec","containers","securityContext","capabilities","add"]"#) == .text(#"["NET_ADMIN","SYS_TIME"]"#))
@@ -78,7 +79,10 @@ import TestSupport
         #expect(error(#"SELECT kubetrail_json_values('{"a":1} x', '["a"]')"#).contains("the value is not JSON"))
         #expect(error(#"SELECT kubetrail_json_values('{"a":1}', 'a')"#).contains("the path must be a JSON array of keys"))
         // What a detection does with the values: any element equal.
-        #expect(try value(#"SELECT EXISTS (SELECT 1 FROM json_each(kubetrail_json_values('\#(pod)', '["spec","containers","securityContext","privileged"]')) AS e WHERE e.type = 'true')"#) == .int(1))
+        #expect(
+            try value(
+                #"SELECT EXISTS (SELECT 1 FROM json_each(kubetrail_json_values('\#(pod)', '["spec","containers","securityContext","privileged"]')) AS e WHERE e.type = 'true')"#
+            ) == .int(1))
     }
 
     /// The one-call text tests: any pattern, ASCII letters folded, `%`/`_`/`\` as in LIKE.
@@ -91,9 +95,11 @@ import TestSupport
         #expect(try value("SELECT kubetrail_text_any('/exec?command=2fbin', \(patterns))") == .int(0), "the % is a literal after \\")
         #expect(try value("SELECT kubetrail_text_any(NULL, \(patterns))") == .int(0))
         // Each shape: suffix, a `%` inside, `_`, a value shorter than the literal, the empty value.
-        for (text, spec, expected) in [("web-ADMIN", #"["%-admin"]"#, 1), ("web-admins", #"["%-admin"]"#, 0), ("system:node:n1", #"["system:%:n1"]"#, 1),
-                                       ("system:node:n2", #"["system:%:n1"]"#, 0), ("pod/ab", #"["pod/a_"]"#, 1), ("pod/a", #"["pod/a_"]"#, 0),
-                                       ("ab", #"["%abc%"]"#, 0), ("", #"["%a%"]"#, 0), ("", #"["%"]"#, 1), ("aab", #"["%ab"]"#, 1), ("abab", #"["%bab%"]"#, 1)] {
+        for (text, spec, expected) in [
+            ("web-ADMIN", #"["%-admin"]"#, 1), ("web-admins", #"["%-admin"]"#, 0), ("system:node:n1", #"["system:%:n1"]"#, 1),
+            ("system:node:n2", #"["system:%:n1"]"#, 0), ("pod/ab", #"["pod/a_"]"#, 1), ("pod/a", #"["pod/a_"]"#, 0),
+            ("ab", #"["%abc%"]"#, 0), ("", #"["%a%"]"#, 0), ("", #"["%"]"#, 1), ("aab", #"["%ab"]"#, 1), ("abab", #"["%bab%"]"#, 1)
+        ] {
             #expect(try value("SELECT kubetrail_text_any('\(text)', '\(spec)')") == .int(Int64(expected)), "\(text) ~ \(spec)")
         }
         #expect(try value(#"SELECT kubetrail_list_any('["system:authenticated","System:Masters"]', '["system:masters"]')"#) == .int(1))

@@ -33,7 +33,10 @@ import KubetrailCore
         let data = try ReadmeQueryCheck(.postgres)
         let to = Timestamp.now, from = to.adding(microseconds: -24 * 3_600_000_000)
         let panels = try Self.panels()
-        #expect(panels.map(\.title) == ["Audit events per hour by verb", "Failed authentication (401, 403)", "Top users", "Secret access", "Error logs per hour by namespace"])
+        #expect(
+            panels.map(\.title) == [
+                "Audit events per hour by verb", "Failed authentication (401, 403)", "Top users", "Secret access", "Error logs per hour by namespace"
+            ])
         var answers: [String: [[String]]] = [:]
         for p in panels {
             let c = Collect()

@@ -6,15 +6,17 @@ import Testing
 /// The table and JSON formats write each cell straight into the output buffer (an 87k-row
 /// answer took 1.1 s to draw as a table). These hold them to the plain definitions they replaced.
 @Suite struct OutputFormatTests {
-    static let columns = [QueryColumn(name: "stage_timestamp", declaredType: "TIMESTAMP TEXT"), QueryColumn(name: "naïve"),
-                          QueryColumn(name: "n", declaredType: "INTEGER"), QueryColumn(name: "annotations", declaredType: "JSON TEXT"),
-                          QueryColumn(name: "ok", declaredType: "BOOLEAN INTEGER")]
+    static let columns = [
+        QueryColumn(name: "stage_timestamp", declaredType: "TIMESTAMP TEXT"), QueryColumn(name: "naïve"),
+        QueryColumn(name: "n", declaredType: "INTEGER"), QueryColumn(name: "annotations", declaredType: "JSON TEXT"),
+        QueryColumn(name: "ok", declaredType: "BOOLEAN INTEGER")
+    ]
     static let cells: [QueryValue] = [
         .null, .text(""), .text("plain"), .text("two\nlines"), .text("tab\there"), .text("crlf\r\nend"), .text("é日本語 wide"),
         .text(String(repeating: "x", count: 119)), .text(String(repeating: "y", count: 120)), .text(String(repeating: "z", count: 121)),
         .text(String(repeating: "é", count: 130)), .text("👩‍👩‍👧 family\n" + String(repeating: "ü", count: 125)),
         .text("quote \" backslash \\ control \u{01} end"), .text(#"{"a":"b"}"#), .text("[1,2]"),
-        .int(0), .int(-42), .int(1), .real(1.5), .real(3), .blob([0, 255]),
+        .int(0), .int(-42), .int(1), .real(1.5), .real(3), .blob([0, 255])
     ]
 
     static func rows(_ count: Int) -> [[QueryValue]] {
@@ -52,7 +54,9 @@ import Testing
     }
 
     static func referenceJSON(_ rows: [[QueryValue]], lines: Bool) -> String {
-        let objects = rows.map { r in "{" + r.enumerated().map { i, v in JSONText.string(columns[i].name) + ":" + v.json(for: columns[i]) }.joined(separator: ",") + "}" }
+        let objects = rows.map { r in
+            "{" + r.enumerated().map { i, v in JSONText.string(columns[i].name) + ":" + v.json(for: columns[i]) }.joined(separator: ",") + "}"
+        }
         if lines { return objects.map { $0 + "\n" }.joined() }
         return objects.isEmpty ? "[]\n" : "[\n  " + objects.joined(separator: ",\n  ") + "\n]\n"
     }

@@ -54,8 +54,9 @@ import TestSupport
     @Test func deadPeersAreNoticedByDefaultAndTheURLMayOverride() throws {
         let pg = try TestPostgres()
         let c = try PostgresConnection(url: pg.url, password: pg.password)
-        #expect(["keepalives", "keepalives_idle", "keepalives_interval", "keepalives_count", "tcp_user_timeout"].map { c.option($0) }
-                    == ["1", "30", "10", "3", "60000"])
+        #expect(
+            ["keepalives", "keepalives_idle", "keepalives_interval", "keepalives_count", "tcp_user_timeout"].map { c.option($0) }
+                == ["1", "30", "10", "3", "60000"])
         // What the kernel was told for the socket itself.
         func socketOption(_ level: Int32, _ name: Int32) -> Int32 {
             var value: Int32 = -1

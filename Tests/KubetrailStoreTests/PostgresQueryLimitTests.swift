@@ -53,11 +53,14 @@ import TestSupport
             func row(_ values: [QueryValue]) { value = values.first }
             func end() {}
         }
-        for sql in ["SET standard_conforming_strings = off", "SELECT set_config('TimeZone', 'America/New_York', false)",
-                    "SET TimeZone = 'Asia/Tokyo'"] {
+        for sql in [
+            "SET standard_conforming_strings = off", "SELECT set_config('TimeZone', 'America/New_York', false)",
+            "SET TimeZone = 'Asia/Tokyo'"
+        ] {
             try store.query(sql, now: .now, limits: QueryLimits(), into: Value())
             let settings = Value()
-            try store.query("SELECT current_setting('standard_conforming_strings') || ' ' || current_setting('TimeZone')", now: .now, limits: QueryLimits(), into: settings)
+            try store.query(
+                "SELECT current_setting('standard_conforming_strings') || ' ' || current_setting('TimeZone')", now: .now, limits: QueryLimits(), into: settings)
             #expect(settings.value == .text("on UTC"), "after \(sql)")
             let quoted = Value()
             try store.query("SELECT " + PostgresSchema.literal("a\\' OR '1'='1"), now: .now, limits: QueryLimits(), into: quoted)

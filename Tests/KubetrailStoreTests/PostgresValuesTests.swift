@@ -10,13 +10,13 @@ import Testing
             (#"{"a":"plain"}"#, nil),
             (#"{"a":"x\"y\\z\n"}"#, nil),
             (#"{"a":"nul\u0000here"}"#, #"{"a":"nul\ufffdhere"}"#),
-            (#"{"a":"not a nul: \\u0000"}"#, nil),                              // an escaped backslash, then text
-            (#"{"a":"\\\u0000"}"#, #"{"a":"\\\ufffd"}"#),                        // an escaped backslash, then a NUL
+            (#"{"a":"not a nul: \\u0000"}"#, nil),  // an escaped backslash, then text
+            (#"{"a":"\\\u0000"}"#, #"{"a":"\\\ufffd"}"#),  // an escaped backslash, then a NUL
             (#"{"a":"\ud83d\ude00 paired"}"#, nil),
             (#"{"a":"\ud83d alone"}"#, #"{"a":"\ufffd alone"}"#),
             (#"{"a":"\uDE00 low alone"}"#, #"{"a":"\ufffd low alone"}"#),
             (#"{"a":"\u00A0 and \u20ac"}"#, nil),
-            (#"{"a":"cut \u00"#, nil),
+            (#"{"a":"cut \u00"#, nil)
         ]
         for (input, expected) in cases {
             #expect(JSONEscapes.storable(input) == expected, "\(input)")
@@ -26,7 +26,8 @@ import Testing
 
     @Test func arrayLiteralsQuoteEveryElement() {
         #expect(PostgresValues.arrayLiteral([]) == "{}")
-        #expect(PostgresValues.arrayLiteral(["10.0.0.1", "", "NULL", "a,b", #"q"uote"#, #"back\slash"#, "Zoë 😀"])
+        #expect(
+            PostgresValues.arrayLiteral(["10.0.0.1", "", "NULL", "a,b", #"q"uote"#, #"back\slash"#, "Zoë 😀"])
                 == #"{"10.0.0.1","","NULL","a,b","q\"uote","back\\slash","Zoë 😀"}"#)
         let text = Array(PostgresValues.arrayLiteral([#"q"uote"#, #"b\s"#, "NULL"]).utf8)
         #expect(text.withUnsafeBytes { ArrayLiteral.parse($0) } == [#"q"uote"#, #"b\s"#, "NULL"])

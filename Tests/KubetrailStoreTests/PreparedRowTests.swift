@@ -59,8 +59,10 @@ import TestSupport
     @Test func rowsPreparedForPostgresMatchWhatTheWriterWouldCompute() throws {
         var rows: [AuditLogRow] = []
         let ctx = IngestContext(sourceType: .auditFile)
-        let odd = [#"{"kind":"Event","apiVersion":"audit.k8s.io/v1","level":"Metadata","auditID":"id\u0000x","stage":"ResponseComplete","verb":"get","user":{"username":"u"},"sourceIPs":["10.0.0.1","a\tb"],"stageTimestamp":"2026-11-27T10:00:00Z"}"#,
-                   #"{"kind":"Event","apiVersion":"audit.k8s.io/v1","level":"Metadata","auditID":"year-zero","stage":"ResponseComplete","verb":"get","user":{"username":"u"},"stageTimestamp":"0000-01-01T00:00:00Z"}"#]
+        let odd = [
+            #"{"kind":"Event","apiVersion":"audit.k8s.io/v1","level":"Metadata","auditID":"id\u0000x","stage":"ResponseComplete","verb":"get","user":{"username":"u"},"sourceIPs":["10.0.0.1","a\tb"],"stageTimestamp":"2026-11-27T10:00:00Z"}"#,
+            #"{"kind":"Event","apiVersion":"audit.k8s.io/v1","level":"Metadata","auditID":"year-zero","stage":"ResponseComplete","verb":"get","user":{"username":"u"},"stageTimestamp":"0000-01-01T00:00:00Z"}"#
+        ]
         for line in try Fixtures.text("audit/audit2rbac_demo.log").split(separator: "\n").map(String.init) + odd {
             AuditDecoder.decode(Array(line.utf8), context: ctx) { if case .row(let r) = $0 { rows.append(r) } }
         }

@@ -22,7 +22,7 @@ import TestSupport
         Array(repeating: "(\(expression))", count: count).joined(separator: " + ")
     }
 
-    static let a4M = "replace(hex(zeroblob(2000000)), '0', 'a')"   // 4,000,000 × 'a'
+    static let a4M = "replace(hex(zeroblob(2000000)), '0', 'a')"  // 4,000,000 × 'a'
 
     static let probes: [(name: String, sql: String)] = [
         // Quadratic in SQLite's own instr: a needle of 1 M 'a' and a 'b' in 4 M 'a'.
@@ -33,14 +33,17 @@ import TestSupport
         // Each ILIKE under its operand cap, three hundred of them in one expression.
         ("ilike sum", "SELECT \(sum("h ILIKE p", 300)) FROM (SELECT printf('%.*c', 40000, 'a') AS h, '%' || printf('%.*c', 1200, 'a') || 'b' AS p)"),
         // Built-ins, each linear, many in one row.
-        ("replace columns", "SELECT " + Array(repeating: "length(replace(x, 'a', 'bc'))", count: 300).joined(separator: ", ")
-            + " FROM (SELECT \(a4M) AS x)"),
+        (
+            "replace columns",
+            "SELECT " + Array(repeating: "length(replace(x, 'a', 'bc'))", count: 300).joined(separator: ", ")
+                + " FROM (SELECT \(a4M) AS x)"
+        ),
         ("substr sum", "SELECT \(sum("length(substr(x, 2)) + length(upper(x))", 400)) FROM (SELECT \(a4M) AS x)"),
         // A detection's |re with nested quantifiers: exponential backtracking inside one call.
         ("regexp backtracking", "SELECT regexp('^(a+)+b$', printf('%.*c', 64, 'a'))"),
         // Capped by the value length: fails at once.
         ("printf width", "SELECT length(printf('%.*c', 100000000, 'a'))"),
-        ("zeroblob", "SELECT length(zeroblob(100000000))"),
+        ("zeroblob", "SELECT length(zeroblob(100000000))")
     ]
 
     @Test(arguments: probes.map(\.name))
@@ -99,7 +102,7 @@ import TestSupport
             "replace('aXbX', 'X', '--')", "substr('hello', 2)", "substr('hello', -3, 2)", "substring('héllo', 2, 3)",
             "printf('%05d|%s|%.2f', 42, 'x', 3.14159)", "format('%s', NULL)", "hex('abc')", "upper('abc')", "lower('ÀB')",
             "trim('  a  ')", "ltrim('xxa', 'x')", "rtrim('axx', 'x')", "quote('it''s')", "char(72, 105)", "length(zeroblob(5))",
-            "length('héllo')", "length(NULL)", "typeof(randomblob(4))", "length(randomblob(7))",
+            "length('héllo')", "length(NULL)", "typeof(randomblob(4))", "length(randomblob(7))"
         ]
         var plain: OpaquePointer?
         #expect(sqlite3_open(":memory:", &plain) == SQLITE_OK)
@@ -118,8 +121,10 @@ import TestSupport
     }
 
     @Test func likeErrorsMatchSQLite() throws {
-        for (sql, message) in [("SELECT 'a' LIKE 'a' ESCAPE 'xy'", "ESCAPE"),
-                               ("SELECT 'a' LIKE printf('%.*c', 60000, 'a')", "too complex")] {
+        for (sql, message) in [
+            ("SELECT 'a' LIKE 'a' ESCAPE 'xy'", "ESCAPE"),
+            ("SELECT 'a' LIKE printf('%.*c', 60000, 'a')", "too complex")
+        ] {
             do {
                 try ReadOnlyConnection(path: path).run(sql, into: Collect())
                 Issue.record("\(sql) should fail")

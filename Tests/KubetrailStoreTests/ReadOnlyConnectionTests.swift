@@ -37,7 +37,7 @@ import TestSupport
         "BEGIN IMMEDIATE",
         "VACUUM INTO '/tmp/kubetrail-copy.db'",
         "SELECT load_extension('/tmp/evil.so')",
-        "WITH x AS (SELECT 1) DELETE FROM kubernetes_audit_logs",
+        "WITH x AS (SELECT 1) DELETE FROM kubernetes_audit_logs"
     ])
     func everyWriteOrConfigurationChangeIsRefused(sql: String) throws {
         #expect(throws: StoreError.self) { _ = try run(sql) }

@@ -10,15 +10,16 @@ final class Collect: QuerySink {
     var rows: [[String]] = []
     func begin(columns: [QueryColumn]) throws { self.columns = columns.map(\.name) }
     func row(_ values: [QueryValue]) throws {
-        rows.append(values.map {
-            switch $0 {
-            case .null: return "NULL"
-            case .int(let v): return String(v)
-            case .real(let v): return String(v)
-            case .text(let s): return s
-            case .blob: return "BLOB"
-            }
-        })
+        rows.append(
+            values.map {
+                switch $0 {
+                case .null: return "NULL"
+                case .int(let v): return String(v)
+                case .real(let v): return String(v)
+                case .text(let s): return s
+                case .blob: return "BLOB"
+                }
+            })
     }
     func end() throws {}
 }
@@ -42,16 +43,27 @@ enum ReadmeQueries {
     @Test(arguments: TestBackend.allCases) func secretAccess(backend: TestBackend) throws { try ReadmeQueryCheck(backend).secretAccess() }
     @Test(arguments: TestBackend.allCases) func administrativeActions(backend: TestBackend) throws { try ReadmeQueryCheck(backend).administrativeActions() }
     @Test(arguments: TestBackend.allCases) func timeFiltersUseAnIndex(backend: TestBackend) throws { try ReadmeQueryCheck(backend).timeFiltersUseAnIndex() }
-    @Test(arguments: TestBackend.allCases) func listColumnsAreSearchable(backend: TestBackend) throws { try ReadmeQueryCheck(backend).listColumnsAreSearchable() }
-    @Test(arguments: TestBackend.allCases) func likeIsCaseSensitiveAndIlikeIsNot(backend: TestBackend) throws { try ReadmeQueryCheck(backend).likeIsCaseSensitiveAndIlikeIsNot() }
-    @Test(arguments: TestBackend.allCases) func sqlErrorsComeFromTheEngine(backend: TestBackend) throws { try ReadmeQueryCheck(backend).sqlErrorsComeFromTheEngine() }
+    @Test(arguments: TestBackend.allCases) func listColumnsAreSearchable(backend: TestBackend) throws {
+        try ReadmeQueryCheck(backend).listColumnsAreSearchable()
+    }
+    @Test(arguments: TestBackend.allCases) func likeIsCaseSensitiveAndIlikeIsNot(backend: TestBackend) throws {
+        try ReadmeQueryCheck(backend).likeIsCaseSensitiveAndIlikeIsNot()
+    }
+    @Test(arguments: TestBackend.allCases) func sqlErrorsComeFromTheEngine(backend: TestBackend) throws {
+        try ReadmeQueryCheck(backend).sqlErrorsComeFromTheEngine()
+    }
 }
 
 /// The README queries' data in one store, and each query's check.
 struct ReadmeQueryCheck {
-    struct Audit { var id: String; var ts: Timestamp; var user: String; var verb: String; var resource: String; var ns: String; var name: String; var code: Int64; var ip: String }
+    struct Audit {
+        var id: String; var ts: Timestamp; var user: String; var verb: String; var resource: String; var ns: String; var name: String; var code: Int64;
+        var ip: String
+    }
     struct Log { var ts: Timestamp; var ns: String; var pod: String; var line: String; var level: String? }
-    struct Ev { var uid: String; var ns: String; var object: String; var reason: String; var type: String; var message: String; var count: Int64; var last: Timestamp }
+    struct Ev {
+        var uid: String; var ns: String; var object: String; var reason: String; var type: String; var message: String; var count: Int64; var last: Timestamp
+    }
     struct Res { var uid: String; var kind: String; var ns: String }
 
     let backend: TestBackend
@@ -75,22 +87,31 @@ struct ReadmeQueryCheck {
             var minutes = Int64(rng.next() % 180)
             if (58...62).contains(minutes) { minutes += 5 }
             let ts = now.adding(microseconds: -(minutes * 60_000_000 + Int64(i)))
-            audits.append(Audit(id: "a\(i)", ts: ts, user: users[Int(rng.next() % 5)], verb: verbs[Int(rng.next() % 7)],
-                                resource: resources[Int(rng.next() % 4)], ns: "ns\(rng.next() % 3)", name: "obj\(i)",
-                                code: codes[Int(rng.next() % 6)], ip: "10.0.0.\(i % 250)"))
+            audits.append(
+                Audit(
+                    id: "a\(i)", ts: ts, user: users[Int(rng.next() % 5)], verb: verbs[Int(rng.next() % 7)],
+                    resource: resources[Int(rng.next() % 4)], ns: "ns\(rng.next() % 3)", name: "obj\(i)",
+                    code: codes[Int(rng.next() % 6)], ip: "10.0.0.\(i % 250)"))
         }
-        let levels: [(String?, String)] = [("ERROR", "level=error msg=\"db down\""), ("INFO", "level=info msg=ok"),
-                                            ("WARN", "W1127 12:00:00.000000 1 x.go:1] slow"), (nil, "plain text")]
+        let levels: [(String?, String)] = [
+            ("ERROR", "level=error msg=\"db down\""), ("INFO", "level=info msg=ok"),
+            ("WARN", "W1127 12:00:00.000000 1 x.go:1] slow"), (nil, "plain text")
+        ]
         for i in 0..<400 {
             var minutes = Int64(rng.next() % 120)
             if (58...62).contains(minutes) { minutes += 5 }
             let (level, line) = levels[Int(rng.next() % 4)]
-            logs.append(Log(ts: now.adding(microseconds: -(minutes * 60_000_000 + Int64(i))), ns: "ns\(i % 3)", pod: "pod-\(i % 7)", line: line + " #\(i)", level: level))
+            logs.append(
+                Log(
+                    ts: now.adding(microseconds: -(minutes * 60_000_000 + Int64(i))), ns: "ns\(i % 3)", pod: "pod-\(i % 7)", line: line + " #\(i)", level: level
+                ))
         }
         for i in 0..<60 {
             let reason = ["BackOff", "Pulled", "FailedMount"][i % 3]
-            events.append(Ev(uid: "e\(i)", ns: "ns\(i % 2)", object: "pod-\(i)", reason: reason, type: i % 4 == 0 ? "Normal" : "Warning",
-                             message: "m\(i)", count: Int64(i + 1), last: now.adding(microseconds: -Int64(i) * 1_000_000)))
+            events.append(
+                Ev(
+                    uid: "e\(i)", ns: "ns\(i % 2)", object: "pod-\(i)", reason: reason, type: i % 4 == 0 ? "Normal" : "Warning",
+                    message: "m\(i)", count: Int64(i + 1), last: now.adding(microseconds: -Int64(i) * 1_000_000)))
         }
         for i in 0..<50 {
             self.resources.append(Res(uid: "r\(i)", kind: ["Pod", "Service", "Pod", "Deployment"][i % 4], ns: "ns\(i % 3)"))
@@ -103,18 +124,23 @@ struct ReadmeQueryCheck {
         try store.write { w in
             for a in audits {
                 let json = """
-                {"kind":"Event","apiVersion":"audit.k8s.io/v1","level":"Metadata","auditID":"\(a.id)","stage":"ResponseComplete","requestURI":"/api/v1/namespaces/\(a.ns)/\(a.resource)/\(a.name)","verb":"\(a.verb)","user":{"username":"\(a.user)"},"sourceIPs":["\(a.ip)"],"objectRef":{"resource":"\(a.resource)","namespace":"\(a.ns)","name":"\(a.name)"},"responseStatus":{"code":\(a.code)},"stageTimestamp":"\(a.ts.iso8601)"}
-                """
+                    {"kind":"Event","apiVersion":"audit.k8s.io/v1","level":"Metadata","auditID":"\(a.id)","stage":"ResponseComplete","requestURI":"/api/v1/namespaces/\(a.ns)/\(a.resource)/\(a.name)","verb":"\(a.verb)","user":{"username":"\(a.user)"},"sourceIPs":["\(a.ip)"],"objectRef":{"resource":"\(a.resource)","namespace":"\(a.ns)","name":"\(a.name)"},"responseStatus":{"code":\(a.code)},"stageTimestamp":"\(a.ts.iso8601)"}
+                    """
                 AuditDecoder.decode(Array(json.utf8), context: ctx) { if case .row(let r) = $0 { _ = try? w.insert(r) } }
             }
             for (i, l) in logs.enumerated() {
-                let n = PodLogNormalizer(context: IngestContext(sourceType: .containerFile), path: ContainerLogPath(namespace: l.ns, podName: l.pod), nodeName: "n1", fileIdentity: "f")
-                _ = try w.insert(n.row(.init(timestamp: l.ts, stream: "stdout", message: l.line, offset: Int64(i), lineNumber: i, truncated: false, incomplete: false)))
+                let n = PodLogNormalizer(
+                    context: IngestContext(sourceType: .containerFile), path: ContainerLogPath(namespace: l.ns, podName: l.pod), nodeName: "n1",
+                    fileIdentity: "f")
+                _ = try w.insert(
+                    n.row(.init(timestamp: l.ts, stream: "stdout", message: l.line, offset: Int64(i), lineNumber: i, truncated: false, incomplete: false)))
             }
             for e in events {
-                let o = KubeObject(["kind": "Event", "type": e.type, "reason": e.reason, "message": e.message, "count": e.count,
-                                    "lastTimestamp": e.last.iso8601, "metadata": ["uid": e.uid, "namespace": e.ns, "name": "ev", "resourceVersion": "1"],
-                                    "involvedObject": ["kind": "Pod", "name": e.object, "namespace": e.ns]])
+                let o = KubeObject([
+                    "kind": "Event", "type": e.type, "reason": e.reason, "message": e.message, "count": e.count,
+                    "lastTimestamp": e.last.iso8601, "metadata": ["uid": e.uid, "namespace": e.ns, "name": "ev", "resourceVersion": "1"],
+                    "involvedObject": ["kind": "Pod", "name": e.object, "namespace": e.ns]
+                ])
                 _ = try w.insert(try EventNormalizer.row(o, context: IngestContext(sourceType: .apiWatch)))
             }
             for r in resources {
@@ -207,8 +233,10 @@ struct ReadmeQueryCheck {
         let search = backend == .postgres ? "'10.0.0.7' = ANY(source_ips)" : "'10.0.0.7' IN (SELECT value FROM json_each(source_ips))"
         let got = try run("SELECT audit_id FROM kubernetes_audit_logs WHERE \(search) ORDER BY audit_id")
         #expect(got.map { $0[0] } == audits.filter { $0.ip == "10.0.0.7" }.map(\.id).sorted())
-        let emails = try run(backend == .postgres ? "SELECT COUNT(*) FROM kubernetes_audit_logs WHERE 'bob@example.com' = ANY(tp_emails)"
-                                                  : "SELECT COUNT(*) FROM kubernetes_audit_logs, json_each(tp_emails) WHERE value = 'bob@example.com'")
+        let emails = try run(
+            backend == .postgres
+                ? "SELECT COUNT(*) FROM kubernetes_audit_logs WHERE 'bob@example.com' = ANY(tp_emails)"
+                : "SELECT COUNT(*) FROM kubernetes_audit_logs, json_each(tp_emails) WHERE value = 'bob@example.com'")
         #expect(emails[0][0] == String(audits.filter { $0.user == "bob@example.com" }.count))
     }
 

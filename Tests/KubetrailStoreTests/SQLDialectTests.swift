@@ -54,7 +54,7 @@ import Testing
     }
 
     @Test func dateTruncUnits() {
-        let ts = Timestamp(rfc3339: "2026-11-27T13:45:12.345678Z")!   // a Friday
+        let ts = Timestamp(rfc3339: "2026-11-27T13:45:12.345678Z")!  // a Friday
         #expect(TruncationUnit.hour.truncate(ts).iso8601 == "2026-11-27T13:00:00.000000Z")
         #expect(TruncationUnit.day.truncate(ts).iso8601 == "2026-11-27T00:00:00.000000Z")
         #expect(TruncationUnit.week.truncate(ts).iso8601 == "2026-11-23T00:00:00.000000Z")
@@ -67,8 +67,10 @@ import Testing
 @Suite struct SQLDialectHostileInputTests {
     let now = Timestamp(rfc3339: "2026-11-27T12:00:00Z")!
 
-    @Test(arguments: ["200000000 days", "nan hours", "inf days", "-inf days", "99999999999999:00",
-                      "-9223372036854775808 us", "1e300 seconds", "3000000 days"])
+    @Test(arguments: [
+        "200000000 days", "nan hours", "inf days", "-inf days", "99999999999999:00",
+        "-9223372036854775808 us", "1e300 seconds", "3000000 days"
+    ])
     func outOfRangeIntervalsAreErrorsNotCrashes(interval: String) {
         #expect(throws: SQLDialectError.self) { try SQLDialect.translate("x > NOW() + INTERVAL '\(interval)'", now: now) }
     }

@@ -36,7 +36,8 @@ import TestSupport
         #expect(try StoreLocation(parsing: url) == .postgres(url: url, password: nil))
         #expect(try StoreLocation(parsing: "postgresql://u@h/db") == .postgres(url: "postgresql://u@h/db", password: nil))
         #expect(try StoreLocation(parsing: "postgres://u:pw@h/db").description == "postgres://u:****@h/db")
-        #expect(try StoreLocation(parsing: "postgres://u@h/db?sslmode=require&password=s3cret").description == "postgres://u@h/db?sslmode=require&password=****")
+        #expect(
+            try StoreLocation(parsing: "postgres://u@h/db?sslmode=require&password=s3cret").description == "postgres://u@h/db?sslmode=require&password=****")
         // libpq quotes a token it cannot parse; a password among them is not repeated.
         do { _ = try PostgresConnection(url: "postgres://u:s3cr%ZZet@127.0.0.1:1/db", connectTimeout: 2) } catch {
             #expect(!"\(error)".contains("s3cr"), "\(error)")

@@ -14,8 +14,11 @@ func auditRow(_ id: String, stage: String = "ResponseComplete", at ts: String = 
 }
 
 func eventRow(uid: String, rv: String, count: Int) throws -> EventRow {
-    try EventNormalizer.row(KubeObject(["kind": "Event", "reason": "BackOff", "count": count, "lastTimestamp": "2026-11-27T10:00:0\(count % 10)Z",
-                                        "metadata": ["uid": uid, "resourceVersion": rv]]), context: IngestContext(sourceType: .apiWatch))
+    try EventNormalizer.row(
+        KubeObject([
+            "kind": "Event", "reason": "BackOff", "count": count, "lastTimestamp": "2026-11-27T10:00:0\(count % 10)Z",
+            "metadata": ["uid": uid, "resourceVersion": rv]
+        ]), context: IngestContext(sourceType: .apiWatch))
 }
 
 /// A new, empty store of `backend` (its directory kept alive by the store's lifetime in the test).
@@ -89,8 +92,8 @@ let keptDirectories = Mutex<[TemporaryDirectory]>([])
         try reader.query("SELECT audit_id FROM kubernetes_audit_logs", into: c)
         let waited = Date().timeIntervalSince(started)
         release.signal()
-        #expect(c.rows == [["committed"]])   // sees the last commit, not the open transaction
-        #expect(waited < 5)                  // did not wait for the writer's busy timeout
+        #expect(c.rows == [["committed"]])  // sees the last commit, not the open transaction
+        #expect(waited < 5)  // did not wait for the writer's busy timeout
     }
 
     @Test func olderDatabasesGainNewColumnsAndIndexes() throws {
@@ -99,7 +102,8 @@ let keptDirectories = Mutex<[TemporaryDirectory]>([])
         do {
             let queue = try DatabaseQueue(path: path)
             try queue.write { db in
-                try db.execute(sql: "CREATE TABLE kubernetes_pod_logs (tp_id TEXT NOT NULL UNIQUE, tp_timestamp TEXT NOT NULL, timestamp TEXT NOT NULL, log_message TEXT)")
+                try db.execute(
+                    sql: "CREATE TABLE kubernetes_pod_logs (tp_id TEXT NOT NULL UNIQUE, tp_timestamp TEXT NOT NULL, timestamp TEXT NOT NULL, log_message TEXT)")
                 try db.execute(sql: "INSERT INTO kubernetes_pod_logs VALUES ('old', '2020-01-01T00:00:00.000000Z', '2020-01-01T00:00:00.000000Z', 'kept')")
             }
         }
@@ -130,13 +134,16 @@ let keptDirectories = Mutex<[TemporaryDirectory]>([])
     /// in one call with other lines or alone, and never stored twice.
     @Test(arguments: TestBackend.allCases) func aPartialLineIsCompletedNotDuplicated(backend: TestBackend) throws {
         let store = try openStore(backend)
-        let n = PodLogNormalizer(context: IngestContext(sourceType: .containerFile), path: ContainerLogPath(namespace: "ns", podName: "p"), nodeName: "n1", fileIdentity: "f")
+        let n = PodLogNormalizer(
+            context: IngestContext(sourceType: .containerFile), path: ContainerLogPath(namespace: "ns", podName: "p"), nodeName: "n1", fileIdentity: "f")
         let t = Timestamp(microseconds: 1_764_237_600_000_000)
         func line(_ offset: Int64, _ text: String, partial: Bool) -> PreparedRow<PodLogRow> {
-            PreparedRow(n.row(.init(timestamp: t, stream: "stdout", message: text, offset: offset, lineNumber: Int(offset), truncated: false, incomplete: partial)))
+            PreparedRow(
+                n.row(.init(timestamp: t, stream: "stdout", message: text, offset: offset, lineNumber: Int(offset), truncated: false, incomplete: partial)))
         }
         #expect(try store.write { try $0.insert([line(0, "first", partial: false), line(10, "sec", partial: true)]) } == [.inserted, .inserted])
-        #expect(try store.write { try $0.insert([line(10, "second", partial: false), line(20, "third", partial: false), line(0, "first", partial: false)]) }
+        #expect(
+            try store.write { try $0.insert([line(10, "second", partial: false), line(20, "third", partial: false), line(0, "first", partial: false)]) }
                 == [.updated, .inserted, .duplicate])
         #expect(try store.write { try $0.insert([line(10, "sec", partial: true)]) } == [.duplicate])
         let c = Collect()

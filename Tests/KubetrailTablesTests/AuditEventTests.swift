@@ -20,11 +20,14 @@ func rows(_ outcomes: [RowOutcome<AuditLogRow>]) -> [AuditLogRow] {
     @Test func credentialBodiesAreNeverStored() throws {
         func event(_ resource: String, _ subresource: String? = nil, group: String = "", body: String) -> String {
             let sub = subresource.map { ",\"subresource\":\"\($0)\"" } ?? ""
-            return #"{"kind":"Event","apiVersion":"audit.k8s.io/v1","level":"RequestResponse","auditID":"\#(UUID().uuidString)","stage":"ResponseComplete","requestURI":"/x","verb":"create","user":{"username":"system:kube-controller-manager"},"objectRef":{"resource":"\#(resource)"\#(sub),"apiGroup":"\#(group)","apiVersion":"v1"},"responseStatus":{"code":201},"requestObject":\#(body),"responseObject":\#(body),"requestReceivedTimestamp":"2026-12-01T10:00:00.000000Z","stageTimestamp":"2026-12-01T10:00:00.100000Z"}"#
+            return
+                #"{"kind":"Event","apiVersion":"audit.k8s.io/v1","level":"RequestResponse","auditID":"\#(UUID().uuidString)","stage":"ResponseComplete","requestURI":"/x","verb":"create","user":{"username":"system:kube-controller-manager"},"objectRef":{"resource":"\#(resource)"\#(sub),"apiGroup":"\#(group)","apiVersion":"v1"},"responseStatus":{"code":201},"requestObject":\#(body),"responseObject":\#(body),"requestReceivedTimestamp":"2026-12-01T10:00:00.000000Z","stageTimestamp":"2026-12-01T10:00:00.100000Z"}"#
         }
         let token = #"{"kind":"TokenReview","spec":{"token":"eyJhbGciOiJSUzI1NiJ9.secret-bearer-token"}}"#
-        for e in [event("tokenreviews", group: "authentication.k8s.io", body: token), event("serviceaccounts", "token", body: token),
-                  event("secrets", body: #"{"kind":"Secret","data":{"password":"aHVudGVyMg=="}}"#)] {
+        for e in [
+            event("tokenreviews", group: "authentication.k8s.io", body: token), event("serviceaccounts", "token", body: token),
+            event("secrets", body: #"{"kind":"Secret","data":{"password":"aHVudGVyMg=="}}"#)
+        ] {
             let row = try #require(rows(decodeAudit(e)).first)
             #expect(row.requestObject == nil && row.responseObject == nil, "\(row.resource ?? "")")
         }
@@ -37,7 +40,8 @@ func rows(_ outcomes: [RowOutcome<AuditLogRow>]) -> [AuditLogRow] {
     func everyFixtureEventMatchesTheOracle(file: String) throws {
         let expected = try AuditFixtureOracle.events(in: file)
         let text = try Fixtures.text(file)
-        let isPretty = text.split(separator: "\n").count > 1 && !(text.hasPrefix("{\"") || text.hasPrefix("{\"kind"))
+        let isPretty =
+            text.split(separator: "\n").count > 1 && !(text.hasPrefix("{\"") || text.hasPrefix("{\"kind"))
             && (try? JSONSerialization.jsonObject(with: Fixtures.data(file).drop(while: { $0 != 0x7B }))) != nil
         var outcomes: [RowOutcome<AuditLogRow>] = []
         if isPretty {
@@ -87,7 +91,8 @@ func rows(_ outcomes: [RowOutcome<AuditLogRow>]) -> [AuditLogRow] {
             let stage = AuditFixtureOracle.micros(e["stageTimestamp"]) ?? AuditFixtureOracle.micros(meta["creationTimestamp"])
             #expect(row.stageTimestamp.microseconds == stage, "\(row.auditID)")
             #expect(row.common.id == "\(row.auditID):\(row.stage)")
-            let credentials = ["secrets", "tokenreviews"].contains(ref["resource"] as? String ?? "")
+            let credentials =
+                ["secrets", "tokenreviews"].contains(ref["resource"] as? String ?? "")
                 || (ref["resource"] as? String == "serviceaccounts" && ref["subresource"] as? String == "token")
             if credentials {
                 #expect(row.requestObject == nil && row.responseObject == nil, "\(row.auditID): a credential's body is never stored")
@@ -141,7 +146,8 @@ func rows(_ outcomes: [RowOutcome<AuditLogRow>]) -> [AuditLogRow] {
     }
 
     @Test func nullTimestampsFallBack() throws {
-        let event = #"{"kind":"Event","apiVersion":"audit.k8s.io/v1","level":"Metadata","auditID":"a1","stage":"RequestReceived","requestURI":"/api","verb":"get","user":{"username":"u"},"stageTimestamp":null,"requestReceivedTimestamp":"2026-11-27T10:00:00.5+01:00"}"#
+        let event =
+            #"{"kind":"Event","apiVersion":"audit.k8s.io/v1","level":"Metadata","auditID":"a1","stage":"RequestReceived","requestURI":"/api","verb":"get","user":{"username":"u"},"stageTimestamp":null,"requestReceivedTimestamp":"2026-11-27T10:00:00.5+01:00"}"#
         let row = try #require(rows(decodeAudit(event)).first)
         #expect(row.stageTimestamp.iso8601 == "2026-11-27T09:00:00.500000Z")
         #expect(row.responseCode == nil)
@@ -188,7 +194,7 @@ func rows(_ outcomes: [RowOutcome<AuditLogRow>]) -> [AuditLogRow] {
         (#"{"auditID":"x","stage":"s","stageTimestamp":"2020-01-01T00:00:00Z","responseStatus":{"code":"200"}}"#, "malformed JSON"),
         (#"{"auditID":"x","stage":"s","#, "malformed JSON"),
         (#"[1,2]"#, "not a JSON object"),
-        (#"{"kind":"Pod","auditID":"x"}"#, "not an audit event"),
+        (#"{"kind":"Pod","auditID":"x"}"#, "not an audit event")
     ])
     func badEventsAreRejectedWithAReason(text: String, reason: String) {
         guard case .rejected(let r)? = decodeAudit(text).first else { Issue.record("not rejected: \(text)"); return }
@@ -196,7 +202,8 @@ func rows(_ outcomes: [RowOutcome<AuditLogRow>]) -> [AuditLogRow] {
     }
 
     @Test func emailsAndDomainsFromUserNames() throws {
-        let event = #"{"auditID":"e","stage":"ResponseComplete","stageTimestamp":"2026-01-01T00:00:00Z","user":{"username":"alice@example.com"},"impersonatedUser":{"username":"system:serviceaccount:ns:sa"}}"#
+        let event =
+            #"{"auditID":"e","stage":"ResponseComplete","stageTimestamp":"2026-01-01T00:00:00Z","user":{"username":"alice@example.com"},"impersonatedUser":{"username":"system:serviceaccount:ns:sa"}}"#
         let row = try #require(rows(decodeAudit(event)).first)
         #expect(row.common.emails == ["alice@example.com"])
         #expect(row.common.domains == ["example.com"])

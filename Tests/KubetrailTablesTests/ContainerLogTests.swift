@@ -27,17 +27,20 @@ func assemble(_ text: String, max: Int = 1 << 20) throws -> [ContainerLogAssembl
         let records = try assemble(Fixtures.text("container-logs/fluentbit-docker-json/tail_dockermode_splitted_line.log"))
         #expect(records.map(\.message) == ["2020-03-24 Single line", "2020-03-24 Another single line"])
         let multi = try assemble(Fixtures.text("container-logs/fluentbit-docker-json/tail_dockermode_splitted_multiple_lines.log"))
-        #expect(multi.map(\.message) == ["2020-03-24 Multiple lines: ", "first bullet point", "second bullet point",
-                                         "third bullet point", "fourth bullet point", "2020-03-24 Single line"])
+        #expect(
+            multi.map(\.message) == [
+                "2020-03-24 Multiple lines: ", "first bullet point", "second bullet point",
+                "third bullet point", "fourth bullet point", "2020-03-24 Single line"
+            ])
     }
 
     @Test func interleavedStreamsJoinSeparately() throws {
         let text = """
-        2026-01-01T00:00:00Z stdout P out-a
-        2026-01-01T00:00:00Z stderr P err-a
-        2026-01-01T00:00:01Z stdout F out-b
-        2026-01-01T00:00:01Z stderr F err-b
-        """
+            2026-01-01T00:00:00Z stdout P out-a
+            2026-01-01T00:00:00Z stderr P err-a
+            2026-01-01T00:00:01Z stdout F out-b
+            2026-01-01T00:00:01Z stderr F err-b
+            """
         let records = try assemble(text)
         #expect(records.map(\.message) == ["out-aout-b", "err-aerr-b"])
         #expect(records.map(\.offset) == [0, 36])
@@ -61,8 +64,11 @@ func assemble(_ text: String, max: Int = 1 << 20) throws -> [ContainerLogAssembl
 
     @Test func kubeletPathsYieldPodIdentity() {
         let pods = ContainerLogPath(path: "/var/log/pods/kube-system_kube-apiserver-cp1_0f1e2d3c-aaaa-bbbb-cccc-123456789abc/kube-apiserver/3.log")
-        #expect(pods == ContainerLogPath(namespace: "kube-system", podName: "kube-apiserver-cp1",
-                                         podUID: "0f1e2d3c-aaaa-bbbb-cccc-123456789abc", containerName: "kube-apiserver", restartCount: 3))
+        #expect(
+            pods
+                == ContainerLogPath(
+                    namespace: "kube-system", podName: "kube-apiserver-cp1",
+                    podUID: "0f1e2d3c-aaaa-bbbb-cccc-123456789abc", containerName: "kube-apiserver", restartCount: 3))
         let rotated = ContainerLogPath(path: "/var/log/pods/ns_p_uid/c/0.log.20260101-101010.gz")
         #expect(rotated.restartCount == 0 && rotated.podName == "p")
         let id = String(repeating: "ab", count: 32)
@@ -73,8 +79,9 @@ func assemble(_ text: String, max: Int = 1 << 20) throws -> [ContainerLogAssembl
 
     @Test func podLogRowsCarryIdentityLevelAndStableIds() throws {
         let records = try assemble(Fixtures.text("container-logs/otel_examples_crio_0.log"))
-        let n = PodLogNormalizer(context: IngestContext(clusterName: "c1", sourceType: .containerFile), path: ContainerLogPath(namespace: "ns", podName: "p", podUID: "u"),
-                                 nodeName: "node-1", fileIdentity: "fp")
+        let n = PodLogNormalizer(
+            context: IngestContext(clusterName: "c1", sourceType: .containerFile), path: ContainerLogPath(namespace: "ns", podName: "p", podUID: "u"),
+            nodeName: "node-1", fileIdentity: "fp")
         let rows = records.map(n.row)
         #expect(Set(rows.map(\.common.id)).count == 5)
         #expect(rows.map(\.common.id) == records.map(n.row).map(\.common.id))

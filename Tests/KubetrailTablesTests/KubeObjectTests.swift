@@ -44,7 +44,7 @@ func events(_ relative: String) throws -> [EventRow] {
         let e = try #require(try events("k8s-api/schema-coverage/k8sapi_testdata_HEAD_events.k8s.io.v1.Event.json").first)
         #expect(e.message == "noteValue")
         #expect(e.objectKind == "kindValue")
-        #expect(e.count == 1)   // series.count wins over deprecatedCount
+        #expect(e.count == 1)  // series.count wins over deprecatedCount
         #expect(e.lastTimestamp.iso8601 == "2002-01-01T01:01:01.000002Z")
         #expect(e.reportingController == "reportingControllerValue")
     }
@@ -89,10 +89,12 @@ func events(_ relative: String) throws -> [EventRow] {
     @Test func secretValuesNeverReachTheRow() throws {
         let secret: [String: Any] = [
             "apiVersion": "v1", "kind": "Secret", "type": "Opaque",
-            "metadata": ["name": "db", "namespace": "prod", "uid": "s-1", "resourceVersion": "7",
-                         "annotations": ["kubectl.kubernetes.io/last-applied-configuration": "{\"data\":{\"password\":\"aHVudGVyMg==\"}}", "team": "a"]],
+            "metadata": [
+                "name": "db", "namespace": "prod", "uid": "s-1", "resourceVersion": "7",
+                "annotations": ["kubectl.kubernetes.io/last-applied-configuration": "{\"data\":{\"password\":\"aHVudGVyMg==\"}}", "team": "a"]
+            ],
             "data": ["password": "aHVudGVyMg==", "user": "YWRtaW4="],
-            "stringData": ["token": "plain-secret-token"],
+            "stringData": ["token": "plain-secret-token"]
         ]
         let row = try ResourceNormalizer.row(KubeObject(secret), context: IngestContext(sourceType: .fileImport))
         let everything = row.values.map { "\($0)" }.joined(separator: "|")

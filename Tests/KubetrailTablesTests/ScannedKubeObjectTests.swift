@@ -20,10 +20,15 @@ import KubetrailCore
                 if s.token(key, equals: "items"), (try? s.enterArray()) != nil {
                     var f = true
                     while (try? s.nextElement(&f)) == true, let r = try? s.skipValue() { items.append(r) }
-                } else if s.token(key, equals: "kind") { listKind = try? s.readString() }
-                else if s.token(key, equals: "apiVersion") { listVersion = try? s.readString() }
-                else if s.token(key, equals: "object") { watched = try? s.skipValue() }
-                else { _ = try? s.skipValue() }
+                } else if s.token(key, equals: "kind") {
+                    listKind = try? s.readString()
+                } else if s.token(key, equals: "apiVersion") {
+                    listVersion = try? s.readString()
+                } else if s.token(key, equals: "object") {
+                    watched = try? s.skipValue()
+                } else {
+                    _ = try? s.skipValue()
+                }
             }
             if let watched { return [(Array(raw[watched]), nil, nil)] }
             guard !items.isEmpty else { return [(Array(raw), nil, nil)] }
@@ -34,7 +39,8 @@ import KubetrailCore
 
     static func canonical(_ text: String) -> String? {
         guard let v = try? JSONSerialization.jsonObject(with: Data(text.utf8), options: [.fragmentsAllowed]),
-              let d = try? JSONSerialization.data(withJSONObject: v, options: [.sortedKeys, .fragmentsAllowed]) else { return nil }
+            let d = try? JSONSerialization.data(withJSONObject: v, options: [.sortedKeys, .fragmentsAllowed])
+        else { return nil }
         return String(decoding: d, as: UTF8.self)
     }
 
@@ -81,12 +87,15 @@ import KubetrailCore
     }
 
     @Test func secretsAndConfigMapsKeepKeysAndDropLastAppliedInBothReaders() throws {
-        let text = #"{"kind":"Secret","apiVersion":"v1","metadata":{"name":"db","uid":"s1","annotations":{"kubectl.kubernetes.io/last-applied-configuration":"{\"data\":{\"password\":\"c2VjcmV0\"}}","team":"pay\u00e9"}},"data":{"password":"c2VjcmV0","user":"YWRtaW4="},"stringData":{"token":"t0k"}}"#
+        let text =
+            #"{"kind":"Secret","apiVersion":"v1","metadata":{"name":"db","uid":"s1","annotations":{"kubectl.kubernetes.io/last-applied-configuration":"{\"data\":{\"password\":\"c2VjcmV0\"}}","team":"pay\u00e9"}},"data":{"password":"c2VjcmV0","user":"YWRtaW4="},"stringData":{"token":"t0k"}}"#
         let context = IngestContext(sourceType: .apiWatch, ingestTimestamp: Timestamp(seconds: 1))
         let scanned = try ResourceNormalizer.row(try ScannedKubeObject(Array(text.utf8)), context: context)
         let foundation = try ResourceNormalizer.row(KubeObject(try JSONSerialization.jsonObject(with: Data(text.utf8)) as! [String: Any]), context: context)
         #expect(Self.same(scanned.values, foundation.values).isEmpty)
-        let stored = scanned.values.compactMap { v -> String? in if case .text(let t) = v { return t }; return nil }.joined(separator: " ")
+        let stored = scanned.values.compactMap { v -> String? in
+            if case .text(let t) = v { return t }; return nil
+        }.joined(separator: " ")
         #expect(!stored.contains("c2VjcmV0") && !stored.contains("YWRtaW4=") && !stored.contains("t0k") && !stored.contains("last-applied"))
         #expect(Self.canonical(scanned.annotations ?? "") == Self.canonical(#"{"team":"payé"}"#))
     }

@@ -25,7 +25,8 @@ public final class AgentProcess: @unchecked Sendable {
         while Date() < deadline {
             let mine = String(decoding: Data(log.utf8).dropFirst(earlier), as: UTF8.self)
             if let r = mine.range(of: "metrics listening address=127.0.0.1:0 port="),
-               let port = Int(mine[r.upperBound...].prefix(while: \.isNumber)) {
+                let port = Int(mine[r.upperBound...].prefix(while: \.isNumber))
+            {
                 metricsPort = port
                 return
             }

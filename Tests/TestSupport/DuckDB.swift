@@ -15,7 +15,8 @@ public enum DuckDB {
         let python = URL(fileURLWithPath: venv + "/bin/python")
         do {
             if FileManager.default.isExecutableFile(atPath: python.path),
-               try Subprocess.run(python, ["-c", "import duckdb"]).status == 0 {
+                try Subprocess.run(python, ["-c", "import duckdb"]).status == 0
+            {
                 return .success(python)
             }
             if !FileManager.default.isExecutableFile(atPath: python.path) {

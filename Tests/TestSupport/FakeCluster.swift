@@ -11,7 +11,9 @@ public final class FakeCluster: @unchecked Sendable {
 
     public static let script = Fixtures.repositoryRoot.appendingPathComponent("scripts/fake-kube-apiserver.py").path
 
-    public init(dir: TemporaryDirectory, tls: (cert: String, key: String)? = nil, token: String? = nil, bench: Int = 0, forbid: [String] = [], unserved: [String] = []) throws {
+    public init(
+        dir: TemporaryDirectory, tls: (cert: String, key: String)? = nil, token: String? = nil, bench: Int = 0, forbid: [String] = [], unserved: [String] = []
+    ) throws {
         state = dir.path("cluster-\(UUID().uuidString.prefix(8))")
         for sub in ["pods", "events", "logs"] {
             try FileManager.default.createDirectory(atPath: state + "/" + sub, withIntermediateDirectories: true)
@@ -32,13 +34,13 @@ public final class FakeCluster: @unchecked Sendable {
     @discardableResult
     public func writeKubeconfig(_ path: String, namespace: String = "default") throws -> String {
         let text = """
-        apiVersion: v1
-        kind: Config
-        clusters: [{name: fake, cluster: {server: "\(url)"}}]
-        users: [{name: nobody, user: {}}]
-        contexts: [{name: fake, context: {cluster: fake, user: nobody, namespace: \(namespace)}}]
-        current-context: fake
-        """
+            apiVersion: v1
+            kind: Config
+            clusters: [{name: fake, cluster: {server: "\(url)"}}]
+            users: [{name: nobody, user: {}}]
+            contexts: [{name: fake, context: {cluster: fake, user: nobody, namespace: \(namespace)}}]
+            current-context: fake
+            """
         try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
         try text.write(toFile: path, atomically: true, encoding: .utf8)
         return path
@@ -54,15 +56,20 @@ public final class FakeCluster: @unchecked Sendable {
     }
 
     /// A running pod with these containers, each at `restartCount`.
-    public func addPod(namespace: String, name: String, uid: String, containers: [String], labels: [String: String] = [:],
-                       node: String = "node-a", restartCount: Int = 0, phase: String = "Running") throws {
+    public func addPod(
+        namespace: String, name: String, uid: String, containers: [String], labels: [String: String] = [:],
+        node: String = "node-a", restartCount: Int = 0, phase: String = "Running"
+    ) throws {
         try addPod([
             "apiVersion": "v1", "kind": "Pod",
             "metadata": ["name": name, "namespace": namespace, "uid": uid, "labels": labels, "resourceVersion": "1"],
             "spec": ["nodeName": node, "containers": containers.map { ["name": $0] }],
-            "status": ["phase": phase, "containerStatuses": containers.map {
-                ["name": $0, "restartCount": restartCount, "containerID": "containerd://\($0)-\(restartCount)"] as [String: Any]
-            }],
+            "status": [
+                "phase": phase,
+                "containerStatuses": containers.map {
+                    ["name": $0, "restartCount": restartCount, "containerID": "containerd://\($0)-\(restartCount)"] as [String: Any]
+                }
+            ]
         ])
     }
 
@@ -137,7 +144,7 @@ public final class FakeCluster: @unchecked Sendable {
     public var requestPaths: [String] { requests.compactMap { $0["path"] as? String } }
 
     public func stop() {
-        if process.isRunning { kill(process.processIdentifier, SIGKILL) }   // the test runner's blocked SIGTERM is inherited
+        if process.isRunning { kill(process.processIdentifier, SIGKILL) }  // the test runner's blocked SIGTERM is inherited
         process.waitUntilExit()
     }
 

@@ -41,7 +41,8 @@ public final class ServerProcess: @unchecked Sendable {
             lock.unlock()
             for scheme in ["http", "https"] {
                 if let range = text.range(of: "listening on \(scheme)://127.0.0.1:"),
-                   let p = Int(text[range.upperBound...].prefix(while: \.isNumber)) {
+                    let p = Int(text[range.upperBound...].prefix(while: \.isNumber))
+                {
                     port = p
                     self.scheme = scheme
                     return
@@ -84,7 +85,9 @@ public enum Curl {
         public var json: [String: Any]? { (try? JSONSerialization.jsonObject(with: Data(body.utf8))) as? [String: Any] }
     }
 
-    public static func request(_ url: String, method: String = "POST", headers: [String: String] = [:], bodyFile: String? = nil, body: Data? = nil, extra: [String] = []) throws -> Reply {
+    public static func request(
+        _ url: String, method: String = "POST", headers: [String: String] = [:], bodyFile: String? = nil, body: Data? = nil, extra: [String] = []
+    ) throws -> Reply {
         var args = ["-s", "-S", "-o", "-", "-w", "\n%{http_code}", "-X", method, "--max-time", "60", "-H", "Expect:"] + extra
         for (k, v) in headers { args += ["-H", "\(k): \(v)"] }
         if let bodyFile { args += ["--data-binary", "@\(bodyFile)"] }

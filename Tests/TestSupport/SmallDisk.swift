@@ -38,7 +38,7 @@ public final class SmallDisk: @unchecked Sendable {
             let n = chunk.withUnsafeBytes { write(fd, $0.baseAddress, size) }
             if n < 0 {
                 guard errno == ENOSPC else { throw ServerError("write filler: \(errno)") }
-                size /= 2   // down to the last page
+                size /= 2  // down to the last page
             }
         }
     }

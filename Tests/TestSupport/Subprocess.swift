@@ -25,8 +25,10 @@ public enum Subprocess {
     }
 
     @discardableResult
-    public static func run(_ executable: URL, _ arguments: [String], stdin: Data? = nil,
-                           environment: [String: String] = [:], currentDirectory: URL? = nil) throws -> ProcessResult {
+    public static func run(
+        _ executable: URL, _ arguments: [String], stdin: Data? = nil,
+        environment: [String: String] = [:], currentDirectory: URL? = nil
+    ) throws -> ProcessResult {
         let process = Process()
         process.executableURL = executable
         process.arguments = arguments
@@ -53,9 +55,10 @@ public enum Subprocess {
         try? input.fileHandleForWriting.close()
         process.waitUntilExit()
         group.wait()
-        return ProcessResult(status: process.terminationStatus,
-                             stdout: String(decoding: outBox.data, as: UTF8.self),
-                             stderr: String(decoding: errBox.data, as: UTF8.self))
+        return ProcessResult(
+            status: process.terminationStatus,
+            stdout: String(decoding: outBox.data, as: UTF8.self),
+            stderr: String(decoding: errBox.data, as: UTF8.self))
     }
 
     public static func kubetrail(_ arguments: [String], stdin: Data? = nil, environment: [String: String] = [:]) throws -> ProcessResult {

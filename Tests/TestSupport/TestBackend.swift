@@ -61,10 +61,15 @@ extension TestBackend {
         let r: ProcessResult
         switch of(db) {
         case .sqlite:
-            r = try Subprocess.run(URL(fileURLWithPath: "/usr/bin/python3"), ["-c", """
-            import sqlite3, sys
-            con = sqlite3.connect(sys.argv[1]); con.executescript(sys.argv[2]); con.commit()
-            """, db, sql])
+            r = try Subprocess.run(
+                URL(fileURLWithPath: "/usr/bin/python3"),
+                [
+                    "-c",
+                    """
+                    import sqlite3, sys
+                    con = sqlite3.connect(sys.argv[1]); con.executescript(sys.argv[2]); con.commit()
+                    """, db, sql
+                ])
         case .postgres:
             r = try Subprocess.run(URL(fileURLWithPath: "/usr/bin/psql"), ["-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", db, "-c", sql])
         }

@@ -28,8 +28,12 @@ public final class TestPostgres: @unchecked Sendable {
 
     /// Starts the server (again, after `stop`: the same data, port and password).
     public func start() throws {
-        try run("pg_ctl", ["-D", data, "-l", dir.path("server.log"), "-w", "-t", "60", "-o",
-                           "-p \(port) -k \(dir.url.path) -c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off", "start"])
+        try run(
+            "pg_ctl",
+            [
+                "-D", data, "-l", dir.path("server.log"), "-w", "-t", "60", "-o",
+                "-p \(port) -k \(dir.url.path) -c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off", "start"
+            ])
         stopped = false
     }
 
@@ -53,13 +57,13 @@ public final class TestPostgres: @unchecked Sendable {
         let output = dir.path("\(tool).out")
         let command = (getuid() == 0 ? ["/usr/sbin/runuser", "-u", "postgres", "--"] : []) + [binary] + arguments
         let detach = """
-        import os, sys
-        out = os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-        null = os.open("/dev/null", os.O_RDONLY)
-        os.dup2(null, 0); os.dup2(out, 1); os.dup2(out, 2)
-        os.closerange(3, 65536)
-        os.execv(sys.argv[2], sys.argv[2:])
-        """
+            import os, sys
+            out = os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+            null = os.open("/dev/null", os.O_RDONLY)
+            os.dup2(null, 0); os.dup2(out, 1); os.dup2(out, 2)
+            os.closerange(3, 65536)
+            os.execv(sys.argv[2], sys.argv[2:])
+            """
         let r = try Subprocess.run(URL(fileURLWithPath: "/usr/bin/python3"), ["-c", detach, output] + command, environment: environment)
         guard r.status == 0 else {
             let said = (try? String(contentsOfFile: output, encoding: .utf8)) ?? ""

@@ -52,8 +52,9 @@ final class AlertDispatcher: @unchecked Sendable {
             // A `Retry-After` the sink asked for stands when it is longer than the backoff.
             notBefore = max(notBefore, Date().addingTimeInterval(backoff))
             if !failing {
-                logger.error("cannot send alerts; the findings wait in kubernetes_detections and are sent when it answers",
-                             metadata: ["sink": "\(sink.name)", "error": "\(error)"])
+                logger.error(
+                    "cannot send alerts; the findings wait in kubernetes_detections and are sent when it answers",
+                    metadata: ["sink": "\(sink.name)", "error": "\(error)"])
             }
             failing = true
         }
@@ -91,9 +92,12 @@ final class AlertDispatcher: @unchecked Sendable {
                 // The sink will never take this request: said, counted, and passed over, or
                 // every later finding would wait behind it for ever.
                 Counter(label: "kubetrail_alerts_dropped_total", dimensions: [("sink", sink.name)]).increment(by: send.count)
-                logger.error("the alert sink refused findings for good; they stay in kubernetes_detections",
-                             metadata: ["sink": "\(sink.name)", "status": "\(response.status)", "reply": "\(response.text.prefix(300))",
-                                        "findings": "\(send.map(\.id).joined(separator: ","))"])
+                logger.error(
+                    "the alert sink refused findings for good; they stay in kubernetes_detections",
+                    metadata: [
+                        "sink": "\(sink.name)", "status": "\(response.status)", "reply": "\(response.text.prefix(300))",
+                        "findings": "\(send.map(\.id).joined(separator: ","))"
+                    ])
             default:
                 if let wait = response.retryAfter { notBefore = Date().addingTimeInterval(min(wait, 300)) }
                 throw AlertError("\(sink.url) answered \(response.status): \(response.text.prefix(200))")
@@ -135,15 +139,19 @@ final class AlertDispatcher: @unchecked Sendable {
                 func text(_ i: Int) -> String? { if case .text(let s) = v[i] { return s } else { return nil } }
                 func list(_ i: Int) -> [String] { text(i).flatMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String] } ?? [] }
                 guard case .int(let seq) = v[1] else { return }
-                rows.append(StoredFinding(id: text(0) ?? "", seq: seq, ruleID: text(2) ?? "", ruleTitle: text(3) ?? "", ruleAuthor: text(4),
-                                          severity: text(5) ?? "", mitre: list(6), auditID: text(7), stage: text(8), eventTime: text(9) ?? "",
-                                          userName: text(10), verb: text(11), resource: text(12), namespace: text(13), name: text(14),
-                                          sourceIPs: list(15), cluster: text(16), detectedAt: text(17) ?? ""))
+                rows.append(
+                    StoredFinding(
+                        id: text(0) ?? "", seq: seq, ruleID: text(2) ?? "", ruleTitle: text(3) ?? "", ruleAuthor: text(4),
+                        severity: text(5) ?? "", mitre: list(6), auditID: text(7), stage: text(8), eventTime: text(9) ?? "",
+                        userName: text(10), verb: text(11), resource: text(12), namespace: text(13), name: text(14),
+                        sourceIPs: list(15), cluster: text(16), detectedAt: text(17) ?? ""))
             }
             func end() {}
         }
         let r = Rows()
-        try store.query("SELECT \(StoredFinding.columns.joined(separator: ", ")) FROM kubernetes_detections WHERE detection_seq > \(seq) ORDER BY detection_seq LIMIT \(limit)", into: r)
+        try store.query(
+            "SELECT \(StoredFinding.columns.joined(separator: ", ")) FROM kubernetes_detections WHERE detection_seq > \(seq) ORDER BY detection_seq LIMIT \(limit)",
+            into: r)
         return r.rows
     }
 }

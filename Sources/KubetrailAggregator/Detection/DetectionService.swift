@@ -131,11 +131,12 @@ final class DetectionService: @unchecked Sendable {
         func text(_ c: String) -> String? { if case .text(let s) = f.value(c) { return s } else { return nil } }
         let ips = text("source_ips").flatMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String] } ?? []
         let eventTime = text("event_time").flatMap { Timestamp(rfc3339: $0) } ?? detectedAt
-        return DetectionRow(ruleID: f.detection.id, ruleTitle: f.detection.title, ruleAuthor: f.detection.author.isEmpty ? nil : f.detection.author,
-                            severity: f.detection.severity.rawValue, mitre: f.detection.mitre, auditRowID: f.auditRowID,
-                            auditID: text("audit_id"), stage: text("stage"), eventTime: eventTime, userName: text("user_name"),
-                            verb: text("verb"), resource: text("resource"), namespace: text("namespace"), name: text("name"),
-                            sourceIPs: ips, cluster: f.cluster, detectionSeq: seq, detectedAt: detectedAt)
+        return DetectionRow(
+            ruleID: f.detection.id, ruleTitle: f.detection.title, ruleAuthor: f.detection.author.isEmpty ? nil : f.detection.author,
+            severity: f.detection.severity.rawValue, mitre: f.detection.mitre, auditRowID: f.auditRowID,
+            auditID: text("audit_id"), stage: text("stage"), eventTime: eventTime, userName: text("user_name"),
+            verb: text("verb"), resource: text("resource"), namespace: text("namespace"), name: text("name"),
+            sourceIPs: ips, cluster: f.cluster, detectionSeq: seq, detectedAt: detectedAt)
     }
 }
 

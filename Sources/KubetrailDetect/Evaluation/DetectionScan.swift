@@ -22,7 +22,8 @@ public struct DetectionScan {
     private let cells: [String: Int]
 
     /// The finding columns, then `tp_id`, `tp_index`, `tp_timestamp`, as `DetectionQuery` names them.
-    static let outputs: [(name: String, column: String)] = DetectionQuery.rowColumns.map { ($0.name, $0.sql) }
+    static let outputs: [(name: String, column: String)] =
+        DetectionQuery.rowColumns.map { ($0.name, $0.sql) }
         + [("kt_row", "tp_id"), ("kt_cluster", "tp_index"), ("kt_time", "tp_timestamp")]
 
     public init(_ detections: [Detection]) {
@@ -51,9 +52,10 @@ public struct DetectionScan {
             columns.append(AuditScanColumn(column, onlyForVerbs: verbs.map { $0.sorted() }))
         }
         self.columns = columns
-        selection = AuditScanSelection(detections.map {
-            AuditScanSelection.Alternative(verbs: $0.predicate.requiredValues(of: "verb"), resources: $0.predicate.requiredValues(of: "resource"))
-        })
+        selection = AuditScanSelection(
+            detections.map {
+                AuditScanSelection.Alternative(verbs: $0.predicate.requiredValues(of: "verb"), resources: $0.predicate.requiredValues(of: "resource"))
+            })
         var cells: [String: Int] = [:]
         for (i, c) in columns.enumerated() where cells[c.name] == nil { cells[c.name] = i }
         self.cells = cells
@@ -63,8 +65,10 @@ public struct DetectionScan {
     public static let historyStreams = min(4, max(1, ProcessInfo.processInfo.activeProcessorCount))
 
     /// The findings of rows whose time is in [from, to).
-    public func run(on store: any Store, from: Timestamp?, to: Timestamp?, limits: QueryLimits = QueryLimits(),
-                    streams: Int = historyStreams, into sink: some QuerySink) throws {
+    public func run(
+        on store: any Store, from: Timestamp?, to: Timestamp?, limits: QueryLimits = QueryLimits(),
+        streams: Int = historyStreams, into sink: some QuerySink
+    ) throws {
         try run(on: store, scope: .time(from: from, to: to), limits: limits, streams: streams, into: sink)
     }
 
@@ -88,8 +92,9 @@ public struct DetectionScan {
             }
         }
         let all = matched.joined().sorted { ($0.time, $0.row) < ($1.time, $1.row) }
-        try sink.begin(columns: Self.outputs.indices.map { QueryColumn(name: Self.outputs[$0].name, declaredType: declared[$0].declaredType) }
-                       + [QueryColumn(name: "kt_rules", declaredType: "TEXT")])
+        try sink.begin(
+            columns: Self.outputs.indices.map { QueryColumn(name: Self.outputs[$0].name, declaredType: declared[$0].declaredType) }
+                + [QueryColumn(name: "kt_rules", declaredType: "TEXT")])
         for m in all { try sink.row(m.values) }
         try sink.end()
     }
@@ -144,7 +149,9 @@ public struct DetectionScan {
             if n < key.count { key[n] = 0; n += 1 }
             n = try row.withText(resourceCell) { Self.fold($0, into: key, at: n) }
             // A pair too long for the buffer (no API server's) is worked out each time.
-            guard n < key.count else { return try rules(verb: row.withText(verbCell) { Self.folded($0) }, resource: row.withText(resourceCell) { Self.folded($0) }) }
+            guard n < key.count else {
+                return try rules(verb: row.withText(verbCell) { Self.folded($0) }, resource: row.withText(resourceCell) { Self.folded($0) })
+            }
             let pair = UnsafeBufferPointer(rebasing: key[0..<n])
             var hash: UInt64 = 0xcbf2_9ce4_8422_2325
             for b in pair { hash = (hash ^ UInt64(b)) &* 0x100_0000_01b3 }

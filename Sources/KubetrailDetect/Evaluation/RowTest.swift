@@ -135,7 +135,8 @@ final class FieldTest: RowTest {
         }
         if case .patterns(let p) = test { textPatterns = p } else { textPatterns = nil }
         if case .json(_, let path) = source, let key = path.last, !key.isEmpty,
-           key.utf8.allSatisfy({ ($0 >= 0x30 && $0 <= 0x39) || ($0 | 0x20 >= 0x61 && $0 | 0x20 <= 0x7A) || $0 == 0x5F || $0 == 0x2D || $0 == 0x2E }) {
+            key.utf8.allSatisfy({ ($0 >= 0x30 && $0 <= 0x39) || ($0 | 0x20 >= 0x61 && $0 | 0x20 <= 0x7A) || $0 == 0x5F || $0 == 0x2D || $0 == 0x2E })
+        {
             lastKey = Array("\"\(key)\"".utf8)
         } else {
             lastKey = nil

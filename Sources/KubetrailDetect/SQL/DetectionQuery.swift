@@ -18,7 +18,7 @@ public struct DetectionQuery {
     /// The audit columns a finding carries, in order, as the query names them.
     public static let rowColumns: [(name: String, sql: String)] = [
         ("audit_id", "audit_id"), ("stage", "stage"), ("event_time", "stage_timestamp"), ("user_name", "user_name"),
-        ("verb", "verb"), ("resource", "resource"), ("namespace", "namespace"), ("name", "name"), ("source_ips", "source_ips"),
+        ("verb", "verb"), ("resource", "resource"), ("namespace", "namespace"), ("name", "name"), ("source_ips", "source_ips")
     ]
 
     /// The condition of one rule, reordered so column tests run before JSON ones.

@@ -77,7 +77,8 @@ public struct PredicateSQL {
             let r = "(?:^|\\x1f)(?:" + regex(patterns, any: "[^\\x1f]") + ")(?:\\x1f|$)"
             return "(cardinality(\(c)) > 0 AND array_to_string(\(c), chr(31)) ~* \(Self.literal(r)))"
         case (.postgres, .json(let column, let path)):
-            return "(EXISTS (SELECT 1 FROM \(jsonSource(Self.identifier(column), path)) WHERE jsonb_typeof(e.value) = 'string' AND (e.value #>> '{}') ~* \(Self.literal("^(?:" + regex(patterns, any: ".") + ")$"))))"
+            return
+                "(EXISTS (SELECT 1 FROM \(jsonSource(Self.identifier(column), path)) WHERE jsonb_typeof(e.value) = 'string' AND (e.value #>> '{}') ~* \(Self.literal("^(?:" + regex(patterns, any: ".") + ")$"))))"
         }
         // SQLite with letters beyond ASCII: kubetrail's `match`, which folds every case.
         let tests = patterns.map { ValueTest.wildcard($0) }
@@ -86,9 +87,11 @@ public struct PredicateSQL {
             let c = Self.identifier(column)
             return "(\(c) IS NOT NULL AND (" + tests.map { scalar(c, $0, typed: .text) }.joined(separator: " OR ") + "))"
         case .list(let column):
-            return "(EXISTS (SELECT 1 FROM \(listSource(Self.identifier(column))) WHERE e.value IS NOT NULL AND (" + tests.map { scalar("e.value", $0, typed: .text) }.joined(separator: " OR ") + ")))"
+            return "(EXISTS (SELECT 1 FROM \(listSource(Self.identifier(column))) WHERE e.value IS NOT NULL AND ("
+                + tests.map { scalar("e.value", $0, typed: .text) }.joined(separator: " OR ") + ")))"
         case .json(let column, let path):
-            return "(EXISTS (SELECT 1 FROM \(jsonSource(Self.identifier(column), path)) WHERE e.type = 'text' AND (" + tests.map { scalar("e.value", $0, typed: .text) }.joined(separator: " OR ") + ")))"
+            return "(EXISTS (SELECT 1 FROM \(jsonSource(Self.identifier(column), path)) WHERE e.type = 'text' AND ("
+                + tests.map { scalar("e.value", $0, typed: .text) }.joined(separator: " OR ") + ")))"
         }
     }
 

@@ -36,12 +36,12 @@ public enum AuditField: Equatable, Sendable {
         "responseStatus.code": .integer(column: "response_code"),
         "responseStatus.status": .text(column: "response_status"),
         "responseStatus.reason": .text(column: "response_reason"),
-        "responseStatus.message": .text(column: "response_message"),
+        "responseStatus.message": .text(column: "response_message")
     ]
 
     /// JSON columns and the event field each holds; what follows the prefix is a path in it.
     static let documents: [(prefix: String, column: String)] = [
-        ("requestObject.", "request_object"), ("responseObject.", "response_object"), ("user.extra.", "user_extra"),
+        ("requestObject.", "request_object"), ("responseObject.", "response_object"), ("user.extra.", "user_extra")
     ]
 
     /// The short names SigmaHQ's Kubernetes rules use, written for the `ecs_kubernetes` pipeline
@@ -58,7 +58,7 @@ public enum AuditField: Equatable, Sendable {
             "username": [.text(column: "user_name")],
             "hostPath": [.json(column: "request_object", path: ["spec", "volumes", "hostPath"])],
             "capabilities": containers.map { .json(column: "request_object", path: ["spec", $0, "securityContext", "capabilities", "add"]) },
-            "privileged": containers.map { .json(column: "request_object", path: ["spec", $0, "securityContext", "privileged"]) },
+            "privileged": containers.map { .json(column: "request_object", path: ["spec", $0, "securityContext", "privileged"]) }
         ]
     }()
 

@@ -60,14 +60,16 @@ extension SigmaRule {
             let terms = try searches.map(predicate)
             return terms.count == 1 ? terms[0] : .or(terms)
         case .keywords(_, let line):
-            throw SigmaError(file: file, line: line, construct: "keywords",
-                             "field-less keyword searches are not supported: name the field (requestURI, requestObject.…)")
+            throw SigmaError(
+                file: file, line: line, construct: "keywords",
+                "field-less keyword searches are not supported: name the field (requestURI, requestObject.…)")
         }
     }
 
     private func predicate(_ m: SigmaFieldMatch) throws -> DetectionPredicate {
         guard let places = AuditField.places(m.field) else {
-            throw SigmaError(file: file, line: m.line, construct: m.field, "is not a field of a Kubernetes audit event kubetrail maps (docs/detections.md lists them)")
+            throw SigmaError(
+                file: file, line: m.line, construct: m.field, "is not a field of a Kubernetes audit event kubetrail maps (docs/detections.md lists them)")
         }
         let terms = try m.values.map { value -> DetectionPredicate in
             if let decision = try authorizationDecision(value, m) { return decision }

@@ -89,8 +89,10 @@ public indirect enum SigmaCondition: Equatable, Sendable {
         mutating func parseAnd() throws -> SigmaCondition { try parseChain("and", { try $0.parseNot() }, SigmaCondition.and) }
 
         /// `term (keyword term)*`, one term left as it is.
-        mutating func parseChain(_ keyword: String, _ term: (inout Parser) throws -> SigmaCondition,
-                                 _ combine: ([SigmaCondition]) -> SigmaCondition) throws -> SigmaCondition {
+        mutating func parseChain(
+            _ keyword: String, _ term: (inout Parser) throws -> SigmaCondition,
+            _ combine: ([SigmaCondition]) -> SigmaCondition
+        ) throws -> SigmaCondition {
             var terms = [try term(&self)]
             while isKeyword(peek, keyword) {
                 position += 1
@@ -140,7 +142,8 @@ public indirect enum SigmaCondition: Equatable, Sendable {
             let parts = pattern.split(separator: "*", omittingEmptySubsequences: false).map(String.init)
             guard parts.count > 1 else { return pattern == name }
             guard name.hasPrefix(parts[0]), name.hasSuffix(parts[parts.count - 1]),
-                  name.count >= parts[0].count + parts[parts.count - 1].count else { return false }
+                name.count >= parts[0].count + parts[parts.count - 1].count
+            else { return false }
             var rest = Substring(name.dropFirst(parts[0].count).dropLast(parts[parts.count - 1].count))
             for middle in parts.dropFirst().dropLast() where !middle.isEmpty {
                 guard let r = rest.range(of: middle) else { return false }

@@ -41,7 +41,7 @@ public struct SigmaRule: Equatable, Sendable {
         "attack.execution": "TA0002", "attack.persistence": "TA0003", "attack.privilege-escalation": "TA0004",
         "attack.defense-evasion": "TA0005", "attack.credential-access": "TA0006", "attack.discovery": "TA0007",
         "attack.lateral-movement": "TA0008", "attack.collection": "TA0009", "attack.command-and-control": "TA0011",
-        "attack.exfiltration": "TA0010", "attack.impact": "TA0040",
+        "attack.exfiltration": "TA0010", "attack.impact": "TA0040"
     ]
 
     public static func load(path: String) throws -> SigmaRule {
@@ -54,9 +54,11 @@ public struct SigmaRule: Equatable, Sendable {
 
     /// Top-level keys a rule may have. Anything else is an error: a key kubetrail does not know
     /// may change what the rule means (`timeframe`, a correlation).
-    static let knownKeys: Set<String> = ["title", "id", "name", "related", "status", "description", "references", "author", "date",
-                                         "modified", "tags", "logsource", "detection", "falsepositives", "level", "fields", "license",
-                                         "taxonomy", "scope"]
+    static let knownKeys: Set<String> = [
+        "title", "id", "name", "related", "status", "description", "references", "author", "date",
+        "modified", "tags", "logsource", "detection", "falsepositives", "level", "fields", "license",
+        "taxonomy", "scope"
+    ]
 
     public static func parse(_ text: String, file: String) throws -> SigmaRule {
         let root: Node?
@@ -69,7 +71,9 @@ public struct SigmaRule: Equatable, Sendable {
         for (key, value) in top {
             guard let name = key.string else { throw SigmaError(file: file, line: key.mark?.line, "a key is not text") }
             guard knownKeys.contains(name) else {
-                throw SigmaError(file: file, line: key.mark?.line, construct: name, "is not a rule key kubetrail supports (a multi-document rule, a correlation or an aggregation is not supported)")
+                throw SigmaError(
+                    file: file, line: key.mark?.line, construct: name,
+                    "is not a rule key kubetrail supports (a multi-document rule, a correlation or an aggregation is not supported)")
             }
             keys[name] = value
             keyLines[name] = key.mark?.line
@@ -87,7 +91,8 @@ public struct SigmaRule: Equatable, Sendable {
             guard let name = key.string else { throw SigmaError(file: file, line: key.mark?.line, "a detection key is not text") }
             switch name {
             case "condition": conditionNode = value
-            case "timeframe": throw SigmaError(file: file, line: key.mark?.line, construct: name, "is not supported (it belongs to aggregations and correlations)")
+            case "timeframe":
+                throw SigmaError(file: file, line: key.mark?.line, construct: name, "is not supported (it belongs to aggregations and correlations)")
             default:
                 searches[name] = try reader.search(value, line: key.mark?.line)
                 names.append(name)
@@ -95,13 +100,19 @@ public struct SigmaRule: Equatable, Sendable {
         }
         guard let conditionNode else { throw SigmaError(file: file, line: keyLines["detection"], construct: "condition", "is missing") }
         if case .sequence = conditionNode {
-            throw SigmaError(file: file, line: conditionNode.mark?.line, construct: "condition", "a list of conditions is not supported (deprecated in Sigma): join them with `or`")
+            throw SigmaError(
+                file: file, line: conditionNode.mark?.line, construct: "condition",
+                "a list of conditions is not supported (deprecated in Sigma): join them with `or`")
         }
-        guard let conditionText = conditionNode.string else { throw SigmaError(file: file, line: conditionNode.mark?.line, construct: "condition", "is not text") }
+        guard let conditionText = conditionNode.string else {
+            throw SigmaError(file: file, line: conditionNode.mark?.line, construct: "condition", "is not text")
+        }
         let condition = try SigmaCondition.parse(conditionText, searches: names, file: file, line: conditionNode.mark?.line)
-        return SigmaRule(file: file, id: keys["id"]?.string, name: keys["name"]?.string, title: title, description: keys["description"]?.string, status: keys["status"]?.string,
-                         level: keys["level"]?.string, tags: try reader.strings(keys["tags"]), falsePositives: try reader.strings(keys["falsepositives"]),
-                         references: try reader.strings(keys["references"]), author: keys["author"]?.string, searches: searches, condition: condition)
+        return SigmaRule(
+            file: file, id: keys["id"]?.string, name: keys["name"]?.string, title: title, description: keys["description"]?.string,
+            status: keys["status"]?.string,
+            level: keys["level"]?.string, tags: try reader.strings(keys["tags"]), falsePositives: try reader.strings(keys["falsepositives"]),
+            references: try reader.strings(keys["references"]), author: keys["author"]?.string, searches: searches, condition: condition)
     }
 
     static func checkLogsource(_ node: Node?, line: Int?, _ reader: NodeReader) throws {
@@ -111,8 +122,9 @@ public struct SigmaRule: Equatable, Sendable {
         var fields: [String: String] = [:]
         for (k, v) in map { if let key = k.string, let value = v.string { fields[key] = value.lowercased() } }
         guard fields["product"] == "kubernetes", fields["service"] == "audit" else {
-            throw SigmaError(file: reader.file, line: line, construct: "logsource",
-                             "is not Kubernetes audit logs (product: kubernetes, service: audit); kubetrail runs rules over kubernetes_audit_logs only")
+            throw SigmaError(
+                file: reader.file, line: line, construct: "logsource",
+                "is not Kubernetes audit logs (product: kubernetes, service: audit); kubetrail runs rules over kubernetes_audit_logs only")
         }
     }
 }
@@ -139,10 +151,11 @@ struct NodeReader {
         case .sequence(let items):
             guard let first = items.first else { throw SigmaError(file: file, line: node.mark?.line, "a search is an empty list") }
             if case .mapping = first {
-                return .anyOf(try items.map { item in
-                    guard case .mapping = item else { throw SigmaError(file: file, line: item.mark?.line, "a list of field maps holds something else") }
-                    return try search(item, line: item.mark?.line)
-                })
+                return .anyOf(
+                    try items.map { item in
+                        guard case .mapping = item else { throw SigmaError(file: file, line: item.mark?.line, "a list of field maps holds something else") }
+                        return try search(item, line: item.mark?.line)
+                    })
             }
             return .keywords(try items.map(value), line: line)
         case .scalar:
@@ -156,19 +169,24 @@ struct NodeReader {
         guard let text = key.string else { throw SigmaError(file: file, line: key.mark?.line, "a field name is not text") }
         let parts = text.split(separator: "|", omittingEmptySubsequences: false).map(String.init)
         let field = parts[0]
-        guard !field.isEmpty else { throw SigmaError(file: file, line: key.mark?.line, construct: text, "keyword searches with modifiers (a key with no field name) are not supported") }
+        guard !field.isEmpty else {
+            throw SigmaError(file: file, line: key.mark?.line, construct: text, "keyword searches with modifiers (a key with no field name) are not supported")
+        }
         var modifiers: [SigmaModifier] = []
         for name in parts.dropFirst() {
             guard let modifier = SigmaModifier(rawValue: name.lowercased()) else {
-                throw SigmaError(file: file, line: key.mark?.line, construct: name,
-                                 "is not a modifier kubetrail supports (contains, startswith, endswith, all, re, cidr, exists)")
+                throw SigmaError(
+                    file: file, line: key.mark?.line, construct: name,
+                    "is not a modifier kubetrail supports (contains, startswith, endswith, all, re, cidr, exists)")
             }
             modifiers.append(modifier)
         }
         let values: [SigmaValue]
         switch value {
         case .sequence(let items):
-            guard !items.isEmpty else { throw SigmaError(file: file, line: value.mark?.line, construct: text, "has an empty list of values, which would match nothing") }
+            guard !items.isEmpty else {
+                throw SigmaError(file: file, line: value.mark?.line, construct: text, "has an empty list of values, which would match nothing")
+            }
             values = try items.map(self.value)
         default: values = [try self.value(value)]
         }
@@ -204,8 +222,10 @@ struct NodeReader {
                     throw SigmaError(file: file, line: line, construct: "\(key): \(text)", "is not a regular expression")
                 }
                 if let construct = Self.unportableRegexConstruct(text) {
-                    throw SigmaError(file: file, line: line, construct: "\(key): \(text)",
-                                     "uses \(construct), which SQLite (ICU) and PostgreSQL read differently or not at all; keep to classes, anchors, alternation, groups, lookahead and {m,n}")
+                    throw SigmaError(
+                        file: file, line: line, construct: "\(key): \(text)",
+                        "uses \(construct), which SQLite (ICU) and PostgreSQL read differently or not at all; keep to classes, anchors, alternation, groups, lookahead and {m,n}"
+                    )
                 }
             }
         }

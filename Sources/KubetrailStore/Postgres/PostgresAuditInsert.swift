@@ -25,8 +25,9 @@ extension PostgresTransaction {
         // hashed as stored, so `verify` recomputes the same hash from what it reads back.
         var pending: [Pending] = rows.enumerated().map { i, row in
             if row.postgresReady {
-                return Pending(index: i, values: row.values, rowHash: row.rowHash!, id: row.id, timestamp: row.timestamp,
-                               cluster: row.cluster, copyLine: row.copyLine)
+                return Pending(
+                    index: i, values: row.values, rowHash: row.rowHash!, id: row.id, timestamp: row.timestamp,
+                    cluster: row.cluster, copyLine: row.copyLine)
             }
             let storable = PostgresValues.storable(row.values, schema.columns)
             let values = storable ?? row.values
@@ -35,9 +36,10 @@ extension PostgresTransaction {
                 if case .text(let s) = values[column] { return s }
                 return fallback
             }
-            return Pending(index: i, values: values, rowHash: storable.map { RowHash.of($0) } ?? row.rowHash!,
-                           id: text(Self.idColumn, else: row.id), timestamp: text(Self.timestampColumn, else: row.timestamp),
-                           cluster: storable == nil ? row.cluster : row.cluster.replacingOccurrences(of: "\u{0}", with: PostgresValues.nulReplacement))
+            return Pending(
+                index: i, values: values, rowHash: storable.map { RowHash.of($0) } ?? row.rowHash!,
+                id: text(Self.idColumn, else: row.id), timestamp: text(Self.timestampColumn, else: row.timestamp),
+                cluster: storable == nil ? row.cluster : row.cluster.replacingOccurrences(of: "\u{0}", with: PostgresValues.nulReplacement))
         }
         try lockChains(Set(pending.map(\.cluster)))
         // Earlier in this call: a copy is a duplicate, anything else a conflict.
@@ -53,10 +55,12 @@ extension PostgresTransaction {
         }
         pending = unique
         // Stored before (by any aggregator): found through the chain, whose entries point at rows.
-        let found = try c.execute("""
+        let found = try c.execute(
+            """
             SELECT c.tp_id, c.row_hash, c.tp_timestamp FROM kubetrail_audit_chain c
             WHERE c.tp_id = ANY($1::text[]) AND EXISTS (SELECT 1 FROM kubernetes_audit_logs a WHERE a.tp_id = c.tp_id AND a.stage_timestamp = c.tp_timestamp::timestamptz)
-            """, [PostgresValues.arrayLiteral(pending.map(\.id))]).rows
+            """, [PostgresValues.arrayLiteral(pending.map(\.id))]
+        ).rows
         var stored: [String: (hash: [UInt8], timestamp: String)] = [:]
         for r in found { if let id = r[0], let hash = r[1].flatMap(PostgresChain.bytea), let ts = r[2] { stored[id] = (hash, ts) } }
         var fresh: [Pending] = []
@@ -80,10 +84,13 @@ extension PostgresTransaction {
             try c.execute("ROLLBACK TO SAVEPOINT kubetrail_audit_copy")
             let stage = try stagingTable(schema)
             try c.copyIn("COPY \(stage) (\(columns)) FROM STDIN", lines: try fresh.map { try Self.copyLine($0, schema) })
-            let inserted = Set(try c.execute("""
-                INSERT INTO kubernetes_audit_logs (\(columns)) SELECT \(columns) FROM \(stage)
-                ON CONFLICT (tp_id, stage_timestamp) DO NOTHING RETURNING tp_id
-                """).rows.compactMap { $0[0] })
+            let inserted = Set(
+                try c.execute(
+                    """
+                    INSERT INTO kubernetes_audit_logs (\(columns)) SELECT \(columns) FROM \(stage)
+                    ON CONFLICT (tp_id, stage_timestamp) DO NOTHING RETURNING tp_id
+                    """
+                ).rows.compactMap { $0[0] })
             try c.execute("DELETE FROM \(stage)")
             for p in fresh where !inserted.contains(p.id) {
                 let stored = try PostgresChain.auditValues(c, id: p.id, timestamp: p.timestamp) ?? []
@@ -126,18 +133,23 @@ extension PostgresTransaction {
             guard let i = columns.firstIndex(where: { $0.name == name }), case .text(let s) = values[i] else { return "" }
             return s
         }
-        try c.execute("""
+        try c.execute(
+            """
             INSERT INTO kubetrail_audit_conflicts (tp_id, audit_id, stage, cluster, received_at, stored_source, conflicting_source, row_json)
             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-            """, [text("tp_id"), text("audit_id"), text("stage"), text("tp_index"), Timestamp.now.iso8601, storedSource,
-                  [text("tp_source_type"), text("tp_source_name")].filter { !$0.isEmpty }.joined(separator: " "), AuditContent.json(values)])
+            """,
+            [
+                text("tp_id"), text("audit_id"), text("stage"), text("tp_index"), Timestamp.now.iso8601, storedSource,
+                [text("tp_source_type"), text("tp_source_name")].filter { !$0.isEmpty }.joined(separator: " "), AuditContent.json(values)
+            ])
     }
 
     /// Takes each cluster's chain lock once per transaction, in name order: the cluster's row
     /// in kubetrail_chain_locks, locked (made on first use) until the transaction ends.
     func lockChains(_ clusters: Set<String>) throws {
         for cluster in clusters.subtracting(lockedClusters).sorted() {
-            try c.execute("""
+            try c.execute(
+                """
                 INSERT INTO kubetrail_chain_locks (cluster) VALUES ($1) ON CONFLICT (cluster) DO UPDATE SET cluster = EXCLUDED.cluster
                 """, [cluster])
             lockedClusters.insert(cluster)
@@ -169,8 +181,10 @@ extension PostgresTransaction {
         let stored = try PostgresChain.storedHead(c, cluster: cluster)
         if let mine = heads?.vouched(cluster, stored: stored), mine != stored {
             let kept = try PostgresChain.entryHash(c, cluster: cluster, seq: mine.seq)
-            let pruned = try kept == nil && (c.execute("SELECT min(seq) FROM kubetrail_audit_chain WHERE cluster = $1", [cluster]).rows[0][0]
-                .flatMap { Int64($0) }.map { $0 > mine.seq } ?? false)
+            let pruned =
+                try kept == nil
+                && (c.execute("SELECT min(seq) FROM kubetrail_audit_chain WHERE cluster = $1", [cluster]).rows[0][0]
+                    .flatMap { Int64($0) }.map { $0 > mine.seq } ?? false)
             if kept != mine.hash && !pruned {
                 let found = kept.map { "entry \(mine.seq) now has head \(Hex.encode($0).prefix(16))…" } ?? "entry \(mine.seq) is gone"
                 let reason = "this aggregator's last entry is seq \(mine.seq), head \(Hex.encode(mine.hash).prefix(16))…; \(found)"

@@ -8,30 +8,38 @@ extension PostgresStore {
     /// process formats the rows of one stream, and its rows are evaluated on a thread of their
     /// own. One process formatting a million rows takes seven times as long as the parallel
     /// scan the engine runs for a count.
-    public func scanAudit(_ columns: [AuditScanColumn], scope: AuditScanScope, selection: AuditScanSelection?, limits: QueryLimits,
-                          streams: Int, _ body: (_ stream: Int, AuditScanRow) throws -> Void) throws -> [QueryColumn] {
-        let select = "SELECT " + columns.map { c -> String in
-            let name = quoteIdentifier(c.name)
-            guard let verbs = c.onlyForVerbs else { return name }
-            return "CASE WHEN \(Self.folded("verb")) IN (\(verbs.map(PostgresSchema.literal).joined(separator: ", "))) THEN \(name) END AS \(name)"
-        }.joined(separator: ", ")
-        let filters = scope.conditions(chainRow: "(tp_id, stage_timestamp)", pointer: "tp_id, tp_timestamp::timestamptz") + (selection.map { [$0.sql(folded: Self.folded, literal: PostgresSchema.literal)] } ?? [])
+    public func scanAudit(
+        _ columns: [AuditScanColumn], scope: AuditScanScope, selection: AuditScanSelection?, limits: QueryLimits,
+        streams: Int, _ body: (_ stream: Int, AuditScanRow) throws -> Void
+    ) throws -> [QueryColumn] {
+        let select =
+            "SELECT "
+            + columns.map { c -> String in
+                let name = quoteIdentifier(c.name)
+                guard let verbs = c.onlyForVerbs else { return name }
+                return "CASE WHEN \(Self.folded("verb")) IN (\(verbs.map(PostgresSchema.literal).joined(separator: ", "))) THEN \(name) END AS \(name)"
+            }.joined(separator: ", ")
+        let filters =
+            scope.conditions(chainRow: "(tp_id, stage_timestamp)", pointer: "tp_id, tp_timestamp::timestamptz")
+            + (selection.map { [$0.sql(folded: Self.folded, literal: PostgresSchema.literal)] } ?? [])
         func sql(from source: String, _ more: [String] = []) -> String {
             let all = filters + more
             return select + " FROM " + source + (all.isEmpty ? "" : " WHERE " + all.joined(separator: " AND "))
         }
         let table = quoteIdentifier(AuditLogRow.schema.name)
         let parallel = streams > 1
-        let query = PostgresQuery(connection: try connect(), limits: limits,
-                                  begin: parallel ? "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY" : "BEGIN READ ONLY",
-                                  rowCount: parallel ? SharedRowCount() : nil)
+        let query = PostgresQuery(
+            connection: try connect(), limits: limits,
+            begin: parallel ? "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY" : "BEGIN READ ONLY",
+            rowCount: parallel ? SharedRowCount() : nil)
         let states = (0..<max(1, streams)).map { _ in AuditScanState() }
         try query.inTransaction { c, stop in
             var types: [UInt32] = []
             try c.stream("SELECT * FROM (\(sql(from: table))) AS scanned LIMIT 0", stop: stop, begin: { types = $0.map(\.type) }, row: { _ in })
             // Text and lists a rule tests are numbered by value (a JSON document is read by path).
             let numbered = zip(columns, types).map { c, type in
-                !c.outputOnly && c.onlyForVerbs == nil && [PostgresValues.textOID, PostgresValues.varcharOID, PostgresValues.textArrayOID, PostgresValues.varcharArrayOID].contains(type)
+                !c.outputOnly && c.onlyForVerbs == nil
+                    && [PostgresValues.textOID, PostgresValues.varcharOID, PostgresValues.textArrayOID, PostgresValues.varcharArrayOID].contains(type)
             }
             for s in states {
                 s.types = types
@@ -57,8 +65,9 @@ extension PostgresStore {
             let scan = ScanStreams()
             try scan.run(texts.count) { k in
                 // A stream that fails stops the others at their next row.
-                let stopped = PostgresStop(check: { scan.failed ? "another part of the scan failed" : stop.check() },
-                                           heartbeat: k == 0 ? stop.heartbeat : nil)
+                let stopped = PostgresStop(
+                    check: { scan.failed ? "another part of the scan failed" : stop.check() },
+                    heartbeat: k == 0 ? stop.heartbeat : nil)
                 if k == 0 { return try rows(0, c, stopped, texts[0]) }
                 var part = query
                 part.connection = others[k - 1]
@@ -79,10 +88,12 @@ extension PostgresStore {
     /// Nil when the table is too small to be worth more than one stream, or when a partition
     /// cannot be read directly (a role granted the parent only).
     static func pageRanges(of table: String, streams: Int, _ c: PostgresConnection) throws -> [[(table: String, conditions: [String])]]? {
-        let leaves = try c.execute("""
+        let leaves = try c.execute(
+            """
             SELECT p.relid::regclass::text, pg_relation_size(p.relid) / current_setting('block_size')::bigint, has_table_privilege(p.relid, 'SELECT')
             FROM pg_partition_tree($1::regclass) p WHERE p.isleaf
-            """, [table]).rows
+            """, [table]
+        ).rows
         guard leaves.allSatisfy({ $0[2] == "t" }) else { return nil }
         let pages = leaves.map { (name: $0[0] ?? "", pages: Int64($0[1] ?? "") ?? 0) }
         guard pages.reduce(0, { $0 + $1.pages }) >= minimumPagesToSplit else { return nil }

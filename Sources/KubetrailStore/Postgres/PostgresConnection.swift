@@ -38,8 +38,11 @@ public final class PostgresConnection {
     /// not repeated.
     public init(url: String, password: String? = nil, connectTimeout: Int = 10) throws {
         // Later keywords override earlier ones, and the expanded URL overrides the defaults.
-        var pairs: [(String, String)] = [("connect_timeout", String(connectTimeout)), ("application_name", "kubetrail"),
-                                         ("client_encoding", "UTF8")] + Self.deadPeerDefaults + [("dbname", url)]
+        var pairs: [(String, String)] =
+            [
+                ("connect_timeout", String(connectTimeout)), ("application_name", "kubetrail"),
+                ("client_encoding", "UTF8")
+            ] + Self.deadPeerDefaults + [("dbname", url)]
         if let password { pairs.append(("password", password)) }
         let keywords = pairs.map { strdup($0.0) } + [nil]
         let values = pairs.map { strdup($0.1) } + [nil]
@@ -70,8 +73,10 @@ public final class PostgresConnection {
     /// about a minute, not after the kernel's two hours of silence: TCP keepalives probe an idle
     /// connection (30 s, then 3 probes 10 s apart) and unacknowledged data gives up after 60 s.
     /// A slow query is not cut: the server's kernel answers the probes. The URL may override.
-    static let deadPeerDefaults = [("keepalives", "1"), ("keepalives_idle", "30"), ("keepalives_interval", "10"),
-                                   ("keepalives_count", "3"), ("tcp_user_timeout", "60000")]
+    static let deadPeerDefaults = [
+        ("keepalives", "1"), ("keepalives_idle", "30"), ("keepalives_interval", "10"),
+        ("keepalives_count", "3"), ("tcp_user_timeout", "60000")
+    ]
 
     /// The connection's socket, for tests of what the kernel was told.
     var socketDescriptor: Int32 { PQsocket(conn) }
@@ -169,7 +174,8 @@ public final class PostgresConnection {
             let columns = (0..<columnCount).map { String(cString: PQfname(result, $0)) }
             let rows = (0..<rowCount).map { r in
                 (0..<columnCount).map { c -> String? in
-                    PQgetisnull(result, r, c) == 1 ? nil
+                    PQgetisnull(result, r, c) == 1
+                        ? nil
                         : String(decoding: UnsafeRawBufferPointer(start: PQgetvalue(result, r, c), count: Int(PQgetlength(result, r, c))), as: UTF8.self)
                 }
             }

@@ -11,14 +11,17 @@ extension PostgresConnection {
     /// buffer of length-prefixed cells. A reason from `stop` cancels the statement; the rest of
     /// the data is drained so the connection stays usable.
     func copyOut(select sql: String, columns: Int, stop: PostgresStop, row: (PostgresRow) throws -> Void) throws {
-        guard PQsendQuery(conn, "COPY (\(sql)) TO STDOUT WITH (FORMAT binary)") == 1 else { throw Failure(sqlState: nil, message: Self.trimmed(PQerrorMessage(conn))) }
+        guard PQsendQuery(conn, "COPY (\(sql)) TO STDOUT WITH (FORMAT binary)") == 1 else {
+            throw Failure(sqlState: nil, message: Self.trimmed(PQerrorMessage(conn)))
+        }
         var failure: Error?
         guard let first = try next(stop: stop, onStop: { failure = failure ?? $0 }) else {
             throw Failure(sqlState: nil, message: "PostgreSQL ended the COPY before it began")
         }
         let status = PQresultStatus(first)
         if status != PGRES_COPY_OUT {
-            let error = status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK
+            let error =
+                status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK
                 ? Failure(sqlState: nil, message: "PostgreSQL answered the COPY with no data") : self.failure(first)
             PQclear(first)
             while let r = PQgetResult(conn) { PQclear(r) }

@@ -19,12 +19,14 @@ final class PostgresLeaderLock: LeaderLock, @unchecked Sendable {
     func tryAcquire() -> Bool {
         do {
             return try store.withReader { c in
-                try !c.execute("""
+                try !c.execute(
+                    """
                     INSERT INTO kubetrail_leases AS l (name, holder, expires_at) VALUES ($1, $2, now() + make_interval(secs => $3::int))
                     ON CONFLICT (name) DO UPDATE SET holder = EXCLUDED.holder, expires_at = EXCLUDED.expires_at
                     WHERE l.holder = EXCLUDED.holder OR l.expires_at < now()
                     RETURNING holder
-                    """, [name, holder, String(Self.seconds)]).rows.isEmpty
+                    """, [name, holder, String(Self.seconds)]
+                ).rows.isEmpty
             }
         } catch {
             return false

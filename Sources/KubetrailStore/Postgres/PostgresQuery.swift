@@ -22,14 +22,17 @@ struct PostgresQuery {
     func run(_ sql: String, into sink: some QuerySink) throws {
         var types: [UInt32] = []
         var values: [QueryValue] = []
-        try stream(sql, begin: { columns in
-            types = columns.map(\.type)
-            values = Array(repeating: .null, count: columns.count)
-            try sink.begin(columns: columns.map { QueryColumn(name: $0.name, declaredType: PostgresValues.declaredType($0.type)) })
-        }, row: { row in
-            for i in 0..<row.count { values[i] = PostgresValues.value(row, i, type: types[i]) }
-            try sink.row(values)
-        })
+        try stream(
+            sql,
+            begin: { columns in
+                types = columns.map(\.type)
+                values = Array(repeating: .null, count: columns.count)
+                try sink.begin(columns: columns.map { QueryColumn(name: $0.name, declaredType: PostgresValues.declaredType($0.type)) })
+            },
+            row: { row in
+                for i in 0..<row.count { values[i] = PostgresValues.value(row, i, type: types[i]) }
+                try sink.row(values)
+            })
         if !types.isEmpty { try sink.end() }
     }
 
@@ -38,10 +41,12 @@ struct PostgresQuery {
     func stream(_ sql: String, begin: ([PostgresColumn]) throws -> Void, row: (PostgresRow) throws -> Void) throws {
         try readOnly { c, stop in
             var rows = 0
-            try c.stream(sql, stop: stop, begin: begin, row: { r in
-                try counted(r, &rows)
-                try row(r)
-            })
+            try c.stream(
+                sql, stop: stop, begin: begin,
+                row: { r in
+                    try counted(r, &rows)
+                    try row(r)
+                })
         }
     }
 
@@ -53,13 +58,17 @@ struct PostgresQuery {
 
     /// The rows of `select` by binary COPY (several times cheaper per row than single-row
     /// mode), inside a transaction `inTransaction` began; for kubetrail's own SQL, never a user's.
-    func copyRows(_ c: PostgresConnection, _ stop: PostgresStop, select sql: String, columns: Int,
-                  row: (PostgresRow) throws -> Void) throws {
+    func copyRows(
+        _ c: PostgresConnection, _ stop: PostgresStop, select sql: String, columns: Int,
+        row: (PostgresRow) throws -> Void
+    ) throws {
         var rows = 0
-        try c.copyOut(select: sql, columns: columns, stop: stop, row: { r in
-            try counted(r, &rows)
-            try row(r)
-        })
+        try c.copyOut(
+            select: sql, columns: columns, stop: stop,
+            row: { r in
+                try counted(r, &rows)
+                try row(r)
+            })
     }
 
     private func counted(_ r: PostgresRow, _ rows: inout Int) throws {
@@ -89,17 +98,19 @@ struct PostgresQuery {
         // JIT off: its compile time grows with the size of the expressions, not the rows, and a
         // detection query over 51 rows spent 21 s compiling (31 ms without it).
         if let seconds = limits.timeLimit {
-            try c.execute("SELECT set_config('statement_timeout', $1, true), set_config('jit', 'off', true)", [String(max(1, Int((seconds * 1000).rounded(.up))))])
+            try c.execute(
+                "SELECT set_config('statement_timeout', $1, true), set_config('jit', 'off', true)", [String(max(1, Int((seconds * 1000).rounded(.up))))])
         } else {
             try c.execute("SELECT set_config('jit', 'off', true)")
         }
         let deadline = limits.timeLimit.map { Date().addingTimeInterval($0) }
         let cancelled = limits.cancelled
-        let stop = PostgresStop(check: {
-            if cancelled?() == true { return "the query was stopped: its client went away" }
-            if let deadline, Date() >= deadline { return QueryControl.timeLimitMessage }
-            return nil
-        }, heartbeat: limits.heartbeat.map { h in { h() } })
+        let stop = PostgresStop(
+            check: {
+                if cancelled?() == true { return "the query was stopped: its client went away" }
+                if let deadline, Date() >= deadline { return QueryControl.timeLimitMessage }
+                return nil
+            }, heartbeat: limits.heartbeat.map { h in { h() } })
         do {
             try body(c, stop)
         } catch let f as PostgresConnection.Failure {

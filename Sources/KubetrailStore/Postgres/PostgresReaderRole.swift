@@ -31,8 +31,9 @@ public struct PostgresReaderRole: Sendable {
         try run("GRANT CONNECT ON DATABASE %I TO %I", [database, name])
         try run("GRANT USAGE ON SCHEMA %I TO %I", [try c.execute("SELECT current_schema()").rows[0][0] ?? "public", name])
         try run("GRANT SELECT ON ALL TABLES IN SCHEMA %I TO %I", [try c.execute("SELECT current_schema()").rows[0][0] ?? "public", name])
-        try run("ALTER DEFAULT PRIVILEGES FOR ROLE %I IN SCHEMA %I GRANT SELECT ON TABLES TO %I",
-                [owner, try c.execute("SELECT current_schema()").rows[0][0] ?? "public", name])
+        try run(
+            "ALTER DEFAULT PRIVILEGES FOR ROLE %I IN SCHEMA %I GRANT SELECT ON TABLES TO %I",
+            [owner, try c.execute("SELECT current_schema()").rows[0][0] ?? "public", name])
         try run("ALTER ROLE %I SET default_transaction_read_only = on", [name])
         try run("ALTER ROLE %I SET statement_timeout = %L", [name, "\(statementTimeoutSeconds)s"])
     }

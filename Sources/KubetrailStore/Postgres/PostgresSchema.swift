@@ -42,57 +42,63 @@ enum PostgresSchema {
 
     /// Migrations in order; each runs once, in its own transaction, under the migration lock.
     static let migrations: [(version: Int, name: String, statements: [String])] = [
-        (1, "tables", KubernetesTables.all.flatMap(createTable) + [
-            // Batches committed: a batch re-sent to any aggregator is acknowledged, not stored again.
-            """
-            CREATE TABLE kubetrail_ingest_batches (
-              batch_id text PRIMARY KEY, node text, committed_at timestamptz NOT NULL, records bigint NOT NULL)
-            """,
-            """
-            CREATE TABLE kubetrail_cursors (name text PRIMARY KEY, value text NOT NULL, updated_at timestamptz NOT NULL)
-            """,
-            // The audit chain (docs/integrity.md). `tp_timestamp` is the text the chain hashed.
-            """
-            CREATE TABLE kubetrail_audit_chain (
-              seq bigserial PRIMARY KEY, cluster text NOT NULL, tp_id text NOT NULL, tp_timestamp text NOT NULL,
-              row_hash bytea NOT NULL, chain_hash bytea NOT NULL)
-            """,
-            "CREATE INDEX kubetrail_audit_chain_cluster ON kubetrail_audit_chain (cluster, seq)",
-            "CREATE INDEX kubetrail_audit_chain_tp_id ON kubetrail_audit_chain (tp_id, seq)",
-            """
-            CREATE TABLE kubetrail_audit_digests (
-              cluster text NOT NULL, number bigint NOT NULL, created_at text NOT NULL, last_seq bigint, document text NOT NULL,
-              PRIMARY KEY (cluster, number))
-            """,
-            """
-            CREATE TABLE kubetrail_audit_conflicts (
-              id bigserial PRIMARY KEY, tp_id text NOT NULL, audit_id text, stage text, cluster text, received_at timestamptz NOT NULL,
-              stored_source text, conflicting_source text, row_json text NOT NULL)
-            """,
-            "CREATE INDEX kubetrail_audit_conflicts_tp_id ON kubetrail_audit_conflicts (tp_id)",
-            // Locks writers take as row locks: a READ ONLY transaction (every query's) cannot
-            // take one, and a role with SELECT alone cannot either, so no query can hold up
-            // ingest the way a user's pg_advisory_lock could.
-            "CREATE TABLE kubetrail_chain_locks (cluster text PRIMARY KEY)",
-            "CREATE TABLE kubetrail_locks (name text PRIMARY KEY)",
-            // Leadership among aggregators: a lease renewed by its holder, taken over once it expires.
-            "CREATE TABLE kubetrail_leases (name text PRIMARY KEY, holder text NOT NULL, expires_at timestamptz NOT NULL)",
-        ]),
+        (
+            1, "tables",
+            KubernetesTables.all.flatMap(createTable) + [
+                // Batches committed: a batch re-sent to any aggregator is acknowledged, not stored again.
+                """
+                CREATE TABLE kubetrail_ingest_batches (
+                  batch_id text PRIMARY KEY, node text, committed_at timestamptz NOT NULL, records bigint NOT NULL)
+                """,
+                """
+                CREATE TABLE kubetrail_cursors (name text PRIMARY KEY, value text NOT NULL, updated_at timestamptz NOT NULL)
+                """,
+                // The audit chain (docs/integrity.md). `tp_timestamp` is the text the chain hashed.
+                """
+                CREATE TABLE kubetrail_audit_chain (
+                  seq bigserial PRIMARY KEY, cluster text NOT NULL, tp_id text NOT NULL, tp_timestamp text NOT NULL,
+                  row_hash bytea NOT NULL, chain_hash bytea NOT NULL)
+                """,
+                "CREATE INDEX kubetrail_audit_chain_cluster ON kubetrail_audit_chain (cluster, seq)",
+                "CREATE INDEX kubetrail_audit_chain_tp_id ON kubetrail_audit_chain (tp_id, seq)",
+                """
+                CREATE TABLE kubetrail_audit_digests (
+                  cluster text NOT NULL, number bigint NOT NULL, created_at text NOT NULL, last_seq bigint, document text NOT NULL,
+                  PRIMARY KEY (cluster, number))
+                """,
+                """
+                CREATE TABLE kubetrail_audit_conflicts (
+                  id bigserial PRIMARY KEY, tp_id text NOT NULL, audit_id text, stage text, cluster text, received_at timestamptz NOT NULL,
+                  stored_source text, conflicting_source text, row_json text NOT NULL)
+                """,
+                "CREATE INDEX kubetrail_audit_conflicts_tp_id ON kubetrail_audit_conflicts (tp_id)",
+                // Locks writers take as row locks: a READ ONLY transaction (every query's) cannot
+                // take one, and a role with SELECT alone cannot either, so no query can hold up
+                // ingest the way a user's pg_advisory_lock could.
+                "CREATE TABLE kubetrail_chain_locks (cluster text PRIMARY KEY)",
+                "CREATE TABLE kubetrail_locks (name text PRIMARY KEY)",
+                // Leadership among aggregators: a lease renewed by its holder, taken over once it expires.
+                "CREATE TABLE kubetrail_leases (name text PRIMARY KEY, holder text NOT NULL, expires_at timestamptz NOT NULL)"
+            ]
+        ),
         // Detections' CIDR test: false for a value that is not an address, where a cast in the
         // query would fail it whole; SQLite's query connections register the same function.
-        (2, "detection functions", [
-            """
-            CREATE OR REPLACE FUNCTION kubetrail_in_cidr(address text, network text) RETURNS boolean
-            LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $$
-            BEGIN
-              RETURN address::inet <<= network::inet;
-            EXCEPTION WHEN invalid_text_representation THEN
-              RETURN false;
-            END $$
-            """,
-        ]),
+        (
+            2, "detection functions",
+            [
+                """
+                CREATE OR REPLACE FUNCTION kubetrail_in_cidr(address text, network text) RETURNS boolean
+                LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $$
+                BEGIN
+                  RETURN address::inet <<= network::inet;
+                EXCEPTION WHEN invalid_text_representation THEN
+                  RETURN false;
+                END $$
+                """
+            ]
+        ),
         // The findings of continuous detection (a database made since has it from the first).
-        (3, "detections", createTable(DetectionRow.schema)),
+        (3, "detections", createTable(DetectionRow.schema))
     ]
 
     static func literal(_ s: String) -> String { "'" + s.replacingOccurrences(of: "'", with: "''") + "'" }
@@ -130,8 +136,10 @@ enum PostgresSchema {
     static func createPartition(_ table: String, day: Int64) -> [String] {
         let from = Timestamp(microseconds: day * 86_400_000_000).iso8601, to = Timestamp(microseconds: (day + 1) * 86_400_000_000).iso8601
         let name = quoteIdentifier(partitionName(table, day: day))
-        return ["CREATE TABLE \(name) (LIKE \(quoteIdentifier(table)) INCLUDING DEFAULTS INCLUDING CONSTRAINTS)",
-                "ALTER TABLE \(quoteIdentifier(table)) ATTACH PARTITION \(name) FOR VALUES FROM ('\(from)') TO ('\(to)')"]
+        return [
+            "CREATE TABLE \(name) (LIKE \(quoteIdentifier(table)) INCLUDING DEFAULTS INCLUDING CONSTRAINTS)",
+            "ALTER TABLE \(quoteIdentifier(table)) ATTACH PARTITION \(name) FOR VALUES FROM ('\(from)') TO ('\(to)')"
+        ]
     }
 
     /// Partitions of the partitioned tables, by table.

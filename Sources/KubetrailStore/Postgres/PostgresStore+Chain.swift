@@ -10,7 +10,8 @@ extension PostgresStore {
                 return try c.execute("SELECT \(columns) FROM kubetrail_audit_digests ORDER BY cluster, number").rows.map(PostgresChain.digest)
             }
             let limit = newest.map { " DESC LIMIT \($0)" } ?? ""
-            let rows = try c.execute("SELECT \(columns) FROM kubetrail_audit_digests WHERE cluster = $1 ORDER BY number" + limit, [cluster]).rows.map(PostgresChain.digest)
+            let rows = try c.execute("SELECT \(columns) FROM kubetrail_audit_digests WHERE cluster = $1 ORDER BY number" + limit, [cluster]).rows.map(
+                PostgresChain.digest)
             return newest == nil ? rows : rows.reversed()
         }
     }
@@ -23,13 +24,16 @@ extension PostgresStore {
 
     public func chainHeads() throws -> [ChainHeadSummary] {
         try withReader { c in
-            try c.execute("""
+            try c.execute(
+                """
                 SELECT c.cluster, c.seq, c.chain_hash, (SELECT count(*) FROM kubetrail_audit_chain WHERE cluster = c.cluster)
                 FROM kubetrail_audit_chain c WHERE c.seq = (SELECT max(seq) FROM kubetrail_audit_chain WHERE cluster = c.cluster) ORDER BY c.cluster
-                """).rows.map { r in
-                    ChainHeadSummary(cluster: r[0] ?? "", lastSeq: r[1].flatMap { Int64($0) } ?? 0, head: r[2].flatMap(PostgresChain.bytea) ?? [],
-                                     entries: Int(r[3] ?? "0") ?? 0)
-                }
+                """
+            ).rows.map { r in
+                ChainHeadSummary(
+                    cluster: r[0] ?? "", lastSeq: r[1].flatMap { Int64($0) } ?? 0, head: r[2].flatMap(PostgresChain.bytea) ?? [],
+                    entries: Int(r[3] ?? "0") ?? 0)
+            }
         }
     }
 
@@ -55,8 +59,9 @@ extension PostgresStore {
         return try withReader { c in
             let total = Int(try c.execute("SELECT count(*) FROM kubernetes_audit_logs a WHERE \(whereSQL)", parameters).rows[0][0] ?? "0") ?? 0
             var ids: [(id: String, timestamp: String)] = []
-            try c.stream("SELECT a.tp_id, a.tp_timestamp FROM kubernetes_audit_logs a WHERE \(whereSQL) ORDER BY a.tp_timestamp LIMIT \(limit)", parameters,
-                         begin: { _ in }, row: { r in ids.append((r.text(0) ?? "", PostgresValues.timestamp(r.bytes(1)))) })
+            try c.stream(
+                "SELECT a.tp_id, a.tp_timestamp FROM kubernetes_audit_logs a WHERE \(whereSQL) ORDER BY a.tp_timestamp LIMIT \(limit)", parameters,
+                begin: { _ in }, row: { r in ids.append((r.text(0) ?? "", PostgresValues.timestamp(r.bytes(1)))) })
             return (ids, total)
         }
     }
@@ -69,15 +74,20 @@ extension PostgresStore {
         let whereSQL = conditions.isEmpty ? "" : " WHERE " + conditions.joined(separator: " AND ")
         return try withReader { c in
             let total = Int(try c.execute("SELECT count(*) FROM kubetrail_audit_conflicts" + whereSQL, parameters).rows[0][0] ?? "0") ?? 0
-            let rows = try c.execute("""
+            let rows = try c.execute(
+                """
                 SELECT id, tp_id, audit_id, stage, cluster, received_at, stored_source, conflicting_source, row_json
                 FROM kubetrail_audit_conflicts\(whereSQL) ORDER BY id DESC LIMIT \(limit)
-                """, parameters).rows
-            return (rows.map { r in
-                AuditConflict(id: Int64(r[0] ?? "0") ?? 0, tpID: r[1] ?? "", auditID: r[2] ?? "", stage: r[3] ?? "", cluster: r[4] ?? "",
-                              receivedAt: r[5].map { s in Array(s.utf8).withUnsafeBytes { PostgresValues.timestamp($0) } } ?? "",
-                              storedSource: r[6] ?? "", conflictingSource: r[7] ?? "", row: r[8] ?? "")
-            }, total)
+                """, parameters
+            ).rows
+            return (
+                rows.map { r in
+                    AuditConflict(
+                        id: Int64(r[0] ?? "0") ?? 0, tpID: r[1] ?? "", auditID: r[2] ?? "", stage: r[3] ?? "", cluster: r[4] ?? "",
+                        receivedAt: r[5].map { s in Array(s.utf8).withUnsafeBytes { PostgresValues.timestamp($0) } } ?? "",
+                        storedSource: r[6] ?? "", conflictingSource: r[7] ?? "", row: r[8] ?? "")
+                }, total
+            )
         }
     }
 }

@@ -40,7 +40,8 @@ public final class PostgresStore: Store, @unchecked Sendable {
                 let c = try connect()
                 let r = try c.execute("SELECT to_regclass($1) IS NOT NULL", [PostgresSchema.migrationsTable])
                 guard r.rows.first?.first == "t" else {
-                    throw StoreError.open(path: description, message: "no kubetrail schema in this database (start the aggregator or run `kubetrail import --db …` first)")
+                    throw StoreError.open(
+                        path: description, message: "no kubetrail schema in this database (start the aggregator or run `kubetrail import --db …` first)")
                 }
                 release(c)
             } catch {
@@ -116,7 +117,9 @@ public final class PostgresStore: Store, @unchecked Sendable {
         let c: PostgresConnection
         do {
             if !prepared { try prepareWriter() }
-            if let w = writerConnection, w.isHealthy { c = w } else {
+            if let w = writerConnection, w.isHealthy {
+                c = w
+            } else {
                 writerConnection = nil
                 c = try connect()
                 writerConnection = c
@@ -326,13 +329,15 @@ extension PostgresStore {
             try c.execute("BEGIN")
             try PostgresTransaction(store: self, connection: c, heads: nil).ensurePartitions(schema.name, rows.map(\.timestamp))
             let columns = schema.columns.map { quoteIdentifier($0.name) }.joined(separator: ", ")
-            try c.copyIn("COPY \(quoteIdentifier(schema.name)) (\(columns)) FROM STDIN",
-                         lines: preEncoded ? try PostgresTransaction.copyLines(rows, rows.map(\.postgresValues), schema)
-                            : try rows.map { row in
-                                var line: [UInt8] = []
-                                CopyText.append(try PostgresTransaction.copyRow(row.postgresValues, schema), to: &line)
-                                return line
-                            })
+            try c.copyIn(
+                "COPY \(quoteIdentifier(schema.name)) (\(columns)) FROM STDIN",
+                lines: preEncoded
+                    ? try PostgresTransaction.copyLines(rows, rows.map(\.postgresValues), schema)
+                    : try rows.map { row in
+                        var line: [UInt8] = []
+                        CopyText.append(try PostgresTransaction.copyRow(row.postgresValues, schema), to: &line)
+                        return line
+                    })
             try c.execute("COMMIT")
         }
     }

@@ -38,8 +38,10 @@ extension PostgresConnection {
     /// Runs one statement, handing each row to `row` as it arrives (libpq's single-row mode),
     /// after `begin` with the columns (also when there are no rows). A reason from `stop`
     /// cancels the statement on the server and is thrown as `Stopped`.
-    func stream(_ sql: String, _ parameters: [String?] = [], stop: PostgresStop = PostgresStop(),
-                begin: ([PostgresColumn]) throws -> Void, row: (PostgresRow) throws -> Void) throws {
+    func stream(
+        _ sql: String, _ parameters: [String?] = [], stop: PostgresStop = PostgresStop(),
+        begin: ([PostgresColumn]) throws -> Void, row: (PostgresRow) throws -> Void
+    ) throws {
         let sent = try Self.withCStrings(parameters) { PQsendQueryParams(conn, sql, Int32(parameters.count), nil, $0, nil, nil, 0) }
         guard sent == 1 else { throw Failure(sqlState: nil, message: Self.trimmed(PQerrorMessage(conn))) }
         PQsetSingleRowMode(conn)
@@ -67,7 +69,9 @@ extension PostgresConnection {
                         for i in 0..<n {
                             let c = Int32(i)
                             // An empty string is a valid (non-NULL) value: the start pointer tells NULL.
-                            cells[i] = PQgetisnull(result, 0, c) == 1 ? PostgresCell(start: nil, count: 0)
+                            cells[i] =
+                                PQgetisnull(result, 0, c) == 1
+                                ? PostgresCell(start: nil, count: 0)
                                 : PostgresCell(start: UnsafeRawPointer(PQgetvalue(result, 0, c)), count: Int(PQgetlength(result, 0, c)))
                         }
                         try row(PostgresRow(cells: UnsafeBufferPointer(rebasing: cells[0..<n])))

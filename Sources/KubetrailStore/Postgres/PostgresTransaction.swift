@@ -61,10 +61,12 @@ final class PostgresTransaction: StoreTransaction {
         let storable = rows.map(\.postgresValues)
         if PostgresSchema.isPartitioned(schema) {
             let timeIndex = schema.columns.firstIndex { $0.name == schema.timeColumn }!
-            try ensurePartitions(schema.name, storable.map { v in
-                if case .text(let t) = v[timeIndex] { return t }
-                return ""
-            })
+            try ensurePartitions(
+                schema.name,
+                storable.map { v in
+                    if case .text(let t) = v[timeIndex] { return t }
+                    return ""
+                })
         }
         let columns = schema.columns.map { quoteIdentifier($0.name) }.joined(separator: ", ")
         let copyRows = try Self.copyLines(rows, storable, schema)
@@ -83,20 +85,25 @@ final class PostgresTransaction: StoreTransaction {
         try c.copyIn("COPY \(stage) (\(columns)) FROM STDIN", lines: copyRows)
         let key = PostgresSchema.isPartitioned(schema) ? "tp_id, \(quoteIdentifier(schema.timeColumn))" : "tp_id"
         var changed: [String: InsertOutcome] = [:]
-        for r in try c.execute("""
+        for r in try c.execute(
+            """
             INSERT INTO \(quoteIdentifier(schema.name)) (\(columns)) SELECT \(columns) FROM \(stage) ON CONFLICT (\(key)) DO NOTHING RETURNING tp_id
-            """).rows {
+            """
+        ).rows {
             if let id = r[0] { changed[id] = .inserted }
         }
         // Only a complete row replaces a stored partial one; asked only when a row was not new
         // (PostgreSQL cannot say "inserted or updated" from one statement on a partitioned table).
         if case .replaceWhileStored(let flag) = schema.conflict, changed.count < rows.count {
             let f = quoteIdentifier(flag), time = quoteIdentifier(schema.timeColumn)
-            let sets = schema.columns.filter { $0.name != "tp_id" }.map { "\(quoteIdentifier($0.name)) = s.\(quoteIdentifier($0.name))" }.joined(separator: ", ")
-            for r in try c.execute("""
+            let sets = schema.columns.filter { $0.name != "tp_id" }.map { "\(quoteIdentifier($0.name)) = s.\(quoteIdentifier($0.name))" }.joined(
+                separator: ", ")
+            for r in try c.execute(
+                """
                 UPDATE \(quoteIdentifier(schema.name)) AS t SET \(sets) FROM \(stage) s
                 WHERE t.tp_id = s.tp_id AND t.\(time) = s.\(time) AND t.\(f) AND NOT s.\(f) RETURNING t.tp_id
-                """).rows {
+                """
+            ).rows {
                 if let id = r[0], changed[id] == nil { changed[id] = .updated }
             }
         }
@@ -116,14 +123,17 @@ final class PostgresTransaction: StoreTransaction {
         let t = quoteIdentifier(schema.name), v = quoteIdentifier(versionColumn)
         let columns = schema.columns.map { quoteIdentifier($0.name) }.joined(separator: ", ")
         let placeholders = (1...schema.columns.count).map { "$\($0)" }.joined(separator: ", ")
-        let sets = schema.columns.filter { $0.name != "tp_id" }.map { "\(quoteIdentifier($0.name)) = EXCLUDED.\(quoteIdentifier($0.name))" }.joined(separator: ", ")
-        let rows = try c.execute("""
+        let sets = schema.columns.filter { $0.name != "tp_id" }.map { "\(quoteIdentifier($0.name)) = EXCLUDED.\(quoteIdentifier($0.name))" }.joined(
+            separator: ", ")
+        let rows = try c.execute(
+            """
             INSERT INTO \(t) AS s (\(columns)) VALUES (\(placeholders))
             ON CONFLICT (tp_id) DO UPDATE SET \(sets)
             WHERE s.\(v) IS NULL OR EXCLUDED.\(v) IS NULL OR CASE WHEN EXCLUDED.\(v) ~ '^[0-9]{1,20}$' AND s.\(v) ~ '^[0-9]{1,20}$'
               THEN EXCLUDED.\(v)::numeric > s.\(v)::numeric ELSE EXCLUDED.\(v) <> s.\(v) END
             RETURNING (xmax = 0)
-            """, try Self.copyRow(values, schema)).rows
+            """, try Self.copyRow(values, schema)
+        ).rows
         guard let inserted = rows.first?.first else { return .duplicate }
         return inserted == "t" ? .inserted : .updated
     }
@@ -179,8 +189,11 @@ final class PostgresTransaction: StoreTransaction {
         let older = days.filter { $0 < recent }
         if !older.isEmpty {
             let names = older.map { PostgresSchema.partitionName(table, day: $0) }
-            let existing = Set(try c.execute("SELECT relname FROM pg_class WHERE relname = ANY($1::text[]) AND relkind = 'r'",
-                                             [PostgresValues.arrayLiteral(names)]).rows.compactMap { $0[0] })
+            let existing = Set(
+                try c.execute(
+                    "SELECT relname FROM pg_class WHERE relname = ANY($1::text[]) AND relkind = 'r'",
+                    [PostgresValues.arrayLiteral(names)]
+                ).rows.compactMap { $0[0] })
             missing.formUnion(older.filter { !existing.contains(PostgresSchema.partitionName(table, day: $0)) })
         }
         guard !missing.isEmpty else { return }
@@ -191,9 +204,11 @@ final class PostgresTransaction: StoreTransaction {
     // MARK: Batches and cursors
 
     func recordBatch(id: String, node: String, records: Int) throws -> Bool {
-        try c.execute("""
+        try c.execute(
+            """
             INSERT INTO kubetrail_ingest_batches (batch_id, node, committed_at, records) VALUES ($1, $2, $3, $4) ON CONFLICT (batch_id) DO NOTHING
-            """, [id, node, Timestamp.now.iso8601, String(records)]).affected == 1
+            """, [id, node, Timestamp.now.iso8601, String(records)]
+        ).affected == 1
     }
 
     func forgetBatches(committedBefore cutoff: Timestamp) throws -> Int {
@@ -209,7 +224,8 @@ final class PostgresTransaction: StoreTransaction {
     }
 
     func setCursor(_ name: String, _ value: String) throws {
-        try c.execute("""
+        try c.execute(
+            """
             INSERT INTO kubetrail_cursors (name, value, updated_at) VALUES ($1, $2, $3)
             ON CONFLICT (name) DO UPDATE SET value = EXCLUDED.value, updated_at = EXCLUDED.updated_at
             """, [name, value, Timestamp.now.iso8601])
@@ -225,7 +241,8 @@ final class PostgresTransaction: StoreTransaction {
             var dropped = 0
             for row in try c.execute(PostgresSchema.listPartitions).rows where row[0] == schema.name {
                 guard let name = row[1], let day = PostgresSchema.day(ofPartition: name, table: schema.name),
-                      (day + 1) * 86_400_000_000 <= cutoff.microseconds else { continue }
+                    (day + 1) * 86_400_000_000 <= cutoff.microseconds
+                else { continue }
                 dropped += Int(try c.execute("SELECT count(*) FROM \(quoteIdentifier(name))").rows[0][0] ?? "0") ?? 0
                 // DROP locks the whole table: bounded, so a long reader delays retention, not ingest.
                 try PostgresStore.withLockTimeout(c) { try c.execute("DROP TABLE \(quoteIdentifier(name))") }
@@ -233,8 +250,11 @@ final class PostgresTransaction: StoreTransaction {
             }
             // Then the rows of the day the cutoff falls in: every row before the cutoff goes
             // before the chain's prefix may be pruned (Retention stops at a short count).
-            return dropped + (try c.execute("DELETE FROM \(t) WHERE (tableoid, ctid) IN (SELECT tableoid, ctid FROM \(t) WHERE \(col) < $1 LIMIT $2)",
-                                            [cutoff.iso8601, String(limit)]).affected)
+            return dropped
+                + (try c.execute(
+                    "DELETE FROM \(t) WHERE (tableoid, ctid) IN (SELECT tableoid, ctid FROM \(t) WHERE \(col) < $1 LIMIT $2)",
+                    [cutoff.iso8601, String(limit)]
+                ).affected)
         }
         return try c.execute("DELETE FROM \(t) WHERE tp_id IN (SELECT tp_id FROM \(t) WHERE \(col) < $1 LIMIT $2)", [cutoff.iso8601, String(limit)]).affected
     }

@@ -223,7 +223,8 @@ enum JSONEscapes {
             }
             let isHigh = (0xD800...0xDBFF).contains(code), isLow = (0xDC00...0xDFFF).contains(code)
             if isHigh, b.count >= i + 12, b[i + 6] == UInt8(ascii: "\\"), b[i + 7] == UInt8(ascii: "u"),
-               let low = hex4(i + 8), (0xDC00...0xDFFF).contains(low) {
+                let low = hex4(i + 8), (0xDC00...0xDFFF).contains(low)
+            {
                 out += b[i..<i + 12]
                 i += 12
                 continue
@@ -249,7 +250,7 @@ enum JSONEscapes {
             while i + 5 < b.count {
                 if b[i] == UInt8(ascii: "\\") {
                     if b[i + 1] == UInt8(ascii: "u"), let code = Bytes.hex4(b, i + 2), matching(code) { return true }
-                    i += 2   // an escaped backslash is not the start of another escape
+                    i += 2  // an escaped backslash is not the start of another escape
                     continue
                 }
                 i += 1
