@@ -145,7 +145,7 @@ public final class Importer {
         var batch = Batch<PodLogRow>(store: store, maxRows: options.rowsPerTransaction)
         var assembler = ContainerLogAssembler(maxMessageBytes: options.maxMessageBytes)
         var normalizer: PodLogNormalizer? = nil
-        let path = input.isStandardInput ? ContainerLogPath() : FileIdentity.containerPath(for: input.path)
+        let path = input.isStandardInput ? ContainerLogPath() : ImportedFileKey.containerPath(for: input.path)
         defer { try? batch.flush(into: &summary) }
         func emit(_ record: ContainerLogAssembler.Record) throws {
             guard let normalizer else { return }
@@ -159,7 +159,7 @@ public final class Importer {
                 if normalizer == nil {
                     normalizer = PodLogNormalizer(
                         context: context, path: path, nodeName: options.nodeName,
-                        fileIdentity: FileIdentity.fingerprint(firstLine: bytes, input: input, path: path))
+                        fileIdentity: ImportedFileKey.fingerprint(firstLine: bytes, input: input, path: path))
                 }
                 do {
                     let line = try ContainerLogLine.parse(bytes)

@@ -39,7 +39,7 @@ public struct StoredDigest: Sendable {
     }
 }
 
-extension RowWriter {
+extension SQLiteTransaction {
     public func chainClusters() throws -> [String] {
         try String.fetchAll(db, sql: "SELECT DISTINCT cluster FROM kubetrail_audit_chain UNION SELECT DISTINCT cluster FROM kubetrail_audit_digests ORDER BY 1")
     }
@@ -178,7 +178,7 @@ extension SQLiteStore {
         }
     }
 
-    public func chainClusters() throws -> [String] { try pool.read { try RowWriter($0).chainClusters() } }
+    public func chainClusters() throws -> [String] { try pool.read { try SQLiteTransaction($0).chainClusters() } }
 
     /// The first entry still in `cluster`'s chain (retention prunes its beginning).
     public func firstChainSeq(cluster: String) throws -> Int64? {
@@ -201,7 +201,7 @@ extension SQLiteStore {
     /// Walks `cluster`'s chain after `seq` in order, each entry with its audit row's values
     /// (in the schema's column order), or nil when the row is gone.
     public func walkAuditChain(cluster: String, after seq: Int64, through last: Int64, _ body: (ChainEntry, [QueryValue]?) throws -> Void) throws {
-        try pool.read { db in try RowWriter(db).walkAuditChain(cluster: cluster, after: seq, through: last, body) }
+        try pool.read { db in try SQLiteTransaction(db).walkAuditChain(cluster: cluster, after: seq, through: last, body) }
     }
 
     /// `condition` on audit rows `a`, and `tp_timestamp` in `[from, to)` when given.

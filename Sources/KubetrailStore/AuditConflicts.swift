@@ -52,7 +52,7 @@ enum AuditContent {
     }
 }
 
-extension RowWriter {
+extension SQLiteTransaction {
     /// Called when an audit row's `tp_id` is already stored: records a conflict when the stored
     /// event differs from this one. True when it did.
     func recordConflict(_ values: [ColumnValue], storedAt rowid: Int64) throws -> Bool {
@@ -60,10 +60,10 @@ extension RowWriter {
         guard case .text(let id) = values[0] else { return false }
         guard
             let stored = try Row.fetchOne(
-                db, sql: "SELECT \(RowWriter.exactColumns(of: .current, alias: "a")) FROM \(AuditStorage.table) a WHERE rowid = ?",
+                db, sql: "SELECT \(SQLiteTransaction.exactColumns(of: .current, alias: "a")) FROM \(AuditStorage.table) a WHERE rowid = ?",
                 arguments: [rowid])
         else { return false }
-        let storedValues = RowWriter.exactValues(stored, from: 0)
+        let storedValues = SQLiteTransaction.exactValues(stored, from: 0)
         if AuditContent.hash(storedValues) == AuditContent.hash(values) { return false }
         func storedText(_ name: String) -> String? {
             guard let i = columns.firstIndex(where: { $0.name == name }), case .text(let s) = storedValues[i] else { return nil }

@@ -88,13 +88,13 @@ public final class SQLiteStore: Store {
     }
 
     /// `write` with SQLite's own transaction type (migrations, tests).
-    func writeSQLite<T>(_ body: (RowWriter) throws -> T) throws -> T {
+    func writeSQLite<T>(_ body: (SQLiteTransaction) throws -> T) throws -> T {
         var updates: [String: ChainHeads.Head] = [:]
         var newValueIDs: [InternedValueIDs.Key: Int64] = [:]
         var generation: Int64?
         do {
             let result = try pool.write { db in
-                let writer = RowWriter(db, heads: writtenHeads, valueIDs: valueIDs)
+                let writer = SQLiteTransaction(db, heads: writtenHeads, valueIDs: valueIDs)
                 let result = try body(writer)
                 try writer.finishValues()
                 updates = writer.chainUpdates
@@ -136,7 +136,7 @@ public final class SQLiteStore: Store {
     /// Runs `body` on a read snapshot, without holding the writer (only its reading methods may
     /// be used).
     public func read<T>(_ body: (any StoreTransaction) throws -> T) throws -> T {
-        try pool.read { db in try body(RowWriter(db)) }
+        try pool.read { db in try body(SQLiteTransaction(db)) }
     }
 
     /// Runs SQL (PostgreSQL-flavoured, see `SQLDialect`) on a read-only connection, streaming

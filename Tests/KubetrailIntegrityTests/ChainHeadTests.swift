@@ -113,7 +113,7 @@ import TestSupport
         // …a different event under the same auditID and stage is a conflict, kept whole.
         let genuine =
             #"{"kind":"Event","apiVersion":"audit.k8s.io/v1","level":"Metadata","auditID":"forged-first","stage":"ResponseComplete","requestURI":"/api/v1/namespaces/kube-system/secrets","verb":"get","user":{"username":"system:admin"},"sourceIPs":["10.0.0.9"],"responseStatus":{"code":200},"requestReceivedTimestamp":"2026-12-01T10:00:00.000000Z","stageTimestamp":"2026-12-01T10:00:00.100000Z"}"#
-        var outcome: RowWriter.Outcome?
+        var outcome: SQLiteTransaction.Outcome?
         AuditDecoder.decode(Array(genuine.utf8), context: IngestContext(clusterName: nil, sourceType: .auditWebhook, sourceName: "kube-apiserver")) { o in
             if case .row(let r) = o { outcome = try? lab.store.write { try $0.insert(r) } }
         }

@@ -19,7 +19,7 @@ import TestSupport
             try lab.store.write { w in
                 for r in rows { _ = try w.insert(r) }
                 // A deferred foreign key is checked at COMMIT: the statement that fails is the commit.
-                try (w as! RowWriter).db.execute(
+                try (w as! SQLiteTransaction).db.execute(
                     sql: """
                         CREATE TEMP TABLE IF NOT EXISTS fk_parent(id INTEGER PRIMARY KEY);
                         CREATE TEMP TABLE IF NOT EXISTS fk_child(parent INTEGER REFERENCES fk_parent(id) DEFERRABLE INITIALLY DEFERRED);

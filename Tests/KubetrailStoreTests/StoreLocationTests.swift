@@ -68,7 +68,7 @@ import TestSupport
     /// SQLite connection opened by hand.
     @Test func onlyTheStoreKnowsItsBackend() throws {
         let sources = Fixtures.repositoryRoot.appendingPathComponent("Sources")
-        let forbidden = ["SQLiteStore", "RowWriter", "ReadOnlyConnection(", "import GRDB", "DatabasePool", "sqlite3_"]
+        let forbidden = ["SQLiteStore", "SQLiteTransaction", "ReadOnlyConnection(", "import GRDB", "DatabasePool", "sqlite3_"]
         var found: [String] = []
         let walker = FileManager.default.enumerator(atPath: sources.path)!
         while let relative = walker.nextObject() as? String {

@@ -2,11 +2,12 @@ import GRDB
 import GRDBSQLite
 import KubetrailTables
 
-/// SQLite's `StoreTransaction`: inserts rows inside one write transaction.
+/// SQLite's `StoreTransaction`: the rows a transaction inserts and reads, in a write
+/// transaction or (for `Store.read`) a read-only one.
 ///
 /// The hot path binds through the C API on GRDB's cached statements: GRDB's argument arrays
 /// cost about 40 % of the insert rate here (swift-stack.md §6b), and imports are insert-bound.
-public final class RowWriter: StoreTransaction {
+public final class SQLiteTransaction: StoreTransaction {
     public typealias Outcome = InsertOutcome
 
     let db: Database
@@ -222,7 +223,7 @@ public final class RowWriter: StoreTransaction {
     }
 }
 
-extension RowWriter {
+extension SQLiteTransaction {
     /// The id of `value` in the dictionary of `type`, added to it when new; counts one more row
     /// holding it (written by `finishValues`).
     func valueID(_ value: String, _ type: ColumnType) throws -> Int64 {
@@ -340,7 +341,7 @@ enum SQLCache {
     static func insert(_ schema: TableSchema, onConflict action: String) -> String {
         let cols = schema.columns.map { quoteIdentifier($0.name) }.joined(separator: ", ")
         let params = Array(repeating: "?", count: schema.columns.count).joined(separator: ", ")
-        // The audit table has no unique constraint to conflict on (RowWriter.insertAudit).
+        // The audit table has no unique constraint to conflict on (SQLiteTransaction.insertAudit).
         if schema.name == AuditStorage.view { return AuditLayout.insertSQL() }
         return "INSERT INTO \(quoteIdentifier(schema.name)) (\(cols)) VALUES (\(params)) ON CONFLICT(tp_id) \(action)"
     }

@@ -3,7 +3,8 @@ import KubetrailTables
 
 /// How an imported container log file is recognised when it is imported again, under the same
 /// or another path (a `/var/log/containers` link and its `/var/log/pods` target are one file).
-enum FileIdentity {
+/// Not the agent's `FileIdentity`, which names a file by device and inode while it is tailed.
+enum ImportedFileKey {
     /// Metadata from both the given path and its symlink target: the link's name carries the
     /// container id, the target's path the pod uid and restart count.
     static func containerPath(for path: String) -> ContainerLogPath {
