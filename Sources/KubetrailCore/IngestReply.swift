@@ -66,13 +66,7 @@ public struct IngestReply: Equatable, Sendable {
     /// `batch_id`, `records`, `duplicate` and `rejected` are required, counts are never negative,
     /// and nothing may follow the object.
     public static func decode(_ bytes: [UInt8]) throws(JSONError) -> IngestReply {
-        do {
-            return try bytes.withUnsafeBytes { raw throws(JSONError) in try decode(raw) }
-        } catch let error as JSONError {
-            throw error
-        } catch {
-            throw .unexpectedEnd(0)
-        }
+        try bytes.withUnsafeBytes { raw in Result { () throws(JSONError) in try decode(raw) } }.get()
     }
 
     public static func decode(_ raw: UnsafeRawBufferPointer) throws(JSONError) -> IngestReply {

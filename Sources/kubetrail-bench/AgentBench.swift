@@ -327,7 +327,7 @@ final class DecodingSink: @unchecked Sendable {
             }
             // The agent moves its checkpoints only for a reply naming the batch it sent and its
             // record count, as the aggregator's does.
-            let reply = "{\"batch_id\":" + JSONText.string(batchID) + ",\"records\":\(records),\"duplicate\":false,\"rejected\":0,\"rejections\":[]}"
+            let reply = IngestReply(batchID: batchID, records: records).encoded()
             let text = "HTTP/1.1 \(status)\r\nContent-Type: application/json\r\nContent-Length: \(reply.utf8.count)\r\n\r\n\(reply)"
             _ = text.withCString { send(fd, $0, strlen($0), Int32(MSG_NOSIGNAL)) }
         }
