@@ -39,6 +39,13 @@ final class Retention: @unchecked Sendable {
         var deleted: [String: Int] = [:]
         let batchCutoff = now.adding(microseconds: -Int64(Self.batchIDRetention * 1_000_000))
         _ = try? store.write { try $0.forgetBatches(committedBefore: batchCutoff) }
+        // Followers resume by cursor within the journal's window; past it they start again by time.
+        let journalCutoff = now.adding(microseconds: -ChangeJournal.keptSeconds * 1_000_000)
+        do {
+            while try store.write({ try $0.pruneChanges(olderThan: journalCutoff, limit: chunk) }) > 0 {}
+        } catch {
+            logger.error("change journal prune failed", metadata: ["error": "\(error)"])
+        }
         for (table, seconds) in maxAge.sorted(by: { $0.key < $1.key }) {
             guard let schema = KubernetesTables.schema(named: table) else { continue }
             var cutoff = now.adding(microseconds: -Int64(seconds * 1_000_000))

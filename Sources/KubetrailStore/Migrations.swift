@@ -94,6 +94,10 @@ enum Migrations {
             // The findings of continuous detection (a fresh file has it from v1).
             try db.execute(sql: DetectionRow.schema.createTableSQL())
         }
+        m.registerMigration("v7-change-journal") { db in
+            // What followers read (ChangeJournal); rows stored before it are found by time.
+            try db.execute(sql: SQLiteChangeJournal.createSQL)
+        }
         return m
     }
 

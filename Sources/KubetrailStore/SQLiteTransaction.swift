@@ -1,3 +1,4 @@
+import Foundation
 import GRDB
 import GRDBSQLite
 import KubetrailTables
@@ -40,6 +41,13 @@ public final class SQLiteTransaction: StoreTransaction {
         self.valueIDs = valueIDs
     }
 
+    /// When this transaction's journal entries were written (`ChangeJournal`), in Unix seconds.
+    lazy var journalTime = Int64(Date().timeIntervalSince1970)
+
+    func journalStatement(_ purpose: Int, _ sql: @autoclosure () -> String) throws -> Statement {
+        try statement("kubetrail_changes", purpose, sql())
+    }
+
     private func statement(_ table: String, _ purpose: Int, _ sql: @autoclosure () -> String) throws -> Statement {
         let key = StatementKey(table: table, purpose: purpose)
         if let s = statements[key] { return s }
@@ -56,24 +64,35 @@ public final class SQLiteTransaction: StoreTransaction {
         case .keepExisting:
             let statement = try statement(schema.name, 0, SQLCache.insertIgnoring(schema))
             try execute(statement, values)
-            return sqlite3_changes(db.sqliteConnection) > 0 ? .inserted : .duplicate
+            guard sqlite3_changes(db.sqliteConnection) > 0 else { return .duplicate }
+            try journal(schema, rowid: sqlite3_last_insert_rowid(db.sqliteConnection), replaced: false)
+            return .inserted
         case .replaceWhileStored(let column):
             try execute(try statement(schema.name, 0, SQLCache.insertIgnoring(schema)), values)
-            if sqlite3_changes(db.sqliteConnection) > 0 { return .inserted }
+            if sqlite3_changes(db.sqliteConnection) > 0 {
+                try journal(schema, rowid: sqlite3_last_insert_rowid(db.sqliteConnection), replaced: false)
+                return .inserted
+            }
             // Only a complete row may replace a stored partial one.
             guard let index = schema.columns.firstIndex(where: { $0.name == column }), values[index] == .bool(false) else { return .duplicate }
             try execute(try statement(schema.name, 3, SQLCache.completing(schema, flag: column)), values)
-            return sqlite3_changes(db.sqliteConnection) > 0 ? .updated : .duplicate
+            guard sqlite3_changes(db.sqliteConnection) > 0 else { return .duplicate }
+            let lookup = try statement(schema.name, 4, "SELECT rowid FROM \(quoteIdentifier(schema.name)) WHERE tp_id = ?")
+            if let rowid = try Int64.fetchOne(lookup, arguments: [prepared.id]) { try journal(schema, rowid: rowid, replaced: true) }
+            return .updated
         case .replaceIfNewer(let column):
             guard let index = schema.columns.firstIndex(where: { $0.name == column }) else {
                 preconditionFailure("conflict column \(column) not in \(schema.name)")
             }
-            let lookup = try statement(schema.name, 1, "SELECT \(quoteIdentifier(column)) FROM \(quoteIdentifier(schema.name)) WHERE tp_id = ?")
+            let lookup = try statement(
+                schema.name, 1, "SELECT \(quoteIdentifier(column)), rowid FROM \(quoteIdentifier(schema.name)) WHERE tp_id = ?")
             let existing = try Row.fetchOne(lookup, arguments: [prepared.id])
             guard let found = existing else {
                 let statement = try statement(schema.name, 0, SQLCache.insertIgnoring(schema))
                 try execute(statement, values)
-                return sqlite3_changes(db.sqliteConnection) > 0 ? .inserted : .duplicate
+                guard sqlite3_changes(db.sqliteConnection) > 0 else { return .duplicate }
+                try journal(schema, rowid: sqlite3_last_insert_rowid(db.sqliteConnection), replaced: false)
+                return .inserted
             }
             let stored: String? = found[0]
             if case .text(let incoming) = values[index], let stored, !ResourceVersion.isNewer(incoming, than: stored) {
@@ -81,6 +100,7 @@ public final class SQLiteTransaction: StoreTransaction {
             }
             let statement = try statement(schema.name, 2, SQLCache.upsert(schema))
             try execute(statement, values)
+            try journal(schema, rowid: found[1], replaced: true)
             return .updated
         }
     }
@@ -103,8 +123,10 @@ public final class SQLiteTransaction: StoreTransaction {
         }
         if let stored { return try recordConflict(prepared.values, storedAt: stored) ? .conflict : .duplicate }
         try execute(try statement(AuditStorage.table, 0, AuditLayout.insertSQL()), prepared.values, key: key, interned: AuditLayout.internedType)
+        let rowid = sqlite3_last_insert_rowid(db.sqliteConnection)
+        try journal(R.schema, rowid: rowid, replaced: false)
         try chain.append(
-            rowHash: rowHash, rowid: sqlite3_last_insert_rowid(db.sqliteConnection),
+            rowHash: rowHash, rowid: rowid,
             id: prepared.id, timestamp: prepared.timestamp, cluster: prepared.cluster)
         return .inserted
     }
@@ -152,12 +174,17 @@ public final class SQLiteTransaction: StoreTransaction {
     /// Deletes up to `limit` rows whose time column is before `cutoff`; returns how many.
     public func deleteOlder(in schema: TableSchema, than cutoff: Timestamp, limit: Int) throws -> Int {
         let t = quoteIdentifier(AuditStorage.physicalName(schema)), c = quoteIdentifier(schema.timeColumn)
-        if schema.name == AuditStorage.view {
-            return try deleteAuditRows(rowids: Int64.fetchAll(db, sql: "SELECT rowid FROM \(t) WHERE \(c) < ? LIMIT ?", arguments: [cutoff.iso8601, limit]))
-        }
-        try db.execute(
-            sql: "DELETE FROM \(t) WHERE rowid IN (SELECT rowid FROM \(t) WHERE \(c) < ? LIMIT ?)",
-            arguments: [cutoff.iso8601, limit])
+        let rowids = try Int64.fetchAll(db, sql: "SELECT rowid FROM \(t) WHERE \(c) < ? LIMIT ?", arguments: [cutoff.iso8601, limit])
+        if schema.name == AuditStorage.view { return try deleteAuditRows(rowids: rowids) }
+        return try deleteRows(schema, rowids: rowids)
+    }
+
+    /// Deletes rows of a table other than the audit table, with their journal entries.
+    private func deleteRows(_ schema: TableSchema, rowids: [Int64]) throws -> Int {
+        guard !rowids.isEmpty else { return 0 }
+        let list = rowids.map(String.init).joined(separator: ",")
+        try forgetChanges(schema, rowids: list)
+        try db.execute(sql: "DELETE FROM \(quoteIdentifier(schema.name)) WHERE rowid IN (\(list))")
         return db.changesCount
     }
 
@@ -181,8 +208,7 @@ public final class SQLiteTransaction: StoreTransaction {
         if schema.name == AuditStorage.view {
             return try deleteAuditRows(rowids: Int64.fetchAll(db, sql: "SELECT rowid FROM \(AuditStorage.table) WHERE tp_id = ?", arguments: [id])) > 0
         }
-        try db.execute(sql: "DELETE FROM \(quoteIdentifier(schema.name)) WHERE tp_id = ?", arguments: [id])
-        return db.changesCount > 0
+        return try deleteRows(schema, rowids: Int64.fetchAll(db, sql: "SELECT rowid FROM \(quoteIdentifier(schema.name)) WHERE tp_id = ?", arguments: [id])) > 0
     }
 
     /// Binds `values` in order (and `key` after them, for the audit table) and steps once. A
@@ -294,6 +320,7 @@ extension SQLiteTransaction {
                 if let id: Int64 = r[i] { released[ValueRef(table: ValueDictionary.table(for: c.type), id: id), default: 0] += 1 }
             }
         }
+        try forgetChanges(AuditLogRow.schema, rowids: list)
         try db.execute(sql: "DELETE FROM \(AuditStorage.table) WHERE rowid IN (\(list))")
         let deleted = db.changesCount
         var removed = 0

@@ -47,6 +47,11 @@ public protocol Store: AnyObject, Sendable, CustomStringConvertible {
     /// Row counts and time ranges of the four tables.
     func tableStats() throws -> [TableStats]
 
+    /// One page of a follow (`ChangeJournal`): the rows of `request.table` changed after its
+    /// cursor (or, from `since`, first the rows at or after that time) that match its
+    /// condition, into `sink`, read-only with the request's limits.
+    func tail(_ request: TailRequest, into sink: any QuerySink) throws -> TailPage
+
     /// The backend's query plan, one line per step.
     func explain(_ sql: String, now: Timestamp) throws -> [String]
 
@@ -167,6 +172,8 @@ public protocol StoreTransaction: AnyObject {
     func insertDigest(_ d: StoredDigest) throws
     /// Prunes chain entries older than `cutoff`; returns how many.
     @discardableResult func pruneAuditChain(olderThan cutoff: Timestamp) throws -> Int
+    /// Drops change journal entries older than `cutoff`, at most `limit` per table.
+    @discardableResult func pruneChanges(olderThan cutoff: Timestamp, limit: Int) throws -> Int
 }
 
 extension StoreTransaction {

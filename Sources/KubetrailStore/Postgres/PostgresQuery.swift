@@ -20,16 +20,24 @@ struct PostgresQuery {
     var rowCount: SharedRowCount?
 
     func run(_ sql: String, into sink: some QuerySink) throws {
+        try readOnly { c, stop in try run(sql, on: c, stop: stop, into: sink) }
+    }
+
+    /// `run` inside a transaction `inTransaction` began: for a follow's statements, which
+    /// share one snapshot.
+    func run(_ sql: String, on c: PostgresConnection, stop: PostgresStop, into sink: some QuerySink) throws {
         var types: [UInt32] = []
         var values: [QueryValue] = []
-        try stream(
-            sql,
+        var rows = 0
+        try c.stream(
+            sql, stop: stop,
             begin: { columns in
                 types = columns.map(\.type)
                 values = Array(repeating: .null, count: columns.count)
                 try sink.begin(columns: columns.map { QueryColumn(name: $0.name, declaredType: PostgresValues.declaredType($0.type)) })
             },
             row: { row in
+                try counted(row, &rows)
                 for i in 0..<row.count { values[i] = PostgresValues.value(row, i, type: types[i]) }
                 try sink.row(values)
             })

@@ -98,7 +98,9 @@ enum PostgresSchema {
             ]
         ),
         // The findings of continuous detection (a database made since has it from the first).
-        (3, "detections", createTable(DetectionRow.schema))
+        (3, "detections", createTable(DetectionRow.schema)),
+        // What followers read (ChangeJournal, PostgresTail); rows stored before it are found by time.
+        (4, "change journal", PostgresChangeJournal.create)
     ]
 
     static func literal(_ s: String) -> String { "'" + s.replacingOccurrences(of: "'", with: "''") + "'" }

@@ -28,6 +28,12 @@ final class PostgresTransaction: StoreTransaction {
     }
 
     func insert<R: TableRow>(_ rows: [PreparedRow<R>]) throws -> [InsertOutcome] {
+        let outcomes = try store(rows)
+        try journal(rows, outcomes)
+        return outcomes
+    }
+
+    private func store<R: TableRow>(_ rows: [PreparedRow<R>]) throws -> [InsertOutcome] {
         guard !rows.isEmpty else { return [] }
         let schema = R.schema
         if PostgresSchema.isAudit(schema) { return try insertAudit(rows) }
@@ -270,7 +276,10 @@ final class PostgresTransaction: StoreTransaction {
     }
 
     func delete(table schema: TableSchema, id: String) throws -> Bool {
-        try c.execute("DELETE FROM \(quoteIdentifier(schema.name)) WHERE tp_id = $1", [id]).affected > 0
+        if let table = ChangeJournal.number(schema) {
+            try c.execute("DELETE FROM kubetrail_changes WHERE kt_table = $1 AND kt_row_id = $2", [String(table), id])
+        }
+        return try c.execute("DELETE FROM \(quoteIdentifier(schema.name)) WHERE tp_id = $1", [id]).affected > 0
     }
 
     // MARK: The audit chain and its digests

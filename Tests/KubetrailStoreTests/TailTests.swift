@@ -1,0 +1,168 @@
+import Foundation
+import Testing
+import TestSupport
+@testable import KubetrailStore
+@testable import KubetrailTables
+
+/// Following a table through the change journal: every committed change once, in order, from
+/// a cursor that survives a reconnect, on both stores.
+@Suite struct TailTests {
+    /// Reads pages from `cursor` until caught up; the `tp_id`s seen and where it stopped.
+    /// On PostgreSQL another test's open transaction (any database on the shared server) holds
+    /// committed changes back for a moment: `waitingForHeld` reads on until they come.
+    func follow(
+        _ store: any Store, _ table: TableSchema, from cursor: TailCursor, condition: String? = nil, maxEntries: Int = 2000,
+        waitingForHeld: Bool = true
+    ) throws -> (ids: [String], cursor: TailCursor) {
+        var cursor = cursor
+        var ids: [String] = []
+        while true {
+            let sink = Collect()
+            let page = try store.tail(TailRequest(table: table, condition: condition, start: .after(cursor), maxEntries: maxEntries), into: sink)
+            if let i = sink.columns.firstIndex(of: "tp_id") { ids += sink.rows.map { $0[i] } }
+            #expect(page.rows == sink.rows.count)
+            cursor = page.cursor
+            if page.heldBack && waitingForHeld {
+                Thread.sleep(forTimeInterval: 0.02)
+                continue
+            }
+            if page.caughtUp { return (ids, cursor) }
+        }
+    }
+
+    func start(_ store: any Store, _ table: TableSchema, since: Timestamp? = nil, condition: String? = nil) throws -> (ids: [String], cursor: TailCursor) {
+        let sink = Collect()
+        let page = try store.tail(TailRequest(table: table, condition: condition, start: .since(since)), into: sink)
+        let i = sink.columns.firstIndex(of: "tp_id")
+        return (i.map { i in sink.rows.map { $0[i] } } ?? [], page.cursor)
+    }
+
+    @Test(arguments: TestBackend.allCases) func changesAfterTheCursorComeOnceInCommitOrder(backend: TestBackend) throws {
+        let store = try openStore(backend)
+        try store.write { w in _ = try w.insert(auditRow("before")) }
+        let (history, cursor) = try start(store, AuditLogRow.schema)
+        #expect(history.isEmpty)
+        try store.write { w in _ = try [auditRow("c"), auditRow("a")].map { try w.insert($0) } }
+        try store.write { w in _ = try w.insert(auditRow("b")) }
+        // Small pages: the cursor moves page by page and nothing is read twice.
+        let (ids, next) = try follow(store, AuditLogRow.schema, from: cursor, maxEntries: 1)
+        #expect(ids == ["c:ResponseComplete", "a:ResponseComplete", "b:ResponseComplete"])
+        #expect(try follow(store, AuditLogRow.schema, from: next).ids.isEmpty)
+        // A duplicate is not a change.
+        try store.write { w in _ = try w.insert(auditRow("a")) }
+        try store.write { w in _ = try w.insert(auditRow("d")) }
+        // The cursor as text, as a client keeps it across a reconnect.
+        let resumed = try #require(TailCursor(next.description))
+        #expect(try follow(store, AuditLogRow.schema, from: resumed).ids == ["d:ResponseComplete"])
+    }
+
+    @Test(arguments: TestBackend.allCases) func historyFromSinceThenLiveWithNoRepeat(backend: TestBackend) throws {
+        let store = try openStore(backend)
+        try store.write { w in
+            _ = try w.insert(auditRow("old", at: "2026-11-27T09:00:00Z"))
+            _ = try w.insert(auditRow("new2", at: "2026-11-27T10:00:02Z"))
+            _ = try w.insert(auditRow("new1", at: "2026-11-27T10:00:01Z"))
+        }
+        let (history, cursor) = try start(store, AuditLogRow.schema, since: Timestamp(rfc3339: "2026-11-27T10:00:00Z"))
+        #expect(history == ["new1:ResponseComplete", "new2:ResponseComplete"])  // in time order
+        try store.write { w in _ = try w.insert(auditRow("late", at: "2026-11-27T08:00:00Z")) }
+        #expect(try follow(store, AuditLogRow.schema, from: cursor).ids == ["late:ResponseComplete"])
+    }
+
+    @Test(arguments: TestBackend.allCases) func aReplacedRowComesOnceAtItsLatestChange(backend: TestBackend) throws {
+        let store = try openStore(backend)
+        let (_, cursor) = try start(store, EventRow.schema)
+        try store.write { w in _ = try w.insert(eventRow(uid: "e1", rv: "1", count: 1)) }
+        try store.write { w in _ = try w.insert(eventRow(uid: "e2", rv: "1", count: 1)) }
+        try store.write { w in _ = try w.insert(eventRow(uid: "e1", rv: "2", count: 2)) }
+        try store.write { w in _ = try w.insert(eventRow(uid: "e1", rv: "1", count: 9)) }  // older: no change
+        let sink = Collect()
+        while try store.tail(TailRequest(table: EventRow.schema, start: .after(cursor)), into: sink).heldBack { Thread.sleep(forTimeInterval: 0.02) }
+        let id = try #require(sink.columns.firstIndex(of: "tp_id")), count = try #require(sink.columns.firstIndex(of: "count"))
+        #expect(sink.rows.map { [$0[id], $0[count]] } == [["e2", "1"], ["e1", "2"]])
+        // Changed again after it was read: a new change, shown again.
+        let (_, after) = try follow(store, EventRow.schema, from: cursor)
+        try store.write { w in _ = try w.insert(eventRow(uid: "e2", rv: "3", count: 3)) }
+        #expect(try follow(store, EventRow.schema, from: after).ids == ["e2"])
+    }
+
+    @Test(arguments: TestBackend.allCases) func aConditionFiltersButTheCursorStillMoves(backend: TestBackend) throws {
+        let store = try openStore(backend)
+        let (_, cursor) = try start(store, AuditLogRow.schema)
+        try store.write { w in _ = try (0..<20).map { try w.insert(auditRow("x\($0)")) } }
+        let (ids, next) = try follow(store, AuditLogRow.schema, from: cursor, condition: "audit_id = 'x7' OR audit_id = 'x19'", maxEntries: 3)
+        #expect(ids == ["x7:ResponseComplete", "x19:ResponseComplete"])
+        #expect(next != cursor)
+        // A condition that is not valid SQL fails the first page with the engine's message,
+        // also when there is nothing new to run it on.
+        for start in [TailRequest.Start.since(nil), .after(next)] {
+            #expect(throws: StoreError.self) {
+                try store.tail(TailRequest(table: AuditLogRow.schema, condition: "no_such_column = 1", start: start), into: Collect())
+            }
+        }
+    }
+
+    @Test(arguments: TestBackend.allCases) func aCursorFromElsewhereOrPrunedIsRefused(backend: TestBackend) throws {
+        let store = try openStore(backend), other = try openStore(backend)
+        let (_, cursor) = try start(store, AuditLogRow.schema)
+        #expect(throws: TailError.self) {
+            try store.tail(TailRequest(table: AuditLogRow.schema, start: .after(try start(other, AuditLogRow.schema).cursor)), into: Collect())
+        }
+        #expect(throws: TailError.self) { try store.tail(TailRequest(table: EventRow.schema, start: .after(cursor)), into: Collect()) }
+        #expect(throws: TailError.self) { try store.tail(TailRequest(table: DetectionRow.schema, start: .since(nil)), into: Collect()) }
+        try store.write { w in _ = try w.insert(auditRow("a")) }
+        let (_, read) = try follow(store, AuditLogRow.schema, from: cursor)
+        try store.write { w in _ = try w.insert(auditRow("b")) }
+        // Pruned past the cursor: the changes between are gone, so resuming would skip them.
+        #expect(try store.write { try $0.pruneChanges(olderThan: .now.adding(microseconds: 10_000_000), limit: 100) } == 2)
+        #expect(throws: TailError.expired) { try store.tail(TailRequest(table: AuditLogRow.schema, start: .after(read)), into: Collect()) }
+        // Rows stay; a follower starts again by time and carries on from the new cursor.
+        let (history, fresh) = try start(store, AuditLogRow.schema, since: Timestamp(rfc3339: "2026-01-01T00:00:00Z"))
+        #expect(history.count == 2)
+        try store.write { w in _ = try w.insert(auditRow("c")) }
+        #expect(try follow(store, AuditLogRow.schema, from: fresh).ids == ["c:ResponseComplete"])
+    }
+
+    @Test func cursorText() {
+        let c = TailCursor(store: "ab12", table: 2, position: 77, ordinal: 3, snapshot: "10:15:11,12")
+        #expect(TailCursor(c.description) == c)
+        for bad in ["", "kt1", "kt2.ab.2.1.0", "kt1.ab.x.1.0", "kt1..2.1.0", "kt1.ab.2.1.0.1:2", "kt1.ab.2.1.0.1:2:3'", "kt1.a-b.2.1.0", "kt1.ab.2.-1.0"] {
+            #expect(TailCursor(bad) == nil, "\(bad)")
+        }
+    }
+
+    /// Two aggregators on one database: a transaction that took its id first but commits last
+    /// is waited for, not skipped (a follower reading by commit time or a sequence would miss it).
+    @Test func postgresWaitsForAnEarlierTransactionThatCommitsLater() throws {
+        let url = try SharedPostgres.newDatabase()
+        let a = try StoreLocation(parsing: url).open(.readWrite), b = try StoreLocation(parsing: url).open(.readWrite)
+        let (_, cursor) = try start(a, EventRow.schema)
+        let holding = DispatchSemaphore(value: 0), release = DispatchSemaphore(value: 0), done = DispatchSemaphore(value: 0)
+        let errors = ErrorBox()
+        Thread {
+            do {
+                try a.write { w in
+                    _ = try w.insert(eventRow(uid: "early", rv: "1", count: 1))
+                    holding.signal()
+                    release.wait()
+                }
+            } catch { errors.set(error) }
+            done.signal()
+        }.start()
+        holding.wait()
+        try b.write { w in _ = try w.insert(eventRow(uid: "later", rv: "1", count: 1)) }
+        let sink = Collect()
+        let held = try b.tail(TailRequest(table: EventRow.schema, start: .after(cursor)), into: sink)
+        #expect(sink.rows.isEmpty && held.heldBack && held.cursor == cursor)  // "later" committed, but "early" may still commit before it in key order
+        release.signal()
+        done.wait()
+        #expect(errors.error == nil)
+        #expect(try follow(b, EventRow.schema, from: cursor).ids == ["early", "later"])
+    }
+}
+
+private final class ErrorBox: @unchecked Sendable {
+    private let lock = NSLock()
+    private(set) var error: Error?
+    func set(_ e: Error) { lock.withLock { error = e } }
+}
