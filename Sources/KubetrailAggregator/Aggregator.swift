@@ -23,6 +23,9 @@ public final class Aggregator: Sendable {
     /// (a role the database lets only read), else `store`.
     let queryStore: any Store
     let writer: GroupCommitWriter
+    /// Wakes followers when this aggregator commits.
+    let commits = CommitSignal()
+    let followerSlots: QuerySlots
     /// The duties one aggregator does for all that share the store (LeaderDuties).
     let leaderDuties = LeaderWork()
     let auth: Authenticator
@@ -88,7 +91,9 @@ public final class Aggregator: Sendable {
         writer = GroupCommitWriter(store: store, maxQueuedRows: configuration.maxQueuedRows)
         registry = PrometheusCollectorRegistry()
         // Created at use, not here: the metrics backend is bootstrapped after init.
-        writer.onCommit = { batches, _, seconds in
+        followerSlots = QuerySlots(limit: configuration.maxFollowers)
+        writer.onCommit = { [commits] batches, _, seconds in
+            commits.signal()
             Metrics.Timer(label: "kubetrail_commit_duration_seconds").recordSeconds(seconds)
             Recorder(label: "kubetrail_commit_batches").record(batches)
         }
@@ -124,6 +129,7 @@ public final class Aggregator: Sendable {
         router.post("/v1/audit/webhook") { request, _ in try await self.webhook(request) }
         router.post("/v1/query") { request, _ in try await self.query(request) }
         router.get("/v1/export") { request, _ in try await self.export(request) }
+        router.get("/v1/tail") { request, _ in try await self.tail(request) }
         for path in ["/v1/ingest", "/v1/audit/webhook", "/v1/query"] {
             for method in [HTTPRequest.Method.get, .put, .delete, .patch] {
                 router.on(RouterPath(path), method: method) { _, _ -> Response in

@@ -21,6 +21,8 @@ public struct AggregatorConfigFile: Sendable {
     public var maxInflatedBytes: Int?
     public var queryMaxRows: Int?
     public var queryTimeout: Double?
+    public var maxFollowers: Int?
+    public var followerStallTimeout: Double?
     public var logFormat: String?
     public var retention: [String: Double] = [:]
     public var retentionInterval: Double?
@@ -73,6 +75,8 @@ public struct AggregatorConfigFile: Sendable {
             case "max_inflated_bytes": config.maxInflatedBytes = try int(a)
             case "query_max_rows": config.queryMaxRows = try int(a)
             case "query_timeout": config.queryTimeout = try duration(a)
+            case "max_followers": config.maxFollowers = try int(a)
+            case "follower_stall_timeout": config.followerStallTimeout = try duration(a)
             case "retention_interval": config.retentionInterval = try duration(a)
             case "digest_signing_key": config.digestSigningKey = try string(a)
             case "digest_interval": config.digestInterval = try duration(a)

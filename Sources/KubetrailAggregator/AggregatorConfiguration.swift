@@ -66,6 +66,14 @@ public struct AggregatorConfiguration: Sendable {
     /// Largest `format=json` answer, buffered whole in memory (jsonl, csv and rows stream).
     public var queryMaxJSONBytes = 16 << 20
     // End of query limits (issue 13)
+    /// Followers (`/v1/tail`) at once; more are answered 503. Each holds a thread that mostly waits.
+    public var maxFollowers = 64
+    /// A follower whose client takes nothing for this long is cut (with an error line it reads
+    /// if it comes back) and its thread and connection released; it resumes by cursor.
+    public var followerStallTimeout = 30.0
+    /// How often a caught-up follower looks for changes committed by other aggregators (its own
+    /// aggregator's commits wake it at once).
+    public var followerPollInterval = 0.5
     /// Seconds before an idle connection is closed, and the most connections at once.
     public var idleTimeout = 60
     public var maxConnections = 1024

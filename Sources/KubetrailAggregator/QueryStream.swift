@@ -15,6 +15,13 @@ final class QueryStream: @unchecked Sendable {
     private let condition = NSCondition()
     private var queue: [Event] = []
     private var cancelled = false
+    /// Set when the reader took nothing for `stallTimeout` (rather than going away).
+    private var readerStalled = false
+    var stalled: Bool {
+        condition.lock()
+        defer { condition.unlock() }
+        return readerStalled
+    }
     private let capacity = 8
     let maxBytes: Int
     /// What the "result is larger than" error suggests.
@@ -22,7 +29,11 @@ final class QueryStream: @unchecked Sendable {
     /// How long the producer waits for a reader that stopped reading before giving up.
     let stallTimeout: TimeInterval
 
-    init(maxBytes: Int, tooLargeAdvice: String = "add a LIMIT or select fewer columns", stallTimeout: TimeInterval = 60) {
+    /// What the stream carries, for its stall message ("the query", "the follow").
+    let what: String
+
+    init(maxBytes: Int, tooLargeAdvice: String = "add a LIMIT or select fewer columns", stallTimeout: TimeInterval = 60, what: String = "the query") {
+        self.what = what
         self.maxBytes = maxBytes
         self.tooLargeAdvice = tooLargeAdvice
         self.stallTimeout = stallTimeout
@@ -80,12 +91,13 @@ final class QueryStream: @unchecked Sendable {
 
     /// Blocks the producer while the queue is full; a reader that takes nothing for a minute is
     /// treated as gone, so the query and its connection are released.
-    private func put(_ event: Event) {
+    func put(_ event: Event) {
         condition.lock()
         defer { condition.unlock() }
         let deadline = Date().addingTimeInterval(stallTimeout)
         while queue.count >= capacity && !cancelled {
             if !condition.wait(until: deadline) {
+                readerStalled = true
                 cancelled = true
                 condition.broadcast()  // a reader waiting on an empty queue gets its failure
             }
@@ -105,7 +117,7 @@ final class QueryStream: @unchecked Sendable {
                 while self.queue.isEmpty && !self.cancelled { self.condition.wait() }
                 let event =
                     self.queue.isEmpty
-                    ? Event.failed("the query was stopped: its reader took nothing for \(Int(self.stallTimeout)) s")
+                    ? Event.failed("\(self.what) was stopped: its reader took nothing for \(Int(self.stallTimeout)) s")
                     : self.queue.removeFirst()
                 self.condition.broadcast()
                 self.condition.unlock()

@@ -71,10 +71,14 @@ final class RowsStreamParser {
 
     let maxLineBytes: Int
     let activity: Activity
+    /// A follow's `{"cursor":"…"}` lines, each after the rows of its page.
+    var onCursor: ((String) throws -> Void)?
+    /// The server's own `{"error":…}` line, as it sent it.
+    private(set) var serverError: String?
 
     /// What the rows are for, which the errors name: an export's files are left without a
-    /// manifest; a query's rows are incomplete.
-    enum Activity { case export, query }
+    /// manifest; a query's rows are incomplete; a follow's are resumed.
+    enum Activity { case export, query, follow }
 
     init(sink: any QuerySink, activity: Activity = .export, maxLineBytes: Int = RowsStreamParser.maxLineBytes) {
         self.sink = sink
@@ -166,10 +170,14 @@ final class RowsStreamParser {
             begun = true
             try sink.begin(columns: cols.map { QueryColumn(name: $0["name"] as? String ?? "", declaredType: $0["type"] as? String) })
         } else if let message = object["error"] as? String {
-            throw ExportError(
-                activity == .export
-                    ? "the aggregator stopped the export: \(message); the files written are incomplete and have no manifest"
-                    : "the aggregator stopped the query: \(message)")
+            serverError = message
+            switch activity {
+            case .export: throw ExportError("the aggregator stopped the export: \(message); the files written are incomplete and have no manifest")
+            case .query: throw ExportError("the aggregator stopped the query: \(message)")
+            case .follow: throw ExportError("the aggregator stopped the follow: \(message)")
+            }
+        } else if let cursor = object["cursor"] as? String, activity == .follow {
+            try onCursor?(cursor)
         } else if object["end"] != nil {
             ended = true
         }

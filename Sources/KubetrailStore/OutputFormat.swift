@@ -18,7 +18,7 @@ public enum OutputFormat: String, CaseIterable, Sendable {
 
 extension QueryValue {
     /// Plain text for table, csv and line formats; NULL is empty.
-    var plainText: String {
+    public var plainText: String {
         switch self {
         case .null: return ""
         case .int(let v): return String(v)

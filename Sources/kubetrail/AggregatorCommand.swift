@@ -105,6 +105,12 @@ struct AggregatorCommand: AsyncParsableCommand {
 
     @Option(help: "Queries and exports running at once; more are answered 503 (default 4).")
     var maxConcurrentQueries: Int?
+
+    @Option(help: "Followers of /v1/tail connected at once; more are answered 503 (default 64).")
+    var maxFollowers: Int?
+
+    @Option(help: "Cut a follower whose client reads nothing for this long: seconds, or a duration like 1m (default 30 s). It resumes by cursor.")
+    var followerStallTimeout: String?
     // End of query limits (issue 13)
 
     @Option(help: "SQLite page cache of the writer, in MiB (default 80): most of the memory a warm aggregator holds. Env: KUBETRAIL_PAGE_CACHE_MIB.")
@@ -211,6 +217,18 @@ struct AggregatorCommand: AsyncParsableCommand {
             config.exportTimeout = seconds
         }
         config.maxConcurrentQueries = maxConcurrentQueries ?? config.maxConcurrentQueries
+        config.maxFollowers = maxFollowers ?? file.maxFollowers ?? config.maxFollowers
+        if let text = followerStallTimeout ?? file.followerStallTimeout.map({ String($0) }) {
+            guard let seconds = Double(text) ?? DurationText.seconds(text), seconds > 0 else {
+                printError("--follower-stall-timeout must be seconds or a duration like 1m, got \(text)")
+                throw ExitCode(2)
+            }
+            config.followerStallTimeout = seconds
+        }
+        guard config.maxFollowers >= 1 else {
+            printError("--max-followers must be at least 1")
+            throw ExitCode(2)
+        }
         guard config.maxConcurrentQueries >= 1, config.queryMaxValueBytes >= 1024, config.queryMaxJSONBytes >= 1 else {
             printError("--max-concurrent-queries must be at least 1, --query-max-value-bytes at least 1024, --query-max-json-bytes at least 1")
             throw ExitCode(2)

@@ -10,7 +10,8 @@ struct Kubetrail: AsyncParsableCommand {
         abstract: "Collect Kubernetes audit logs, pod logs, events and resources into SQL tables and query them.",
         subcommands: [
             ImportCommand.self, CollectCommand.self, QueryCommand.self, TablesCommand.self, ExportCommand.self, VerifyCommand.self, ReportCommand.self,
-            VerifyExportCommand.self, KeygenCommand.self, AggregatorCommand.self, GrantReaderCommand.self, DetectCommand.self
+            VerifyExportCommand.self, KeygenCommand.self, AggregatorCommand.self, GrantReaderCommand.self, DetectCommand.self,
+            TailCommand.self, LogsCommand.self
         ])
 }
 

@@ -42,9 +42,9 @@ private struct PostgresTailPage {
         guard head[2] == "t", let storeID = head[0], let snapshot = head[1] else { throw TailError.noJournal(store) }
         let counted = CountingSink(sink)
         let condition = request.condition.map { " AND (\($0))" } ?? ""
-        if let check = request.conditionCheck { try query.run(check, on: c, stop: stop, into: counted) }
         switch request.start {
         case .since(let since):
+            if let check = request.conditionCheck { try query.run(check, on: c, stop: stop, into: counted) }
             if let since {
                 let time = quoteIdentifier(request.table.timeColumn)
                 try query.run(
@@ -67,6 +67,7 @@ private struct PostgresTailPage {
                 }
                 if seen != true { throw TailError.expired }
             }
+            if let check = request.conditionCheck { try query.run(check, on: c, stop: stop, into: counted) }
             // The entries after the cursor (not those of transactions the history's snapshot saw), of the journal aliased `a`.
             func range(_ a: String) -> String {
                 var r = "\(a).kt_table = \(table) AND (\(a).kt_tx, \(a).kt_ord) > ('\(cursor.position)'::xid8, \(cursor.ordinal))"

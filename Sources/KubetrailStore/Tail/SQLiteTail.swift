@@ -13,9 +13,9 @@ extension SQLiteStore {
         guard let store = head.store else { throw TailError.noJournal(description) }
         let counted = CountingSink(sink)
         let condition = request.condition.map { " AND (\($0))" } ?? ""
-        if let check = request.conditionCheck { try c.run(check, limits: request.limits, into: counted) }
         switch request.start {
         case .since(let since):
+            if let check = request.conditionCheck { try c.run(check, limits: request.limits, into: counted) }
             if let since {
                 let time = quoteIdentifier(request.table.timeColumn)
                 let sql =
@@ -30,6 +30,7 @@ extension SQLiteStore {
             guard cursor.position <= UInt64(head.sequence) else { throw TailError.foreignCursor }
             let after = Int64(cursor.position)
             if let pruned = try SQLiteTailState.pruned(c, table: table), pruned > after { throw TailError.expired }
+            if let check = request.conditionCheck { try c.run(check, limits: request.limits, into: counted) }
             let scan = try SQLiteTailState.integers(
                 c,
                 "SELECT max(kt_seq), count(*) FROM (SELECT kt_seq FROM kubetrail_changes WHERE kt_table = \(table) AND kt_seq > \(after) ORDER BY kt_seq LIMIT \(max(1, request.maxEntries)))"

@@ -1,0 +1,145 @@
+import Foundation
+import KubetrailCore
+import KubetrailStore
+
+/// A follow from an aggregator (`GET /v1/tail`, query token), kept going across dropped
+/// connections and aggregator restarts by resuming from the last cursor it was sent.
+///
+/// Rows of a page are held until the page's cursor line arrives: a connection lost between a
+/// page's rows and its cursor would otherwise show those rows again after the resume. The
+/// history before the first cursor (from `since`) passes straight through, as it may be large;
+/// losing the connection during it is an error, not a silent restart that repeats rows.
+public struct RemoteFollow: Sendable {
+    public var server: String
+    public var token: String
+    public var caFile: String?
+    /// Seconds without a byte before the connection counts as dead (the server sends
+    /// keep-alives every 2 s).
+    public var stallTimeout: Double = 30
+    /// The longest wait between reconnection attempts.
+    public var maxBackoff: Double = 10
+
+    public init(server: String, token: String, caFile: String? = nil) {
+        self.server = server
+        self.token = token
+        self.caFile = caFile
+    }
+
+    public struct Failure: Error, CustomStringConvertible {
+        public var description: String
+    }
+
+    func url(table: String, condition: String?, since: String?, cursor: String?) -> String {
+        var query = [("table", table)]
+        if let condition { query.append(("where", condition)) }
+        if let cursor { query.append(("cursor", cursor)) } else if let since { query.append(("since", since)) }
+        let allowed = CharacterSet.alphanumerics.union(CharacterSet(charactersIn: "-._~"))
+        let encoded = query.map { "\($0)=\($1.addingPercentEncoding(withAllowedCharacters: allowed)!)" }.joined(separator: "&")
+        return server.trimmingCharacters(in: CharacterSet(charactersIn: "/")) + "/v1/tail?" + encoded
+    }
+
+    /// Follows until `shouldStop` or an error a retry cannot mend (a refusal, a cursor that
+    /// cannot be resumed, a sink that fails). `report` hears about reconnections.
+    ///
+    /// Not `follow`: ends once the history is read (at the first cursor).
+    public func run(
+        table: String, condition: String?, since: String?, cursor start: String? = nil, into sink: any QuerySink, follow: Bool = true,
+        afterChunk: @escaping () -> Void = {}, cursorChanged: @escaping (String) throws -> Void = { _ in },
+        shouldStop: @escaping @Sendable () -> Bool = { false }, report: (String) -> Void = { _ in }
+    ) throws {
+        guard server.hasPrefix("http://") || server.hasPrefix("https://") else {
+            throw Failure(description: "--server must be an http:// or https:// URL, got \(server)")
+        }
+        var options = CurlHTTPClient.Options(caFile: caFile)
+        options.timeout = stallTimeout
+        options.maxResponseBytes = 1 << 20  // a refusal's body; the rows go to the parser
+        let client = try CurlHTTPClient(options: options)
+        let pages = PageBuffer(sink)
+        var cursor = start
+        var backoff = 0.5
+        while !shouldStop() {
+            let parser = RowsStreamParser(sink: pages, activity: .follow)
+            var historyRead = false
+            parser.onCursor = { c in
+                cursor = c
+                try pages.commit()
+                try cursorChanged(c)
+                historyRead = true
+            }
+            pages.holding = cursor != nil
+            let response: CurlHTTPClient.Response?
+            var lost: String?
+            do {
+                response = try client.stream(
+                    url(table: table, condition: condition, since: since, cursor: cursor),
+                    headers: [("Authorization", "Bearer \(token)"), ("Accept", "application/x-ndjson")]
+                ) { chunk in
+                    let more = !shouldStop() && parser.feed(chunk)
+                    afterChunk()
+                    return more && (follow || !historyRead)
+                }
+            } catch let failure as CurlHTTPClient.Failure {
+                response = nil
+                lost = failure.message
+            }
+            if shouldStop() || (!follow && historyRead) { return }
+            if let response, response.status != 200 {
+                let reason = ((try? JSONSerialization.jsonObject(with: Data(response.body))) as? [String: Any])?["error"] as? String ?? response.text
+                guard response.status == 503 || response.status >= 502 else {
+                    throw Failure(description: "the aggregator refused the follow (\(response.status)): \(reason)")
+                }
+                lost = "the aggregator is busy (\(response.status)): \(reason)"
+            } else if let error = parser.error {
+                // The server's own error line (a follower cut for reading too slowly, a limit)
+                // is resumed from; anything else the parser or the sink refused is not.
+                guard let message = parser.serverError else { throw error }
+                lost = message
+            } else if lost == nil {
+                lost = "the aggregator closed the connection"
+            }
+            pages.drop()
+            guard cursor != nil else {
+                throw Failure(description: "the connection was lost before the history from --since was complete (\(lost ?? "")); run again")
+            }
+            if pages.delivered { backoff = 0.5 }
+            pages.delivered = false
+            report("\(lost ?? "connection lost"); resuming in \(backoff) s")
+            Thread.sleep(forTimeInterval: backoff)
+            backoff = min(maxBackoff, backoff * 2)
+        }
+    }
+}
+
+/// Holds a page's rows until its cursor line; passes the columns on once per follow.
+final class PageBuffer: QuerySink {
+    let sink: any QuerySink
+    var holding = false
+    var delivered = false
+    private var begun = false
+    private var held: [[QueryValue]] = []
+
+    init(_ sink: any QuerySink) { self.sink = sink }
+
+    func begin(columns: [QueryColumn]) throws {
+        guard !begun else { return }
+        begun = true
+        try sink.begin(columns: columns)
+    }
+
+    func row(_ values: [QueryValue]) throws {
+        delivered = true
+        if holding { held.append(values) } else { try sink.row(values) }
+    }
+
+    func end() throws {}
+
+    /// The page's cursor arrived: its rows are the client's now.
+    func commit() throws {
+        holding = true
+        let rows = held
+        held = []
+        for r in rows { try sink.row(r) }
+    }
+
+    func drop() { held = [] }
+}
