@@ -30,6 +30,13 @@ enum TailFollower {
             let sink = FollowSink(out)
             var request = first
             request.limits.cancelled = { stream.isCancelled }
+            // A long page (a big history, a selective filter over many entries) says it is alive
+            // too, from the store's own polling on this thread.
+            let beat = KeepAlive(out, every: timing.keepAlive)
+            request.limits.heartbeat = {
+                guard beat.due() else { return }
+                if beat.out.pending > 0 { beat.out.flush() } else { stream.put(.chunk(KeepAlive.bytes)) }
+            }
             var lastWrite = Date()
             do {
                 while !stream.isCancelled {
@@ -47,8 +54,7 @@ enum TailFollower {
                         out.flush()
                         lastWrite = Date()
                     } else if Date().timeIntervalSince(lastWrite) >= timing.keepAlive {
-                        // Blank lines (the rows format skips them): the client sees the follow is alive.
-                        stream.put(.chunk([0x0A, 0x0A, 0x0A, 0x0A]))
+                        stream.put(.chunk(KeepAlive.bytes))
                         lastWrite = Date()
                     }
                     if page.heldBack {
@@ -81,4 +87,24 @@ private final class FollowSink: QuerySink {
     }
     func row(_ values: [QueryValue]) throws { try rows.row(values) }
     func end() throws {}
+}
+
+/// When a long page last said it is alive, and the output it says it on. Unchecked: only
+/// touched on its follower's thread.
+private final class KeepAlive: @unchecked Sendable {
+    /// Blank lines, which the rows format skips.
+    static let bytes: [UInt8] = [0x0A, 0x0A, 0x0A, 0x0A]
+    let out: TextOutput
+    let interval: UInt64
+    private var last = DispatchTime.now().uptimeNanoseconds
+    init(_ out: TextOutput, every seconds: TimeInterval) {
+        self.out = out
+        interval = UInt64(seconds * 1e9)
+    }
+    func due() -> Bool {
+        let now = DispatchTime.now().uptimeNanoseconds
+        guard now - last >= interval else { return false }
+        last = now
+        return true
+    }
 }

@@ -10,7 +10,7 @@ struct Bench: AsyncParsableCommand {
         discussion: "Build in release: swift run -c release kubetrail-bench import",
         subcommands: [
             ImportBench.self, StoreBench.self, IngestBench.self, AgentBench.self, WatchBench.self, E2EBench.self, ExportBench.self, DetectBench.self,
-            AlertLatencyBench.self, Generate.self, FuzzWire.self
+            AlertLatencyBench.self, LiveBench.self, Generate.self, FuzzWire.self
         ])
 }
 

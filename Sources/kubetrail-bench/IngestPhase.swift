@@ -18,9 +18,11 @@ struct IngestPhase {
         metrics.split(separator: "\n").first { $0.hasPrefix(name + " ") }.flatMap { Double($0.split(separator: " ").last ?? "") } ?? 0
     }
 
+    /// `beforeSending` runs once the aggregators listen (given their ports) and returns what to
+    /// run after the last batch: followers attached for the phase, say.
     static func run(
         binary: String, database: String, aggregators: Int, arguments: [String], token: String,
-        bodies: [[UInt8]], clients: Int
+        bodies: [[UInt8]], clients: Int, beforeSending: ([Int]) throws -> () -> Void = { _ in {} }
     ) throws -> IngestPhase {
         var servers: [(process: Process, port: Int)] = []
         defer { for s in servers { s.process.terminate(); s.process.waitUntilExit() } }
@@ -43,6 +45,8 @@ struct IngestPhase {
                 }
             }
         }
+        let afterSending = try beforeSending(servers.map(\.port))
+        defer { afterSending() }
         let cpuBefore = servers.map { processCPUSeconds($0.process.processIdentifier) }.reduce(0, +)
 
         // Each client is a thread with the agent's own HTTP client (libcurl, kept alive): URLSession
