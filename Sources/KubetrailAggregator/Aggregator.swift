@@ -26,6 +26,7 @@ public final class Aggregator: Sendable {
     /// Wakes followers when this aggregator commits.
     let commits = CommitSignal()
     let followerSlots: QuerySlots
+    let tailPages = SharedTailPages()
     /// The duties one aggregator does for all that share the store (LeaderDuties).
     let leaderDuties = LeaderWork()
     let auth: Authenticator

@@ -55,10 +55,11 @@ final class QueryStream: @unchecked Sendable {
                 // A selective query over a big table may take minutes per 64 KiB: every few
                 // seconds send what is buffered, or a blank line (the rows format skips those),
                 // so the reader sees the query is alive.
-                let beat = Heartbeat(out, every: keepAlive)
+                let beat = Heartbeat(every: keepAlive)
+                let output = UncheckedOutput(out)
                 limits.heartbeat = {
                     guard beat.due() else { return }
-                    if beat.out.pending > 0 { beat.out.flush() } else { stream.put(.chunk([0x0A])) }
+                    if output.out.pending > 0 { output.out.flush() } else { stream.put(.chunk([0x0A])) }
                 }
             }
             let sink: any QuerySink
@@ -136,15 +137,14 @@ final class QueryStream: @unchecked Sendable {
     }
 }
 
-/// Allows a heartbeat every few seconds (checked from SQLite's progress handler, one thread).
-/// Unchecked: it and its output are only touched on the query's own thread.
-private final class Heartbeat: @unchecked Sendable {
-    let out: TextOutput
+/// Allows a heartbeat every few seconds (checked from the store's polling, on one thread).
+/// Unchecked: only touched on its query's or follower's own thread.
+final class Heartbeat: @unchecked Sendable {
+    /// Blank lines, which the rows format skips: enough bytes to keep a client above curl's
+    /// 1 byte/s low-speed limit when sent every 2 s.
+    static let bytes: [UInt8] = [0x0A, 0x0A, 0x0A, 0x0A]
     let interval: UInt64
-    init(_ out: TextOutput, every seconds: TimeInterval) {
-        self.out = out
-        interval = UInt64(seconds * 1e9)
-    }
+    init(every seconds: TimeInterval) { interval = UInt64(seconds * 1e9) }
     private var last = DispatchTime.now().uptimeNanoseconds
     func due() -> Bool {
         let now = DispatchTime.now().uptimeNanoseconds
@@ -152,6 +152,13 @@ private final class Heartbeat: @unchecked Sendable {
         last = now
         return true
     }
+    func reset() { last = DispatchTime.now().uptimeNanoseconds }
+}
+
+/// The query's output, for its heartbeat: only used on the query's thread.
+private final class UncheckedOutput: @unchecked Sendable {
+    let out: TextOutput
+    init(_ out: TextOutput) { self.out = out }
 }
 
 /// Cancels its stream when released: the response body owns one, so a response that is never

@@ -32,7 +32,7 @@ extension Aggregator {
         try await Self.probe(queryStore, first)
         first.checkCondition = false
         let stream = TailFollower.start(
-            store: queryStore, first: first, commits: commits,
+            store: queryStore, first: first, commits: commits, pages: tailPages,
             timing: .init(poll: configuration.followerPollInterval, stall: configuration.followerStallTimeout), slot: slot)
         return try await streamed(
             stream, guardian: QueryStreamGuard(stream), format: "rows", contentType: "application/x-ndjson", started: Date(),

@@ -1,4 +1,5 @@
 import Foundation
+import KubetrailCore
 import KubetrailStore
 import Metrics
 
@@ -9,6 +10,8 @@ import Metrics
 /// path (followers read, on their own connections). One that takes nothing for
 /// `stallTimeout` is cut: its thread and connection are released, and the error line waits
 /// at the end of what it was sent, for a client that comes back to resume by cursor.
+/// Followers run at a lower CPU priority than ingest, and followers at one position share
+/// each page (`SharedTailPages`): many of them cost about what one does.
 enum TailFollower {
     struct Timing {
         var poll: TimeInterval
@@ -20,41 +23,53 @@ enum TailFollower {
         var heldPoll: TimeInterval = 0.05
     }
 
+    /// Nice value of follower threads: ingest and queries keep the CPU they need.
+    static let niceness: Int32 = 10
+
     static func start(
-        store: any Store, first: TailRequest, commits: CommitSignal, timing: Timing, slot: QuerySlots.Slot
+        store: any Store, first: TailRequest, commits: CommitSignal, pages: SharedTailPages, timing: Timing, slot: QuerySlots.Slot
     ) -> QueryStream {
         let stream = QueryStream(maxBytes: .max, stallTimeout: timing.stall, what: "the follow")
         let thread = Thread {
             defer { slot.release() }
-            let out = TextOutput { stream.put(.chunk($0)) }
-            let sink = FollowSink(out)
+            CurrentThread.name("kubetrail-follow")
+            CurrentThread.yieldCPU(nice: niceness)
             var request = first
             request.limits.cancelled = { stream.isCancelled }
             // A long page (a big history, a selective filter over many entries) says it is alive
             // too, from the store's own polling on this thread.
-            let beat = KeepAlive(out, every: timing.keepAlive)
+            let beat = Heartbeat(every: timing.keepAlive)
             request.limits.heartbeat = {
-                guard beat.due() else { return }
-                if beat.out.pending > 0 { beat.out.flush() } else { stream.put(.chunk(KeepAlive.bytes)) }
+                if beat.due() { stream.put(.chunk(Heartbeat.bytes)) }
             }
+            var headerSent = false
             var lastWrite = Date()
             do {
                 while !stream.isCancelled {
                     let seen = commits.current
-                    let page = try store.tail(request, into: sink)
-                    if case .after(let before) = request.start, before == page.cursor, page.rows == 0 {
-                        // Nothing moved: nothing to say.
+                    let shared: SharedTailPages.Page
+                    if case .after(let cursor) = request.start {
+                        let key = SharedTailPages.Key(
+                            table: request.table.name, condition: request.condition, cursor: cursor.description, maxEntries: request.maxEntries)
+                        shared = try pages.page(key) { try SharedTailPages.read(store, request) }
                     } else {
-                        out.write("{\"cursor\":\"\(page.cursor)\"}\n")
+                        shared = try SharedTailPages.read(store, request)
                     }
+                    if !headerSent, !shared.header.isEmpty {
+                        stream.put(.chunk(shared.header))
+                        headerSent = true
+                    }
+                    if !shared.body.isEmpty {
+                        stream.put(.chunk(shared.body))
+                        lastWrite = Date()
+                        beat.reset()
+                    }
+                    let page = shared.page
                     request.start = .after(page.cursor)
                     request.checkCondition = false
                     guard page.caughtUp else { continue }
-                    if out.pending > 0 {
-                        out.flush()
-                        lastWrite = Date()
-                    } else if Date().timeIntervalSince(lastWrite) >= timing.keepAlive {
-                        stream.put(.chunk(KeepAlive.bytes))
+                    if Date().timeIntervalSince(lastWrite) >= timing.keepAlive {
+                        stream.put(.chunk(Heartbeat.bytes))
                         lastWrite = Date()
                     }
                     if page.heldBack {
@@ -64,7 +79,6 @@ enum TailFollower {
                     }
                 }
             } catch {
-                out.flush()
                 stream.put(.failed("\(error)"))
             }
             if stream.stalled { Counter(label: "kubetrail_tail_followers_cut_total").increment() }
@@ -72,39 +86,5 @@ enum TailFollower {
         thread.name = "kubetrail-follow"
         thread.start()
         return stream
-    }
-}
-
-/// The typed `rows` stream, its header once: every page of a follow begins its columns again.
-private final class FollowSink: QuerySink {
-    let rows: RowsFormatSink
-    var begun = false
-    init(_ out: TextOutput) { rows = RowsFormatSink(out) }
-    func begin(columns: [QueryColumn]) throws {
-        guard !begun else { return }
-        begun = true
-        try rows.begin(columns: columns)
-    }
-    func row(_ values: [QueryValue]) throws { try rows.row(values) }
-    func end() throws {}
-}
-
-/// When a long page last said it is alive, and the output it says it on. Unchecked: only
-/// touched on its follower's thread.
-private final class KeepAlive: @unchecked Sendable {
-    /// Blank lines, which the rows format skips.
-    static let bytes: [UInt8] = [0x0A, 0x0A, 0x0A, 0x0A]
-    let out: TextOutput
-    let interval: UInt64
-    private var last = DispatchTime.now().uptimeNanoseconds
-    init(_ out: TextOutput, every seconds: TimeInterval) {
-        self.out = out
-        interval = UInt64(seconds * 1e9)
-    }
-    func due() -> Bool {
-        let now = DispatchTime.now().uptimeNanoseconds
-        guard now - last >= interval else { return false }
-        last = now
-        return true
     }
 }

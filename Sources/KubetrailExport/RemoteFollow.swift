@@ -33,9 +33,7 @@ public struct RemoteFollow: Sendable {
         var query = [("table", table)]
         if let condition { query.append(("where", condition)) }
         if let cursor { query.append(("cursor", cursor)) } else if let since { query.append(("since", since)) }
-        let allowed = CharacterSet.alphanumerics.union(CharacterSet(charactersIn: "-._~"))
-        let encoded = query.map { "\($0)=\($1.addingPercentEncoding(withAllowedCharacters: allowed)!)" }.joined(separator: "&")
-        return server.trimmingCharacters(in: CharacterSet(charactersIn: "/")) + "/v1/tail?" + encoded
+        return RemoteRows.url(server, "/v1/tail", query)
     }
 
     /// Follows until `shouldStop` or an error a retry cannot mend (a refusal, a cursor that
@@ -57,6 +55,9 @@ public struct RemoteFollow: Sendable {
         let pages = PageBuffer(sink)
         var cursor = start
         var backoff = 0.5
+        // The same error again and again at one position is the rows', not the connection's
+        // (a value over the server's limit, a condition failing on one row): said, not retried forever.
+        var repeated: (message: String, cursor: String?, times: Int) = ("", nil, 0)
         while !shouldStop() {
             let parser = RowsStreamParser(sink: pages, activity: .follow)
             var historyRead = false
@@ -93,6 +94,8 @@ public struct RemoteFollow: Sendable {
                 // The server's own error line (a follower cut for reading too slowly, a limit)
                 // is resumed from; anything else the parser or the sink refused is not.
                 guard let message = parser.serverError else { throw error }
+                repeated = repeated.message == message && repeated.cursor == cursor ? (message, cursor, repeated.times + 1) : (message, cursor, 1)
+                if repeated.times >= 3 { throw Failure(description: "the aggregator stopped the follow three times at one position: \(message)") }
                 lost = message
             } else if lost == nil {
                 lost = "the aggregator closed the connection"
@@ -110,21 +113,16 @@ public struct RemoteFollow: Sendable {
     }
 }
 
-/// Holds a page's rows until its cursor line; passes the columns on once per follow.
+/// Holds a page's rows until its cursor line; passes the columns on once per follow (across reconnections).
 final class PageBuffer: QuerySink {
-    let sink: any QuerySink
+    let sink: FollowSink
     var holding = false
     var delivered = false
-    private var begun = false
     private var held: [[QueryValue]] = []
 
-    init(_ sink: any QuerySink) { self.sink = sink }
+    init(_ sink: any QuerySink) { self.sink = FollowSink(sink) }
 
-    func begin(columns: [QueryColumn]) throws {
-        guard !begun else { return }
-        begun = true
-        try sink.begin(columns: columns)
-    }
+    func begin(columns: [QueryColumn]) throws { try sink.begin(columns: columns) }
 
     func row(_ values: [QueryValue]) throws {
         delivered = true

@@ -23,9 +23,14 @@ public struct RemoteRows: Sendable {
         if let from { query.append(("from", from.iso8601)) }
         if let to { query.append(("to", to.iso8601)) }
         if let whereClause { query.append(("where", whereClause)) }
+        return Self.url(server, "/v1/export", query)
+    }
+
+    /// `server` + `path` + the parameters, percent-encoded.
+    static func url(_ server: String, _ path: String, _ query: [(String, String)]) -> String {
         let allowed = CharacterSet.alphanumerics.union(CharacterSet(charactersIn: "-._~"))
         let encoded = query.map { "\($0)=\($1.addingPercentEncoding(withAllowedCharacters: allowed)!)" }.joined(separator: "&")
-        return server.trimmingCharacters(in: CharacterSet(charactersIn: "/")) + "/v1/export?" + encoded
+        return server.trimmingCharacters(in: CharacterSet(charactersIn: "/")) + path + "?" + encoded
     }
 
     /// Streams the rows into `sink`; returns the audit chain position the server reported.

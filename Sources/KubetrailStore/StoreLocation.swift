@@ -1,3 +1,4 @@
+import KubetrailCore
 import Foundation
 
 /// Where a store is, as given to `--db` (or `db = …`): a file path or `sqlite:///path` for the
@@ -77,6 +78,17 @@ public enum StoreLocation: Equatable, Sendable, CustomStringConvertible {
 
     /// Opens the store.
     public func open(_ access: Access) throws -> any Store {
+        let store = try opened(access)
+        if case .readWrite = access {
+            // Imports and `collect` write without an aggregator's retention: the change journal's
+            // old entries go as they start, one bounded pass (best effort: a full disk still opens).
+            let cutoff = Timestamp.now.adding(microseconds: -ChangeJournal.keptSeconds * 1_000_000)
+            _ = try? store.write { try $0.pruneChanges(olderThan: cutoff, limit: 100_000) }
+        }
+        return store
+    }
+
+    private func opened(_ access: Access) throws -> any Store {
         switch (self, access) {
         case (.sqlite(let path), .readOnly): return try SQLiteStore(readingFrom: path)
         case (.sqlite(let path), .readWrite(let durability, let cacheMiB)): return try SQLiteStore(path: path, durability: durability, cacheMiB: cacheMiB)

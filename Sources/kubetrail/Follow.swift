@@ -26,7 +26,8 @@ struct FollowSourceOptions: ParsableArguments {
     var cursorFile: String?
 }
 
-/// The `--cursor-file`: read once at the start, replaced whole after each page.
+/// The `--cursor-file`: read once at the start, replaced whole (synced, renamed over) after
+/// each page, so a follower killed at any moment leaves the cursor of rows it printed.
 struct CursorFile {
     let path: String
 
@@ -37,13 +38,7 @@ struct CursorFile {
         return cursor.isEmpty ? nil : cursor
     }
 
-    /// Written beside and renamed over, so a follower killed mid-write leaves the old cursor.
-    func write(_ cursor: String) throws {
-        let temporary = path + ".tmp"
-        guard FileManager.default.createFile(atPath: temporary, contents: Data((cursor + "\n").utf8)), rename(temporary, path) == 0 else {
-            throw UserFacingError("cannot write the cursor file \(path)")
-        }
-    }
+    func write(_ cursor: String) throws { try PrivateFile.write(Data((cursor + "\n").utf8), to: path) }
 }
 
 /// Reads a table's rows from `since`, then (when `follow`) its changes as they commit, into a
@@ -80,6 +75,7 @@ struct Follow {
             }
             return
         }
+        let sink = FollowSink(sink)
         let store = try source.database.open(.readOnly)
         var request = TailRequest(table: table, condition: condition, start: .since(since))
         if let saved {
@@ -102,38 +98,18 @@ struct Follow {
         }
     }
 
-    /// `'…'` with quotes doubled: values the user typed go into the condition as literals.
-    static func literal(_ s: String) -> String { "'" + s.replacingOccurrences(of: "'", with: "''") + "'" }
-
-    /// A shell glob (`*`, `?`) as a LIKE pattern with `\` as its escape, which both engines take.
-    static func likePattern(glob: String) -> String {
-        var p = ""
-        for ch in glob {
-            switch ch {
-            case "*": p += "%"
-            case "?": p += "_"
-            default: p += likeEscaped(String(ch))
-            }
-        }
-        return literal(p) + " ESCAPE '\\'"
+    /// `column LIKE …` matching a shell glob (`*`, `?`).
+    static func like(_ column: String, glob: String) -> String {
+        column + " LIKE " + SQLText.literal(SQLText.likePattern(glob: glob)) + " ESCAPE '\\'"
     }
 
-    /// A LIKE pattern matching values that contain `text`.
-    static func likeContaining(_ text: String) -> String { literal("%" + likeEscaped(text) + "%") + " ESCAPE '\\'" }
-
-    static func likeEscaped(_ text: String) -> String {
-        var p = ""
-        for ch in text {
-            if ch == "%" || ch == "_" || ch == "\\" { p += "\\" }
-            p.append(ch)
-        }
-        return p
+    /// `column LIKE …` matching values that contain `text`.
+    static func like(_ column: String, containing text: String) -> String {
+        column + " LIKE " + SQLText.literal("%" + SQLText.likeEscaped(text) + "%") + " ESCAPE '\\'"
     }
 
     /// `since` as a time: RFC 3339, or a duration back from now.
     static func since(_ text: String?) throws -> Timestamp? {
-        guard let text else { return nil }
-        guard let t = SinceText.instant(text, now: .now) else { throw UserFacingError("--since must be a duration like 10m or an RFC 3339 time, got \(text)") }
-        return t
+        try text.map { try TimeArgument.instant($0, now: .now, flag: "--since") }
     }
 }

@@ -76,8 +76,7 @@ func printNote(_ message: String) {
 /// `--from`/`--to` values: a duration ago (`15m`, `1h`, `7d`) or an RFC 3339 time.
 enum TimeArgument {
     static func instant(_ text: String, now: Timestamp, flag: String) throws -> Timestamp {
-        if let t = Timestamp(rfc3339: text) { return t }
-        if let seconds = DurationText.seconds(text), seconds >= 0 { return now.adding(microseconds: -Int64(seconds * 1_000_000)) }
+        if let t = SinceText.instant(text, now: now) { return t }
         throw UserFacingError("\(flag) takes a duration ago (15m, 1h, 7d) or an RFC 3339 time, not \"\(text)\"")
     }
 }

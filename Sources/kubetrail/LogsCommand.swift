@@ -51,17 +51,17 @@ struct LogsCommand: ParsableCommand {
     /// The filters as one SQL condition, values as escaped literals.
     func condition() throws -> String? {
         var parts: [String] = []
-        if let namespace { parts.append("namespace = " + Follow.literal(namespace)) }
-        if let pod { parts.append("pod_name LIKE " + Follow.likePattern(glob: pod)) }
-        if let container { parts.append("container_name LIKE " + Follow.likePattern(glob: container)) }
+        if let namespace { parts.append("namespace = " + SQLText.literal(namespace)) }
+        if let pod { parts.append(Follow.like("pod_name", glob: pod)) }
+        if let container { parts.append(Follow.like("container_name", glob: container)) }
         if let level {
             let upper = level.uppercased() == "WARNING" ? "WARN" : level.uppercased()
             guard LogLevel(rawValue: upper) != nil else {
                 throw UserFacingError("--level must be one of trace, debug, info, warn, error, fatal; got \(level)")
             }
-            parts.append("log_level = " + Follow.literal(upper))
+            parts.append("log_level = " + SQLText.literal(upper))
         }
-        if let grep, !grep.isEmpty { parts.append("log_message LIKE " + Follow.likeContaining(grep)) }
+        if let grep, !grep.isEmpty { parts.append(Follow.like("log_message", containing: grep)) }
         return parts.isEmpty ? nil : parts.joined(separator: " AND ")
     }
 

@@ -21,7 +21,7 @@ import TestSupport
             let line = command.replacingOccurrences(of: "http://127.0.0.1:8080", with: server.baseURL)
             let follows = line.contains(" -f ") || line.contains("kubetrail tail ")
             let r = try Subprocess.run(
-                URL(fileURLWithPath: "/bin/bash"), ["-euo", "pipefail", "-c", "timeout 3 " + line], environment: env,
+                URL(fileURLWithPath: "/bin/bash"), ["-euo", "pipefail", "-c", "timeout 8 " + line], environment: env,
                 currentDirectory: URL(fileURLWithPath: work))
             // A follow is still running when `timeout` stops it (124); the rest end on their own.
             #expect(r.status == (follows ? 124 : 0), "\(line)\n\(r.stdout)\(r.stderr)")

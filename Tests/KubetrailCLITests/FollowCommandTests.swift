@@ -78,8 +78,16 @@ import TestSupport
                     1])!
         }
         let before = try stored()
-        let follower = try FollowerProcess(["tail", "kubernetes_audit_logs", "--db", db, "-o", "jsonl"], out: dir.path("tail.out"))
-        Thread.sleep(forTimeInterval: 1)
+        let cursorFile = dir.path("tail.cursor")
+        let follower = try FollowerProcess(["tail", "kubernetes_audit_logs", "--db", db, "-o", "jsonl", "--cursor-file", cursorFile], out: dir.path("tail.out"))
+        // A table follow prints one header, however many pages and statements it reads.
+        let csv = try FollowerProcess(
+            ["tail", "kubernetes_audit_logs", "--db", db, "-o", "csv", "--since", "2000-01-01T00:00:00Z", "--where", "verb <> 'watch'"],
+            out: dir.path("tail.csv"))
+        defer { csv.stop() }
+        // Ready once it has read its first page (and written where it stopped).
+        let ready = Date().addingTimeInterval(30)
+        while !FileManager.default.fileExists(atPath: cursorFile) && Date() < ready { Thread.sleep(forTimeInterval: 0.05) }
         let first = try Subprocess.kubetrail(["import", "audit", Fixtures.url("audit/openshift/clo_vrl_audit_in_k8s1.25_100events.log").path, "--db", db])
         #expect(first.status == 0, "\(first.stderr)")
         #expect(follower.waitFor { $0.count == 100 }, "\(follower.errors)")
@@ -93,5 +101,12 @@ import TestSupport
         let ids = follower.lines.compactMap { ((try? JSONSerialization.jsonObject(with: Data($0.utf8))) as? [String: Any])?["tp_id"] as? String }
         #expect(ids.count == expected && Set(ids).count == expected)
         follower.stop()
+        let header = try #require(csv.lines.first)
+        #expect(header.contains("tp_id") && header.contains("audit_id"))
+        let unwatched = Int(
+            try Subprocess.kubetrail(["query", "--db", db, "--output", "csv", "SELECT count(*) FROM kubernetes_audit_logs WHERE verb <> 'watch'"]).stdout.split(
+                separator: "\n")[1])!
+        #expect(csv.waitFor { $0.count >= unwatched + 1 }, "\(csv.errors)")
+        #expect(csv.lines.filter { $0 == header }.count == 1)
     }
 }

@@ -86,6 +86,25 @@ import TestSupport
         #expect(try follow(store, EventRow.schema, from: after).ids == ["e2"])
     }
 
+    /// Two versions of one object (or a partial line and its completion) in one call are one
+    /// change: the follower meets the row once, as it was last written.
+    @Test(arguments: TestBackend.allCases) func twoChangesToARowInOneCallAreOneEntry(backend: TestBackend) throws {
+        let store = try openStore(backend)
+        let (_, cursor) = try start(store, EventRow.schema)
+        let versions = [try eventRow(uid: "e1", rv: "1", count: 1), try eventRow(uid: "e1", rv: "2", count: 2), try eventRow(uid: "e2", rv: "1", count: 1)]
+        _ = try store.write { w in try w.insert(versions.map { store.prepare($0) }) }
+        let (ids, _) = try follow(store, EventRow.schema, from: cursor)
+        #expect(ids == ["e1", "e2"])
+    }
+
+    /// The condition may name the table, as in a WHERE clause on it.
+    @Test(arguments: TestBackend.allCases) func aConditionMayNameItsTable(backend: TestBackend) throws {
+        let store = try openStore(backend)
+        let (_, cursor) = try start(store, AuditLogRow.schema)
+        try store.write { w in _ = try [auditRow("x"), auditRow("y")].map { try w.insert($0) } }
+        #expect(try follow(store, AuditLogRow.schema, from: cursor, condition: "kubernetes_audit_logs.audit_id = 'y'").ids == ["y:ResponseComplete"])
+    }
+
     @Test(arguments: TestBackend.allCases) func aConditionFiltersButTheCursorStillMoves(backend: TestBackend) throws {
         let store = try openStore(backend)
         let (_, cursor) = try start(store, AuditLogRow.schema)
@@ -116,11 +135,20 @@ import TestSupport
         // Pruned past the cursor: the changes between are gone, so resuming would skip them.
         #expect(try store.write { try $0.pruneChanges(olderThan: .now.adding(microseconds: 10_000_000), limit: 100) } == 2)
         #expect(throws: TailError.expired) { try store.tail(TailRequest(table: AuditLogRow.schema, start: .after(read)), into: Collect()) }
-        // Rows stay; a follower starts again by time and carries on from the new cursor.
-        let (history, fresh) = try start(store, AuditLogRow.schema, since: Timestamp(rfc3339: "2026-01-01T00:00:00Z"))
-        #expect(history.count == 2)
-        try store.write { w in _ = try w.insert(auditRow("c")) }
-        #expect(try follow(store, AuditLogRow.schema, from: fresh).ids == ["c:ResponseComplete"])
+        // Rows stay; a follower starts again by time and carries on from the new cursor. On
+        // PostgreSQL a start is refused too while a transaction older than the pruned entries
+        // still runs (another test's, on the shared server): its entries might be gone.
+        for attempt in 1... {
+            let (history, fresh) = try start(store, AuditLogRow.schema, since: Timestamp(rfc3339: "2026-01-01T00:00:00Z"))
+            #expect(history.count == 1 + attempt)  // a, b, and the c of each earlier attempt
+            try store.write { w in _ = try w.insert(auditRow("c\(attempt)")) }
+            do {
+                #expect(try follow(store, AuditLogRow.schema, from: fresh).ids == ["c\(attempt):ResponseComplete"])
+                break
+            } catch TailError.expired where backend == .postgres && attempt < 100 {
+                Thread.sleep(forTimeInterval: 0.1)
+            }
+        }
     }
 
     @Test func cursorText() {
@@ -158,6 +186,59 @@ import TestSupport
         done.wait()
         #expect(errors.error == nil)
         #expect(try follow(b, EventRow.schema, from: cursor).ids == ["early", "later"])
+    }
+}
+
+extension TailTests {
+    /// A follow that starts from `since` while a transaction is still running: the history
+    /// cannot see that transaction's rows, the follow shows them once it commits, and rows the
+    /// history showed (even of transactions newer than the running one) are not shown again.
+    @Test func postgresHistoryAndTheChangesAfterItMeetWithNoGapOrRepeat() throws {
+        let url = try SharedPostgres.newDatabase()
+        let a = try StoreLocation(parsing: url).open(.readWrite), b = try StoreLocation(parsing: url).open(.readWrite)
+        let holding = DispatchSemaphore(value: 0), release = DispatchSemaphore(value: 0), done = DispatchSemaphore(value: 0)
+        let errors = ErrorBox()
+        try b.write { w in _ = try w.insert(eventRow(uid: "before", rv: "1", count: 1)) }
+        Thread {
+            do {
+                try a.write { w in
+                    _ = try w.insert(eventRow(uid: "running", rv: "1", count: 1))
+                    holding.signal()
+                    release.wait()
+                }
+            } catch { errors.set(error) }
+            done.signal()
+        }.start()
+        holding.wait()
+        try b.write { w in _ = try w.insert(eventRow(uid: "visible", rv: "1", count: 1)) }  // a newer id than "running", committed first
+        let (history, cursor) = try start(b, EventRow.schema, since: Timestamp(rfc3339: "2000-01-01T00:00:00Z"))
+        #expect(Set(history) == ["before", "visible"])
+        #expect(cursor.snapshot != nil)
+        release.signal()
+        done.wait()
+        #expect(errors.error == nil)
+        try b.write { w in _ = try w.insert(eventRow(uid: "after", rv: "1", count: 1)) }
+        let (ids, next) = try follow(b, EventRow.schema, from: cursor)
+        #expect(ids == ["running", "after"])
+        #expect(next.snapshot == nil)  // past the history's snapshot: no longer carried
+    }
+
+    @Test func aPostgresCursorFromBeyondTheServersTransactionsIsRefused() throws {
+        let store = try openStore(.postgres)
+        let (_, cursor) = try start(store, AuditLogRow.schema)
+        var future = cursor
+        future.snapshot = nil
+        future.position += 1_000_000_000
+        #expect(throws: TailError.foreignCursor) { try store.tail(TailRequest(table: AuditLogRow.schema, start: .after(future)), into: Collect()) }
+    }
+
+    @Test func whetherAHistoryCoversWhatWasPruned() {
+        #expect(PostgresTailPage.historyCovers("100:105:100,103", prunedThrough: 99))
+        #expect(!PostgresTailPage.historyCovers("100:105:100,103", prunedThrough: 100))  // 100 was running: its entries may be gone
+        #expect(!PostgresTailPage.historyCovers("100:105:100,103", prunedThrough: 104))
+        #expect(!PostgresTailPage.historyCovers("100:105:", prunedThrough: 105))  // after the snapshot
+        #expect(PostgresTailPage.historyCovers("100:105:", prunedThrough: 104))
+        #expect(!PostgresTailPage.historyCovers(nil, prunedThrough: 1))
     }
 }
 

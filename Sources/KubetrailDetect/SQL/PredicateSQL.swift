@@ -1,3 +1,4 @@
+import KubetrailStore
 import Foundation
 import KubetrailTables
 
@@ -255,20 +256,11 @@ public struct PredicateSQL {
 
     // MARK: Literals
 
-    static func literal(_ s: String) -> String { "'" + s.replacingOccurrences(of: "'", with: "''") + "'" }
+    static func literal(_ s: String) -> String { SQLText.literal(s) }
 
     static func identifier(_ name: String) -> String { "\"" + name.replacingOccurrences(of: "\"", with: "\"\"") + "\"" }
 
-    /// A LIKE pattern matching `s` literally, with `\` as the escape character.
-    /// Per Unicode scalar: `%` followed by a combining mark is one Character, and still a `%`.
-    static func likeEscaped(_ s: String) -> String {
-        var out = String.UnicodeScalarView()
-        for u in s.unicodeScalars {
-            if u == "%" || u == "_" || u == "\\" { out.append("\\") }
-            out.append(u)
-        }
-        return String(out)
-    }
+    static func likeEscaped(_ s: String) -> String { SQLText.likeEscaped(s) }
 
     /// `s` as a JSON string: the key syntax of a PostgreSQL JSON path and of the SQLite functions' key lists.
     static func jsonString(_ s: String) -> String { JSONText.string(s) }

@@ -33,17 +33,23 @@ extension PostgresTransaction {
         guard let table = ChangeJournal.number(schema) else { return }
         let idIndex = schema.columns.firstIndex { $0.name == "tp_id" }!
         let timeIndex = PostgresSchema.isPartitioned(schema) ? schema.columns.firstIndex { $0.name == schema.timeColumn } : nil
-        var lines: [UInt8] = []
+        // One entry per row, at its last change in this call: a partial line completed in the
+        // same batch, or two versions of one object, are one change to a follower.
+        var last: [String: (order: Int, time: String?)] = [:]
         var replaced: [String] = []
-        for (row, outcome) in zip(rows, outcomes) where outcome == .inserted || outcome == .updated {
+        for (i, (row, outcome)) in zip(rows, outcomes).enumerated() where outcome == .inserted || outcome == .updated {
             let values = row.postgresValues
             guard case .text(let id) = values[idIndex] else { continue }
             var time: String?
             if let timeIndex, case .text(let t) = values[timeIndex] { time = t }
             if outcome == .updated { replaced.append(id) }
-            CopyText.append([String(table), id, time], to: &lines)
+            last[id] = (i, time)
         }
-        guard !lines.isEmpty else { return }
+        guard !last.isEmpty else { return }
+        var lines: [UInt8] = []
+        for (id, entry) in last.sorted(by: { $0.value.order < $1.value.order }) {
+            CopyText.append([String(table), id, entry.time], to: &lines)
+        }
         if !replaced.isEmpty {
             try c.execute(
                 "DELETE FROM kubetrail_changes WHERE kt_table = $1 AND kt_row_id = ANY($2::text[])", [String(table), PostgresValues.arrayLiteral(replaced)])
@@ -67,9 +73,12 @@ extension PostgresTransaction {
                 SELECT kt_tx::text, kt_ord, (SELECT count(*) FROM gone) FROM gone ORDER BY kt_tx DESC, kt_ord DESC LIMIT 1
                 """, [table, cutoff.iso8601, String(limit)]
             ).rows.first
-            guard let last, let tx = last[0], let ord = last[1] else { continue }
+            guard let last, let tx = last[0], let ord = last[1], let position = PostgresTailPage.position(tx + "." + ord) else { continue }
             pruned += Int(last[2] ?? "0") ?? 0
-            try setCursor(ChangeJournal.prunedName(Int(table)!), tx + "." + ord)
+            // Never lowered: entries are pruned by age, which is not quite key order.
+            let name = ChangeJournal.prunedName(Int(table)!)
+            if let earlier = try cursor(name).flatMap(PostgresTailPage.position), earlier >= position { continue }
+            try setCursor(name, tx + "." + ord)
         }
         return pruned
     }

@@ -12,18 +12,34 @@ extension PostgresStore {
     /// followers with it.
     public func tail(_ request: TailRequest, into sink: any QuerySink) throws -> TailPage {
         guard let table = ChangeJournal.number(request.table) else { throw TailError.notFollowable(request.table.name) }
-        var query = PostgresQuery(connection: try connect(), limits: request.limits)
-        query.begin = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
-        var page: TailPage?
-        try query.inTransaction { c, stop in
-            page = try PostgresTailPage(query: query, c: c, stop: stop, table: table, request: request, sink: sink, store: description).read()
+        // On a pooled connection: a follower reads a page after every commit, and a new
+        // connection each time (TLS, settings) cost more than the page. The transaction ends in
+        // ROLLBACK, which undoes any setting the condition changed; session locks it took go too.
+        do {
+            return try withReader { c in
+                var query = PostgresQuery(connection: c, limits: request.limits)
+                query.begin = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
+                var page: TailPage?
+                defer { if c.isHealthy { _ = try? c.execute("SELECT pg_advisory_unlock_all()") } }
+                do {
+                    try query.inTransaction { c, stop in
+                        page = try PostgresTailPage(query: query, c: c, stop: stop, table: table, request: request, sink: sink, store: description)
+                            .read()
+                    }
+                } catch StoreError.sql(let message) where !c.isHealthy {
+                    // The connection was lost, not the SQL wrong: worth trying again.
+                    throw StoreError.unavailable(store: description, message: message)
+                }
+                return page!
+            }
+        } catch {
+            throw Self.storeError(error, store: description)
         }
-        return page!
     }
 }
 
 /// The statements of one page.
-private struct PostgresTailPage {
+struct PostgresTailPage {
     let query: PostgresQuery
     let c: PostgresConnection
     let stop: PostgresStop
@@ -58,14 +74,15 @@ private struct PostgresTailPage {
             return TailPage(cursor: cursor, rows: counted.rows, caughtUp: false)
         case .after(var cursor):
             guard cursor.store == storeID, cursor.table == table else { throw TailError.foreignCursor }
+            // A cursor past every transaction this server has started is from a copy of the
+            // database restored from before it (its ids restarted lower): not a position here.
+            let xmax = UInt64(snapshot.split(separator: ":")[1]) ?? 0
+            guard cursor.position <= xmax else { throw TailError.foreignCursor }
             if let pruned = try c.execute("SELECT value FROM kubetrail_cursors WHERE name = $1", [ChangeJournal.prunedName(table)]).rows.first?[0],
-                let position = Self.position(pruned), position > (cursor.position, cursor.ordinal)
+                let position = Self.position(pruned), position > (cursor.position, cursor.ordinal),
+                !Self.historyCovers(cursor.snapshot, prunedThrough: position.0)
             {
-                // Entries of transactions the history's snapshot saw were in the history.
-                let seen = try cursor.snapshot.map {
-                    try c.execute("SELECT pg_visible_in_snapshot($1::xid8, $2::pg_snapshot)", [String(position.0), $0]).rows[0][0] == "t"
-                }
-                if seen != true { throw TailError.expired }
+                throw TailError.expired
             }
             if let check = request.conditionCheck { try query.run(check, on: c, stop: stop, into: counted) }
             // The entries after the cursor (not those of transactions the history's snapshot saw), of the journal aliased `a`.
@@ -87,13 +104,15 @@ private struct PostgresTailPage {
                 let held = try c.execute("SELECT EXISTS (SELECT 1 FROM kubetrail_changes k WHERE \(range("k")) AND kt_tx >= \(horizon))").rows[0][0]
                 return TailPage(cursor: cursor, rows: 0, caughtUp: true, heldBack: held == "t")
             }
+            // The table under its own name, so a condition may name it (`kubernetes_events.reason = …`).
             let schema = request.table
-            var join = "t.tp_id = j.kt_row_id"
-            if PostgresSchema.isPartitioned(schema) { join += " AND t.\(quoteIdentifier(schema.timeColumn)) = j.kt_row_time" }
-            let columns = schema.columns.map { "t." + quoteIdentifier($0.name) }.joined(separator: ", ")
+            let t = quoteIdentifier(schema.name)
+            var join = "\(t).tp_id = j.kt_row_id"
+            if PostgresSchema.isPartitioned(schema) { join += " AND \(t).\(quoteIdentifier(schema.timeColumn)) = j.kt_row_time" }
+            let columns = schema.columns.map { t + "." + quoteIdentifier($0.name) }.joined(separator: ", ")
             try query.run(
                 """
-                SELECT \(columns) FROM kubetrail_changes j JOIN \(quoteIdentifier(schema.name)) t ON \(join)
+                SELECT \(columns) FROM kubetrail_changes j JOIN \(t) ON \(join)
                 WHERE \(range("j")) AND (j.kt_tx, j.kt_ord) <= ('\(tx)'::xid8, \(ord))\(condition)
                 ORDER BY j.kt_tx, j.kt_ord
                 """, on: c, stop: stop, into: counted)
@@ -103,6 +122,16 @@ private struct PostgresTailPage {
             if let xmax = cursor.snapshotXmax, tx >= xmax { cursor.snapshot = nil }
             return TailPage(cursor: cursor, rows: counted.rows, caughtUp: entries < max(1, request.maxEntries))
         }
+    }
+
+    /// Whether every entry pruned (all of transactions up to `tx`) was in the history read in
+    /// `snapshot`: each such transaction had ended when the snapshot was taken (below its xmax,
+    /// and not among those it saw running).
+    static func historyCovers(_ snapshot: String?, prunedThrough tx: UInt64) -> Bool {
+        guard let snapshot else { return false }
+        let fields = snapshot.split(separator: ":", omittingEmptySubsequences: false)
+        guard fields.count == 3, let xmax = UInt64(fields[1]), tx < xmax else { return false }
+        return !fields[2].split(separator: ",").contains { UInt64($0).map { $0 <= tx } ?? true }
     }
 
     /// `tx.ord` as stored for the newest pruned entry.

@@ -36,9 +36,11 @@ extension SQLiteStore {
                 "SELECT max(kt_seq), count(*) FROM (SELECT kt_seq FROM kubetrail_changes WHERE kt_table = \(table) AND kt_seq > \(after) ORDER BY kt_seq LIMIT \(max(1, request.maxEntries)))"
             )
             guard let last = scan[0], let entries = scan[1], entries > 0 else { return TailPage(cursor: cursor, rows: 0, caughtUp: true) }
-            let columns = request.table.columns.map { "t." + quoteIdentifier($0.name) }.joined(separator: ", ")
+            // The table's rows under its own name, so a condition may name it.
+            let t = quoteIdentifier(request.table.name)
+            let columns = request.table.columns.map { t + "." + quoteIdentifier($0.name) }.joined(separator: ", ")
             let sql = """
-                SELECT \(columns) FROM kubetrail_changes c JOIN \(Self.tailSource(request.table)) t ON t.kubetrail_rowid = c.kt_rowid
+                SELECT \(columns) FROM kubetrail_changes c JOIN \(Self.tailSource(request.table)) AS \(t) ON \(t).kubetrail_rowid = c.kt_rowid
                 WHERE c.kt_table = \(table) AND c.kt_seq > \(after) AND c.kt_seq <= \(last)\(condition) ORDER BY c.kt_seq
                 """
             try c.run(sql, limits: request.limits, into: counted)

@@ -123,3 +123,21 @@ public enum TailError: Error, Equatable, CustomStringConvertible, Sendable {
         }
     }
 }
+
+/// A sink for a follow's pages: each page's statements begin the same columns again, and an
+/// output format prints them once.
+public final class FollowSink: QuerySink {
+    let inner: any QuerySink
+    private var begun = false
+
+    public init(_ inner: any QuerySink) { self.inner = inner }
+
+    public func begin(columns: [QueryColumn]) throws {
+        guard !begun else { return }
+        begun = true
+        try inner.begin(columns: columns)
+    }
+
+    public func row(_ values: [QueryValue]) throws { try inner.row(values) }
+    public func end() throws {}
+}
