@@ -94,36 +94,52 @@ final class QueryStream: @unchecked Sendable {
     /// treated as gone, so the query and its connection are released.
     func put(_ event: Event) {
         condition.lock()
-        defer { condition.unlock() }
         let deadline = Date().addingTimeInterval(stallTimeout)
         while queue.count >= capacity && !cancelled {
             if !condition.wait(until: deadline) {
                 readerStalled = true
                 cancelled = true
-                condition.broadcast()  // a reader waiting on an empty queue gets its failure
             }
         }
-        if cancelled { return }
-        queue.append(event)
+        if !cancelled { queue.append(event) }
+        let handOff = takeForWaiter()
         condition.broadcast()
+        condition.unlock()
+        handOff?()
     }
 
-    /// The next event; waits on a GCD thread so no cooperative-pool thread blocks. Once the
-    /// stream is cancelled (the reader stalled past the timeout, say) and drained, it fails:
-    /// nothing more will come.
+    /// The reader suspended in `next`, when there is something for it now.
+    private var waiter: CheckedContinuation<Event, Never>?
+
+    /// Under the lock: the waiting reader's event, handed over by the caller once unlocked.
+    private func takeForWaiter() -> (() -> Void)? {
+        guard let w = waiter, !queue.isEmpty || cancelled else { return nil }
+        waiter = nil
+        let event = nextEvent()
+        return { w.resume(returning: event) }
+    }
+
+    /// Under the lock: the first queued event, or the failure of a stream stopped and drained.
+    private func nextEvent() -> Event {
+        queue.isEmpty ? Event.failed("\(what) was stopped: its reader took nothing for \(Int(stallTimeout)) s") : queue.removeFirst()
+    }
+
+    /// The next event. A reader with nothing to read is suspended, not parked on a thread: fifty
+    /// idle followers blocking threads of the global queues held up the ingest work queued
+    /// there. Once the stream is cancelled (the reader stalled past the timeout, say) and
+    /// drained, it fails: nothing more will come.
     func next() async -> Event {
         await withCheckedContinuation { continuation in
-            DispatchQueue.global().async {
-                self.condition.lock()
-                while self.queue.isEmpty && !self.cancelled { self.condition.wait() }
-                let event =
-                    self.queue.isEmpty
-                    ? Event.failed("\(self.what) was stopped: its reader took nothing for \(Int(self.stallTimeout)) s")
-                    : self.queue.removeFirst()
-                self.condition.broadcast()
-                self.condition.unlock()
-                continuation.resume(returning: event)
+            condition.lock()
+            if queue.isEmpty && !cancelled {
+                waiter = continuation
+                condition.unlock()
+                return
             }
+            let event = nextEvent()
+            condition.broadcast()  // a producer waiting for room
+            condition.unlock()
+            continuation.resume(returning: event)
         }
     }
 
@@ -131,9 +147,11 @@ final class QueryStream: @unchecked Sendable {
         condition.lock()
         cancelled = true
         queue.removeAll()
-        queue.append(.finished)  // wake any waiting reader
+        queue.append(.finished)  // what a waiting or later reader gets
+        let handOff = takeForWaiter()
         condition.broadcast()
         condition.unlock()
+        handOff?()
     }
 }
 

@@ -19,6 +19,9 @@ public final class SQLiteStore: Store {
     public let writtenHeads = ChainHeads()
     /// Dictionary ids of interned audit values this process has seen committed.
     let valueIDs = InternedValueIDs()
+    /// Read-only connections of followers, reused: a follower reads a page after each commit,
+    /// and opening a connection (schema, functions) for each cost more than the page.
+    let tailConnections = ReadOnlyConnectionPool()
 
     /// Opens (creating if needed) a database for writing and brings its schema up to date.
     /// `cacheMiB` bounds SQLite's page cache for the writer: large for bulk imports, smaller in

@@ -17,6 +17,11 @@ struct LiveBench: ParsableCommand {
     @Option(help: "Followers attached during the ingest comparison (0: skip it).") var ingestFollowers = 50
     @Option(help: "Pairs of ingest runs, with and without followers.") var pairs = 3
     @Option(help: "The followers' --where during the ingest comparison (empty: every row).") var followerWhere = ""
+    @Option(
+        help:
+            "Nice value of the follower processes during the ingest comparison. Followers are remote clients in a deployment; here they share the aggregator's 2 cores, and at nice 0 fifty of them parsing every row take the CPU the aggregator's ingest is measured on."
+    )
+    var followerNice = 19
     @Option(help: "The kubetrail binary (default: next to this one).") var kubetrail: String?
 
     func run() throws {
@@ -61,7 +66,7 @@ struct LiveBench: ParsableCommand {
                 [
                     "--aggregator", "http://127.0.0.1:\(port)", "--token-file", work + "/tokens", "--state-dir", root + "/state",
                     "--audit-path", root + "/audit/*.log", "--containers-dir", root + "/containers", "--pods-dir", root + "/pods",
-                    "--node-name", "node-\(i)", "--cluster-name", "bench"
+                    "--node-name", "node-\(i)", "--cluster-name", "bench", "--metrics-listen", "off"
                 ]
             }
             try agent.start()
@@ -148,7 +153,8 @@ struct LiveBench: ParsableCommand {
             String(
                 format: "writing   %d lines in %.1f s after a %.0f s warm-up: %.0f lines/s from %d agents", written, writing, warmup, Double(written) / writing,
                 agents))
-        say("followers \(followers) × `kubetrail logs -f --server`: \(latencies.count) lines printed of \(expected) expected")
+        let stored = e2eQuery(binary, db: work + "/live.db", "SELECT count(*) FROM kubernetes_pod_logs").first?.first ?? "?"
+        say("followers \(followers) × `kubetrail logs -f --server`: \(latencies.count) lines printed of \(expected) expected; \(stored) stored")
         say(
             String(
                 format: "latency   line written → printed: p50 %.3f s, p99 %.3f s, max %.3f s (goal p99 ≤ 2 s)", p(0.5), p(0.99), latencies.last ?? 0))
@@ -188,6 +194,7 @@ struct LiveBench: ParsableCommand {
                 defer { for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: db + suffix) } }
                 let count = attached ? ingestFollowers : 0
                 var attachedProcesses: [Process] = []
+                let clientCPU = ClientCPU()
                 let phase = try IngestPhase.run(
                     binary: binary, database: db, aggregators: 1,
                     arguments: [
@@ -197,9 +204,10 @@ struct LiveBench: ParsableCommand {
                     beforeSending: { ports in
                         for _ in 0..<count {
                             let p = Process()
-                            p.executableURL = URL(fileURLWithPath: binary)
+                            p.executableURL = URL(fileURLWithPath: "/usr/bin/nice")
                             var arguments = [
-                                "tail", "kubernetes_audit_logs", "-o", "jsonl", "--server", "http://127.0.0.1:\(ports[0])", "--token-file",
+                                "-n", String(followerNice), binary, "tail", "kubernetes_audit_logs", "-o", "jsonl", "--server", "http://127.0.0.1:\(ports[0])",
+                                "--token-file",
                                 work + "/query.tokens"
                             ]
                             if !followerWhere.isEmpty { arguments += ["--where", followerWhere] }
@@ -211,6 +219,7 @@ struct LiveBench: ParsableCommand {
                         }
                         if count > 0 { Thread.sleep(forTimeInterval: 2) }
                         return {
+                            clientCPU.seconds = attachedProcesses.map { processCPUSeconds($0.processIdentifier) }.reduce(0, +)
                             for p in attachedProcesses {
                                 p.terminate()
                                 p.waitUntilExit()
@@ -219,7 +228,10 @@ struct LiveBench: ParsableCommand {
                     })
                 let rate = Double(batches * 1000) / phase.elapsed
                 if attached { with.append(rate) } else { without.append(rate) }
-                say(String(format: "ingest    %2d followers: %.0f audit rows/s (%.2f s), aggregator CPU %.1f s", count, rate, phase.elapsed, phase.cpu))
+                say(
+                    String(format: "ingest    %2d followers: %.0f audit rows/s (%.2f s), aggregator CPU %.1f s", count, rate, phase.elapsed, phase.cpu)
+                        + (count > 0
+                            ? String(format: "; the followers' own CPU %.1f s (at nice %d, on the same 2 cores)", clientCPU.seconds, followerNice) : ""))
             }
         }
         let ratios = zip(with, without).map { $0 / $1 }.sorted()
@@ -238,4 +250,9 @@ private final class Received: @unchecked Sendable {
     func reset() { lock.withLock { latencies.removeAll() } }
     var count: Int { lock.withLock { latencies.count } }
     var all: [Double] { lock.withLock { latencies } }
+}
+
+/// The follower processes' CPU seconds, read before they are stopped.
+private final class ClientCPU: @unchecked Sendable {
+    var seconds = 0.0
 }

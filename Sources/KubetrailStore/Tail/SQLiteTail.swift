@@ -1,3 +1,4 @@
+import Foundation
 import KubetrailCore
 import KubetrailTables
 
@@ -6,9 +7,12 @@ extension SQLiteStore {
     /// position and the rows read with it agree, so the next page starts exactly after them.
     public func tail(_ request: TailRequest, into sink: any QuerySink) throws -> TailPage {
         guard let table = ChangeJournal.number(request.table) else { throw TailError.notFollowable(request.table.name) }
-        let c = try ReadOnlyConnection(path: path)
+        let c = try tailConnections.take(path)
         try c.beginSnapshot()
-        defer { try? c.endSnapshot() }
+        defer {
+            // Returned only when its read ended cleanly: a connection in an unknown state is closed.
+            if (try? c.endSnapshot()) != nil { tailConnections.give(c) }
+        }
         let head = try SQLiteTailState.read(c)
         guard let store = head.store else { throw TailError.noJournal(description) }
         let counted = CountingSink(sink)
@@ -113,4 +117,22 @@ final class CountingSink: QuerySink {
         try inner.row(values)
     }
     func end() throws { try inner.end() }
+}
+
+/// Idle read-only connections to one file, at most `maxIdle` kept.
+final class ReadOnlyConnectionPool: @unchecked Sendable {
+    private let lock = NSLock()
+    private var idle: [ReadOnlyConnection] = []
+    let maxIdle: Int
+
+    init(maxIdle: Int = 16) { self.maxIdle = maxIdle }
+
+    func take(_ path: String) throws -> ReadOnlyConnection {
+        if let c = lock.withLock({ idle.popLast() }) { return c }
+        return try ReadOnlyConnection(path: path)
+    }
+
+    func give(_ c: ReadOnlyConnection) {
+        lock.withLock { if idle.count < maxIdle { idle.append(c) } }
+    }
 }
