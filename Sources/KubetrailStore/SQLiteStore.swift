@@ -100,6 +100,7 @@ public final class SQLiteStore: Store {
                 let writer = SQLiteTransaction(db, heads: writtenHeads, valueIDs: valueIDs)
                 let result = try body(writer)
                 try writer.finishValues()
+                try writer.finishJournal()
                 updates = writer.chainUpdates
                 newValueIDs = writer.newValueIDs
                 generation = writer.valuesGeneration

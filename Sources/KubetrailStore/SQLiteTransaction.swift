@@ -43,6 +43,8 @@ public final class SQLiteTransaction: StoreTransaction {
 
     /// When this transaction's journal entries were written (`ChangeJournal`), in Unix seconds.
     lazy var journalTime = Int64(Date().timeIntervalSince1970)
+    /// The next journal sequence number (nil until the transaction journals its first row).
+    var journalNext: Int64?
 
     func journalStatement(_ purpose: Int, _ sql: @autoclosure () -> String) throws -> Statement {
         try statement("kubetrail_changes", purpose, sql())

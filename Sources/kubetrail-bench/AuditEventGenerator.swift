@@ -144,3 +144,21 @@ struct AuditEventGenerator {
         return written + Int64(buffer.utf8.count)
     }
 }
+
+extension AuditEventGenerator {
+    /// Batch `b` of `count` as an agent on one of four nodes sends it: 1,000 events of one
+    /// audit file; `line` sees each event's bytes.
+    mutating func batch(_ b: Int, of count: Int, line seen: ([UInt8]) -> Void = { _ in }) -> WireBatchEncoder {
+        var encoder = WireBatchEncoder(node: "node-\(b % 4)", cluster: "bench")
+        let source = WireFormat.Source(kind: .auditLine, path: "/var/log/kube-audit/audit.log", identity: "dev:ino:\(b)")
+        var offset: UInt64 = 0
+        for i in 0..<1000 {
+            var line = Array(next(index: b * 1000 + i, total: count * 1000).utf8)
+            line.removeLast()
+            seen(line)
+            encoder.append(source, offset: offset, bytes: line)
+            offset += UInt64(line.count + 1)
+        }
+        return encoder
+    }
+}

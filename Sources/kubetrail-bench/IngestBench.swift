@@ -44,16 +44,7 @@ struct IngestBench: ParsableCommand {
         var generator = AuditEventGenerator(seed: 3, start: Timestamp.now.adding(microseconds: -3_600_000_000), end: .now)
         var rawAudit: [[UInt8]] = []
         for b in 0..<auditBatches {
-            var encoder = WireBatchEncoder(node: "node-\(b % 4)", cluster: "bench")
-            let source = WireFormat.Source(kind: .auditLine, path: "/var/log/kube-audit/audit.log", identity: "dev:ino:\(b)")
-            var offset: UInt64 = 0
-            for i in 0..<1000 {
-                var line = Array(generator.next(index: b * 1000 + i, total: auditBatches * 1000).utf8)
-                line.removeLast()
-                if b < 20 { rawAudit.append(line) }
-                encoder.append(source, offset: offset, bytes: line)
-                offset += UInt64(line.count + 1)
-            }
+            let encoder = generator.batch(b, of: auditBatches) { if b < 20 { rawAudit.append($0) } }
             batches.append((try encoder.deflated(), 1000, encoder.encoded().count))
         }
         let messages = [

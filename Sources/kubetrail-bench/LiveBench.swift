@@ -175,18 +175,7 @@ struct LiveBench: ParsableCommand {
         var generator = AuditEventGenerator(seed: 5, start: Timestamp.now.adding(microseconds: -3_600_000_000), end: .now)
         var bodies: [[UInt8]] = []
         let batches = 150
-        for b in 0..<batches {
-            var encoder = WireBatchEncoder(node: "node-\(b % 4)", cluster: "bench")
-            let source = WireFormat.Source(kind: .auditLine, path: "/var/log/kube-audit/audit.log", identity: "dev:ino:\(b)")
-            var offset: UInt64 = 0
-            for i in 0..<1000 {
-                var line = Array(generator.next(index: b * 1000 + i, total: batches * 1000).utf8)
-                line.removeLast()
-                encoder.append(source, offset: offset, bytes: line)
-                offset += UInt64(line.count + 1)
-            }
-            bodies.append(try encoder.deflated())
-        }
+        for b in 0..<batches { bodies.append(try generator.batch(b, of: batches).deflated()) }
         var with: [Double] = [], without: [Double] = []
         for round in 0..<pairs {
             for attached in round % 2 == 0 ? [true, false] : [false, true] {

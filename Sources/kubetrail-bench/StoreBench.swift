@@ -241,16 +241,3 @@ struct StoreBench: ParsableCommand {
         return String(decoding: data, as: UTF8.self)
     }
 }
-
-/// Counts rows on their way to another sink.
-final class CountingSink: QuerySink {
-    let inner: any QuerySink
-    private(set) var rows = 0
-    init(_ inner: any QuerySink) { self.inner = inner }
-    func begin(columns: [QueryColumn]) throws { try inner.begin(columns: columns) }
-    func row(_ values: [QueryValue]) throws {
-        rows += 1
-        try inner.row(values)
-    }
-    func end() throws { try inner.end() }
-}

@@ -165,26 +165,12 @@ import TestSupport
         let url = try SharedPostgres.newDatabase()
         let a = try StoreLocation(parsing: url).open(.readWrite), b = try StoreLocation(parsing: url).open(.readWrite)
         let (_, cursor) = try start(a, EventRow.schema)
-        let holding = DispatchSemaphore(value: 0), release = DispatchSemaphore(value: 0), done = DispatchSemaphore(value: 0)
-        let errors = ErrorBox()
-        Thread {
-            do {
-                try a.write { w in
-                    _ = try w.insert(eventRow(uid: "early", rv: "1", count: 1))
-                    holding.signal()
-                    release.wait()
-                }
-            } catch { errors.set(error) }
-            done.signal()
-        }.start()
-        holding.wait()
+        let early = try OpenTransaction(a, inserting: eventRow(uid: "early", rv: "1", count: 1))
         try b.write { w in _ = try w.insert(eventRow(uid: "later", rv: "1", count: 1)) }
         let sink = Collect()
         let held = try b.tail(TailRequest(table: EventRow.schema, start: .after(cursor)), into: sink)
         #expect(sink.rows.isEmpty && held.heldBack && held.cursor == cursor)  // "later" committed, but "early" may still commit before it in key order
-        release.signal()
-        done.wait()
-        #expect(errors.error == nil)
+        try early.commit()
         #expect(try follow(b, EventRow.schema, from: cursor).ids == ["early", "later"])
     }
 }
@@ -196,27 +182,13 @@ extension TailTests {
     @Test func postgresHistoryAndTheChangesAfterItMeetWithNoGapOrRepeat() throws {
         let url = try SharedPostgres.newDatabase()
         let a = try StoreLocation(parsing: url).open(.readWrite), b = try StoreLocation(parsing: url).open(.readWrite)
-        let holding = DispatchSemaphore(value: 0), release = DispatchSemaphore(value: 0), done = DispatchSemaphore(value: 0)
-        let errors = ErrorBox()
         try b.write { w in _ = try w.insert(eventRow(uid: "before", rv: "1", count: 1)) }
-        Thread {
-            do {
-                try a.write { w in
-                    _ = try w.insert(eventRow(uid: "running", rv: "1", count: 1))
-                    holding.signal()
-                    release.wait()
-                }
-            } catch { errors.set(error) }
-            done.signal()
-        }.start()
-        holding.wait()
+        let held = try OpenTransaction(a, inserting: eventRow(uid: "running", rv: "1", count: 1))
         try b.write { w in _ = try w.insert(eventRow(uid: "visible", rv: "1", count: 1)) }  // a newer id than "running", committed first
         let (history, cursor) = try start(b, EventRow.schema, since: Timestamp(rfc3339: "2000-01-01T00:00:00Z"))
         #expect(Set(history) == ["before", "visible"])
         #expect(cursor.snapshot != nil)
-        release.signal()
-        done.wait()
-        #expect(errors.error == nil)
+        try held.commit()
         try b.write { w in _ = try w.insert(eventRow(uid: "after", rv: "1", count: 1)) }
         let (ids, next) = try follow(b, EventRow.schema, from: cursor)
         #expect(ids == ["running", "after"])
@@ -242,8 +214,33 @@ extension TailTests {
     }
 }
 
-private final class ErrorBox: @unchecked Sendable {
-    private let lock = NSLock()
-    private(set) var error: Error?
-    func set(_ e: Error) { lock.withLock { error = e } }
+/// A write transaction that has inserted a row and stays open (on a thread of its own) until
+/// `commit`: another aggregator's group commit caught in the middle.
+private final class OpenTransaction: @unchecked Sendable {
+    private let release = DispatchSemaphore(value: 0), done = DispatchSemaphore(value: 0)
+    private var error: Error?
+
+    init(_ store: any Store, inserting row: EventRow) throws {
+        let holding = DispatchSemaphore(value: 0)
+        Thread { [self] in
+            do {
+                try store.write { w in
+                    _ = try w.insert(row)
+                    holding.signal()
+                    release.wait()
+                }
+            } catch {
+                self.error = error
+                holding.signal()
+            }
+            done.signal()
+        }.start()
+        holding.wait()
+    }
+
+    func commit() throws {
+        release.signal()
+        done.wait()
+        if let error { throw error }
+    }
 }

@@ -75,13 +75,13 @@ enum SQLiteTailState {
         let rows = Rows()
         // No journal table yet (a file from before it, opened read-only): no store id either.
         try c.run(
-            "SELECT (SELECT value FROM kubetrail_cursors WHERE name = '\(ChangeJournal.storeIDName)'), (SELECT seq FROM sqlite_sequence WHERE name = 'kubetrail_changes')",
+            "SELECT (SELECT value FROM kubetrail_cursors WHERE name = '\(ChangeJournal.storeIDName)'), (SELECT value FROM kubetrail_cursors WHERE name = '\(SQLiteChangeJournal.sequenceName)')",
             into: rows)
         guard let r = rows.values.first else { return Head(store: nil, sequence: 0) }
         var store: String?
         if case .text(let s) = r[0] { store = s }
         var sequence: Int64 = 0
-        if case .int(let n) = r[1] { sequence = n }
+        if case .text(let n) = r[1] { sequence = Int64(n) ?? 0 }
         return Head(store: store, sequence: sequence)
     }
 
@@ -106,17 +106,17 @@ enum SQLiteTailState {
     }
 }
 
-/// Passes rows on and counts them.
-final class CountingSink: QuerySink {
+/// Counts rows on their way to another sink.
+public final class CountingSink: QuerySink {
     let inner: any QuerySink
-    private(set) var rows = 0
-    init(_ inner: any QuerySink) { self.inner = inner }
-    func begin(columns: [QueryColumn]) throws { try inner.begin(columns: columns) }
-    func row(_ values: [QueryValue]) throws {
+    public private(set) var rows = 0
+    public init(_ inner: any QuerySink) { self.inner = inner }
+    public func begin(columns: [QueryColumn]) throws { try inner.begin(columns: columns) }
+    public func row(_ values: [QueryValue]) throws {
         rows += 1
         try inner.row(values)
     }
-    func end() throws { try inner.end() }
+    public func end() throws { try inner.end() }
 }
 
 /// Idle read-only connections to one file, at most `maxIdle` kept.
