@@ -120,7 +120,7 @@ public final class ClusterPollers: @unchecked Sendable {
         defer { try? sync.flush() }  // what a stopped watch held
         while !isStopped {
             do {
-                try reflector.run(backoff: 2) { [self] event in
+                try reflector.run { [self] event in
                     if isStopped { throw Reflector.Stop.requested }
                     try sync.apply(event)
                     lock.withLock { tallies[collection.path] = sync.counts }

@@ -33,19 +33,24 @@ public final class Reflector {
     public private(set) var events = 0
     private var random = SplitMix64(seed: UInt64(UInt32(truncatingIfNeeded: Int(ProcessInfo.processInfo.processIdentifier))))
 
-    public init(client: KubeClient, path: String, pageSize: Int = 500, metadataOnly: Bool = false) {
+    let clock: any ReflectorClock
+
+    public init(client: KubeClient, path: String, pageSize: Int = 500, metadataOnly: Bool = false, clock: any ReflectorClock = SystemClock()) {
         self.client = client
         self.path = path
         self.pageSize = pageSize
         self.metadataOnly = metadataOnly
+        self.clock = clock
     }
 
     static let metadataListAccept = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json"
     static let metadataAccept = "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1,application/json"
 
     /// Lists and watches until `handler` throws `Stop.requested` (or any error it throws).
-    /// Network errors and 5xx are retried after `backoff` seconds; 401/403 are thrown.
-    public func run(backoff: Double = 1, handler: (Event) throws -> Void) throws {
+    /// Network errors and 5xx are retried after `backoff`'s growing waits; 401/403/404 are thrown.
+    public func run(backoff policy: ReflectorBackoff = .clientGo, handler: (Event) throws -> Void) throws {
+        var backoff = BackoffState(policy)
+        func wait() throws { try clock.sleep(backoff.next(now: clock.now, random: &random)) }
         var needList = true
         var relistAt: String? = "0"
         while true {
@@ -61,13 +66,13 @@ public final class Reflector {
                     needList = false
                 }
                 guard let from = lastResourceVersion else { needList = true; relistAt = nil; continue }
-                let started = Date()
+                let started = clock.now
                 let eventsBefore = events
                 switch try watch(from: from, handler: handler) {
                 case .closed:
                     // Re-watch from the last version at once — unless the watch ended within a
                     // second with nothing in it, which client-go treats as an error to back off from.
-                    if Date().timeIntervalSince(started) < 1 && events == eventsBefore { Thread.sleep(forTimeInterval: backoff) }
+                    if clock.now.timeIntervalSince(started) < 1 && events == eventsBefore { try wait() }
                 case .expired:
                     needList = true
                     relistAt = lastResourceVersion
@@ -80,11 +85,10 @@ public final class Reflector {
                 // Not a passing trouble: credentials refused, RBAC, or a kind this API server
                 // does not serve (an API group an older or trimmed cluster lacks).
                 throw failure
-            } catch let failure as Failure {
-                _ = failure
-                Thread.sleep(forTimeInterval: backoff)
+            } catch is Failure {
+                try wait()
             } catch is KubeClient.Failure {
-                Thread.sleep(forTimeInterval: backoff)
+                try wait()
             }
         }
     }

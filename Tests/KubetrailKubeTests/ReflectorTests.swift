@@ -18,7 +18,7 @@ import TestSupport
             return (json?["metadata"] as? [String: Any])?["name"] as? String ?? "?"
         }
         #expect(throws: Reflector.Stop.self) {
-            try reflector.run(backoff: 0.05) { event in
+            try reflector.run(backoff: ReflectorBackoff(initial: 0.05, cap: 0.1)) { event in
                 switch event {
                 case .listed(let items, let first):
                     if first { listed = [] }

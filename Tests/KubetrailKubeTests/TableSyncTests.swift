@@ -23,7 +23,7 @@ import KubetrailTables
             return out.rows.map { $0.first ?? "" }
         }
         #expect(throws: Reflector.Stop.self) {
-            try Reflector(client: client, path: "/api/v1/namespaces", pageSize: 2).run(backoff: 0.05) { event in
+            try Reflector(client: client, path: "/api/v1/namespaces", pageSize: 2).run(backoff: ReflectorBackoff(initial: 0.05, cap: 0.1)) { event in
                 try sync.apply(event)
                 if case .deleted = event {
                     #expect(try names().contains("ns2"), "held until the batch is committed")
