@@ -47,14 +47,23 @@ enum TailFollower {
             do {
                 while !stream.isCancelled {
                     let seen = commits.current
-                    let shared: SharedTailPages.Page
-                    if case .after(let cursor) = request.start {
-                        let key = SharedTailPages.Key(
-                            table: request.table.name, condition: request.condition, cursor: cursor.description, maxEntries: request.maxEntries)
-                        shared = try pages.page(key) { try SharedTailPages.read(store, request) }
-                    } else {
-                        shared = try SharedTailPages.read(store, request)
+                    guard case .after(let cursor) = request.start else {
+                        // The history from `since` may be any size: streamed as it is read, never held.
+                        let out = TextOutput { stream.put(.chunk($0)) }
+                        let sink = FollowSink(RowsFormatSink(out))
+                        let page = try store.tail(request, into: sink)
+                        out.write("{\"cursor\":\"\(page.cursor)\"}\n")
+                        out.flush()
+                        headerSent = sink.begun
+                        lastWrite = Date()
+                        beat.reset()
+                        request.start = .after(page.cursor)
+                        request.checkCondition = false
+                        continue
                     }
+                    let key = SharedTailPages.Key(
+                        table: request.table.name, condition: request.condition, cursor: cursor.description, maxEntries: request.maxEntries)
+                    let shared = try pages.page(key) { try SharedTailPages.read(store, request) }
                     if !headerSent, !shared.header.isEmpty {
                         stream.put(.chunk(shared.header))
                         headerSent = true

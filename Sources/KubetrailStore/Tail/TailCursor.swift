@@ -128,7 +128,7 @@ public enum TailError: Error, Equatable, CustomStringConvertible, Sendable {
 /// output format prints them once.
 public final class FollowSink: QuerySink {
     let inner: any QuerySink
-    private var begun = false
+    public private(set) var begun = false
 
     public init(_ inner: any QuerySink) { self.inner = inner }
 
