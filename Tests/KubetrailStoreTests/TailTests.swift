@@ -173,6 +173,22 @@ import TestSupport
         try early.commit()
         #expect(try follow(b, EventRow.schema, from: cursor).ids == ["early", "later"])
     }
+
+    /// A page that read rows and stopped at the horizon says the rest is held back, so its
+    /// follower looks again soon rather than after a full poll (or, in a test, stops short).
+    @Test func aPostgresPageWithRowsSaysWhenTheRestIsHeldBack() throws {
+        let url = try SharedPostgres.newDatabase()
+        let a = try StoreLocation(parsing: url).open(.readWrite), b = try StoreLocation(parsing: url).open(.readWrite)
+        let (_, cursor) = try start(a, EventRow.schema)
+        try b.write { w in _ = try w.insert(eventRow(uid: "first", rv: "1", count: 1)) }
+        let open = try OpenTransaction(a, inserting: eventRow(uid: "open", rv: "1", count: 1))
+        try b.write { w in _ = try w.insert(eventRow(uid: "second", rv: "1", count: 1)) }
+        let sink = Collect()
+        let page = try b.tail(TailRequest(table: EventRow.schema, start: .after(cursor)), into: sink)
+        #expect(sink.rows.count == 1 && page.caughtUp && page.heldBack)
+        try open.commit()
+        #expect(try follow(b, EventRow.schema, from: page.cursor).ids == ["open", "second"])
+    }
 }
 
 extension TailTests {

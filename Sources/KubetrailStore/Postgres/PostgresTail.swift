@@ -100,9 +100,13 @@ struct PostgresTailPage {
                 """
             ).rows[0]
             let entries = Int(scan[0] ?? "0") ?? 0
+            // Caught up below the horizon: whether committed entries wait above it, for a
+            // transaction still open (the follower then looks again soon, not after its poll).
+            func heldBack() throws -> Bool {
+                try c.execute("SELECT EXISTS (SELECT 1 FROM kubetrail_changes k WHERE \(range("k")) AND kt_tx >= \(horizon))").rows[0][0] == "t"
+            }
             guard entries > 0, let tx = scan[1].flatMap({ UInt64($0) }), let ord = scan[2].flatMap({ Int64($0) }) else {
-                let held = try c.execute("SELECT EXISTS (SELECT 1 FROM kubetrail_changes k WHERE \(range("k")) AND kt_tx >= \(horizon))").rows[0][0]
-                return TailPage(cursor: cursor, rows: 0, caughtUp: true, heldBack: held == "t")
+                return TailPage(cursor: cursor, rows: 0, caughtUp: true, heldBack: try heldBack())
             }
             // The table under its own name, so a condition may name it (`kubernetes_events.reason = …`).
             let schema = request.table
@@ -120,7 +124,8 @@ struct PostgresTailPage {
             cursor.ordinal = ord
             // Past the snapshot's xmax no transaction can be one it saw.
             if let xmax = cursor.snapshotXmax, tx >= xmax { cursor.snapshot = nil }
-            return TailPage(cursor: cursor, rows: counted.rows, caughtUp: entries < max(1, request.maxEntries))
+            let caughtUp = entries < max(1, request.maxEntries)
+            return TailPage(cursor: cursor, rows: counted.rows, caughtUp: caughtUp, heldBack: caughtUp ? try heldBack() : false)
         }
     }
 
