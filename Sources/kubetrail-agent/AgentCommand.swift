@@ -11,8 +11,9 @@ struct AgentCommand: ParsableCommand {
         commandName: "kubetrail-agent",
         abstract: "Tail Kubernetes audit and container logs on this node and ship them to the kubetrail aggregator.",
         discussion: """
-            Flags win over KUBETRAIL_* environment variables, which win over the agent { … } block of \
-            --config. Checkpoints move only when the aggregator has committed a batch; SIGTERM flushes \
+            Every flag has an environment variable named for it (--batch-wait is KUBETRAIL_BATCH_WAIT); \
+            flags win over the variables, which win over the agent { … } block of --config. Durations \
+            are written 500ms, 30s, 5m, 1h30m, or as a bare number of seconds. Checkpoints move only when the aggregator has committed a batch; SIGTERM flushes \
             and saves them within --shutdown-timeout.
             """,
         subcommands: [Run.self, ReplayQuarantine.self],
@@ -36,12 +37,12 @@ struct ConnectionOptions: ParsableArguments {
     var configFile: String?
 
     /// Defaults ← config file ← environment ← flags.
-    func resolve(into config: inout AgentConfiguration, _ env: Environment) throws {
-        if let file = configFile ?? env["KUBETRAIL_CONFIG"] { try AgentConfigFile.apply(path: file, to: &config) }
-        config.aggregatorURL = aggregator ?? env["KUBETRAIL_AGGREGATOR"] ?? config.aggregatorURL
-        config.tokenFile = tokenFile ?? env["KUBETRAIL_TOKEN_FILE"] ?? config.tokenFile
-        config.caFile = caFile ?? env["KUBETRAIL_CA_FILE"] ?? config.caFile
-        config.stateDirectory = stateDir ?? env["KUBETRAIL_STATE_DIR"] ?? config.stateDirectory
+    func resolve(into config: inout AgentConfiguration, _ layers: SettingLayers) throws {
+        if let file = layers.text("config", configFile) { try AgentConfigFile.apply(path: file, to: &config) }
+        config.aggregatorURL = layers.text("aggregator", aggregator) ?? config.aggregatorURL
+        config.tokenFile = layers.text("token-file", tokenFile) ?? config.tokenFile
+        config.caFile = layers.text("ca-file", caFile) ?? config.caFile
+        config.stateDirectory = layers.text("state-dir", stateDir) ?? config.stateDirectory
     }
 }
 
@@ -127,71 +128,62 @@ struct Run: ParsableCommand {
     var shutdownTimeout: String?
 
     func run() throws {
-        let env = Environment()
+        let layers = SettingLayers.process
         var config = AgentConfiguration()
         do {
-            try connection.resolve(into: &config, env)
+            try connection.resolve(into: &config, layers)
             if !auditPaths.isEmpty {
                 config.auditPaths = auditPaths
-            } else if let list = env["KUBETRAIL_AUDIT_PATHS"] {
+            } else if let list = layers.environment("KUBETRAIL_AUDIT_PATHS") {
                 config.auditPaths = list.split(separator: ",").map(String.init)
             }
             if noAudit { config.auditPaths = [] }
-            if let d = containersDir ?? env["KUBETRAIL_CONTAINERS_DIR"] { config.containersDirectory = d }
+            if let d = layers.text("containers-dir", containersDir) { config.containersDirectory = d }
             if noContainers { config.containersDirectory = nil }
-            config.podsDirectory = podsDir ?? env["KUBETRAIL_PODS_DIR"] ?? config.podsDirectory
-            if namespace != nil || excludeNamespace != nil || env["KUBETRAIL_NAMESPACE"] != nil || env["KUBETRAIL_EXCLUDE_NAMESPACE"] != nil {
+            config.podsDirectory = layers.text("pods-dir", podsDir) ?? config.podsDirectory
+            let include = layers.text("namespace", namespace), exclude = layers.text("exclude-namespace", excludeNamespace)
+            if include != nil || exclude != nil {
                 config.namespaces = NamespaceFilter(
-                    include: namespace ?? env["KUBETRAIL_NAMESPACE"] ?? config.namespaces.include.joined(separator: ","),
-                    exclude: excludeNamespace ?? env["KUBETRAIL_EXCLUDE_NAMESPACE"] ?? config.namespaces.exclude.joined(separator: ","))
+                    include: include ?? config.namespaces.include.joined(separator: ","),
+                    exclude: exclude ?? config.namespaces.exclude.joined(separator: ","))
             }
-            config.nodeName = nodeName ?? env["NODE_NAME"] ?? env["KUBETRAIL_NODE_NAME"] ?? (config.nodeName.isEmpty ? Self.hostName() : config.nodeName)
-            config.clusterName = clusterName ?? env["KUBETRAIL_CLUSTER_NAME"] ?? config.clusterName
-            if let m = metricsListen ?? env["KUBETRAIL_METRICS_LISTEN"] { config.metricsListen = m == "off" ? nil : m }
-            if let v = batchBytes { config.maxBatchBytes = v }
-            if let v = batchWait { config.batchAge = try Self.seconds(v, "--batch-wait") }
-            if let v = compressionLevel { config.compressionLevel = Int32(clamping: v) }
-            if let v = maxUnackedBytes { config.maxUnackedBytes = v }
-            if let v = maxContainerLineBytes { config.maxContainerLineBytes = v }
-            if let v = maxAuditLineBytes { config.maxAuditLineBytes = v }
-            if let v = rescanInterval { config.rescanInterval = try Self.seconds(v, "--rescan-interval") }
-            if let v = rotatedIdle { config.rotatedIdle = try Self.seconds(v, "--rotated-idle") }
-            if let v = maxMergeAge { config.maxMergeAge = try Self.seconds(v, "--max-merge-age") }
-            if let v = maxHeldDeletedFiles { config.maxHeldDeletedFiles = v }
-            if let v = maxSpoolBytes { config.maxSpoolBytes = v }
-            if let v = maxQuarantineBytes { config.maxQuarantineBytes = v }
-            if let v = shutdownTimeout { config.shutdownTimeout = try Self.seconds(v, "--shutdown-timeout") }
-            if let v = backoff {
+            // The downward API's NODE_NAME, as the manifests set it, before our own variable.
+            config.nodeName =
+                nodeName ?? layers.environment("NODE_NAME") ?? layers.text("node-name", nil) ?? (config.nodeName.isEmpty ? Self.hostName() : config.nodeName)
+            config.clusterName = layers.text("cluster-name", clusterName) ?? config.clusterName
+            if let m = layers.text("metrics-listen", metricsListen) { config.metricsListen = m == "off" ? nil : m }
+            config.maxBatchBytes = try layers.number("batch-bytes", batchBytes) ?? config.maxBatchBytes
+            config.batchAge = try layers.duration("batch-wait", batchWait) ?? config.batchAge
+            if let v = try layers.number("compression-level", compressionLevel) { config.compressionLevel = Int32(clamping: v) }
+            config.maxUnackedBytes = try layers.number("max-unacked-bytes", maxUnackedBytes) ?? config.maxUnackedBytes
+            config.maxContainerLineBytes = try layers.number("max-container-line-bytes", maxContainerLineBytes) ?? config.maxContainerLineBytes
+            config.maxAuditLineBytes = try layers.number("max-audit-line-bytes", maxAuditLineBytes) ?? config.maxAuditLineBytes
+            config.rescanInterval = try layers.duration("rescan-interval", rescanInterval) ?? config.rescanInterval
+            config.rotatedIdle = try layers.duration("rotated-idle", rotatedIdle) ?? config.rotatedIdle
+            config.maxMergeAge = try layers.duration("max-merge-age", maxMergeAge) ?? config.maxMergeAge
+            config.maxHeldDeletedFiles = try layers.number("max-held-deleted-files", maxHeldDeletedFiles) ?? config.maxHeldDeletedFiles
+            if let v = try layers.number("max-spool-bytes", maxSpoolBytes.map(Int.init)) { config.maxSpoolBytes = UInt64(clamping: v) }
+            if let v = try layers.number("max-quarantine-bytes", maxQuarantineBytes.map(Int.init)) { config.maxQuarantineBytes = UInt64(clamping: v) }
+            config.shutdownTimeout = try layers.duration("shutdown-timeout", shutdownTimeout) ?? config.shutdownTimeout
+            if let v = layers.text("backoff", backoff) {
                 let parts = v.split(separator: ",").map(String.init)
-                guard parts.count == 2 else { throw AgentConfigurationError("--backoff takes START,CAP such as 1s,30s") }
-                config.backoffMinimum = try Self.seconds(parts[0], "--backoff")
-                config.backoffMaximum = try Self.seconds(parts[1], "--backoff")
+                guard parts.count == 2, let start = DurationText.setting(parts[0]), let cap = DurationText.setting(parts[1]) else {
+                    throw AgentConfigurationError("--backoff takes START,CAP such as 1s,30s, not \(v)")
+                }
+                config.backoffMinimum = start
+                config.backoffMaximum = cap
             }
             try Agent(configuration: config).run()
         } catch let error as AgentConfigurationError {
             throw ValidationError(error.description)
+        } catch let error as SettingError {
+            throw ValidationError(error.description)
         }
-    }
-
-    static func seconds(_ text: String, _ flag: String) throws -> Double {
-        if let n = Double(text), n >= 0 { return n }
-        if text.hasSuffix("ms"), let n = Double(text.dropLast(2)), n >= 0 { return n / 1000 }
-        guard let d = DurationText.seconds(text) else { throw AgentConfigurationError("\(flag) must be a duration such as 1s or 500ms, not \(text)") }
-        return d
     }
 
     static func hostName() -> String {
         var buffer = [CChar](repeating: 0, count: 256)
         gethostname(&buffer, 255)
         return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
-    }
-}
-
-/// Process environment without Foundation.
-struct Environment {
-    subscript(name: String) -> String? {
-        guard let value = getenv(name) else { return nil }
-        let s = String(cString: value)
-        return s.isEmpty ? nil : s
     }
 }

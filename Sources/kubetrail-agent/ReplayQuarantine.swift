@@ -10,7 +10,7 @@ struct ReplayQuarantine: ParsableCommand {
 
     func run() throws {
         var config = AgentConfiguration()
-        try connection.resolve(into: &config, Environment())
+        try connection.resolve(into: &config, .process)
         let outcome = try QuarantineReplay(configuration: config).run()
         print("replayed \(outcome.accepted) batch(es); \(outcome.refused) still refused and kept")
         if outcome.refused > 0 { throw ExitCode(1) }

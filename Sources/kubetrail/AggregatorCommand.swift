@@ -9,7 +9,12 @@ import Logging
 struct AggregatorCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "aggregator",
-        abstract: "Run the aggregator: agent ingest, the kube-apiserver audit webhook, health and metrics.")
+        abstract: "Run the aggregator: agent ingest, the kube-apiserver audit webhook, health and metrics.",
+        discussion: """
+            Every flag has an environment variable named for it (--max-body-bytes is KUBETRAIL_MAX_BODY_BYTES); \
+            flags win over the variables, which win over the aggregator { … } block of --config. Durations \
+            are written 500ms, 30s, 5m, 1h30m, or as a bare number of seconds.
+            """)
 
     @Option(help: "HOST:PORT to listen on (port 0 picks a free one). Env: KUBETRAIL_LISTEN.")
     var listen: String?
@@ -64,8 +69,8 @@ struct AggregatorCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Maximum age of a table's rows, as TABLE=DURATION (e.g. kubernetes_pod_logs=14d); repeatable.", valueName: "TABLE=DURATION"))
     var retention: [String] = []
 
-    @Option(help: "Seconds between retention passes (default 300).")
-    var retentionInterval: Double?
+    @Option(help: "How often retention runs: seconds, or a duration like 5m (default 300).")
+    var retentionInterval: String?
 
     @Option(help: "Ed25519 key (base64, `kubetrail keygen`) that signs the audit digests (default: audit-digest.key beside the database, made on first start).")
     var digestSigningKey: String?
@@ -87,8 +92,8 @@ struct AggregatorCommand: AsyncParsableCommand {
     @Option(help: "Most rows one query may return (default 100,000).")
     var queryMaxRows: Int?
 
-    @Option(help: "Seconds one query may run (default 30).")
-    var queryTimeout: Double?
+    @Option(help: "How long one query may run: seconds, or a duration like 1m (default 30).")
+    var queryTimeout: String?
 
     @Option(help: "Bytes one query may return (default 256 MiB; a buffered JSON answer a quarter of it).")
     var queryMaxBytes: Int?
@@ -116,11 +121,11 @@ struct AggregatorCommand: AsyncParsableCommand {
     @Option(help: "SQLite page cache of the writer, in MiB (default 80): most of the memory a warm aggregator holds. Env: KUBETRAIL_PAGE_CACHE_MIB.")
     var pageCacheMib: Int?
 
-    @Option(help: "Seconds before an idle connection is closed (default 60).")
-    var idleTimeout: Int?
+    @Option(help: "How long an idle connection stays open: seconds, or a duration like 2m (default 60).")
+    var idleTimeout: String?
 
-    @Option(help: "Seconds a client has to send a whole request once its head arrived (default 60).")
-    var requestTimeout: Int?
+    @Option(help: "How long a client has to send a whole request once its head arrived: seconds, or a duration (default 60).")
+    var requestTimeout: String?
 
     @Option(help: "Most connections at once (default 1024); past it, new ones wait to be accepted.")
     var maxConnections: Int?
@@ -130,130 +135,26 @@ struct AggregatorCommand: AsyncParsableCommand {
 
     func run() async throws {
         let env = ProcessInfo.processInfo.environment
+        let layers = SettingLayers(environment: env)
         var file = AggregatorConfigFile()
-        if let path = configFile ?? env["KUBETRAIL_CONFIG"] {
+        let configPath = layers.text("config", configFile)
+        if let path = configPath {
             do { file = try AggregatorConfigFile.load(path: expandTilde(path)) } catch {
                 printError("\(error)")
                 throw ExitCode(2)
             }
         }
-        let json = (logFormat ?? file.logFormat) == "json"
+        let json = layers.text("log-format", logFormat, file: file.logFormat) == "json"
         LoggingSystem.bootstrap { label -> any LogHandler in
             json ? JSONLogHandler(label: label) : StreamLogHandler.standardError(label: label)
         }
         let logger = Logger(label: "kubetrail.aggregator")
-        guard let tokens = ingestTokenFile ?? env["KUBETRAIL_INGEST_TOKEN_FILE"] ?? file.ingestTokenFile else {
-            printError("--ingest-token-file is required (a file with one token per line)")
+        var config: AggregatorConfiguration
+        do { config = try configuration(layers, file: file) } catch {
+            printError(error.description)
             throw ExitCode(2)
         }
-        let address = listen ?? env["KUBETRAIL_LISTEN"] ?? file.listen ?? "127.0.0.1:8080"
-        guard let colon = address.lastIndex(of: ":"), let port = Int(address[address.index(after: colon)...]), (0...65535).contains(port) else {
-            printError("--listen must be HOST:PORT, got \(address)")
-            throw ExitCode(2)
-        }
-        let dbPath = database.db.map(expandTilde) ?? env["KUBETRAIL_DB"].map(expandTilde) ?? file.db.map(expandTilde) ?? database.path
-        var config = AggregatorConfiguration(databasePath: dbPath, ingestTokenFile: expandTilde(tokens))
-        config.databasePasswordFile = database.passwordFile ?? file.dbPasswordFile.map(expandTilde)
-        config.queryDatabase = queryDB ?? env["KUBETRAIL_QUERY_DB"].flatMap { $0.isEmpty ? nil : $0 } ?? file.queryDB
-        config.queryDatabasePasswordFile =
-            (queryDBPasswordFile ?? env["KUBETRAIL_QUERY_DB_PASSWORD_FILE"].flatMap { $0.isEmpty ? nil : $0 } ?? file.queryDBPasswordFile).map(expandTilde)
-        // A deployment may set the file's place for a reader its Secret does not have (yet):
-        // only the flag, given by hand, is an error without a query database.
-        if queryDBPasswordFile != nil, config.queryDatabase == nil {
-            printError("--query-db-password-file needs --query-db")
-            throw ExitCode(2)
-        }
-        if config.queryDatabase == nil { config.queryDatabasePasswordFile = nil }
-        if let query = config.queryDatabase {
-            guard case .postgres = try? StoreLocation(parsing: dbPath), case .postgres = try? StoreLocation(parsing: query) else {
-                printError(
-                    "--query-db is a postgres:// URL for a PostgreSQL store (a role that may only read, `kubetrail grant-reader`); on SQLite, queries already run on a read-only connection"
-                )
-                throw ExitCode(2)
-            }
-        }
-        config.host = String(address[..<colon]).trimmingCharacters(in: CharacterSet(charactersIn: "[]"))
-        config.port = port
-        config.queryTokenFile = (queryTokenFile ?? env["KUBETRAIL_QUERY_TOKEN_FILE"] ?? file.queryTokenFile).map(expandTilde)
-        config.clusterName = clusterName ?? env["KUBETRAIL_CLUSTER_NAME"] ?? file.clusterName
-        config.maxBodyBytes = maxBodyBytes ?? file.maxBodyBytes ?? config.maxBodyBytes
-        config.maxInflatedBytes = maxInflatedBytes ?? file.maxInflatedBytes ?? config.maxInflatedBytes
-        config.tlsCertificate = (tlsCert ?? env["KUBETRAIL_TLS_CERT"] ?? file.tlsCert).map(expandTilde)
-        config.tlsKey = (tlsKey ?? env["KUBETRAIL_TLS_KEY"] ?? file.tlsKey).map(expandTilde)
-        config.clientCA = (clientCA ?? env["KUBETRAIL_CLIENT_CA"] ?? file.clientCA).map(expandTilde)
-        config.retention = file.retention
-        for rule in retention {
-            let parts = rule.split(separator: "=", maxSplits: 1).map(String.init)
-            guard parts.count == 2, KubernetesTables.schema(named: parts[0]) != nil, let seconds = DurationText.seconds(parts[1]), seconds > 0 else {
-                printError(
-                    "--retention must be TABLE=DURATION with one of \(KubernetesTables.all.map(\.name).joined(separator: ", ")) and a duration like 14d, got \(rule)"
-                )
-                throw ExitCode(2)
-            }
-            config.retention[parts[0]] = seconds
-        }
-        config.retentionInterval = max(0.05, retentionInterval ?? file.retentionInterval ?? config.retentionInterval)
-        config.digestSigningKey = (digestSigningKey ?? file.digestSigningKey).map(expandTilde)
-        config.digestDirectory = (digestDirectory ?? file.digestDirectory).map(expandTilde)
-        if let text = digestInterval {
-            guard let seconds = DurationText.seconds(text), seconds > 0 else {
-                printError("--digest-interval must be a duration like 5m, got \(text)"); throw ExitCode(2)
-            }
-            config.digestInterval = seconds
-        } else if let seconds = file.digestInterval {
-            config.digestInterval = seconds
-        }
-        config.queryMaxRows = queryMaxRows ?? file.queryMaxRows ?? config.queryMaxRows
-        config.queryTimeout = queryTimeout ?? file.queryTimeout ?? config.queryTimeout
-        config.queryMaxBytes = queryMaxBytes ?? config.queryMaxBytes
-        // Query limits (issue 13)
-        config.queryMaxValueBytes = queryMaxValueBytes ?? config.queryMaxValueBytes
-        config.queryMaxJSONBytes = queryMaxJsonBytes ?? config.queryMaxJSONBytes
-        if let text = exportTimeout {
-            guard let seconds = Double(text) ?? DurationText.seconds(text), seconds > 0 else {
-                printError("--export-timeout must be seconds or a duration like 2h, got \(text)")
-                throw ExitCode(2)
-            }
-            config.exportTimeout = seconds
-        }
-        config.maxConcurrentQueries = maxConcurrentQueries ?? config.maxConcurrentQueries
-        config.maxFollowers = maxFollowers ?? file.maxFollowers ?? config.maxFollowers
-        if let text = followerStallTimeout ?? file.followerStallTimeout.map({ String($0) }) {
-            guard let seconds = Double(text) ?? DurationText.seconds(text), seconds > 0 else {
-                printError("--follower-stall-timeout must be seconds or a duration like 1m, got \(text)")
-                throw ExitCode(2)
-            }
-            config.followerStallTimeout = seconds
-        }
-        guard config.maxFollowers >= 1 else {
-            printError("--max-followers must be at least 1")
-            throw ExitCode(2)
-        }
-        guard config.maxConcurrentQueries >= 1, config.queryMaxValueBytes >= 1024, config.queryMaxJSONBytes >= 1 else {
-            printError("--max-concurrent-queries must be at least 1, --query-max-value-bytes at least 1024, --query-max-json-bytes at least 1")
-            throw ExitCode(2)
-        }
-        // End of query limits (issue 13)
-        config.idleTimeout = max(1, idleTimeout ?? config.idleTimeout)
-        config.requestTimeout = max(1, requestTimeout ?? config.requestTimeout)
-        config.maxConnections = max(1, maxConnections ?? config.maxConnections)
-        config.maxInflightBytes = max(1 << 20, maxInflightBytes ?? config.maxInflightBytes)
-        config.maxClustersPerToken = max(1, maxClustersPerToken ?? config.maxClustersPerToken)
-        if let mib = pageCacheMib ?? env["KUBETRAIL_PAGE_CACHE_MIB"].flatMap(Int.init) {
-            guard mib >= 1 else { printError("--page-cache-mib must be at least 1"); throw ExitCode(2) }
-            config.pageCacheMiB = mib
-        }
-        config.detection = file.detection ?? config.detection
-        if noDetections { config.detection.enabled = false }
-        config.detection.ruleDirectories = (config.detection.ruleDirectories + detectionRules).map(expandTilde)
-        config.alertSinks = file.alertSinks.map { sink in
-            var sink = sink
-            sink.bearerTokenFile = sink.bearerTokenFile.map(expandTilde)
-            sink.caFile = sink.caFile.map(expandTilde)
-            return sink
-        }
-        config.exitAfterCommit = env["KUBETRAIL_TEST_EXIT_AFTER_COMMIT"] == "1"
-        if let path = configFile ?? env["KUBETRAIL_CONFIG"] {
+        if let path = configPath {
             // The connection "kubernetes" block of the same file: events and resources are polled.
             do {
                 let kube = try KubernetesConfig.load(directory: nil, extra: [expandTilde(path)], home: NSHomeDirectory())

@@ -35,6 +35,13 @@ import TestSupport
         }
     }
 
+    @Test func theFileTakesTheSameDurationsAsTheFlags() throws {
+        let dir = try TemporaryDirectory()
+        var config = AgentConfiguration()
+        try AgentConfigFile.apply(path: try dir.write("a.tpc", "agent {\n  batch_wait = \"250ms\"\n  rescan_interval = \"1m30s\"\n}\n"), to: &config)
+        #expect(config.batchAge == 0.25 && config.rescanInterval == 90)
+    }
+
     @Test func validationSaysWhatIsMissing() {
         var config = AgentConfiguration()
         #expect(throws: AgentConfigurationError.self) { try config.validate() }  // no aggregator
