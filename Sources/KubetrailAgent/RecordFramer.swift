@@ -1,3 +1,4 @@
+import KubetrailCore
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -40,7 +41,7 @@ public struct RecordFramer {
     private var carry: [UInt8] = []  // the open record's first bytes, when it spans feeds
     private var carryTruncated = false
     private var lineHead: [UInt8] = []  // the start of a line that spans feeds (to classify it)
-    private var openStreams: UInt8 = 0  // streams with a `P` line waiting for its `F`
+    private var openGroups = OpenCRIGroups()
     private static let headBytes = 96
 
     public init(format: Format, maxRecordBytes: Int, startingAt offset: UInt64 = 0) {
@@ -53,7 +54,7 @@ public struct RecordFramer {
 
     /// Bytes consumed but not yet part of an emitted record.
     public var pendingBytes: UInt64 { position - committed }
-    public var hasOpenGroup: Bool { openStreams != 0 }
+    public var hasOpenGroup: Bool { !openGroups.isEmpty }
 
     /// Starts over at `offset` (a truncated file).
     public mutating func reset(to offset: UInt64) {
@@ -81,7 +82,7 @@ public struct RecordFramer {
                     appendHead(UnsafeRawBufferPointer(rebasing: chunk[0..<nl]))
                     lineHead.withUnsafeBytes { classify($0) }
                 }
-                closes = openStreams == 0
+                closes = openGroups.isEmpty
             }
             lineHead.removeAll(keepingCapacity: true)
             let end = start + UInt64(nl) + 1
@@ -124,11 +125,11 @@ public struct RecordFramer {
     /// than the merge age) so it is not held forever. Only whole lines: a partial line waits.
     @discardableResult
     public mutating func flushOpenGroup(_ emit: (Record) -> Void) -> Bool {
-        guard openStreams != 0, position == lastLineEnd, lastLineEnd > committed else { return false }
+        guard !openGroups.isEmpty, position == lastLineEnd, lastLineEnd > committed else { return false }
         if !carry.isEmpty, carry.last == 0x0A { carry.removeLast() }
         emitCarry(end: lastLineEnd, emit)
         committed = lastLineEnd
-        openStreams = 0
+        openGroups.removeAll()
         return true
     }
 
@@ -149,23 +150,8 @@ public struct RecordFramer {
         if room > 0 { lineHead.append(contentsOf: bytes.prefix(room)) }
     }
 
-    /// `<timestamp> <stdout|stderr> <P|F> …`: a `P` opens its stream's group, an `F` closes it.
-    /// Anything else (docker json-file, garbage) leaves the groups as they are.
+    /// A line's head: its `P` or `F` opens or closes its stream's group.
     private mutating func classify(_ head: UnsafeRawBufferPointer) {
-        // Run for every line of every container: memchr and memcmp, not generic collection
-        // searches and comparisons (they were 2 % of the agent's CPU).
-        guard let base = head.baseAddress, let firstSpace = memchr(base, 0x20, head.count) else { return }
-        let streamStart = base.distance(to: UnsafeRawPointer(firstSpace)) + 1
-        guard streamStart < head.count, let secondSpace = memchr(base + streamStart, 0x20, head.count - streamStart) else { return }
-        let second = base.distance(to: UnsafeRawPointer(secondSpace))
-        guard second + 1 < head.count else { return }
-        let tag = head[second + 1]
-        guard second + 2 == head.count || head[second + 2] == 0x20 else { return }
-        let length = second - streamStart
-        let bit: UInt8 =
-            length == 6 && memcmp(base + streamStart, "stdout", 6) == 0
-            ? 1
-            : length == 6 && memcmp(base + streamStart, "stderr", 6) == 0 ? 2 : 4
-        if tag == UInt8(ascii: "P") { openStreams |= bit } else if tag == UInt8(ascii: "F") { openStreams &= ~bit }
+        openGroups.note(CRILineHead.scan(head))
     }
 }

@@ -37,30 +37,30 @@ public struct ContainerLogLine: Equatable, Sendable {
     }
 
     static func parseCRI(_ b: UnsafeRawBufferPointer) throws(ContainerLogError) -> ContainerLogLine {
-        let n = b.count
-        func field(from i: Int) -> Int? {
-            var j = i
-            while j < n, b[j] != 0x20 { j += 1 }
-            return j < n ? j : nil
+        let scanned = CRILineHead.scan(b)
+        let timeEnd: Int
+        switch scanned {
+        case .failure(.noTimestampEnd): throw .notCRI("no space after the timestamp")
+        case .failure(.noStreamEnd(let t)), .failure(.badTag(let t, _, _, _)): timeEnd = t
+        case .success(let head): timeEnd = head.timeEnd
         }
-        guard let s1 = field(from: 0) else { throw .notCRI("no space after the timestamp") }
-        guard let ts = Timestamp.parse(UnsafeRawBufferPointer(rebasing: b[0..<s1])) else {
-            throw .notCRI("invalid timestamp '\(String(decoding: UnsafeRawBufferPointer(rebasing: b[0..<min(s1, 40)]), as: UTF8.self))'")
+        guard let ts = Timestamp.parse(UnsafeRawBufferPointer(rebasing: b[0..<timeEnd])) else {
+            throw .notCRI("invalid timestamp '\(String(decoding: UnsafeRawBufferPointer(rebasing: b[0..<min(timeEnd, 40)]), as: UTF8.self))'")
         }
-        guard let s2 = field(from: s1 + 1) else { throw .notCRI("missing stream and tag") }
-        let stream = String(decoding: UnsafeRawBufferPointer(rebasing: b[(s1 + 1)..<s2]), as: UTF8.self)
-        guard stream == "stdout" || stream == "stderr" else { throw .notCRI("unknown stream '\(stream.prefix(20))'") }
-        // The tag may be the last field when the content is empty.
-        let s3 = field(from: s2 + 1) ?? n
-        guard s3 > s2 + 1 else { throw .notCRI("missing tag") }
-        let tagFirst = b[s2 + 1]
-        guard tagFirst == 0x50 || tagFirst == 0x46, s3 == s2 + 2 || b[s2 + 2] == 0x3A else {
-            throw .notCRI("unknown tag '\(String(decoding: UnsafeRawBufferPointer(rebasing: b[(s2 + 1)..<s3]), as: UTF8.self).prefix(20))'")
+        func text(_ range: Range<Int>) -> String { String(decoding: UnsafeRawBufferPointer(rebasing: b[range]), as: UTF8.self) }
+        let head: CRILineHead
+        switch scanned {
+        case .failure(.noTimestampEnd), .failure(.noStreamEnd): throw .notCRI("missing stream and tag")
+        case .failure(.badTag(_, let stream, let tagStart, let tagEnd)):
+            if stream == .other { throw .notCRI("unknown stream '\(text((timeEnd + 1)..<(tagStart - 1)).prefix(20))'") }
+            if tagEnd == tagStart { throw .notCRI("missing tag") }
+            throw .notCRI("unknown tag '\(text(tagStart..<tagEnd).prefix(20))'")
+        case .success(let h): head = h
         }
-        let contentStart = min(s3 + 1, n)
+        guard head.stream != .other else { throw .notCRI("unknown stream '\(text((timeEnd + 1)..<b.count).prefix { $0 != " " }.prefix(20))'") }
         return ContainerLogLine(
-            format: .cri, timestamp: ts, stream: stream, isPartial: tagFirst == 0x50,
-            content: String(decoding: UnsafeRawBufferPointer(rebasing: b[contentStart..<n]), as: UTF8.self))
+            format: .cri, timestamp: ts, stream: head.stream == .stdout ? "stdout" : "stderr", isPartial: head.isPartial,
+            content: text(head.contentStart..<b.count))
     }
 
     static func parseDocker(_ b: UnsafeRawBufferPointer) throws(ContainerLogError) -> ContainerLogLine {

@@ -1,3 +1,4 @@
+import KubetrailCore
 import Testing
 @testable import KubetrailAgent
 
@@ -47,6 +48,22 @@ private func frame(_ text: String, format: RecordFramer.Format, cap: Int = 1 << 
         #expect(framer.committed == total - UInt64("partial-without-newline".utf8.count))
         #expect(framer.position == total)
         #expect(records.allSatisfy { !$0.3 })
+    }
+
+    /// The agent groups by the same reading of a line's head as the aggregator's parser: a CRI
+    /// line the parser calls partial holds the record open to the stream's next `F`; any other
+    /// does not.
+    @Test(arguments: [
+        "2026-11-27T10:00:00Z stdout P piece", "2026-11-27T10:00:00Z stdout P:extra piece", "2026-11-27T10:00:00Z stdout P",
+        "2026-11-27T10:00:00Z stdout F whole", "2026-11-27T10:00:00Z stdout F:extra whole", "2026-11-27T10:00:00Z stdout Px piece",
+        "2026-11-27T10:00:00Z stdout  P piece", "2026-11-27T10:00:00Z stdout", "{\"log\":\"x\",\"stream\":\"stdout\"}", "garbage"
+    ])
+    func theFramerGroupsAsTheParserReads(line: String) {
+        // Docker's partial entries are single records here: the aggregator joins them.
+        let partial = (try? ContainerLogLine.parse(line)).map { $0.format == .cri && $0.isPartial } ?? false
+        let (records, framer) = frame(line + "\n2026-11-27T10:00:01Z stdout F end\n", format: .containerLog, chunks: [4096])
+        #expect(records.count == (partial ? 1 : 2), "\(records.map(\.1))")
+        #expect(!framer.hasOpenGroup)
     }
 
     @Test(arguments: [[5], [100], [1 << 20]])
