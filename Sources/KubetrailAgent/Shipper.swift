@@ -34,18 +34,24 @@ final class Shipper: @unchecked Sendable {
     private var abandoning = false
     private var finished = false
     private let tokens: TokenSource
+    private let transport: (Settings) throws -> any IngestTransport
 
-    init(settings: Settings, metrics: AgentMetrics, wake: WakeSignal) {
+    /// `transport`: libcurl with the settings' CA file and timeout unless a test gives its own.
+    init(settings: Settings, metrics: AgentMetrics, wake: WakeSignal, transport: ((Settings) throws -> any IngestTransport)? = nil) {
         self.settings = settings
         self.metrics = metrics
         self.wake = wake
         tokens = TokenSource(path: settings.tokenFile)
+        self.transport =
+            transport ?? { settings in
+                var options = CurlHTTPClient.Options(caFile: settings.caFile)
+                options.timeout = settings.requestTimeout
+                return try CurlHTTPClient(options: options)
+            }
     }
 
     func start() throws {
-        var options = CurlHTTPClient.Options(caFile: settings.caFile)
-        options.timeout = settings.requestTimeout
-        let client = try CurlHTTPClient(options: options)
+        let client = try transport(settings)
         let deflater = try Deflater(level: settings.compressionLevel)
         metrics.set(.quarantineBytes, Int64(clamping: Quarantine(directory: settings.quarantineDirectory).usedBytes()))
         _ = AgentThread.spawn { [self] in compress(deflater) }
@@ -106,7 +112,7 @@ final class Shipper: @unchecked Sendable {
         }
     }
 
-    private func run(_ client: CurlHTTPClient) {
+    private func run(_ client: any IngestTransport) {
         while true {
             let next: OutgoingBatch? = monitor.locked {
                 while queue.isEmpty && !abandoning { monitor.wait(seconds: 1) }
@@ -123,7 +129,7 @@ final class Shipper: @unchecked Sendable {
     }
 
     /// True once the batch is committed or quarantined; false when abandoned.
-    private func deliver(_ batch: OutgoingBatch, _ client: CurlHTTPClient) -> Bool {
+    private func deliver(_ batch: OutgoingBatch, _ client: any IngestTransport) -> Bool {
         var backoff = Backoff(
             minimum: settings.backoffMinimum, maximum: settings.backoffMaximum,
             seed: UInt64(truncatingIfNeeded: batch.sequence &* 0x9E37_79B9_7F4A_7C15 ^ UInt64(getpid())))
@@ -199,7 +205,7 @@ final class Shipper: @unchecked Sendable {
         }
     }
 
-    private func split(_ batch: OutgoingBatch, _ client: CurlHTTPClient, _ reply: CurlHTTPClient.Response, token: String?) -> Bool {
+    private func split(_ batch: OutgoingBatch, _ client: any IngestTransport, _ reply: CurlHTTPClient.Response, token: String?) -> Bool {
         let text = PeerText.excerpt(reply.text, hiding: token, limit: 4000)
         do {
             guard let halves = try BatchSplitter.halves(of: batch, level: settings.compressionLevel) else {
