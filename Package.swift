@@ -103,6 +103,10 @@ let package = Package(
         .testTarget(name: "KubetrailCLITests", dependencies: ["KubetrailImport", "KubetrailExport", "TestSupport"]),
         .testTarget(name: "KubetrailAgentTests", dependencies: ["KubetrailAgent", "TestSupport"]),
         .testTarget(name: "KubetrailKubeTests", dependencies: ["KubetrailKube", "KubetrailCollect", "TestSupport"]),
-        .testTarget(name: "KubetrailAggregatorTests", dependencies: ["KubetrailAggregator", "KubetrailExport", "TestSupport"]),
+        .testTarget(name: "KubetrailAggregatorTests", dependencies: [
+            "KubetrailAggregator", "KubetrailExport", "TestSupport",
+            .product(name: "HummingbirdTesting", package: "hummingbird"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        ]),
     ]
 )

@@ -173,7 +173,6 @@ public final class Aggregator: Sendable {
         let http1 = HTTP1Channel.Configuration(
             additionalChannelHandlers: [RequestDeadlineHandler(idleSeconds: idle, requestSeconds: requestTimeout)],
             idleTimeout: .seconds(Int64(idle)))
-        writer.start()
         // The chain heads the writer may extend, each checked against its last signed digest.
         // Checked beside ingest, not before it: the unsigned span can be minutes of rows, and a
         // restarted aggregator must take batches again at once.
@@ -200,7 +199,6 @@ public final class Aggregator: Sendable {
                 availableConnectionsDelegate: MaximumAvailableConnections(configuration.maxConnections)),
             onServerRunning: { channel in onListening(channel.localAddress?.port ?? 0) },
             logger: logger)
-        let group = ServiceGroup(services: [app], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
         let digestWriter = DigestWriter(
             key: try DigestService.key(configured: configuration.digestSigningKey, store: store, logger: logger),
             interval: configuration.digestInterval, retention: configuration.retention[AuditLogRow.schema.name],
@@ -209,16 +207,11 @@ public final class Aggregator: Sendable {
             lock: store.leaderLock("aggregator"), interval: configuration.leaderCheckInterval, logger: logger,
             begin: { [self] in leaderDuties.begin(self, digestWriter: digestWriter) },
             end: { [self] in leaderDuties.end() })
-        duties.start()
-        do {
-            try await group.run()
-        } catch {
-            writer.stop()
-            duties.stop()
-            throw error
-        }
-        writer.stop()
-        duties.stop()
+        // Shut down in reverse: the server stops taking requests, the leader's duties end, and
+        // the writer commits what it was given.
+        let group = ServiceGroup(
+            services: [PartService(part: writer), PartService(part: duties), app], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+        try await group.run()
         logger.info("stopped; every acknowledged batch is committed")
     }
 
@@ -368,7 +361,6 @@ public final class Aggregator: Sendable {
             logger.error("commit failed", metadata: ["error": "\(message)"])
             throw APIError(status: .serviceUnavailable, reason: "store cannot commit (\(message)); retry later", headers: [.retryAfter: "5"])
         }
-        if configuration.exitAfterCommit { _exit(137) }
         var reply = IngestReply(
             batchID: batch.batchID, records: batch.records, rejected: batch.rejectedCount,
             rejections: batch.rejected.map { IngestReply.Rejection(reason: $0.reason, path: $0.path, offset: $0.offset, detail: $0.detail) })

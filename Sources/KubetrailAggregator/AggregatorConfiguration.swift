@@ -80,8 +80,6 @@ public struct AggregatorConfiguration: Sendable {
     /// Continuous detection over committed audit rows, and where its findings are sent.
     public var detection = DetectionSettings()
     public var alertSinks: [AlertSinkSettings] = []
-    /// Test hook: exit right after a commit, before replying (the kill -9 window).
-    public var exitAfterCommit = false
     /// The cluster whose events and resources are polled (the `connection "kubernetes"` block);
     /// nil polls nothing.
     public var kubernetes: ClusterConnection?

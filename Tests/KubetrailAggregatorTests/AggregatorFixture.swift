@@ -84,9 +84,13 @@ final class AggregatorFixture: @unchecked Sendable {
     func write(_ name: String, _ bytes: [UInt8]) throws -> String { try dir.write(name, Data(bytes)) }
 
     func ingest(_ server: ServerProcess, file: String, token: String? = nil, encoding: String? = "deflate") throws -> Curl.Reply {
+        try ingest(server.baseURL, file: file, token: token, encoding: encoding)
+    }
+
+    func ingest(_ baseURL: String, file: String, token: String? = nil, encoding: String? = "deflate") throws -> Curl.Reply {
         var headers = ["Authorization": "Bearer \(token ?? ingestToken)", "Content-Type": "application/octet-stream"]
         if let encoding { headers["Content-Encoding"] = encoding }
-        return try Curl.request(server.baseURL + "/v1/ingest", headers: headers, bodyFile: file)
+        return try Curl.request(baseURL + "/v1/ingest", headers: headers, bodyFile: file)
     }
 
     func count(_ sql: String) throws -> Int {

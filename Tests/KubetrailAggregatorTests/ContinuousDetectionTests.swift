@@ -51,14 +51,16 @@ import TestSupport
         }
     }
 
-    static func config(_ f: AggregatorFixture, _ receiver: Receiver, extra: String = "") throws -> String {
+    static func config(
+        _ f: AggregatorFixture, _ receiver: Receiver, extra: String = "", detectionInterval: String = "0.2", name: String = "aggregator.tpc"
+    ) throws -> String {
         let token = try f.dir.write("sink.token", "sink-secret\n")
         return try f.dir.write(
-            "aggregator.tpc",
+            name,
             """
             aggregator {
               detection {
-                interval = 0.2
+                interval = \(detectionInterval)
                 start    = "beginning"
               }
               alert "webhook" "siem" {
@@ -153,10 +155,13 @@ import TestSupport
         let receiver = try Receiver(dir: f.dir)
         let config = try Self.config(f, receiver)
         let batch = try f.write("b.z", AggregatorFixture.fixtureBatch().deflated())
-        // Exits (137) right after the batch's commit: before any evaluation, before the reply.
-        let crashing = try f.start(["--config", config], environment: ["KUBETRAIL_TEST_EXIT_AFTER_COMMIT": "1"])
-        _ = try? f.ingest(crashing, file: batch)
-        #expect(Self.waitUntil(10) { !crashing.process.isRunning })
+        // Killed when its reply comes, right after the batch's commit: before any evaluation
+        // (an hour apart in this run), and before the agent sees the reply.
+        let crashing = try f.start(["--config", try Self.config(f, receiver, detectionInterval: "\"1h\"", name: "crashing.tpc")])
+        let proxy = try ReplyWithholdingProxy(upstreamPort: crashing.port) { crashing.kill() }
+        #expect((try? f.ingest("http://127.0.0.1:\(proxy.port)", file: batch))?.status != 200)
+        #expect(!crashing.process.isRunning)
+        #expect(try f.count("SELECT count(*) FROM kubernetes_detections") == 0)
         #expect(try f.count("SELECT count(*) FROM kubernetes_audit_logs") == 100)
         let server = try f.start(["--config", config])
         defer { server.stop() }

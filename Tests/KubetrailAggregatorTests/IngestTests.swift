@@ -67,10 +67,12 @@ import TestSupport
     @Test(arguments: TestBackend.allCases) func killedBetweenCommitAndReplyThenResentIsStoredOnce(backend: TestBackend) throws {
         let f = try AggregatorFixture(backend)
         let file = try f.write("batch.z", AggregatorFixture.fixtureBatch().deflated())
-        let crashing = try f.start(environment: ["KUBETRAIL_TEST_EXIT_AFTER_COMMIT": "1"])
-        let lost = try f.ingest(crashing, file: file)
+        let crashing = try f.start()
+        // The aggregator is killed when its reply comes, which it sends only after the commit.
+        let proxy = try ReplyWithholdingProxy(upstreamPort: crashing.port) { crashing.kill() }
+        let lost = try f.ingest("http://127.0.0.1:\(proxy.port)", file: file)
         #expect(lost.status != 200)  // the agent never saw an acknowledgement…
-        crashing.kill()
+        #expect(!crashing.process.isRunning)
         let server = try f.start()
         defer { server.stop() }
         let resent = try f.ingest(server, file: file)  // …so it sends the batch again
