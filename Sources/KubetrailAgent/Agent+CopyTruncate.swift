@@ -15,7 +15,7 @@ extension Agent {
         guard
             let found = TruncatedCopy.find(
                 original: original, key: key, beyond: f.framer.position,
-                excluding: { self.byInode[$0] != nil })
+                excluding: { self.files.file(at: $0) != nil })
         else { return nil }
         return adoptCopy(found, kind: f.kind, original: original, key: key, framer: f.framer, acked: f.acked, containerID: f.containerID)
     }
@@ -24,7 +24,7 @@ extension Agent {
     /// first line was cut back while the agent was away; its copy, if it still holds the very
     /// bytes acknowledged (the checkpoint's marker), is read from the checkpoint on.
     func continueFromCopiesCutWhileAway() {
-        for (key, entry) in checkpoints.entries where byKey[key] == nil {
+        for (key, entry) in checkpoints.entries where files.file(key: key) == nil {
             let parts = entry.path.split(separator: "#", maxSplits: 1).map(String.init)
             guard let original = parts.first, let di = TruncatedCopy.deviceInode(ofKey: key) else { continue }
             var st = stat()
@@ -33,7 +33,7 @@ extension Agent {
             guard
                 let found = TruncatedCopy.find(
                     original: original, key: key, beyond: entry.offset,
-                    excluding: { self.byInode[$0] != nil })
+                    excluding: { self.files.file(at: $0) != nil })
             else { continue }
             let resume = checkpoints.resumeOffset(for: key, size: found.size) { Checkpoints.read(fd: found.fd, offset: $0, count: $1) }
             guard !resume.truncated, resume.offset == entry.offset else {
@@ -64,14 +64,8 @@ extension Agent {
         let copy = TailedFile(kind: kind, fd: found.fd, deviceInode: found.deviceInode, path: found.path, maxRecordBytes: framer.maxRecordBytes)
         copy.continueStream(of: original, identity: key, framer: framer, acked: acked, containerID: containerID)
         copy.refreshSize()
-        files.append(copy)
-        byInode[found.deviceInode] = copy
-        byKey[key] = copy
-        metrics.add(.filesOpened)
-        metrics.add(.copiesFollowed)
-        AgentLog.info(
-            "reading a copy-truncated file's remaining lines from its copy",
-            ["path": original, "copy": found.path, "from": String(framer.position), "to": String(copy.size)])
+        files.add(copy)
+        events.followingCopy(of: original, copy: found.path, from: framer.position, to: copy.size)
         return copy
     }
 }

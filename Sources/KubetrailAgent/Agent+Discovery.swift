@@ -28,23 +28,22 @@ extension Agent {
     }
 
     func handleInotify() {
-        let events: [Inotify.Event]
-        do { events = try inotify.read(timeout: 0) } catch {
-            AgentLog.error("inotify read failed; relying on rescans", ["error": "\(error)"])
+        let changes: [Inotify.Event]
+        do { changes = try inotify.read(timeout: 0) } catch {
+            events.inotifyReadFailed(error)
             nextRescan = 0
             return
         }
-        for event in events {
+        for event in changes {
             if event.kind.contains(.overflow) {
                 // Events were lost: trust nothing, look at everything.
-                metrics.add(.inotifyOverflows)
-                AgentLog.warning("inotify queue overflowed; rescanning every watched directory")
+                events.inotifyOverflowed()
                 nextRescan = 0
                 for f in files { f.dirty = true }
                 continue
             }
-            if let f = byWatch[event.watch] {
-                if event.kind.contains(.ignored) { byWatch[event.watch] = nil; f.watch = nil }
+            if let f = files.file(watch: event.watch) {
+                if event.kind.contains(.ignored) { files.watchEnded(event.watch) }
                 if event.kind.contains(.attributes) || event.kind.contains(.selfDeleted) { f.refreshSize() }
                 f.dirty = true
                 continue
@@ -103,7 +102,7 @@ extension Agent {
             }
         }
         spoolDeletedFiles(all: false)
-        let tracked = Set(byKey.keys)
+        let tracked = files.keys
         checkpoints.prune(keeping: tracked, olderThan: Timestamp.now.adding(microseconds: -Int64(config.checkpointGrace * 1e6))) {
             Self.checkpointedFileIsGone($0)
         }
@@ -150,7 +149,7 @@ extension Agent {
         do {
             watched.watch = try inotify.watchDirectory(dir)
         } catch {
-            AgentLog.warning("cannot watch directory; it is rescanned instead", ["path": dir, "error": "\(error)"])
+            events.directoryNotWatched(dir, error)
         }
         if let w = watched.watch { directoryByWatch[w] = dir }
         directories[dir] = watched
@@ -193,10 +192,7 @@ extension Agent {
             // Said once per target: every rescan comes across the link again.
             if refusedLinks[name] != elsewhere {
                 refusedLinks[name] = elsewhere
-                metrics.add(.linksOutsidePods)
-                AgentLog.warning(
-                    "container log link points outside the pods directory; not followed",
-                    ["link": path, "target": elsewhere, "pods_dir": config.podsDirectory])
+                events.linkOutsidePods(link: path, target: elsewhere, podsDirectory: config.podsDirectory)
             }
             return
         case .inside(let file):
@@ -232,9 +228,9 @@ extension Agent {
         var st = stat()
         guard (followLinks ? stat(path, &st) : lstat(path, &st)) == 0, (st.st_mode & S_IFMT) == S_IFREG else { return }
         let key = DeviceInode(device: UInt64(st.st_dev), inode: UInt64(st.st_ino))
-        if let f = byInode[key] {
+        if let f = files.file(at: key) {
             if f.path != path {
-                if !live && !f.rotated { metrics.add(.rotations) }
+                if !live && !f.rotated { events.rotated() }
                 f.path = path
                 f.rotated = !live
                 if let containerID { f.containerID = containerID }
@@ -253,13 +249,10 @@ extension Agent {
         case .replaced:
             return  // the event (or rescan) for the new file follows
         case .notRegular(let mode):
-            metrics.add(.notRegularFiles)
-            AgentLog.warning(
-                "log path turned into something other than a regular file after it was checked; not read",
-                ["path": path, "type": LogFileOpener.typeName(mode)])
+            events.notRegularFile(path, mode: mode)
             return
         case .failed(let code):
-            AgentLog.warning("cannot open log file; retried at the next rescan", ["path": path, "error": String(cString: strerror(code))])
+            events.openFailed(path, errno: code)
             return
         }
         let maxRecord = kind == .auditLine ? config.maxAuditLineBytes : config.maxContainerLineBytes
@@ -268,27 +261,21 @@ extension Agent {
         f.containerID = containerID
         f.refreshSize()
         do { f.watch = try inotify.watchFile(path) } catch {
-            AgentLog.warning("cannot watch file; it is polled at each rescan", ["path": path, "error": "\(error)"])
+            events.fileNotWatched(path, error)
         }
-        files.append(f)
-        byInode[key] = f
-        if let w = f.watch { byWatch[w] = f }
-        metrics.add(.filesOpened)
+        files.add(f)
+        events.opened()
         resumeFromCheckpoint(f)
     }
 
     /// Once a file has a first line, picks up where its checkpoint says.
     func resumeFromCheckpoint(_ f: TailedFile) {
         guard f.framer.position == 0, let key = f.establishIdentity() else { return }
-        if let other = byKey[key], other !== f { return }
-        byKey[key] = f
+        guard files.claim(key, for: f) else { return }
         defer { checkpoints.register(key, path: f.wirePath) }
         let resume = checkpoints.resumeOffset(for: key, size: f.size) { f.bytes(at: $0, count: $1) }
         if resume.truncated {
-            metrics.add(.truncations)
-            AgentLog.warning(
-                "file changed since its checkpoint (truncated or replaced); reading it from the start",
-                ["path": f.path])
+            events.changedSinceCheckpoint(f.path)
             checkpoints.reset(key: key)
         }
         if resume.offset > 0 {
@@ -304,7 +291,7 @@ extension Agent {
         f.refreshSize()
         if !f.deleted && !f.rotated {
             f.rotated = true
-            metrics.add(.rotations)
+            events.rotated()
         }
         f.dirty = true
     }
@@ -318,23 +305,11 @@ extension Agent {
     /// logrotate's copy when one is beside it, else it is gone; the file itself is read again
     /// from 0 under a new identity.
     func truncated(_ f: TailedFile, reason: String) {
-        metrics.add(.truncations)
-        if let copy = continueFromCopy(of: f) {
-            AgentLog.info(
-                "file truncated (copytruncate); the rest of its old content is read from the copy, the file again from its start",
-                [
-                    "path": f.path, "reason": reason, "read_before": String(f.framer.position),
-                    "rest_read_from": copy.path, "rest_bytes": String(copy.size - copy.framer.position)
-                ])
-        } else {
-            AgentLog.warning(
-                "file truncated and no copy of it found; reading it again from the start",
-                [
-                    "path": f.path, "reason": reason, "read_before": String(f.framer.position),
-                    "lost": f.size < f.framer.position ? "whatever was written after the last read" : "unknown"
-                ])
-        }
-        if let key = f.identity, byKey[key] === f { byKey[key] = nil }
+        let copy = continueFromCopy(of: f)
+        events.truncated(
+            f.path, reason: reason, readBefore: f.framer.position, copy: copy.map { ($0.path, $0.size - $0.framer.position) },
+            writtenAfterRead: f.size < f.framer.position)
+        files.releaseKey(of: f)
         f.restartAfterTruncation()
         f.dirty = true
     }

@@ -8,7 +8,7 @@ extension Agent {
     /// the read-ahead bound is reached or a few MiB were read (then the loop polls again).
     func readAvailable() {
         var budget = Int64(config.maxUnackedBytes) - Int64(unackedBytes)
-        metrics.set(.readPaused, budget <= 0 ? 1 : 0)
+        events.readPaused(budget <= 0)
         var total = 0
         while budget > 0 && total < 8 << 20 && !compressionBacklogged {
             let candidates = files.filter { $0.dirty && $0.isOpen }
@@ -43,7 +43,7 @@ extension Agent {
             f.refreshSize()
             resumeFromCheckpoint(f)
             guard let key = f.establishIdentity() else { f.dirty = false; return 0 }
-            if byKey[key] == nil { byKey[key] = f }
+            files.claim(key, for: f)
         }
         let size = f.refreshSize()
         if size < f.framer.position {
@@ -58,7 +58,7 @@ extension Agent {
         let want = Int(min(UInt64(limit), size - f.framer.position))
         let n = f.read(into: readBuffer.baseAddress!, count: want, at: f.framer.position)
         guard n > 0 else {
-            if n < 0 { AgentLog.warning("read failed", ["path": f.path, "error": String(cString: strerror(errno))]) }
+            if n < 0 { events.readFailed(f.path, errno: errno) }
             f.dirty = false
             return 0
         }
@@ -80,12 +80,9 @@ extension Agent {
             if builder.bytes >= config.maxBatchBytes { sealIfDue(force: true) }
         }
         if truncatedRecords > 0 {
-            metrics.add(.truncatedLines, truncatedRecords)
-            AgentLog.warning(
-                "line longer than the cap; its first bytes are sent and flagged truncated",
-                ["path": f.path, "cap": String(f.framer.maxRecordBytes), "count": String(truncatedRecords)])
+            events.linesCut(f.path, cap: f.framer.maxRecordBytes, count: truncatedRecords)
         }
-        metrics.add(.bytesRead, UInt64(n))
+        events.read(bytes: n)
         if f.framer.position >= size { f.dirty = false }
         return n
     }
@@ -98,6 +95,6 @@ extension Agent {
         guard idle >= config.maxMergeAge || ((f.rotated || f.deleted) && idle >= config.rotatedIdle) else { return }
         let plain = f.source(truncated: false)
         let flushed = f.framer.flushOpenGroup { record in builder.add(plain, key: key, record: record) }
-        if flushed { metrics.add(.flushedOpenGroups) }
+        if flushed { events.openGroupFlushed() }
     }
 }

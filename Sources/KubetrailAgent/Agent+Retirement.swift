@@ -26,9 +26,7 @@ extension Agent {
                 guard files.contains(where: { $0 !== f && !$0.rotated && !$0.deleted && $0.directory == dir }) else { continue }
             }
             if f.framer.pendingBytes > 0 {
-                AgentLog.warning(
-                    "closing a rotated file whose last line never ended; those bytes are not sent",
-                    ["path": f.path, "bytes": String(f.framer.pendingBytes)])
+                events.unfinishedLineDropped(f.path, bytes: f.framer.pendingBytes)
             }
             closed.append(f)
         }
@@ -36,14 +34,12 @@ extension Agent {
     }
 
     func retire(_ f: TailedFile) {
-        if let w = f.watch { inotify.remove(w); byWatch[w] = nil }
+        if let w = files.unwatch(f) { inotify.remove(w) }
         if !f.deleted && f.spool == nil { retired[f.deviceInode] = f.size }
         f.spool?.remove()
         f.close()
-        files.removeAll { $0 === f }
-        if byInode[f.deviceInode] === f { byInode[f.deviceInode] = nil }
-        if let key = f.identity, byKey[key] === f { byKey[key] = nil }
-        metrics.add(.filesClosed)
+        files.remove(f)
+        events.closed()
     }
 
     /// Deleted files still owing bytes: beyond the cap on held descriptors (or at shutdown,
@@ -61,26 +57,17 @@ extension Agent {
             }
             let need = f.size - f.acked
             guard spoolBytes + need <= config.maxSpoolBytes else {
-                if all {
-                    metrics.add(.lostBytes, need)
-                    AgentLog.error(
-                        "spool is full: bytes of a deleted file are lost at shutdown",
-                        ["path": f.path, "bytes": String(need), "spool_limit": String(config.maxSpoolBytes)])
-                } else {
-                    AgentLog.warning("spool is full; holding the deleted file open instead", ["path": f.path])
-                }
+                events.spoolFull(f.path, bytes: need, limit: config.maxSpoolBytes, atShutdown: all)
                 continue
             }
             do {
                 let spool = try SpoolFile.create(from: f, key: key, base: f.acked, directory: spoolDirectory)
-                if let w = f.watch { inotify.remove(w); byWatch[w] = nil; f.watch = nil }
-                byInode[f.deviceInode] = nil
+                if let w = files.unwatch(f) { inotify.remove(w) }
+                files.forgetInode(of: f)
                 f.moveToSpool(spool)
-                metrics.add(.spooledFiles)
-                AgentLog.info("spooled the unacknowledged bytes of a deleted file", ["path": f.path, "bytes": String(need)])
+                events.spooled(f.path, bytes: need)
             } catch {
-                if all { metrics.add(.lostBytes, need) }
-                AgentLog.error("cannot spool a deleted file", ["path": f.path, "error": "\(error)"])
+                events.spoolFailed(f.path, error, lost: all ? need : nil)
             }
         }
     }
@@ -91,7 +78,7 @@ extension Agent {
             let path = spoolDirectory + "/" + name
             do {
                 guard let spool = try SpoolFile.open(path) else {
-                    AgentLog.error("damaged spool file left in place; its bytes are not sent", ["path": path])
+                    events.spoolDamaged(path)
                     continue
                 }
                 let resume = checkpoints.entry(forKey: spool.key)?.offset ?? spool.base
@@ -101,11 +88,10 @@ extension Agent {
                 }
                 let maxRecord = spool.kind == .auditLine ? config.maxAuditLineBytes : config.maxContainerLineBytes
                 let f = TailedFile(spool: spool, maxRecordBytes: maxRecord, resumeAt: resume)
-                files.append(f)
-                byKey[spool.key] = f
-                AgentLog.info("resuming a spooled file", ["path": f.path, "bytes": String(spool.end - max(resume, spool.base))])
+                files.add(f)
+                events.spoolResumed(f.path, bytes: spool.end - max(resume, spool.base))
             } catch {
-                AgentLog.error("cannot open spool file", ["path": path, "error": "\(error)"])
+                events.spoolUnreadable(path, error)
             }
         }
     }

@@ -13,17 +13,14 @@ import Glibc
 public final class Agent {
     let config: AgentConfiguration
     public let metrics = AgentMetrics()
+    let events: AgentEvents
     let inotify: Inotify
     let checkpoints: Checkpoints
     let wake: WakeSignal
     let shipper: Shipper
     var builder: BatchBuilder
 
-    // Files, by the ways events and acknowledgements find them.
-    var files: [TailedFile] = []
-    var byInode: [DeviceInode: TailedFile] = [:]
-    var byKey: [String: TailedFile] = [:]
-    var byWatch: [Int32: TailedFile] = [:]
+    let files = FileRegistry()
     /// Files closed after being drained, with their size then: seen again unchanged, not reopened.
     var retired: [DeviceInode: UInt64] = [:]
 
@@ -38,7 +35,6 @@ public final class Agent {
     var roundRobin = 0
     var nextRescan = 0.0
     var lastPublish = 0.0
-    var lastCheckpointError = -1e9
     var stopping = false
     private var signals: SignalFD?
 
@@ -51,6 +47,7 @@ public final class Agent {
         inotify = try Inotify()
         checkpoints = Checkpoints(path: configuration.stateDirectory + "/checkpoints")
         wake = try WakeSignal()
+        events = AgentEvents(metrics: metrics)
         shipper = Shipper(
             settings: .init(
                 url: configuration.ingestURL, tokenFile: configuration.tokenFile,
@@ -74,23 +71,19 @@ public final class Agent {
         // serve the few threads: resident memory follows what is in use, not its peak.
         MallocTuning.apply(mmapThreshold: 256 << 10, arenas: 2)
         signal(SIGPIPE, SIG_IGN)
-        for problem in checkpoints.loadProblems { AgentLog.warning("checkpoints: " + problem) }
         var metricsServer: MetricsServer?
         if let listen = config.metricsListen {
             metricsServer = try MetricsServer(listen: listen, metrics: metrics)
             metricsServer?.start()
-            AgentLog.info("metrics listening", ["address": listen, "port": String(metricsServer!.port)])
+            events.metricsListening(address: listen, port: Int(metricsServer!.port))
         }
         try shipper.start()
         loadSpool()
         rescan()
         continueFromCopiesCutWhileAway()
-        AgentLog.info(
-            "agent started",
-            [
-                "node": config.nodeName, "aggregator": config.ingestURL,
-                "files": String(files.count), "checkpoints": String(checkpoints.entries.count)
-            ])
+        events.started(
+            node: config.nodeName, aggregator: config.ingestURL, files: files.count, checkpoints: checkpoints.entries.count,
+            problems: checkpoints.loadProblems)
         loop()
         shutdown()
         metricsServer?.stop()
@@ -110,7 +103,7 @@ public final class Agent {
             for i in fds.indices { fds[i].revents = 0 }
             _ = poll(&fds, nfds_t(fds.count), Int32(max(0, min(timeout, 1)) * 1000))
             if fds[2].revents != 0, let signal = signals?.take() {
-                AgentLog.info("stopping", ["signal": String(signal)])
+                events.stopping(signal: signal)
                 stopping = true
                 break
             }
@@ -139,12 +132,7 @@ public final class Agent {
         spoolDeletedFiles(all: true)
         saveCheckpoints(force: true)
         publish()
-        AgentLog.info(
-            "stopped",
-            [
-                "unacknowledged_batches": String(unsent),
-                "note": unsent == 0 ? "everything read was acknowledged" : "the rest is read again at the next start"
-            ])
+        events.stopped(unacknowledgedBatches: unsent)
     }
 
     // MARK: Batches
@@ -166,7 +154,7 @@ public final class Agent {
         wake.clear()
         for batch in shipper.takeAcknowledged() {
             for end in batch.ends {
-                guard let f = byKey[end.key] else { continue }
+                guard let f = files.file(key: end.key) else { continue }
                 if end.end > f.acked { f.acked = end.end }
                 checkpoints.advance(end.key, path: f.wirePath, to: end.end) { f.bytes(at: $0, count: $1) }
             }
@@ -177,27 +165,17 @@ public final class Agent {
         do {
             if force { try checkpoints.save() } else { try checkpoints.saveIfDue() }
         } catch {
-            metrics.add(.checkpointErrors)
-            // A full or read-only state disk: keep shipping (the aggregator dedups a re-send),
-            // and say so about once a minute.
-            if monotonicSeconds() - lastCheckpointError > 60 {
-                lastCheckpointError = monotonicSeconds()
-                AgentLog.error("cannot save checkpoints; data keeps flowing, a restart would re-send", ["error": "\(error)"])
-            }
+            events.checkpointsNotSaved(error)
         }
     }
 
     func publish() {
         lastPublish = monotonicSeconds()
-        metrics.set(.unackedBytes, Int64(unackedBytes))
-        metrics.set(.openFiles, Int64(files.filter { $0.isOpen }.count))
-        metrics.set(.heldDeletedFiles, Int64(heldDeletedCount))
-        metrics.set(.spoolBytes, Int64(spoolBytes))
-        metrics.set(.queuedBatches, Int64(shipper.pendingCount))
-        metrics.publish(
-            files: files.map {
-                AgentMetrics.FileState(path: $0.path, size: $0.size, read: $0.framer.position, acked: $0.acked)
-            })
+        events.publish(
+            AgentEvents.Snapshot(
+                unackedBytes: unackedBytes, openFiles: files.filter { $0.isOpen }.count, heldDeletedFiles: heldDeletedCount,
+                spoolBytes: spoolBytes, queuedBatches: shipper.pendingCount,
+                files: files.map { AgentMetrics.FileState(path: $0.path, size: $0.size, read: $0.framer.position, acked: $0.acked) }))
     }
 }
 
