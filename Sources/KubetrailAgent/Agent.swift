@@ -19,6 +19,7 @@ public final class Agent {
     let wake: WakeSignal
     let shipper: Shipper
     var builder: BatchBuilder
+    let buffers = BatchBufferPool()
 
     let files = FileRegistry()
     /// Files closed after being drained, with their size then: seen again unchanged, not reopened.
@@ -56,8 +57,8 @@ public final class Agent {
                 requestTimeout: configuration.requestTimeout,
                 quarantineDirectory: configuration.stateDirectory + "/quarantine",
                 quarantineMaxBytes: configuration.maxQuarantineBytes),
-            metrics: metrics, wake: wake)
-        builder = BatchBuilder(node: configuration.nodeName, cluster: configuration.clusterName, expectedBytes: configuration.maxBatchBytes)
+            metrics: metrics, wake: wake, buffers: buffers)
+        builder = BatchBuilder(node: configuration.nodeName, cluster: configuration.clusterName, expectedBytes: configuration.maxBatchBytes, buffers: buffers)
         readBuffer = .allocate(byteCount: max(64 << 10, configuration.readChunkBytes), alignment: 16)
     }
 
@@ -171,6 +172,7 @@ public final class Agent {
 
     func publish() {
         lastPublish = monotonicSeconds()
+        if buffers.trim(ifIdleFor: 10) { builder.releaseBuffer() }
         events.publish(
             AgentEvents.Snapshot(
                 unackedBytes: unackedBytes, openFiles: files.filter { $0.isOpen }.count, heldDeletedFiles: heldDeletedCount,

@@ -35,11 +35,20 @@ struct BatchBuilder {
 
     /// The batch size the agent seals at: each batch's buffer is made that big at once.
     let expectedBytes: Int
+    /// Where the buffers of deflated batches come back from, to be filled again.
+    private let buffers: BatchBufferPool?
 
-    init(node: String, cluster: String, expectedBytes: Int = 0) {
+    init(node: String, cluster: String, expectedBytes: Int = 0, buffers: BatchBufferPool? = nil) {
         self.node = node
         self.cluster = cluster
         self.expectedBytes = expectedBytes
+        self.buffers = buffers
+        encoder = WireBatchEncoder(node: node, cluster: cluster, reservingBytes: expectedBytes)
+    }
+
+    /// An idle agent's open batch holds no touched memory: a reused buffer is let go of.
+    mutating func releaseBuffer() {
+        guard isEmpty else { return }
         encoder = WireBatchEncoder(node: node, cluster: cluster, reservingBytes: expectedBytes)
     }
 
@@ -68,7 +77,7 @@ struct BatchBuilder {
             sequence: nextSequence, body: [], raw: raw, rawBytes: raw.count, records: encoder.recordCount,
             batchID: encoder.batchID, ends: endList, node: node, cluster: cluster)
         nextSequence += 1
-        encoder = WireBatchEncoder(node: node, cluster: cluster, reservingBytes: expectedBytes)
+        encoder = WireBatchEncoder(node: node, cluster: cluster, reservingBytes: expectedBytes, reusing: buffers?.take() ?? [])
         ends = [:]
         endList = []
         lastEnd = nil

@@ -35,10 +35,16 @@ final class Shipper: @unchecked Sendable {
     private var finished = false
     private let tokens: TokenSource
     private let transport: (Settings) throws -> any IngestTransport
+    private let buffers: BatchBufferPool?
 
     /// `transport`: libcurl with the settings' CA file and timeout unless a test gives its own.
-    init(settings: Settings, metrics: AgentMetrics, wake: WakeSignal, transport: ((Settings) throws -> any IngestTransport)? = nil) {
+    /// `buffers`: where a batch's record buffer goes once it is deflated.
+    init(
+        settings: Settings, metrics: AgentMetrics, wake: WakeSignal, buffers: BatchBufferPool? = nil,
+        transport: ((Settings) throws -> any IngestTransport)? = nil
+    ) {
         self.settings = settings
+        self.buffers = buffers
         self.metrics = metrics
         self.wake = wake
         tokens = TokenSource(path: settings.tokenFile)
@@ -79,12 +85,15 @@ final class Shipper: @unchecked Sendable {
                 AgentLog.error("cannot compress a batch", ["error": "\(error)"])
                 fatalError("zlib deflate failed: \(error)")
             }
+            var records = batch.raw.records
             batch.raw = .empty
             monitor.locked {
                 toCompress.removeFirst()
                 queue.append(batch)
                 monitor.broadcast()
             }
+            // Only now is this the buffer's one reference: kept, it is not copied.
+            buffers?.give(&records)
             // The reader may be waiting for room in the compression queue.
             wake.wake()
         }

@@ -13,9 +13,12 @@ public struct WireBatchEncoder {
 
     /// `reservingBytes`: the record bytes a batch is expected to reach (the agent's batch
     /// size), so the records are not copied each time the buffer would double on the way.
-    public init(node: String, cluster: String, reservingBytes: Int = 0) {
+    /// `reusing`: an earlier batch's record buffer to fill again (its bytes are dropped).
+    public init(node: String, cluster: String, reservingBytes: Int = 0, reusing buffer: [UInt8] = []) {
         self.node = node
         self.cluster = cluster
+        body = buffer
+        body.removeAll(keepingCapacity: true)
         body.reserveCapacity(reservingBytes)
     }
 

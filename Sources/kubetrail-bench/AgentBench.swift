@@ -81,10 +81,14 @@ struct AgentBench: ParsableCommand {
             }
         }
         let zlibMiBs = Double(zlibIn) / 1048576 / zlibSeconds
+        let zlibPerGiB = zlibSeconds / (Double(zlibIn) / 1073741824)
         print(
             String(
                 format: "BASELINE  zlib level %d alone, one core, same bytes: %.1f MiB/s (%.1f×); the agent end to end is %.0f%% of it",
                 level, zlibMiBs, Double(zlibIn) / Double(max(1, zlibOut)), 100 * (mib / elapsed) / zlibMiBs))
+        print(
+            String(
+                format: "RATIO     agent CPU per GiB %.2f s is %.2f× zlib's %.2f s", cpu / (mib / 1024), (cpu / (mib / 1024)) / zlibPerGiB, zlibPerGiB))
         sink.stop()
 
         if idleFiles > 0 { try idle(binary: binary, dir: dir + "/idle") }

@@ -55,6 +55,7 @@ import TestSupport
     struct Harness {
         let dir: TemporaryDirectory
         let metrics = AgentMetrics()
+        let buffers = BatchBufferPool()
         let shipper: Shipper
         let aggregator: ScriptedAggregator
 
@@ -66,13 +67,13 @@ import TestSupport
                 url: "http://aggregator.invalid/v1/ingest", tokenFile: token, caFile: nil, compressionLevel: 1, backoffMinimum: 0.001,
                 backoffMaximum: 0.002, requestTimeout: 1, quarantineDirectory: dir.path("quarantine"), quarantineMaxBytes: 1 << 20)
             let aggregator = self.aggregator
-            shipper = Shipper(settings: settings, metrics: metrics, wake: try WakeSignal(), transport: { _ in aggregator })
+            shipper = Shipper(settings: settings, metrics: metrics, wake: try WakeSignal(), buffers: buffers, transport: { _ in aggregator })
             try shipper.start()
         }
 
         /// Batches of `records` lines each from one file, sealed in order.
         func send(_ counts: [Int]) -> [OutgoingBatch] {
-            var builder = BatchBuilder(node: "n1", cluster: "c1")
+            var builder = BatchBuilder(node: "n1", cluster: "c1", expectedBytes: 64 << 10, buffers: buffers)
             let source = WireFormat.Source(kind: .containerLogLine, path: "/var/log/pods/a/b/0.log", identity: "8:1:1")
             var offset: UInt64 = 0
             var sealed: [OutgoingBatch] = []
@@ -143,6 +144,24 @@ import TestSupport
         let note = try #require(files.first { $0.hasSuffix(".txt") })
         #expect(try String(contentsOfFile: h.dir.path("quarantine/" + note), encoding: .utf8).contains("status 400"))
         #expect(h.metrics.value(.batchesQuarantined) == 1 && h.metrics.value(.batchesAcked) == 1)
+    }
+
+    /// A deflated batch's record buffer is filled again by a later batch, not made anew; an
+    /// idle pool lets its buffers go.
+    @Test func recordBuffersComeBackForTheNextBatches() throws {
+        let h = try Harness([])
+        defer { h.shipper.abandon() }
+        let sent = h.send([50, 50, 50, 50])
+        #expect(h.acknowledged(4).map(\.batchID) == sent.map(\.batchID))
+        let deadline = Date().addingTimeInterval(10)
+        while h.buffers.count < 1 && Date() < deadline { Thread.sleep(forTimeInterval: 0.005) }
+        let reused = try #require(h.buffers.take())
+        #expect(reused.isEmpty && reused.capacity >= 64 << 10)
+        var back = reused
+        h.buffers.give(&back)
+        #expect(back.isEmpty && back.capacity == 0 && h.buffers.count >= 1)
+        #expect(!h.buffers.trim(ifIdleFor: 60))
+        #expect(h.buffers.trim(ifIdleFor: 0) && h.buffers.count == 0)
     }
 
     @Test func abandonedWhileRetryingAcknowledgesNothing() throws {
