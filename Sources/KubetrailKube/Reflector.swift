@@ -22,7 +22,7 @@ public final class Reflector {
 
     public typealias Failure = APIFailure
 
-    let client: KubeClient
+    let client: any ListWatchClient
     /// The collection path, e.g. `/api/v1/events` or `/apis/apps/v1/deployments`.
     public let path: String
     public let pageSize: Int
@@ -35,7 +35,7 @@ public final class Reflector {
 
     let clock: any ReflectorClock
 
-    public init(client: KubeClient, path: String, pageSize: Int = 500, metadataOnly: Bool = false, clock: any ReflectorClock = SystemClock()) {
+    public init(client: any ListWatchClient, path: String, pageSize: Int = 500, metadataOnly: Bool = false, clock: any ReflectorClock = SystemClock()) {
         self.client = client
         self.path = path
         self.pageSize = pageSize
@@ -105,7 +105,7 @@ public final class Reflector {
             if let next { query.append(("continue", next)) }
             if resourceVersion == "0" || next != nil { query.append(("limit", String(pageSize))) }
             if next == nil, let resourceVersion { query.append(("resourceVersion", resourceVersion)) }
-            let reply = try client.get(path + Self.encode(query), accept: metadataOnly ? Self.metadataListAccept : "application/json")
+            let reply = try client.list(path + Self.encode(query), accept: metadataOnly ? Self.metadataListAccept : "application/json")
             guard reply.status == 200 else { throw Failure(status: reply.status, description: "list \(path): HTTP \(reply.status): \(reply.errorText)") }
             let scanned: Result<([Data], APIResponseScanner.List), JSONError> = reply.body.withUnsafeBytes { raw in
                 Result { () throws(JSONError) in
@@ -138,7 +138,7 @@ public final class Reflector {
             do { try handler(event) } catch { thrown = error; return false }
             return true
         }
-        let status = try client.stream(
+        let status = try client.watch(
             path + Self.encode(query), accept: metadataOnly ? Self.metadataAccept : "application/json",
             tick: { thrown == nil && deliver(.idle) }
         ) { line in

@@ -54,7 +54,7 @@ import Testing
 }
 
 /// A clock that records each wait instead of waiting, and ends the run after a few.
-private final class RecordingClock: ReflectorClock, @unchecked Sendable {
+final class RecordingClock: ReflectorClock, @unchecked Sendable {
     struct Enough: Error {}
     private let lock = NSLock()
     private var recorded: [Double] = []
