@@ -116,7 +116,7 @@ public struct Exporter {
             manifest.compression = options.parquet.compression.rawValue
         }
         manifest.chain = chain
-        manifest.source = options.remote?.server
+        manifest.source = options.remote?.endpoint.server
         if let signingKey { try manifest.sign(with: signingKey) }
         try PrivateFile.write(manifest.encoded(), to: options.directory + "/manifest.json")
         for file in Set(manifest.files.map { (options.directory + "/" + $0.name as NSString).deletingLastPathComponent }).union([options.directory]) {

@@ -10,9 +10,7 @@ import KubetrailStore
 /// history before the first cursor (from `since`) passes straight through, as it may be large;
 /// losing the connection during it is an error, not a silent restart that repeats rows.
 public struct RemoteFollow: Sendable {
-    public var server: String
-    public var token: String
-    public var caFile: String?
+    public var endpoint: AggregatorEndpoint
     /// Seconds without a byte before the connection counts as dead (the server sends
     /// keep-alives every 2 s).
     public var stallTimeout: Double = 30
@@ -20,9 +18,7 @@ public struct RemoteFollow: Sendable {
     public var maxBackoff: Double = 10
 
     public init(server: String, token: String, caFile: String? = nil) {
-        self.server = server
-        self.token = token
-        self.caFile = caFile
+        endpoint = AggregatorEndpoint(server: server, token: token, caFile: caFile)
     }
 
     public struct Failure: Error, CustomStringConvertible {
@@ -33,7 +29,7 @@ public struct RemoteFollow: Sendable {
         var query = [("table", table)]
         if let condition { query.append(("where", condition)) }
         if let cursor { query.append(("cursor", cursor)) } else if let since { query.append(("since", since)) }
-        return RemoteRows.url(server, "/v1/tail", query)
+        return endpoint.url("/v1/tail", query)
     }
 
     /// Follows until `shouldStop` or an error a retry cannot mend (a refusal, a cursor that
@@ -45,13 +41,8 @@ public struct RemoteFollow: Sendable {
         afterChunk: @escaping () -> Void = {}, cursorChanged: @escaping (String) throws -> Void = { _ in },
         shouldStop: @escaping @Sendable () -> Bool = { false }, report: (String) -> Void = { _ in }
     ) throws {
-        guard server.hasPrefix("http://") || server.hasPrefix("https://") else {
-            throw Failure(description: "--server must be an http:// or https:// URL, got \(server)")
-        }
-        var options = CurlHTTPClient.Options(caFile: caFile)
-        options.timeout = stallTimeout
-        options.maxResponseBytes = 1 << 20  // a refusal's body; the rows go to the parser
-        let client = try CurlHTTPClient(options: options)
+        // A refusal's body is read whole: a megabyte at most; the rows go to the parser.
+        let client = try endpoint.client(stallTimeout: stallTimeout, maxResponseBytes: 1 << 20)
         let pages = PageBuffer(sink)
         var cursor = start
         var backoff = 0.5
@@ -73,7 +64,7 @@ public struct RemoteFollow: Sendable {
             do {
                 response = try client.stream(
                     url(table: table, condition: condition, since: since, cursor: cursor),
-                    headers: [("Authorization", "Bearer \(token)"), ("Accept", "application/x-ndjson")]
+                    headers: [endpoint.authorization, ("Accept", "application/x-ndjson")]
                 ) { chunk in
                     let more = !shouldStop() && parser.feed(chunk)
                     afterChunk()
@@ -85,7 +76,7 @@ public struct RemoteFollow: Sendable {
             }
             if shouldStop() || (!follow && historyRead) { return }
             if let response, response.status != 200 {
-                let reason = ((try? JSONSerialization.jsonObject(with: Data(response.body))) as? [String: Any])?["error"] as? String ?? response.text
+                let reason = AggregatorEndpoint.reason(response)
                 guard response.status == 503 || response.status >= 502 else {
                     throw Failure(description: "the aggregator refused the follow (\(response.status)): \(reason)")
                 }

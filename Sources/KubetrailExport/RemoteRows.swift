@@ -6,16 +6,12 @@ import KubetrailStore
 /// parsed line by line as it arrives and fed to the same sinks as a local export, so memory
 /// stays flat. An answer that ends without its end marker is an error, never a short export.
 public struct RemoteRows: Sendable {
-    public var server: String
-    public var token: String
-    public var caFile: String?
+    public var endpoint: AggregatorEndpoint
     /// Seconds without a byte before the stream counts as stalled.
     public var stallTimeout: Double = 120
 
     public init(server: String, token: String, caFile: String? = nil) {
-        self.server = server
-        self.token = token
-        self.caFile = caFile
+        endpoint = AggregatorEndpoint(server: server, token: token, caFile: caFile)
     }
 
     func url(table: String, from: Timestamp?, to: Timestamp?, whereClause: String?) -> String {
@@ -23,38 +19,25 @@ public struct RemoteRows: Sendable {
         if let from { query.append(("from", from.iso8601)) }
         if let to { query.append(("to", to.iso8601)) }
         if let whereClause { query.append(("where", whereClause)) }
-        return Self.url(server, "/v1/export", query)
-    }
-
-    /// `server` + `path` + the parameters, percent-encoded.
-    static func url(_ server: String, _ path: String, _ query: [(String, String)]) -> String {
-        let allowed = CharacterSet.alphanumerics.union(CharacterSet(charactersIn: "-._~"))
-        let encoded = query.map { "\($0)=\($1.addingPercentEncoding(withAllowedCharacters: allowed)!)" }.joined(separator: "&")
-        return server.trimmingCharacters(in: CharacterSet(charactersIn: "/")) + path + "?" + encoded
+        return endpoint.url("/v1/export", query)
     }
 
     /// Streams the rows into `sink`; returns the audit chain position the server reported.
     func run(table: String, from: Timestamp?, to: Timestamp?, whereClause: String?, into sink: some QuerySink) throws -> [ExportManifest.ChainPosition]? {
-        guard server.hasPrefix("http://") || server.hasPrefix("https://") else {
-            throw ExportError("--server must be an http:// or https:// URL, got \(server)")
-        }
-        var options = CurlHTTPClient.Options(caFile: caFile)
-        options.timeout = stallTimeout
-        let client = try CurlHTTPClient(options: options)
+        let client = try endpoint.client(stallTimeout: stallTimeout)
         let parser = RowsStreamParser(sink: sink)
         let response: CurlHTTPClient.Response
         do {
             response = try client.stream(
                 url(table: table, from: from, to: to, whereClause: whereClause),
-                headers: [("Authorization", "Bearer \(token)"), ("Accept", "application/x-ndjson")]
+                headers: [endpoint.authorization, ("Accept", "application/x-ndjson")]
             ) { parser.feed($0) }
         } catch let failure as CurlHTTPClient.Failure {
             if let error = parser.error { throw error }
-            throw ExportError("cannot export from \(server): \(failure.message)")
+            throw ExportError("cannot export from \(endpoint.server): \(failure.message)")
         }
         guard response.status == 200 else {
-            let reason = ((try? JSONSerialization.jsonObject(with: Data(response.body))) as? [String: Any])?["error"] as? String
-            throw ExportError("the aggregator refused the export (\(response.status)): \(reason ?? response.text)")
+            throw ExportError("the aggregator refused the export (\(response.status)): \(AggregatorEndpoint.reason(response))")
         }
         if let error = parser.error { throw error }
         try parser.finish()

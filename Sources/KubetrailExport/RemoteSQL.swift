@@ -6,43 +6,33 @@ import KubetrailTables
 /// SQL run on an aggregator (`POST /v1/query`, format `rows`, query token), its rows streamed
 /// into a sink as they arrive: what `report --server` and `detect --server` read with.
 public struct RemoteSQL: Sendable {
-    public var server: String
-    public var token: String
-    public var caFile: String?
+    public var endpoint: AggregatorEndpoint
     /// Seconds without a byte before the answer counts as stalled.
     public var stallTimeout: Double = 120
 
     public init(server: String, token: String, caFile: String? = nil) {
-        self.server = server
-        self.token = token
-        self.caFile = caFile
+        endpoint = AggregatorEndpoint(server: server, token: token, caFile: caFile)
     }
 
     /// Runs `sql`; returns the engine the aggregator's store runs on (nil from one that does
     /// not say: older than this header).
     @discardableResult
     public func run(_ sql: String, into sink: some QuerySink) throws -> SQLEngine? {
-        guard server.hasPrefix("http://") || server.hasPrefix("https://") else {
-            throw ExportError("--server must be an http:// or https:// URL, got \(server)")
-        }
-        var options = CurlHTTPClient.Options(caFile: caFile)
-        options.timeout = stallTimeout
-        let client = try CurlHTTPClient(options: options)
+        let client = try endpoint.client(stallTimeout: stallTimeout)
         let body = try JSONSerialization.data(withJSONObject: ["sql": sql, "format": "rows"])
-        let url = server.trimmingCharacters(in: CharacterSet(charactersIn: "/")) + "/v1/query"
+        let url = endpoint.url("/v1/query")
         let parser = RowsStreamParser(sink: sink, activity: .query)
         let response: CurlHTTPClient.Response
         do {
-            response = try client.stream(url, body: Array(body), headers: [("Authorization", "Bearer \(token)"), ("Content-Type", "application/json")]) {
+            response = try client.stream(url, body: Array(body), headers: [endpoint.authorization, ("Content-Type", "application/json")]) {
                 parser.feed($0)
             }
         } catch let failure as CurlHTTPClient.Failure {
             if let error = parser.error { throw error }
-            throw ExportError("cannot query \(server): \(failure.message)")
+            throw ExportError("cannot query \(endpoint.server): \(failure.message)")
         }
         guard response.status == 200 else {
-            let reason = ((try? JSONSerialization.jsonObject(with: Data(response.body))) as? [String: Any])?["error"] as? String
-            throw ExportError("the aggregator refused the query (\(response.status)): \(reason ?? response.text)")
+            throw ExportError("the aggregator refused the query (\(response.status)): \(AggregatorEndpoint.reason(response))")
         }
         if let error = parser.error { throw error }
         try parser.finish()
@@ -57,7 +47,7 @@ public struct RemoteSQL: Sendable {
             func end() {}
         }
         guard let engine = try run("SELECT 1", into: Nothing()) else {
-            throw ExportError("the aggregator at \(server) does not say which SQL engine it runs (\(SQLEngine.header)): upgrade it")
+            throw ExportError("the aggregator at \(endpoint.server) does not say which SQL engine it runs (\(SQLEngine.header)): upgrade it")
         }
         return engine
     }
