@@ -19,7 +19,7 @@ public final class Agent {
     let wake: WakeSignal
     let shipper: Shipper
     var builder: BatchBuilder
-    let buffers = BatchBufferPool()
+    let buffers: BatchBufferPool
 
     let files = FileRegistry()
     /// Files closed after being drained, with their size then: seen again unchanged, not reopened.
@@ -48,6 +48,7 @@ public final class Agent {
         inotify = try Inotify()
         checkpoints = Checkpoints(path: configuration.stateDirectory + "/checkpoints")
         wake = try WakeSignal()
+        buffers = BatchBufferPool(maxBytes: 2 * max(configuration.maxBatchBytes, 64 << 10))
         events = AgentEvents(metrics: metrics)
         shipper = Shipper(
             settings: .init(

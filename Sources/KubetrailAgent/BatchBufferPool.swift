@@ -6,9 +6,14 @@ final class BatchBufferPool: @unchecked Sendable {
     private let monitor = Monitor()
     private var buffers: [[UInt8]] = []
     private let limit: Int
+    /// A buffer grown past this (a batch holding a near-16 MiB audit event) is not kept.
+    private let maxBytes: Int
     private var lastTake = monotonicSeconds()
 
-    init(limit: Int = 3) { self.limit = limit }
+    init(limit: Int = 3, maxBytes: Int) {
+        self.limit = limit
+        self.maxBytes = maxBytes
+    }
 
     var count: Int { monitor.locked { buffers.count } }
 
@@ -21,7 +26,10 @@ final class BatchBufferPool: @unchecked Sendable {
 
     /// Keeps `buffer`'s storage (emptied) for a later batch; `buffer` is left empty.
     func give(_ buffer: inout [UInt8]) {
-        guard buffer.capacity > 0 else { return }
+        guard buffer.capacity > 0, buffer.capacity <= maxBytes else {
+            buffer = []
+            return
+        }
         buffer.removeAll(keepingCapacity: true)
         monitor.locked {
             if buffers.count < limit { buffers.append(buffer) }

@@ -73,11 +73,14 @@ final class Shipper: @unchecked Sendable {
 
     private func compress(_ deflater: Deflater) {
         while true {
-            let next: OutgoingBatch? = monitor.locked {
-                while toCompress.isEmpty && !abandoning { monitor.wait(seconds: 1) }
-                return abandoning ? nil : toCompress.first
-            }
-            guard var batch = next else { return }
+            // Bound straight to `batch`: a second binding would hold the records buffer, and it
+            // could not be handed back without a copy.
+            guard
+                var batch: OutgoingBatch = monitor.locked({
+                    while toCompress.isEmpty && !abandoning { monitor.wait(seconds: 1) }
+                    return abandoning ? nil : toCompress.first
+                })
+            else { return }
             do {
                 batch.body = try batch.raw.withBuffers { try deflater.compress($0) }
             } catch {

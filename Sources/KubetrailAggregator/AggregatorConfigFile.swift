@@ -97,7 +97,10 @@ public struct AggregatorConfigFile: Sendable {
                     guard KubernetesTables.schema(named: a.name) != nil else {
                         throw fail(a.line, "unknown table \(a.name) in retention (tables: \(KubernetesTables.all.map(\.name).joined(separator: ", ")))")
                     }
-                    config.retention[a.name] = try duration(a)
+                    let seconds = try duration(a)
+                    // A second at least: a unit slip (10ms for 10m) must not empty a table.
+                    guard seconds >= 1 else { throw fail(a.line, "retention of \(a.name) must be a second or more") }
+                    config.retention[a.name] = seconds
                 }
             case "detection":
                 guard b.labels.isEmpty, b.blocks.isEmpty else { throw fail(b.line, "the detection block takes no label and no block") }

@@ -8,7 +8,21 @@ import ServiceLifecycle
 /// finished (committed what it held).
 protocol AggregatorPart: AnyObject, Sendable {
     func start()
+    /// Asks the part to finish without waiting, so several can wind down at once.
+    func requestStop()
     func stop()
+}
+
+extension AggregatorPart {
+    func requestStop() {}
+}
+
+/// Stops `parts` started in this order: all are asked at once (the API readers wind down
+/// together), then each is waited for in reverse, so what the later ones wrote is committed
+/// before the earlier ones (digests) finish.
+func stopAll(_ parts: [any AggregatorPart]) {
+    for part in parts { part.requestStop() }
+    for part in parts.reversed() { part.stop() }
 }
 
 extension GroupCommitWriter: AggregatorPart {}
@@ -43,6 +57,7 @@ final class PollersPart: AggregatorPart, @unchecked Sendable {
     let pollers: ClusterPollers
     init(_ pollers: ClusterPollers) { self.pollers = pollers }
     func start() { pollers.start() }
+    func requestStop() { pollers.stop() }
     func stop() {
         pollers.stop()
         pollers.waitUntilStopped(timeout: 20)
@@ -54,7 +69,7 @@ final class PollersPart: AggregatorPart, @unchecked Sendable {
 final class ThreadPart: AggregatorPart, @unchecked Sendable {
     private let name: String
     private let body: @Sendable () -> Void
-    private let requestStop: @Sendable () -> Void
+    private let stopBody: @Sendable () -> Void
     private let timeout: Double
     private let condition = NSCondition()
     private var running = false
@@ -62,7 +77,7 @@ final class ThreadPart: AggregatorPart, @unchecked Sendable {
     init(name: String, timeout: Double, run body: @escaping @Sendable () -> Void, stop requestStop: @escaping @Sendable () -> Void) {
         self.name = name
         self.body = body
-        self.requestStop = requestStop
+        stopBody = requestStop
         self.timeout = timeout
     }
 
@@ -79,8 +94,10 @@ final class ThreadPart: AggregatorPart, @unchecked Sendable {
         t.start()
     }
 
+    func requestStop() { stopBody() }
+
     func stop() {
-        requestStop()
+        stopBody()
         let deadline = Date().addingTimeInterval(timeout)
         condition.withLock {
             while running && condition.wait(until: deadline) {}

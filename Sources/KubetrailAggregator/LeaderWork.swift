@@ -51,7 +51,7 @@ final class LeaderWork: @unchecked Sendable {
 
     func end() {
         lock.withLock {
-            for part in parts.reversed() { part.stop() }
+            stopAll(parts)
             parts = []
         }
     }

@@ -53,10 +53,10 @@ public struct SettingLayers: Sendable {
         return file
     }
 
-    /// A whole number: the flag (already parsed), the variable, the file.
+    /// A whole number, 0 or more: the flag (already parsed), the variable, the file.
     public func number(_ flag: String, _ given: Int?, file: Int? = nil) throws(SettingError) -> Int? {
         if let given { return given }
-        return try value(flag, nil, file: file, expected: "a whole number", parse: { Int($0) })
+        return try value(flag, nil, file: file, expected: "a whole number (0 or more)", parse: { Int($0).flatMap { $0 >= 0 ? $0 : nil } })
     }
 
     /// A timeout or interval in seconds: a duration (`500ms`, `30s`, `2h`) or a bare number of

@@ -14,10 +14,11 @@ public struct WireBatchEncoder {
     /// `reservingBytes`: the record bytes a batch is expected to reach (the agent's batch
     /// size), so the records are not copied each time the buffer would double on the way.
     /// `reusing`: an earlier batch's record buffer to fill again (its bytes are dropped).
-    public init(node: String, cluster: String, reservingBytes: Int = 0, reusing buffer: [UInt8] = []) {
+    public init(node: String, cluster: String, reservingBytes: Int = 0, reusing buffer: consuming [UInt8] = []) {
         self.node = node
         self.cluster = cluster
-        body = buffer
+        // Moved, not copied: emptying a buffer something else also holds would allocate anew.
+        body = consume buffer
         body.removeAll(keepingCapacity: true)
         body.reserveCapacity(reservingBytes)
     }

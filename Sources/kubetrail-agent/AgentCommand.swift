@@ -162,14 +162,17 @@ struct Run: ParsableCommand {
             config.rotatedIdle = try layers.duration("rotated-idle", rotatedIdle) ?? config.rotatedIdle
             config.maxMergeAge = try layers.duration("max-merge-age", maxMergeAge) ?? config.maxMergeAge
             config.maxHeldDeletedFiles = try layers.number("max-held-deleted-files", maxHeldDeletedFiles) ?? config.maxHeldDeletedFiles
-            if let v = try layers.number("max-spool-bytes", maxSpoolBytes.map(Int.init)) { config.maxSpoolBytes = UInt64(clamping: v) }
-            if let v = try layers.number("max-quarantine-bytes", maxQuarantineBytes.map(Int.init)) { config.maxQuarantineBytes = UInt64(clamping: v) }
+            if let v = try layers.number("max-spool-bytes", maxSpoolBytes.map { Int(clamping: $0) }) { config.maxSpoolBytes = UInt64(clamping: v) }
+            if let v = try layers.number("max-quarantine-bytes", maxQuarantineBytes.map { Int(clamping: $0) }) {
+                config.maxQuarantineBytes = UInt64(clamping: v)
+            }
             config.shutdownTimeout = try layers.duration("shutdown-timeout", shutdownTimeout) ?? config.shutdownTimeout
-            if let v = layers.text("backoff", backoff) {
-                let parts = v.split(separator: ",").map(String.init)
-                guard parts.count == 2, let start = DurationText.setting(parts[0]), let cap = DurationText.setting(parts[1]) else {
-                    throw AgentConfigurationError("--backoff takes START,CAP such as 1s,30s, not \(v)")
-                }
+            let startAndCap = try layers.value("backoff", backoff, file: nil, expected: "START,CAP such as 1s,30s") { text -> (Double, Double)? in
+                let parts = text.split(separator: ",").map(String.init)
+                guard parts.count == 2, let start = DurationText.setting(parts[0]), let cap = DurationText.setting(parts[1]) else { return nil }
+                return (start, cap)
+            }
+            if let (start, cap) = startAndCap {
                 config.backoffMinimum = start
                 config.backoffMaximum = cap
             }

@@ -44,14 +44,14 @@ extension AggregatorCommand {
         config.maxInflatedBytes = try layers.number("max-inflated-bytes", maxInflatedBytes, file: file.maxInflatedBytes) ?? config.maxInflatedBytes
 
         config.retention = file.retention
-        let rules =
-            retention.isEmpty
-            ? (layers.environment(SettingLayers.variable(for: "retention")).map { $0.split(separator: ",").map(String.init) } ?? []) : retention
-        for rule in rules {
+        let variable = SettingLayers.variable(for: "retention")
+        let fromVariable = retention.isEmpty ? layers.environment(variable).map { $0.split(separator: ",").map(String.init) } : nil
+        for rule in fromVariable ?? retention {
             let parts = rule.split(separator: "=", maxSplits: 1).map(String.init)
-            guard parts.count == 2, KubernetesTables.schema(named: parts[0]) != nil, let seconds = DurationText.seconds(parts[1]), seconds > 0 else {
+            // A second at least: a unit slip (10ms for 10m) must not empty a table.
+            guard parts.count == 2, KubernetesTables.schema(named: parts[0]) != nil, let seconds = DurationText.seconds(parts[1]), seconds >= 1 else {
                 throw SettingError(
-                    "--retention must be TABLE=DURATION with one of \(KubernetesTables.all.map(\.name).joined(separator: ", ")) and a duration like 14d, got \(rule)"
+                    "\(fromVariable == nil ? "--retention" : variable) must be TABLE=DURATION with one of \(KubernetesTables.all.map(\.name).joined(separator: ", ")) and a duration like 14d, got \(rule)"
                 )
             }
             config.retention[parts[0]] = seconds
@@ -78,9 +78,10 @@ extension AggregatorCommand {
             throw SettingError("--max-concurrent-queries must be at least 1, --query-max-value-bytes at least 1024, --query-max-json-bytes at least 1")
         }
 
-        if let idle = try layers.duration("idle-timeout", idleTimeout) { config.idleTimeout = Int(idle.rounded(.up)) }
+        // A day at most: longer is no timeout, and a huge number must not overflow Int.
+        if let idle = try layers.duration("idle-timeout", idleTimeout) { config.idleTimeout = Int(min(idle, 86_400).rounded(.up)) }
         config.idleTimeout = max(1, config.idleTimeout)
-        if let request = try layers.duration("request-timeout", requestTimeout) { config.requestTimeout = Int(request.rounded(.up)) }
+        if let request = try layers.duration("request-timeout", requestTimeout) { config.requestTimeout = Int(min(request, 86_400).rounded(.up)) }
         config.requestTimeout = max(1, config.requestTimeout)
         config.maxConnections = max(1, try layers.number("max-connections", maxConnections) ?? config.maxConnections)
         config.maxInflightBytes = max(1 << 20, try layers.number("max-inflight-bytes", maxInflightBytes) ?? config.maxInflightBytes)

@@ -42,6 +42,20 @@ import TestSupport
         #expect(config.batchAge == 0.25 && config.rescanInterval == 90)
     }
 
+    /// A bad value from the environment is a usage error that names the variable.
+    @Test func aBadVariableNamesItself() throws {
+        for (name, value, message) in [
+            ("KUBETRAIL_BACKOFF", "soon", "KUBETRAIL_BACKOFF must be START,CAP such as 1s,30s, got soon"),
+            ("KUBETRAIL_BATCH_WAIT", "a while", "KUBETRAIL_BATCH_WAIT must be seconds or a duration"),
+            ("KUBETRAIL_MAX_SPOOL_BYTES", "-1", "KUBETRAIL_MAX_SPOOL_BYTES must be a whole number (0 or more), got -1")
+        ] {
+            let r = try Subprocess.run(
+                Subprocess.productURL("kubetrail-agent"), ["--aggregator", "http://127.0.0.1:1", "--node-name", "n", "--no-containers"],
+                environment: [name: value])
+            #expect(r.status != 0 && r.stderr.contains(message), "\(name): \(r.stderr)")
+        }
+    }
+
     @Test func validationSaysWhatIsMissing() {
         var config = AgentConfiguration()
         #expect(throws: AgentConfigurationError.self) { try config.validate() }  // no aggregator

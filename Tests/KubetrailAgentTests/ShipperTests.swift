@@ -55,7 +55,9 @@ import TestSupport
     struct Harness {
         let dir: TemporaryDirectory
         let metrics = AgentMetrics()
-        let buffers = BatchBufferPool()
+        let buffers = BatchBufferPool(maxBytes: 1 << 20)
+        /// Where each sealed batch's records were (the batches themselves are not kept).
+        let sealedAt = Addresses()
         let shipper: Shipper
         let aggregator: ScriptedAggregator
 
@@ -71,12 +73,12 @@ import TestSupport
             try shipper.start()
         }
 
-        /// Batches of `records` lines each from one file, sealed in order.
-        func send(_ counts: [Int]) -> [OutgoingBatch] {
+        /// Batches of `records` lines each from one file, sealed in order; their ids.
+        func send(_ counts: [Int]) -> [String] {
             var builder = BatchBuilder(node: "n1", cluster: "c1", expectedBytes: 64 << 10, buffers: buffers)
             let source = WireFormat.Source(kind: .containerLogLine, path: "/var/log/pods/a/b/0.log", identity: "8:1:1")
             var offset: UInt64 = 0
-            var sealed: [OutgoingBatch] = []
+            var sealed: [String] = []
             for count in counts {
                 for i in 0..<count {
                     let line = Array("2026-12-06T00:00:00Z stdout F line \(i)".utf8)
@@ -88,8 +90,9 @@ import TestSupport
                     offset += UInt64(line.count) + 1
                 }
                 let batch = builder.seal()
+                sealedAt.add(batch.raw.records)
+                sealed.append(batch.batchID)
                 shipper.enqueue(batch)
-                sealed.append(batch)
             }
             return sealed
         }
@@ -113,9 +116,9 @@ import TestSupport
         defer { h.shipper.abandon() }
         let sent = h.send([3, 2, 4])
         let done = h.acknowledged(3)
-        #expect(done.map(\.batchID) == sent.map(\.batchID))
+        #expect(done.map(\.batchID) == sent)
         // Five refused attempts of the first batch, then each batch once.
-        #expect(h.aggregator.requests.map(\.batchID) == Array(repeating: sent[0].batchID, count: 6) + [sent[1].batchID, sent[2].batchID])
+        #expect(h.aggregator.requests.map(\.batchID) == Array(repeating: sent[0], count: 6) + [sent[1], sent[2]])
         #expect(h.metrics.value(.retries) == 5 && h.metrics.value(.unconfirmedReplies) == 2)
         #expect(h.metrics.value(.batchesAcked) == 3 && h.metrics.value(.recordsAcked) == 9)
         #expect(h.aggregator.requests.allSatisfy { $0.authorization == "Bearer ingest-secret" })
@@ -125,7 +128,7 @@ import TestSupport
         let h = try Harness([.status(413, "too large")])
         defer { h.shipper.abandon() }
         let sent = h.send([10])
-        #expect(h.acknowledged(1).map(\.batchID) == [sent[0].batchID])
+        #expect(h.acknowledged(1).map(\.batchID) == [sent[0]])
         let requests = h.aggregator.requests
         #expect(requests.map(\.records.count) == [10, 5, 5])
         // Every record once across the halves, in file order.
@@ -138,30 +141,33 @@ import TestSupport
         defer { h.shipper.abandon() }
         let sent = h.send([2, 3])
         // Quarantined counts as done: the checkpoint may move, the batch is on disk.
-        #expect(h.acknowledged(2).map(\.batchID) == sent.map(\.batchID))
+        #expect(h.acknowledged(2).map(\.batchID) == sent)
         let files = try FileManager.default.contentsOfDirectory(atPath: h.dir.path("quarantine")).sorted()
-        #expect(files.count == 2 && files.allSatisfy { $0.contains(sent[0].batchID) })
+        #expect(files.count == 2 && files.allSatisfy { $0.contains(sent[0]) })
         let note = try #require(files.first { $0.hasSuffix(".txt") })
         #expect(try String(contentsOfFile: h.dir.path("quarantine/" + note), encoding: .utf8).contains("status 400"))
         #expect(h.metrics.value(.batchesQuarantined) == 1 && h.metrics.value(.batchesAcked) == 1)
     }
 
     /// A deflated batch's record buffer is filled again by a later batch, not made anew; an
-    /// idle pool lets its buffers go.
+    /// idle pool lets its buffers go, and one grown far past a batch is not kept.
     @Test func recordBuffersComeBackForTheNextBatches() throws {
         let h = try Harness([])
         defer { h.shipper.abandon() }
         let sent = h.send([50, 50, 50, 50])
-        #expect(h.acknowledged(4).map(\.batchID) == sent.map(\.batchID))
+        #expect(h.acknowledged(4).map(\.batchID) == sent)
         let deadline = Date().addingTimeInterval(10)
         while h.buffers.count < 1 && Date() < deadline { Thread.sleep(forTimeInterval: 0.005) }
-        let reused = try #require(h.buffers.take())
-        #expect(reused.isEmpty && reused.capacity >= 64 << 10)
-        var back = reused
-        h.buffers.give(&back)
-        #expect(back.isEmpty && back.capacity == 0 && h.buffers.count >= 1)
+        // The very storage a sealed batch had, not a copy of its size.
+        var reused = try #require(h.buffers.take())
+        #expect(reused.isEmpty && reused.capacity >= 64 << 10 && h.sealedAt.all.contains(Addresses.address(of: reused)))
+        h.buffers.give(&reused)
+        #expect(reused.capacity == 0 && h.buffers.count >= 1)
         #expect(!h.buffers.trim(ifIdleFor: 60))
         #expect(h.buffers.trim(ifIdleFor: 0) && h.buffers.count == 0)
+        var huge = [UInt8](repeating: 0, count: 4 << 20)
+        h.buffers.give(&huge)
+        #expect(h.buffers.count == 0 && huge.isEmpty)
     }
 
     @Test func abandonedWhileRetryingAcknowledgesNothing() throws {
@@ -176,4 +182,13 @@ import TestSupport
         #expect(h.shipper.takeAcknowledged().isEmpty)
         #expect(h.aggregator.requests.count == attempts)  // it stopped sending
     }
+}
+
+/// Addresses of record buffers, to tell a reused buffer from a new one.
+final class Addresses: @unchecked Sendable {
+    private let lock = NSLock()
+    private var seen: [UInt] = []
+    static func address(of bytes: [UInt8]) -> UInt { bytes.withUnsafeBufferPointer { UInt(bitPattern: $0.baseAddress) } }
+    func add(_ bytes: [UInt8]) { lock.withLock { seen.append(Self.address(of: bytes)) } }
+    var all: [UInt] { lock.withLock { seen } }
 }

@@ -111,6 +111,22 @@ import TestSupport
         #expect(Array(recorder.all.dropFirst(3)) == ["stop server", "stop duties", "stop writer"])
     }
 
+    /// Readers told to stop together, not one after the other: each is asked before any is
+    /// waited for, and they are waited for in reverse order.
+    @Test func partsAreAllAskedToStopBeforeAnyIsWaitedFor() {
+        final class AskedPart: AggregatorPart, @unchecked Sendable {
+            let name: String
+            let recorder: Recorder
+            init(_ name: String, _ recorder: Recorder) { (self.name, self.recorder) = (name, recorder) }
+            func start() {}
+            func requestStop() { recorder.note("ask \(name)") }
+            func stop() { recorder.note("wait \(name)") }
+        }
+        let recorder = Recorder()
+        stopAll(["digests", "pollers", "audit-logs"].map { AskedPart($0, recorder) })
+        #expect(recorder.all == ["ask digests", "ask pollers", "ask audit-logs", "wait audit-logs", "wait pollers", "wait digests"])
+    }
+
     @Test func aThreadPartStopsItsWorkAndWaitsForIt() {
         let recorder = Recorder()
         let stopped = NSCondition()

@@ -27,7 +27,9 @@ import TestSupport
     @Test func aBadValueInAVariableIsAUsageErrorNamingIt() throws {
         let f = try AggregatorFixture()
         for (name, value, message) in [
-            ("KUBETRAIL_MAX_BODY_BYTES", "lots", "KUBETRAIL_MAX_BODY_BYTES must be a whole number, got lots"),
+            ("KUBETRAIL_MAX_BODY_BYTES", "lots", "KUBETRAIL_MAX_BODY_BYTES must be a whole number (0 or more), got lots"),
+            // A unit slip must not empty a table: retention is a second or more.
+            ("KUBETRAIL_RETENTION", "kubernetes_pod_logs=10ms", "KUBETRAIL_RETENTION must be TABLE=DURATION"),
             ("KUBETRAIL_FOLLOWER_STALL_TIMEOUT", "0s", "KUBETRAIL_FOLLOWER_STALL_TIMEOUT must be longer than zero"),
             ("KUBETRAIL_EXPORT_TIMEOUT", "an hour", "KUBETRAIL_EXPORT_TIMEOUT must be")
         ] {
@@ -36,10 +38,20 @@ import TestSupport
         }
     }
 
+    @Test func retentionOfLessThanASecondIsRefusedWhereverItIsWritten() throws {
+        let f = try AggregatorFixture()
+        let flag = try Subprocess.kubetrail(["aggregator", "--listen", "127.0.0.1:0", "--retention", "kubernetes_pod_logs=10ms"] + f.serverArguments)
+        #expect(flag.status == 2 && flag.stderr.contains("--retention must be TABLE=DURATION"), "\(flag.stderr)")
+        let config = try f.write("r.tpc", Array("aggregator {\n  retention {\n    kubernetes_pod_logs = \"10ms\"\n  }\n}\n".utf8))
+        let file = try Subprocess.kubetrail(["aggregator", "--listen", "127.0.0.1:0", "--config", config] + f.serverArguments)
+        #expect(file.status == 2 && file.stderr.contains(":3: retention of kubernetes_pod_logs must be a second or more"), "\(file.stderr)")
+    }
+
     @Test func timeoutsTakeDurations() throws {
         let f = try AggregatorFixture()
+        // A timeout too long for an Int is a day, not a crash.
         let server = try f.start(
-            ["--query-timeout", "1m", "--idle-timeout", "90s", "--retention-interval", "500ms"], environment: ["KUBETRAIL_REQUEST_TIMEOUT": "2m"])
+            ["--query-timeout", "1m", "--idle-timeout", "1e300", "--retention-interval", "500ms"], environment: ["KUBETRAIL_REQUEST_TIMEOUT": "2m"])
         defer { server.stop() }
         #expect(try Curl.request(server.baseURL + "/healthz", method: "GET").status == 200)
     }

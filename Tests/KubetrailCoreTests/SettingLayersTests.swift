@@ -17,8 +17,11 @@ import Testing
     }
 
     @Test func aBadValueNamesWhereItCameFrom() {
-        let layers = SettingLayers(environment: ["KUBETRAIL_MAX_BODY_BYTES": "lots", "KUBETRAIL_QUERY_TIMEOUT": "0", "KUBETRAIL_BATCH_WAIT": "soon"])
-        #expect(throws: SettingError("KUBETRAIL_MAX_BODY_BYTES must be a whole number, got lots")) { try layers.number("max-body-bytes", nil) }
+        let layers = SettingLayers(environment: [
+            "KUBETRAIL_MAX_BODY_BYTES": "lots", "KUBETRAIL_QUERY_TIMEOUT": "0", "KUBETRAIL_BATCH_WAIT": "soon", "KUBETRAIL_MAX_SPOOL_BYTES": "-1"
+        ])
+        #expect(throws: SettingError("KUBETRAIL_MAX_BODY_BYTES must be a whole number (0 or more), got lots")) { try layers.number("max-body-bytes", nil) }
+        #expect(throws: SettingError("KUBETRAIL_MAX_SPOOL_BYTES must be a whole number (0 or more), got -1")) { try layers.number("max-spool-bytes", nil) }
         #expect(throws: SettingError("--batch-wait must be seconds or a duration such as 500ms, 30s or 2h, got 2 minutes")) {
             try layers.duration("batch-wait", "2 minutes")
         }

@@ -183,11 +183,25 @@ import TestSupport
         try b.write { w in _ = try w.insert(eventRow(uid: "first", rv: "1", count: 1)) }
         let open = try OpenTransaction(a, inserting: eventRow(uid: "open", rv: "1", count: 1))
         try b.write { w in _ = try w.insert(eventRow(uid: "second", rv: "1", count: 1)) }
-        let sink = Collect()
-        let page = try b.tail(TailRequest(table: EventRow.schema, start: .after(cursor)), into: sink)
-        #expect(sink.rows.count == 1 && page.caughtUp && page.heldBack)
+        // Until "first" comes (another test's transaction on the shared server may hold it back
+        // a moment too), every page says "second" waits: it is committed, behind "open".
+        var at = cursor
+        var seen: [String] = []
+        var pageWithRowsSaidHeld = false
+        let deadline = Date().addingTimeInterval(30)
+        while !seen.contains("first") && Date() < deadline {
+            let sink = Collect()
+            let page = try b.tail(TailRequest(table: EventRow.schema, start: .after(at)), into: sink)
+            let i = try #require(sink.columns.firstIndex(of: "tp_id"))
+            seen += sink.rows.map { $0[i] }
+            #expect(page.caughtUp && page.heldBack)
+            if !sink.rows.isEmpty { pageWithRowsSaidHeld = page.heldBack }
+            at = page.cursor
+            if sink.rows.isEmpty { Thread.sleep(forTimeInterval: 0.02) }
+        }
+        #expect(seen == ["first"] && pageWithRowsSaidHeld)
         try open.commit()
-        #expect(try follow(b, EventRow.schema, from: page.cursor).ids == ["open", "second"])
+        #expect(try follow(b, EventRow.schema, from: at).ids == ["open", "second"])
     }
 }
 
