@@ -113,7 +113,7 @@ import TestSupport
         idle.arguments = ["-s", "--max-time", "5", "telnet://127.0.0.1:\(agent.metricsPort)"]
         idle.standardInput = Pipe()
         idle.standardOutput = FileHandle.nullDevice
-        try idle.run()
+        try idle.runUnblocked()
         Thread.sleep(forTimeInterval: 0.3)
         #expect(try Curl.request(base + "/healthz", method: "GET").status == 200)
         idle.terminate()

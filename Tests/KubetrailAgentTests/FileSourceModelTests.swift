@@ -55,16 +55,17 @@ import TestSupport
                     let n = model.next
                     model.next += 1
                     let line = LineWriter.criLine(n, tag: "s\(seed)")
+                    // What the runtime wrote after the time, stream and tag.
+                    func content(_ line: String) -> String { String(line.split(separator: " ", maxSplits: 3)[3]) }
                     if random.next() % 8 == 0 {
-                        // A long line the runtime split: a P piece, then its F.
-                        lines.append(line.replacingOccurrences(of: " F ", with: " P ") + " head")
-                        lines.append(line.replacingOccurrences(of: "line", with: "tail"))
-                        model.messages.append(
-                            String(line.split(separator: " ", maxSplits: 3)[3]) + " head"
-                                + String(line.replacingOccurrences(of: "line", with: "tail").split(separator: " ", maxSplits: 3)[3]))
+                        // A long line the runtime split: a P piece, then its F; stored joined.
+                        let piece = line.replacingOccurrences(of: " F ", with: " P ") + " head"
+                        let rest = line.replacingOccurrences(of: "line", with: "tail")
+                        lines += [piece, rest]
+                        model.messages.append(content(piece) + content(rest))
                     } else {
                         lines.append(line)
-                        model.messages.append(String(line.split(separator: " ", maxSplits: 3)[3]))
+                        model.messages.append(content(line))
                     }
                 }
                 LineWriter.append(podDir + "/0.log", lines)
@@ -73,7 +74,7 @@ import TestSupport
                 let events = (0..<count).map { _ -> String in
                     let n = model.next
                     model.next += 1
-                    model.auditIDs.append("s\(seed)-\(n)-" + String(repeating: "0", count: max(0, 8 - String(n).count)) + String(n))
+                    model.auditIDs.append(LineWriter.auditID(n, tag: "s\(seed)"))
                     return LineWriter.auditEvent(n, tag: "s\(seed)")
                 }
                 LineWriter.append(audit, events)

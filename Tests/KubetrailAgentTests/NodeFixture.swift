@@ -103,8 +103,13 @@ final class NodeFixture: @unchecked Sendable {
 
 /// Appends realistic lines with unique content, so "stored exactly once" can be checked.
 struct LineWriter {
+    /// The `auditID` of `auditEvent(n, tag:)`.
+    static func auditID(_ n: Int, tag: String = "a") -> String {
+        "\(tag)-\(n)-" + String(repeating: "0", count: max(0, 8 - String(n).count)) + String(n)
+    }
+
     static func auditEvent(_ n: Int, tag: String = "a") -> String {
-        let id = "\(tag)-\(n)-" + String(repeating: "0", count: max(0, 8 - String(n).count)) + String(n)
+        let id = auditID(n, tag: tag)
         return
             #"{"kind":"Event","apiVersion":"audit.k8s.io/v1","level":"Metadata","auditID":"\#(id)","stage":"ResponseComplete","requestURI":"/api/v1/namespaces/shop/pods?limit=\#(n)","verb":"list","user":{"username":"system:serviceaccount:shop:deployer","groups":["system:serviceaccounts"]},"sourceIPs":["10.0.0.7"],"userAgent":"kubectl/v1.32.0","objectRef":{"resource":"pods","namespace":"shop","apiVersion":"v1"},"responseStatus":{"metadata":{},"code":200},"requestReceivedTimestamp":"2026-11-27T10:00:00.000000Z","stageTimestamp":"2026-11-27T10:00:00.001000Z"}"#
     }

@@ -57,7 +57,7 @@ import TestSupport
         let metrics = AgentMetrics()
         let buffers = BatchBufferPool(maxBytes: 1 << 20)
         /// Where each sealed batch's records were (the batches themselves are not kept).
-        let sealedAt = Addresses()
+        let sealedAt = LockedArray<UInt>()
         let shipper: Shipper
         let aggregator: ScriptedAggregator
 
@@ -90,7 +90,7 @@ import TestSupport
                     offset += UInt64(line.count) + 1
                 }
                 let batch = builder.seal()
-                sealedAt.add(batch.raw.records)
+                sealedAt.append(address(of: batch.raw.records))
                 sealed.append(batch.batchID)
                 shipper.enqueue(batch)
             }
@@ -160,7 +160,7 @@ import TestSupport
         while h.buffers.count < 1 && Date() < deadline { Thread.sleep(forTimeInterval: 0.005) }
         // The very storage a sealed batch had, not a copy of its size.
         var reused = try #require(h.buffers.take())
-        #expect(reused.isEmpty && reused.capacity >= 64 << 10 && h.sealedAt.all.contains(Addresses.address(of: reused)))
+        #expect(reused.isEmpty && reused.capacity >= 64 << 10 && h.sealedAt.values.contains(address(of: reused)))
         h.buffers.give(&reused)
         #expect(reused.capacity == 0 && h.buffers.count >= 1)
         #expect(!h.buffers.trim(ifIdleFor: 60))
@@ -184,11 +184,5 @@ import TestSupport
     }
 }
 
-/// Addresses of record buffers, to tell a reused buffer from a new one.
-final class Addresses: @unchecked Sendable {
-    private let lock = NSLock()
-    private var seen: [UInt] = []
-    static func address(of bytes: [UInt8]) -> UInt { bytes.withUnsafeBufferPointer { UInt(bitPattern: $0.baseAddress) } }
-    func add(_ bytes: [UInt8]) { lock.withLock { seen.append(Self.address(of: bytes)) } }
-    var all: [UInt] { lock.withLock { seen } }
-}
+/// Where an array's storage is: a reused buffer has an address seen before.
+func address(of bytes: [UInt8]) -> UInt { bytes.withUnsafeBufferPointer { UInt(bitPattern: $0.baseAddress) } }

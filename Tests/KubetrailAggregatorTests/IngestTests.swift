@@ -154,10 +154,3 @@ import TestSupport
         #expect(try f.count("SELECT COUNT(*) FROM kubernetes_audit_logs") == 100)
     }
 }
-
-final class LockedArray<T>: @unchecked Sendable {
-    private let lock = NSLock()
-    private var items: [T] = []
-    func append(_ item: T) { lock.lock(); items.append(item); lock.unlock() }
-    var values: [T] { lock.lock(); defer { lock.unlock() }; return items }
-}

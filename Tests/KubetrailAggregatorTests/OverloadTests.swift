@@ -16,7 +16,7 @@ import TestSupport
         let size = (try FileManager.default.attributesOfItem(atPath: f.db)[.size] as? Int ?? 0) / 512 + 64
         let logs = f.dir.path("agg.log")
         process.arguments = ["-c", "trap '' XFSZ; ulimit -f \(size); exec '\(kubetrail)' \(args) > '\(f.dir.path("out.txt"))' 2> '\(logs)'"]
-        try process.run()
+        try process.runUnblocked()
         defer { if process.isRunning { process.terminate() }; process.waitUntilExit() }
         var port = 0
         for _ in 0..<200 where port == 0 {

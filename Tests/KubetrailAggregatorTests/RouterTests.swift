@@ -79,21 +79,16 @@ import TestSupport
 /// The aggregator's long-running parts in its `ServiceGroup`: all started with it, stopped in
 /// reverse order when it shuts down.
 @Suite struct AggregatorPartTests {
-    final class Recorder: @unchecked Sendable {
-        private let lock = NSLock()
-        private var events: [String] = []
-        func note(_ e: String) { lock.withLock { events.append(e) } }
-        var all: [String] { lock.withLock { events } }
-    }
+    typealias Recorder = LockedArray<String>
 
     final class RecordingPart: AggregatorPart, @unchecked Sendable {
         let name: String
         let recorder: Recorder
         init(_ name: String, _ recorder: Recorder) { (self.name, self.recorder) = (name, recorder) }
-        func start() { recorder.note("start \(name)") }
+        func start() { recorder.append("start \(name)") }
         func stop() {
             Thread.sleep(forTimeInterval: 0.05)  // a part that takes a moment to commit what it holds
-            recorder.note("stop \(name)")
+            recorder.append("stop \(name)")
         }
     }
 
@@ -103,12 +98,12 @@ import TestSupport
             services: ["writer", "duties", "server"].map { PartService(part: RecordingPart($0, recorder)) }, logger: Logger(label: "parts"))
         try await withThrowingTaskGroup(of: Void.self) { tasks in
             tasks.addTask { try await group.run() }
-            while recorder.all.count < 3 { try await Task.sleep(for: .milliseconds(10)) }
+            while recorder.values.count < 3 { try await Task.sleep(for: .milliseconds(10)) }
             await group.triggerGracefulShutdown()
             try await tasks.waitForAll()
         }
-        #expect(Set(recorder.all.prefix(3)) == ["start writer", "start duties", "start server"])
-        #expect(Array(recorder.all.dropFirst(3)) == ["stop server", "stop duties", "stop writer"])
+        #expect(Set(recorder.values.prefix(3)) == ["start writer", "start duties", "start server"])
+        #expect(Array(recorder.values.dropFirst(3)) == ["stop server", "stop duties", "stop writer"])
     }
 
     /// Readers told to stop together, not one after the other: each is asked before any is
@@ -119,12 +114,12 @@ import TestSupport
             let recorder: Recorder
             init(_ name: String, _ recorder: Recorder) { (self.name, self.recorder) = (name, recorder) }
             func start() {}
-            func requestStop() { recorder.note("ask \(name)") }
-            func stop() { recorder.note("wait \(name)") }
+            func requestStop() { recorder.append("ask \(name)") }
+            func stop() { recorder.append("wait \(name)") }
         }
         let recorder = Recorder()
         stopAll(["digests", "pollers", "audit-logs"].map { AskedPart($0, recorder) })
-        #expect(recorder.all == ["ask digests", "ask pollers", "ask audit-logs", "wait audit-logs", "wait pollers", "wait digests"])
+        #expect(recorder.values == ["ask digests", "ask pollers", "ask audit-logs", "wait audit-logs", "wait pollers", "wait digests"])
     }
 
     @Test func aThreadPartStopsItsWorkAndWaitsForIt() {
@@ -136,7 +131,7 @@ import TestSupport
             run: {
                 stopped.withLock { while !told { stopped.wait() } }
                 Thread.sleep(forTimeInterval: 0.05)
-                recorder.note("finished")
+                recorder.append("finished")
             },
             stop: {
                 stopped.withLock {
@@ -145,6 +140,6 @@ import TestSupport
             })
         part.start()
         part.stop()
-        #expect(recorder.all == ["finished"])
+        #expect(recorder.values == ["finished"])
     }
 }

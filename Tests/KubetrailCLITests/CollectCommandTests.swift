@@ -142,7 +142,7 @@ import TestSupport
         let out = Pipe()
         process.standardOutput = out
         process.standardError = FileHandle.nullDevice
-        try process.run()
+        try process.runUnblocked()
         func rows() -> String { (try? lab.value("SELECT count(*) FROM kubernetes_pod_logs")) ?? "" }
         var deadline = Date().addingTimeInterval(20)
         while rows() != "77" && Date() < deadline { Thread.sleep(forTimeInterval: 0.1) }
@@ -179,7 +179,7 @@ import TestSupport
         process.environment = ProcessInfo.processInfo.environment.merging(lab.env) { _, b in b }
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
-        try process.run()
+        try process.runUnblocked()
         let deadline = Date().addingTimeInterval(20)
         while !lab.cluster.requestPaths.contains(where: { $0.contains("follow=true") }) && Date() < deadline { Thread.sleep(forTimeInterval: 0.1) }
         Thread.sleep(forTimeInterval: 0.5)

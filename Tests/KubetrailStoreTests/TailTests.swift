@@ -192,8 +192,7 @@ import TestSupport
         while !seen.contains("first") && Date() < deadline {
             let sink = Collect()
             let page = try b.tail(TailRequest(table: EventRow.schema, start: .after(at)), into: sink)
-            let i = try #require(sink.columns.firstIndex(of: "tp_id"))
-            seen += sink.rows.map { $0[i] }
+            if let i = sink.columns.firstIndex(of: "tp_id") { seen += sink.rows.map { $0[i] } }  // no columns on an empty page
             #expect(page.caughtUp && page.heldBack)
             if !sink.rows.isEmpty { pageWithRowsSaidHeld = page.heldBack }
             at = page.cursor

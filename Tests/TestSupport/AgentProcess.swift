@@ -20,7 +20,7 @@ public final class AgentProcess: @unchecked Sendable {
         handle.seekToEndOfFile()
         process.standardError = handle
         process.standardOutput = handle
-        try process.run()
+        try process.runUnblocked()
         let deadline = Date().addingTimeInterval(30)
         while Date() < deadline {
             let mine = String(decoding: Data(log.utf8).dropFirst(earlier), as: UTF8.self)

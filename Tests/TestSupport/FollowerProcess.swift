@@ -21,7 +21,7 @@ public final class FollowerProcess: @unchecked Sendable {
         process.arguments = arguments
         process.standardOutput = out
         process.standardError = err
-        try process.run()
+        try process.runUnblocked()
     }
 
     public var output: String { (try? String(contentsOfFile: outPath, encoding: .utf8)) ?? "" }

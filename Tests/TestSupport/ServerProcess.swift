@@ -23,7 +23,7 @@ public final class ServerProcess: @unchecked Sendable {
         } else {
             process.standardError = FileHandle.nullDevice
         }
-        try process.run()
+        try process.runUnblocked()
         let handle = output.fileHandleForReading
         Thread {
             while true {
