@@ -29,9 +29,12 @@ let package = Package(
         .systemLibrary(name: "CCurl", providers: [.apt(["libcurl4-openssl-dev"])]),
         .systemLibrary(name: "CZstd", providers: [.apt(["libzstd-dev"])]),
         .systemLibrary(name: "CLibpq", providers: [.apt(["libpq-dev"])]),
-        .target(name: "KubetrailCore", dependencies: ["CZlib", "CCurl"]),
-        // The agent links Core only: no SwiftNIO, no SQLite, no swift-crypto.
-        .target(name: "KubetrailAgent", dependencies: ["KubetrailCore"]),
+        .systemLibrary(name: "COpenSSL", providers: [.apt(["libssl-dev"])]),
+        .target(name: "KubetrailCore", dependencies: ["CZlib"]),
+        // libcurl for the CLI's `--server` commands, alert sinks and benchmarks; not the agent's.
+        .target(name: "KubetrailCurl", dependencies: ["KubetrailCore", "CCurl"]),
+        // The agent links Core and OpenSSL only: no SwiftNIO, no SQLite, no swift-crypto, no libcurl.
+        .target(name: "KubetrailAgent", dependencies: ["KubetrailCore", "COpenSSL"]),
         .target(name: "KubetrailTables", dependencies: [
             "KubetrailCore",
             .product(name: "Crypto", package: "swift-crypto"),
@@ -59,14 +62,14 @@ let package = Package(
             .product(name: "Crypto", package: "swift-crypto"),
         ]),
         .target(name: "KubetrailExport", dependencies: [
-            "KubetrailStore", "KubetrailParquet", "KubetrailIntegrity",
+            "KubetrailStore", "KubetrailParquet", "KubetrailIntegrity", "KubetrailCurl",
             .product(name: "Crypto", package: "swift-crypto"),
         ]),
         .target(name: "KubetrailCollect", dependencies: ["KubetrailKube", "KubetrailStore", "KubetrailImport"]),
         // Detections over the audit table: Sigma rules read and compiled.
         .target(name: "KubetrailDetect", dependencies: ["KubetrailStore", .product(name: "Yams", package: "Yams")]),
         .target(name: "KubetrailAggregator", dependencies: [
-            "KubetrailStore", "KubetrailCollect", "KubetrailIntegrity", "KubetrailExport", "KubetrailDetect",
+            "KubetrailStore", "KubetrailCollect", "KubetrailIntegrity", "KubetrailExport", "KubetrailDetect", "KubetrailCurl",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "HummingbirdCore", package: "hummingbird"),
             .product(name: "HummingbirdTLS", package: "hummingbird"),
@@ -78,20 +81,19 @@ let package = Package(
         ]),
         .executableTarget(name: "kubetrail", dependencies: [
             "KubetrailImport", "KubetrailAggregator", "KubetrailKube", "KubetrailExport", "KubetrailParquet", "KubetrailIntegrity", "KubetrailDetect",
+            "KubetrailCurl",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
-        // The node agent: Core and the agent library only (no SwiftNIO, no SQLite), with the
-        // Swift runtime linked statically to keep its resident memory small.
-        .executableTarget(name: "kubetrail-agent", dependencies: [
-            "KubetrailAgent",
-            .product(name: "ArgumentParser", package: "swift-argument-parser"),
-        ], linkerSettings: [.unsafeFlags(["-static-stdlib"]), .linkedLibrary("_FoundationCollections"), .linkedLibrary("_FoundationCShims"), .linkedLibrary("swiftSynchronization")]),
+        // The node agent: Core and the agent library only (no SwiftNIO, no SQLite, no Foundation).
+        // Swift runtime linked statically to keep its resident memory small; no swift-argument-parser,
+        // which would bring Foundation along (the agent parses its flags itself).
+        .executableTarget(name: "kubetrail-agent", dependencies: ["KubetrailAgent"], linkerSettings: [.unsafeFlags(["-static-stdlib"])]),
         .executableTarget(name: "kubetrail-bench", dependencies: [
-            "KubetrailImport", "KubetrailAggregator", "KubetrailDetect",
+            "KubetrailImport", "KubetrailAggregator", "KubetrailDetect", "KubetrailCurl",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .target(name: "TestSupport", path: "Tests/TestSupport"),
-        .testTarget(name: "KubetrailCoreTests", dependencies: ["KubetrailCore", "TestSupport"], exclude: ["WireCorpus"]),
+        .testTarget(name: "KubetrailCoreTests", dependencies: ["KubetrailCore", "KubetrailCurl", "TestSupport"], exclude: ["WireCorpus"]),
         .testTarget(name: "KubetrailTablesTests", dependencies: [
             "KubetrailTables", "TestSupport",
             .product(name: "Yams", package: "Yams"),

@@ -16,7 +16,9 @@ extension Agent {
             var progressed = false
             for i in 0..<candidates.count {
                 let f = candidates[(roundRobin + i) % candidates.count]
-                guard budget > 0 else { break }
+                // Checked per chunk, not per pass: one pass over a hundred busy files could seal
+                // eight batches, each holding its megabyte until the compressor gets to it.
+                guard budget > 0, !compressionBacklogged else { break }
                 let n = readChunk(f, limit: Int(min(budget, Int64(config.readChunkBytes))))
                 if n > 0 {
                     progressed = true
@@ -75,6 +77,12 @@ extension Agent {
                 if f.kind == .auditLine, record.bytes.count > auditHead {
                     record.bytes = UnsafeRawBufferPointer(rebasing: record.bytes[0..<auditHead])
                 }
+            }
+            // Sealed before a record would take the batch past its size, not after: the
+            // buffer reserved for a batch then never doubles (a 2 MiB mapping and a copy of the
+            // first megabyte, every batch).
+            if !builder.isEmpty && builder.bytes + record.bytes.count + WireFormat.maxRecordHeadBytes > config.maxBatchBytes {
+                sealIfDue(force: true)
             }
             builder.add(record.truncated ? cut : plain, key: key, record: record)
             if builder.bytes >= config.maxBatchBytes { sealIfDue(force: true) }

@@ -49,9 +49,7 @@ public struct AgentConfiguration: Sendable {
     }
 
     public func validate() throws {
-        guard aggregatorURL.hasPrefix("http://") || aggregatorURL.hasPrefix("https://") else {
-            throw AgentConfigurationError("--aggregator must be an http:// or https:// URL (got \"\(aggregatorURL)\")")
-        }
+        _ = try HTTPEndpoint(aggregatorURL)
         guard !nodeName.isEmpty else {
             throw AgentConfigurationError("the node name is unknown: set --node-name or NODE_NAME (the downward API's spec.nodeName)")
         }

@@ -32,6 +32,10 @@ struct BatchBuilder {
     private var lastEnd: Int?
     private(set) var openedAt: Double = 0
     private var nextSequence: UInt64 = 1
+    /// The open batch has no buffer yet. It takes one with its first record, not when the batch
+    /// before it is sealed: while reading waits for the compressor, the next batch holds no
+    /// memory, and the buffer it takes is the one the compressor has just handed back.
+    private var awaitingBuffer = true
 
     /// The batch size the agent seals at: each batch's buffer is made that big at once.
     let expectedBytes: Int
@@ -43,20 +47,27 @@ struct BatchBuilder {
         self.cluster = cluster
         self.expectedBytes = expectedBytes
         self.buffers = buffers
-        encoder = WireBatchEncoder(node: node, cluster: cluster, reservingBytes: expectedBytes)
+        encoder = WireBatchEncoder(node: node, cluster: cluster)
     }
 
-    /// An idle agent's open batch holds no touched memory: a reused buffer is let go of.
+    /// An idle agent's open batch holds no memory: a reused buffer is let go of.
     mutating func releaseBuffer() {
         guard isEmpty else { return }
-        encoder = WireBatchEncoder(node: node, cluster: cluster, reservingBytes: expectedBytes)
+        encoder = WireBatchEncoder(node: node, cluster: cluster)
+        awaitingBuffer = true
     }
 
     var isEmpty: Bool { encoder.recordCount == 0 }
     var bytes: Int { encoder.recordBytes }
 
     mutating func add(_ source: WireFormat.Source, key: String, record: RecordFramer.Record) {
-        if isEmpty { openedAt = monotonicSeconds() }
+        if isEmpty {
+            openedAt = monotonicSeconds()
+            if awaitingBuffer {
+                encoder = WireBatchEncoder(node: node, cluster: cluster, reservingBytes: expectedBytes, reusing: buffers?.take() ?? [])
+                awaitingBuffer = false
+            }
+        }
         encoder.append(source, offset: record.offset, bytes: record.bytes)
         if let i = lastEnd, endList[i].key == key {
             endList[i].end = record.end
@@ -77,7 +88,8 @@ struct BatchBuilder {
             sequence: nextSequence, body: [], raw: raw, rawBytes: raw.count, records: encoder.recordCount,
             batchID: encoder.batchID, ends: endList, node: node, cluster: cluster)
         nextSequence += 1
-        encoder = WireBatchEncoder(node: node, cluster: cluster, reservingBytes: expectedBytes, reusing: buffers?.take() ?? [])
+        encoder = WireBatchEncoder(node: node, cluster: cluster)
+        awaitingBuffer = true
         ends = [:]
         endList = []
         lastEnd = nil

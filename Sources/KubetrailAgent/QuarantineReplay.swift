@@ -13,7 +13,7 @@ public struct QuarantineReplay {
 
     public func run() throws -> (accepted: Int, refused: Int) {
         let quarantine = Quarantine(directory: config.stateDirectory + "/quarantine")
-        let client = try CurlHTTPClient(options: .init(caFile: config.caFile))
+        let client = IngestHTTPClient(options: .init(caFile: config.caFile))
         let tokens = TokenSource(path: config.tokenFile)
         var accepted = 0, refused = 0
         for file in quarantine.batches() {

@@ -32,12 +32,13 @@ final class Shipper: @unchecked Sendable {
     private var queue: [OutgoingBatch] = []
     private var done: [OutgoingBatch] = []
     private var abandoning = false
+    private var givingBack = false
     private var finished = false
     private let tokens: TokenSource
     private let transport: (Settings) throws -> any IngestTransport
     private let buffers: BatchBufferPool?
 
-    /// `transport`: libcurl with the settings' CA file and timeout unless a test gives its own.
+    /// `transport`: `IngestHTTPClient` with the settings' CA file and timeout unless a test gives its own.
     /// `buffers`: where a batch's record buffer goes once it is deflated.
     init(
         settings: Settings, metrics: AgentMetrics, wake: WakeSignal, buffers: BatchBufferPool? = nil,
@@ -50,9 +51,9 @@ final class Shipper: @unchecked Sendable {
         tokens = TokenSource(path: settings.tokenFile)
         self.transport =
             transport ?? { settings in
-                var options = CurlHTTPClient.Options(caFile: settings.caFile)
+                var options = IngestHTTPClient.Options(caFile: settings.caFile)
                 options.timeout = settings.requestTimeout
-                return try CurlHTTPClient(options: options)
+                return IngestHTTPClient(options: options)
             }
     }
 
@@ -92,11 +93,13 @@ final class Shipper: @unchecked Sendable {
             batch.raw = .empty
             monitor.locked {
                 toCompress.removeFirst()
+                givingBack = true
                 queue.append(batch)
                 monitor.broadcast()
             }
             // Only now is this the buffer's one reference: kept, it is not copied.
             buffers?.give(&records)
+            monitor.locked { givingBack = false }
             // The reader may be waiting for room in the compression queue.
             wake.wake()
         }
@@ -112,8 +115,10 @@ final class Shipper: @unchecked Sendable {
 
     var pendingCount: Int { monitor.locked { toCompress.count + queue.count } }
 
-    /// Sealed batches not yet deflated: each holds its uncompressed megabyte.
-    var awaitingCompression: Int { monitor.locked { toCompress.count } }
+    /// Sealed batches not yet deflated: each holds its uncompressed megabyte. A deflated one
+    /// counts until its buffer is back in the pool, so that the reader's next batch takes that
+    /// buffer rather than mapping another.
+    var awaitingCompression: Int { monitor.locked { toCompress.count + (givingBack ? 1 : 0) } }
 
     /// Gives up on whatever is not acknowledged yet (shutdown deadline): it stays unacknowledged
     /// and is read and sent again by the next start.
@@ -185,7 +190,7 @@ final class Shipper: @unchecked Sendable {
                 default:
                     problem = "unexpected HTTP \(reply.status)"
                 }
-            } catch let failure as CurlHTTPClient.Failure {
+            } catch let failure as TransportFailure {
                 problem = failure.isRetryable ? failure.message : failure.message + " (check the URL and CA file)"
             } catch {
                 problem = "\(error)"
@@ -217,7 +222,7 @@ final class Shipper: @unchecked Sendable {
         }
     }
 
-    private func split(_ batch: OutgoingBatch, _ client: any IngestTransport, _ reply: CurlHTTPClient.Response, token: String?) -> Bool {
+    private func split(_ batch: OutgoingBatch, _ client: any IngestTransport, _ reply: HTTPReply, token: String?) -> Bool {
         let text = PeerText.excerpt(reply.text, hiding: token, limit: 4000)
         do {
             guard let halves = try BatchSplitter.halves(of: batch, level: settings.compressionLevel) else {

@@ -56,7 +56,12 @@ public struct SettingLayers: Sendable {
     /// A whole number, 0 or more: the flag (already parsed), the variable, the file.
     public func number(_ flag: String, _ given: Int?, file: Int? = nil) throws(SettingError) -> Int? {
         if let given { return given }
-        return try value(flag, nil, file: file, expected: "a whole number (0 or more)", parse: { Int($0).flatMap { $0 >= 0 ? $0 : nil } })
+        return try number(flag, text: nil, file: file)
+    }
+
+    /// A whole number, 0 or more, from the flag's text, the variable or the file.
+    public func number(_ flag: String, text given: String?, file: Int? = nil) throws(SettingError) -> Int? {
+        try value(flag, given, file: file, expected: "a whole number (0 or more)", parse: { Int($0).flatMap { $0 >= 0 ? $0 : nil } })
     }
 
     /// A timeout or interval in seconds: a duration (`500ms`, `30s`, `2h`) or a bare number of

@@ -12,6 +12,8 @@
 public enum WireFormat {
     public static let magic: [UInt8] = Array("KTWB".utf8)
     public static let version: UInt8 = 1
+    /// The most a record adds besides its bytes: three LEB128 varints of up to 10 bytes each.
+    public static let maxRecordHeadBytes = 30
 
     public enum RecordKind: UInt8, Sendable, CaseIterable {
         case auditLine = 1

@@ -1,5 +1,6 @@
 import Foundation
 import KubetrailCore
+import KubetrailCurl
 
 /// An aggregator as the CLI reaches it (`--server`, a query token, the CA that verifies it):
 /// what remote export, remote SQL and remote follow share.

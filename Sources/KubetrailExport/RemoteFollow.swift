@@ -1,5 +1,6 @@
 import Foundation
 import KubetrailCore
+import KubetrailCurl
 import KubetrailStore
 
 /// A follow from an aggregator (`GET /v1/tail`, query token), kept going across dropped

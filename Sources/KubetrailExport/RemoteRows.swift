@@ -1,5 +1,6 @@
 import Foundation
 import KubetrailCore
+import KubetrailCurl
 import KubetrailStore
 
 /// An export's rows from an aggregator (`GET /v1/export`, query token): the typed `rows` stream

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import KubetrailCore
+import KubetrailCurl
 import KubetrailStore
 
 /// `kubetrail-bench alerts`: continuous detection's latency, from an audit batch sent to a real

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import KubetrailCore
+import KubetrailCurl
 
 /// One ingest run: aggregator processes on one store, and client threads sending every batch
 /// once, each client to one aggregator.

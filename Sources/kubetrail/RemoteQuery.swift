@@ -1,5 +1,6 @@
 import Foundation
 import KubetrailCore
+import KubetrailCurl
 import KubetrailStore
 import KubetrailTables
 

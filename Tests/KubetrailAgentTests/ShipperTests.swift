@@ -30,7 +30,7 @@ import TestSupport
 
         var requests: [Received] { lock.withLock { received } }
 
-        func post(_ url: String, body: [UInt8], headers: [(String, String)]) throws -> CurlHTTPClient.Response {
+        func post(_ url: String, body: [UInt8], headers: [(String, String)]) throws -> HTTPReply {
             var decoder = WireBatchDecoder()
             var records: [(String, UInt64)] = []
             try decoder.feed(try Inflater.inflate(body, format: .zlib)) { r in records.append((r.header.sources[r.source].identity, r.offset)) }
@@ -40,11 +40,11 @@ import TestSupport
                 received.append(Received(batchID: id, records: records, authorization: headers.first { $0.0 == "Authorization" }?.1))
                 return script.isEmpty ? .genuine : script.removeFirst()
             }
-            func reply(_ status: Int, _ text: String) -> CurlHTTPClient.Response {
-                CurlHTTPClient.Response(status: status, body: Array(text.utf8), retryAfter: nil, newConnection: false)
+            func reply(_ status: Int, _ text: String) -> HTTPReply {
+                HTTPReply(status: status, body: Array(text.utf8))
             }
             switch answer {
-            case .fail(let message): throw CurlHTTPClient.Failure(code: 7, message: message, isRetryable: true)
+            case .fail(let message): throw TransportFailure(message, retryable: true)
             case .status(let status, let text): return reply(status, text)
             case .genuine: return reply(200, IngestReply(batchID: id, records: records.count).encoded())
             case .namingAnotherBatch: return reply(200, IngestReply(batchID: "0123456789abcdef", records: records.count).encoded())
@@ -92,7 +92,9 @@ import TestSupport
                 let batch = builder.seal()
                 sealedAt.append(address(of: batch.raw.records))
                 sealed.append(batch.batchID)
-                shipper.enqueue(batch)
+                // Moved: a reference kept here until the loop goes on would make the compressor's
+                // hand-back copy the buffer rather than keep it.
+                shipper.enqueue(consume batch)
             }
             return sealed
         }

@@ -1,5 +1,6 @@
 import Foundation
 @testable import KubetrailCore
+@testable import KubetrailCurl
 import Testing
 import TestSupport
 

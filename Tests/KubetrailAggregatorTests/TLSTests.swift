@@ -2,25 +2,6 @@ import Foundation
 import Testing
 import TestSupport
 
-/// A throwaway CA with a server certificate for 127.0.0.1 and a client certificate.
-func makeCertificates(in dir: TemporaryDirectory) throws {
-    let script = """
-        set -e
-        cd '\(dir.url.path)'
-        ec="-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes"
-        openssl req -x509 $ec -keyout ca.key -out ca.pem -days 2 -subj /CN=kubetrail-test-ca 2>/dev/null
-        printf 'subjectAltName=IP:127.0.0.1\\nextendedKeyUsage=serverAuth\\n' > server.ext
-        openssl req $ec -keyout server.key -out server.csr -subj /CN=127.0.0.1 2>/dev/null
-        openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out server.pem -days 2 -extfile server.ext 2>/dev/null
-        printf 'extendedKeyUsage=clientAuth\\n' > client.ext
-        openssl req $ec -keyout client.key -out client.csr -subj /CN=kube-apiserver 2>/dev/null
-        openssl x509 -req -in client.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out client.pem -days 2 -extfile client.ext 2>/dev/null
-        openssl req -x509 $ec -keyout rogue.key -out rogue.pem -days 2 -subj /CN=rogue 2>/dev/null
-        """
-    let r = try Subprocess.run(URL(fileURLWithPath: "/bin/sh"), ["-c", script])
-    guard r.status == 0 else { throw ServerError("openssl failed: \(r.stderr)") }
-}
-
 @Suite(.serialized) struct TLSTests {
     @Test func tlsServesVerifiedHTTPSOnly() throws {
         let f = try AggregatorFixture()

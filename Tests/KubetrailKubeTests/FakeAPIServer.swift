@@ -138,23 +138,10 @@ final class FakeAPIServer: @unchecked Sendable {
 /// A CA, a server certificate for 127.0.0.1, one valid only for `fake.example`, and a client
 /// certificate (CN=alice, O=devs).
 func makeAPICertificates(in dir: TemporaryDirectory) throws {
-    let script = """
-        set -e
-        cd '\(dir.url.path)'
-        ec="-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes"
-        openssl req -x509 $ec -keyout ca.key -out ca.pem -days 2 -subj /CN=fake-kube-ca 2>/dev/null
-        printf 'subjectAltName=IP:127.0.0.1\\nextendedKeyUsage=serverAuth\\n' > ip.ext
-        openssl req $ec -keyout server.key -out server.csr -subj /CN=kube-apiserver 2>/dev/null
-        openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out server.pem -days 2 -extfile ip.ext 2>/dev/null
-        printf 'subjectAltName=DNS:fake.example\\nextendedKeyUsage=serverAuth\\n' > dns.ext
-        openssl req $ec -keyout named.key -out named.csr -subj /CN=fake.example 2>/dev/null
-        openssl x509 -req -in named.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out named.pem -days 2 -extfile dns.ext 2>/dev/null
-        printf 'extendedKeyUsage=clientAuth\\n' > client.ext
-        openssl req $ec -keyout client.key -out client.csr -subj "/O=devs/CN=alice" 2>/dev/null
-        openssl x509 -req -in client.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out client.pem -days 2 -extfile client.ext 2>/dev/null
-        """
-    let r = try Subprocess.run(URL(fileURLWithPath: "/bin/sh"), ["-c", script])
-    guard r.status == 0 else { throw ServerError("openssl failed: \(r.stderr)") }
+    let ca = try TestCertificateAuthority(in: dir, subject: "/CN=fake-kube-ca")
+    try ca.issue("server", subject: "/CN=kube-apiserver", extensions: ["subjectAltName=IP:127.0.0.1", "extendedKeyUsage=serverAuth"])
+    try ca.issue("named", subject: "/CN=fake.example", extensions: ["subjectAltName=DNS:fake.example", "extendedKeyUsage=serverAuth"])
+    try ca.issue("client", subject: "/O=devs/CN=alice", extensions: ["extendedKeyUsage=clientAuth"])
 }
 
 /// A one-context kubeconfig for `server`, with extra cluster and user fields (YAML lines).

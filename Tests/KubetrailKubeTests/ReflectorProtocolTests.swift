@@ -127,5 +127,3 @@ import Testing
         #expect(server.paths.filter { $0.hasPrefix("LIST") }.count == 2 && server.paths.filter { $0.hasPrefix("WATCH") }.count == 2)
     }
 }
-
-extension Reflector.Stop: Equatable {}

@@ -1,4 +1,5 @@
 import CCurl
+import KubetrailCore
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -9,29 +10,8 @@ import Glibc
 /// POST against Hummingbird). It never follows a redirect: every request carries a bearer
 /// token, and a redirect to another host would hand that host the token.
 public final class CurlHTTPClient {
-    public struct Options: Sendable {
-        /// CA bundle (PEM) to verify the server with; nil uses the system's.
-        public var caFile: String?
-        public var timeout: Double = 30
-        public var connectTimeout: Double = 5
-        /// The most response body kept: replies are small JSON, a larger one is cut.
-        public var maxResponseBytes = 1 << 20
-
-        public init(caFile: String? = nil) { self.caFile = caFile }
-    }
-
-    public struct Response: Sendable {
-        public var status: Int
-        public var body: [UInt8]
-        /// Seconds from a `Retry-After` header, when the server sent one.
-        public var retryAfter: Double?
-        /// True when this request opened a new connection (false: kept alive).
-        public var newConnection: Bool
-        /// Header names lower-cased.
-        public var headers: [String: String] = [:]
-
-        public var text: String { String(decoding: body, as: UTF8.self) }
-    }
+    public typealias Options = HTTPClientOptions
+    public typealias Response = HTTPReply
 
     public struct Failure: Error, Sendable, CustomStringConvertible {
         public var code: Int32
