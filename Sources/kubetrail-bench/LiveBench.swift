@@ -22,7 +22,16 @@ struct LiveBench: ParsableCommand {
             "Nice value of the follower processes during the ingest comparison. Followers are remote clients in a deployment; here they share the aggregator's 2 cores, and at nice 0 fifty of them parsing every row take the CPU the aggregator's ingest is measured on."
     )
     var followerNice = 19
+    @Option(
+        help:
+            "Followers during the ingest comparison: `kubetrail` (`kubetrail tail --server` processes, decoding and printing every row on these 2 cores), `raw` (connections that read and drop the bytes, as clients elsewhere cost the aggregator) or `both`."
+    )
+    var followerClient: FollowerClient = .both
     @Option(help: "The kubetrail binary (default: next to this one).") var kubetrail: String?
+
+    enum FollowerClient: String, ExpressibleByArgument, CaseIterable {
+        case kubetrail, raw, both
+    }
 
     func run() throws {
         let bin = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
@@ -35,7 +44,11 @@ struct LiveBench: ParsableCommand {
         try (token + "\n").write(toFile: work + "/tokens", atomically: true, encoding: .utf8)
         try (queryToken + "\n").write(toFile: work + "/query.tokens", atomically: true, encoding: .utf8)
         try latency(binary: binary, agentBinary: agentBinary, work: work)
-        if ingestFollowers > 0 { try ingest(binary: binary, work: work, token: token) }
+        if ingestFollowers > 0 {
+            for client in followerClient == .both ? [FollowerClient.kubetrail, .raw] : [followerClient] {
+                try ingest(binary: binary, work: work, token: token, queryToken: queryToken, client: client)
+            }
+        }
     }
 
     // MARK: Latency
@@ -171,7 +184,7 @@ struct LiveBench: ParsableCommand {
 
     // MARK: Ingest with and without followers
 
-    func ingest(binary: String, work: String, token: String) throws {
+    func ingest(binary: String, work: String, token: String, queryToken: String, client: FollowerClient) throws {
         var generator = AuditEventGenerator(seed: 5, start: Timestamp.now.adding(microseconds: -3_600_000_000), end: .now)
         var bodies: [[UInt8]] = []
         let batches = 150
@@ -183,6 +196,7 @@ struct LiveBench: ParsableCommand {
                 defer { for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: db + suffix) } }
                 let count = attached ? ingestFollowers : 0
                 var attachedProcesses: [Process] = []
+                var rawReaders: [RawTailReader] = []
                 let clientCPU = ClientCPU()
                 let phase = try IngestPhase.run(
                     binary: binary, database: db, aggregators: 1,
@@ -191,7 +205,12 @@ struct LiveBench: ParsableCommand {
                     ],
                     token: token, bodies: bodies, clients: 8,
                     beforeSending: { ports in
-                        for _ in 0..<count {
+                        for _ in 0..<(client == .raw ? count : 0) {
+                            rawReaders.append(
+                                try RawTailReader(
+                                    port: ports[0], token: queryToken, table: "kubernetes_audit_logs", condition: followerWhere.isEmpty ? nil : followerWhere))
+                        }
+                        for _ in 0..<(client == .raw ? 0 : count) {
                             let p = Process()
                             p.executableURL = URL(fileURLWithPath: "/usr/bin/nice")
                             var arguments = [
@@ -208,6 +227,7 @@ struct LiveBench: ParsableCommand {
                         }
                         if count > 0 { Thread.sleep(forTimeInterval: 2) }
                         return {
+                            clientCPU.received = rawReaders.map { $0.stop() }
                             clientCPU.seconds = attachedProcesses.map { processCPUSeconds($0.processIdentifier) }.reduce(0, +)
                             for p in attachedProcesses {
                                 p.terminate()
@@ -217,16 +237,28 @@ struct LiveBench: ParsableCommand {
                     })
                 let rate = Double(batches * 1000) / phase.elapsed
                 if attached { with.append(rate) } else { without.append(rate) }
+                let clients: String
+                switch (count, client) {
+                case (0, _): clients = ""
+                case (_, .raw):
+                    clients = String(
+                        format: " (raw connections; each received %.1f–%.1f MiB)", Double(clientCPU.received.min() ?? 0) / 1_048_576,
+                        Double(clientCPU.received.max() ?? 0) / 1_048_576)
+                default:
+                    clients = String(
+                        format: " (`kubetrail tail` processes); the followers' own CPU %.1f s (at nice %d, on the same 2 cores)", clientCPU.seconds,
+                        followerNice)
+                }
                 say(
                     String(format: "ingest    %2d followers: %.0f audit rows/s (%.2f s), aggregator CPU %.1f s", count, rate, phase.elapsed, phase.cpu)
-                        + (count > 0
-                            ? String(format: "; the followers' own CPU %.1f s (at nice %d, on the same 2 cores)", clientCPU.seconds, followerNice) : ""))
+                        + clients)
             }
         }
         let ratios = zip(with, without).map { $0 / $1 }.sorted()
         let median = ratios.count % 2 == 1 ? ratios[ratios.count / 2] : (ratios[ratios.count / 2 - 1] + ratios[ratios.count / 2]) / 2
         say(
-            "ratio     ingest rate with \(ingestFollowers) followers / none, by pair: " + ratios.map { String(format: "%.2f", $0) }.joined(separator: " ")
+            "ratio     ingest rate with \(ingestFollowers) \(client == .raw ? "raw" : "`kubetrail tail`") followers / none, by pair: "
+                + ratios.map { String(format: "%.2f", $0) }.joined(separator: " ")
                 + String(format: "; median %.2f (goal ≥ 0.90)", median))
     }
 }
@@ -244,4 +276,6 @@ private final class Received: @unchecked Sendable {
 /// The follower processes' CPU seconds, read before they are stopped.
 private final class ClientCPU: @unchecked Sendable {
     var seconds = 0.0
+    /// Bytes each raw follower received.
+    var received: [Int] = []
 }
