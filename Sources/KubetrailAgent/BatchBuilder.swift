@@ -32,10 +32,6 @@ struct BatchBuilder {
     private var lastEnd: Int?
     private(set) var openedAt: Double = 0
     private var nextSequence: UInt64 = 1
-    /// The open batch has no buffer yet. It takes one with its first record, not when the batch
-    /// before it is sealed: while reading waits for the compressor, the next batch holds no
-    /// memory, and the buffer it takes is the one the compressor has just handed back.
-    private var awaitingBuffer = true
 
     /// The batch size the agent seals at: each batch's buffer is made that big at once.
     let expectedBytes: Int
@@ -54,7 +50,6 @@ struct BatchBuilder {
     mutating func releaseBuffer() {
         guard isEmpty else { return }
         encoder = WireBatchEncoder(node: node, cluster: cluster)
-        awaitingBuffer = true
     }
 
     var isEmpty: Bool { encoder.recordCount == 0 }
@@ -63,10 +58,11 @@ struct BatchBuilder {
     mutating func add(_ source: WireFormat.Source, key: String, record: RecordFramer.Record) {
         if isEmpty {
             openedAt = monotonicSeconds()
-            if awaitingBuffer {
-                encoder = WireBatchEncoder(node: node, cluster: cluster, reservingBytes: expectedBytes, reusing: buffers?.take() ?? [])
-                awaitingBuffer = false
-            }
+            // An empty batch has no buffer (each is begun without one): it takes one with its
+            // first record, not when the batch before it is sealed, so that while reading waits
+            // for the compressor the next batch holds no memory, and the buffer it takes is the
+            // one the compressor has just handed back.
+            encoder = WireBatchEncoder(node: node, cluster: cluster, reservingBytes: expectedBytes, reusing: buffers?.take() ?? [])
         }
         encoder.append(source, offset: record.offset, bytes: record.bytes)
         if let i = lastEnd, endList[i].key == key {
@@ -89,7 +85,6 @@ struct BatchBuilder {
             batchID: encoder.batchID, ends: endList, node: node, cluster: cluster)
         nextSequence += 1
         encoder = WireBatchEncoder(node: node, cluster: cluster)
-        awaitingBuffer = true
         ends = [:]
         endList = []
         lastEnd = nil

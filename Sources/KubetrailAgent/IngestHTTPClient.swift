@@ -17,6 +17,8 @@ public final class IngestHTTPClient: IngestTransport {
 
     private let options: Options
     private var connection: (channel: ByteChannel, endpoint: HTTPEndpoint)?
+    /// The URL last posted to, taken apart: the shipper posts every batch to the same one.
+    private var parsed: (url: String, endpoint: HTTPEndpoint)?
     /// Tests give their own channels (bytes in memory) in place of sockets.
     private let open: (HTTPEndpoint, Options, Double) throws(TransportFailure) -> ByteChannel
 
@@ -36,7 +38,12 @@ public final class IngestHTTPClient: IngestTransport {
     /// complete HTTP answer came.
     public func post(_ url: String, body: [UInt8], headers: [(String, String)]) throws -> HTTPReply {
         let endpoint: HTTPEndpoint
-        do { endpoint = try HTTPEndpoint(url) } catch { throw TransportFailure("\(error)", retryable: false) }
+        if let parsed, parsed.url == url {
+            endpoint = parsed.endpoint
+        } else {
+            do { endpoint = try HTTPEndpoint(url) } catch { throw TransportFailure("\(error)", retryable: false) }
+            parsed = (url, endpoint)
+        }
         let head = try Self.requestHead(endpoint, bodyBytes: body.count, headers: headers)
         let deadline = monotonicSeconds() + options.timeout
         var reused = false

@@ -4,8 +4,8 @@ import KubetrailCore
 import Glibc
 #endif
 
-/// A blocking HTTP client on libcurl for the agent's shipping (one per shipping thread) and the
-/// CLI's `--server` commands. It keeps its connection alive between requests, verifies TLS
+/// A blocking HTTP client on libcurl for the CLI's `--server` commands, alert sinks and
+/// benchmarks (the agent has its own, `IngestHTTPClient`). It keeps its connection alive between requests, verifies TLS
 /// unless told otherwise, and never sends `Expect: 100-continue` (which costs a second per large
 /// POST against Hummingbird). It never follows a redirect: every request carries a bearer
 /// token, and a redirect to another host would hand that host the token.
