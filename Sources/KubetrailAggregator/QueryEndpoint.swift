@@ -92,10 +92,11 @@ extension Aggregator {
     }
 
     /// A streamed answer: waits for the first output so an SQL error still gets its status, then
-    /// passes chunks on, ending with an explicit error line if the query fails midway.
+    /// passes chunks on, ending with an explicit error line if the query fails midway. Chunks come
+    /// encoded as `encoding` says; the error line is encoded here.
     func streamed(
         _ stream: QueryStream, guardian: QueryStreamGuard, format: String, contentType: String, started: Date,
-        headers extra: HTTPFields = [:], metric: String = "kubetrail_query_duration_seconds"
+        headers extra: HTTPFields = [:], metric: String = "kubetrail_query_duration_seconds", encoding: TailEncoding = .identity
     ) async throws -> Response {
         let first = await stream.next()
         if case .failed(let message) = first { throw APIError(status: .badRequest, reason: message) }
@@ -113,7 +114,7 @@ extension Aggregator {
                         case .chunk(let c): try await writer.write(ByteBuffer(bytes: c))
                         case .failed(let message):
                             let marker = format == "csv" ? "# error: \(message)\n" : "{\"error\":" + JSONText.string(message) + "}\n"
-                            try await writer.write(ByteBuffer(string: marker))
+                            try await writer.write(ByteBuffer(bytes: encoding.encode(Array(marker.utf8))))
                             try await writer.finish(nil)
                             return
                         case .finished:

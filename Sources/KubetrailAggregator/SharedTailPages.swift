@@ -4,8 +4,13 @@ import KubetrailStore
 /// Pages of followers' reads, computed once and shared: followers of one table with one filter
 /// that are caught up ask for the same page after each commit, and fifty of them formatting the
 /// same rows fifty times took the CPU that ingest needed. The first to ask reads the page;
-/// those asking meanwhile wait for it; a whole page (not the newest, which still grows) is kept
-/// a while for followers behind.
+/// those asking meanwhile wait for it; a page that moved the cursor is kept a while for those
+/// who ask later.
+///
+/// A page read when it reached the newest change is kept too: it is the changes from its start
+/// to its cursor, whoever reads it, and a follower taking it goes on from its cursor. Followers
+/// woken by one commit at different moments would otherwise each read a page of their own,
+/// and never meet again at one position while commits keep landing.
 final class SharedTailPages: @unchecked Sendable {
     struct Key: Hashable {
         var table: String
@@ -20,6 +25,32 @@ final class SharedTailPages: @unchecked Sendable {
         var header: [UInt8]
         var body: [UInt8]
         var page: TailPage
+        /// The commit count before the page was read: its rows include every commit up to it,
+        /// so a follower that took it waits for a commit after this one, not after its own.
+        var commitsBefore: UInt64 = 0
+        /// The body in each encoding followers asked for, encoded by the first to ask.
+        let encodings = EncodedBodies()
+
+        /// The body as a follower that asked for `encoding` sends it.
+        func body(_ encoding: TailEncoding) -> [UInt8] {
+            encoding == .identity || body.isEmpty ? body : encodings.get(encoding) { encoding.encode(body) }
+        }
+    }
+
+    /// A page's body encoded, kept with the page.
+    final class EncodedBodies: @unchecked Sendable {
+        private let lock = NSLock()
+        private var bodies: [TailEncoding: [UInt8]] = [:]
+
+        /// Encoded under the lock: followers asking meanwhile wait for it rather than encode it again.
+        func get(_ encoding: TailEncoding, encode: () -> [UInt8]) -> [UInt8] {
+            lock.withLock {
+                if let b = bodies[encoding] { return b }
+                let b = encode()
+                bodies[encoding] = b
+                return b
+            }
+        }
     }
 
     private let condition = NSCondition()
@@ -52,17 +83,18 @@ final class SharedTailPages: @unchecked Sendable {
         let result = Result { try read() }
         condition.lock()
         computing.remove(key)
-        // Kept only when it is whole: a page that reached the newest change grows as commits
-        // land, and is only shared with those who asked while it was read. On failure nothing
-        // is kept: each waiter then reads the page itself and meets its error.
-        if case .success(let p) = result, !p.page.caughtUp { keep(key, p) }
+        // Kept when it moved the cursor: a page that did not would be read from the kept copy
+        // again and again by followers whose next commit has landed. On failure nothing is
+        // kept: each waiter then reads the page itself and meets its error.
+        if case .success(let p) = result, p.page.cursor.description != key.cursor { keep(key, p) }
         condition.broadcast()
         condition.unlock()
         return try result.get()
     }
 
     /// Oldest out first, within the count and byte bounds; a page larger than the byte bound is
-    /// handed to its waiters only.
+    /// handed to its waiters only. The bound counts plain bytes: a page's zstd copy, kept with
+    /// it once asked for, adds about a fifth.
     private func keep(_ key: Key, _ p: Page) {
         let size = p.header.count + p.body.count
         guard size <= maxKeptBytes else { return }
@@ -76,11 +108,11 @@ final class SharedTailPages: @unchecked Sendable {
     }
 
     /// Reads one page into the bytes its followers send.
-    static func read(_ store: any Store, _ request: TailRequest) throws -> Page {
+    static func read(_ store: any Store, _ request: TailRequest, commitsBefore: UInt64) throws -> Page {
         let encoder = PageEncoder()
         let page = try store.tail(request, into: encoder)
         encoder.finish(cursor: page.cursor, moved: moved(request, page))
-        return Page(header: encoder.header, body: encoder.body, page: page)
+        return Page(header: encoder.header, body: encoder.body, page: page, commitsBefore: commitsBefore)
     }
 
     /// Whether a page says anything: rows, or a new cursor.
@@ -90,18 +122,11 @@ final class SharedTailPages: @unchecked Sendable {
     }
 }
 
-/// The `rows` format of one page, its columns line apart.
+/// The `rows` format of one page, its columns line apart, built in memory (no output closure:
+/// a page whose read fails part way is simply dropped with what it had).
 private final class PageEncoder: QuerySink {
     private(set) var header: [UInt8] = []
     private(set) var body: [UInt8] = []
-    private var rows: RowsFormatSink?
-    private var out: TextOutput?
-
-    init() {
-        let out = TextOutput { [unowned self] chunk in self.body += chunk }
-        self.out = out
-        rows = RowsFormatSink(out)
-    }
 
     func begin(columns: [QueryColumn]) throws {
         guard header.isEmpty else { return }
@@ -110,11 +135,10 @@ private final class PageEncoder: QuerySink {
         header = Array(headerOut.text.utf8)
     }
 
-    func row(_ values: [QueryValue]) throws { try rows?.row(values) }
+    func row(_ values: [QueryValue]) throws { RowsFormatSink.append(values, to: &body) }
     func end() throws {}
 
     func finish(cursor: TailCursor, moved: Bool) {
-        if moved { out?.write("{\"cursor\":\"\(cursor)\"}\n") }
-        out?.flush()
+        if moved { body += Array("{\"cursor\":\"\(cursor)\"}\n".utf8) }
     }
 }

@@ -11,7 +11,8 @@ extension Aggregator {
     /// from `since` (RFC 3339 or a duration back from now, like 10m), then its changes as they
     /// commit — or the changes after `cursor` — as the typed `rows` stream, with a
     /// `{"cursor":"…"}` line after each page that a client sends back to resume with no gap and
-    /// no repeat. Blank lines keep an idle follow alive. A cursor that can no longer be resumed
+    /// no repeat. Blank lines keep an idle follow alive. A client listing zstd in `Accept-Encoding`
+    /// gets the stream as zstd frames, each page compressed once for all its followers. A cursor that can no longer be resumed
     /// (pruned, or from another store) is 410: start again with `since`.
     func tail(_ request: Request) async throws -> Response {
         try auth.require(.query, request)
@@ -31,12 +32,15 @@ extension Aggregator {
         // page that reads nothing (or at most one change, discarded) checks both.
         try await Self.probe(queryStore, first)
         first.checkCondition = false
+        let encoding = TailEncoding.negotiate(request.headers[.acceptEncoding])
         let stream = TailFollower.start(
             store: queryStore, first: first, commits: commits, pages: tailPages,
-            timing: .init(poll: configuration.followerPollInterval, stall: configuration.followerStallTimeout), slot: slot)
+            timing: .init(poll: configuration.followerPollInterval, stall: configuration.followerStallTimeout), encoding: encoding, slot: slot)
+        var headers: HTTPFields = [.vary: "Accept-Encoding"]
+        if let name = encoding.header { headers[.contentEncoding] = name }
         return try await streamed(
-            stream, guardian: QueryStreamGuard(stream), format: "rows", contentType: "application/x-ndjson", started: Date(),
-            metric: "kubetrail_tail_duration_seconds")
+            stream, guardian: QueryStreamGuard(stream), format: "rows", contentType: "application/x-ndjson", started: Date(), headers: headers,
+            metric: "kubetrail_tail_duration_seconds", encoding: encoding)
     }
 
     /// The request a follow's query parameters describe (`parameter` gives one by name).

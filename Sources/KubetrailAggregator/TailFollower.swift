@@ -10,8 +10,10 @@ import Metrics
 /// path (followers read, on their own connections). One that takes nothing for
 /// `stallTimeout` is cut: its thread and connection are released, and the error line waits
 /// at the end of what it was sent, for a client that comes back to resume by cursor.
-/// Followers run at a lower CPU priority than ingest, and followers at one position share
-/// each page (`SharedTailPages`): many of them cost about what one does.
+/// Followers run in the idle scheduling class, on what ingest and queries leave of the CPU
+/// (a follower behind catches up when ingest eases; it is cut only when its client stops
+/// reading). Followers at one position share each page (`SharedTailPages`), compressed once
+/// for all who asked for zstd: many of them cost about what one does.
 enum TailFollower {
     struct Timing {
         var poll: TimeInterval
@@ -21,26 +23,28 @@ enum TailFollower {
         var stall: TimeInterval
         /// PostgreSQL changes held behind a running transaction are looked for this often.
         var heldPoll: TimeInterval = 0.05
+        /// A caught-up follower woken by a commit waits this long before it reads, so that the
+        /// commits landing meanwhile come in one page: under heavy ingest (tens of commits a
+        /// second) a page per commit per follower cost more than the rows, and compressed worse.
+        var gather: TimeInterval = 0.25
     }
 
-    /// Nice value of follower threads: ingest and queries keep the CPU they need.
-    static let niceness: Int32 = 10
-
     static func start(
-        store: any Store, first: TailRequest, commits: CommitSignal, pages: SharedTailPages, timing: Timing, slot: QuerySlots.Slot
+        store: any Store, first: TailRequest, commits: CommitSignal, pages: SharedTailPages, timing: Timing, encoding: TailEncoding,
+        slot: QuerySlots.Slot
     ) -> QueryStream {
         let stream = QueryStream(maxBytes: .max, stallTimeout: timing.stall, what: "the follow")
         let thread = Thread {
             defer { slot.release() }
             CurrentThread.name("kubetrail-follow")
-            CurrentThread.yieldCPU(nice: niceness)
+            CurrentThread.runWhenIdle()
             var request = first
             request.limits.cancelled = { stream.isCancelled }
             // A long page (a big history, a selective filter over many entries) says it is alive
             // too, from the store's own polling on this thread.
             let beat = Heartbeat(every: timing.keepAlive)
             request.limits.heartbeat = {
-                if beat.due() { stream.put(.chunk(Heartbeat.bytes)) }
+                if beat.due() { stream.put(.chunk(encoding.heartbeat)) }
             }
             var headerSent = false
             var lastWrite = Date()
@@ -49,7 +53,7 @@ enum TailFollower {
                     let seen = commits.current
                     guard case .after(let cursor) = request.start else {
                         // The history from `since` may be any size: streamed as it is read, never held.
-                        let out = TextOutput { stream.put(.chunk($0)) }
+                        let out = TextOutput { stream.put(.chunk(encoding.encode($0))) }
                         let sink = FollowSink(RowsFormatSink(out))
                         let page = try store.tail(request, into: sink)
                         out.write("{\"cursor\":\"\(page.cursor)\"}\n")
@@ -63,13 +67,13 @@ enum TailFollower {
                     }
                     let key = SharedTailPages.Key(
                         table: request.table.name, condition: request.condition, cursor: cursor.description, maxEntries: request.maxEntries)
-                    let shared = try pages.page(key) { try SharedTailPages.read(store, request) }
+                    let shared = try pages.page(key) { try SharedTailPages.read(store, request, commitsBefore: seen) }
                     if !headerSent, !shared.header.isEmpty {
-                        stream.put(.chunk(shared.header))
+                        stream.put(.chunk(encoding.encode(shared.header)))
                         headerSent = true
                     }
                     if !shared.body.isEmpty {
-                        stream.put(.chunk(shared.body))
+                        stream.put(.chunk(shared.body(encoding)))
                         lastWrite = Date()
                         beat.reset()
                     }
@@ -78,13 +82,14 @@ enum TailFollower {
                     request.checkCondition = false
                     guard page.caughtUp else { continue }
                     if Date().timeIntervalSince(lastWrite) >= timing.keepAlive {
-                        stream.put(.chunk(Heartbeat.bytes))
+                        stream.put(.chunk(encoding.heartbeat))
                         lastWrite = Date()
                     }
                     if page.heldBack {
                         Thread.sleep(forTimeInterval: timing.heldPoll)
                     } else {
-                        commits.wait(after: seen, timeout: timing.poll)
+                        commits.wait(after: shared.commitsBefore, timeout: timing.poll)
+                        if commits.current != shared.commitsBefore { Thread.sleep(forTimeInterval: timing.gather) }
                     }
                 }
             } catch {

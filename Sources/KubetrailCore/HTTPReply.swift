@@ -8,6 +8,9 @@ public struct HTTPClientOptions: Sendable {
     public var connectTimeout: Double = 5
     /// The most reply body kept: replies are small JSON, a larger one is cut.
     public var maxResponseBytes = 1 << 20
+    /// Encodings to ask for and decode (libcurl's `CURLOPT_ACCEPT_ENCODING`): "" asks for every
+    /// one the library was built with; nil asks for none.
+    public var acceptEncoding: String?
 
     public init(caFile: String? = nil) { self.caFile = caFile }
 }

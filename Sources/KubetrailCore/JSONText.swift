@@ -47,4 +47,31 @@ public enum JSONText {
             }
         }
     }
+
+    /// `s` escaped as the inside of a JSON string, appended as UTF-8 bytes: the same text as the
+    /// `String` version, without building a `String` per value (the rows format of every row a
+    /// follower is sent goes through here). Only ASCII bytes are ever escaped, so the bytes of
+    /// a multi-byte character pass through whole.
+    public static func appendEscaped(_ s: String, to out: inout [UInt8]) {
+        var s = s
+        s.withUTF8 { bytes in
+            var start = 0
+            for (i, b) in bytes.enumerated() where b < 0x20 || b == 0x22 || b == 0x5C {
+                out.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[start..<i]))
+                start = i + 1
+                out.append(0x5C)
+                switch b {
+                case 0x22, 0x5C: out.append(b)
+                case 0x0A: out.append(UInt8(ascii: "n"))
+                case 0x0D: out.append(UInt8(ascii: "r"))
+                case 0x09: out.append(UInt8(ascii: "t"))
+                default:
+                    out.append(contentsOf: [UInt8(ascii: "u"), 0x30, 0x30, hexDigits[Int(b >> 4)], hexDigits[Int(b & 0x0F)]])
+                }
+            }
+            out.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[start...]))
+        }
+    }
+
+    private static let hexDigits = Array("0123456789abcdef".utf8)
 }

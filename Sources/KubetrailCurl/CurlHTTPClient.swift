@@ -97,6 +97,7 @@ public final class CurlHTTPClient {
             _ = ccurl_setopt_long(handle, CURLOPT_SSL_VERIFYPEER, 1)
             _ = ccurl_setopt_long(handle, CURLOPT_SSL_VERIFYHOST, 2)
             if let ca = options.caFile { _ = ccurl_setopt_str(handle, CURLOPT_CAINFO, ca) }
+            if let encodings = options.acceptEncoding { _ = ccurl_setopt_str(handle, CURLOPT_ACCEPT_ENCODING, encodings) }
             _ = ccurl_setopt_ptr(handle, CURLOPT_ERRORBUFFER, errorBuffer)
             _ = ccurl_setopt_writefunction(handle) { ptr, size, count, user in
                 let c = Unmanaged<Collector>.fromOpaque(user!).takeUnretainedValue()

@@ -16,13 +16,14 @@ public struct AggregatorEndpoint: Sendable {
     }
 
     /// A client for it: a connection silent for `stallTimeout` seconds counts as dead.
-    func client(stallTimeout: Double, maxResponseBytes: Int? = nil) throws -> CurlHTTPClient {
+    func client(stallTimeout: Double, maxResponseBytes: Int? = nil, acceptEncoding: String? = nil) throws -> CurlHTTPClient {
         guard server.hasPrefix("http://") || server.hasPrefix("https://") else {
             throw ExportError("--server must be an http:// or https:// URL, got \(server)")
         }
         var options = CurlHTTPClient.Options(caFile: caFile)
         options.timeout = stallTimeout
         if let maxResponseBytes { options.maxResponseBytes = maxResponseBytes }
+        options.acceptEncoding = acceptEncoding
         return try CurlHTTPClient(options: options)
     }
 

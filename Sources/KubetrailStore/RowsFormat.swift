@@ -19,20 +19,36 @@ public final class RowsFormatSink: QuerySink {
                 }.joined(separator: ",") + "]}\n")
     }
 
+    /// Reused for each row: its capacity stays.
+    private var line: [UInt8] = []
+
     public func row(_ values: [QueryValue]) throws {
-        var s = "["
-        for (i, v) in values.enumerated() {
-            if i > 0 { s += "," }
-            switch v {
-            case .null: s += "null"
-            case .int(let n): s += String(n)
-            case .real(let d): s += d.isFinite ? String(d) : "null"
-            case .text(let t): s += JSONText.string(t)
-            case .blob(let b): s += JSONText.string(QueryValue.blob(b).plainText)
-            }
-        }
-        out.write(s + "]\n")
+        line.removeAll(keepingCapacity: true)
+        RowsFormatSink.append(values, to: &line)
+        line.withUnsafeBytes { out.write(bytes: $0) }
     }
 
     public func end() throws {}
+
+    /// One row's line: a JSON array of its values, then a line feed.
+    public static func append(_ values: [QueryValue], to out: inout [UInt8]) {
+        out.append(UInt8(ascii: "["))
+        for (i, v) in values.enumerated() {
+            if i > 0 { out.append(UInt8(ascii: ",")) }
+            switch v {
+            case .null: out.append(contentsOf: "null".utf8)
+            case .int(let n): out.append(contentsOf: String(n).utf8)
+            case .real(let d): out.append(contentsOf: (d.isFinite ? String(d) : "null").utf8)
+            case .text(let t): appendString(t, to: &out)
+            case .blob(let b): appendString(QueryValue.blob(b).plainText, to: &out)
+            }
+        }
+        out.append(contentsOf: [UInt8(ascii: "]"), 0x0A])
+    }
+
+    private static func appendString(_ s: String, to out: inout [UInt8]) {
+        out.append(UInt8(ascii: "\""))
+        JSONText.appendEscaped(s, to: &out)
+        out.append(UInt8(ascii: "\""))
+    }
 }

@@ -9,7 +9,8 @@ final class RawTailReader: @unchecked Sendable {
     private var received = 0
     private let finished = DispatchSemaphore(value: 0)
 
-    init(port: Int, token: String, table: String, condition: String?) throws {
+    /// `acceptEncoding`: the header a client sends (kubetrail's own asks for zstd), or none.
+    init(port: Int, token: String, table: String, condition: String?, acceptEncoding: String?) throws {
         fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
@@ -24,8 +25,9 @@ final class RawTailReader: @unchecked Sendable {
         }
         var query = "table=\(table)"
         if let condition { query += "&where=" + (condition.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? "") }
+        let encoding = acceptEncoding.map { "Accept-Encoding: \($0)\r\n" } ?? ""
         let request = Array(
-            "GET /v1/tail?\(query) HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer \(token)\r\nAccept: application/x-ndjson\r\n\r\n".utf8)
+            "GET /v1/tail?\(query) HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer \(token)\r\nAccept: application/x-ndjson\r\n\(encoding)\r\n".utf8)
         guard request.withUnsafeBytes({ send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }) == request.count else {
             close(fd)
             throw E2EError("a raw follower cannot send its request")

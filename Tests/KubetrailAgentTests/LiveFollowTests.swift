@@ -91,10 +91,11 @@ import TestSupport
         LineWriter.append(audit, [LineWriter.auditEvent(0)])
         #expect(follower.waitFor { $0.count == 1 }, "\(follower.errors)")
         follower.signal(SIGSTOP)
-        // ~30 MB of rows: far more than the socket buffers and the follower's queue hold.
+        // ~70 MB of rows, over 20 MB as the zstd the follower asks for (each row's random digits do
+        // not compress): far more than the socket buffers and the follower's queue hold.
         let total = 20_001
         for chunk in stride(from: 1, to: total, by: 2000) {
-            LineWriter.append(audit, (chunk..<min(total, chunk + 2000)).map { LineWriter.auditEvent($0) })
+            LineWriter.append(audit, (chunk..<min(total, chunk + 2000)).map { LineWriter.auditEvent($0, padding: 2000) })
         }
         // Ingest is not held up by the follower that reads nothing.
         #expect(node.waitUntil(90) { node.number("SELECT count(*) FROM kubernetes_audit_logs") == total }, "\(node.agent?.log ?? "")")

@@ -108,10 +108,17 @@ struct LineWriter {
         "\(tag)-\(n)-" + String(repeating: "0", count: max(0, 8 - String(n).count)) + String(n)
     }
 
-    static func auditEvent(_ n: Int, tag: String = "a") -> String {
+    /// `padding`: that many random hex digits in the request URI, which no compression removes
+    /// (a test that needs bytes in flight, not rows).
+    static func auditEvent(_ n: Int, tag: String = "a", padding: Int = 0) -> String {
         let id = auditID(n, tag: tag)
+        var pad = ""
+        if padding > 0 {
+            pad = "&pad="
+            while pad.utf8.count < padding + 5 { pad += String(UInt64.random(in: 1 << 60...UInt64.max), radix: 16) }
+        }
         return
-            #"{"kind":"Event","apiVersion":"audit.k8s.io/v1","level":"Metadata","auditID":"\#(id)","stage":"ResponseComplete","requestURI":"/api/v1/namespaces/shop/pods?limit=\#(n)","verb":"list","user":{"username":"system:serviceaccount:shop:deployer","groups":["system:serviceaccounts"]},"sourceIPs":["10.0.0.7"],"userAgent":"kubectl/v1.32.0","objectRef":{"resource":"pods","namespace":"shop","apiVersion":"v1"},"responseStatus":{"metadata":{},"code":200},"requestReceivedTimestamp":"2026-11-27T10:00:00.000000Z","stageTimestamp":"2026-11-27T10:00:00.001000Z"}"#
+            #"{"kind":"Event","apiVersion":"audit.k8s.io/v1","level":"Metadata","auditID":"\#(id)","stage":"ResponseComplete","requestURI":"/api/v1/namespaces/shop/pods?limit=\#(n)\#(pad)","verb":"list","user":{"username":"system:serviceaccount:shop:deployer","groups":["system:serviceaccounts"]},"sourceIPs":["10.0.0.7"],"userAgent":"kubectl/v1.32.0","objectRef":{"resource":"pods","namespace":"shop","apiVersion":"v1"},"responseStatus":{"metadata":{},"code":200},"requestReceivedTimestamp":"2026-11-27T10:00:00.000000Z","stageTimestamp":"2026-11-27T10:00:00.001000Z"}"#
     }
 
     static func criLine(_ n: Int, tag: String = "c", stream: String = "stdout") -> String {

@@ -70,4 +70,52 @@ import TestSupport
         #expect(rows.count == all && rows.allSatisfy { $0["verb"] as? String != "watch" })
         follower.stop()
     }
+
+    /// Three curl followers of one table from one position: plain, `--compressed` (curl offers
+    /// zstd and decodes it), and asking for zstd without decoding. The decoded stream is the
+    /// plain one line for line (history and the live pages shared between followers); the
+    /// bytes on the wire are zstd frames, a fraction of the plain size.
+    @Test func aZstdFollowIsThePlainStreamInAFractionOfTheBytes() throws {
+        let f = try AggregatorFixture(.sqlite)
+        let server = try f.start()
+        defer { server.stop() }
+        #expect(try f.ingest(server, file: f.write("b0.z", AggregatorFixture.fixtureBatch().deflated())).status == 200)
+        let url = server.baseURL + "/v1/tail?table=kubernetes_audit_logs&since=2000-01-01T00:00:00Z"
+        func follower(_ name: String, _ options: [String]) throws -> Process {
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: "/usr/bin/curl")
+            p.arguments =
+                ["-s", "--max-time", "6", "-D", f.dir.path(name + ".head"), "-o", f.dir.path(name + ".body"), "-H", "Authorization: Bearer \(f.queryToken)"]
+                + options + [url]
+            try p.run()
+            return p
+        }
+        let followers = [
+            try follower("plain", []), try follower("decoded", ["--compressed"]), try follower("wire", ["-H", "Accept-Encoding: gzip, zstd;q=0.5"])
+        ]
+        Thread.sleep(forTimeInterval: 2)
+        for copy in 1...2 {
+            #expect(try f.ingest(server, file: f.write("b\(copy).z", AggregatorFixture.fixtureBatch(auditCopy: copy).deflated())).status == 200)
+        }
+        for p in followers { p.waitUntilExit() }
+        func read(_ file: String) throws -> Data { try Data(contentsOf: URL(fileURLWithPath: f.dir.path(file))) }
+        func lines(_ file: String) throws -> [Substring] { String(decoding: try read(file), as: UTF8.self).split(separator: "\n") }
+        let head = { (name: String) in String(decoding: (try? read(name + ".head")) ?? Data(), as: UTF8.self).lowercased() }
+        #expect(!head("plain").contains("content-encoding"))
+        #expect(head("decoded").contains("content-encoding: zstd") && head("wire").contains("content-encoding: zstd"))
+        let plain = try lines("plain.body")
+        let rows = try f.count("SELECT count(*) FROM kubernetes_audit_logs")
+        // The columns line, every row, and a cursor line for the history and for each live
+        // page (one or two: the two batches may come in one page).
+        #expect(plain.count >= rows + 3 && plain.filter { $0.hasPrefix("{\"cursor\"") }.count >= 2, "\(plain.count) lines for \(rows) rows")
+        // Page bounds may differ (a follower may read a page before the second batch commits
+        // and another after): the rows and the last position must not.
+        let decoded = try lines("decoded.body")
+        let isCursor = { (line: Substring) in line.hasPrefix("{\"cursor\"") }
+        #expect(decoded.filter { !isCursor($0) } == plain.filter { !isCursor($0) })
+        #expect(decoded.last(where: isCursor) == plain.last(where: isCursor))
+        let wire = try read("wire.body")
+        #expect(Array(wire.prefix(4)) == [0x28, 0xB5, 0x2F, 0xFD], "a zstd frame's magic number")
+        #expect(wire.count * 3 < (try read("plain.body")).count, "\(wire.count) zstd bytes for \((try? read("plain.body"))?.count ?? 0) plain")
+    }
 }

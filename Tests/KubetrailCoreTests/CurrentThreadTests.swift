@@ -22,4 +22,18 @@ import Testing
         #expect(Self.nice() == base)
         #expect(Self.comm() != seen.comm)
     }
+
+    /// The idle class is the thread's own: `sched_getscheduler` of the thread says 5 (SCHED_IDLE),
+    /// and the thread that started it keeps its own class.
+    @Test func runWhenIdleIsTheCallingThreadsOwn() async throws {
+        let before = sched_getscheduler(0)
+        let policy = await withCheckedContinuation { (done: CheckedContinuation<Int32, Never>) in
+            Thread {
+                CurrentThread.runWhenIdle()
+                done.resume(returning: sched_getscheduler(0))
+            }.start()
+        }
+        #expect(policy == 5)
+        #expect(sched_getscheduler(0) == before && before != 5)
+    }
 }
