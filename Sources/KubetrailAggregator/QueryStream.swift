@@ -1,6 +1,7 @@
 import Foundation
 import KubetrailStore
 import KubetrailTables
+import Synchronization
 
 /// Runs one query on its own thread and hands its output over in chunks through a small
 /// bounded queue: SQLite never runs far ahead of a slow client, and a client that goes away
@@ -15,14 +16,15 @@ final class QueryStream: @unchecked Sendable {
     private let condition = NSCondition()
     private var queue: [Event] = []
     private var cancelled = false
+    /// `cancelled`, readable without the lock.
+    private let cancelledFlag = Atomic<Bool>(false)
     /// Set when the reader took nothing for `stallTimeout` (rather than going away).
-    private var readerStalled = false
-    var stalled: Bool {
-        condition.lock()
-        defer { condition.unlock() }
-        return readerStalled
-    }
+    private let stalledFlag = Atomic<Bool>(false)
+    var stalled: Bool { stalledFlag.load(ordering: .acquiring) }
     private let capacity = 8
+    /// With a `resumer`: the free places in the queue, which the producer waits for without
+    /// the lock (released by the reader as it takes events).
+    private let room: DispatchSemaphore?
     let maxBytes: Int
     /// What the "result is larger than" error suggests.
     let tooLargeAdvice: String
@@ -32,7 +34,25 @@ final class QueryStream: @unchecked Sendable {
     /// What the stream carries, for its stall message ("the query", "the follow").
     let what: String
 
-    init(maxBytes: Int, tooLargeAdvice: String = "add a LIMIT or select fewer columns", stallTimeout: TimeInterval = 60, what: String = "the query") {
+    /// Where a producer of low priority (a follower, in the idle scheduling class) hands its
+    /// events over (`ResumeThread`); nil: on the producer's own thread. Such a producer never
+    /// takes the stream's lock: one preempted while holding it would hold up the reader's task,
+    /// on a thread of the pool that ingest runs on, until the cores had time to spare.
+    let resumer: ResumeThread?
+
+    init(
+        maxBytes: Int, tooLargeAdvice: String = "add a LIMIT or select fewer columns", stallTimeout: TimeInterval = 60, what: String = "the query",
+        resumer: ResumeThread? = nil
+    ) {
+        self.resumer = resumer
+        if resumer != nil {
+            // Counted up from 0: libdispatch traps when a semaphore is freed below its initial value.
+            let room = DispatchSemaphore(value: 0)
+            for _ in 0..<capacity { room.signal() }
+            self.room = room
+        } else {
+            room = nil
+        }
         self.what = what
         self.maxBytes = maxBytes
         self.tooLargeAdvice = tooLargeAdvice
@@ -84,22 +104,33 @@ final class QueryStream: @unchecked Sendable {
         return stream
     }
 
-    var isCancelled: Bool {
-        condition.lock()
-        defer { condition.unlock() }
-        return cancelled
+    var isCancelled: Bool { cancelledFlag.load(ordering: .acquiring) }
+
+    /// Under the lock.
+    private func markCancelled(stalled: Bool) {
+        cancelled = true
+        cancelledFlag.store(true, ordering: .releasing)
+        if stalled { stalledFlag.store(true, ordering: .releasing) }
     }
 
     /// Blocks the producer while the queue is full; a reader that takes nothing for a minute is
     /// treated as gone, so the query and its connection are released.
     func put(_ event: Event) {
+        if let resumer, let room {
+            guard !isCancelled else { return }
+            guard room.wait(timeout: .now() + stallTimeout) == .success else {
+                stalledFlag.store(true, ordering: .releasing)
+                cancelledFlag.store(true, ordering: .releasing)
+                resumer.resume { self.enqueue(nil, stalled: true) }
+                return
+            }
+            resumer.resume { self.enqueue(event, stalled: false) }
+            return
+        }
         condition.lock()
         let deadline = Date().addingTimeInterval(stallTimeout)
         while queue.count >= capacity && !cancelled {
-            if !condition.wait(until: deadline) {
-                readerStalled = true
-                cancelled = true
-            }
+            if !condition.wait(until: deadline) { markCancelled(stalled: true) }
         }
         if !cancelled { queue.append(event) }
         let handOff = takeForWaiter()
@@ -108,11 +139,21 @@ final class QueryStream: @unchecked Sendable {
         handOff?()
     }
 
+    /// A low-priority producer's event (or its stall), on the resumer's thread.
+    private func enqueue(_ event: Event?, stalled: Bool) {
+        condition.lock()
+        if stalled { markCancelled(stalled: true) }
+        if let event, !cancelled { queue.append(event) }
+        let handOff = takeForWaiter()
+        condition.unlock()
+        handOff?()
+    }
+
     /// The reader suspended in `next`, when there is something for it now.
     private var waiter: CheckedContinuation<Event, Never>?
 
     /// Under the lock: the waiting reader's event, handed over by the caller once unlocked.
-    private func takeForWaiter() -> (() -> Void)? {
+    private func takeForWaiter() -> (@Sendable () -> Void)? {
         guard let w = waiter, !queue.isEmpty || cancelled else { return nil }
         waiter = nil
         let event = nextEvent()
@@ -121,7 +162,9 @@ final class QueryStream: @unchecked Sendable {
 
     /// Under the lock: the first queued event, or the failure of a stream stopped and drained.
     private func nextEvent() -> Event {
-        queue.isEmpty ? Event.failed("\(what) was stopped: its reader took nothing for \(Int(stallTimeout)) s") : queue.removeFirst()
+        guard !queue.isEmpty else { return Event.failed("\(what) was stopped: its reader took nothing for \(Int(stallTimeout)) s") }
+        room?.signal()
+        return queue.removeFirst()
     }
 
     /// The next event. A reader with nothing to read is suspended, not parked on a thread: fifty
@@ -145,12 +188,13 @@ final class QueryStream: @unchecked Sendable {
 
     func cancel() {
         condition.lock()
-        cancelled = true
+        markCancelled(stalled: false)
         queue.removeAll()
         queue.append(.finished)  // what a waiting or later reader gets
         let handOff = takeForWaiter()
         condition.broadcast()
         condition.unlock()
+        room?.signal()  // a producer waiting for room sees the stream is cancelled
         handOff?()
     }
 }

@@ -28,6 +28,14 @@ final class SharedTailPages: @unchecked Sendable {
         /// The commit count before the page was read: its rows include every commit up to it,
         /// so a follower that took it waits for a commit after this one, not after its own.
         var commitsBefore: UInt64 = 0
+        /// When it was read (monotonic).
+        var readAt = ContinuousClock.now
+
+        /// Seconds since it was read.
+        var age: TimeInterval {
+            let d = ContinuousClock.now - readAt
+            return Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
+        }
         /// The body in each encoding followers asked for, encoded by the first to ask.
         let encodings = EncodedBodies()
 
@@ -61,16 +69,21 @@ final class SharedTailPages: @unchecked Sendable {
     let maxKeptBytes: Int
     let maxKept: Int
 
-    init(maxKeptBytes: Int = 64 << 20, maxKept: Int = 32) {
+    /// A kept page older than this is read again: it shows rows as they were when it was read
+    /// (a row replaced since would show twice), and a position pruned since must be refused.
+    let maxAge: TimeInterval
+
+    init(maxKeptBytes: Int = 64 << 20, maxKept: Int = 32, maxAge: TimeInterval = 10) {
         self.maxKeptBytes = maxKeptBytes
         self.maxKept = maxKept
+        self.maxAge = maxAge
     }
 
     /// The page at `key`, read by `read` unless another follower has it or is reading it.
     func page(_ key: Key, read: () throws -> Page) throws -> Page {
         condition.lock()
         while true {
-            if let p = kept[key] {
+            if let p = kept[key], p.age <= maxAge {
                 condition.unlock()
                 return p
             }
@@ -93,11 +106,16 @@ final class SharedTailPages: @unchecked Sendable {
     }
 
     /// Oldest out first, within the count and byte bounds; a page larger than the byte bound is
-    /// handed to its waiters only. The bound counts plain bytes: a page's zstd copy, kept with
-    /// it once asked for, adds about a fifth.
+    /// not kept (those waiting for it then read it each in turn). The bound counts plain bytes:
+    /// a page's zstd copy, kept with it once asked for, adds about a fifth.
     private func keep(_ key: Key, _ p: Page) {
         let size = p.header.count + p.body.count
         guard size <= maxKeptBytes else { return }
+        if let old = kept.removeValue(forKey: key) {
+            // A page kept before and too old to serve: its place is this one's.
+            keptBytes -= old.header.count + old.body.count
+            order.removeAll { $0 == key }
+        }
         kept[key] = p
         order.append(key)
         keptBytes += size

@@ -33,7 +33,7 @@ enum TailFollower {
         store: any Store, first: TailRequest, commits: CommitSignal, pages: SharedTailPages, timing: Timing, encoding: TailEncoding,
         slot: QuerySlots.Slot
     ) -> QueryStream {
-        let stream = QueryStream(maxBytes: .max, stallTimeout: timing.stall, what: "the follow")
+        let stream = QueryStream(maxBytes: .max, stallTimeout: timing.stall, what: "the follow", resumer: ResumeThread.shared)
         let thread = Thread {
             defer { slot.release() }
             CurrentThread.name("kubetrail-follow")
@@ -87,6 +87,11 @@ enum TailFollower {
                     }
                     if page.heldBack {
                         Thread.sleep(forTimeInterval: timing.heldPoll)
+                    } else if shared.age > timing.gather {
+                        // Another follower's page, read a while ago: this follower is behind and
+                        // reads on at once, through the pages kept since, until it reads the
+                        // newest itself (at worst one read that finds nothing new).
+                        continue
                     } else {
                         commits.wait(after: shared.commitsBefore, timeout: timing.poll)
                         if commits.current != shared.commitsBefore { Thread.sleep(forTimeInterval: timing.gather) }

@@ -29,8 +29,9 @@ final class ZstdFrames: @unchecked Sendable {
             out.withUnsafeMutableBytes { dst in ZSTD_compressCCtx(context, dst.baseAddress, bound, src.baseAddress, src.count, level) }
         }
         precondition(ZSTD_isError(n) == 0, "zstd: \(String(cString: ZSTD_getErrorName(n)))")
-        out.removeSubrange(n...)
-        return out
+        // A copy of the frame alone: the bound's capacity (about the plain size) would stay
+        // with a frame kept for a shared page.
+        return Array(out[..<n])
     }
 
     private func take() -> OpaquePointer {

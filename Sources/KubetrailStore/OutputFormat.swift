@@ -28,13 +28,15 @@ extension QueryValue {
         }
     }
 
-    func appendJSON(for column: QueryColumn, to out: inout String) {
+    /// The value as JSON, appended as bytes (see `json(for:)`).
+    func appendJSON(for column: QueryColumn, to out: inout [UInt8]) {
         switch self {
-        case .text(let s) where !(column.isJSON && (s.hasPrefix("{") || s.hasPrefix("["))):
-            out += "\""
+        case .text(let s) where !(column.isJSON && (s.utf8.first == UInt8(ascii: "{") || s.utf8.first == UInt8(ascii: "["))):
+            out.append(UInt8(ascii: "\""))
             JSONText.appendEscaped(s, to: &out)
-            out += "\""
-        default: out += json(for: column)
+            out.append(UInt8(ascii: "\""))
+        case .text(let s): out.append(contentsOf: s.utf8)
+        default: out.append(contentsOf: json(for: column).utf8)
         }
     }
 
@@ -187,7 +189,7 @@ final class JSONSink: QuerySink {
     let out: TextOutput
     let lines: Bool
     var columns: [QueryColumn] = []
-    var keys: [String] = []
+    var keys: [[UInt8]] = []
     var count = 0
 
     init(_ out: TextOutput, lines: Bool) {
@@ -197,25 +199,26 @@ final class JSONSink: QuerySink {
 
     func begin(columns: [QueryColumn]) throws {
         self.columns = columns
-        keys = columns.map { JSONText.string($0.name) }
+        keys = columns.map { Array(JSONText.string($0.name).utf8) }
         count = 0
         if !lines { out.write("[") }
     }
 
-    /// One reused buffer per row: a String per value cost more than the query.
-    private var line = ""
+    /// One reused byte buffer per row: a String per value cost more than the query, and
+    /// appending to a String cost more than the bytes (`kubetrail tail -o jsonl` of every row).
+    private var line: [UInt8] = []
 
     func row(_ values: [QueryValue]) throws {
         line.removeAll(keepingCapacity: true)
-        line += lines ? "{" : (count == 0 ? "\n  {" : ",\n  {")
+        line.append(contentsOf: lines ? "{".utf8 : (count == 0 ? "\n  {".utf8 : ",\n  {".utf8))
         for (i, v) in values.enumerated() {
-            if i > 0 { line += "," }
-            line += keys[i]
-            line += ":"
+            if i > 0 { line.append(UInt8(ascii: ",")) }
+            line.append(contentsOf: keys[i])
+            line.append(UInt8(ascii: ":"))
             v.appendJSON(for: columns[i], to: &line)
         }
-        line += lines ? "}\n" : "}"
-        out.write(line)
+        line.append(contentsOf: lines ? "}\n".utf8 : "}".utf8)
+        line.withUnsafeBytes { out.write(bytes: $0) }
         count += 1
     }
 

@@ -69,9 +69,14 @@ import TestSupport
         #expect(end.page.rows == 0 && end.body.isEmpty && end.page.cursor == first.page.cursor)
         _ = try page(first.page.cursor)
         #expect(reads == 3)
-        // Encoded once, whoever asks.
+        // Encoded once, whoever asks: the kept copy answers, the encoder is not called again.
         let zstd = first.body(.zstd)
         #expect(Array(zstd.prefix(4)) == [0x28, 0xB5, 0x2F, 0xFD] && zstd.count * 3 < first.body.count)
+        var encoded = 0
+        #expect(
+            try page(start).encodings.get(.zstd) {
+                encoded += 1; return []
+            } == zstd && encoded == 0)
         #expect(try page(start).body(.zstd) == zstd && first.body(.identity) == first.body)
     }
 
