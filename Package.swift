@@ -69,7 +69,7 @@ let package = Package(
         // Detections over the audit table: Sigma rules read and compiled.
         .target(name: "KubetrailDetect", dependencies: ["KubetrailStore", .product(name: "Yams", package: "Yams")]),
         .target(name: "KubetrailAggregator", dependencies: [
-            "KubetrailStore", "KubetrailCollect", "KubetrailIntegrity", "KubetrailExport", "KubetrailDetect", "KubetrailCurl", "CZstd",
+            "KubetrailStore", "KubetrailCollect", "KubetrailIntegrity", "KubetrailExport", "KubetrailDetect", "KubetrailCurl",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "HummingbirdCore", package: "hummingbird"),
             .product(name: "HummingbirdTLS", package: "hummingbird"),

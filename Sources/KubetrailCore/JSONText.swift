@@ -33,19 +33,9 @@ public enum JSONText {
         var needs = false
         for b in s.utf8 where b < 0x20 || b == 0x22 || b == 0x5C { needs = true; break }
         guard needs else { out += s; return }
-        for scalar in s.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            case let c where c.value < 0x20:
-                let hex = String(c.value, radix: 16)
-                out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-            default: out.unicodeScalars.append(scalar)
-            }
-        }
+        var bytes: [UInt8] = []
+        appendEscaped(s, to: &bytes)
+        out += String(decoding: bytes, as: UTF8.self)
     }
 
     /// `s` escaped as the inside of a JSON string, appended as UTF-8 bytes: the same text as the
@@ -71,6 +61,13 @@ public enum JSONText {
             }
             out.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[start...]))
         }
+    }
+
+    /// `s` as a JSON string, quotes included, appended as UTF-8 bytes.
+    public static func appendQuoted(_ s: String, to out: inout [UInt8]) {
+        out.append(UInt8(ascii: "\""))
+        appendEscaped(s, to: &out)
+        out.append(UInt8(ascii: "\""))
     }
 
     private static let hexDigits = Array("0123456789abcdef".utf8)

@@ -1,14 +1,15 @@
 import CZstd
 import KubetrailCore
 
-/// Compresses each page's bytes with the file's codec, reusing one compression context.
-final class PageCompressor {
-    let compression: ParquetCompression
+/// Compresses each page's bytes with the file's codec, reusing one compression context. Each
+/// zstd result is a whole frame (the aggregator's follows send such frames, one per page).
+public final class PageCompressor {
+    public let compression: ParquetCompression
     private var zstd: OpaquePointer?
     private var deflater: Deflater?
     private let level: Int32
 
-    init(_ compression: ParquetCompression, level: Int32? = nil) throws {
+    public init(_ compression: ParquetCompression, level: Int32? = nil) throws {
         self.compression = compression
         switch compression {
         case .zstd:
@@ -25,7 +26,7 @@ final class PageCompressor {
 
     deinit { if let zstd { ZSTD_freeCCtx(zstd) } }
 
-    func compress(_ input: [UInt8]) throws -> [UInt8] {
+    public func compress(_ input: [UInt8]) throws -> [UInt8] {
         switch compression {
         case .none:
             return input
@@ -40,8 +41,8 @@ final class PageCompressor {
                 }
             }
             guard ZSTD_isError(n) == 0 else { throw ParquetError("zstd: \(String(cString: ZSTD_getErrorName(n)))") }
-            out.removeSubrange(n...)
-            return out
+            // The frame alone, not the bound's capacity: a frame may be kept a while.
+            return Array(out[..<n])
         }
     }
 }

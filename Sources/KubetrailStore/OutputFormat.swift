@@ -32,9 +32,7 @@ extension QueryValue {
     func appendJSON(for column: QueryColumn, to out: inout [UInt8]) {
         switch self {
         case .text(let s) where !(column.isJSON && (s.utf8.first == UInt8(ascii: "{") || s.utf8.first == UInt8(ascii: "["))):
-            out.append(UInt8(ascii: "\""))
-            JSONText.appendEscaped(s, to: &out)
-            out.append(UInt8(ascii: "\""))
+            JSONText.appendQuoted(s, to: &out)
         case .text(let s): out.append(contentsOf: s.utf8)
         default: out.append(contentsOf: json(for: column).utf8)
         }

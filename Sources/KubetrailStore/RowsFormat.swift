@@ -39,16 +39,10 @@ public final class RowsFormatSink: QuerySink {
             case .null: out.append(contentsOf: "null".utf8)
             case .int(let n): out.append(contentsOf: String(n).utf8)
             case .real(let d): out.append(contentsOf: (d.isFinite ? String(d) : "null").utf8)
-            case .text(let t): appendString(t, to: &out)
-            case .blob(let b): appendString(QueryValue.blob(b).plainText, to: &out)
+            case .text(let t): JSONText.appendQuoted(t, to: &out)
+            case .blob(let b): JSONText.appendQuoted(QueryValue.blob(b).plainText, to: &out)
             }
         }
         out.append(contentsOf: [UInt8(ascii: "]"), 0x0A])
-    }
-
-    private static func appendString(_ s: String, to out: inout [UInt8]) {
-        out.append(UInt8(ascii: "\""))
-        JSONText.appendEscaped(s, to: &out)
-        out.append(UInt8(ascii: "\""))
     }
 }

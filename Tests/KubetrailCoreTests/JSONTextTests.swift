@@ -17,8 +17,20 @@ import Testing
             JSONText.appendEscaped(s, to: &bytes)
             #expect(bytes == [0x41] + Array(string.utf8), "\(s.debugDescription)")
         }
-        var control: [UInt8] = []
-        JSONText.appendEscaped("\u{1B}[0m\u{0}", to: &control)
-        #expect(String(decoding: control, as: UTF8.self) == "\\u001b[0m\\u0000")
+        // What the escaping is, written out: both versions must give these.
+        let expected: [(String, String)] = [
+            ("\u{1B}[0m\u{0}", #"\u001b[0m\u0000"#), ("a\"b\\c", #"a\"b\\c"#), ("\n\r\t\u{1F}", #"\n\r\t\u001f"#),
+            ("é 日本 🚀 \u{7F}", "é 日本 🚀 \u{7F}"), ("plain", "plain")
+        ]
+        for (raw, escaped) in expected {
+            var bytes: [UInt8] = []
+            JSONText.appendEscaped(raw, to: &bytes)
+            var string = ""
+            JSONText.appendEscaped(raw, to: &string)
+            #expect(String(decoding: bytes, as: UTF8.self) == escaped && string == escaped, "\(raw.debugDescription)")
+        }
+        var quoted: [UInt8] = []
+        JSONText.appendQuoted("say \"hi\"", to: &quoted)
+        #expect(quoted == Array(#""say \"hi\"""#.utf8) && JSONText.string("say \"hi\"") == #""say \"hi\"""#)
     }
 }
